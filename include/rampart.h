@@ -1,0 +1,162 @@
+/* rampart — robust image classifiers in C.
+ *
+ * The one public header. Conventions:
+ *  - every name starts with rp_ / RP_;
+ *  - handles are opaque; create/destroy pairs own them;
+ *  - a function that can fail returns rp_status and leaves a message in its rp_ctx
+ *    (rp_ctx_error); the library never prints and never exits;
+ *  - pointers returned by getters are BORROWED (valid until the owner is destroyed or
+ *    the next call that says it invalidates them) unless the comment says OWNED;
+ *  - images are float32, NHWC, values in [0, 1]; normalisation is the model's job.
+ */
+#ifndef RAMPART_H
+#define RAMPART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and context ------------------------------------------------------- */
+
+typedef enum rp_status {
+    RP_OK = 0,
+    RP_ERR_IO,          /* a file could not be opened, read or written */
+    RP_ERR_FORMAT,      /* a file's contents are not what its format says */
+    RP_ERR_SHAPE,       /* tensor or data shapes do not fit together */
+    RP_ERR_ARG,         /* an argument is out of range or unknown */
+    RP_ERR_NOMEM,       /* allocation failed */
+    RP_ERR_NUMERIC,     /* NaN or Inf where finite numbers are required */
+    RP_ERR_UNSUPPORTED, /* valid request this build cannot do */
+} rp_status;
+
+typedef struct rp_ctx rp_ctx;
+
+/* OWNED. threads: the number of threads the caller wants used (>= 1). */
+rp_ctx *rp_ctx_create(int threads);
+void rp_ctx_destroy(rp_ctx *ctx);
+/* BORROWED: the message of the last failure in ctx, or "no error". */
+const char *rp_ctx_error(const rp_ctx *ctx);
+int rp_ctx_threads(const rp_ctx *ctx);
+const char *rp_status_name(rp_status s);
+/* Process-wide: sets OpenMP's and OpenBLAS's thread counts (both are process-wide
+ * by nature). The CLI calls this once; embedders may manage threads themselves. */
+void rp_set_threads(int threads);
+
+/* ---- data sets ------------------------------------------------------------------ */
+
+typedef struct rp_dataset rp_dataset;
+
+/* Open a data set by spec: "fashion-mnist", "mnist" (test split with train=false),
+ * "idx:IMAGES,LABELS", "cifar10:DIR". OWNED result in *out. */
+rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset **out);
+void rp_dataset_destroy(rp_dataset *ds);
+int rp_dataset_size(const rp_dataset *ds);
+/* Per-sample image shape. */
+void rp_dataset_shape(const rp_dataset *ds, int *H, int *W, int *C);
+int rp_dataset_num_classes(const rp_dataset *ds);
+/* BORROWED: class name i, or NULL when the set has none. */
+const char *rp_dataset_class_name(const rp_dataset *ds, int i);
+/* Keep only the first n samples (n <= size). */
+void rp_dataset_truncate(rp_dataset *ds, int n);
+/* Copy samples idx[0..B) into x (B,H,W,C) in [0,1] and their labels into y. */
+void rp_dataset_gather(const rp_dataset *ds, const int *idx, int B, float *x, int32_t *y);
+/* The dataset's usual normalisation (per channel mean/std, C values each). */
+void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
+
+/* ---- models --------------------------------------------------------------------- */
+
+typedef struct rp_model rp_model;
+
+typedef struct rp_model_config {
+    const char *arch; /* "smallcnn", "mlp" */
+    int num_classes;
+    int H, W, C;      /* input size */
+    float mean[4], std[4]; /* normalisation, the model's first layer */
+    int max_batch;    /* largest batch forward/backward will see */
+    uint64_t seed;    /* parameter initialisation */
+} rp_model_config;
+
+/* Names of the built-in architectures, NULL-terminated. BORROWED. */
+const char *const *rp_model_archs(void);
+rp_status rp_model_create(rp_ctx *ctx, const rp_model_config *cfg, rp_model **out);
+void rp_model_destroy(rp_model *m);
+/* BORROWED: the configuration the model was built with. */
+const rp_model_config *rp_model_get_config(const rp_model *m);
+/* Grow the activation arena for batches up to B (never inside a training step). */
+rp_status rp_model_reserve(rp_model *m, int B);
+
+/* Forward a batch x (B,H,W,C) in [0,1]. Returns BORROWED logits (B, num_classes),
+ * valid until the next forward. train selects batch statistics and dropout. */
+const float *rp_model_forward(rp_model *m, const float *x, int B, bool train);
+
+enum { RP_GRAD_PARAMS = 1, RP_GRAD_INPUT = 2 };
+/* Backward from dlogits (B, num_classes) of the last forward. Parameter gradients
+ * are ADDED to the gradient buffers (when RP_GRAD_PARAMS); the input gradient is
+ * WRITTEN to dx (B,H,W,C) when RP_GRAD_INPUT and dx != NULL. */
+void rp_model_backward(rp_model *m, const float *dlogits, float *dx, int flags);
+void rp_model_zero_grad(rp_model *m);
+
+/* Parameters, in registration order, with PyTorch names. */
+int rp_model_num_tensors(const rp_model *m);   /* parameters and buffers */
+size_t rp_model_num_params(const rp_model *m); /* trainable scalars */
+/* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
+rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
+
+/* Checkpoints: safetensors, PyTorch layout and names, metadata with the config.
+ * Save writes a temp file, fsyncs and renames: an existing file is never half-written.
+ * class_names may be NULL. */
+rp_status rp_model_save(rp_ctx *ctx, const rp_model *m, const char *path,
+                        const char *const *class_names);
+/* Build the model a checkpoint describes and load its weights. OWNED result. */
+rp_status rp_model_load(rp_ctx *ctx, const char *path, int max_batch, rp_model **out);
+/* Load weights from path into an existing model; every tensor must be present with
+ * the model's shape (or, with allow_missing, may be absent). */
+rp_status rp_model_load_weights(rp_ctx *ctx, rp_model *m, const char *path, bool allow_missing);
+
+/* ---- losses ----------------------------------------------------------------------- */
+
+/* Mean softmax cross-entropy over B rows of K logits, label smoothing s in [0,1).
+ * Writes dlogits = d(mean loss)/dlogits * scale when dlogits != NULL.
+ * Returns the mean loss; *correct (if non-NULL) gets the number of argmax hits. */
+float rp_softmax_xent(const float *logits, const int32_t *y, int B, int K, float smoothing,
+                      float *dlogits, float scale, int *correct);
+
+/* ---- optimizers --------------------------------------------------------------------- */
+
+typedef struct rp_optim rp_optim;
+
+typedef enum rp_optim_kind { RP_SGD, RP_ADAMW } rp_optim_kind;
+typedef enum rp_schedule { RP_SCHED_CONSTANT, RP_SCHED_STEP, RP_SCHED_COSINE } rp_schedule;
+
+typedef struct rp_optim_config {
+    rp_optim_kind kind;
+    float lr;
+    float momentum;     /* SGD */
+    bool nesterov;      /* SGD */
+    float weight_decay; /* SGD: L2 added to the gradient; AdamW: decoupled */
+    float beta1, beta2, eps; /* AdamW */
+    rp_schedule schedule;
+    int warmup_steps;   /* linear warm-up from 0 over this many steps */
+    int step_size;      /* RP_SCHED_STEP: multiply by gamma every step_size steps */
+    float gamma;
+    long total_steps;   /* RP_SCHED_COSINE: steps to anneal over */
+} rp_optim_config;
+
+rp_status rp_optim_create(rp_ctx *ctx, rp_model *m, const rp_optim_config *cfg, rp_optim **out);
+void rp_optim_destroy(rp_optim *o);
+/* One update from the gradients in the model; advances the schedule. */
+void rp_optim_step(rp_optim *o);
+float rp_optim_lr(const rp_optim *o);
+
+/* Freeze or unfreeze the parameters whose names start with prefix ("" = all).
+ * Frozen parameters get no gradient and no update. Returns how many tensors matched. */
+int rp_model_freeze(rp_model *m, const char *prefix, bool frozen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,13 @@
+/* Elementwise activations over n floats. Backward accumulates into dx. */
+#ifndef RP_KERNELS_ACTIVATION_H
+#define RP_KERNELS_ACTIVATION_H
+
+#include <stddef.h>
+
+void relu_forward(float *y, const float *x, size_t n);
+void relu_backward(float *dx, const float *dy, const float *x, size_t n);
+/* min(max(x, 0), 6); gradient 1 on (0, 6), 0 elsewhere (as PyTorch's hardtanh). */
+void relu6_forward(float *y, const float *x, size_t n);
+void relu6_backward(float *dx, const float *dy, const float *x, size_t n);
+
+#endif

@@ -1,0 +1,231 @@
+#include "nn/graph.h"
+
+#include <math.h>
+#include <string.h>
+
+void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
+{
+    memset(g, 0, sizeof *g);
+    g->ctx = ctx;
+    g->input_shape = input;
+}
+
+void rp_graph_free(rp_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) free(g->nodes[i].state);
+    free(g->nodes);
+    free(g->params);
+    rp_arena_free(&g->param_arena);
+    rp_arena_free(&g->act_arena);
+    memset(g, 0, sizeof *g);
+}
+
+rp_shape rp_graph_shape(const rp_graph *g, int node)
+{
+    RP_ASSERT(node >= RP_INPUT && node < g->n_nodes);
+    return node == RP_INPUT ? g->input_shape : g->nodes[node].out_shape;
+}
+
+int rp_graph_add(rp_graph *g, const rp_layer_ops *ops, const char *name, const int *in,
+                 int n_in, rp_shape out, const void *state, size_t state_size)
+{
+    RP_ASSERT(!g->finalized && n_in >= 1 && n_in <= RP_MAX_IN);
+    if (g->status != RP_OK) return -1;
+    if (out.H <= 0 || out.W <= 0 || out.C <= 0) {
+        g->status = rp_fail(g->ctx, RP_ERR_SHAPE, "layer %s (%s): output shape %dx%dx%d is empty",
+                            name, ops->kind, out.H, out.W, out.C);
+        return -1;
+    }
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 32;
+        rp_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) { g->status = rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory"); return -1; }
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    rp_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->ops = ops;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        RP_ASSERT(in[i] >= RP_INPUT && in[i] < g->n_nodes);
+        n->in[i] = in[i];
+        n->in_shape[i] = rp_graph_shape(g, in[i]);
+    }
+    n->out_shape = out;
+    n->first_param = g->n_params;
+    if (state_size) {
+        n->state = malloc(state_size);
+        if (!n->state) { g->status = rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory"); return -1; }
+        memcpy(n->state, state, state_size);
+    }
+    return g->n_nodes++;
+}
+
+int rp_graph_param(rp_graph *g, const char *name, int ndim, const int64_t *shape,
+                   rp_layout layout, bool trainable, rp_init init, float init_scale)
+{
+    RP_ASSERT(!g->finalized && g->n_nodes > 0 && ndim >= 0 && ndim <= 4);
+    if (g->status != RP_OK) return -1;
+    if (g->n_params == g->cap_params) {
+        int cap = g->cap_params ? 2 * g->cap_params : 64;
+        rp_param *ps = realloc(g->params, (size_t)cap * sizeof *ps);
+        if (!ps) { g->status = rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory"); return -1; }
+        g->params = ps;
+        g->cap_params = cap;
+    }
+    rp_param *p = &g->params[g->n_params];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->numel *= (size_t)shape[i];
+    }
+    p->layout = layout;
+    p->trainable = trainable;
+    p->init = init;
+    p->init_scale = init_scale;
+    g->nodes[g->n_nodes - 1].n_params++;
+    return g->n_params++;
+}
+
+static void init_param(rp_param *p, rp_rng *rng)
+{
+    for (size_t i = 0; i < p->numel; i++) {
+        switch (p->init) {
+        case RP_INIT_ZERO: p->data[i] = 0.0f; break;
+        case RP_INIT_ONE: p->data[i] = 1.0f; break;
+        case RP_INIT_UNIFORM: p->data[i] = (2.0f * rp_rng_uniform(rng) - 1.0f) * p->init_scale; break;
+        case RP_INIT_NORMAL: p->data[i] = rp_rng_normal(rng) * p->init_scale; break;
+        }
+    }
+}
+
+/* Carve parameters then gradients, so that each is one contiguous block. */
+static void carve_params(rp_graph *g, rp_arena *a)
+{
+    for (int i = 0; i < g->n_params; i++) g->params[i].data = rp_arena_floats(a, g->params[i].numel);
+    for (int i = 0; i < g->n_params; i++)
+        g->params[i].grad = g->params[i].trainable ? rp_arena_floats(a, g->params[i].numel) : NULL;
+}
+
+static void carve_activations(rp_graph *g, rp_arena *a, int B)
+{
+    size_t scratch = 0;
+    g->input = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
+    g->dinput = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        size_t out = (size_t)B * rp_shape_numel(n->out_shape);
+        n->y = rp_arena_floats(a, out);
+        n->dy = rp_arena_floats(a, out);
+        size_t saved = n->ops->saved_floats ? n->ops->saved_floats(n, B) : 0;
+        n->saved = saved ? rp_arena_floats(a, saved) : NULL;
+        size_t s = n->ops->scratch_floats ? n->ops->scratch_floats(n, B) : 0;
+        if (s > scratch) scratch = s;
+    }
+    float *shared = scratch ? rp_arena_floats(a, scratch) : NULL;
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
+}
+
+rp_status rp_graph_reserve(rp_graph *g, int max_batch)
+{
+    RP_ASSERT(max_batch >= 1);
+    if (g->act_arena.base && max_batch <= g->max_batch) return RP_OK;
+    rp_arena measure = {0};
+    carve_activations(g, &measure, max_batch);
+    rp_arena_free(&g->act_arena);
+    if (rp_arena_init(&g->act_arena, measure.used) != 0)
+        return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: cannot allocate %zu MiB of activations for batch %d",
+                       measure.used >> 20, max_batch);
+    carve_activations(g, &g->act_arena, max_batch);
+    g->max_batch = max_batch;
+    return RP_OK;
+}
+
+rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
+{
+    if (g->status != RP_OK) return g->status;
+    if (g->n_nodes == 0) return rp_fail(g->ctx, RP_ERR_ARG, "graph: no layers");
+    rp_arena measure = {0};
+    carve_params(g, &measure);
+    if (rp_arena_init(&g->param_arena, measure.used) != 0)
+        return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: cannot allocate %zu MiB of parameters",
+                       measure.used >> 20);
+    carve_params(g, &g->param_arena);
+    rp_rng rng;
+    rp_rng_seed(&rng, seed, RP_STREAM_INIT);
+    for (int i = 0; i < g->n_params; i++) init_param(&g->params[i], &rng);
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].param = &g->params[g->nodes[i].first_param];
+    rp_rng_seed(&g->dropout_rng, seed, RP_STREAM_DROPOUT);
+    g->finalized = true;
+    return rp_graph_reserve(g, max_batch);
+}
+
+static void bind_inputs(rp_graph *g, rp_node *n)
+{
+    for (int i = 0; i < n->n_in; i++) {
+        int src = n->in[i];
+        n->x[i] = src == RP_INPUT ? g->input : g->nodes[src].y;
+        n->dx[i] = src == RP_INPUT ? g->dinput : g->nodes[src].dy;
+    }
+}
+
+const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
+{
+    RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
+    memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
+    rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        bind_inputs(g, n);
+        n->ops->forward(n, &p);
+    }
+    g->last_B = B;
+    g->last_train = train;
+    return g->nodes[g->n_nodes - 1].y;
+}
+
+void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads)
+{
+    RP_ASSERT(g->finalized && g->last_B >= 1);
+    int B = g->last_B;
+    rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .rng = &g->dropout_rng};
+    for (int i = 0; i < g->n_nodes; i++)
+        memset(g->nodes[i].dy, 0, (size_t)B * rp_shape_numel(g->nodes[i].out_shape) * sizeof(float));
+    size_t in_n = (size_t)B * rp_shape_numel(g->input_shape);
+    memset(g->dinput, 0, in_n * sizeof(float));
+    rp_node *last = &g->nodes[g->n_nodes - 1];
+    memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        rp_node *n = &g->nodes[i];
+        bind_inputs(g, n);
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == RP_INPUT && !dx) n->dx[k] = NULL;
+        n->ops->backward(n, &p);
+    }
+    if (dx) memcpy(dx, g->dinput, in_n * sizeof(float));
+}
+
+void rp_graph_zero_grad(rp_graph *g)
+{
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].grad) memset(g->params[i].grad, 0, g->params[i].numel * sizeof(float));
+}
+
+int rp_graph_find_node(const rp_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i].name, name) == 0) return i;
+    return -2;
+}
+
+int rp_graph_find_param(const rp_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_params; i++)
+        if (strcmp(g->params[i].name, name) == 0) return i;
+    return -1;
+}

@@ -1,0 +1,164 @@
+/* The static graph: nodes in topological order (each node's inputs come before it),
+ * parameters registered by name with PyTorch shapes, arenas sized at finalize.
+ *
+ * A layer is one file in src/nn/ that provides
+ *   - a constructor rp_g_<layer>(g, input node(s), name, config...) returning the new
+ *     node index (or -1 with g->status set), which computes the output shape and
+ *     registers parameters, and
+ *   - an rp_layer_ops table: forward and backward side by side.
+ * Node index -1 (RP_INPUT) is the graph input. */
+#ifndef RP_NN_GRAPH_H
+#define RP_NN_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/rng.h"
+#include "core/status.h"
+
+#define RP_INPUT (-1)
+#define RP_MAX_IN 2
+
+typedef struct rp_shape {
+    int H, W, C; /* per-sample NHWC shape; the batch is separate */
+} rp_shape;
+
+static inline size_t rp_shape_numel(rp_shape s) { return (size_t)s.H * s.W * s.C; }
+
+/* How a parameter's memory relates to PyTorch's layout for the same tensor. */
+typedef enum rp_layout {
+    RP_LAYOUT_TORCH, /* same as PyTorch */
+    RP_LAYOUT_OHWI,  /* PyTorch (O, I, KH, KW) stored as (O, KH, KW, I) */
+} rp_layout;
+
+typedef enum rp_init {
+    RP_INIT_ZERO,
+    RP_INIT_ONE,
+    RP_INIT_UNIFORM, /* U(-scale, scale) */
+    RP_INIT_NORMAL,  /* N(0, scale^2) */
+} rp_init;
+
+typedef struct rp_param {
+    char name[64];     /* PyTorch state_dict key */
+    float *data;       /* value, in `layout` */
+    float *grad;       /* same size; NULL for buffers */
+    size_t numel;
+    int ndim;
+    int64_t shape[4];  /* PyTorch's shape */
+    rp_layout layout;
+    bool trainable;    /* false for buffers (BatchNorm running statistics) */
+    bool is_int64;     /* stored as I64 in checkpoints (num_batches_tracked) */
+    bool frozen;       /* no gradient, no update */
+    bool no_decay;     /* weight decay skipped (not used by default: PyTorch decays all) */
+    rp_init init;
+    float init_scale;
+} rp_param;
+
+typedef struct rp_node rp_node;
+
+/* One pass's settings, shared by all nodes. */
+typedef struct rp_pass {
+    int B;             /* batch size of this pass (<= max batch) */
+    bool train;        /* batch statistics, dropout */
+    bool param_grads;  /* backward: accumulate parameter gradients */
+    rp_rng *rng;       /* dropout stream */
+} rp_pass;
+
+typedef struct rp_layer_ops {
+    const char *kind;
+    /* floats to keep from forward for backward, for a batch of B */
+    size_t (*saved_floats)(const rp_node *n, int B);
+    /* floats of temporary workspace, for a batch of B (shared by all nodes) */
+    size_t (*scratch_floats)(const rp_node *n, int B);
+    /* y = f(x) for p->B samples */
+    void (*forward)(rp_node *n, const rp_pass *p);
+    /* dx[i] += J^T dy (dx[i] may be NULL: skip); param grads += when p->param_grads */
+    void (*backward)(rp_node *n, const rp_pass *p);
+} rp_layer_ops;
+
+struct rp_node {
+    const rp_layer_ops *ops;
+    char name[64];
+    int in[RP_MAX_IN];     /* producer node indices, RP_INPUT for the graph input */
+    int n_in;
+    rp_shape in_shape[RP_MAX_IN];
+    rp_shape out_shape;
+    /* bound by the graph before each pass: */
+    const float *x[RP_MAX_IN]; /* inputs (B, in_shape) */
+    float *dx[RP_MAX_IN];      /* input gradients, NULL when not needed */
+    float *y, *dy;             /* output and its gradient (B, out_shape) */
+    float *saved;              /* saved_floats(B) floats */
+    float *scratch;            /* shared workspace */
+    void *state;               /* layer-specific configuration */
+    rp_param *param;           /* this node's parameters, in registration order */
+    int first_param, n_params;
+};
+
+typedef struct rp_graph {
+    rp_ctx *ctx;
+    rp_status status;    /* first failure while building */
+    rp_shape input_shape;
+    rp_node *nodes;
+    int n_nodes, cap_nodes;
+    rp_param *params;
+    int n_params, cap_params;
+    int max_batch;
+    rp_arena param_arena; /* values then gradients */
+    rp_arena act_arena;   /* input, outputs, gradients, saved, scratch */
+    float *input, *dinput;
+    rp_rng dropout_rng;
+    int last_B;          /* batch of the last forward, for backward */
+    bool last_train;
+    bool finalized;
+} rp_graph;
+
+/* Building ---------------------------------------------------------------------- */
+void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input);
+void rp_graph_free(rp_graph *g);
+/* Add a node; used by layer constructors. state is copied into graph-owned memory.
+ * Returns the node index, or -1 after setting g->status. */
+int rp_graph_add(rp_graph *g, const rp_layer_ops *ops, const char *name, const int *in,
+                 int n_in, rp_shape out, const void *state, size_t state_size);
+/* Register a parameter of the most recent node; returns its index (pointers into the
+ * arena are bound at finalize; layers look parameters up by index). */
+int rp_graph_param(rp_graph *g, const char *name, int ndim, const int64_t *shape,
+                   rp_layout layout, bool trainable, rp_init init, float init_scale);
+/* Shape of a node's output (RP_INPUT: the graph input). */
+rp_shape rp_graph_shape(const rp_graph *g, int node);
+/* Allocate arenas for batches up to max_batch and initialise parameters from seed. */
+rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed);
+/* Re-size the activation arena for a larger batch. */
+rp_status rp_graph_reserve(rp_graph *g, int max_batch);
+
+/* Running --------------------------------------------------------------------------- */
+/* Copies x into the graph input and runs every node. Returns the last node's output. */
+const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train);
+/* Zeroes activation gradients, seeds the last node's dy with dout, runs backward.
+ * When dx != NULL the input gradient is written there. */
+void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads);
+void rp_graph_zero_grad(rp_graph *g);
+
+/* Look-ups ------------------------------------------------------------------------ */
+int rp_graph_find_node(const rp_graph *g, const char *name);
+int rp_graph_find_param(const rp_graph *g, const char *name);
+
+/* Layer constructors (one file each in src/nn/) --------------------------------------- */
+int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
+                int groups, bool bias);
+int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias);
+int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum);
+int rp_g_relu(rp_graph *g, int in, const char *name);
+int rp_g_relu6(rp_graph *g, int in, const char *name);
+int rp_g_maxpool2d(rp_graph *g, int in, const char *name, int K, int stride, int pad);
+int rp_g_avgpool2d(rp_graph *g, int in, const char *name, int K, int stride, int pad);
+int rp_g_global_avgpool(rp_graph *g, int in, const char *name);
+int rp_g_add(rp_graph *g, int a, int b, const char *name);
+int rp_g_dropout(rp_graph *g, int in, const char *name, float p);
+/* NHWC -> PyTorch's NCHW flatten order, so a following linear's weights match. */
+int rp_g_flatten(rp_graph *g, int in, const char *name);
+/* (x - mean[c]) / std[c], the first layer of every model. */
+int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, const float *std);
+
+#endif

@@ -1,0 +1,132 @@
+#include "nn/model.h"
+
+#include <math.h>
+#include <string.h>
+
+static const rp_arch ARCHS[] = {
+    {"smallcnn", rp_build_smallcnn, "conv32-pool-conv64-pool-fc128-fc (Fashion-MNIST's everyday CNN)"},
+    {"mlp", rp_build_mlp, "flatten-fc256-fc (a linear-ish baseline)"},
+};
+#define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
+
+const rp_arch *rp_arch_find(const char *name)
+{
+    for (int i = 0; i < N_ARCHS; i++)
+        if (strcmp(ARCHS[i].name, name) == 0) return &ARCHS[i];
+    return NULL;
+}
+
+const char *const *rp_model_archs(void)
+{
+    static const char *names[N_ARCHS + 1];
+    for (int i = 0; i < N_ARCHS; i++) names[i] = ARCHS[i].name;
+    names[N_ARCHS] = NULL;
+    return names;
+}
+
+rp_status rp_model_create(rp_ctx *ctx, const rp_model_config *cfg, rp_model **out)
+{
+    *out = NULL;
+    const rp_arch *arch = cfg->arch ? rp_arch_find(cfg->arch) : NULL;
+    if (!arch) return rp_fail(ctx, RP_ERR_ARG, "unknown model architecture '%s'", cfg->arch ? cfg->arch : "(null)");
+    if (cfg->num_classes < 2) return rp_fail(ctx, RP_ERR_ARG, "model %s: num_classes %d < 2", arch->name, cfg->num_classes);
+    if (cfg->H < 1 || cfg->W < 1 || cfg->C < 1 || cfg->C > 4)
+        return rp_fail(ctx, RP_ERR_ARG, "model %s: bad input size %dx%dx%d", arch->name, cfg->H, cfg->W, cfg->C);
+    for (int c = 0; c < cfg->C; c++)
+        if (!(cfg->std[c] > 0.0f) || !isfinite(cfg->mean[c]))
+            return rp_fail(ctx, RP_ERR_ARG, "model %s: normalisation channel %d has mean %g std %g",
+                           arch->name, c, (double)cfg->mean[c], (double)cfg->std[c]);
+    rp_model *m = calloc(1, sizeof *m);
+    if (!m) return rp_fail(ctx, RP_ERR_NOMEM, "out of memory");
+    m->ctx = ctx;
+    m->cfg = *cfg;
+    snprintf(m->arch, sizeof m->arch, "%s", arch->name);
+    m->cfg.arch = m->arch;
+    if (m->cfg.max_batch < 1) m->cfg.max_batch = 1;
+    rp_graph_init(&m->g, ctx, (rp_shape){cfg->H, cfg->W, cfg->C});
+    int logits = arch->build(&m->g, &m->cfg);
+    rp_status s = m->g.status;
+    if (s == RP_OK && logits != m->g.n_nodes - 1)
+        s = rp_fail(ctx, RP_ERR_ARG, "model %s: logits must be the last node", arch->name);
+    if (s == RP_OK) {
+        rp_shape o = m->g.nodes[logits].out_shape;
+        if (o.H != 1 || o.W != 1 || o.C != cfg->num_classes)
+            s = rp_fail(ctx, RP_ERR_SHAPE, "model %s: logits shape %dx%dx%d, expected 1x1x%d",
+                        arch->name, o.H, o.W, o.C, cfg->num_classes);
+    }
+    if (s == RP_OK) s = rp_graph_finalize(&m->g, m->cfg.max_batch, cfg->seed);
+    if (s != RP_OK) {
+        rp_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return RP_OK;
+}
+
+void rp_model_destroy(rp_model *m)
+{
+    if (!m) return;
+    rp_graph_free(&m->g);
+    free(m);
+}
+
+const rp_model_config *rp_model_get_config(const rp_model *m) { return &m->cfg; }
+
+rp_status rp_model_reserve(rp_model *m, int B)
+{
+    RP_TRY(rp_graph_reserve(&m->g, B));
+    if (B > m->cfg.max_batch) m->cfg.max_batch = B;
+    return RP_OK;
+}
+
+const float *rp_model_forward(rp_model *m, const float *x, int B, bool train)
+{
+    return rp_graph_forward(&m->g, x, B, train);
+}
+
+void rp_model_backward(rp_model *m, const float *dlogits, float *dx, int flags)
+{
+    rp_graph_backward(&m->g, dlogits, (flags & RP_GRAD_INPUT) ? dx : NULL, (flags & RP_GRAD_PARAMS) != 0);
+}
+
+void rp_model_zero_grad(rp_model *m) { rp_graph_zero_grad(&m->g); }
+
+int rp_model_num_tensors(const rp_model *m) { return m->g.n_params; }
+
+size_t rp_model_num_params(const rp_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->g.n_params; i++)
+        if (m->g.params[i].trainable) n += m->g.params[i].numel;
+    return n;
+}
+
+rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m)
+{
+    for (int i = 0; i < m->g.n_params; i++) {
+        const rp_param *p = &m->g.params[i];
+        for (size_t k = 0; k < p->numel; k++) {
+            if (!isfinite(p->data[k]))
+                return rp_fail(ctx, RP_ERR_NUMERIC, "parameter %s holds %g at element %zu", p->name,
+                               (double)p->data[k], k);
+            if (p->grad && !isfinite(p->grad[k]))
+                return rp_fail(ctx, RP_ERR_NUMERIC, "gradient of %s holds %g at element %zu", p->name,
+                               (double)p->grad[k], k);
+        }
+    }
+    return RP_OK;
+}
+
+int rp_model_freeze(rp_model *m, const char *prefix, bool frozen)
+{
+    int count = 0;
+    size_t len = strlen(prefix);
+    for (int i = 0; i < m->g.n_params; i++) {
+        rp_param *p = &m->g.params[i];
+        if (p->trainable && strncmp(p->name, prefix, len) == 0) {
+            p->frozen = frozen;
+            count++;
+        }
+    }
+    return count;
+}

@@ -1,0 +1,32 @@
+/* A model: the base classifier, a graph built by an architecture's builder function. */
+#ifndef RP_NN_MODEL_H
+#define RP_NN_MODEL_H
+
+#include "nn/graph.h"
+#include "rampart.h"
+
+/* Adds the architecture's layers to g (whose input is cfg's H,W,C) and returns the
+ * logits node, or -1 with g->status set. */
+typedef int (*rp_arch_builder)(rp_graph *g, const rp_model_config *cfg);
+
+typedef struct rp_arch {
+    const char *name;
+    rp_arch_builder build;
+    const char *about;
+} rp_arch;
+
+struct rp_model {
+    rp_ctx *ctx; /* BORROWED from the creator */
+    rp_model_config cfg;
+    char arch[32];
+    rp_graph g;
+};
+
+/* NULL when unknown. */
+const rp_arch *rp_arch_find(const char *name);
+
+/* Builders (one file each). */
+int rp_build_smallcnn(rp_graph *g, const rp_model_config *cfg);
+int rp_build_mlp(rp_graph *g, const rp_model_config *cfg);
+
+#endif

@@ -1,0 +1,2 @@
+import sys, os
+os.makedirs(sys.argv[1], exist_ok=True)
