@@ -156,6 +156,65 @@ float rp_optim_lr(const rp_optim *o);
  * Frozen parameters get no gradient and no update. Returns how many tensors matched. */
 int rp_model_freeze(rp_model *m, const char *prefix, bool frozen);
 
+/* ---- training ------------------------------------------------------------------------ */
+
+/* A deterministic permutation of 0..n-1 for (seed, round): the shuffle of epoch `round`. */
+void rp_permutation(int *idx, int n, uint64_t seed, uint64_t round);
+
+typedef enum rp_objective_kind {
+    RP_OBJ_ERM,    /* plain cross-entropy */
+    RP_OBJ_ADVREG, /* NSL adversarial regularization: CE(x) + multiplier * CE(x_adv) */
+    RP_OBJ_FGSM,   /* Goodfellow: alpha * CE(x) + (1 - alpha) * CE(x_fgsm) */
+    RP_OBJ_FAST,   /* Wong et al. 2020: FGSM from a random start, step 1.25 eps */
+    RP_OBJ_PGD,    /* Madry: CE(x_pgd) */
+    RP_OBJ_TRADES, /* Zhang et al.: CE(x) + beta * KL(f(x) || f(x_adv)) */
+} rp_objective_kind;
+
+typedef enum rp_norm { RP_NORM_LINF, RP_NORM_L2, RP_NORM_L1 } rp_norm;
+
+typedef struct rp_objective_config {
+    rp_objective_kind kind;
+    float label_smoothing;
+    /* adversarial neighbour (all objectives but erm) */
+    rp_norm norm;
+    float eps;           /* radius of the ball around x (<= 0: unbounded, advreg only) */
+    float step;          /* step size per iteration */
+    int steps;           /* iterations (advreg: pgd_iterations) */
+    bool random_init;    /* start uniformly inside the ball */
+    float clip_min, clip_max; /* pixel range, [0, 1] */
+    float multiplier;    /* advreg */
+    float alpha;         /* fgsm: weight of the clean loss */
+    float beta;          /* trades */
+    uint64_t seed;       /* attack stream */
+} rp_objective_config;
+
+/* NSL's defaults for advreg (multiplier 0.2, step 0.001, L2, 1 iteration, no random init,
+ * clip [0,1]) and sensible ones for the rest; kind set to erm. */
+rp_objective_config rp_objective_defaults(void);
+
+typedef struct rp_objective rp_objective;
+
+/* OWNED. Buffers for batches up to max_batch are allocated here, not in the step. */
+rp_status rp_objective_create(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg,
+                              int max_batch, rp_objective **out);
+void rp_objective_destroy(rp_objective *o);
+
+typedef struct rp_step_stats {
+    float loss;      /* the objective's loss */
+    float clean_loss;
+    int correct;     /* argmax hits on the clean batch */
+} rp_step_stats;
+
+/* One training step: zero gradients, the objective's forward/backward passes, a check that
+ * the loss and gradients are finite (RP_ERR_NUMERIC naming the first bad tensor), and the
+ * optimizer update. x (B,H,W,C) in [0,1]. */
+rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const int32_t *y, int B,
+                        rp_step_stats *stats);
+
+/* Accuracy of the model (eval mode) on n samples of ds, in batches. */
+rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,
+                      double *accuracy, double *mean_loss);
+
 #ifdef __cplusplus
 }
 #endif

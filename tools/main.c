@@ -1,13 +1,38 @@
-/* rampart command: dispatch to one subcommand per file. */
+/* rampart: train, attack, evaluate and explain robust image classifiers. */
 #include <stdio.h>
 #include <string.h>
 
-#include "rampart.h"
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} COMMANDS[] = {
+    {"train", cmd_train, "train a model (plain or robust objective)"},
+    {"eval", cmd_eval, "accuracy of one or more models on a data set"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rampart COMMAND [options]   (rampart COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].about);
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "rampart: not yet\n");
-    return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("rampart 0.1.0\n");
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "rampart: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
 }

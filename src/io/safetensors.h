@@ -37,6 +37,8 @@ const rp_st_tensor *rp_st_find(const rp_st_file *f, const char *name);
 /* Metadata value for key, NULL when absent. BORROWED. */
 const char *rp_st_meta(const rp_st_file *f, const char *key);
 const char *rp_st_path(const rp_st_file *f);
+/* "F32", "I64", ... STATIC string. */
+const char *rp_st_dtype_name(rp_st_dtype d);
 /* Copy tensor `name` converted to float32 into dst, which holds numel floats; fails
  * (naming file and tensor) when absent or when the element count differs. */
 rp_status rp_st_read_f32(rp_ctx *ctx, const rp_st_file *f, const char *name, float *dst,

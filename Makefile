@@ -1,0 +1,41 @@
+# rampart — the two everyday commands:
+#   make demo   install what is missing, build, train smallcnn on Fashion-MNIST and evaluate it
+#   make test   install what is missing, build, run the test suite (ctest)
+# WERROR=ON turns warnings into errors (CI); JOBS sets build parallelism.
+
+BUILD   ?= build
+WERROR  ?= OFF
+JOBS    ?= $(shell nproc)
+RAMPART  = $(BUILD)/rampart
+OUT     ?= out
+
+.PHONY: all deps build demo test test-asan bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DRAMPART_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@mkdir -p $(OUT)
+	$(RAMPART) train --data fashion-mnist --model smallcnn --epochs 10 --batch 128 --lr 0.05 \
+	    --seed 1 --threads $(JOBS) --out $(OUT)/smallcnn.safetensors
+	$(RAMPART) eval --model $(OUT)/smallcnn.safetensors --data fashion-mnist --threads $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j 1
+
+test-asan: deps
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DRAMPART_SANITIZE=ON -DRAMPART_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	@cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1
+
+bench: build
+	@bench/fmnist_epoch
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

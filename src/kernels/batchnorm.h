@@ -1,0 +1,36 @@
+/* 2-D batch normalisation over NHWC activations seen as N = B*H*W rows of C channels.
+ *
+ * Per-channel reductions are summed in double over a fixed number of row chunks (which
+ * depends on N only) and the chunk partials combined in order, so results do not depend
+ * on the thread count. `work` is caller-provided scratch of batchnorm_work_doubles(C). */
+#ifndef RP_KERNELS_BATCHNORM_H
+#define RP_KERNELS_BATCHNORM_H
+
+#include <stddef.h>
+
+size_t batchnorm_work_doubles(int C);
+
+/* Training: normalise with the batch mean and biased variance.
+ * y (N, C) = (x - mean) * invstd * gamma + beta, invstd = 1/sqrt(var + eps).
+ * Writes mean[C] and invstd[C] (kept for backward). Updates running_mean/var (C) with
+ * momentum and the unbiased variance, as PyTorch does (when N == 1 the unbiased variance
+ * is undefined and running_var is left as it is). */
+void batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
+                             float *running_var, const float *x, const float *gamma,
+                             const float *beta, size_t N, int C, float eps, float momentum,
+                             double *work);
+
+/* Evaluation: normalise with the running statistics. Writes mean[C] = running_mean and
+ * invstd[C] = 1/sqrt(running_var + eps) (kept for backward). */
+void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *running_mean,
+                            const float *running_var, const float *x, const float *gamma,
+                            const float *beta, size_t N, int C, float eps);
+
+/* Backward from the mean/invstd written by the forward. train: the full gradient through
+ * the batch statistics; !train: the affine map of evaluation. Accumulates into
+ * dx (N, C), dgamma (C), dbeta (C); each may be NULL (skipped). */
+void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *mean, const float *invstd, const float *gamma, size_t N,
+                        int C, int train, double *work);
+
+#endif

@@ -1,0 +1,77 @@
+/* 2-D convolution over NHWC activations with OHWI weights, forward and backward.
+ *
+ *   x  (B, H, W, C)               input
+ *   w  (OC, K, K, C/groups)       weights, OHWI (PyTorch's OIHW reordered)
+ *   b  (OC)                       optional bias
+ *   y  (B, OH, OW, OC)            output, OH = (H + 2 pad - K) / stride + 1 (floor)
+ *
+ * Group g maps input channels [g*ICg, (g+1)*ICg) to output channels [g*OCg, (g+1)*OCg),
+ * ICg = C/groups, OCg = OC/groups (PyTorch's grouping; depthwise is groups == C with
+ * OC = multiplier * C, output channel c*multiplier + m reading input channel c).
+ *
+ * Two implementations of the same maths:
+ *  - general: im2col + cblas_sgemm per group, the batch taken `chunk` samples at a time
+ *    so that the column buffer stays bounded; a 1x1 stride-1 pad-0 conv uses the input
+ *    as the matrix directly (no im2col, no scratch);
+ *  - depthwise (groups == C > 1): a direct kernel whose inner loop runs over channels.
+ * conv2d_forward/backward pick one; the two are also exported so tests can compare them.
+ *
+ * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).
+ * Reductions run in a fixed order: results do not depend on the thread count.
+ * cblas_sgemm is never called from inside an OpenMP parallel region. */
+#ifndef RP_KERNELS_CONV2D_H
+#define RP_KERNELS_CONV2D_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Upper bound on im2col column floats per chunk (16 MiB); a chunk is at least 1 sample. */
+#define RP_CONV_COLS_BUDGET ((size_t)1 << 22)
+
+typedef struct conv2d_shape {
+    int B, H, W, C;             /* input (B, H, W, C) */
+    int OC, K, stride, pad, groups;
+    int OH, OW;                 /* output (B, OH, OW, OC) */
+    int chunk;                  /* samples per im2col pass, 1..B (general path) */
+} conv2d_shape;
+
+/* Output size along one axis (floor); <= 0 when the window does not fit. */
+int conv2d_out_size(int n, int K, int stride, int pad);
+
+/* Fill every field for batch B; chunk from RP_CONV_COLS_BUDGET. The caller checks that
+ * the configuration is valid (divisibility, OH/OW >= 1). */
+conv2d_shape conv2d_shape_make(int B, int H, int W, int C, int OC, int K, int stride, int pad,
+                               int groups);
+
+/* True when conv2d_forward/backward take the direct depthwise kernel. */
+bool conv2d_uses_depthwise(const conv2d_shape *s);
+/* True when the general path needs no im2col (1x1, stride 1, pad 0). */
+bool conv2d_is_pointwise(const conv2d_shape *s);
+
+/* Scratch floats that conv2d_forward/backward need for s (0 when none). */
+size_t conv2d_scratch_floats(const conv2d_shape *s);
+
+void conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                    const conv2d_shape *s, float *scratch);
+void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                     const float *w, const conv2d_shape *s, float *scratch);
+
+/* The general path; scratch: conv2d_gemm_scratch_floats(s). */
+size_t conv2d_gemm_scratch_floats(const conv2d_shape *s);
+void conv2d_gemm_forward(float *y, const float *x, const float *w, const float *b,
+                         const conv2d_shape *s, float *scratch);
+void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const conv2d_shape *s, float *scratch);
+
+/* The depthwise path (groups == C); scratch: dwconv2d_scratch_floats(s). */
+size_t dwconv2d_scratch_floats(const conv2d_shape *s);
+void dwconv2d_forward(float *y, const float *x, const float *w, const float *b,
+                      const conv2d_shape *s, float *scratch);
+void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                       const float *w, const conv2d_shape *s, float *scratch);
+
+/* Weight layout conversions for files and tests: PyTorch (O, I, K, K) <-> ours (O, K, K, I). */
+void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int I, int K);
+void conv_weight_ohwi_to_oihw(float *dst, const float *src, int O, int I, int K);
+
+#endif

@@ -1,0 +1,16 @@
+/* Fully connected layer on raw pointers: y = x W^T + b, W in PyTorch's (OUT, IN) layout.
+ * GEMMs go through cblas_sgemm; call these outside OpenMP regions (OpenBLAS threads itself).
+ * Backward accumulates (+=) into every non-NULL output. */
+#ifndef RP_KERNELS_LINEAR_H
+#define RP_KERNELS_LINEAR_H
+
+/* y (B, OUT) = x (B, IN) . w^T (IN, OUT) + b (OUT); b may be NULL. y is written. */
+void linear_forward(float *y, const float *x, const float *w, const float *b, int B, int IN,
+                    int OUT);
+
+/* dx (B, IN) += dy . w;  dw (OUT, IN) += dy^T . x;  db (OUT) += sum over B of dy.
+ * Any of dx, dw, db may be NULL (skipped). */
+void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                     const float *w, int B, int IN, int OUT);
+
+#endif

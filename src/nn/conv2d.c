@@ -1,0 +1,101 @@
+/* Conv2d layer: y = conv(x, weight) + bias, NHWC, weight (OC, IC/groups, K, K) stored OHWI.
+ * Initialised as PyTorch's nn.Conv2d: kaiming_uniform(a=sqrt(5)) for the weight, which is
+ * U(+-1/sqrt(fan_in)), and U(+-1/sqrt(fan_in)) for the bias; fan_in = IC/groups * K * K. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/conv2d.h"
+#include "nn/graph.h"
+
+typedef struct conv_state {
+    int OC, K, stride, pad, groups;
+    bool bias;
+} conv_state;
+
+static conv2d_shape shape_of(const rp_node *n, int B)
+{
+    const conv_state *st = n->state;
+    rp_shape in = n->in_shape[0];
+    return conv2d_shape_make(B, in.H, in.W, in.C, st->OC, st->K, st->stride, st->pad, st->groups);
+}
+
+static size_t conv_scratch(const rp_node *n, int B)
+{
+    conv2d_shape s = shape_of(n, B);
+    return conv2d_scratch_floats(&s);
+}
+
+static void conv_fwd(rp_node *n, const rp_pass *p)
+{
+    const conv_state *st = n->state;
+    conv2d_shape s = shape_of(n, p->B);
+    conv2d_forward(n->y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s,
+                   n->scratch);
+}
+
+/* A parameter's gradient buffer when this pass accumulates it, else NULL. */
+static float *grad_if_wanted(const rp_param *prm, const rp_pass *p)
+{
+    return p->param_grads && prm->trainable && !prm->frozen ? prm->grad : NULL;
+}
+
+static void conv_bwd(rp_node *n, const rp_pass *p)
+{
+    const conv_state *st = n->state;
+    float *dw = grad_if_wanted(&n->param[0], p);
+    float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
+    if (!n->dx[0] && !dw && !db) return;
+    conv2d_shape s = shape_of(n, p->B);
+    conv2d_backward(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch);
+}
+
+static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
+                                      .forward = conv_fwd, .backward = conv_bwd};
+
+int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
+                int groups, bool bias)
+{
+    if (g->status != RP_OK) return -1;
+    rp_shape is = rp_graph_shape(g, in);
+    if (strlen(name) + sizeof ".weight" > sizeof g->params[0].name) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG, "layer %s (conv2d): name too long", name);
+        return -1;
+    }
+    if (OC < 1 || K < 1 || stride < 1 || pad < 0 || groups < 1) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG,
+                            "layer %s (conv2d): bad configuration OC=%d K=%d stride=%d pad=%d "
+                            "groups=%d (need OC, K, stride, groups >= 1 and pad >= 0)",
+                            name, OC, K, stride, pad, groups);
+        return -1;
+    }
+    if (is.C % groups || OC % groups) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG,
+                            "layer %s (conv2d): groups=%d must divide both input channels %d "
+                            "and output channels %d", name, groups, is.C, OC);
+        return -1;
+    }
+    rp_shape out = {conv2d_out_size(is.H, K, stride, pad), conv2d_out_size(is.W, K, stride, pad), OC};
+    if (out.H < 1 || out.W < 1) {
+        g->status = rp_fail(g->ctx, RP_ERR_SHAPE,
+                            "layer %s (conv2d): kernel %d with pad %d does not fit input %dx%d",
+                            name, K, pad, is.H, is.W);
+        return -1;
+    }
+    conv_state st = {OC, K, stride, pad, groups, bias};
+    int node = rp_graph_add(g, &conv_ops, name, &in, 1, out, &st, sizeof st);
+    if (node < 0) return -1;
+    int ICg = is.C / groups;
+    float bound = 1.0f / sqrtf((float)ICg * K * K);
+    char pname[64];
+    int64_t wshape[4] = {OC, ICg, K, K};
+    snprintf(pname, sizeof pname, "%s.weight", name);
+    if (rp_graph_param(g, pname, 4, wshape, RP_LAYOUT_OHWI, true, RP_INIT_UNIFORM, bound) < 0)
+        return -1;
+    if (bias) {
+        int64_t bshape[1] = {OC};
+        snprintf(pname, sizeof pname, "%s.bias", name);
+        if (rp_graph_param(g, pname, 1, bshape, RP_LAYOUT_TORCH, true, RP_INIT_UNIFORM, bound) < 0)
+            return -1;
+    }
+    return node;
+}

@@ -1,0 +1,58 @@
+/* Shared pieces of the rampart command: flag tables, progress display, exit codes.
+ * Only tools/ prints or exits. */
+#ifndef RP_TOOLS_CLI_H
+#define RP_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "rampart.h"
+
+typedef enum cli_type { CLI_INT, CLI_FLOAT, CLI_STRING, CLI_BOOL, CLI_LIST } cli_type;
+
+#define CLI_MAX_LIST 16
+
+typedef struct cli_list {
+    const char *items[CLI_MAX_LIST];
+    int n;
+} cli_list;
+
+typedef struct cli_flag {
+    const char *name;  /* "--epochs" */
+    cli_type type;
+    void *dest;        /* int*, float*, const char**, bool*, cli_list* */
+    const char *deflt; /* shown in --help and parsed before the arguments; NULL: none */
+    const char *help;
+} cli_flag;
+
+/* Parse argv (after the subcommand) against flags; prints usage for --help (returns 1),
+ * an error for an unknown flag or bad value (returns -1), 0 on success. */
+int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags, int argc, char **argv);
+
+/* Exit codes. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* Print "rampart CMD: message" from the context and return CLI_EXIT_FAIL. */
+int cli_fail(const char *cmd, rp_ctx *ctx);
+
+/* Progress: a bar on a terminal, a plain line every ~10% otherwise; always on stderr. */
+typedef struct cli_progress {
+    bool tty;
+    double t0;
+    int total, last_pct;
+    char label[64];
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, int total);
+/* done items so far, plus a short status string. */
+void cli_progress_update(cli_progress *p, int done, const char *status);
+void cli_progress_end(cli_progress *p);
+
+double cli_now(void);
+/* "3m12s" style. */
+void cli_format_duration(char *buf, size_t n, double seconds);
+
+/* Subcommands (one file each). */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

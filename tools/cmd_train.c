@@ -1,0 +1,215 @@
+/* rampart train: a model on a data set with a plain or robust objective. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct train_opts {
+    const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective;
+    int epochs, batch, threads, limit, test_limit, warmup, step_size;
+    float lr, momentum, weight_decay, gamma, label_smoothing;
+    bool nesterov, json;
+    int seed;
+} train_opts;
+
+static int parse_enum(const char *what, const char *v, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    fprintf(stderr, "rampart train: unknown %s '%s' (one of:", what, v);
+    for (int i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+    fprintf(stderr, ")\n");
+    return -1;
+}
+
+static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int seen, double train_acc,
+                             double test_acc, double test_loss, double seconds, double lr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "epoch");
+    cJSON_AddNumberToObject(o, "epoch", epoch);
+    cJSON_AddNumberToObject(o, "loss", sum->loss / steps);
+    cJSON_AddNumberToObject(o, "train_accuracy", train_acc);
+    cJSON_AddNumberToObject(o, "test_accuracy", test_acc);
+    cJSON_AddNumberToObject(o, "test_loss", test_loss);
+    cJSON_AddNumberToObject(o, "images", seen);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    cJSON_AddNumberToObject(o, "images_per_s", seen / seconds);
+    cJSON_AddNumberToObject(o, "lr", lr);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    fflush(stdout);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* One epoch over the shuffled training set; returns 0 or an exit code. */
+static int run_epoch(const train_opts *o, int epoch, rp_dataset *train, rp_objective *obj, rp_optim *opt,
+                     rp_ctx *ctx, float *x, int32_t *y, int *order, int *idx, rp_step_stats *sum,
+                     int *seen, int *correct, int *steps)
+{
+    int n = rp_dataset_size(train);
+    rp_permutation(order, n, (uint64_t)o->seed, (uint64_t)epoch);
+    int batches = (n + o->batch - 1) / o->batch;
+    cli_progress pr;
+    char label[32];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch, o->epochs);
+    cli_progress_start(&pr, label, batches);
+    for (int b = 0; b < batches; b++) {
+        int start = b * o->batch, B = n - start < o->batch ? n - start : o->batch;
+        for (int i = 0; i < B; i++) idx[i] = order[start + i];
+        rp_dataset_gather(train, idx, B, x, y);
+        rp_step_stats st;
+        if (rp_train_step(obj, opt, x, y, B, &st) != RP_OK) {
+            cli_progress_end(&pr);
+            fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
+            return CLI_EXIT_FAIL;
+        }
+        sum->loss += st.loss;
+        *seen += B;
+        *correct += st.correct;
+        (*steps)++;
+        if ((b & 7) == 0 || b == batches - 1) {
+            char status[128];
+            double el = cli_now() - pr.t0;
+            snprintf(status, sizeof status, "loss %.4f acc %.4f %.0f img/s", sum->loss / *steps,
+                     (double)*correct / *seen, *seen / (el > 0 ? el : 1e-9));
+            cli_progress_update(&pr, b + 1, status);
+        }
+    }
+    cli_progress_end(&pr);
+    return 0;
+}
+
+static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset *test,
+                 const rp_objective_config *ocfg, const rp_optim_config *optc_in)
+{
+    int H, W, C;
+    rp_dataset_shape(train, &H, &W, &C);
+    rp_model_config mc = {.arch = o->model, .num_classes = rp_dataset_num_classes(train), .H = H, .W = W,
+                          .C = C, .max_batch = o->batch, .seed = (uint64_t)o->seed};
+    rp_dataset_norm(train, mc.mean, mc.std);
+    rp_model *m = NULL;
+    rp_objective *obj = NULL;
+    rp_optim *opt = NULL;
+    int rc = CLI_EXIT_FAIL;
+    int n = rp_dataset_size(train), steps_per_epoch = (n + o->batch - 1) / o->batch;
+    rp_optim_config optc = *optc_in;
+    optc.total_steps = (long)steps_per_epoch * o->epochs;
+    optc.step_size *= steps_per_epoch; /* given in epochs */
+    size_t X = (size_t)H * W * C;
+    float *x = malloc((size_t)o->batch * X * sizeof *x);
+    int32_t *y = malloc((size_t)o->batch * sizeof *y);
+    int *order = malloc((size_t)n * sizeof *order), *idx = malloc((size_t)o->batch * sizeof *idx);
+    const char *names[1024] = {0};
+    int K = rp_dataset_num_classes(train);
+    for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
+    if (!x || !y || !order || !idx) {
+        fprintf(stderr, "rampart train: out of memory\n");
+        goto done;
+    }
+    if (rp_model_create(ctx, &mc, &m) != RP_OK || rp_objective_create(ctx, m, ocfg, o->batch, &obj) != RP_OK ||
+        rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
+        rc = cli_fail("train", ctx);
+        goto done;
+    }
+    fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
+            o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads);
+    double t_all = cli_now();
+    for (int epoch = 1; epoch <= o->epochs; epoch++) {
+        rp_step_stats sum = {0};
+        int seen = 0, correct = 0, steps = 0;
+        double lr = rp_optim_lr(opt), t0 = cli_now();
+        int e = run_epoch(o, epoch, train, obj, opt, ctx, x, y, order, idx, &sum, &seen, &correct, &steps);
+        if (e) { rc = e; goto done; }
+        double secs = cli_now() - t0, test_acc = 0, test_loss = 0;
+        if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
+            rp_model_save(ctx, m, o->out, names[0] ? names : NULL) != RP_OK) {
+            rc = cli_fail("train", ctx);
+            goto done;
+        }
+        double train_acc = (double)correct / seen;
+        if (o->json) print_json_epoch(epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr);
+        fprintf(o->json ? stderr : stdout,
+                "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
+                o->epochs, sum.loss / steps, train_acc, test_acc, secs, seen / secs, lr);
+        fflush(stdout);
+    }
+    char dur[32];
+    cli_format_duration(dur, sizeof dur, cli_now() - t_all);
+    fprintf(o->json ? stderr : stdout, "saved %s (%s)\n", o->out, dur);
+    rc = CLI_EXIT_OK;
+done:
+    rp_optim_destroy(opt);
+    rp_objective_destroy(obj);
+    rp_model_destroy(m);
+    free(x), free(y), free(order), free(idx);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_opts o;
+    cli_flag flags[] = {
+        {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR"},
+        {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
+        {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp"},
+        {"--objective", CLI_STRING, &o.objective, "erm", "training objective: erm"},
+        {"--epochs", CLI_INT, &o.epochs, "10", "passes over the training data"},
+        {"--batch", CLI_INT, &o.batch, "128", "batch size"},
+        {"--optimizer", CLI_STRING, &o.optimizer, "sgd", "sgd or adamw"},
+        {"--lr", CLI_FLOAT, &o.lr, "0.05", "peak learning rate"},
+        {"--momentum", CLI_FLOAT, &o.momentum, "0.9", "SGD momentum"},
+        {"--nesterov", CLI_BOOL, &o.nesterov, "false", "Nesterov momentum"},
+        {"--weight-decay", CLI_FLOAT, &o.weight_decay, "0", "weight decay (SGD: L2; AdamW: decoupled)"},
+        {"--schedule", CLI_STRING, &o.schedule, "cosine", "learning-rate schedule: constant, step, cosine"},
+        {"--warmup", CLI_INT, &o.warmup, "0", "linear warm-up steps"},
+        {"--step-size", CLI_INT, &o.step_size, "5", "step schedule: epochs between decays"},
+        {"--gamma", CLI_FLOAT, &o.gamma, "0.1", "step schedule: decay factor"},
+        {"--label-smoothing", CLI_FLOAT, &o.label_smoothing, "0", "cross-entropy label smoothing"},
+        {"--limit", CLI_INT, &o.limit, "0", "use only the first N training images (0: all)"},
+        {"--test-limit", CLI_INT, &o.test_limit, "0", "evaluate on the first N test images (0: all)"},
+        {"--seed", CLI_INT, &o.seed, "1", "seed for initialisation, shuffling and attacks"},
+        {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        {"--out", CLI_STRING, &o.out, "model.safetensors", "checkpoint path (written atomically after every epoch)"},
+        {"--json", CLI_BOOL, &o.json, "false", "one JSON object per epoch on stdout"},
+    };
+    int p = cli_parse("train", "Train a classifier; the checkpoint holds the base model alone.", flags,
+                      (int)(sizeof flags / sizeof flags[0]), argc, argv);
+    if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0)) {
+        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits >= 0\n");
+        return CLI_EXIT_USAGE;
+    }
+    static const char *const OPTS[] = {"sgd", "adamw"}, *const SCHEDS[] = {"constant", "step", "cosine"},
+                             *const OBJS[] = {"erm", "advreg", "fgsm", "fast", "pgd", "trades"};
+    int ok = parse_enum("optimizer", o.optimizer, OPTS, 2), sk = parse_enum("schedule", o.schedule, SCHEDS, 3),
+        objk = parse_enum("objective", o.objective, OBJS, 6);
+    if (ok < 0 || sk < 0 || objk < 0) return CLI_EXIT_USAGE;
+    rp_optim_config optc = {.kind = ok == 0 ? RP_SGD : RP_ADAMW, .lr = o.lr, .momentum = o.momentum,
+                            .nesterov = o.nesterov, .weight_decay = o.weight_decay, .beta1 = 0.9f,
+                            .beta2 = 0.999f, .eps = 1e-8f, .schedule = (rp_schedule)sk,
+                            .warmup_steps = o.warmup, .step_size = o.step_size, .gamma = o.gamma};
+    rp_objective_config ocfg = rp_objective_defaults();
+    ocfg.kind = (rp_objective_kind)objk;
+    ocfg.label_smoothing = o.label_smoothing;
+    ocfg.seed = (uint64_t)o.seed;
+
+    rp_set_threads(o.threads);
+    rp_ctx *ctx = rp_ctx_create(o.threads);
+    rp_dataset *tr = NULL, *te = NULL;
+    int rc;
+    if (rp_dataset_open(ctx, o.data, true, &tr) != RP_OK ||
+        rp_dataset_open(ctx, o.test_data ? o.test_data : o.data, false, &te) != RP_OK) {
+        rc = cli_fail("train", ctx);
+    } else {
+        /* an explicit --test-data is used whole; the default is the test split */
+        if (o.limit > 0 && o.limit < rp_dataset_size(tr)) rp_dataset_truncate(tr, o.limit);
+        rc = train(&o, ctx, tr, te, &ocfg, &optc);
+    }
+    rp_dataset_destroy(tr);
+    rp_dataset_destroy(te);
+    rp_ctx_destroy(ctx);
+    return rc;
+}
