@@ -1,0 +1,63 @@
+/* Attacks: batched, on any model, inputs in [0,1] (pixel space), L-inf and L2, untargeted
+ * and targeted, seeded. They run the model in EVAL mode on logits and use only
+ * rp_model_forward / rp_model_backward(..., RP_GRAD_INPUT) — never parameter gradients.
+ *
+ * Every attack writes x_adv with ||x_adv - x|| <= eps (per example, in its norm) and
+ * clip_min <= x_adv <= clip_max; rp_attack_check_ball verifies that on the output. */
+#ifndef RP_ROBUST_ATTACK_H
+#define RP_ROBUST_ATTACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nn/model.h"
+#include "rampart.h"
+
+typedef enum rp_attack_kind {
+    RP_ATTACK_FGSM,    /* one signed-gradient (L-inf) / normalised-gradient (L2) step of size eps */
+    RP_ATTACK_FGSM_RS, /* FGSM from a uniform random start, step alpha (Wong et al. 2020) */
+    RP_ATTACK_PGD,     /* Madry et al.: steps x step_size, random start, restarts */
+    RP_ATTACK_APGD_CE, /* Croce & Hein 2020, cross-entropy loss */
+    RP_ATTACK_APGD_T,  /* Croce & Hein 2020, targeted DLR loss over the top classes */
+    RP_ATTACK_SQUARE,  /* Andriushchenko et al. 2020, L-inf score-based, no gradients */
+    RP_ATTACK_NOISE,   /* uniform random sign noise of the same eps (a baseline, not an attack) */
+    RP_ATTACK_WORST,   /* AutoAttack-style: APGD-CE, APGD-T, Square in turn on the still-robust points */
+} rp_attack_kind;
+
+typedef enum rp_attack_loss { RP_LOSS_CE, RP_LOSS_MARGIN, RP_LOSS_DLR } rp_attack_loss;
+
+typedef struct rp_attack_config {
+    rp_attack_kind kind;
+    rp_norm norm;        /* RP_NORM_LINF or RP_NORM_L2 */
+    float eps;           /* radius; INFINITY = unbounded (only the [clip] box) */
+    float step_size;     /* PGD / FGSM-RS step; <= 0: the attack's default (PGD: 2.5*eps/steps) */
+    int steps;           /* iterations (PGD, APGD); queries for Square */
+    int restarts;        /* >= 1 */
+    bool random_start;   /* PGD */
+    rp_attack_loss loss; /* PGD: CE or margin */
+    bool targeted;       /* then `target` gives the classes to reach */
+    int n_target_classes;/* APGD-T: how many top classes to target (AutoAttack: 9) */
+    float clip_min, clip_max;
+    uint64_t seed;
+} rp_attack_config;
+
+rp_attack_config rp_attack_defaults(rp_attack_kind kind, float eps);
+
+typedef struct rp_attack rp_attack;
+
+/* OWNED. All buffers for batches up to max_batch are allocated here. */
+rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg, int max_batch,
+                           rp_attack **out);
+void rp_attack_destroy(rp_attack *a);
+
+/* Attack B examples x (B,H,W,C) with labels y (targets when targeted). Writes x_adv and,
+ * when non-NULL, success[i] = model's eval-mode prediction on x_adv[i] != y[i] (targeted:
+ * == target). Returns the number of forward+backward passes used in *passes if non-NULL. */
+rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
+                        float *x_adv, bool *success, long *passes);
+
+/* Max over examples of the perturbation norm, and whether every pixel is in [clip]. */
+bool rp_attack_check_ball(const float *x, const float *x_adv, int B, size_t X, rp_norm norm, float eps,
+                          float clip_min, float clip_max, float *max_norm);
+
+#endif
