@@ -83,7 +83,9 @@ void tu_gradcheck(rp_shape in, tu_build_fn build, void *arg, const tu_gc_opts *o
     size_t nx = (size_t)o->B * rp_shape_numel(in);
     size_t ny = (size_t)o->B * rp_shape_numel(g.nodes[last].out_shape);
     float *x = malloc(nx * sizeof *x), *dx = malloc(nx * sizeof *dx), *r = malloc(ny * sizeof *r);
-    if (o->n_kinks)
+    if (o->x0)
+        memcpy(x, o->x0, nx * sizeof *x);
+    else if (o->n_kinks)
         tu_fill_away_from(x, nx, o->lo, o->hi, o->kinks, o->n_kinks, 4 * o->eps, o->seed + 1);
     else
         tu_fill_uniform(x, nx, o->lo, o->hi, o->seed + 1);

@@ -37,6 +37,8 @@ typedef struct tu_gc_opts {
     const float *kinks;    /* keep inputs away from these */
     int n_kinks;
     uint64_t seed;
+    const float *x0;       /* when set: the input to use (B * numel floats), e.g. distinct
+                              values for max-pool, instead of a random fill */
 } tu_gc_opts;
 void tu_gradcheck(rp_shape in, tu_build_fn build, void *arg, const tu_gc_opts *o);
 
