@@ -80,6 +80,7 @@ void tu_gradcheck(rp_shape in, tu_build_fn build, void *arg, const tu_gc_opts *o
     int last = build(&g, RP_INPUT, arg);
     assert_true(last >= 0);
     assert_int_equal(rp_graph_finalize(&g, o->B, o->seed), RP_OK);
+    if (o->after_finalize) o->after_finalize(&g, arg);
     size_t nx = (size_t)o->B * rp_shape_numel(in);
     size_t ny = (size_t)o->B * rp_shape_numel(g.nodes[last].out_shape);
     float *x = malloc(nx * sizeof *x), *dx = malloc(nx * sizeof *dx), *r = malloc(ny * sizeof *r);

@@ -39,6 +39,9 @@ typedef struct tu_gc_opts {
     uint64_t seed;
     const float *x0;       /* when set: the input to use (B * numel floats), e.g. distinct
                               values for max-pool, instead of a random fill */
+    /* when set: called once right after finalize (parameters initialised), e.g. to give
+       BatchNorm non-trivial gamma/beta/running statistics through g->params */
+    void (*after_finalize)(rp_graph *g, void *arg);
 } tu_gc_opts;
 void tu_gradcheck(rp_shape in, tu_build_fn build, void *arg, const tu_gc_opts *o);
 
