@@ -45,6 +45,8 @@ const char *rp_status_name(rp_status s);
 /* Process-wide: sets OpenMP's and OpenBLAS's thread counts (both are process-wide
  * by nature). The CLI calls this once; embedders may manage threads themselves. */
 void rp_set_threads(int threads);
+/* BORROWED: the BLAS library's configuration and the kernel (core) it selected. */
+const char *rp_blas_info(void);
 
 /* ---- data sets ------------------------------------------------------------------ */
 
@@ -146,6 +148,10 @@ typedef struct rp_optim_config {
     long total_steps;   /* RP_SCHED_COSINE: steps to anneal over */
 } rp_optim_config;
 
+/* PyTorch's defaults for kind: AdamW lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay
+ * 1e-2; SGD lr 1e-2 (PyTorch has none), no momentum, no weight decay. Constant schedule,
+ * no warm-up, gamma 0.1 (StepLR's default; step_size must still be set for RP_SCHED_STEP). */
+rp_optim_config rp_optim_defaults(rp_optim_kind kind);
 rp_status rp_optim_create(rp_ctx *ctx, rp_model *m, const rp_optim_config *cfg, rp_optim **out);
 void rp_optim_destroy(rp_optim *o);
 /* One update from the gradients in the model; advances the schedule. */

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rampart 0.1.0\n");
+        printf("rampart 0.1.0\nblas: %s\n", rp_blas_info());
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
