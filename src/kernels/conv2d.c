@@ -373,18 +373,18 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
 
 /* Layout conversions -------------------------------------------------------------------- */
 
-void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int I, int K)
+void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int IC, int K)
 {
     for (int o = 0; o < O; o++)
-        for (int i = 0; i < I; i++)
+        for (int i = 0; i < IC; i++)
             for (int t = 0; t < K * K; t++)
-                dst[((size_t)o * K * K + t) * I + i] = src[((size_t)o * I + i) * K * K + t];
+                dst[((size_t)o * K * K + t) * IC + i] = src[((size_t)o * IC + i) * K * K + t];
 }
 
-void conv_weight_ohwi_to_oihw(float *dst, const float *src, int O, int I, int K)
+void conv_weight_ohwi_to_oihw(float *dst, const float *src, int O, int IC, int K)
 {
     for (int o = 0; o < O; o++)
-        for (int i = 0; i < I; i++)
+        for (int i = 0; i < IC; i++)
             for (int t = 0; t < K * K; t++)
-                dst[((size_t)o * I + i) * K * K + t] = src[((size_t)o * K * K + t) * I + i];
+                dst[((size_t)o * IC + i) * K * K + t] = src[((size_t)o * K * K + t) * IC + i];
 }

@@ -70,8 +70,8 @@ void dwconv2d_forward(float *y, const float *x, const float *w, const float *b,
 void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                        const float *w, const conv2d_shape *s, float *scratch);
 
-/* Weight layout conversions for files and tests: PyTorch (O, I, K, K) <-> ours (O, K, K, I). */
-void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int I, int K);
-void conv_weight_ohwi_to_oihw(float *dst, const float *src, int O, int I, int K);
+/* Weight layout conversions for files and tests: PyTorch (O, IC, K, K) <-> ours (O, K, K, IC). */
+void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int IC, int K);
+void conv_weight_ohwi_to_oihw(float *dst, const float *src, int O, int IC, int K);
 
 #endif
