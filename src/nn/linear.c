@@ -2,6 +2,7 @@
  * times weight^T plus bias. Output 1x1xOUT. Parameters <name>.weight (OUT, IN) and
  * <name>.bias (OUT) in PyTorch's layout, PyTorch's default init U(+-1/sqrt(IN)). */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/linear.h"
 #include "nn/graph.h"
@@ -37,6 +38,10 @@ int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias)
     if (OUT < 1 || IN > (size_t)1 << 30) {
         g->status = rp_fail(g->ctx, RP_ERR_SHAPE, "layer %s (linear): %zu inputs to %d outputs",
                             name, IN, OUT);
+        return -1;
+    }
+    if (strlen(name) + sizeof ".weight" > sizeof g->params[0].name) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG, "layer %s (linear): name too long", name);
         return -1;
     }
     linear_state s = {.IN = (int)IN, .OUT = OUT, .bias = bias};

@@ -1,0 +1,80 @@
+/* Softmax cross-entropy and KL divergence over logits, numerically stable (log-softmax
+ * by subtracting the row maximum), rows in order and summed in double. */
+#include "kernels/loss.h"
+
+#include <math.h>
+
+#include "core/status.h"
+
+/* log(sum_k exp(l[k])) of one row, via the row maximum. */
+static double log_sum_exp(const float *l, int K)
+{
+    float m = l[0];
+    for (int k = 1; k < K; k++)
+        if (l[k] > m) m = l[k];
+    double s = 0.0;
+    for (int k = 0; k < K; k++) s += exp((double)l[k] - m);
+    return (double)m + log(s);
+}
+
+/* Index of the first maximum. */
+static int argmax(const float *l, int K)
+{
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (l[k] > l[best]) best = k;
+    return best;
+}
+
+/* Target t = (1 - s) onehot(y) + s/K, as CrossEntropyLoss(label_smoothing=s):
+ *   loss_row = -sum_k t_k log p_k,   d loss_row / d l_k = p_k - t_k. */
+float rp_softmax_xent(const float *logits, const int32_t *y, int B, int K, float smoothing,
+                      float *dlogits, float scale, int *correct)
+{
+    RP_ASSERT(B >= 1 && K >= 1 && smoothing >= 0.0f && smoothing < 1.0f);
+    double total = 0.0, off = (double)smoothing / K, on = 1.0 - smoothing + off;
+    double g = (double)scale / B;
+    int hits = 0;
+    for (int b = 0; b < B; b++) {
+        const float *l = logits + (size_t)b * K;
+        int yb = y[b];
+        RP_ASSERT(yb >= 0 && yb < K);
+        double lse = log_sum_exp(l, K), sum_logp = 0.0;
+        if (smoothing > 0.0f)
+            for (int k = 0; k < K; k++) sum_logp += (double)l[k] - lse;
+        total += -(1.0 - smoothing) * ((double)l[yb] - lse) - off * sum_logp;
+        hits += argmax(l, K) == yb;
+        if (!dlogits) continue;
+        float *d = dlogits + (size_t)b * K;
+        for (int k = 0; k < K; k++) {
+            double t = k == yb ? on : off;
+            d[k] = (float)(g * (exp((double)l[k] - lse) - t));
+        }
+    }
+    if (correct) *correct = hits;
+    return (float)(total / B);
+}
+
+/* Per row, with d_k = log P_k - log Q_k and L = sum_k P_k d_k:
+ *   dL/dq_k = Q_k - P_k,   dL/dp_k = P_k (d_k - L). */
+float rp_kl_div_logits(const float *p_logits, const float *q_logits, int B, int K, float *dp,
+                       float *dq, float scale)
+{
+    RP_ASSERT(B >= 1 && K >= 1);
+    double total = 0.0, g = (double)scale / B;
+    for (int b = 0; b < B; b++) {
+        const float *p = p_logits + (size_t)b * K, *q = q_logits + (size_t)b * K;
+        double lp = log_sum_exp(p, K), lq = log_sum_exp(q, K), row = 0.0;
+        for (int k = 0; k < K; k++) {
+            double logP = (double)p[k] - lp, logQ = (double)q[k] - lq;
+            row += exp(logP) * (logP - logQ);
+        }
+        total += row;
+        for (int k = 0; k < K; k++) {
+            double logP = (double)p[k] - lp, logQ = (double)q[k] - lq, P = exp(logP);
+            if (dp) dp[(size_t)b * K + k] = (float)(g * P * (logP - logQ - row));
+            if (dq) dq[(size_t)b * K + k] = (float)(g * (exp(logQ) - P));
+        }
+    }
+    return (float)(total / B);
+}

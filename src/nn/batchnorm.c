@@ -1,0 +1,94 @@
+/* BatchNorm2d over NHWC activations: per channel over B*H*W values. Training normalises
+ * with batch statistics and updates the running ones (momentum, unbiased variance,
+ * num_batches_tracked += 1, as PyTorch); evaluation uses the running statistics. Backward
+ * works in both modes (attacks differentiate the evaluation-mode affine map).
+ * Parameters weight (C, ones), bias (C, zeros); buffers running_mean (C, zeros),
+ * running_var (C, ones), num_batches_tracked (scalar, I64 in checkpoints). */
+#include <string.h>
+
+#include "kernels/batchnorm.h"
+#include "nn/graph.h"
+
+enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
+
+typedef struct bn_state {
+    float eps, momentum;
+} bn_state;
+
+static size_t rows(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
+
+/* mean[C] then invstd[C] of the last forward */
+static size_t bn_saved(const rp_node *n, int B)
+{
+    (void)B;
+    return (size_t)2 * n->out_shape.C;
+}
+
+static size_t bn_scratch(const rp_node *n, int B)
+{
+    (void)B;
+    return 2 * batchnorm_work_doubles(n->out_shape.C); /* doubles in floats; arena is 64-aligned */
+}
+
+static void bn_fwd(rp_node *n, const rp_pass *p)
+{
+    const bn_state *s = n->state;
+    int C = n->out_shape.C;
+    rp_param *P = n->param;
+    float *mean = n->saved, *invstd = n->saved + C;
+    if (p->train) {
+        batchnorm_forward_train(n->y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
+                                P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps,
+                                s->momentum, (double *)n->scratch);
+        P[BN_COUNT].data[0] += 1.0f;
+    } else {
+        batchnorm_forward_eval(n->y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
+                               P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps);
+    }
+}
+
+static void bn_bwd(rp_node *n, const rp_pass *p)
+{
+    int C = n->out_shape.C;
+    rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
+    float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
+    float *db = p->param_grads && !b->frozen ? b->grad : NULL;
+    batchnorm_backward(n->dx[0], dw, db, n->dy, n->x[0], n->saved, n->saved + C, w->data,
+                       rows(n, p->B), C, p->train, (double *)n->scratch);
+}
+
+static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
+                                    .scratch_floats = bn_scratch, .forward = bn_fwd,
+                                    .backward = bn_bwd};
+
+int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
+{
+    if (g->status != RP_OK) return -1;
+    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f) ||
+        strlen(name) + sizeof ".num_batches_tracked" > sizeof g->params[0].name) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG,
+                            "layer %s (batchnorm2d): eps %g must be > 0, momentum %g in [0, 1], "
+                            "name short enough for its parameter keys",
+                            name, (double)eps, (double)momentum);
+        return -1;
+    }
+    rp_shape sh = rp_graph_shape(g, in);
+    bn_state s = {.eps = eps, .momentum = momentum};
+    int node = rp_graph_add(g, &bn_ops, name, &in, 1, sh, &s, sizeof s);
+    if (node < 0) return -1;
+    static const struct { const char *suffix; bool trainable; rp_init init; } P[] = {
+        {"weight", true, RP_INIT_ONE},        {"bias", true, RP_INIT_ZERO},
+        {"running_mean", false, RP_INIT_ZERO}, {"running_var", false, RP_INIT_ONE},
+        {"num_batches_tracked", false, RP_INIT_ZERO},
+    };
+    for (int i = 0; i < 5; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.%s", name, P[i].suffix);
+        int ndim = i == BN_COUNT ? 0 : 1;
+        int idx = rp_graph_param(g, key, ndim, (int64_t[]){sh.C}, RP_LAYOUT_TORCH, P[i].trainable,
+                                 P[i].init, 0.0f);
+        if (idx < 0) return -1;
+        if (i == BN_COUNT) g->params[idx].is_int64 = true;
+    }
+    return node;
+}

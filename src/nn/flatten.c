@@ -1,0 +1,45 @@
+/* Flatten: NHWC sample -> vector in PyTorch's NCHW flatten order (c, h, w), output
+ * 1x1x(H*W*C), so that a following linear layer's weight is PyTorch's as it is.
+ * Backward applies the inverse permutation. */
+#include "nn/graph.h"
+
+static void flatten_fwd(rp_node *n, const rp_pass *p)
+{
+    rp_shape s = n->in_shape[0];
+    size_t HW = (size_t)s.H * s.W, D = HW * s.C;
+#pragma omp parallel for schedule(static) if ((size_t)p->B * D > 65536)
+    for (int b = 0; b < p->B; b++) {
+        const float *x = n->x[0] + (size_t)b * D; /* (HW, C) */
+        float *y = n->y + (size_t)b * D;          /* (C, HW) */
+        for (size_t i = 0; i < HW; i++)
+            for (int c = 0; c < s.C; c++) y[(size_t)c * HW + i] = x[i * s.C + c];
+    }
+}
+
+static void flatten_bwd(rp_node *n, const rp_pass *p)
+{
+    if (!n->dx[0]) return;
+    rp_shape s = n->in_shape[0];
+    size_t HW = (size_t)s.H * s.W, D = HW * s.C;
+#pragma omp parallel for schedule(static) if ((size_t)p->B * D > 65536)
+    for (int b = 0; b < p->B; b++) {
+        float *dx = n->dx[0] + (size_t)b * D;     /* (HW, C) */
+        const float *dy = n->dy + (size_t)b * D;  /* (C, HW) */
+        for (size_t i = 0; i < HW; i++)
+            for (int c = 0; c < s.C; c++) dx[i * s.C + c] += dy[(size_t)c * HW + i];
+    }
+}
+
+static const rp_layer_ops flatten_ops = {.kind = "flatten", .forward = flatten_fwd,
+                                         .backward = flatten_bwd};
+
+int rp_g_flatten(rp_graph *g, int in, const char *name)
+{
+    if (g->status != RP_OK) return -1;
+    size_t D = rp_shape_numel(rp_graph_shape(g, in));
+    if (D > (size_t)1 << 30) {
+        g->status = rp_fail(g->ctx, RP_ERR_SHAPE, "layer %s (flatten): %zu values per sample", name, D);
+        return -1;
+    }
+    return rp_graph_add(g, &flatten_ops, name, &in, 1, (rp_shape){1, 1, (int)D}, NULL, 0);
+}
