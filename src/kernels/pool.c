@@ -1,0 +1,149 @@
+#include "kernels/pool.h"
+
+#include <math.h>
+
+#include "kernels/conv2d.h"
+
+pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, int pad)
+{
+    pool2d_shape s = {.B = B, .H = H, .W = W, .C = C, .K = K, .stride = stride, .pad = pad};
+    s.OH = conv2d_out_size(H, K, stride, pad);
+    s.OW = conv2d_out_size(W, K, stride, pad);
+    return s;
+}
+
+/* Vectorised over C: each output pixel's row scans the window's input rows in (kh, kw)
+ * order; rows (b, oh) are independent, so threads split them. */
+void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s)
+{
+    const int C = s->C;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->OH; r++) {
+        int b = r / s->OH, oh = r % s->OH;
+        const float *xb = x + (size_t)b * s->H * s->W * C;
+        for (int ow = 0; ow < s->OW; ow++) {
+            float *yr = y + ((size_t)r * s->OW + ow) * C;
+            int32_t *ar = argmax + ((size_t)r * s->OW + ow) * C;
+            int h0 = oh * s->stride - s->pad, w0 = ow * s->stride - s->pad;
+            /* the first real pixel of the window wins until something beats it */
+            int32_t first = (int32_t)(((size_t)(h0 > 0 ? h0 : 0) * s->W + (w0 > 0 ? w0 : 0)) * C);
+            for (int c = 0; c < C; c++) {
+                yr[c] = -INFINITY;
+                ar[c] = first + c;
+            }
+            for (int ih = h0; ih < h0 + s->K; ih++) {
+                if (ih < 0 || ih >= s->H) continue;
+                for (int iw = w0; iw < w0 + s->K; iw++) {
+                    if (iw < 0 || iw >= s->W) continue;
+                    int32_t base = (int32_t)(((size_t)ih * s->W + iw) * C);
+                    const float *xr = xb + base;
+                    for (int c = 0; c < C; c++) {
+                        float v = xr[c];
+                        if (v > yr[c] || isnan(v)) {
+                            yr[c] = v;
+                            ar[c] = base + c;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Scatter by argmax; samples are independent, so threads split the batch. */
+void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s)
+{
+    const size_t in_n = (size_t)s->H * s->W * s->C, out_n = (size_t)s->OH * s->OW * s->C;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < s->B; b++) {
+        float *dxb = dx + (size_t)b * in_n;
+        const float *g = dy + (size_t)b * out_n;
+        const int32_t *a = argmax + (size_t)b * out_n;
+        for (size_t i = 0; i < out_n; i++) dxb[a[i]] += g[i];
+    }
+}
+
+void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s)
+{
+    const int C = s->C;
+    const float div = (float)(s->K * s->K);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->OH; r++) {
+        int b = r / s->OH, oh = r % s->OH;
+        const float *xb = x + (size_t)b * s->H * s->W * C;
+        for (int ow = 0; ow < s->OW; ow++) {
+            float *yr = y + ((size_t)r * s->OW + ow) * C;
+            int h0 = oh * s->stride - s->pad, w0 = ow * s->stride - s->pad;
+            for (int c = 0; c < C; c++) yr[c] = 0.0f;
+            for (int ih = h0; ih < h0 + s->K; ih++) {
+                if (ih < 0 || ih >= s->H) continue;
+                for (int iw = w0; iw < w0 + s->K; iw++) {
+                    if (iw < 0 || iw >= s->W) continue;
+                    const float *xr = xb + ((size_t)ih * s->W + iw) * C;
+#pragma omp simd
+                    for (int c = 0; c < C; c++) yr[c] += xr[c];
+                }
+            }
+            for (int c = 0; c < C; c++) yr[c] /= div;
+        }
+    }
+}
+
+/* Gathered per input pixel over the windows that contain it, in (kh, kw) order. */
+void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s)
+{
+    const int C = s->C, K = s->K;
+    const float div = (float)(K * K);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->H; r++) {
+        int b = r / s->H, ih = r % s->H;
+        for (int iw = 0; iw < s->W; iw++) {
+            float *d = dx + ((size_t)r * s->W + iw) * C;
+            for (int kh = 0; kh < K; kh++) {
+                int th = ih + s->pad - kh;
+                if (th < 0 || th % s->stride) continue;
+                int oh = th / s->stride;
+                if (oh >= s->OH) continue;
+                for (int kw = 0; kw < K; kw++) {
+                    int tw = iw + s->pad - kw;
+                    if (tw < 0 || tw % s->stride) continue;
+                    int ow = tw / s->stride;
+                    if (ow >= s->OW) continue;
+                    const float *g = dy + (((size_t)b * s->OH + oh) * s->OW + ow) * C;
+#pragma omp simd
+                    for (int c = 0; c < C; c++) d[c] += g[c] / div;
+                }
+            }
+        }
+    }
+}
+
+void global_avgpool_forward(float *y, const float *x, int B, int HW, int C)
+{
+    const float div = (float)HW;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *yr = y + (size_t)b * C;
+        const float *xb = x + (size_t)b * HW * C;
+        for (int c = 0; c < C; c++) yr[c] = 0.0f;
+        for (int i = 0; i < HW; i++) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) yr[c] += xb[(size_t)i * C + c];
+        }
+        for (int c = 0; c < C; c++) yr[c] /= div;
+    }
+}
+
+void global_avgpool_backward(float *dx, const float *dy, int B, int HW, int C)
+{
+    const float div = (float)HW;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *g = dy + (size_t)b * C;
+        float *d = dx + (size_t)b * HW * C;
+        for (int i = 0; i < HW; i++) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) d[(size_t)i * C + c] += g[c] / div;
+        }
+    }
+}

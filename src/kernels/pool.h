@@ -1,0 +1,36 @@
+/* 2-D pooling over NHWC activations, forward and backward, PyTorch semantics:
+ *   x (B, H, W, C) -> y (B, OH, OW, C), OH = (H + 2 pad - K) / stride + 1 (floor),
+ *   pad <= K / 2 (so every window holds at least one real pixel).
+ * max: padding acts as -inf; ties keep the first maximum in (kh, kw) order and a NaN
+ *      wins (as PyTorch's CPU kernel); argmax (index into one sample's H*W*C input)
+ *      is kept for backward.
+ * avg: count_include_pad = True: always divides by K*K.
+ * global avg: y (B, C) = mean over H*W.
+ * Backward accumulates (+=) into dx. */
+#ifndef RP_KERNELS_POOL_H
+#define RP_KERNELS_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pool2d_shape {
+    int B, H, W, C;
+    int K, stride, pad;
+    int OH, OW;
+} pool2d_shape;
+
+/* Fills OH, OW (<= 0 when the window does not fit). */
+pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, int pad);
+
+/* argmax (B, OH, OW, C). */
+void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
+void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s);
+
+void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s);
+void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s);
+
+/* x (B, HW, C) -> y (B, C). */
+void global_avgpool_forward(float *y, const float *x, int B, int HW, int C);
+void global_avgpool_backward(float *dx, const float *dy, int B, int HW, int C);
+
+#endif
