@@ -532,6 +532,57 @@ static void test_parallel_update(void **state)
     }
 }
 
+/* ---- a real model -------------------------------------------------------------------- */
+
+/* The "mlp" architecture trained on one fixed batch with SGD (momentum, weight decay)
+ * after rp_model_freeze("fc1"): fc1's tensors stay bit-identical, fc2's move, and the
+ * loss goes down (from the first to the last of 30 steps). */
+static void test_mlp_freeze_and_train(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model_config mc = {.arch = "mlp", .num_classes = 3, .H = 2, .W = 2, .C = 1, .mean = {0.5f},
+                          .std = {0.25f}, .max_batch = 6, .seed = 3};
+    rp_model *m = NULL;
+    if (rp_model_create(ctx, &mc, &m) != RP_OK) fail_msg("%s", rp_ctx_error(ctx));
+    assert_int_equal(rp_model_freeze(m, "fc1", true), 2);
+    int w1 = rp_graph_find_param(&m->g, "fc1.weight"), w2 = rp_graph_find_param(&m->g, "fc2.weight");
+    assert_true(w1 >= 0 && w2 >= 0);
+    const rp_param *fc1 = &m->g.params[w1], *fc2 = &m->g.params[w2];
+    float *keep1 = malloc(fc1->numel * sizeof(float)), *keep2 = malloc(fc2->numel * sizeof(float));
+    memcpy(keep1, fc1->data, fc1->numel * sizeof(float));
+    memcpy(keep2, fc2->data, fc2->numel * sizeof(float));
+
+    rp_optim_config c = rp_optim_defaults(RP_SGD);
+    c.lr = 0.2f;
+    c.momentum = 0.9f;
+    c.weight_decay = 0.01f;
+    rp_optim *o = NULL;
+    assert_int_equal(rp_optim_create(ctx, m, &c, &o), RP_OK);
+    float x[6 * 4], dlogits[6 * 3];
+    int32_t y[6] = {0, 1, 2, 0, 1, 2};
+    tu_fill_uniform(x, 6 * 4, 0, 1, 7);
+    float first = 0, last = 0;
+    for (int t = 0; t < 30; t++) {
+        rp_model_zero_grad(m);
+        const float *logits = rp_model_forward(m, x, 6, true);
+        last = rp_softmax_xent(logits, y, 6, 3, 0.0f, dlogits, 1.0f, NULL);
+        if (t == 0) first = last;
+        rp_model_backward(m, dlogits, NULL, RP_GRAD_PARAMS);
+        rp_optim_step(o);
+    }
+    assert_memory_equal(fc1->data, keep1, fc1->numel * sizeof(float));
+    assert_int_equal(rp_optim_param_steps(o, w1), 0);
+    assert_int_equal(rp_optim_param_steps(o, w2), 30);
+    assert_true(memcmp(fc2->data, keep2, fc2->numel * sizeof(float)) != 0);
+    if (!(last < 0.9f * first)) fail_msg("mlp loss %g after 30 steps, %g at the first", (double)last, (double)first);
+    free(keep1);
+    free(keep2);
+    rp_optim_destroy(o);
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_state_restore),
         cmocka_unit_test(test_parallel_update),
+        cmocka_unit_test(test_mlp_freeze_and_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
