@@ -1,0 +1,175 @@
+"""rampart checkpoints in PyTorch.
+
+A rampart checkpoint is a safetensors file whose tensors carry PyTorch's names and
+layouts (conv weights OIHW) and whose metadata describes the model:
+
+    format "rampart-1", arch, num_classes, input "HxWxC", mean and std (JSON arrays),
+    class_names (JSON array, optional).
+
+    import rampart_torch
+    model = rampart_torch.load("model.safetensors")   # eval mode
+    logits = model(x)        # x: (N, C, H, W) float32 in [0, 1]; normalisation is inside
+    rampart_torch.save(model, "again.safetensors")   # rampart loads this back
+
+Debian 12 has no safetensors package, so the format (u64 LE header length, JSON
+header, contiguous little-endian data) is read and written here directly.
+"""
+import json
+import struct
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+FORMAT = "rampart-1"
+
+_DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
+           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+def read_safetensors(path):
+    """Returns ({name: tensor}, {metadata key: str}). Checks that offsets tile the data."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for a safetensors header")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError(f"{path}: header length {n} exceeds file size {len(raw)}")
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    meta = header.pop("__metadata__", {}) or {}
+    out, spans = {}, []
+    for name, h in header.items():
+        dtype = _DTYPES.get(h["dtype"])
+        if dtype is None:
+            raise ValueError(f"{path}: tensor {name}: unknown dtype {h['dtype']}")
+        b, e = h["data_offsets"]
+        spans.append((b, e, name))
+        shape = list(h["shape"])
+        if e > b:
+            t = torch.frombuffer(bytearray(data[b:e]), dtype=dtype)
+        else:
+            t = torch.empty(0, dtype=dtype)
+        if t.numel() != (torch.Size(shape).numel()):
+            raise ValueError(f"{path}: tensor {name}: shape {shape} does not match {e - b} bytes")
+        out[name] = t.reshape(shape).clone()
+    pos = 0
+    for b, e, name in sorted(spans):
+        if b != pos:
+            raise ValueError(f"{path}: tensor {name} starts at {b}, expected {pos}")
+        pos = e
+    if pos != len(data):
+        raise ValueError(f"{path}: tensors end at {pos}, data holds {len(data)} bytes")
+    return out, meta
+
+
+def write_safetensors(tensors, path, metadata=None):
+    """tensors: {name: tensor} written in order; header padded with spaces to 8 bytes."""
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        blob = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)))
+        f.write(js)
+        for b in blobs:
+            f.write(b)
+
+
+class _Normalized(nn.Module):
+    """Holds the input size and (x - mean) / std; mean/std are not state_dict entries
+    (they live in the checkpoint's metadata, as in rampart)."""
+
+    def __init__(self, arch, num_classes, input_hwc, mean, std):
+        super().__init__()
+        self.arch = arch
+        self.num_classes = num_classes
+        self.input_hwc = tuple(input_hwc)
+        C = self.input_hwc[2]
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, C, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, C, 1, 1), persistent=False)
+        self.class_names = None
+
+    def normalize(self, x):
+        return (x - self.mean) / self.std
+
+
+class SmallCNN(_Normalized):
+    """conv32-relu-maxpool, conv64-relu-maxpool, fc128-relu, fc: rampart's smallcnn."""
+
+    def __init__(self, num_classes, input_hwc, mean, std):
+        super().__init__("smallcnn", num_classes, input_hwc, mean, std)
+        H, W, C = self.input_hwc
+        self.conv1 = nn.Conv2d(C, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * (H // 2 // 2) * (W // 2 // 2), 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = self.normalize(x)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class MLP(_Normalized):
+    """flatten, fc256-relu, fc: rampart's mlp."""
+
+    def __init__(self, num_classes, input_hwc, mean, std):
+        super().__init__("mlp", num_classes, input_hwc, mean, std)
+        H, W, C = self.input_hwc
+        self.fc1 = nn.Linear(H * W * C, 256)
+        self.fc2 = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        x = torch.flatten(self.normalize(x), 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+ARCHS = {"smallcnn": SmallCNN, "mlp": MLP}
+
+
+def build(arch, num_classes, input_hwc, mean, std):
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; this module knows {sorted(ARCHS)}")
+    return ARCHS[arch](num_classes, input_hwc, mean, std)
+
+
+def load(path):
+    """The model a rampart checkpoint describes, weights loaded strictly, in eval mode."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: metadata format {meta.get('format')!r}, expected {FORMAT!r}")
+    H, W, C = (int(v) for v in meta["input"].split("x"))
+    model = build(meta["arch"], int(meta["num_classes"]), (H, W, C), json.loads(meta["mean"]),
+                  json.loads(meta["std"]))
+    state = {k: v.to(torch.int64) if k.endswith("num_batches_tracked") else v.to(torch.float32)
+             for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)
+    if "class_names" in meta:
+        model.class_names = json.loads(meta["class_names"])
+    return model.eval()
+
+
+def save(model, path, class_names=None):
+    """Write a checkpoint rampart's rp_model_load reads."""
+    H, W, C = model.input_hwc
+    names = class_names if class_names is not None else model.class_names
+    meta = {"format": FORMAT, "arch": model.arch, "num_classes": str(model.num_classes),
+            "input": f"{H}x{W}x{C}",
+            "mean": json.dumps([float(v) for v in model.mean.flatten()]),
+            "std": json.dumps([float(v) for v in model.std.flatten()])}
+    if names is not None:
+        meta["class_names"] = json.dumps(list(names))
+    write_safetensors(dict(model.state_dict()), path, meta)
