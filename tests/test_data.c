@@ -161,10 +161,22 @@ static void test_idx_errors(void **state)
     snprintf(spec, sizeof spec, "idx:%s,%s", bad, lb);
     expect_open_error(spec, true, RP_ERR_FORMAT, bad, "truncated");
 
+    /* a gzip stream cut short */
+    tmp_path(bad, sizeof bad, "cut.idx3.gz");
+    write_idx_images(bad, 0x00000803u, 50, 8, 8, -1, true);
+    FILE *f = fopen(bad, "rb");
+    unsigned char gzbuf[8192];
+    size_t gzn = fread(gzbuf, 1, sizeof gzbuf, f);
+    fclose(f);
+    assert_true(gzn > 40 && gzn < sizeof gzbuf);
+    tu_write_file(bad, gzbuf, gzn - 20);
+    snprintf(spec, sizeof spec, "idx:%s,%s", bad, lb);
+    expect_open_error(spec, true, RP_ERR_FORMAT, bad, "truncated");
+
     /* a corrupt gzip stream (valid gzip header, damaged body) */
     tmp_path(bad, sizeof bad, "corrupt.idx3.gz");
     write_idx_images(bad, 0x00000803u, 50, 8, 8, -1, true);
-    FILE *f = fopen(bad, "r+b");
+    f = fopen(bad, "r+b");
     fseek(f, 30, SEEK_SET);
     unsigned char junk[16];
     memset(junk, 0xA5, sizeof junk);

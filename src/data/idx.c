@@ -18,6 +18,7 @@ static long long read_upto(gzFile gz, void *dst, size_t n, const char **err)
         if (r < 0) {
             int code;
             *err = gzerror(gz, &code);
+            if (code == Z_BUF_ERROR) *err = "truncated: the compressed stream ends early";
             return -1;
         }
         if (r == 0) break;
