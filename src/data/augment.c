@@ -1,0 +1,223 @@
+#include "data/augment.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/noise.h"
+
+static const struct {
+    const char *name;
+    rp_augment_kind kind;
+    float deflt;      /* strength when none is given */
+    float lo, hi;     /* allowed strength range */
+} SPECS[] = {
+    {"flip", RP_AUG_FLIP, 0.0f, 0.0f, 0.0f},
+    {"crop", RP_AUG_CROP, 4.0f, 0.0f, 1e6f},
+    {"brightness", RP_AUG_BRIGHTNESS, 0.2f, 0.0f, 1.0f},
+    {"contrast", RP_AUG_CONTRAST, 0.2f, 0.0f, 1.0f},
+    {"saturation", RP_AUG_SATURATION, 0.2f, 0.0f, 1.0f},
+    {"gaussian", RP_AUG_GAUSSIAN, 0.1f, 0.0f, 10.0f},
+    {"shot", RP_AUG_SHOT, 60.0f, 1e-3f, 1e9f},
+    {"saltpepper", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
+    {"impulse", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
+    {"jitter", RP_AUG_COUNT, 0.2f, 0.0f, 1.0f}, /* expands to brightness, contrast, saturation */
+};
+#define N_SPECS (sizeof SPECS / sizeof SPECS[0])
+
+const char *rp_augment_name(rp_augment_kind k)
+{
+    for (size_t i = 0; i < N_SPECS; i++)
+        if (SPECS[i].kind == k) return SPECS[i].name;
+    RP_ASSERT(!"unknown augmentation kind");
+    return NULL;
+}
+
+static bool parse_float(const char *s, size_t len, float *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf) return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    float v = strtof(buf, &end);
+    if (errno || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+/* One item "NAME[:STRENGTH][@PROB]" of length len. */
+static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float default_prob, rp_augment_op *ops,
+                            int *n_ops)
+{
+    const char *colon = memchr(s, ':', len), *at = memchr(s, '@', len);
+    if (colon && at && colon > at)
+        return rp_fail(ctx, RP_ERR_ARG, "augment: malformed item '%.*s' (NAME[:STRENGTH][@PROB])", (int)len, s);
+    size_t name_len = colon ? (size_t)(colon - s) : at ? (size_t)(at - s) : len;
+    int spec = -1;
+    for (size_t i = 0; i < N_SPECS; i++)
+        if (strlen(SPECS[i].name) == name_len && !strncmp(s, SPECS[i].name, name_len)) spec = (int)i;
+    if (spec < 0)
+        return rp_fail(ctx, RP_ERR_ARG, "augment: unknown augmentation '%.*s' (one of flip, crop, brightness, "
+                       "contrast, saturation, jitter, gaussian, shot, saltpepper)", (int)len, s);
+    float strength = SPECS[spec].deflt, prob = default_prob;
+    if (colon) {
+        size_t slen = at ? (size_t)(at - colon - 1) : len - name_len - 1;
+        if (SPECS[spec].kind == RP_AUG_FLIP)
+            return rp_fail(ctx, RP_ERR_ARG, "augment: 'flip' takes no strength (in '%.*s')", (int)len, s);
+        if (!parse_float(colon + 1, slen, &strength) || strength < SPECS[spec].lo || strength > SPECS[spec].hi)
+            return rp_fail(ctx, RP_ERR_ARG, "augment: bad strength in '%.*s' (%s takes %g..%g)", (int)len, s,
+                           SPECS[spec].name, (double)SPECS[spec].lo, (double)SPECS[spec].hi);
+        if (SPECS[spec].kind == RP_AUG_CROP && strength != floorf(strength))
+            return rp_fail(ctx, RP_ERR_ARG, "augment: crop padding must be a whole number of pixels in '%.*s'",
+                           (int)len, s);
+    }
+    if (at && (!parse_float(at + 1, len - (size_t)(at + 1 - s), &prob) || prob < 0.0f || prob > 1.0f))
+        return rp_fail(ctx, RP_ERR_ARG, "augment: bad probability in '%.*s' (0..1)", (int)len, s);
+    int n_new = SPECS[spec].kind == RP_AUG_COUNT ? 3 : 1;
+    if (*n_ops + n_new > RP_AUGMENT_MAX_OPS)
+        return rp_fail(ctx, RP_ERR_ARG, "augment: more than %d augmentations", RP_AUGMENT_MAX_OPS);
+    if (n_new == 3) {
+        rp_augment_kind k3[3] = {RP_AUG_BRIGHTNESS, RP_AUG_CONTRAST, RP_AUG_SATURATION};
+        for (int i = 0; i < 3; i++) ops[(*n_ops)++] = (rp_augment_op){k3[i], strength, prob};
+    } else {
+        ops[(*n_ops)++] = (rp_augment_op){SPECS[spec].kind, strength, prob};
+    }
+    return RP_OK;
+}
+
+rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp_augment_op *ops, int *n_ops)
+{
+    *n_ops = 0;
+    if (!(default_prob >= 0.0f && default_prob <= 1.0f))
+        return rp_fail(ctx, RP_ERR_ARG, "augment: probability %g is not in [0, 1]", (double)default_prob);
+    if (!spec) return RP_OK;
+    const char *s = spec;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (len == 0) return rp_fail(ctx, RP_ERR_ARG, "augment: empty item in '%s'", spec);
+        RP_TRY(parse_item(ctx, s, len, default_prob, ops, n_ops));
+        s += len + (comma ? 1 : 0);
+        if (comma && !*s) return rp_fail(ctx, RP_ERR_ARG, "augment: empty item in '%s'", spec);
+    }
+    return RP_OK;
+}
+
+rp_status rp_augment_create(rp_ctx *ctx, const char *spec, float default_prob, uint64_t seed, int H, int W, int C,
+                            rp_augment **out)
+{
+    *out = NULL;
+    rp_augment tmp = {.H = H, .W = W, .C = C};
+    RP_TRY(rp_augment_parse(ctx, spec, default_prob, tmp.ops, &tmp.n_ops));
+    for (int i = 0; i < tmp.n_ops; i++)
+        if (tmp.ops[i].kind == RP_AUG_CROP && (tmp.ops[i].strength >= (float)H || tmp.ops[i].strength >= (float)W))
+            return rp_fail(ctx, RP_ERR_ARG, "augment: crop padding %g must be smaller than the %dx%d image",
+                           (double)tmp.ops[i].strength, H, W);
+    rp_augment *a = malloc(sizeof *a);
+    float *scratch = malloc((size_t)H * W * C * sizeof *scratch);
+    if (!a || !scratch) {
+        free(a), free(scratch);
+        return rp_fail(ctx, RP_ERR_NOMEM, "augment: out of memory");
+    }
+    *a = tmp;
+    a->scratch = scratch;
+    rp_rng_seed(&a->rng, seed, RP_STREAM_AUGMENT);
+    *out = a;
+    return RP_OK;
+}
+
+void rp_augment_destroy(rp_augment *a)
+{
+    if (!a) return;
+    free(a->scratch);
+    free(a);
+}
+
+static float clip01(float v) { return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v; }
+
+static void flip_h(float *img, int H, int W, int C)
+{
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W / 2; j++) {
+            float *a = img + ((size_t)i * W + j) * C, *b = img + ((size_t)i * W + (W - 1 - j)) * C;
+            for (int c = 0; c < C; c++) {
+                float t = a[c];
+                a[c] = b[c];
+                b[c] = t;
+            }
+        }
+}
+
+/* out(i, j) = in(i + dy - pad, j + dx - pad), zero outside; dy, dx in [0, 2 pad]. */
+static void crop_pad(float *img, int H, int W, int C, int pad, int dy, int dx, float *scratch)
+{
+    size_t row = (size_t)W * C;
+    memcpy(scratch, img, (size_t)H * row * sizeof *img);
+    for (int i = 0; i < H; i++) {
+        int si = i + dy - pad;
+        for (int j = 0; j < W; j++) {
+            int sj = j + dx - pad;
+            float *o = img + (size_t)i * row + (size_t)j * C;
+            if (si < 0 || si >= H || sj < 0 || sj >= W) memset(o, 0, (size_t)C * sizeof *o);
+            else memcpy(o, scratch + (size_t)si * row + (size_t)sj * C, (size_t)C * sizeof *o);
+        }
+    }
+}
+
+static float gray(const float *p, int C) { return C == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0]; }
+
+/* mode 0: brightness, 1: contrast (about the image's gray mean), 2: saturation (about each pixel's gray). */
+static void jitter(float *img, int H, int W, int C, int mode, float f)
+{
+    size_t P = (size_t)H * W;
+    if (mode == 2 && C != 3) return; /* grayscale has no saturation */
+    float m = 0.0f;
+    if (mode == 1) {
+        double s = 0.0;
+        for (size_t p = 0; p < P; p++) s += gray(img + p * C, C);
+        m = (float)(s / (double)P);
+    }
+    for (size_t p = 0; p < P; p++) {
+        float *v = img + p * C;
+        float g = mode == 2 ? gray(v, C) : m;
+        for (int c = 0; c < C; c++) v[c] = clip01(mode == 0 ? v[c] * f : g + (v[c] - g) * f);
+    }
+}
+
+void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, int W, int C, rp_rng *rng,
+                      float *scratch)
+{
+    for (int k = 0; k < n_ops; k++) {
+        const rp_augment_op *op = &ops[k];
+        if (!(rp_rng_uniform(rng) < op->prob)) continue; /* one draw per op per image, always */
+        switch (op->kind) {
+        case RP_AUG_FLIP: flip_h(img, H, W, C); break;
+        case RP_AUG_CROP: {
+            int pad = (int)op->strength;
+            int dy = (int)rp_rng_below(rng, (uint32_t)(2 * pad + 1)), dx = (int)rp_rng_below(rng, (uint32_t)(2 * pad + 1));
+            crop_pad(img, H, W, C, pad, dy, dx, scratch);
+            break;
+        }
+        case RP_AUG_BRIGHTNESS:
+        case RP_AUG_CONTRAST:
+        case RP_AUG_SATURATION: {
+            float f = 1.0f + op->strength * (2.0f * rp_rng_uniform(rng) - 1.0f);
+            jitter(img, H, W, C, (int)(op->kind - RP_AUG_BRIGHTNESS), f);
+            break;
+        }
+        case RP_AUG_GAUSSIAN: rp_noise_apply(RP_NOISE_GAUSSIAN, op->strength, img, 1, H, W, C, rng); break;
+        case RP_AUG_SHOT: rp_noise_apply(RP_NOISE_SHOT, op->strength, img, 1, H, W, C, rng); break;
+        case RP_AUG_SALTPEPPER: rp_noise_apply(RP_NOISE_IMPULSE, op->strength, img, 1, H, W, C, rng); break;
+        default: RP_ASSERT(!"unknown augmentation kind");
+        }
+    }
+}
+
+void rp_augment_apply(rp_augment *a, float *x, int B)
+{
+    size_t X = (size_t)a->H * a->W * a->C;
+    for (int b = 0; b < B; b++) rp_augment_image(a->ops, a->n_ops, x + (size_t)b * X, a->H, a->W, a->C, &a->rng, a->scratch);
+}

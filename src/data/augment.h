@@ -1,0 +1,77 @@
+/* Training augmentations: each op fires with its own probability and has one strength,
+ * draws from a dedicated seeded stream (RP_STREAM_AUGMENT) and is deterministic: the same
+ * seed and the same images in the same order give the same augmented batch.
+ *
+ * The spec mini-syntax (the CLI's --augment): a comma-separated list of
+ *     NAME[:STRENGTH][@PROB]
+ * applied in the order given to every image, each op independently with probability PROB
+ * (default: the caller's default probability, the CLI's --augment-prob).
+ *
+ *   flip                  horizontal mirror                        (no strength)
+ *   crop:P                zero-pad P pixels each side, take a random H x W window  (P = 4)
+ *   brightness:S          x * f,                 f ~ U[1-S, 1+S]  (S = 0.2)
+ *   contrast:S            m + (x - m) * f,       m = image mean of the gray image  (S = 0.2)
+ *   saturation:S          g + (x - g) * f,       g = pixel gray (no-op unless C == 3)  (S = 0.2)
+ *   jitter:S              brightness:S, contrast:S, saturation:S in that order
+ *   gaussian:SIGMA        x + N(0, SIGMA^2)                        (SIGMA = 0.1)
+ *   shot:C                Poisson(x C) / C                         (C = 60)
+ *   saltpepper:A          a fraction A of values set to 0 or 1     (A = 0.05; alias impulse)
+ *
+ * Every result is clipped to [0, 1]. Example: "flip,crop:4,gaussian:0.1@0.3". */
+#ifndef RP_DATA_AUGMENT_H
+#define RP_DATA_AUGMENT_H
+
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+
+typedef enum rp_augment_kind {
+    RP_AUG_FLIP,
+    RP_AUG_CROP,
+    RP_AUG_BRIGHTNESS,
+    RP_AUG_CONTRAST,
+    RP_AUG_SATURATION,
+    RP_AUG_GAUSSIAN,
+    RP_AUG_SHOT,
+    RP_AUG_SALTPEPPER,
+    RP_AUG_COUNT
+} rp_augment_kind;
+
+typedef struct rp_augment_op {
+    rp_augment_kind kind;
+    float strength;
+    float prob;
+} rp_augment_op;
+
+#define RP_AUGMENT_MAX_OPS 16
+
+typedef struct rp_augment {
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n_ops;
+    int H, W, C;
+    rp_rng rng;     /* RP_STREAM_AUGMENT */
+    float *scratch; /* (H, W, C): one image, for crop */
+} rp_augment;
+
+/* "flip", "crop", ... STATIC. */
+const char *rp_augment_name(rp_augment_kind k);
+
+/* Parse spec (syntax above) into ops (at most RP_AUGMENT_MAX_OPS); default_prob in [0,1].
+ * An empty spec gives no ops. Errors (RP_ERR_ARG) name the offending item. Image-size
+ * limits (crop smaller than the image) are checked by rp_augment_create. */
+rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp_augment_op *ops, int *n_ops);
+
+/* OWNED. Parses spec and allocates the scratch image for (H, W, C). */
+rp_status rp_augment_create(rp_ctx *ctx, const char *spec, float default_prob, uint64_t seed, int H, int W, int C,
+                            rp_augment **out);
+void rp_augment_destroy(rp_augment *a);
+
+/* Augment a batch x (B,H,W,C) in place, image by image, from a's stream. */
+void rp_augment_apply(rp_augment *a, float *x, int B);
+
+/* One image img (H,W,C) through ops, drawing from rng; scratch holds H*W*C floats. */
+void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, int W, int C, rp_rng *rng,
+                      float *scratch);
+
+#endif

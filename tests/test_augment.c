@@ -1,0 +1,243 @@
+/* Training augmentations: the spec syntax and its errors, each op's exact effect, firing
+ * frequency, and determinism from the seed. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/augment.h"
+#include "testutil.h"
+
+static void test_parse(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n = -1;
+    assert_int_equal(rp_augment_parse(ctx, "flip,crop:4,gaussian:0.1@0.3,jitter,shot,saltpepper:0.02", 0.5f, ops, &n),
+                     RP_OK);
+    assert_int_equal(n, 8);
+    assert_int_equal(ops[0].kind, RP_AUG_FLIP);
+    assert_float_equal(ops[0].prob, 0.5, 0);
+    assert_int_equal(ops[1].kind, RP_AUG_CROP);
+    assert_float_equal(ops[1].strength, 4, 0);
+    assert_int_equal(ops[2].kind, RP_AUG_GAUSSIAN);
+    assert_float_equal(ops[2].strength, 0.1, 1e-7);
+    assert_float_equal(ops[2].prob, 0.3, 1e-7);
+    assert_int_equal(ops[3].kind, RP_AUG_BRIGHTNESS); /* jitter expands in this order */
+    assert_int_equal(ops[4].kind, RP_AUG_CONTRAST);
+    assert_int_equal(ops[5].kind, RP_AUG_SATURATION);
+    assert_float_equal(ops[5].strength, 0.2, 1e-7);
+    assert_int_equal(ops[6].kind, RP_AUG_SHOT);
+    assert_float_equal(ops[6].strength, 60, 0);
+    assert_int_equal(ops[7].kind, RP_AUG_SALTPEPPER);
+    assert_float_equal(ops[7].strength, 0.02, 1e-7);
+    assert_int_equal(rp_augment_parse(ctx, "", 0.5f, ops, &n), RP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(rp_augment_parse(ctx, "flip@1", 0.5f, ops, &n), RP_OK);
+    assert_float_equal(ops[0].prob, 1, 0);
+
+    static const struct { const char *spec, *needle; } bad[] = {
+        {"flop", "unknown augmentation 'flop'"}, {"crop:x", "bad strength in 'crop:x'"},
+        {"crop:2.5", "whole number"},            {"gaussian:0.1@1.5", "bad probability"},
+        {"flip:3", "'flip' takes no strength"},   {"flip,,crop", "empty item"},
+        {"flip,", "empty item"},                  {"brightness:2", "bad strength"},
+        {"gaussian@0.5:0.1", "malformed"},        {"shot:0", "bad strength"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(rp_augment_parse(ctx, bad[i].spec, 0.5f, ops, &n), RP_ERR_ARG);
+        if (!strstr(rp_ctx_error(ctx), bad[i].needle)) fail_msg("'%s': message '%s'", bad[i].spec, rp_ctx_error(ctx));
+    }
+    rp_augment *a = NULL;
+    assert_int_equal(rp_augment_create(ctx, "crop:28", 0.5f, 1, 28, 28, 1, &a), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "smaller than the 28x28 image"));
+    assert_int_equal(rp_augment_create(ctx, "flip", 1.5f, 1, 28, 28, 1, &a), RP_ERR_ARG);
+    assert_null(a);
+    rp_ctx_destroy(ctx);
+}
+
+static rp_augment *make(const char *spec, float prob, uint64_t seed, int H, int W, int C)
+{
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment *a = NULL;
+    if (rp_augment_create(ctx, spec, prob, seed, H, W, C, &a) != RP_OK) fail_msg("%s", rp_ctx_error(ctx));
+    rp_ctx_destroy(ctx);
+    return a;
+}
+
+/* flip@1 mirrors every row exactly (per pixel, channels kept together); twice is identity. */
+static void test_flip(void **state)
+{
+    (void)state;
+    const int B = 2, H = 3, W = 5, C = 3;
+    size_t X = (size_t)H * W * C, n = B * X;
+    float *x = malloc(n * sizeof *x), *orig = malloc(n * sizeof *x);
+    tu_fill_uniform(x, n, 0, 1, 1);
+    memcpy(orig, x, n * sizeof *x);
+    rp_augment *a = make("flip@1", 0.5f, 1, H, W, C);
+    rp_augment_apply(a, x, B);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int c = 0; c < C; c++)
+                    assert_true(x[b * X + ((size_t)i * W + j) * C + c] ==
+                                orig[b * X + ((size_t)i * W + (W - 1 - j)) * C + c]);
+    rp_augment_apply(a, x, B);
+    assert_memory_equal(x, orig, n * sizeof *x);
+    rp_augment_destroy(a);
+    free(x), free(orig);
+}
+
+/* crop:P@1 output equals the input shifted by some (dy, dx) in [-P, P]^2 with zeros
+ * coming in; over 200 images every shift in that range shows up and nothing outside it. */
+static void test_crop(void **state)
+{
+    (void)state;
+    const int H = 6, W = 7, C = 2, P = 2, N = 200;
+    size_t X = (size_t)H * W * C;
+    float *img = malloc(X * sizeof *img), *x = malloc(X * sizeof *x);
+    for (size_t i = 0; i < X; i++) img[i] = 0.1f + 0.8f * (float)(i + 1) / (float)X; /* distinct, non-zero */
+    rp_augment *a = make("crop:2@1", 0.5f, 2, H, W, C);
+    int seen[5][5] = {{0}};
+    for (int t = 0; t < N; t++) {
+        memcpy(x, img, X * sizeof *x);
+        rp_augment_apply(a, x, 1);
+        int found = 0;
+        for (int dy = -P; dy <= P; dy++)
+            for (int dx = -P; dx <= P; dx++) {
+                bool match = true;
+                for (int i = 0; i < H && match; i++)
+                    for (int j = 0; j < W && match; j++)
+                        for (int c = 0; c < C; c++) {
+                            int si = i + dy, sj = j + dx;
+                            float want = si < 0 || si >= H || sj < 0 || sj >= W ? 0.0f : img[((size_t)si * W + sj) * C + c];
+                            if (x[((size_t)i * W + j) * C + c] != want) match = false;
+                        }
+                if (match) seen[dy + P][dx + P]++, found++;
+            }
+        assert_int_equal(found, 1);
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) assert_true(seen[i][j] > 0); /* 25 shifts, 200 draws: each ~8 */
+    rp_augment *z = make("crop:0@1", 0.5f, 2, H, W, C); /* padding 0 is the identity */
+    memcpy(x, img, X * sizeof *x);
+    rp_augment_apply(z, x, 1);
+    assert_memory_equal(x, img, X * sizeof *x);
+    rp_augment_destroy(a), rp_augment_destroy(z);
+    free(img), free(x);
+}
+
+/* brightness scales all values by one factor in [1-S, 1+S]; contrast keeps the gray mean
+ * (no clipping here) and scales deviations by one factor; saturation keeps each pixel's
+ * gray value and is the identity on C = 1 and on gray RGB pixels. Tolerance 1e-5. */
+static void test_jitter(void **state)
+{
+    (void)state;
+    const int H = 4, W = 5, C = 3;
+    size_t X = (size_t)H * W * C;
+    float *img = malloc(X * sizeof *img), *x = malloc(X * sizeof *x);
+    tu_fill_uniform(img, X, 0.3f, 0.6f, 3);
+    rp_augment *br = make("brightness:0.3@1", 0.5f, 4, H, W, C), *co = make("contrast:0.5@1", 0.5f, 5, H, W, C),
+               *sa = make("saturation:0.5@1", 0.5f, 6, H, W, C);
+    for (int t = 0; t < 20; t++) {
+        memcpy(x, img, X * sizeof *x);
+        rp_augment_apply(br, x, 1);
+        float f = x[0] / img[0];
+        assert_true(f >= 0.7f - 1e-6f && f <= 1.3f + 1e-6f);
+        for (size_t i = 0; i < X; i++) assert_float_equal(x[i], img[i] * f, 1e-5);
+
+        memcpy(x, img, X * sizeof *x);
+        rp_augment_apply(co, x, 1);
+        double m0 = 0, m1 = 0;
+        for (size_t p = 0; p < X / 3; p++) {
+            m0 += 0.299 * img[3 * p] + 0.587 * img[3 * p + 1] + 0.114 * img[3 * p + 2];
+            m1 += 0.299 * x[3 * p] + 0.587 * x[3 * p + 1] + 0.114 * x[3 * p + 2];
+        }
+        assert_float_equal(m0, m1, 1e-4);
+        float m = (float)(m0 / (double)(X / 3));
+        size_t far = 0; /* the value farthest from the mean gives the factor most precisely */
+        for (size_t i = 1; i < X; i++)
+            if (fabsf(img[i] - m) > fabsf(img[far] - m)) far = i;
+        float g = (x[far] - m) / (img[far] - m);
+        assert_true(g >= 0.5f - 1e-4f && g <= 1.5f + 1e-4f);
+        for (size_t i = 0; i < X; i++) assert_float_equal(x[i], m + (img[i] - m) * g, 1e-5);
+
+        memcpy(x, img, X * sizeof *x);
+        rp_augment_apply(sa, x, 1);
+        for (size_t p = 0; p < X / 3; p++) {
+            float g0 = 0.299f * img[3 * p] + 0.587f * img[3 * p + 1] + 0.114f * img[3 * p + 2];
+            float g1 = 0.299f * x[3 * p] + 0.587f * x[3 * p + 1] + 0.114f * x[3 * p + 2];
+            assert_float_equal(g0, g1, 1e-5);
+        }
+    }
+    float gray[6] = {0.2f, 0.2f, 0.2f, 0.7f, 0.7f, 0.7f}, gray0[6];
+    memcpy(gray0, gray, sizeof gray);
+    rp_augment *sa2 = make("saturation:0.9@1", 0.5f, 7, 1, 2, 3), *sa1 = make("saturation:0.9@1", 0.5f, 7, 2, 3, 1);
+    rp_augment_apply(sa2, gray, 1);
+    for (int i = 0; i < 6; i++) assert_float_equal(gray[i], gray0[i], 1e-6);
+    memcpy(gray, gray0, sizeof gray);
+    rp_augment_apply(sa1, gray, 1); /* one channel: no saturation at all */
+    assert_memory_equal(gray, gray0, sizeof gray);
+    rp_augment_destroy(br), rp_augment_destroy(co), rp_augment_destroy(sa), rp_augment_destroy(sa2),
+        rp_augment_destroy(sa1);
+    free(img), free(x);
+}
+
+/* Probability: flip@0.3 fires on 30% of 4,000 images (4 binomial standard errors = 0.029);
+ * probability 0 changes nothing for any op; results stay in [0, 1]. */
+static void test_probability(void **state)
+{
+    (void)state;
+    const int N = 4000, H = 2, W = 3, C = 1;
+    size_t X = (size_t)H * W * C;
+    float *x = malloc((size_t)N * X * sizeof *x), *orig = malloc((size_t)N * X * sizeof *x);
+    for (int b = 0; b < N; b++)
+        for (size_t i = 0; i < X; i++) orig[b * X + i] = (float)i / 8.0f; /* not mirror-symmetric */
+    memcpy(x, orig, (size_t)N * X * sizeof *x);
+    rp_augment *a = make("flip@0.3", 0.5f, 8, H, W, C);
+    rp_augment_apply(a, x, N);
+    int flipped = 0;
+    for (int b = 0; b < N; b++) flipped += memcmp(x + b * X, orig + b * X, X * sizeof *x) != 0;
+    assert_true(fabs(flipped / (double)N - 0.3) < 4 * sqrt(0.3 * 0.7 / N));
+    rp_augment *z = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5", 0.0f, 9, H, W, C);
+    memcpy(x, orig, (size_t)N * X * sizeof *x);
+    rp_augment_apply(z, x, N);
+    assert_memory_equal(x, orig, (size_t)N * X * sizeof *x);
+    rp_augment *all = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5", 1.0f, 9, H, W, C);
+    rp_augment_apply(all, x, N);
+    for (size_t i = 0; i < (size_t)N * X; i++) assert_true(x[i] >= 0.0f && x[i] <= 1.0f);
+    rp_augment_destroy(a), rp_augment_destroy(z), rp_augment_destroy(all);
+    free(x), free(orig);
+}
+
+/* Same seed, same images in the same order: identical batches; another seed differs. */
+static void test_deterministic(void **state)
+{
+    (void)state;
+    const int B = 8, H = 8, W = 8, C = 3;
+    size_t n = (size_t)B * H * W * C;
+    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05";
+    float *x0 = malloc(n * sizeof *x0), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
+          *c = malloc(n * sizeof *c);
+    tu_fill_uniform(x0, n, 0, 1, 10);
+    memcpy(a, x0, n * sizeof *a), memcpy(b, x0, n * sizeof *b), memcpy(c, x0, n * sizeof *c);
+    rp_augment *p = make(spec, 0.5f, 42, H, W, C), *q = make(spec, 0.5f, 42, H, W, C), *r = make(spec, 0.5f, 43, H, W, C);
+    for (int step = 0; step < 3; step++) {
+        rp_augment_apply(p, a, B);
+        rp_augment_apply(q, b, B);
+        rp_augment_apply(r, c, B);
+    }
+    assert_memory_equal(a, b, n * sizeof *a);
+    assert_memory_not_equal(a, c, n * sizeof *a);
+    rp_augment_destroy(p), rp_augment_destroy(q), rp_augment_destroy(r);
+    free(x0), free(a), free(b), free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),       cmocka_unit_test(test_flip),
+        cmocka_unit_test(test_crop),        cmocka_unit_test(test_jitter),
+        cmocka_unit_test(test_probability), cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
