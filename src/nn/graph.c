@@ -189,11 +189,12 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
     return g->nodes[g->n_nodes - 1].y;
 }
 
-void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads)
+static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
     RP_ASSERT(g->finalized && g->last_B >= 1);
     int B = g->last_B;
-    rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .rng = &g->dropout_rng};
+    rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
+                 .rng = &g->dropout_rng};
     for (int i = 0; i < g->n_nodes; i++)
         memset(g->nodes[i].dy, 0, (size_t)B * rp_shape_numel(g->nodes[i].out_shape) * sizeof(float));
     size_t in_n = (size_t)B * rp_shape_numel(g->input_shape);
@@ -208,6 +209,16 @@ void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_gra
         n->ops->backward(n, &p);
     }
     if (dx) memcpy(dx, g->dinput, in_n * sizeof(float));
+}
+
+void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads)
+{
+    backward_pass(g, dout, dx, param_grads, false);
+}
+
+void rp_graph_backward_guided(rp_graph *g, const float *dout, float *dx)
+{
+    backward_pass(g, dout, dx, false, true);
 }
 
 void rp_graph_zero_grad(rp_graph *g)

@@ -63,6 +63,7 @@ typedef struct rp_pass {
     int B;             /* batch size of this pass (<= max batch) */
     bool train;        /* batch statistics, dropout */
     bool param_grads;  /* backward: accumulate parameter gradients */
+    bool guided;       /* backward: guided-backprop rule in ReLU/ReLU6 (rp_graph_backward_guided) */
     rp_rng *rng;       /* dropout stream */
 } rp_pass;
 
@@ -138,6 +139,11 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train);
 /* Zeroes activation gradients, seeds the last node's dy with dout, runs backward.
  * When dx != NULL the input gradient is written there. */
 void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads);
+/* The same backward (no parameter gradients) with guided backpropagation's rule in every
+ * ReLU and ReLU6 (Springenberg et al. 2015): a gradient passes only where it is positive
+ * AND the forward input lies where the activation has slope 1 (ReLU: x > 0; ReLU6, our
+ * convention: 0 < x < 6). Other layers are unchanged. Used by src/explain/guided.c. */
+void rp_graph_backward_guided(rp_graph *g, const float *dout, float *dx);
 void rp_graph_zero_grad(rp_graph *g);
 
 /* Look-ups ------------------------------------------------------------------------ */

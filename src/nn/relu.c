@@ -1,4 +1,6 @@
 /* ReLU and ReLU6: y = max(x, 0) and min(max(x, 0), 6), elementwise. */
+#include <math.h>
+
 #include "kernels/activation.h"
 #include "nn/graph.h"
 
@@ -6,16 +8,28 @@ static size_t numel(const rp_node *n, int B) { return (size_t)B * rp_shape_numel
 
 static void relu_fwd(rp_node *n, const rp_pass *p) { relu_forward(n->y, n->x[0], numel(n, p->B)); }
 
+/* Guided backpropagation (rp_pass.guided): dx += dy where dy > 0 and lo < x < hi. ReLU uses
+ * (0, +inf); ReLU6 (0, 6) — its upper clip masks the gradient as its forward does. */
+static void guided_backward(float *dx, const float *dy, const float *x, size_t N, float lo, float hi)
+{
+    for (size_t i = 0; i < N; i++)
+        if (dy[i] > 0.0f && x[i] > lo && x[i] < hi) dx[i] += dy[i];
+}
+
 static void relu_bwd(rp_node *n, const rp_pass *p)
 {
-    if (n->dx[0]) relu_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
+    if (!n->dx[0]) return;
+    if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, INFINITY);
+    else relu_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
 }
 
 static void relu6_fwd(rp_node *n, const rp_pass *p) { relu6_forward(n->y, n->x[0], numel(n, p->B)); }
 
 static void relu6_bwd(rp_node *n, const rp_pass *p)
 {
-    if (n->dx[0]) relu6_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
+    if (!n->dx[0]) return;
+    if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, 6.0f);
+    else relu6_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
 }
 
 static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd};
