@@ -74,12 +74,13 @@ void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
 typedef struct rp_model rp_model;
 
 typedef struct rp_model_config {
-    const char *arch; /* "smallcnn", "mlp" */
+    const char *arch; /* "smallcnn", "mlp", "mobilenet_v2", "resnet18", "resnet18_cifar" */
     int num_classes;
     int H, W, C;      /* input size */
     float mean[4], std[4]; /* normalisation, the model's first layer */
     int max_batch;    /* largest batch forward/backward will see */
     uint64_t seed;    /* parameter initialisation */
+    float width;      /* mobilenet_v2's width multiplier (0 means 1.0); others: 0 or 1 */
 } rp_model_config;
 
 /* Names of the built-in architectures, NULL-terminated. BORROWED. */
@@ -105,6 +106,9 @@ void rp_model_zero_grad(rp_model *m);
 /* Parameters, in registration order, with PyTorch names. */
 int rp_model_num_tensors(const rp_model *m);   /* parameters and buffers */
 size_t rp_model_num_params(const rp_model *m); /* trainable scalars */
+/* Forward FLOPs for one image: a multiply-add counts 2 (conv 2*OH*OW*OC*K*K*IC/groups,
+ * linear 2*IN*OUT); every other layer 1 per element of its larger side (input or output). */
+double rp_model_flops(const rp_model *m);
 /* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
 

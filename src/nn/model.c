@@ -6,6 +6,9 @@
 static const rp_arch ARCHS[] = {
     {"smallcnn", rp_build_smallcnn, "conv32-pool-conv64-pool-fc128-fc (Fashion-MNIST's everyday CNN)"},
     {"mlp", rp_build_mlp, "flatten-fc256-fc (a linear-ish baseline)"},
+    {"mobilenet_v2", rp_build_mobilenet_v2, "torchvision's MobileNetV2 (width multiplier, dropout 0.2)"},
+    {"resnet18", rp_build_resnet18, "torchvision's ResNet-18 (7x7 stride-2 stem, max-pool)"},
+    {"resnet18_cifar", rp_build_resnet18_cifar, "ResNet-18 with a 3x3 stride-1 stem, no max-pool (CIFAR)"},
 };
 #define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))
 

@@ -28,5 +28,13 @@ const rp_arch *rp_arch_find(const char *name);
 /* Builders (one file each). */
 int rp_build_smallcnn(rp_graph *g, const rp_model_config *cfg);
 int rp_build_mlp(rp_graph *g, const rp_model_config *cfg);
+int rp_build_mobilenet_v2(rp_graph *g, const rp_model_config *cfg);
+/* mobilenet_v2 with another classifier dropout than torchvision's 0.2 (tests use 0). */
+int rp_build_mobilenet_v2_dropout(rp_graph *g, const rp_model_config *cfg, float dropout);
+int rp_build_resnet18(rp_graph *g, const rp_model_config *cfg);
+int rp_build_resnet18_cifar(rp_graph *g, const rp_model_config *cfg);
+
+/* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize. */
+double rp_graph_node_flops(const rp_graph *g, int i);
 
 #endif
