@@ -7,6 +7,7 @@
 
 #include "data/cifar.h"
 #include "data/idx.h"
+#include "data/image.h"
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -14,7 +15,9 @@ static const char *const DIGIT_NAMES[] = {"0", "1", "2", "3", "4", "5", "6", "7"
 static const char *const CIFAR_NAMES[] = {"airplane", "automobile", "bird", "cat", "deer",
                                           "dog",      "frog",       "horse", "ship", "truck"};
 
-#define SPEC_FORMS "\"fashion-mnist\", \"mnist\", \"idx:IMAGES,LABELS[,NUM_CLASSES]\", \"cifar10:DIR\""
+#define SPEC_FORMS                                                                                 \
+    "\"fashion-mnist\", \"mnist\", \"idx:IMAGES,LABELS[,NUM_CLASSES]\", \"cifar10:DIR\", "                 \
+    "\"folder:DIR[,SIZE][,gray]\", \"tiny-imagenet:DIR[,SIZE]\""
 
 void rp_dataset_destroy(rp_dataset *ds)
 {
@@ -208,6 +211,8 @@ rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset 
     } else if (strncmp(spec, "cifar10:", 8) == 0 && spec[8]) {
         if (!(ds = new_dataset(ctx, "cifar10"))) return RP_ERR_NOMEM;
         s = open_cifar(ctx, ds, spec + 8, train);
+    } else if (rp_image_spec(spec)) { /* image files: data/image.h */
+        return rp_dataset_open_ex(ctx, spec, train, NULL, out);
     } else {
         return rp_fail(ctx, RP_ERR_ARG, "unknown data spec '%s'; valid forms: " SPEC_FORMS, spec);
     }

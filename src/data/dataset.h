@@ -16,6 +16,8 @@ struct rp_dataset {
     int32_t *labels;      /* (N) in [0, num_classes) */
     char **class_names;   /* num_classes strings, or NULL */
     float mean[4], std[4];
+    int skipped;          /* image-file sets: unreadable images left out (skip_bad) */
+    char skip_note[1024]; /* ... the first few reasons, one a line */
 };
 
 /* Where Debian's dataset-fashion-mnist installs the files (RAMPART_DATA_DIR overrides). */

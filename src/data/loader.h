@@ -1,0 +1,61 @@
+/* The batch loader: worker threads (pthreads) gather samples of an in-memory data set,
+ * convert them to floats in [0, 1], augment them and hand out whole batches ahead of the
+ * training step.
+ *
+ * Jobs are numbered across epochs: job j is batch b = j % batches of epoch
+ * first_epoch + j / batches. Batch b of epoch e holds samples perm_e[b*B .. b*B+B) where
+ * perm_e = rp_permutation(n, seed, e) (the identity without shuffling), the last batch
+ * of an epoch being smaller when B does not divide n; its augmentation draws from one
+ * stream seeded by (seed, e, b), image after image. So a batch's contents depend only on
+ * (seed, epoch, b), never on the number of workers or on timing.
+ *
+ * Memory is bounded: a ring of `ahead` batch buffers; job j fills slot j % ahead once the
+ * consumer has handed back job j - ahead. With workers = 0 the caller's thread prepares
+ * each batch inside rp_loader_next (same batches, no threads). */
+#ifndef RP_DATA_LOADER_H
+#define RP_DATA_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef struct rp_loader rp_loader;
+
+typedef struct rp_loader_config {
+    int batch;            /* B: images per batch (>= 1) */
+    int workers;          /* threads preparing batches (0: in rp_loader_next) */
+    int ahead;            /* batches prepared ahead, the ring (<= 0: 2 * workers, at least 2) */
+    uint64_t seed;        /* shuffle and augmentation */
+    bool shuffle;         /* epoch e's order is rp_permutation(seed, e); false: 0..n-1 */
+    int first_epoch;      /* epoch of job 0 (the CLI counts from 1) */
+    int epochs;           /* jobs stop after this many epochs (<= 0: never) */
+    const char *augment;  /* augmentation spec (data/augment.h) or NULL / "" for none */
+    float augment_prob;   /* default probability of each op */
+} rp_loader_config;
+
+typedef struct rp_batch {
+    int epoch, index;     /* which batch of which epoch */
+    int B;                /* images in it */
+    const float *x;       /* (B, H, W, C) in [0, 1], BORROWED until the next rp_loader_next */
+    const int32_t *y;     /* (B) labels */
+    const int *idx;       /* (B) sample indices */
+} rp_batch;
+
+/* OWNED. ds is BORROWED and must outlive the loader. Threads start here. */
+rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_config *cfg, rp_loader **out);
+/* Stops and joins the workers. */
+void rp_loader_destroy(rp_loader *l);
+/* Batches in one epoch: ceil(n / B). */
+int rp_loader_batches(const rp_loader *l);
+/* Hands back the previous batch and returns the next one, waiting for it when the
+ * workers are behind. Returns false (out->B = 0) after the last epoch. */
+bool rp_loader_next(rp_loader *l, rp_batch *out);
+/* Seconds rp_loader_next spent waiting for workers since creation (a loader that keeps
+ * ahead of the step waits ~0). */
+double rp_loader_wait_seconds(const rp_loader *l);
+
+/* The augmentation stream's seed of batch b of epoch e. */
+uint64_t rp_loader_batch_seed(uint64_t seed, int epoch, int b);
+
+#endif

@@ -1,0 +1,180 @@
+/* The threaded batch loader: identical batches whatever the number of workers (0, 1, 2,
+ * 3) and ring size; each epoch a permutation (rp_permutation's); batch contents and
+ * augmentation recomputed independently from (seed, epoch, b); a bounded ring that never
+ * deadlocks; clean shutdown with workers waiting. Comparisons are exact (memcmp). */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+
+enum { N = 103, H = 6, W = 5, C = 3, K = 7, BATCH = 16, EPOCHS = 3 };
+#define X ((size_t)H * W * C)
+#define AUG "flip,crop:2,brightness:0.3@0.7,gaussian:0.05@0.5"
+
+static rp_dataset *make_set(rp_ctx *ctx)
+{
+    uint8_t *px = malloc((size_t)N * X);
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = i % K;
+        for (size_t k = 0; k < X; k++) px[i * X + k] = (uint8_t)((i * 31 + k * 7) % 256);
+    }
+    rp_dataset *ds = NULL;
+    assert_int_equal(rp_dataset_from_memory(ctx, px, y, N, H, W, C, K, NULL, &ds), RP_OK);
+    free(px);
+    return ds;
+}
+
+/* Everything the loader hands out over EPOCHS epochs, concatenated. */
+typedef struct run {
+    float *x;
+    int32_t *y;
+    int *idx, *B, *epoch, *index;
+    int batches;
+} run;
+
+static run collect(rp_ctx *ctx, const rp_dataset *ds, int workers, int ahead, const char *aug, uint64_t seed)
+{
+    rp_loader_config cfg = {.batch = BATCH, .workers = workers, .ahead = ahead, .seed = seed, .shuffle = true,
+                            .first_epoch = 1, .epochs = EPOCHS, .augment = aug, .augment_prob = 1.0f};
+    rp_loader *l = NULL;
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_OK);
+    int per = rp_loader_batches(l), total = per * EPOCHS;
+    assert_int_equal(per, (N + BATCH - 1) / BATCH);
+    run r = {.x = calloc((size_t)EPOCHS * N * X, sizeof(float)), .y = calloc((size_t)EPOCHS * N, sizeof(int32_t)),
+             .idx = calloc((size_t)EPOCHS * N, sizeof(int)), .B = calloc((size_t)total, sizeof(int)),
+             .epoch = calloc((size_t)total, sizeof(int)), .index = calloc((size_t)total, sizeof(int))};
+    size_t at = 0;
+    rp_batch b;
+    while (rp_loader_next(l, &b)) {
+        assert_true(r.batches < total);
+        r.B[r.batches] = b.B;
+        r.epoch[r.batches] = b.epoch;
+        r.index[r.batches] = b.index;
+        memcpy(r.x + at * X, b.x, (size_t)b.B * X * sizeof(float));
+        memcpy(r.y + at, b.y, (size_t)b.B * sizeof(int32_t));
+        memcpy(r.idx + at, b.idx, (size_t)b.B * sizeof(int));
+        at += (size_t)b.B;
+        r.batches++;
+    }
+    assert_int_equal(b.B, 0);
+    assert_false(rp_loader_next(l, &b)); /* stays at the end */
+    assert_int_equal(r.batches, total);
+    assert_int_equal(at, (size_t)EPOCHS * N);
+    assert_true(rp_loader_wait_seconds(l) >= 0.0);
+    rp_loader_destroy(l);
+    return r;
+}
+
+static void run_free(run *r)
+{
+    free(r->x), free(r->y), free(r->idx), free(r->B), free(r->epoch), free(r->index);
+}
+
+static void assert_same(const run *a, const run *b)
+{
+    assert_int_equal(a->batches, b->batches);
+    assert_memory_equal(a->B, b->B, (size_t)a->batches * sizeof(int));
+    assert_memory_equal(a->idx, b->idx, (size_t)EPOCHS * N * sizeof(int));
+    assert_memory_equal(a->y, b->y, (size_t)EPOCHS * N * sizeof(int32_t));
+    assert_memory_equal(a->x, b->x, (size_t)EPOCHS * N * X * sizeof(float));
+}
+
+/* Order, labels and batch sizes as documented, and x recomputed independently: gather,
+ * then augment image by image from the stream seeded by (seed, epoch, b). */
+static void assert_as_documented(const rp_dataset *ds, const run *r, const char *aug, uint64_t seed)
+{
+    int per = (N + BATCH - 1) / BATCH, perm[N];
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n_ops = 0;
+    if (aug) assert_int_equal(rp_augment_parse(NULL, aug, 1.0f, ops, &n_ops), RP_OK);
+    float *x = malloc(BATCH * X * sizeof(float)), *scratch = malloc(X * sizeof(float));
+    int32_t y[BATCH];
+    size_t at = 0;
+    for (int e = 1; e <= EPOCHS; e++) {
+        rp_permutation(perm, N, seed, (uint64_t)e);
+        assert_memory_equal(r->idx + (size_t)(e - 1) * N, perm, sizeof perm);
+        for (int b = 0; b < per; b++) {
+            int j = (e - 1) * per + b, B = b == per - 1 ? N - b * BATCH : BATCH;
+            assert_int_equal(r->epoch[j], e);
+            assert_int_equal(r->index[j], b);
+            assert_int_equal(r->B[j], B);
+            rp_dataset_gather(ds, perm + b * BATCH, B, x, y);
+            rp_rng rng;
+            rp_rng_seed(&rng, rp_loader_batch_seed(seed, e, b), RP_STREAM_AUGMENT);
+            for (int i = 0; i < B; i++) rp_augment_image(ops, n_ops, x + i * X, H, W, C, &rng, scratch);
+            assert_memory_equal(r->y + at, y, (size_t)B * sizeof(int32_t));
+            assert_memory_equal(r->x + at * X, x, (size_t)B * X * sizeof(float));
+            at += (size_t)B;
+        }
+    }
+    free(x);
+    free(scratch);
+}
+
+static void test_same_batches_any_workers(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_dataset *ds = make_set(ctx);
+    run ref = collect(ctx, ds, 0, 0, AUG, 42);
+    assert_as_documented(ds, &ref, AUG, 42);
+    const int workers[] = {1, 2, 3, 3, 2}, ahead[] = {0, 0, 0, 2, 100};
+    for (int t = 0; t < 5; t++) {
+        run r = collect(ctx, ds, workers[t], ahead[t], AUG, 42);
+        assert_same(&ref, &r);
+        run_free(&r);
+    }
+    /* the augmentation really changed the images, and another seed gives another order */
+    run plain = collect(ctx, ds, 2, 0, NULL, 42), other = collect(ctx, ds, 2, 0, AUG, 43);
+    assert_as_documented(ds, &plain, NULL, 42);
+    assert_memory_equal(plain.idx, ref.idx, (size_t)EPOCHS * N * sizeof(int));
+    assert_memory_not_equal(plain.x, ref.x, (size_t)EPOCHS * N * X * sizeof(float));
+    assert_memory_not_equal(other.idx, ref.idx, (size_t)N * sizeof(int));
+    run_free(&plain);
+    run_free(&other);
+    run_free(&ref);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
+/* Unbounded epochs, a consumer that stops early, unshuffled order, bad arguments. */
+static void test_loader_edges(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_dataset *ds = make_set(ctx);
+    rp_loader_config cfg = {.batch = 40, .workers = 3, .first_epoch = 5};
+    rp_loader *l = NULL;
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_OK);
+    rp_batch b;
+    for (int j = 0; j < 10; j++) { /* 3 batches an epoch: 40, 40, 23 in order */
+        assert_true(rp_loader_next(l, &b));
+        assert_int_equal(b.epoch, 5 + j / 3);
+        assert_int_equal(b.index, j % 3);
+        assert_int_equal(b.B, j % 3 == 2 ? 23 : 40);
+        for (int i = 0; i < b.B; i++) assert_int_equal(b.idx[i], (j % 3) * 40 + i);
+    }
+    rp_loader_destroy(l); /* workers are waiting for free slots: must not hang */
+    cfg.batch = 0;
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_ERR_ARG);
+    cfg.batch = 8;
+    cfg.augment = "flip,warp";
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "warp"));
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_batches_any_workers),
+        cmocka_unit_test(test_loader_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
