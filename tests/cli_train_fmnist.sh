@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
     --test-limit 2000 --seed 7 --threads 2 --out "$tmp/a.safetensors" --json > "$tmp/train.jsonl"
 cat "$tmp/train.jsonl"
 [ "$(grep -c '"event":"epoch"' "$tmp/train.jsonl")" -eq 3 ] || { echo "expected 3 epoch lines"; exit 1; }
-"$bin" eval --model "$tmp/a.safetensors" --data fashion-mnist --limit 2000 --json > "$tmp/eval.jsonl"
+"$bin" eval --model "$tmp/a.safetensors" --data fashion-mnist --limit 2000 --attack none --json > "$tmp/eval.jsonl"
 cat "$tmp/eval.jsonl"
 /usr/bin/python3 - "$tmp/eval.jsonl" <<'PY'
 import json, sys

@@ -191,6 +191,19 @@ static void test_format_eps(void **state)
     assert_string_equal(rp_format_eps(b, sizeof b, 8.0f / 255.0f), "0.03137 (8/255)");
     assert_string_equal(rp_format_eps(b, sizeof b, 0.1f), "0.1 (25.5/255)");
     assert_string_equal(rp_format_eps(b, sizeof b, INFINITY), "inf");
+    rp_ctx *ctx = rp_ctx_create(1);
+    float e = -1;
+    assert_int_equal(rp_parse_eps(ctx, "8/255", &e), RP_OK);
+    assert_float_equal(e, 8.0 / 255.0, 1e-7);
+    assert_int_equal(rp_parse_eps(ctx, "0.1", &e), RP_OK);
+    assert_float_equal(e, 0.1, 1e-7);
+    assert_int_equal(rp_parse_eps(ctx, "inf", &e), RP_OK);
+    assert_true(isinf(e));
+    const char *bad[] = {"", "x", "0.1x", "8/0", "8/", "nan", "1e999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(rp_parse_eps(ctx, bad[i], &e), RP_ERR_ARG);
+    assert_int_equal(rp_parse_eps(ctx, "-0.1", &e), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "eps must be >= 0"));
+    rp_ctx_destroy(ctx);
 }
 
 int main(void)

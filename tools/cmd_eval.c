@@ -1,83 +1,375 @@
-/* rampart eval: accuracy of one or more models on a data set, one table. */
+/* rampart eval: one table, rows = conditions (clean; each noise at each severity; each attack
+ * at each eps), columns = models; the evaluation checklist's warnings under it. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "robust/evaluate.h"
+#include "robust/report.h"
 
 typedef struct eval_opts {
-    cli_list models;
-    const char *data;
-    int limit, batch, threads;
+    cli_list models, attacks, eps, noises, severities;
+    const char *data, *norm, *source;
+    int limit, batch, threads, steps, restarts, queries, seed;
     bool json;
 } eval_opts;
 
-static void print_json(const char *model, const char *condition, int n, double acc, double loss)
+#define MAX_CONDS 256
+
+static const rp_attack_kind DEFAULT_ATTACKS[] = {RP_ATTACK_FGSM,   RP_ATTACK_PGD,   RP_ATTACK_APGD_CE, RP_ATTACK_APGD_T,
+                                                 RP_ATTACK_SQUARE, RP_ATTACK_NOISE, RP_ATTACK_WORST};
+static const rp_noise_kind DEFAULT_NOISES[] = {RP_NOISE_GAUSSIAN, RP_NOISE_SHOT, RP_NOISE_IMPULSE};
+
+static int parse_eps(const char *s, float *out)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", model);
-    cJSON_AddStringToObject(o, "condition", condition);
-    cJSON_AddNumberToObject(o, "n", n);
-    cJSON_AddNumberToObject(o, "accuracy", acc);
-    cJSON_AddNumberToObject(o, "loss", loss);
-    char *s = cJSON_PrintUnformatted(o);
+    rp_ctx *ctx = rp_ctx_create(1);
+    int rc = rp_parse_eps(ctx, s, out) == RP_OK ? 0 : -1;
+    if (rc) fprintf(stderr, "rampart eval: %s\n", rp_ctx_error(ctx));
+    rp_ctx_destroy(ctx);
+    return rc;
+}
+
+static void attack_list(void)
+{
+    fprintf(stderr, " (one of:");
+    for (int k = 0; k <= RP_ATTACK_WORST; k++) fprintf(stderr, " %s", rp_attack_name((rp_attack_kind)k));
+    fprintf(stderr, ", or none)\n");
+}
+
+/* The table's rows from the flags; returns the count or -1 after printing the problem. */
+static int build_conditions(const eval_opts *o, int H, int W, rp_condition *conds)
+{
+    int n = 0;
+    conds[n++] = (rp_condition){.kind = RP_COND_CLEAN};
+    bool defaults = o->attacks.n == 0 && o->noises.n == 0;
+    rp_norm norm;
+    if (!strcmp(o->norm, "linf")) norm = RP_NORM_LINF;
+    else if (!strcmp(o->norm, "l2")) norm = RP_NORM_L2;
+    else {
+        fprintf(stderr, "rampart eval: unknown norm '%s' (one of: linf, l2)\n", o->norm);
+        return -1;
+    }
+    /* noise rows */
+    rp_noise_kind noises[8];
+    int n_noise = 0;
+    if (defaults)
+        for (size_t i = 0; i < sizeof DEFAULT_NOISES / sizeof DEFAULT_NOISES[0]; i++) noises[n_noise++] = DEFAULT_NOISES[i];
+    for (int i = 0; i < o->noises.n; i++) {
+        if (!strcmp(o->noises.items[i], "none")) continue;
+        if (n_noise == 8 || !rp_noise_parse(o->noises.items[i], &noises[n_noise])) {
+            fprintf(stderr, "rampart eval: unknown noise '%s' (one of: gaussian, shot, impulse, speckle, or none)\n",
+                    o->noises.items[i]);
+            return -1;
+        }
+        n_noise++;
+    }
+    int sev[CLI_MAX_LIST];
+    for (int i = 0; i < o->severities.n; i++) {
+        char *end = NULL;
+        long v = strtol(o->severities.items[i], &end, 10);
+        if (*end || end == o->severities.items[i] || v < 1 || v > 5) {
+            fprintf(stderr, "rampart eval: bad severity '%s' (1..5)\n", o->severities.items[i]);
+            return -1;
+        }
+        sev[i] = (int)v;
+    }
+    rp_noise_table table = rp_noise_table_for(H, W);
+    for (int k = 0; k < n_noise; k++)
+        for (int s = 0; s < o->severities.n && n < MAX_CONDS; s++)
+            conds[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = noises[k], .severity = sev[s],
+                                        .strength = rp_noise_strength(noises[k], sev[s], table)};
+    /* attack rows, grouped by eps */
+    rp_attack_kind kinds[16];
+    int n_att = 0;
+    if (defaults)
+        for (size_t i = 0; i < sizeof DEFAULT_ATTACKS / sizeof DEFAULT_ATTACKS[0]; i++) kinds[n_att++] = DEFAULT_ATTACKS[i];
+    for (int i = 0; i < o->attacks.n; i++) {
+        if (!strcmp(o->attacks.items[i], "none")) continue;
+        int k = rp_attack_kind_from_name(o->attacks.items[i]);
+        if (k < 0) {
+            fprintf(stderr, "rampart eval: unknown attack '%s'", o->attacks.items[i]);
+            attack_list();
+            return -1;
+        }
+        kinds[n_att++] = (rp_attack_kind)k;
+    }
+    float eps[CLI_MAX_LIST];
+    for (int i = 0; i < o->eps.n; i++)
+        if (parse_eps(o->eps.items[i], &eps[i]) != 0) return -1;
+    for (int e = 0; e < o->eps.n; e++)
+        for (int a = 0; a < n_att && n < MAX_CONDS; a++) {
+            rp_attack_config c = rp_attack_defaults(kinds[a], eps[e]);
+            c.norm = norm;
+            c.seed = (uint64_t)o->seed;
+            c.restarts = o->restarts;
+            if (kinds[a] == RP_ATTACK_PGD || kinds[a] == RP_ATTACK_APGD_CE || kinds[a] == RP_ATTACK_APGD_T ||
+                kinds[a] == RP_ATTACK_WORST)
+                c.steps = o->steps;
+            if (kinds[a] == RP_ATTACK_SQUARE) c.steps = o->queries;
+            if (kinds[a] == RP_ATTACK_WORST) c.square_queries = o->queries;
+            conds[n++] = (rp_condition){.kind = RP_COND_ATTACK, .attack = c};
+        }
+    return n;
+}
+
+static const char *norm_name(rp_norm n) { return n == RP_NORM_LINF ? "linf" : n == RP_NORM_L2 ? "l2" : "l1"; }
+
+/* "pgd-20 linf eps 0.1 (25.5/255)", "gaussian sev 3 (0.08)", "clean". */
+static void row_label(const rp_condition *c, char *buf, size_t size)
+{
+    char e[48];
+    if (c->kind == RP_COND_CLEAN) snprintf(buf, size, "clean");
+    else if (c->kind == RP_COND_NOISE)
+        snprintf(buf, size, "%s sev %d (%g)", rp_noise_name(c->noise), c->severity, (double)c->strength);
+    else {
+        const rp_attack_config *a = &c->attack;
+        char name[48];
+        int k = snprintf(name, sizeof name, "%s", rp_attack_name(a->kind));
+        if (a->kind == RP_ATTACK_PGD || a->kind == RP_ATTACK_APGD_CE || a->kind == RP_ATTACK_APGD_T)
+            k += snprintf(name + k, sizeof name - (size_t)k, "-%d", a->steps);
+        if (a->restarts > 1) snprintf(name + k, sizeof name - (size_t)k, "x%d", a->restarts);
+        snprintf(buf, size, "%s %s eps %s", name, norm_name(a->norm), rp_format_eps(e, sizeof e, a->eps));
+    }
+}
+
+static void model_header(const char *path, char *buf, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, size, "%s", base);
+    char *dot = strstr(buf, ".safetensors");
+    if (dot) *dot = '\0';
+}
+
+/* The float as the shortest decimal that reads back to it: 0.05, not 0.05000000074505806. */
+static double dec(float v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.9g", (double)v);
+    for (int p = 6; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        if (strtof(b, NULL) == v) break;
+    }
+    return strtod(b, NULL);
+}
+
+static void json_row(const eval_opts *o, const char *model, const rp_condition *c, const rp_cond_result *r,
+                     const rp_attack_config *resolved)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON_AddStringToObject(j, "condition", c->kind == RP_COND_CLEAN   ? "clean"
+                                            : c->kind == RP_COND_NOISE ? rp_noise_name(c->noise)
+                                                                       : rp_attack_name(c->attack.kind));
+    if (c->kind == RP_COND_NOISE) {
+        cJSON_AddNumberToObject(j, "severity", c->severity);
+        cJSON_AddNumberToObject(j, "strength", dec(c->strength));
+    }
+    if (c->kind == RP_COND_ATTACK) {
+        const rp_attack_config *a = resolved ? resolved : &c->attack;
+        if (isinf(a->eps)) cJSON_AddStringToObject(j, "eps", "inf");
+        else {
+            cJSON_AddNumberToObject(j, "eps", dec(a->eps));
+            cJSON_AddNumberToObject(j, "eps_255", dec(a->eps * 255.0f));
+        }
+        cJSON_AddStringToObject(j, "norm", norm_name(a->norm));
+        cJSON_AddNumberToObject(j, "steps", a->steps);
+        cJSON_AddNumberToObject(j, "restarts", a->restarts);
+        if (a->kind == RP_ATTACK_PGD || a->kind == RP_ATTACK_FGSM_RS) cJSON_AddNumberToObject(j, "step_size", dec(a->step_size));
+        if (a->kind == RP_ATTACK_WORST) cJSON_AddNumberToObject(j, "square_queries", a->square_queries);
+        if (o->source) cJSON_AddStringToObject(j, "source", o->source);
+        cJSON_AddNumberToObject(j, "max_norm", dec(r->max_norm));
+        cJSON_AddBoolToObject(j, "in_ball", r->in_ball);
+    }
+    if (c->kind != RP_COND_CLEAN) cJSON_AddNumberToObject(j, "seed", o->seed);
+    cJSON_AddNumberToObject(j, "n", r->n);
+    cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    char *s = cJSON_PrintUnformatted(j);
     printf("%s\n", s);
     free(s);
-    cJSON_Delete(o);
+    cJSON_Delete(j);
+}
+
+static void json_warning(const char *model, const rp_warning *w)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "warning", w->message);
+    cJSON_AddStringToObject(j, "check", w->check);
+    cJSON_AddStringToObject(j, "model", model);
+    char *s = cJSON_PrintUnformatted(j);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+}
+
+typedef struct progress_state {
+    cli_progress p;
+    int cond;
+    const rp_condition *conds;
+} progress_state;
+
+static void on_progress(void *arg, int cond, int done, int total)
+{
+    progress_state *ps = arg;
+    if (cond != ps->cond) {
+        if (ps->cond != -2) cli_progress_end(&ps->p);
+        char label[64];
+        if (cond >= 0) row_label(&ps->conds[cond], label, sizeof label);
+        else snprintf(label, sizeof label, "clean");
+        cli_progress_start(&ps->p, label, total);
+        ps->cond = cond;
+    }
+    cli_progress_update(&ps->p, done, "");
+}
+
+/* Resolved attack settings (defaults filled in by the attack library) for reporting. */
+static rp_attack_config resolved_config(rp_ctx *ctx, rp_model *m, const rp_attack_config *c)
+{
+    rp_attack *a = NULL;
+    rp_attack_config r = *c;
+    if (rp_attack_create(ctx, m, c, 1, &a) == RP_OK) r = *rp_attack_get_config(a);
+    rp_attack_destroy(a);
+    return r;
+}
+
+static void print_table(const eval_opts *o, const rp_condition *conds, int n_conds, const rp_cond_result *res,
+                        int n, int total, int K)
+{
+    char lab[96], head[64];
+    printf("%-44s", "condition");
+    for (int m = 0; m < o->models.n; m++) {
+        model_header(o->models.items[m], head, sizeof head);
+        printf("  %14.14s", head);
+    }
+    printf("\n");
+    for (int c = 0; c < n_conds; c++) {
+        row_label(&conds[c], lab, sizeof lab);
+        printf("%-44s", lab);
+        for (int m = 0; m < o->models.n; m++) printf("  %13.2f%%", 100.0 * res[(size_t)c * o->models.n + m].accuracy);
+        printf("\n");
+    }
+    printf("\nn = %d of %d test images of %s, %d classes, seed %d", n, total, o->data, K, o->seed);
+    if (o->source) printf("; attacks crafted on %s (transfer)", o->source);
+    printf(".\nAttacks: robust = correct on both x and x_adv; worst = per-example worst case over the attacks at "
+           "that eps;\nPGD from a random start, step 2.5 eps/steps; %d restart(s); Square %d queries.\n",
+           o->restarts, o->queries);
+}
+
+static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **models, rp_model *source)
+{
+    int H, W, C, K = rp_dataset_num_classes(ds);
+    rp_dataset_shape(ds, &H, &W, &C);
+    static rp_condition conds[MAX_CONDS];
+    int n_conds = build_conditions(o, H, W, conds);
+    if (n_conds < 0) return CLI_EXIT_USAGE;
+    int total = rp_dataset_size(ds), n = o->limit > 0 && o->limit < total ? o->limit : total, M = o->models.n;
+    rp_cond_result *res = calloc((size_t)n_conds * M, sizeof *res);
+    if (!res) return CLI_EXIT_FAIL;
+    progress_state ps = {.cond = -2, .conds = conds};
+    rp_eval_table_opts eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
+                             .progress = on_progress, .progress_arg = &ps};
+    double t0 = cli_now();
+    rp_status s = rp_evaluate_table(ctx, models, M, ds, conds, n_conds, &eo, res);
+    if (ps.cond != -2) cli_progress_end(&ps.p);
+    if (s != RP_OK) {
+        free(res);
+        return cli_fail("eval", ctx);
+    }
+    if (!o->json) print_table(o, conds, n_conds, res, n, total, K);
+    rp_warning w[64];
+    for (int m = 0; m < M; m++) {
+        rp_report_row rows[MAX_CONDS];
+        for (int c = 0; c < n_conds; c++) rows[c] = rp_report_row_of(&conds[c], &res[(size_t)c * M + m], source != NULL);
+        if (o->json)
+            for (int c = 0; c < n_conds; c++) {
+                rp_attack_config r = conds[c].kind == RP_COND_ATTACK
+                                         ? resolved_config(ctx, source ? source : models[m], &conds[c].attack)
+                                         : conds[c].attack;
+                json_row(o, o->models.items[m], &conds[c], &res[(size_t)c * M + m], &r);
+            }
+        int nw = rp_report_check(rows, n_conds, K, 0.0, w, 64);
+        for (int i = 0; i < nw && i < 64; i++) {
+            if (o->json) json_warning(o->models.items[m], &w[i]);
+            else printf("warning (%s) [%s]: %s\n", o->models.items[m], w[i].check, w[i].message);
+        }
+    }
+    char dur[32];
+    cli_format_duration(dur, sizeof dur, cli_now() - t0);
+    fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
+    free(res);
+    return CLI_EXIT_OK;
+}
+
+/* Load path and check it fits the data; messages name the file. */
+static int load_model(rp_ctx *ctx, const char *path, int batch, const rp_dataset *ds, rp_model **out)
+{
+    int H, W, C;
+    rp_dataset_shape(ds, &H, &W, &C);
+    if (rp_model_load(ctx, path, batch, out) != RP_OK) return cli_fail("eval", ctx);
+    if (rp_check_model_fits(ctx, *out, H, W, C, rp_dataset_num_classes(ds)) != RP_OK) {
+        fprintf(stderr, "rampart eval: %s: %s\n", path, rp_ctx_error(ctx));
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
 }
 
 int cmd_eval(int argc, char **argv)
 {
     eval_opts o;
     cli_flag flags[] = {
-        {"--model", CLI_LIST, &o.models, NULL, "checkpoint to evaluate (repeat for several)"},
+        {"--model", CLI_LIST, &o.models, NULL, "checkpoint to evaluate (repeat for several: one column each)"},
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "data set (its test split)"},
-        {"--limit", CLI_INT, &o.limit, "0", "evaluate the first N images (0: all)"},
+        {"--attack", CLI_LIST, &o.attacks, NULL,
+         "attacks: fgsm, fgsm-rs, pgd, apgd-ce, apgd-t, square, noise (random sign), worst, none; with neither "
+         "--attack nor --noise: the full table (fgsm pgd apgd-ce apgd-t square noise worst; gaussian shot impulse)"},
+        {"--eps", CLI_LIST, &o.eps, "0.05,0.1,0.2", "attack radii in [0,1] pixels: X, K/255 or inf"},
+        {"--norm", CLI_STRING, &o.norm, "linf", "attack norm: linf or l2"},
+        {"--steps", CLI_INT, &o.steps, "20", "PGD/APGD iterations"},
+        {"--restarts", CLI_INT, &o.restarts, "1", "attack restarts"},
+        {"--queries", CLI_INT, &o.queries, "1000", "Square's queries (AutoAttack uses 5000)"},
+        {"--noise", CLI_LIST, &o.noises, NULL, "noise corruptions: gaussian, shot, impulse, speckle, none"},
+        {"--severity", CLI_LIST, &o.severities, "1,3,5", "noise severities 1..5 (28-32 px: CIFAR-10-C table; 64 px: Tiny-ImageNet-C)"},
+        {"--source-model", CLI_STRING, &o.source, NULL, "craft the attacks on this checkpoint (transfer)"},
+        {"--limit", CLI_INT, &o.limit, "1000", "evaluate the first N test images (0: all)"},
         {"--batch", CLI_INT, &o.batch, "256", "batch size"},
+        {"--seed", CLI_INT, &o.seed, "0", "seed for attacks and noise"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
-        {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition on stdout"},
+        {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition, then warnings, on stdout"},
     };
-    int p = cli_parse("eval", "Evaluate models on a data set.", flags, (int)(sizeof flags / sizeof flags[0]),
-                      argc, argv);
+    int p = cli_parse("eval", "Evaluate models under noise and attacks: one table, conditions x models.", flags,
+                      (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.models.n == 0) {
         fprintf(stderr, "rampart eval: give at least one --model FILE\n");
         return CLI_EXIT_USAGE;
     }
-    if (o.limit < 0 || o.batch < 1 || o.threads < 1) {
-        fprintf(stderr, "rampart eval: --limit must be >= 0, --batch and --threads >= 1\n");
+    if (o.limit < 0 || o.batch < 1 || o.batch > 4096 || o.threads < 1 || o.steps < 1 || o.restarts < 1 || o.queries < 1) {
+        fprintf(stderr, "rampart eval: --limit must be >= 0, --batch 1..4096, --threads, --steps, --restarts and "
+                        "--queries >= 1\n");
         return CLI_EXIT_USAGE;
+    }
+    { /* flag errors before any file is read */
+        static rp_condition probe[MAX_CONDS];
+        if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
     }
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *ds = NULL;
+    rp_model *models[CLI_MAX_LIST] = {0}, *source = NULL;
     int rc = CLI_EXIT_OK;
     if (rp_dataset_open(ctx, o.data, false, &ds) != RP_OK) {
         rc = cli_fail("eval", ctx);
         goto done;
     }
-    int n = o.limit > 0 && o.limit < rp_dataset_size(ds) ? o.limit : rp_dataset_size(ds);
-    if (!o.json) {
-        printf("%-12s", "condition");
-        for (int i = 0; i < o.models.n; i++) printf("  %16.16s", o.models.items[i]);
-        printf("\n%-12s", "clean");
-    }
-    for (int i = 0; i < o.models.n; i++) {
-        rp_model *m = NULL;
-        double acc = 0, loss = 0;
-        if (rp_model_load(ctx, o.models.items[i], o.batch, &m) != RP_OK ||
-            rp_evaluate(ctx, m, ds, n, o.batch, &acc, &loss) != RP_OK) {
-            if (!o.json) printf("\n");
-            rc = cli_fail("eval", ctx);
-            rp_model_destroy(m);
-            goto done;
-        }
-        if (o.json) print_json(o.models.items[i], "clean", n, acc, loss);
-        else printf("  %15.2f%%", 100.0 * acc);
-        rp_model_destroy(m);
-    }
-    if (!o.json) printf("\n(n = %d images of %s)\n", n, o.data);
+    for (int i = 0; i < o.models.n && rc == CLI_EXIT_OK; i++) rc = load_model(ctx, o.models.items[i], o.batch, ds, &models[i]);
+    if (rc == CLI_EXIT_OK && o.source) rc = load_model(ctx, o.source, o.batch, ds, &source);
+    if (rc == CLI_EXIT_OK) rc = run(&o, ctx, ds, models, source);
 done:
+    for (int i = 0; i < o.models.n; i++) rp_model_destroy(models[i]);
+    rp_model_destroy(source);
     rp_dataset_destroy(ds);
     rp_ctx_destroy(ctx);
     return rc;

@@ -11,6 +11,7 @@ static const struct {
 } COMMANDS[] = {
     {"train", cmd_train, "train a model (plain or robust objective)"},
     {"eval", cmd_eval, "accuracy of one or more models on a data set"},
+    {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
 };
 
 static void usage(FILE *f)

@@ -1,20 +1,30 @@
+#include "robust/evaluate.h"
+
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/status.h"
 #include "nn/model.h"
 #include "rampart.h"
+
+rp_status rp_check_model_fits(rp_ctx *ctx, const rp_model *m, int H, int W, int C, int K)
+{
+    if (H != m->cfg.H || W != m->cfg.W || C != m->cfg.C)
+        return rp_fail(ctx, RP_ERR_SHAPE, "data images are %dx%dx%d but the model expects %dx%dx%d", H, W, C,
+                       m->cfg.H, m->cfg.W, m->cfg.C);
+    if (K > m->cfg.num_classes)
+        return rp_fail(ctx, RP_ERR_SHAPE, "data has %d classes but the model only %d", K, m->cfg.num_classes);
+    return RP_OK;
+}
 
 rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,
                       double *accuracy, double *mean_loss)
 {
     int H, W, C;
     rp_dataset_shape(ds, &H, &W, &C);
-    if (H != m->cfg.H || W != m->cfg.W || C != m->cfg.C)
-        return rp_fail(ctx, RP_ERR_SHAPE, "data images are %dx%dx%d but the model expects %dx%dx%d",
-                       H, W, C, m->cfg.H, m->cfg.W, m->cfg.C);
-    if (rp_dataset_num_classes(ds) > m->cfg.num_classes)
-        return rp_fail(ctx, RP_ERR_SHAPE, "data has %d classes but the model only %d",
-                       rp_dataset_num_classes(ds), m->cfg.num_classes);
+    RP_TRY(rp_check_model_fits(ctx, m, H, W, C, rp_dataset_num_classes(ds)));
     if (n <= 0 || n > rp_dataset_size(ds)) n = rp_dataset_size(ds);
     if (batch < 1) batch = 256;
     RP_TRY(rp_model_reserve(m, batch));
@@ -41,4 +51,255 @@ rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int
     *accuracy = (double)correct / n;
     if (mean_loss) *mean_loss = loss_sum / n;
     return RP_OK;
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+typedef struct table {
+    rp_ctx *ctx;
+    rp_model *const *models;
+    int M, n, batch, H, W, C;
+    size_t X;
+    const rp_dataset *ds;
+    const rp_eval_table_opts *o;
+    float *x, *xw;        /* (batch, X): clean, perturbed */
+    int32_t *y;
+    int *idx;
+    unsigned char *clean_ok; /* (M, n) */
+    unsigned char *robust;   /* (conds, M, n) */
+} table;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int argmax(const float *v, int K)
+{
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
+}
+
+/* ok[b] |= (prediction of model on x[b] == y[b]) for the batch at start. */
+static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok)
+{
+    const float *logits = rp_model_forward(m, x, B, false);
+    int K = m->cfg.num_classes;
+    for (int b = 0; b < B; b++) ok[b] = argmax(logits + (size_t)b * K, K) == y[b];
+}
+
+static int gather(table *t, int start)
+{
+    int B = t->n - start < t->batch ? t->n - start : t->batch;
+    for (int i = 0; i < B; i++) t->idx[i] = start + i;
+    rp_dataset_gather(t->ds, t->idx, B, t->x, t->y);
+    return B;
+}
+
+static void progress(table *t, int cond, int start)
+{
+    if (t->o->progress) t->o->progress(t->o->progress_arg, cond, start, t->n);
+}
+
+/* Clean correctness of every model; the first batch goes through twice to check determinism. */
+static rp_status run_clean(table *t, int cond, rp_cond_result *res)
+{
+    double t0 = now_s();
+    bool det = true;
+    size_t K_max = 0;
+    for (int m = 0; m < t->M; m++)
+        if ((size_t)t->models[m]->cfg.num_classes > K_max) K_max = (size_t)t->models[m]->cfg.num_classes;
+    float *first = malloc((size_t)t->batch * K_max * sizeof *first);
+    if (!first) return rp_fail(t->ctx, RP_ERR_NOMEM, "evaluate: out of memory");
+    for (int start = 0; start < t->n; start += t->batch) {
+        int B = gather(t, start);
+        for (int m = 0; m < t->M; m++) {
+            rp_model *md = t->models[m];
+            size_t KB = (size_t)B * md->cfg.num_classes;
+            if (start == 0) memcpy(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first);
+            score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start);
+            if (start == 0 && memcmp(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first) != 0) det = false;
+        }
+        progress(t, cond, start + B);
+    }
+    free(first);
+    for (int m = 0; cond >= 0 && m < t->M; m++) {
+        rp_cond_result *r = &res[(size_t)cond * t->M + m];
+        r->deterministic = det;
+        r->seconds = now_s() - t0;
+    }
+    return RP_OK;
+}
+
+static rp_status run_noise(table *t, int cond, const rp_condition *c)
+{
+    rp_rng rng;
+    uint32_t bits;
+    memcpy(&bits, &c->strength, sizeof bits);
+    /* keyed by (kind, strength), not by the row's position: a row's images never depend on the others */
+    rp_rng_seed(&rng, t->o->seed * 0x9E3779B97F4A7C15ULL + ((uint64_t)c->noise << 32 | bits), RP_STREAM_NOISE);
+    for (int start = 0; start < t->n; start += t->batch) {
+        int B = gather(t, start);
+        memcpy(t->xw, t->x, (size_t)B * t->X * sizeof *t->xw);
+        rp_noise_apply(c->noise, c->strength, t->xw, B, t->H, t->W, t->C, &rng);
+        for (int m = 0; m < t->M; m++)
+            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start);
+        progress(t, cond, start + B);
+    }
+    return RP_OK;
+}
+
+/* One attack config on every model (or crafted once on the source); ANDs the robust flags
+ * into robust + (cond, m) and accumulates the ball check into res. */
+static rp_status run_attack(table *t, int cond, const rp_attack_config *cfg, rp_cond_result *res)
+{
+    int n_att = t->o->source ? 1 : t->M;
+    rp_attack *att[64] = {0};
+    RP_ASSERT(n_att <= 64);
+    rp_status s = RP_OK;
+    for (int a = 0; a < n_att && s == RP_OK; a++)
+        s = rp_attack_create(t->ctx, t->o->source ? t->o->source : t->models[a], cfg, t->batch, &att[a]);
+    unsigned char ok[4096];
+    RP_ASSERT(t->batch <= 4096);
+    for (int start = 0; start < t->n && s == RP_OK; start += t->batch) {
+        int B = gather(t, start);
+        for (int m = 0; m < t->M && s == RP_OK; m++) {
+            if (m < n_att) {
+                long passes = 0;
+                s = rp_attack_run(att[m], t->x, t->y, NULL, B, t->xw, NULL, &passes);
+                if (s != RP_OK) break;
+                float mx = 0.0f;
+                bool in = rp_attack_check_ball(t->x, t->xw, B, t->X, cfg->norm, cfg->eps, cfg->clip_min,
+                                               cfg->clip_max, &mx);
+                for (int mm = (t->o->source ? 0 : m); mm < (t->o->source ? t->M : m + 1); mm++) {
+                    rp_cond_result *rr = &res[(size_t)cond * t->M + mm];
+                    rr->ball_checked = true;
+                    rr->in_ball = rr->in_ball && in;
+                    if (mx > rr->max_norm) rr->max_norm = mx;
+                    rr->passes += passes;
+                }
+            }
+            score(t->models[m], t->xw, t->y, B, ok);
+            unsigned char *rb = t->robust + ((size_t)cond * t->M + m) * t->n + start;
+            for (int b = 0; b < B; b++) rb[b] = rb[b] && ok[b];
+        }
+        progress(t, cond, start + B);
+    }
+    for (int a = 0; a < n_att; a++) rp_attack_destroy(att[a]);
+    return s;
+}
+
+static bool same_ball(const rp_condition *a, const rp_condition *b)
+{
+    return a->kind == RP_COND_ATTACK && b->kind == RP_COND_ATTACK && a->attack.norm == b->attack.norm &&
+           a->attack.eps == b->attack.eps;
+}
+
+/* Per-example worst case over the table's attacks at this ball, plus the library's WORST when
+ * APGD-CE, APGD-T and Square are not all among them. */
+static rp_status run_worst(table *t, int cond, const rp_condition *conds, int n_conds, rp_cond_result *res)
+{
+    const rp_condition *c = &conds[cond];
+    bool have[RP_ATTACK_WORST + 1] = {0};
+    for (int j = 0; j < n_conds; j++)
+        if (j != cond && same_ball(&conds[j], c) && conds[j].attack.kind != RP_ATTACK_WORST) {
+            have[conds[j].attack.kind] = true;
+            for (int m = 0; m < t->M; m++) {
+                const unsigned char *src = t->robust + ((size_t)j * t->M + m) * t->n;
+                unsigned char *dst = t->robust + ((size_t)cond * t->M + m) * t->n;
+                for (int i = 0; i < t->n; i++) dst[i] = dst[i] && src[i];
+                const rp_cond_result *rj = &res[(size_t)j * t->M + m];
+                rp_cond_result *r = &res[(size_t)cond * t->M + m];
+                r->ball_checked = r->ball_checked || rj->ball_checked;
+                r->in_ball = r->in_ball && (rj->in_ball || !rj->ball_checked);
+                if (rj->max_norm > r->max_norm) r->max_norm = rj->max_norm;
+            }
+        }
+    if (have[RP_ATTACK_APGD_CE] && have[RP_ATTACK_APGD_T] && have[RP_ATTACK_SQUARE]) return RP_OK;
+    return run_attack(t, cond, &c->attack, res);
+}
+
+static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_cond_result *res)
+{
+    int clean_row = -1;
+    for (int c = 0; c < n_conds; c++)
+        if (conds[c].kind == RP_COND_CLEAN) clean_row = c;
+    RP_TRY(run_clean(t, clean_row, res));
+    for (int c = 0; c < n_conds; c++) /* robust flags start as clean correctness */
+        for (int m = 0; m < t->M; m++)
+            memcpy(t->robust + ((size_t)c * t->M + m) * t->n, t->clean_ok + (size_t)m * t->n, (size_t)t->n);
+    for (int pass = 0; pass < 2; pass++) /* worst-case rows after the attacks they combine */
+        for (int c = 0; c < n_conds; c++) {
+            const rp_condition *cd = &conds[c];
+            bool worst = cd->kind == RP_COND_ATTACK && cd->attack.kind == RP_ATTACK_WORST;
+            if (cd->kind == RP_COND_CLEAN || worst != (pass == 1)) continue;
+            double t0 = now_s();
+            if (cd->kind == RP_COND_NOISE) RP_TRY(run_noise(t, c, cd));
+            else if (worst) RP_TRY(run_worst(t, c, conds, n_conds, res));
+            else RP_TRY(run_attack(t, c, &cd->attack, res));
+            for (int m = 0; m < t->M; m++) res[(size_t)c * t->M + m].seconds = now_s() - t0;
+        }
+    for (int c = 0; c < n_conds; c++)
+        for (int m = 0; m < t->M; m++) {
+            rp_cond_result *r = &res[(size_t)c * t->M + m];
+            const unsigned char *rb = t->robust + ((size_t)c * t->M + m) * t->n;
+            long k = 0;
+            for (int i = 0; i < t->n; i++) k += rb[i];
+            r->n = t->n;
+            r->correct = k;
+            r->accuracy = (double)k / t->n;
+        }
+    return RP_OK;
+}
+
+rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, const rp_dataset *ds,
+                            const rp_condition *conds, int n_conds, const rp_eval_table_opts *o,
+                            rp_cond_result *results)
+{
+    table t = {.ctx = ctx, .models = models, .M = n_models, .ds = ds, .o = o};
+    rp_dataset_shape(ds, &t.H, &t.W, &t.C);
+    int K = rp_dataset_num_classes(ds);
+    if (n_models < 1 || n_models > 64 || n_conds < 1 || o->batch < 1 || o->batch > 4096)
+        return rp_fail(ctx, RP_ERR_ARG, "evaluate: need 1..64 models, >= 1 condition, batch 1..4096");
+    for (int m = 0; m <= n_models; m++) {
+        rp_model *md = m < n_models ? models[m] : o->source;
+        if (!md) continue;
+        rp_status s = rp_check_model_fits(ctx, md, t.H, t.W, t.C, K);
+        if (s != RP_OK) {
+            char msg[sizeof ctx->msg];
+            snprintf(msg, sizeof msg, "%s", rp_ctx_error(ctx));
+            return rp_fail(ctx, s, "%s %d: %s", m < n_models ? "model" : "source model", m + 1, msg);
+        }
+        RP_TRY(rp_model_reserve(md, o->batch));
+    }
+    for (int c = 0; c < n_conds; c++) {
+        const rp_condition *cd = &conds[c];
+        if (cd->kind == RP_COND_NOISE && !(cd->strength >= 0.0f && (cd->noise != RP_NOISE_SHOT || cd->strength > 0.0f)))
+            return rp_fail(ctx, RP_ERR_ARG, "evaluate: noise %s needs a positive strength", rp_noise_name(cd->noise));
+        if (cd->kind == RP_COND_ATTACK && !(cd->attack.eps >= 0.0f))
+            return rp_fail(ctx, RP_ERR_ARG, "evaluate: eps must be >= 0 (got %g)", (double)cd->attack.eps);
+    }
+    t.n = o->n > 0 && o->n < rp_dataset_size(ds) ? o->n : rp_dataset_size(ds);
+    t.batch = o->batch;
+    t.X = (size_t)t.H * t.W * t.C;
+    t.x = malloc((size_t)t.batch * t.X * sizeof *t.x);
+    t.xw = malloc((size_t)t.batch * t.X * sizeof *t.xw);
+    t.y = malloc((size_t)t.batch * sizeof *t.y);
+    t.idx = malloc((size_t)t.batch * sizeof *t.idx);
+    t.clean_ok = malloc((size_t)n_models * t.n);
+    t.robust = malloc((size_t)n_conds * n_models * t.n);
+    rp_status s = RP_OK;
+    if (!t.x || !t.xw || !t.y || !t.idx || !t.clean_ok || !t.robust) {
+        s = rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
+    } else {
+        for (size_t i = 0; i < (size_t)n_conds * n_models; i++)
+            results[i] = (rp_cond_result){.in_ball = true, .deterministic = true};
+        s = run_table(&t, conds, n_conds, results);
+    }
+    free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust);
+    return s;
 }

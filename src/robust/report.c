@@ -1,9 +1,32 @@
 #include "robust/report.h"
 
+#include "core/status.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out)
+{
+    if (!strcmp(s, "inf")) {
+        *out = INFINITY;
+        return RP_OK;
+    }
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end != s && *end == '/') {
+        const char *den = end + 1;
+        double d = strtod(den, &end);
+        v = end != den && d > 0 ? v / d : NAN;
+    }
+    if (end == s || *end || isnan(v) || isinf(v))
+        return rp_fail(ctx, RP_ERR_ARG, "bad eps '%s' (a number, K/255 or inf)", s);
+    if (v < 0) return rp_fail(ctx, RP_ERR_ARG, "eps must be >= 0 (got %s)", s);
+    *out = (float)v;
+    return RP_OK;
+}
 
 const char *rp_format_eps(char *buf, size_t size, float eps)
 {
