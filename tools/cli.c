@@ -60,6 +60,17 @@ static void usage(const char *cmd, const char *summary, const cli_flag *flags, i
     printf("  %-24s %s\n", "--help", "show this help");
 }
 
+/* Copies of comma-separated values: list items point into them until exit, as into argv.
+ * Kept reachable here so that leak checkers do not report them. */
+static char *list_copy(const char *v)
+{
+    static char *copies[4 * CLI_MAX_LIST];
+    static int n_copies;
+    char *c = strdup(v);
+    if (c && n_copies < (int)(sizeof copies / sizeof copies[0])) copies[n_copies++] = c;
+    return c;
+}
+
 int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags, int argc, char **argv)
 {
     for (int i = 0; i < n_flags; i++)
@@ -95,7 +106,7 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
         if (f->type == CLI_LIST && fi < 64 && !seen_list[fi]) seen_list[fi] = true;
         /* comma-separated lists: --eps 0.05,0.1 */
         if (f->type == CLI_LIST && strchr(v, ',')) {
-            char *copy = strdup(v); /* lives until exit, as argv does */
+            char *copy = list_copy(v);
             for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
                 if (set_value(cmd, f, tok) != 0) return -1;
             continue;
@@ -105,7 +116,7 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
     /* lists never given keep their default items */
     for (int i = 0; i < n_flags && i < 64; i++) {
         if (flags[i].type != CLI_LIST || seen_list[i] || !flags[i].deflt) continue;
-        char *copy = strdup(flags[i].deflt);
+        char *copy = list_copy(flags[i].deflt);
         for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
             if (set_value(cmd, &flags[i], tok) != 0) return -1;
     }

@@ -240,7 +240,7 @@ done:
 
 int cmd_attack(int argc, char **argv)
 {
-    attack_opts ao;
+    attack_opts ao = {0};
     cli_flag flags[] = {
         {"--model", CLI_STRING, &ao.model, NULL, "checkpoint to attack"},
         {"--data", CLI_STRING, &ao.data, "fashion-mnist", "data set (its test split)"},

@@ -318,7 +318,7 @@ static int load_model(rp_ctx *ctx, const char *path, int batch, const rp_dataset
 
 int cmd_eval(int argc, char **argv)
 {
-    eval_opts o;
+    eval_opts o = {0};
     cli_flag flags[] = {
         {"--model", CLI_LIST, &o.models, NULL, "checkpoint to evaluate (repeat for several: one column each)"},
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "data set (its test split)"},
