@@ -1,0 +1,152 @@
+/* The evaluation table on a small mlp whose labels are its own clean predictions (so clean
+ * accuracy is 100% and every example is attackable): robust <= clean, worst <= every attack
+ * at its eps, perturbations inside the ball, clean equals rp_evaluate, noise and clean rows
+ * do not depend on the batch size, two copies of one model get identical columns, a transfer
+ * from the model itself equals white-box FGSM, and a model of another input size is refused. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+#include "nn/model.h"
+#include "robust/evaluate.h"
+#include "testutil.h"
+
+enum { N = 40, H = 6, W = 6, C = 1, K = 10 };
+
+static rp_model *make_model(rp_ctx *ctx, int h, uint64_t seed)
+{
+    rp_model_config mc = {.arch = "mlp", .num_classes = K, .H = h, .W = h, .C = C, .max_batch = 64, .seed = seed,
+                          .mean = {0.5f}, .std = {0.25f}};
+    rp_model *m = NULL;
+    assert_int_equal(rp_model_create(ctx, &mc, &m), RP_OK);
+    return m;
+}
+
+/* Random images labelled by the model itself. */
+static rp_dataset *make_data(rp_ctx *ctx, rp_model *m)
+{
+    uint8_t pix[N * H * W * C];
+    float x[N * H * W * C];
+    int32_t y[N];
+    rp_rng r;
+    rp_rng_seed(&r, 77, 1);
+    for (int i = 0; i < N * H * W * C; i++) pix[i] = (uint8_t)rp_rng_below(&r, 256), x[i] = pix[i] / 255.0f;
+    const float *z = rp_model_forward(m, x, N, false);
+    for (int i = 0; i < N; i++) {
+        int b = 0;
+        for (int k = 1; k < K; k++)
+            if (z[i * K + k] > z[i * K + b]) b = k;
+        y[i] = b;
+    }
+    rp_dataset *ds = NULL;
+    assert_int_equal(rp_dataset_from_memory(ctx, pix, y, N, H, W, C, K, NULL, &ds), RP_OK);
+    return ds;
+}
+
+static rp_condition attack(rp_attack_kind k, float eps)
+{
+    rp_attack_config c = rp_attack_defaults(k, eps);
+    c.steps = k == RP_ATTACK_SQUARE ? 30 : 3;
+    c.square_queries = 30;
+    c.seed = 3;
+    return (rp_condition){.kind = RP_COND_ATTACK, .attack = c};
+}
+
+static int conditions(rp_condition *c)
+{
+    int n = 0;
+    c[n++] = (rp_condition){.kind = RP_COND_CLEAN};
+    c[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = RP_NOISE_GAUSSIAN, .severity = 5, .strength = 0.3f};
+    c[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = RP_NOISE_IMPULSE, .severity = 3, .strength = 0.2f};
+    const float eps[2] = {0.02f, 0.1f};
+    for (int e = 0; e < 2; e++) {
+        c[n++] = attack(RP_ATTACK_FGSM, eps[e]);
+        c[n++] = attack(RP_ATTACK_PGD, eps[e]);
+        c[n++] = attack(RP_ATTACK_NOISE, eps[e]);
+        c[n++] = attack(RP_ATTACK_WORST, eps[e]); /* no APGD-CE in the table: runs the library's WORST too */
+    }
+    /* with APGD-CE, APGD-T and Square in the table the worst case is their per-example union alone */
+    c[n++] = attack(RP_ATTACK_APGD_CE, 0.05f);
+    c[n++] = attack(RP_ATTACK_APGD_T, 0.05f);
+    c[n++] = attack(RP_ATTACK_SQUARE, 0.05f);
+    c[n++] = attack(RP_ATTACK_WORST, 0.05f);
+    return n;
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model *m1 = make_model(ctx, H, 5), *m2 = make_model(ctx, H, 5);
+    rp_dataset *ds = make_data(ctx, m1);
+    rp_condition c[24];
+    int nc = conditions(c);
+    rp_model *ms[2] = {m1, m2};
+    rp_cond_result r[48], rb[48];
+    rp_eval_table_opts o = {.n = 0, .batch = 16, .seed = 9};
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, r), RP_OK);
+    assert_float_equal(r[0].accuracy, 1.0, 0); /* labels are the model's predictions */
+    assert_true(r[0].deterministic);
+    double acc = 0;
+    assert_int_equal(rp_evaluate(ctx, m1, ds, 0, 16, &acc, NULL), RP_OK);
+    assert_float_equal(acc, r[0].accuracy, 0);
+    for (int i = 0; i < nc; i++) {
+        /* two copies of the same model: identical columns (noise drawn once, attacks seeded alike) */
+        assert_int_equal(r[2 * i].correct, r[2 * i + 1].correct);
+        assert_int_equal(r[2 * i].n, N);
+        if (c[i].kind != RP_COND_ATTACK) continue;
+        assert_true(r[2 * i].accuracy <= r[0].accuracy);
+        assert_true(r[2 * i].ball_checked && r[2 * i].in_ball);
+        assert_true(r[2 * i].max_norm <= c[i].attack.eps * (1.0f + 1e-6f) + 1e-6f);
+    }
+    for (int i = 0; i < nc; i++) /* worst <= every attack at its eps */
+        if (c[i].kind == RP_COND_ATTACK && c[i].attack.kind == RP_ATTACK_WORST)
+            for (int j = 0; j < nc; j++)
+                if (c[j].kind == RP_COND_ATTACK && c[j].attack.eps == c[i].attack.eps)
+                    assert_true(r[2 * i].correct <= r[2 * j].correct);
+    assert_int_equal(c[nc - 1].attack.kind, RP_ATTACK_WORST);
+    assert_int_equal(r[2 * (nc - 1)].passes, 0); /* union only: no attack ran for it */
+    assert_true(r[2 * (nc - 1)].correct < N);
+    int pgd_big = 8; /* PGD at eps 0.1 must find something on an untrained mlp */
+    assert_int_equal(c[pgd_big].attack.kind, RP_ATTACK_PGD);
+    assert_true(r[2 * pgd_big].accuracy < 1.0);
+    /* strong noise changes some predictions */
+    assert_true(r[2].accuracy < 1.0);
+
+    /* batch size 7: clean and noise rows identical */
+    o.batch = 7;
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, rb), RP_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(r[2 * i].correct, rb[2 * i].correct);
+
+    /* transfer from the model itself: FGSM (deterministic) equals white-box */
+    rp_condition f[2] = {{.kind = RP_COND_CLEAN}, attack(RP_ATTACK_FGSM, 0.1f)};
+    rp_cond_result rw[2], rt[2];
+    o.batch = 16;
+    assert_int_equal(rp_evaluate_table(ctx, &m2, 1, ds, f, 2, &o, rw), RP_OK);
+    o.source = m1;
+    assert_int_equal(rp_evaluate_table(ctx, &m2, 1, ds, f, 2, &o, rt), RP_OK);
+    assert_int_equal(rw[1].correct, rt[1].correct);
+    assert_true(rw[1].correct < N);
+
+    /* a model for 8x8 images does not fit 6x6 data */
+    rp_model *big = make_model(ctx, 8, 1);
+    rp_model *bad[2] = {m1, big};
+    o.source = NULL;
+    assert_int_equal(rp_evaluate_table(ctx, bad, 2, ds, f, 2, &o, rw), RP_ERR_SHAPE);
+    assert_non_null(strstr(rp_ctx_error(ctx), "model 2: data images are 6x6x1 but the model expects 8x8x1"));
+    /* negative eps is refused */
+    rp_condition neg[1] = {attack(RP_ATTACK_FGSM, -0.1f)};
+    assert_int_equal(rp_evaluate_table(ctx, &m1, 1, ds, neg, 1, &o, rw), RP_ERR_ARG);
+
+    rp_model_destroy(big);
+    rp_model_destroy(m1), rp_model_destroy(m2);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
