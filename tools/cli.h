@@ -55,5 +55,6 @@ void cli_format_duration(char *buf, size_t n, double seconds);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const struct {
     {"train", cmd_train, "train a model (plain or robust objective)"},
     {"eval", cmd_eval, "accuracy of one or more models on a data set"},
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
+    {"explain", cmd_explain, "attribution maps (saliency, IG, Grad-CAM, ...) as PNG panels and raw floats"},
 };
 
 static void usage(FILE *f)

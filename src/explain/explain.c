@@ -68,9 +68,6 @@ rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config 
     *out = NULL;
     RP_TRY(check_config(ctx, cfg));
     const rp_model_config *mc = rp_model_get_config(m);
-    if (cfg->occ_window > mc->H || cfg->occ_window > mc->W)
-        return rp_fail(ctx, RP_ERR_ARG, "explain: occlusion window %d larger than the %dx%d image",
-                       cfg->occ_window, mc->H, mc->W);
     const rp_graph *g = &m->g;
     int layer = -1;
     char why[160] = "";
@@ -237,7 +234,9 @@ static void blur_line(float *dst, const float *src, int n, size_t st, int C, con
         for (int c = 0; c < C; c++) {
             float s = 0.0f;
             for (int j = -r; j <= r; j++) {
-                int q = i + j < 0 ? 0 : i + j >= n ? n - 1 : i + j;
+                int q = (i + j) % (2 * n); /* mirror at the edges (period 2n: any radius) */
+                q = q < 0 ? q + 2 * n : q;
+                q = q >= n ? 2 * n - 1 - q : q;
                 s += k[j + r] * src[(size_t)q * st + c];
             }
             dst[(size_t)i * st + c] = s;

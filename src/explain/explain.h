@@ -143,8 +143,8 @@ rp_status rp_xai_occlusion(rp_explainer *ex, const float *x, const int32_t *t, i
 void rp_xai_reduce(const float *attr, int B, int H, int W, int C, float *signed_map, float *absmax);
 /* Bilinear resize of B maps (h,w) -> (H,W), half-pixel centres (PyTorch's align_corners=False). */
 void rp_xai_upsample(const float *src, int B, int h, int w, float *dst, int H, int W);
-/* Separable Gaussian blur (radius ceil(3 sigma)) of one (H,W,C) image, edges clamped; sigma <= 0
- * copies. dst may equal src. */
+/* Separable Gaussian blur (radius ceil(3 sigma)) of one (H,W,C) image, edges mirrored (so a
+ * huge sigma tends to the image's mean); sigma <= 0 copies. dst may equal src. */
 rp_status rp_xai_blur(rp_ctx *ctx, float *dst, const float *src, int H, int W, int C, float sigma);
 /* The blur std cfg.blur_sigma resolves to for this explainer. */
 float rp_xai_blur_sigma(const rp_explainer *ex);

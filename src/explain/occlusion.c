@@ -23,6 +23,8 @@ rp_status rp_xai_occlusion(rp_explainer *ex, const float *x, const int32_t *t, i
 {
     RP_TRY(rp_xai_check(ex, x, t, B));
     const int H = ex->H, W = ex->W, C = ex->C, win = ex->cfg.occ_window;
+    if (win > H || win > W)
+        return rp_fail(ex->ctx, RP_ERR_ARG, "occlusion: window %d larger than the %dx%d image", win, H, W);
     const size_t X = ex->X, HW = (size_t)H * W;
     int *py = malloc((size_t)(H + 1) * sizeof(int)), *px = malloc((size_t)(W + 1) * sizeof(int));
     double *acc = calloc((size_t)B * HW, sizeof(double));

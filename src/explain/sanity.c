@@ -17,12 +17,13 @@ static int by_value(const void *a, const void *b)
     return p->v < q->v ? -1 : p->v > q->v ? 1 : p->i - q->i;
 }
 
-/* Descending value, then ascending random key. */
+/* Descending value, then descending random key (so that a constant map ranks exactly as
+ * rp_xai_random_map of the same seed). */
 static int by_value_desc(const void *a, const void *b)
 {
     const ranked *p = a, *q = b;
     if (p->v != q->v) return p->v > q->v ? -1 : 1;
-    return p->key < q->key ? -1 : p->key > q->key ? 1 : p->i - q->i;
+    return p->key > q->key ? -1 : p->key < q->key ? 1 : p->i - q->i;
 }
 
 /* rank[i] of v[i] in 1..n, ties averaged; false when v is constant. */

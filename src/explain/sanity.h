@@ -26,8 +26,8 @@ rp_status rp_sanity_randomization(rp_explainer *ex, rp_xai_method m, const float
                                   uint64_t seed, rp_sanity_row *rows, int max_rows, int *n_rows);
 
 /* Deletion and insertion (Petsiuk et al. 2018, RISE) for maps (B,H,W): pixels are ranked by
- * map value, highest first (ties in a seeded random order, so a constant map is a random
- * ranking). Deletion sets the top fraction k/steps of pixels (all channels) to 0 (black);
+ * map value, highest first (ties in a seeded random order: a constant map ranks exactly as
+ * rp_xai_random_map with the same seed). Deletion sets the top fraction k/steps of pixels (all channels) to 0 (black);
  * insertion starts from the image blurred (rp_xai_blur_sigma) and puts the top pixels back.
  * The curve is the softmax probability of the target class at k = 0..steps; the AUC is its
  * trapezoid area over [0, 1]. LOWER deletion AUC and HIGHER insertion AUC are better.
