@@ -22,6 +22,7 @@ typedef int (*graph_fn)(rp_graph *g, const rp_model_config *cfg);
 /* A model around a hand-built graph (no registered architecture needed). */
 static rp_model *graph_model(rp_ctx *ctx, int H, int W, int C, int K, graph_fn build, uint64_t seed)
 {
+    RP_ASSERT(C <= 4); /* rp_model_config holds 4 channels of mean/std */
     rp_model *m = calloc(1, sizeof *m);
     assert_non_null(m);
     m->ctx = ctx;
@@ -276,7 +277,7 @@ static void test_guided_rules(void **state)
     graph_fn builds[2] = {build_act6, build_act};
     const float *want_v[2] = {van6, van}, *want_g[2] = {gui6, gui};
     for (int v = 0; v < 2; v++) {
-        rp_model *m = graph_model(ctx, 1, 1, 6, 2, builds[v], 1);
+        rp_model *m = graph_model(ctx, 2, 3, 1, 2, builds[v], 1); /* C = 1: NHWC = flatten order */
         float *W = m->g.params[rp_graph_find_param(&m->g, "fc.weight")].data;
         memcpy(W, w, sizeof w); /* row 0 = target */
         rp_explain_config cfg = rp_explain_defaults();

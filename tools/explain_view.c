@@ -276,8 +276,8 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
                 describe(a2, sizeof a2, in, "ADV P", pa, pr[pa]);
                 free(pr);
                 const char *path = j ? o->compare : o->model, *base = strrchr(path, '/');
-                snprintf(p.line[p.n_lines++], sizeof p.line[0], "%s %.40s: %s, %s", p.row_label[j], base ? base + 1 : path,
-                         a1, a2);
+                snprintf(p.line[p.n_lines++], sizeof p.line[0], "%s %.40s: %s, %s", j ? "COMPARE" : "MODEL",
+                         base ? base + 1 : path, a1, a2);
             }
             if (s != RP_OK) break;
             if (in->y) snprintf(p.line[p.n_lines++], sizeof p.line[0], "TRUE %d %s", in->y[i], xp_class_name(in, in->y[i]));
