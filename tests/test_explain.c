@@ -607,11 +607,14 @@ static void test_spearman(void **state)
 {
     (void)state;
     float a[5] = {1, 2, 3, 4, 5}, b[5] = {10, 20, 30, 40, 50}, c[5] = {5, 4, 3, 2, 1}, k[5] = {2, 2, 2, 2, 2};
-    float d[5] = {1, 3, 2, 5, 4};
-    assert_float_equal(rp_spearman(a, b, 5), 1.0, 1e-12);
-    assert_float_equal(rp_spearman(a, c, 5), -1.0, 1e-12);
-    assert_float_equal(rp_spearman(a, k, 5), 0.0, 0);
-    assert_float_equal(rp_spearman(a, d, 5), 0.8, 1e-12); /* 1 - 6*4/(5*24) */
+    float d[5] = {1, 3, 2, 5, 4}, e[5] = {1, 1, 2, 3, 3};
+    const float *other[5] = {b, c, k, d, e};
+    const double want[5] = {1.0, -1.0, 0.0, 0.8 /* 1 - 6*4/(5*24) */, 0.9486832980505138 /* ranks 1.5,1.5,3,4.5,4.5: 9 / sqrt(10 * 9) */};
+    for (int i = 0; i < 5; i++) {
+        double rho;
+        assert_int_equal(rp_spearman(NULL, a, other[i], 5, &rho), RP_OK);
+        assert_float_equal(rho, want[i], 1e-12);
+    }
 }
 
 /* Cascading randomization on the trained smallcnn: the maps of saliency and Grad-CAM change at

@@ -436,7 +436,7 @@ int cmd_explain(int argc, char **argv)
     explain_opts o = {0};
     cli_flag flags[] = {
         {"--model", CLI_STRING, &o.model, NULL, "checkpoint to explain"},
-        {"--images", CLI_LIST, &o.images, NULL, "image files (PNG/JPEG, fitted to the model's input), comma-separated or repeated"},
+        {"--images", CLI_LIST, &o.images, NULL, "image files (PNG/JPEG, fitted to the model's input), comma-separated or repeated, up to 16"},
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "data set whose test images are explained (without --images)"},
         {"--limit", CLI_INT, &o.limit, "8", "explain N test images"},
         {"--start", CLI_INT, &o.start, "0", "index of the first test image"},
@@ -450,8 +450,8 @@ int cmd_explain(int argc, char **argv)
         {"--ig-steps", CLI_INT, &o.ig_steps, "64", "IG: midpoint Riemann steps"},
         {"--baseline", CLI_STRING, &o.baseline, "black", "IG: black, blur or an image file"},
         {"--blur", CLI_FLOAT, &o.blur, "0", "std in pixels of the blurred baseline and of insertion's start (0: side/10)"},
-        {"--window", CLI_INT, &o.window, "4", "occlusion: window side in pixels"},
-        {"--stride", CLI_INT, &o.stride, "2", "occlusion: stride in pixels"},
+        {"--window", CLI_INT, &o.window, "0", "occlusion: window side in pixels (0: side/7, 4 at 28x28)"},
+        {"--stride", CLI_INT, &o.stride, "0", "occlusion: stride in pixels (0: window/2)"},
         {"--occlusion-value", CLI_FLOAT, &o.occ_value, "0", "occlusion: value of the occluded pixels"},
         {"--colormap", CLI_STRING, &o.colormap, "auto", "auto (viridis, signed maps blue-white-red), viridis, jet, diverging"},
         {"--alpha", CLI_FLOAT, &o.alpha, "0.5", "overlay: weight of the map's colour"},

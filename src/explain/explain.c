@@ -36,7 +36,7 @@ rp_explain_config rp_explain_defaults(void)
     return (rp_explain_config){.chunk = 32, .seed = 0, .sg_sigma = 0.15f, .sg_samples = 32,
                                .ig_steps = 64, .ig_baseline = RP_BASELINE_BLACK, .blur_sigma = 0.0f,
                                .layer = NULL, .cam_relu = true, .counterfactual = false,
-                               .occ_window = 4, .occ_stride = 2, .occ_value = 0.0f};
+                               .occ_window = 0, .occ_stride = 0, .occ_value = 0.0f};
 }
 
 /* The last node whose output has more than one spatial position. */
@@ -57,9 +57,7 @@ static rp_status check_config(rp_ctx *ctx, const rp_explain_config *c)
     if (c->ig_baseline == RP_BASELINE_CUSTOM && !c->ig_custom)
         return rp_fail(ctx, RP_ERR_ARG, "explain: custom IG baseline without an image");
     if (!isfinite(c->blur_sigma)) return rp_fail(ctx, RP_ERR_ARG, "explain: blur sigma is not finite");
-    if (c->occ_window < 1 || c->occ_stride < 1 || !isfinite(c->occ_value))
-        return rp_fail(ctx, RP_ERR_ARG, "explain: occlusion window %d and stride %d must be >= 1, value finite",
-                       c->occ_window, c->occ_stride);
+    if (!isfinite(c->occ_value)) return rp_fail(ctx, RP_ERR_ARG, "explain: occlusion value is not finite");
     return RP_OK;
 }
 
@@ -88,6 +86,9 @@ rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config 
     ex->H = mc->H, ex->W = mc->W, ex->C = mc->C, ex->K = mc->num_classes;
     ex->X = (size_t)mc->H * mc->W * mc->C;
     ex->chunk = cfg->chunk;
+    if (ex->cfg.occ_window <= 0) ex->cfg.occ_window = (mc->H > mc->W ? mc->H : mc->W) / 7;
+    if (ex->cfg.occ_window < 1) ex->cfg.occ_window = 1;
+    if (ex->cfg.occ_stride <= 0) ex->cfg.occ_stride = ex->cfg.occ_window / 2 > 0 ? ex->cfg.occ_window / 2 : 1;
     ex->layer = layer;
     snprintf(ex->layer_error, sizeof ex->layer_error, "%s", why);
     ex->xb = malloc((size_t)ex->chunk * ex->X * sizeof(float));

@@ -72,12 +72,14 @@ struct rp_explain_config {
     bool cam_relu;        /* CAM family: ReLU the map, as the papers do (false: raw, signed) */
     bool counterfactual;  /* CAM family: negate the gradients (CAM: the class weights), i.e.
                              what speaks AGAINST the target (Selvaraju et al. sec. 3) */
-    int occ_window, occ_stride; /* occlusion: square window and stride, in pixels */
+    int occ_window, occ_stride; /* occlusion: square window and stride in pixels; <= 0: automatic,
+                                   window max(1, side / 7) (4 at 28x28, 32 at 224x224), stride
+                                   max(1, window / 2) */
     float occ_value;      /* occlusion: value the window's pixels (all channels) are set to */
 };
 
 /* chunk 32, seed 0, SmoothGrad sigma 0.15 with 32 samples, IG 64 steps from black, blur sigma
- * auto, last spatial layer, ReLU on, occlusion window 4 stride 2 value 0. */
+ * auto, last spatial layer, ReLU on, occlusion window and stride automatic, value 0. */
 rp_explain_config rp_explain_defaults(void);
 
 typedef struct rp_explainer {

@@ -42,25 +42,27 @@ static bool ranks(const float *v, int n, ranked *tmp, double *rank)
     return true;
 }
 
-double rp_spearman(const float *a, const float *b, int n)
+rp_status rp_spearman(rp_ctx *ctx, const float *a, const float *b, int n, double *rho)
 {
+    *rho = 0.0;
+    if (n < 2) return RP_OK;
     ranked *tmp = malloc((size_t)n * sizeof *tmp);
     double *ra = malloc((size_t)n * sizeof(double)), *rb = malloc((size_t)n * sizeof(double));
-    double rho = 0.0;
-    RP_ASSERT(tmp && ra && rb);
-    if (n > 1 && ranks(a, n, tmp, ra) && ranks(b, n, tmp, rb)) {
+    if (!tmp || !ra || !rb) {
+        free(tmp), free(ra), free(rb);
+        return rp_fail(ctx, RP_ERR_NOMEM, "spearman: out of memory for %d values", n);
+    }
+    if (ranks(a, n, tmp, ra) && ranks(b, n, tmp, rb)) {
         double m = 0.5 * (n + 1), sab = 0, saa = 0, sbb = 0;
         for (int i = 0; i < n; i++) {
             sab += (ra[i] - m) * (rb[i] - m);
             saa += (ra[i] - m) * (ra[i] - m);
             sbb += (rb[i] - m) * (rb[i] - m);
         }
-        rho = sab / sqrt(saa * sbb);
+        *rho = sab / sqrt(saa * sbb);
     }
-    free(tmp);
-    free(ra);
-    free(rb);
-    return rho;
+    free(tmp), free(ra), free(rb);
+    return RP_OK;
 }
 
 void rp_xai_random_map(float *map, size_t n, uint64_t seed)
@@ -83,11 +85,15 @@ static void redraw(rp_param *p, rp_rng *r)
     }
 }
 
-static double mean_spearman(const float *a, const float *b, int B, int n)
+static rp_status mean_spearman(rp_ctx *ctx, const float *a, const float *b, int B, int n, double *mean)
 {
-    double s = 0.0;
-    for (int i = 0; i < B; i++) s += rp_spearman(a + (size_t)i * n, b + (size_t)i * n, n);
-    return s / B;
+    *mean = 0.0;
+    for (int i = 0; i < B; i++) {
+        double rho;
+        RP_TRY(rp_spearman(ctx, a + (size_t)i * n, b + (size_t)i * n, n, &rho));
+        *mean += rho / B;
+    }
+    return RP_OK;
 }
 
 rp_status rp_sanity_randomization(rp_explainer *ex, rp_xai_method m, const float *x, const int32_t *t, int B,
@@ -125,8 +131,8 @@ rp_status rp_sanity_randomization(rp_explainer *ex, rp_xai_method m, const float
         if (st != RP_OK) break;
         rp_sanity_row *row = &rows[(*n_rows)++];
         snprintf(row->layer, sizeof row->layer, "%s", n->name);
-        row->rho_map = mean_spearman(map0, map1, B, HW);
-        row->rho_signed = mean_spearman(sig0, sig1, B, HW);
+        st = mean_spearman(ex->ctx, map0, map1, B, HW, &row->rho_map);
+        if (st == RP_OK) st = mean_spearman(ex->ctx, sig0, sig1, B, HW, &row->rho_signed);
     }
     for (size_t p = 0, o = 0; p < (size_t)g->n_params; o += g->params[p].numel, p++)
         memcpy(g->params[p].data, backup + o, g->params[p].numel * sizeof(float));

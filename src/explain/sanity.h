@@ -5,9 +5,9 @@
 
 #include "explain/explain.h"
 
-/* Spearman rank correlation of a and b (n values): Pearson correlation of their ranks, ties
- * given their average rank. A constant input has no ranking: the result is then 0. */
-double rp_spearman(const float *a, const float *b, int n);
+/* *rho = Spearman rank correlation of a and b (n values): the Pearson correlation of their ranks,
+ * ties given their average rank. A constant input has no ranking: *rho is then 0. */
+rp_status rp_spearman(rp_ctx *ctx, const float *a, const float *b, int n, double *rho);
 
 typedef struct rp_sanity_row {
     char layer[64];    /* the node re-randomized at this step (cumulative from the top) */
