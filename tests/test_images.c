@@ -523,7 +523,7 @@ static void test_tiny_imagenet(void **state)
     assert_int_equal(va->N, TIN_VAL);
     assert_true(tr->H == 16 && tr->W == 16 && tr->C == 3 && tr->num_classes == TIN_K);
     for (int k = 0; k < TIN_K; k++) { /* sorted wnids are the class names */
-        char want[16];
+        char want[32];
         snprintf(want, sizeof want, "n0%d000000", k + 1);
         assert_string_equal(rp_dataset_class_name(tr, k), want);
         assert_string_equal(rp_dataset_class_name(va, k), want);

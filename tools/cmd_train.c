@@ -4,6 +4,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "data/image.h"
+#include "data/loader.h"
+#include "io/finetune.h"
+#include "optim/unfreeze.h"
 
 typedef struct train_opts {
     const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective;
@@ -11,6 +15,11 @@ typedef struct train_opts {
     float lr, momentum, weight_decay, gamma, label_smoothing;
     bool nesterov, json;
     int seed;
+    const char *augment; float augment_prob; /* --augment ("none": no augmentation) */
+    const char *init, *unfreeze_plateau; /* fine-tuning */
+    cli_list unfreeze_at;
+    bool freeze, skip_bad;
+    int workers;
 } train_opts;
 
 static int parse_enum(const char *what, const char *v, const char *const *names, int n)
@@ -45,23 +54,21 @@ static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int
 }
 
 /* One epoch over the shuffled training set; returns 0 or an exit code. */
-static int run_epoch(const train_opts *o, int epoch, rp_dataset *train, rp_objective *obj, rp_optim *opt,
-                     rp_ctx *ctx, float *x, int32_t *y, int *order, int *idx, rp_step_stats *sum,
-                     int *seen, int *correct, int *steps)
+static int run_epoch(const train_opts *o, int epoch, rp_loader *loader, rp_objective *obj, rp_optim *opt,
+                     rp_ctx *ctx, rp_step_stats *sum, int *seen, int *correct, int *steps)
 {
-    int n = rp_dataset_size(train);
-    rp_permutation(order, n, (uint64_t)o->seed, (uint64_t)epoch);
-    int batches = (n + o->batch - 1) / o->batch;
+    int batches = rp_loader_batches(loader);
     cli_progress pr;
     char label[32];
     snprintf(label, sizeof label, "epoch %d/%d", epoch, o->epochs);
     cli_progress_start(&pr, label, batches);
     for (int b = 0; b < batches; b++) {
-        int start = b * o->batch, B = n - start < o->batch ? n - start : o->batch;
-        for (int i = 0; i < B; i++) idx[i] = order[start + i];
-        rp_dataset_gather(train, idx, B, x, y);
+        rp_batch bt; /* shuffled by (seed, epoch), augmented in the loader's threads */
+        bool got = rp_loader_next(loader, &bt);
+        RP_ASSERT(got && bt.epoch == epoch && bt.index == b);
+        int B = bt.B;
         rp_step_stats st;
-        if (rp_train_step(obj, opt, x, y, B, &st) != RP_OK) {
+        if (rp_train_step(obj, opt, bt.x, bt.y, B, &st) != RP_OK) {
             cli_progress_end(&pr);
             fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
             return CLI_EXIT_FAIL;
@@ -82,6 +89,71 @@ static int run_epoch(const train_opts *o, int epoch, rp_dataset *train, rp_objec
     return 0;
 }
 
+/* Fine-tuning: --init FILE loads weights (the classifier is re-initialised when the class
+ * counts differ); --freeze and the --unfreeze-* schedules train the head first. */
+static int start_finetune(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_unfreeze **unfreeze)
+{
+    FILE *log = o->json ? stderr : stdout;
+    if (o->init) {
+        rp_init_report r;
+        if (rp_model_init_from(ctx, m, o->init, &r) != RP_OK) return cli_fail("train", ctx);
+        if (r.reinit)
+            fprintf(log, "init: weights from %s; classifier (%s) re-initialised: the file has %d classes, the data %d\n",
+                    o->init, r.head, r.file_classes, rp_model_get_config(m)->num_classes);
+        else fprintf(log, "init: all weights from %s\n", o->init);
+    }
+    int at[CLI_MAX_LIST];
+    rp_unfreeze_config uc = {.at = at, .n_at = o->unfreeze_at.n, .threshold = 0.01f};
+    for (int i = 0; i < o->unfreeze_at.n; i++) {
+        char *end;
+        long e = strtol(o->unfreeze_at.items[i], &end, 10);
+        if (*end || e < 1 || e > 1000000) {
+            fprintf(stderr, "rampart train: --unfreeze-at: '%s' is not an epoch number\n", o->unfreeze_at.items[i]);
+            return CLI_EXIT_USAGE;
+        }
+        at[i] = (int)e;
+    }
+    if (o->unfreeze_plateau) {
+        int used = 0;
+        if (sscanf(o->unfreeze_plateau, "%d%n,%f%n", &uc.patience, &used, &uc.threshold, &used) < 1 ||
+            o->unfreeze_plateau[used] || uc.patience < 1) {
+            fprintf(stderr, "rampart train: --unfreeze-on-plateau: expected PATIENCE[,THRESHOLD], got '%s'\n",
+                    o->unfreeze_plateau);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!o->freeze && !uc.n_at && !uc.patience) return 0;
+    if (rp_unfreeze_create(ctx, m, &uc, unfreeze) != RP_OK) return cli_fail("train", ctx);
+    int G = rp_unfreeze_groups(*unfreeze);
+    fprintf(log, "freeze: training only the head %s (%zu of %zu parameters); %d groups below it, unfrozen top-down",
+            rp_unfreeze_group(*unfreeze, G - 1), rp_model_num_unfrozen(m), rp_model_num_params(m), G - 1);
+    for (int i = 0; i < uc.n_at; i++) fprintf(log, "%s%d", i ? "," : " at epochs ", at[i]);
+    if (uc.patience)
+        fprintf(log, "%s when the training loss improves by less than %g%% for %d epoch%s", uc.n_at ? " and" : "",
+                100.0 * uc.threshold, uc.patience, uc.patience == 1 ? "" : "s");
+    fprintf(log, "\n");
+    return 0;
+}
+
+static void log_unfreeze(const train_opts *o, const rp_model *m, int epoch, const char *group, const char *why)
+{
+    FILE *log = o->json ? stderr : stdout;
+    fprintf(log, "epoch %d: unfroze %s (%s); %zu of %zu parameters trainable\n", epoch, group, why,
+            rp_model_num_unfrozen(m), rp_model_num_params(m));
+    if (!o->json) return;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "event", "unfreeze");
+    cJSON_AddNumberToObject(j, "epoch", epoch);
+    cJSON_AddStringToObject(j, "group", group);
+    cJSON_AddStringToObject(j, "reason", why);
+    cJSON_AddNumberToObject(j, "trainable", (double)rp_model_num_unfrozen(m));
+    char *str = cJSON_PrintUnformatted(j);
+    printf("%s\n", str);
+    fflush(stdout);
+    free(str);
+    cJSON_Delete(j);
+}
+
 static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset *test,
                  const rp_objective_config *ocfg, const rp_optim_config *optc_in)
 {
@@ -90,7 +162,14 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     rp_model_config mc = {.arch = o->model, .num_classes = rp_dataset_num_classes(train), .H = H, .W = W,
                           .C = C, .max_batch = o->batch, .seed = (uint64_t)o->seed};
     rp_dataset_norm(train, mc.mean, mc.std);
+    bool norm_from_init = false;
+    if (o->init && rp_checkpoint_norm(ctx, o->init, C, mc.mean, mc.std, &norm_from_init) != RP_OK)
+        return cli_fail("train", ctx);
+    if (norm_from_init) /* the weights were trained on inputs normalised so */
+        fprintf(o->json ? stderr : stdout, "init: normalisation (mean/std) from %s\n", o->init);
     rp_model *m = NULL;
+    rp_loader *loader = NULL;
+    rp_unfreeze *unfreeze = NULL;
     rp_objective *obj = NULL;
     rp_optim *opt = NULL;
     int rc = CLI_EXIT_FAIL;
@@ -98,30 +177,29 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     rp_optim_config optc = *optc_in;
     optc.total_steps = (long)steps_per_epoch * o->epochs;
     optc.step_size *= steps_per_epoch; /* given in epochs */
-    size_t X = (size_t)H * W * C;
-    float *x = malloc((size_t)o->batch * X * sizeof *x);
-    int32_t *y = malloc((size_t)o->batch * sizeof *y);
-    int *order = malloc((size_t)n * sizeof *order), *idx = malloc((size_t)o->batch * sizeof *idx);
+    rp_loader_config lc = {.batch = o->batch, .workers = o->workers, .seed = (uint64_t)o->seed, .shuffle = true,
+                           .first_epoch = 1, .epochs = o->epochs, .augment_prob = o->augment_prob,
+                           .augment = strcmp(o->augment, "none") ? o->augment : NULL};
     const char *names[1024] = {0};
     int K = rp_dataset_num_classes(train);
     for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
-    if (!x || !y || !order || !idx) {
-        fprintf(stderr, "rampart train: out of memory\n");
-        goto done;
-    }
     if (rp_model_create(ctx, &mc, &m) != RP_OK || rp_objective_create(ctx, m, ocfg, o->batch, &obj) != RP_OK ||
-        rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
+        rp_optim_create(ctx, m, &optc, &opt) != RP_OK || rp_loader_create(ctx, train, &lc, &loader) != RP_OK) {
         rc = cli_fail("train", ctx);
         goto done;
     }
+    if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
+    rc = CLI_EXIT_FAIL;
     fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
             o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads);
     double t_all = cli_now();
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         rp_step_stats sum = {0};
         int seen = 0, correct = 0, steps = 0;
+        const char *group = unfreeze ? rp_unfreeze_epoch_start(unfreeze, epoch) : NULL;
+        if (group) log_unfreeze(o, m, epoch, group, "--unfreeze-at");
         double lr = rp_optim_lr(opt), t0 = cli_now();
-        int e = run_epoch(o, epoch, train, obj, opt, ctx, x, y, order, idx, &sum, &seen, &correct, &steps);
+        int e = run_epoch(o, epoch, loader, obj, opt, ctx, &sum, &seen, &correct, &steps);
         if (e) { rc = e; goto done; }
         double secs = cli_now() - t0, test_acc = 0, test_loss = 0;
         if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
@@ -135,24 +213,38 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
                 "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
                 o->epochs, sum.loss / steps, train_acc, test_acc, secs, seen / secs, lr);
         fflush(stdout);
+        char why[160];
+        group = unfreeze ? rp_unfreeze_epoch_end(unfreeze, sum.loss / steps, why, sizeof why) : NULL;
+        if (group) log_unfreeze(o, m, epoch, group, why);
     }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t_all);
     fprintf(o->json ? stderr : stdout, "saved %s (%s)\n", o->out, dur);
     rc = CLI_EXIT_OK;
 done:
+    rp_loader_destroy(loader);
+    rp_unfreeze_destroy(unfreeze);
     rp_optim_destroy(opt);
     rp_objective_destroy(obj);
     rp_model_destroy(m);
-    free(x), free(y), free(order), free(idx);
     return rc;
+}
+
+/* --skip-bad: how many images were left out, and the first reasons. */
+static void report_skipped(const rp_dataset *ds, const char *spec, const char *what)
+{
+    const char *note;
+    int n = rp_dataset_skipped(ds, &note);
+    if (n > 0)
+        fprintf(stderr, "rampart train: --skip-bad left out %d unreadable %s image%s of %s; first:\n%s\n", n, what,
+                n == 1 ? "" : "s", spec, note);
 }
 
 int cmd_train(int argc, char **argv)
 {
     train_opts o;
     cli_flag flags[] = {
-        {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR"},
+        {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR, folder:DIR[,SIZE][,gray], tiny-imagenet:DIR[,SIZE]"},
         {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
         {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp"},
         {"--objective", CLI_STRING, &o.objective, "erm", "training objective: erm"},
@@ -174,12 +266,28 @@ int cmd_train(int argc, char **argv)
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
         {"--out", CLI_STRING, &o.out, "model.safetensors", "checkpoint path (written atomically after every epoch)"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per epoch on stdout"},
+        {"--augment", CLI_STRING, &o.augment, "none", "augmentations NAME[:STRENGTH][@PROB],...: flip, crop:PAD, "
+         "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT "
+         "(e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
+        {"--augment-prob", CLI_FLOAT, &o.augment_prob, "0.5", "probability of each augmentation without @PROB"},
+        {"--workers", CLI_INT, &o.workers, "2", "threads decoding image files and preparing batches ahead (0: none)"},
+        {"--skip-bad", CLI_BOOL, &o.skip_bad, "false", "leave unreadable image files out (counted) instead of failing"},
+        {"--init", CLI_STRING, &o.init, NULL, "fine-tune from these weights (.safetensors: a rampart checkpoint or a "
+         "PyTorch state_dict); a classifier of another size is re-initialised"},
+        {"--freeze", CLI_BOOL, &o.freeze, "false", "train only the head (the last layer) at first"},
+        {"--unfreeze-at", CLI_LIST, &o.unfreeze_at, NULL, "epochs E1,E2,... at whose start the next group of "
+         "layers is unfrozen, top-down (implies --freeze)"},
+        {"--unfreeze-on-plateau", CLI_STRING, &o.unfreeze_plateau, NULL, "PATIENCE[,THRESHOLD]: unfreeze the next "
+         "group when the training loss has not improved by THRESHOLD (relative, default 0.01) for PATIENCE epochs "
+         "(implies --freeze)"},
     };
     int p = cli_parse("train", "Train a classifier; the checkpoint holds the base model alone.", flags,
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-    if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0)) {
-        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits >= 0\n");
+    if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0) ||
+        o.workers < 0 || o.workers > 64) {
+        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits >= 0, "
+                        "--workers in 0..64\n");
         return CLI_EXIT_USAGE;
     }
     static const char *const OPTS[] = {"sgd", "adamw"}, *const SCHEDS[] = {"constant", "step", "cosine"},
@@ -200,10 +308,13 @@ int cmd_train(int argc, char **argv)
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *tr = NULL, *te = NULL;
     int rc;
-    if (rp_dataset_open(ctx, o.data, true, &tr) != RP_OK ||
-        rp_dataset_open(ctx, o.test_data ? o.test_data : o.data, false, &te) != RP_OK) {
+    rp_data_options dopt = {.workers = o.workers > 0 ? o.workers : 1, .skip_bad = o.skip_bad};
+    if (rp_dataset_open_ex(ctx, o.data, true, &dopt, &tr) != RP_OK ||
+        rp_dataset_open_ex(ctx, o.test_data ? o.test_data : o.data, false, &dopt, &te) != RP_OK) {
         rc = cli_fail("train", ctx);
     } else {
+        report_skipped(tr, o.data, "training");
+        report_skipped(te, o.test_data ? o.test_data : o.data, "test");
         /* an explicit --test-data is used whole; the default is the test split */
         if (o.limit > 0 && o.limit < rp_dataset_size(tr)) rp_dataset_truncate(tr, o.limit);
         rc = train(&o, ctx, tr, te, &ocfg, &optc);

@@ -11,6 +11,7 @@ static const struct {
 } COMMANDS[] = {
     {"train", cmd_train, "train a model (plain or robust objective)"},
     {"eval", cmd_eval, "accuracy of one or more models on a data set"},
+    {"predict", cmd_predict, "top-k classes of a model for image files (JPEG, PNG)"},
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
     {"explain", cmd_explain, "attribution maps (saliency, IG, Grad-CAM, ...) as PNG panels and raw floats"},
 };

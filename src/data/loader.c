@@ -240,8 +240,15 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
     pthread_cond_init(&l->work, NULL);
     pthread_cond_init(&l->ready, NULL);
     rp_status s = RP_OK;
-    if (cfg->augment && cfg->augment[0])
-        s = rp_augment_parse(ctx, cfg->augment, cfg->augment_prob, l->ops, &l->n_ops);
+    if (cfg->augment && cfg->augment[0]) { /* parsed and checked against the image size */
+        rp_augment *a = NULL;
+        s = rp_augment_create(ctx, cfg->augment, cfg->augment_prob, cfg->seed, ds->H, ds->W, ds->C, &a);
+        if (s == RP_OK) {
+            memcpy(l->ops, a->ops, sizeof l->ops);
+            l->n_ops = a->n_ops;
+        }
+        rp_augment_destroy(a);
+    }
     if (s == RP_OK) s = alloc_buffers(ctx, l);
     for (int w = 0; s == RP_OK && w < cfg->workers; w++) {
         l->args[w] = (worker_arg){.l = l, .id = w};
