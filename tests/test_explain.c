@@ -366,6 +366,41 @@ static void test_cam_equals_gradcam_mobilenet(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* Grad-CAM++ on a GAP + linear head, where g = dY/dA_k = W[t,k] / Z is constant over positions:
+ * a = g^2 / (2 g^2 + sum(A_k) g^3 + 1e-7), w_k = Z relu(g) a (pytorch-grad-cam's closed form, its
+ * eps included: with g ~ 1e-3 it matters), M = sum_k w_k A_k. Computed here from the node's
+ * activations and the head's weights; rtol 1e-4. */
+static void test_gradcampp_closed_form(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model *m = graph_model(ctx, 6, 6, 3, 4, build_gap, 3);
+    float x[108], map[36], want[36];
+    tu_fill_uniform(x, 108, 0.0f, 1.0f, 21);
+    int32_t t = 2;
+    rp_explain_config cfg = rp_explain_defaults();
+    cfg.cam_relu = false;
+    rp_explainer *ex = explainer(ctx, m, &cfg);
+    ok(ctx, rp_xai_cam(ex, RP_XAI_GRADCAMPP, x, &t, 1, map));
+    const float *A = m->g.nodes[rp_graph_find_node(&m->g, "feat")].y; /* (6,6,8) of this forward */
+    const float *Wt = m->g.params[rp_graph_find_param(&m->g, "fc.weight")].data + 2 * 8;
+    double w[8];
+    for (int k = 0; k < 8; k++) {
+        double sa = 0, g = Wt[k] / 36.0;
+        for (int p = 0; p < 36; p++) sa += A[p * 8 + k];
+        w[k] = g > 0 ? 36.0 * g * g * g / (2.0 * g * g + sa * g * g * g + 1e-7) : 0.0;
+    }
+    for (int p = 0; p < 36; p++) {
+        double v = 0;
+        for (int k = 0; k < 8; k++) v += w[k] * A[p * 8 + k];
+        want[p] = (float)v;
+    }
+    tu_assert_close("Grad-CAM++ closed form", map, want, 36, 1e-4f, 1e-6f);
+    rp_explainer_destroy(ex);
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
 /* ---- integrated gradients ------------------------------------------------------------------ */
 
 /* Completeness on the trained smallcnn: |sum IG - (f(x) - f(0))| < 1% of |f(x) - f(0)| at 256
@@ -694,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_guided_rules),
         cmocka_unit_test(test_cam_equals_gradcam),
         cmocka_unit_test(test_cam_equals_gradcam_mobilenet),
+        cmocka_unit_test(test_gradcampp_closed_form),
         cmocka_unit_test(test_batch_equals_single_calls),
         cmocka_unit_test(test_smoothgrad_limits_and_seed),
         cmocka_unit_test(test_nonfinite_inputs_and_weights),

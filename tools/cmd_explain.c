@@ -407,8 +407,13 @@ static int run(rp_ctx *ctx, const explain_opts *o, setup *su)
                 cJSON_AddNumberToObject(e, "ig_delta_f", r->df[i]);
             }
         keep_maps(&ts, r, &in);
-        printf("%-10s %d images%s%s\n", rp_xai_method_name(r->m), in.n, r->low ? " at layer " : "",
+        printf("%-10s %d images%s%s", rp_xai_method_name(r->m), in.n, r->low ? " at layer " : "",
                r->low ? rp_explainer_layer(exs[0]) : "");
+        double worst = 0.0; /* IG completeness: largest |sum(IG) - (f(x) - f(x'))| / |f(x) - f(x')| */
+        for (int i = 0; r->gap && i < in.n; i++) worst = fmax(worst, fabs(r->gap[i]) / fmax(fabs(r->df[i]), 1e-12));
+        if (r->gap) printf("; completeness gap at most %.3g%% of f(x) - f(baseline) (%d steps)", 100.0 * worst,
+                           su->ec.ig_steps);
+        printf("\n");
     }
     if (o->sanity && (s = sanity(ctx, o, exs[0], &in, t, res, n_res, root)) != RP_OK) goto done;
     if (o->adversarial &&
