@@ -333,7 +333,7 @@ int cmd_eval(int argc, char **argv)
         {"--noise", CLI_LIST, &o.noises, NULL, "noise corruptions: gaussian, shot, impulse, speckle, none"},
         {"--severity", CLI_LIST, &o.severities, "1,3,5", "noise severities 1..5 (28-32 px: CIFAR-10-C table; 64 px: Tiny-ImageNet-C)"},
         {"--source-model", CLI_STRING, &o.source, NULL, "craft the attacks on this checkpoint (transfer)"},
-        {"--limit", CLI_INT, &o.limit, "1000", "evaluate the first N test images (0: all)"},
+        {"--limit", CLI_INT, &o.limit, "500", "evaluate the first N test images (0: all; the default table costs up to ~5,000 passes per image)"},
         {"--batch", CLI_INT, &o.batch, "256", "batch size"},
         {"--seed", CLI_INT, &o.seed, "0", "seed for attacks and noise"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
