@@ -39,9 +39,18 @@ typedef struct rp_attack_config {
     int n_target_classes;/* APGD-T: how many top classes to target (AutoAttack: 9) */
     float clip_min, clip_max;
     uint64_t seed;
+    int square_queries;  /* WORST: Square's queries (AutoAttack: 5000) */
+    float p_init;        /* Square: initial fraction of pixels per square (AutoAttack: 0.8) */
 } rp_attack_config;
 
+/* Defaults per kind: L-inf, CE loss, clip [0, 1], 1 restart, seed 0; steps FGSM/FGSM-RS 1,
+ * PGD 10 (random start), APGD 100, Square 5000 queries; FGSM-RS step 1.25 eps, PGD
+ * 2.5 eps / steps, APGD 2 eps (halved at checkpoints); APGD-T 9 target classes. */
 rp_attack_config rp_attack_defaults(rp_attack_kind kind, float eps);
+/* Short name: "fgsm", "fgsm-rs", "pgd", "apgd-ce", "apgd-t", "square", "noise", "worst". */
+const char *rp_attack_name(rp_attack_kind kind);
+/* The kind named s (as rp_attack_name), or -1. */
+int rp_attack_kind_from_name(const char *s);
 
 typedef struct rp_attack rp_attack;
 
@@ -49,14 +58,22 @@ typedef struct rp_attack rp_attack;
 rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg, int max_batch,
                            rp_attack **out);
 void rp_attack_destroy(rp_attack *a);
+/* BORROWED: the configuration in use, defaults resolved (e.g. PGD's step size). */
+const rp_attack_config *rp_attack_get_config(const rp_attack *a);
 
 /* Attack B examples x (B,H,W,C) with labels y (targets when targeted). Writes x_adv and,
  * when non-NULL, success[i] = model's eval-mode prediction on x_adv[i] != y[i] (targeted:
- * == target). Returns the number of forward+backward passes used in *passes if non-NULL. */
+ * == target). Returns the number of forward passes used (each with its backward when the
+ * attack needs a gradient; PGD-k costs k + 1) in *passes if non-NULL.
+ * Semantics shared by all: an example stops being attacked at the first iterate that fools
+ * the model (that iterate is its x_adv); restarts run only on the examples not yet fooled and
+ * keep, for the others, the highest-loss point. */
 rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
                         float *x_adv, bool *success, long *passes);
 
-/* Max over examples of the perturbation norm, and whether every pixel is in [clip]. */
+/* Max over examples of the perturbation norm (in double), and whether it is <= eps and every
+ * pixel is in [clip]. Float rounding of x + delta is allowed for: the norm may exceed eps by
+ * 1e-6 + 1e-6 * eps. */
 bool rp_attack_check_ball(const float *x, const float *x_adv, int B, size_t X, rp_norm norm, float eps,
                           float clip_min, float clip_max, float *max_norm);
 
