@@ -237,12 +237,17 @@ rp_status rp_image_probe(rp_ctx *ctx, const char *path, int *H, int *W, int *C)
 
 /* ---- fitting ------------------------------------------------------------------------ */
 
+/* Resampling follows PIL's (which torchvision's Resize uses on PIL images), so that images
+ * fitted here equal the ones a PyTorch pipeline would feed a pretrained model: separable
+ * passes, columns then rows, each rounded to 8 bits, with weights in fixed point. */
+#define FIX_BITS 22 /* 32 - 8 - 2, as PIL: 255 * 2^22 sums fit in an int32 */
+
 /* Filter taps along one axis: output positions off..off+n-1 of a resized axis of length
  * R drawn from an input axis of length in. Tap k of output i reads input first[i] + k
- * with weight w[i * max + k], for k < count[i]. */
+ * with weight w[i * max + k] / 2^FIX_BITS, for k < count[i]. */
 typedef struct taps {
     int *first, *count;
-    float *w;
+    int32_t *w;
     int max;
 } taps;
 
@@ -260,42 +265,51 @@ static bool taps_make(taps *t, int in, int R, int off, int n)
     t->first = malloc((size_t)n * sizeof *t->first);
     t->count = malloc((size_t)n * sizeof *t->count);
     t->w = malloc((size_t)n * t->max * sizeof *t->w);
-    if (!t->first || !t->count || !t->w) return false;
-    for (int i = 0; i < n; i++) {
+    double *wd = malloc((size_t)t->max * sizeof *wd);
+    bool ok = t->first && t->count && t->w && wd;
+    for (int i = 0; ok && i < n; i++) {
         double centre = (off + i + 0.5) * scale; /* in input pixel units, edges at integers */
         int lo = (int)floor(centre - support + 0.5), hi = (int)floor(centre + support + 0.5);
         lo = lo < 0 ? 0 : lo;
         hi = hi > in ? in : hi;
         RP_ASSERT(hi > lo && hi - lo <= t->max);
         double sum = 0;
-        float *w = t->w + (size_t)i * t->max;
         for (int x = lo; x < hi; x++) {
             double d = fabs((x + 0.5 - centre) / fs);
-            w[x - lo] = (float)(d < 1.0 ? 1.0 - d : 0.0);
-            sum += w[x - lo];
+            sum += wd[x - lo] = d < 1.0 ? 1.0 - d : 0.0;
         }
-        for (int k = 0; k < hi - lo; k++) w[k] = (float)(w[k] / sum);
+        int32_t *w = t->w + (size_t)i * t->max;
+        for (int k = 0; k < hi - lo; k++) w[k] = (int32_t)(wd[k] / sum * (double)(1 << FIX_BITS) + 0.5);
         t->first[i] = lo;
         t->count[i] = hi - lo;
     }
-    return true;
+    free(wd);
+    return ok;
 }
 
-static uint8_t to_u8(float v) { return (uint8_t)(v <= 0.0f ? 0 : v >= 255.0f ? 255 : (int)(v + 0.5f)); }
+static uint8_t fix_to_u8(int32_t acc) /* acc carries the rounding half already */
+{
+    int32_t v = acc >> FIX_BITS;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
 
-/* Resampled window (H, W, Cs) of src into out: rows first (into tmp), then columns. */
+/* torchvision's center_crop offset: round(d / 2), halves to even (Python's round). */
+static int centre_offset(int d) { return d % 2 == 0 ? d / 2 : (d / 2) % 2 == 0 ? d / 2 : d / 2 + 1; }
+
+/* Resampled window (H, W, Cs) of src into out: columns first (into tmp), then rows. */
 static rp_status resample(rp_ctx *ctx, const rp_image *src, uint8_t *out, int H, int W, int RH, int RW)
 {
-    const int Cs = src->C, oy = (RH - H) / 2, ox = (RW - W) / 2;
+    const int Cs = src->C, oy = centre_offset(RH - H), ox = centre_offset(RW - W);
+    const int32_t half = 1 << (FIX_BITS - 1);
     taps ty = {0}, tx = {0};
-    float *tmp = NULL;
+    uint8_t *tmp = NULL;
     rp_status s = RP_OK;
     if (!taps_make(&ty, src->H, RH, oy, H) || !taps_make(&tx, src->W, RW, ox, W)) {
         s = rp_fail(ctx, RP_ERR_NOMEM, "out of memory resizing a %dx%d image", src->W, src->H);
         goto done;
     }
     int r0 = ty.first[0], r1 = ty.first[H - 1] + ty.count[H - 1]; /* source rows used */
-    tmp = malloc((size_t)(r1 - r0) * W * Cs * sizeof *tmp);     /* (r1 - r0, W, Cs) */
+    tmp = malloc((size_t)(r1 - r0) * W * Cs);                     /* (r1 - r0, W, Cs) */
     if (!tmp) {
         s = rp_fail(ctx, RP_ERR_NOMEM, "out of memory resizing a %dx%d image", src->W, src->H);
         goto done;
@@ -303,22 +317,22 @@ static rp_status resample(rp_ctx *ctx, const rp_image *src, uint8_t *out, int H,
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = src->pixels + (size_t)r * src->W * Cs;
         for (int x = 0; x < W; x++) {
-            const float *w = tx.w + (size_t)x * tx.max;
+            const int32_t *w = tx.w + (size_t)x * tx.max;
             const uint8_t *p = row + (size_t)tx.first[x] * Cs;
             for (int c = 0; c < Cs; c++) {
-                float acc = 0.0f;
+                int32_t acc = half;
                 for (int k = 0; k < tx.count[x]; k++) acc += w[k] * p[k * Cs + c];
-                tmp[((size_t)(r - r0) * W + x) * Cs + c] = acc;
+                tmp[((size_t)(r - r0) * W + x) * Cs + c] = fix_to_u8(acc);
             }
         }
     }
     for (int y = 0; y < H; y++) {
-        const float *w = ty.w + (size_t)y * ty.max;
-        const float *base = tmp + (size_t)(ty.first[y] - r0) * W * Cs;
+        const int32_t *w = ty.w + (size_t)y * ty.max;
+        const uint8_t *base = tmp + (size_t)(ty.first[y] - r0) * W * Cs;
         for (size_t j = 0; j < (size_t)W * Cs; j++) {
-            float acc = 0.0f;
+            int32_t acc = half;
             for (int k = 0; k < ty.count[y]; k++) acc += w[k] * base[(size_t)k * W * Cs + j];
-            out[(size_t)y * W * Cs + j] = to_u8(acc);
+            out[(size_t)y * W * Cs + j] = fix_to_u8(acc);
         }
     }
 done:

@@ -40,7 +40,10 @@ void rp_image_free(rp_image *im);
 /* Fit src to (H, W, C), as torchvision's Resize(shorter side) + CenterCrop on a PIL image:
  * scale so that the image just covers H x W (bilinear, i.e. a triangle filter widened by
  * the scale factor when shrinking, so that downscaling averages instead of aliasing;
- * half-pixel centres), then cut the centre window (offset floor((R - H) / 2)). Gray
+ * half-pixel centres), then cut the centre window (offset round((R - H) / 2), halves to
+ * even, as torchvision's center_crop). The
+ * arithmetic is PIL's (8-bit fixed point, columns then rows): results equal PIL's
+ * Image.resize(BILINEAR) exactly (tests/test_images_ref.c). Gray
  * becomes RGB by copying the channel; RGB becomes gray by ITU-R 601 luma
  * (0.299 R + 0.587 G + 0.114 B). An image already H x W is copied exactly. */
 rp_status rp_image_fit(rp_ctx *ctx, const rp_image *src, uint8_t *dst, int H, int W, int C);
