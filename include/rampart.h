@@ -53,7 +53,10 @@ const char *rp_blas_info(void);
 typedef struct rp_dataset rp_dataset;
 
 /* Open a data set by spec: "fashion-mnist", "mnist" (test split with train=false),
- * "idx:IMAGES,LABELS", "cifar10:DIR". OWNED result in *out. */
+ * "idx:IMAGES,LABELS", "cifar10:DIR", and image files decoded up front (JPEG/PNG fitted to
+ * one size): "folder:DIR[,SIZE][,gray]" (a sub-folder per class), "tiny-imagenet:DIR[,SIZE]"
+ * (see src/data/image.h; its rp_dataset_open_ex adds decoding threads and skipping
+ * unreadable files). OWNED result in *out. */
 rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset **out);
 void rp_dataset_destroy(rp_dataset *ds);
 int rp_dataset_size(const rp_dataset *ds);
