@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kernels/cpu.h"
 
 static const struct {
     const char *name;
@@ -11,6 +12,7 @@ static const struct {
 } COMMANDS[] = {
     {"train", cmd_train, "train a model (plain or robust objective)"},
     {"eval", cmd_eval, "accuracy of one or more models on a data set"},
+    {"bench", cmd_bench, "images/s of train, advreg, pgd or eval on random data; per-layer profile"},
     {"predict", cmd_predict, "top-k classes of a model for image files (JPEG, PNG)"},
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
     {"explain", cmd_explain, "attribution maps (saliency, IG, Grad-CAM, ...) as PNG panels and raw floats"},
@@ -30,7 +32,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rampart 0.1.0\nblas: %s\n", rp_blas_info());
+        printf("rampart 0.1.0\nblas: %s\nsimd: %s\n", rp_blas_info(), rp_simd_name(rp_simd_level()));
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)

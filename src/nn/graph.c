@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
 {
@@ -116,7 +117,6 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
 {
     size_t scratch = 0;
     g->input = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
-    g->dinput = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         size_t out = (size_t)B * rp_shape_numel(n->out_shape);
@@ -146,6 +146,20 @@ rp_status rp_graph_reserve(rp_graph *g, int max_batch)
     return RP_OK;
 }
 
+/* last_reader of every node and of the input: backward zeroes a gradient buffer just before
+ * its first writer (the highest-index reader) runs, while the buffer is likely in cache. */
+static void find_last_readers(rp_graph *g)
+{
+    g->input_last_reader = -1;
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].last_reader = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            int src = g->nodes[i].in[k];
+            if (src == RP_INPUT) g->input_last_reader = i;
+            else g->nodes[src].last_reader = i;
+        }
+}
+
 rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
 {
     if (g->status != RP_OK) return g->status;
@@ -161,6 +175,7 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     for (int i = 0; i < g->n_params; i++) init_param(&g->params[i], &rng);
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].param = &g->params[g->nodes[i].first_param];
     rp_rng_seed(&g->dropout_rng, seed, RP_STREAM_DROPOUT);
+    find_last_readers(g);
     g->finalized = true;
     return rp_graph_reserve(g, max_batch);
 }
@@ -170,8 +185,15 @@ static void bind_inputs(rp_graph *g, rp_node *n)
     for (int i = 0; i < n->n_in; i++) {
         int src = n->in[i];
         n->x[i] = src == RP_INPUT ? g->input : g->nodes[src].y;
-        n->dx[i] = src == RP_INPUT ? g->dinput : g->nodes[src].dy;
+        n->dx[i] = src == RP_INPUT ? NULL : g->nodes[src].dy; /* backward binds the caller's dx */
     }
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
 const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
@@ -182,11 +204,36 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         bind_inputs(g, n);
+        double t0 = g->profile ? now_ms() : 0.0;
         n->ops->forward(n, &p);
+        if (g->profile) {
+            n->ms_fwd += now_ms() - t0;
+            n->n_fwd++;
+        }
     }
     g->last_B = B;
     g->last_train = train;
     return g->nodes[g->n_nodes - 1].y;
+}
+
+static bool trains_a_param(const rp_node *n)
+{
+    for (int k = 0; k < n->n_params; k++)
+        if (n->param[k].trainable && !n->param[k].frozen) return true;
+    return false;
+}
+
+/* bwd_run for every node, in topological order (see rp_graph_backward). */
+static void mark_backward(rp_graph *g, bool param_grads, bool input_grad)
+{
+    bool all = !param_grads && !input_grad;
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        bool run = all || (param_grads && trains_a_param(n));
+        for (int k = 0; k < n->n_in && !run; k++)
+            run = n->in[k] == RP_INPUT ? input_grad : g->nodes[n->in[k]].bwd_run;
+        n->bwd_run = run;
+    }
 }
 
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
@@ -195,20 +242,36 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
     int B = g->last_B;
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
                  .rng = &g->dropout_rng};
-    for (int i = 0; i < g->n_nodes; i++)
-        memset(g->nodes[i].dy, 0, (size_t)B * rp_shape_numel(g->nodes[i].out_shape) * sizeof(float));
-    size_t in_n = (size_t)B * rp_shape_numel(g->input_shape);
-    memset(g->dinput, 0, in_n * sizeof(float));
+    mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         rp_node *n = &g->nodes[i];
+        if (!n->bwd_run) continue;
+        if (n->last_reader < 0 && n != last) /* read by no one: its gradient is zero */
+            memset(n->dy, 0, (size_t)B * rp_shape_numel(n->out_shape) * sizeof(float));
         bind_inputs(g, n);
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == RP_INPUT && !dx) n->dx[k] = NULL;
+        for (int k = 0; k < n->n_in; k++) {
+            int src = n->in[k];
+            bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
+            if (src == RP_INPUT) n->dx[k] = dx;
+            if (!wanted) n->dx[k] = NULL;
+            /* the first writer of a gradient (its highest-index reader) zeroes it */
+            bool first = src == RP_INPUT ? g->input_last_reader == i : g->nodes[src].last_reader == i;
+            size_t numel = (size_t)B * rp_shape_numel(n->in_shape[k]);
+            if (wanted && first && (k == 0 || n->in[0] != src))
+                memset(n->dx[k], 0, numel * sizeof(float));
+        }
+        double t0 = g->profile ? now_ms() : 0.0;
         n->ops->backward(n, &p);
+        if (g->profile) {
+            n->ms_bwd += now_ms() - t0;
+            n->n_bwd_terms += (param_grads && trains_a_param(n)) + (n->dx[0] != NULL) +
+                              (n->n_in > 1 && n->dx[1] != NULL);
+        }
     }
-    if (dx) memcpy(dx, g->dinput, in_n * sizeof(float));
+    if (dx && g->input_last_reader < 0)
+        memset(dx, 0, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
 }
 
 void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads)

@@ -95,6 +95,13 @@ struct rp_node {
     void *state;               /* layer-specific configuration */
     rp_param *param;           /* this node's parameters, in registration order */
     int first_param, n_params;
+    /* kept by the graph's run loop: */
+    int last_reader;           /* highest index of a node reading y; -1 for none */
+    bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
+    /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
+     * calls, backward products (one per input gradient, one for the parameter gradients) */
+    double ms_fwd, ms_bwd;
+    int n_fwd, n_bwd_terms;
 };
 
 typedef struct rp_graph {
@@ -108,11 +115,13 @@ typedef struct rp_graph {
     int max_batch;
     rp_arena param_arena; /* values then gradients */
     rp_arena act_arena;   /* input, outputs, gradients, saved, scratch */
-    float *input, *dinput;
+    float *input, *dinput; /* dinput: unused (backward writes into the caller's dx) */
     rp_rng dropout_rng;
     int last_B;          /* batch of the last forward, for backward */
     bool last_train;
     bool finalized;
+    int input_last_reader; /* highest index of a node reading the graph input */
+    bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */
@@ -136,8 +145,11 @@ rp_status rp_graph_reserve(rp_graph *g, int max_batch);
 /* Running --------------------------------------------------------------------------- */
 /* Copies x into the graph input and runs every node. Returns the last node's output. */
 const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train);
-/* Zeroes activation gradients, seeds the last node's dy with dout, runs backward.
- * When dx != NULL the input gradient is written there. */
+/* Seeds the last node's dy with dout and runs backward. When dx != NULL the input gradient
+ * is written there. Only the nodes whose gradients matter run: a node runs when it trains a
+ * parameter (param_grads, trainable, not frozen) or one of its inputs needs a gradient (the
+ * graph input: dx != NULL); the others keep stale dy and are marked !bwd_run. With neither
+ * param_grads nor dx every node runs, so that every node's dy holds its gradient (CAM). */
 void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_grads);
 /* The same backward (no parameter gradients) with guided backpropagation's rule in every
  * ReLU and ReLU6 (Springenberg et al. 2015): a gradient passes only where it is positive

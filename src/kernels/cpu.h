@@ -1,0 +1,24 @@
+/* Which SIMD fast paths the kernels take, chosen at run time from the CPU's features (the
+ * build targets plain x86-64; the fast paths are compiled with target attributes).
+ *
+ * Every fast path computes each output with the same operations in the same order as the
+ * portable code (no FMA contraction: -ffp-contract=off under -std=c11), so the results are
+ * bit-identical whichever path runs; tests/test_kernels_fast.c checks that op by op. */
+#ifndef RP_KERNELS_CPU_H
+#define RP_KERNELS_CPU_H
+
+typedef enum rp_simd {
+    RP_SIMD_PORTABLE = 0, /* what the compiler makes of plain C for the build's target */
+    RP_SIMD_AVX2 = 1,     /* AVX2 + FMA (8 floats) */
+    RP_SIMD_AVX512 = 2,   /* AVX-512 F/BW/DQ/VL (16 floats) */
+} rp_simd;
+
+/* The level in use: the best the CPU supports, capped by $RAMPART_SIMD (portable, avx2,
+ * avx512) when set, or by rp_simd_force. */
+rp_simd rp_simd_level(void);
+/* Process-wide cap for tests and benchmarks (never above what the CPU supports);
+ * returns the level now in use. */
+rp_simd rp_simd_force(rp_simd level);
+const char *rp_simd_name(rp_simd level);
+
+#endif

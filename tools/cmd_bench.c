@@ -1,0 +1,366 @@
+/* rampart bench: images/s of one workload on random data (median over repetitions after
+ * warm-up), optionally with a per-layer profile and the fraction of the machine's SGEMM
+ * rate that the step reaches. Workloads:
+ *   eval    forward in evaluation mode;
+ *   train   one SGD-momentum step of cross-entropy (rp_train_step, erm);
+ *   advreg  one adversarial-regularization step (rp_train_step, advreg, FGSM L-inf neighbour);
+ *   pgd     PGD-10 L-inf through the attack API (eval mode, 10 gradient steps, 11 forwards).
+ *           Labels are the model's own predictions and eps is small, so that no example is
+ *           fooled early and every example costs the full 10 steps (the attack stops on
+ *           fooled examples); the output says how many were fooled. */
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/rng.h"
+#include "kernels/cpu.h"
+#include "nn/model.h"
+#include "robust/attack.h"
+
+typedef struct bench_opts {
+    const char *model, *mode;
+    int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
+    float eps;
+    bool json, profile;
+} bench_opts;
+
+typedef struct bench {
+    const bench_opts *o;
+    rp_ctx *ctx;
+    rp_model *m;
+    rp_optim *opt;
+    rp_objective *obj;
+    rp_attack *atk;
+    float *x, *x_adv;
+    int32_t *y;
+    bool *fooled;
+    int n_fooled;
+} bench;
+
+static double median(double *v, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One step of the workload; 0 or an exit code. */
+static int step(bench *b)
+{
+    int B = b->o->batch;
+    if (!strcmp(b->o->mode, "eval")) {
+        rp_model_forward(b->m, b->x, B, false);
+        return 0;
+    }
+    if (!strcmp(b->o->mode, "pgd")) {
+        if (rp_attack_run(b->atk, b->x, b->y, NULL, B, b->x_adv, b->fooled, NULL) != RP_OK)
+            return cli_fail("bench", b->ctx);
+        for (int i = 0; i < B; i++) b->n_fooled += b->fooled[i];
+        return 0;
+    }
+    rp_step_stats st;
+    if (rp_train_step(b->obj, b->opt, b->x, b->y, B, &st) != RP_OK) return cli_fail("bench", b->ctx);
+    return 0;
+}
+
+static int setup(bench *b)
+{
+    const bench_opts *o = b->o;
+    rp_model_config cfg = {.arch = o->model, .num_classes = o->num_classes, .H = o->input_size,
+                           .W = o->input_size, .C = o->channels, .max_batch = o->batch,
+                           .seed = (uint64_t)o->seed};
+    for (int c = 0; c < 4; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
+    if (rp_model_create(b->ctx, &cfg, &b->m) != RP_OK) return cli_fail("bench", b->ctx);
+    size_t X = (size_t)o->input_size * o->input_size * o->channels, n = (size_t)o->batch * X;
+    b->x = malloc(n * sizeof *b->x);
+    b->x_adv = malloc(n * sizeof *b->x_adv);
+    b->y = malloc((size_t)o->batch * sizeof *b->y);
+    b->fooled = malloc((size_t)o->batch * sizeof *b->fooled);
+    if (!b->x || !b->x_adv || !b->y || !b->fooled) {
+        fprintf(stderr, "rampart bench: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    rp_rng rng;
+    rp_rng_seed(&rng, (uint64_t)o->seed, 77);
+    for (size_t i = 0; i < n; i++) b->x[i] = rp_rng_uniform(&rng);
+    for (int i = 0; i < o->batch; i++) b->y[i] = (int32_t)rp_rng_below(&rng, (uint32_t)o->num_classes);
+    if (!strcmp(o->mode, "pgd")) { /* the model's own predictions: nothing is fooled at the start */
+        const float *z = rp_model_forward(b->m, b->x, o->batch, false);
+        for (int i = 0; i < o->batch; i++) {
+            int best = 0;
+            for (int k = 1; k < o->num_classes; k++)
+                if (z[(size_t)i * o->num_classes + k] > z[(size_t)i * o->num_classes + best]) best = k;
+            b->y[i] = best;
+        }
+        rp_attack_config ac = rp_attack_defaults(RP_ATTACK_PGD, o->eps);
+        ac.steps = 10;
+        ac.seed = (uint64_t)o->seed;
+        if (rp_attack_create(b->ctx, b->m, &ac, o->batch, &b->atk) != RP_OK) return cli_fail("bench", b->ctx);
+        return 0;
+    }
+    if (!strcmp(o->mode, "eval")) return 0;
+    rp_optim_config oc = rp_optim_defaults(RP_SGD);
+    oc.lr = 0.01f;
+    oc.momentum = 0.9f;
+    if (rp_optim_create(b->ctx, b->m, &oc, &b->opt) != RP_OK) return cli_fail("bench", b->ctx);
+    rp_objective_config jc = rp_objective_defaults();
+    if (!strcmp(o->mode, "advreg")) {
+        jc.kind = RP_OBJ_ADVREG;
+        jc.norm = RP_NORM_LINF;
+        jc.step = o->eps;
+        jc.eps = o->eps;
+        jc.steps = 1;
+    }
+    if (rp_objective_create(b->ctx, b->m, &jc, o->batch, &b->obj) != RP_OK) return cli_fail("bench", b->ctx);
+    return 0;
+}
+
+static void teardown(bench *b)
+{
+    if (b->atk) rp_attack_destroy(b->atk);
+    if (b->obj) rp_objective_destroy(b->obj);
+    if (b->opt) rp_optim_destroy(b->opt);
+    if (b->m) rp_model_destroy(b->m);
+    free(b->x);
+    free(b->x_adv);
+    free(b->y);
+    free(b->fooled);
+}
+
+/* Best of a few 1024^3 SGEMMs with the current thread count, in GFLOP/s. */
+static double sgemm_gflops(void)
+{
+    enum { N = 1024 };
+    float *a = calloc((size_t)3 * N * N, sizeof *a);
+    if (!a) return 0.0;
+    for (size_t i = 0; i < (size_t)2 * N * N; i++) a[i] = (float)(i % 7) * 0.25f;
+    double best = 0.0;
+    for (int r = 0; r < 6; r++) {
+        double t0 = cli_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, a + (size_t)N * N,
+                    N, 0.0f, a + (size_t)2 * N * N, N);
+        double dt = cli_now() - t0;
+        if (r > 0 && 2.0 * N * N * N / dt > best) best = 2.0 * N * N * N / dt;
+    }
+    free(a);
+    return best * 1e-9;
+}
+
+static int run_steps(bench *b, int steps, double *seconds)
+{
+    double t0 = cli_now();
+    for (int s = 0; s < steps; s++) {
+        int rc = step(b);
+        if (rc) return rc;
+    }
+    *seconds = cli_now() - t0;
+    return 0;
+}
+
+typedef struct bench_result {
+    double median, min, max;
+    int steps, repeat, fooled;
+    double step_ms, step_gflop, sgemm_gflops; /* from --profile */
+} bench_result;
+
+static void cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        snprintf(buf, n, "%s", colon + 2);
+        buf[strcspn(buf, "\n")] = '\0';
+        break;
+    }
+    fclose(f);
+}
+
+/* FLOPs of node i in the profiled steps: forward FLOPs per image times the batch, once per
+ * forward call and once per backward product (conv/linear: dx and dw each cost a forward). */
+static double node_flop(const bench *b, int i, bool backward)
+{
+    const rp_node *n = &b->m->g.nodes[i];
+    double f = rp_graph_node_flops(&b->m->g, i) * b->o->batch;
+    return f * (backward ? n->n_bwd_terms : n->n_fwd);
+}
+
+static int bench_profile(bench *b, bench_result *res)
+{
+    rp_graph *g = &b->m->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        n->ms_fwd = n->ms_bwd = 0.0;
+        n->n_fwd = n->n_bwd_terms = 0;
+    }
+    g->profile = true;
+    double secs = 0.0;
+    int rc = run_steps(b, res->steps, &secs);
+    g->profile = false;
+    if (rc) return rc;
+    res->step_ms = secs * 1e3 / res->steps;
+    double flop = 0.0;
+    for (int i = 0; i < g->n_nodes; i++) flop += node_flop(b, i, false) + node_flop(b, i, true);
+    res->step_gflop = flop * 1e-9 / res->steps;
+    res->sgemm_gflops = sgemm_gflops();
+    return 0;
+}
+
+static void print_profile(const bench *b, const bench_result *res)
+{
+    const rp_graph *g = &b->m->g;
+    double S = res->steps, layers = 0.0;
+    printf("\n%-28s %-15s %9s %9s %8s %8s %6s\n", "layer", "kind", "fwd ms", "bwd ms", "fwd GF/s",
+           "bwd GF/s", "share");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const rp_node *n = &g->nodes[i];
+        double f = n->ms_fwd / S, bw = n->ms_bwd / S;
+        double ff = node_flop(b, i, false) / S, fb = node_flop(b, i, true) / S;
+        layers += f + bw;
+        printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", n->name, n->ops->kind, f, bw,
+               f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
+    }
+    double rate = res->step_gflop / (res->step_ms * 1e-3);
+    printf("\nstep %.2f ms (layers %.2f ms, rest %.2f ms); %.3f GFLOP per step = %.1f GFLOP/s\n",
+           res->step_ms, layers, res->step_ms - layers, res->step_gflop, rate);
+    printf("SGEMM 1024^3 on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", b->o->threads,
+           res->sgemm_gflops, res->sgemm_gflops > 0 ? 100.0 * rate / res->sgemm_gflops : 0.0);
+}
+
+static void json_profile(const bench *b, const bench_result *res, cJSON *o)
+{
+    const rp_graph *g = &b->m->g;
+    double S = res->steps;
+    cJSON_AddNumberToObject(o, "step_ms", res->step_ms);
+    cJSON_AddNumberToObject(o, "step_gflop", res->step_gflop);
+    cJSON_AddNumberToObject(o, "sgemm_gflops", res->sgemm_gflops);
+    cJSON_AddNumberToObject(o, "sgemm_fraction", res->step_gflop / (res->step_ms * 1e-3) / res->sgemm_gflops);
+    cJSON *arr = cJSON_AddArrayToObject(o, "layers");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const rp_node *n = &g->nodes[i];
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "name", n->name);
+        cJSON_AddStringToObject(l, "kind", n->ops->kind);
+        cJSON_AddNumberToObject(l, "fwd_ms", n->ms_fwd / S);
+        cJSON_AddNumberToObject(l, "bwd_ms", n->ms_bwd / S);
+        cJSON_AddNumberToObject(l, "fwd_gflop", node_flop(b, i, false) / S * 1e-9);
+        cJSON_AddNumberToObject(l, "bwd_gflop", node_flop(b, i, true) / S * 1e-9);
+        cJSON_AddItemToArray(arr, l);
+    }
+}
+
+static void bench_report(const bench *b, const bench_result *res)
+{
+    const bench_opts *o = b->o;
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
+    const char *simd = rp_simd_name(rp_simd_level());
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model", o->model);
+        cJSON_AddStringToObject(j, "mode", o->mode);
+        cJSON_AddNumberToObject(j, "batch", o->batch);
+        cJSON_AddNumberToObject(j, "input_size", o->input_size);
+        cJSON_AddNumberToObject(j, "channels", o->channels);
+        cJSON_AddNumberToObject(j, "num_classes", o->num_classes);
+        cJSON_AddNumberToObject(j, "threads", o->threads);
+        cJSON_AddNumberToObject(j, "images_per_s", res->median);
+        cJSON_AddNumberToObject(j, "images_per_s_min", res->min);
+        cJSON_AddNumberToObject(j, "images_per_s_max", res->max);
+        cJSON_AddNumberToObject(j, "repeat", res->repeat);
+        cJSON_AddNumberToObject(j, "steps_per_repeat", res->steps);
+        if (!strcmp(o->mode, "pgd")) cJSON_AddNumberToObject(j, "fooled", res->fooled);
+        cJSON_AddStringToObject(j, "cpu", cpu);
+        cJSON_AddStringToObject(j, "simd", simd);
+        cJSON_AddStringToObject(j, "blas", rp_blas_info());
+        if (o->profile) json_profile(b, res, j);
+        char *s = cJSON_PrintUnformatted(j);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(j);
+        return;
+    }
+    printf("rampart bench: %s %s, batch %d, input %dx%dx%d, %d classes, %d threads\n", o->model, o->mode,
+           o->batch, o->input_size, o->input_size, o->channels, o->num_classes, o->threads);
+    printf("cpu: %s; simd %s; blas %s\n", cpu, simd, rp_blas_info());
+    printf("images/s: median %.1f (min %.1f, max %.1f) over %d repetitions of %d steps\n", res->median,
+           res->min, res->max, res->repeat, res->steps);
+    if (!strcmp(o->mode, "pgd"))
+        printf("pgd: %d of %d attacked examples fooled (each stops early)\n", res->fooled,
+               res->repeat * res->steps * o->batch);
+    if (o->profile) print_profile(b, res);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_opts o;
+    cli_flag flags[] = {
+        {"--model", CLI_STRING, &o.model, "mobilenet_v2", "architecture"},
+        {"--num-classes", CLI_INT, &o.num_classes, "200", "classes"},
+        {"--input-size", CLI_INT, &o.input_size, "64", "input height and width"},
+        {"--channels", CLI_INT, &o.channels, "3", "input channels"},
+        {"--batch", CLI_INT, &o.batch, "64", "batch size"},
+        {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        {"--mode", CLI_STRING, &o.mode, "train", "workload: train, advreg, pgd, eval"},
+        {"--repeat", CLI_INT, &o.repeat, "5", "timed repetitions (the median is reported)"},
+        {"--warmup", CLI_INT, &o.warmup, "1", "untimed repetitions first"},
+        {"--steps", CLI_INT, &o.steps, "0", "steps per repetition (0: enough for ~0.5 s)"},
+        {"--eps", CLI_FLOAT, &o.eps, "0.001", "advreg step and radius; pgd radius (L-inf)"},
+        {"--seed", CLI_INT, &o.seed, "1", "seed for weights and data"},
+        {"--profile", CLI_BOOL, &o.profile, "false", "per-layer forward/backward ms and GFLOP/s"},
+        {"--json", CLI_BOOL, &o.json, "false", "one JSON object on stdout"},
+    };
+    int rc = cli_parse("bench", "Images per second of one workload on random data, median over repetitions.",
+                       flags, (int)(sizeof flags / sizeof flags[0]), argc, argv);
+    if (rc) return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    const char *modes[] = {"train", "advreg", "pgd", "eval"};
+    bool known = false;
+    for (int i = 0; i < 4; i++) known |= !strcmp(o.mode, modes[i]);
+    if (!known || o.batch < 1 || o.threads < 1 || o.repeat < 1 || o.warmup < 0 || o.steps < 0 ||
+        o.num_classes < 2 || o.input_size < 1 || o.channels < 1 || o.channels > 4 || !(o.eps > 0)) {
+        fprintf(stderr, "rampart bench: bad arguments (--mode train|advreg|pgd|eval; positive sizes, "
+                        "1..4 channels, at least 2 classes)\n");
+        return CLI_EXIT_USAGE;
+    }
+    rp_set_threads(o.threads);
+    bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
+    if (!b.ctx) return CLI_EXIT_FAIL;
+    rc = setup(&b);
+    double secs = 0.0;
+    int steps = o.steps;
+    for (int w = 0; w < o.warmup && !rc; w++) rc = run_steps(&b, steps ? steps : 1, &secs);
+    if (!rc && !steps) {
+        rc = run_steps(&b, 1, &secs);
+        steps = secs > 0.5 ? 1 : (int)(0.5 / (secs > 1e-4 ? secs : 1e-4)) + 1;
+    }
+    double *ips = calloc((size_t)o.repeat, sizeof *ips);
+    b.n_fooled = 0;
+    for (int r = 0; r < o.repeat && !rc; r++) {
+        rc = run_steps(&b, steps, &secs);
+        ips[r] = (double)steps * o.batch / secs;
+    }
+    if (!rc) {
+        bench_result res = {.steps = steps, .repeat = o.repeat, .fooled = 0};
+        for (int r = 0; r < o.repeat; r++) {
+            if (r == 0 || ips[r] < res.min) res.min = ips[r];
+            if (r == 0 || ips[r] > res.max) res.max = ips[r];
+        }
+        res.median = median(ips, o.repeat);
+        res.fooled = b.n_fooled;
+        if (o.profile) rc = bench_profile(&b, &res);
+        if (!rc) bench_report(&b, &res);
+    }
+    free(ips);
+    teardown(&b);
+    rp_ctx_destroy(b.ctx);
+    return rc;
+}
