@@ -191,7 +191,8 @@ typedef struct rp_objective_config {
     /* adversarial neighbour (all objectives but erm) */
     rp_norm norm;
     float eps;           /* radius of the ball around x (<= 0: unbounded, advreg only) */
-    float step;          /* step size per iteration */
+    float step;          /* step size per iteration; <= 0: the objective's default (advreg
+                            0.001 as NSL, fast 1.25 eps, pgd and trades 2.5 eps / steps) */
     int steps;           /* iterations (advreg: pgd_iterations) */
     bool random_init;    /* start uniformly inside the ball */
     float clip_min, clip_max; /* pixel range, [0, 1] */
@@ -202,7 +203,10 @@ typedef struct rp_objective_config {
 } rp_objective_config;
 
 /* NSL's defaults for advreg (multiplier 0.2, step 0.001, L2, 1 iteration, no random init,
- * clip [0,1]) and sensible ones for the rest; kind set to erm. */
+ * clip [0,1]) and sensible ones for the rest (alpha 0.5, beta 6, step by objective); kind set
+ * to erm. fgsm, fast, pgd and trades need eps > 0 and usually the L-inf norm. The inner
+ * maximisations (fast, pgd, trades) run the model in eval mode; the losses that train run it
+ * in training mode. */
 rp_objective_config rp_objective_defaults(void);
 
 typedef struct rp_objective rp_objective;
@@ -216,6 +220,9 @@ typedef struct rp_step_stats {
     float loss;      /* the objective's loss */
     float clean_loss;
     int correct;     /* argmax hits on the clean batch */
+    float adv_loss;  /* the adversarial term before weighting: CE at x_adv (trades: the KL);
+                        0 for erm */
+    int adv_correct; /* argmax hits on x_adv (training-mode pass); 0 for erm */
 } rp_step_stats;
 
 /* One training step: zero gradients, the objective's forward/backward passes, a check that

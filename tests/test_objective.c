@@ -1,0 +1,366 @@
+/* Robust training objectives on an mlp (no BatchNorm or dropout, so training and eval mode
+ * agree and gradients can be recomputed independently): advreg reuses the clean pass's
+ * parameter gradients and adds multiplier x those at its neighbour; the special cases that
+ * must equal erm do; trades' joint pass equals two separate passes; every objective trains;
+ * the L1 machinery of advreg (NSL's direction, exact projection). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/loss.h"
+#include "robust/attack.h"
+#include "robust/objective.h"
+#include "testutil.h"
+
+enum { N_DATA = 1000, B = 50 };
+
+static struct {
+    rp_ctx *ctx;
+    rp_dataset *ds;
+    float *x;     /* all N_DATA images */
+    int32_t *y;
+    size_t X;
+    int K;
+    rp_model_config mc;
+} S;
+
+static int setup(void **state)
+{
+    (void)state;
+    S.ctx = rp_ctx_create(2);
+    assert_int_equal(rp_dataset_open(S.ctx, "fashion-mnist", true, &S.ds), RP_OK);
+    rp_dataset_truncate(S.ds, N_DATA);
+    int H, W, C;
+    rp_dataset_shape(S.ds, &H, &W, &C);
+    S.K = rp_dataset_num_classes(S.ds);
+    S.X = (size_t)H * W * C;
+    S.mc = (rp_model_config){.arch = "mlp", .num_classes = S.K, .H = H, .W = W, .C = C, .max_batch = B, .seed = 7};
+    rp_dataset_norm(S.ds, S.mc.mean, S.mc.std);
+    S.x = malloc((size_t)N_DATA * S.X * sizeof(float));
+    S.y = malloc(N_DATA * sizeof(int32_t));
+    int *idx = malloc(N_DATA * sizeof(int));
+    rp_permutation(idx, N_DATA, 3, 0);
+    rp_dataset_gather(S.ds, idx, N_DATA, S.x, S.y);
+    free(idx);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rp_dataset_destroy(S.ds);
+    rp_ctx_destroy(S.ctx);
+    free(S.x), free(S.y);
+    return 0;
+}
+
+static rp_model *new_model(void)
+{
+    rp_model *m = NULL;
+    assert_int_equal(rp_model_create(S.ctx, &S.mc, &m), RP_OK);
+    return m;
+}
+
+static rp_optim *new_sgd(rp_model *m, float lr, float momentum)
+{
+    rp_optim_config c = rp_optim_defaults(RP_SGD);
+    c.lr = lr, c.momentum = momentum;
+    rp_optim *o = NULL;
+    assert_int_equal(rp_optim_create(S.ctx, m, &c, &o), RP_OK);
+    return o;
+}
+
+static rp_objective *new_objective(rp_model *m, const rp_objective_config *c)
+{
+    rp_objective *o = NULL;
+    if (rp_objective_create(S.ctx, m, c, B, &o) != RP_OK) fail_msg("objective: %s", rp_ctx_error(S.ctx));
+    return o;
+}
+
+/* Train `steps` steps of batch B from the data's start; returns the mean loss of the first
+ * and last five steps. */
+static void train(rp_model *m, const rp_objective_config *c, int steps, float *first, float *last)
+{
+    rp_objective *o = new_objective(m, c);
+    rp_optim *opt = new_sgd(m, 0.05f, 0.9f);
+    double f = 0, l = 0;
+    for (int s = 0; s < steps; s++) {
+        int off = (s * B) % N_DATA;
+        rp_step_stats st;
+        if (rp_train_step(o, opt, S.x + (size_t)off * S.X, S.y + off, B, &st) != RP_OK)
+            fail_msg("step %d: %s", s, rp_ctx_error(S.ctx));
+        if (s < 5) f += st.loss / 5;
+        if (s >= steps - 5) l += st.loss / 5;
+        if (c->kind == RP_OBJ_FAST || c->kind == RP_OBJ_PGD || c->kind == RP_OBJ_TRADES) {
+            float mx;
+            if (!rp_attack_check_ball(S.x + (size_t)off * S.X, o->x_adv, B, S.X, c->norm, c->eps, 0.0f, 1.0f, &mx))
+                fail_msg("objective %d: x_adv leaves the eps=%g ball (%g)", (int)c->kind, (double)c->eps, (double)mx);
+        }
+    }
+    if (first) *first = (float)f;
+    if (last) *last = (float)l;
+    rp_optim_destroy(opt);
+    rp_objective_destroy(o);
+}
+
+/* Parameters of a and b equal exactly (==, so +0 and -0 agree). */
+static void assert_params_equal(const rp_model *a, const rp_model *b, const char *what)
+{
+    for (int i = 0; i < a->g.n_params; i++) {
+        const rp_param *p = &a->g.params[i], *q = &b->g.params[i];
+        for (size_t k = 0; k < p->numel; k++)
+            if (!(p->data[k] == q->data[k]))
+                fail_msg("%s: %s[%zu] %.9g != %.9g", what, p->name, k, (double)p->data[k], (double)q->data[k]);
+    }
+}
+
+/* advreg with multiplier 0 and fgsm with alpha 1 are erm bit for bit: asking the clean pass
+ * for the input gradient leaves its parameter gradients untouched. */
+static void test_special_cases_equal_erm(void **state)
+{
+    (void)state;
+    rp_objective_config erm = rp_objective_defaults(), adv = erm, fg = erm;
+    adv.kind = RP_OBJ_ADVREG, adv.multiplier = 0.0f;
+    fg.kind = RP_OBJ_FGSM, fg.alpha = 1.0f, fg.eps = 0.1f;
+    rp_model *a = new_model(), *b = new_model(), *c = new_model();
+    train(a, &erm, 6, NULL, NULL);
+    train(b, &adv, 6, NULL, NULL);
+    train(c, &fg, 6, NULL, NULL);
+    assert_params_equal(a, b, "advreg multiplier 0 vs erm");
+    assert_params_equal(a, c, "fgsm alpha 1 vs erm");
+    rp_model_destroy(a), rp_model_destroy(b), rp_model_destroy(c);
+}
+
+/* The test's own NSL direction (sign / g / max(||g||, 1e-6) / L1 one-hot over ties). */
+static void nsl_direction(rp_norm norm, const float *g, float *d, size_t n)
+{
+    double s2 = 0.0;
+    float mx = 0.0f;
+    int ties = 0;
+    for (size_t k = 0; k < n; k++) s2 += (double)g[k] * g[k], mx = fabsf(g[k]) > mx ? fabsf(g[k]) : mx;
+    for (size_t k = 0; k < n; k++) ties += fabsf(g[k]) == mx;
+    for (size_t k = 0; k < n; k++) {
+        if (norm == RP_NORM_LINF) d[k] = (float)((g[k] > 0) - (g[k] < 0));
+        else if (norm == RP_NORM_L2) d[k] = (float)(g[k] / fmax(sqrt(s2), 1e-6));
+        else d[k] = fabsf(g[k]) == mx ? (float)((g[k] > 0) - (g[k] < 0)) / ties : 0.0f;
+    }
+}
+
+/* Gradients after one advreg step = erm gradients at x + multiplier x the gradients at the
+ * neighbour, recomputed here from scratch (own forward/backward passes, own direction). */
+static void test_advreg_gradient(void **state)
+{
+    (void)state;
+    rp_norm norms[] = {RP_NORM_L2, RP_NORM_LINF, RP_NORM_L1};
+    float steps[] = {2.0f, 0.05f, 0.5f};
+    size_t BX = (size_t)B * S.X;
+    float *gx = malloc(BX * sizeof(float)), *xa = malloc(BX * sizeof(float)), *dl = malloc((size_t)B * S.K * 4);
+    for (int q = 0; q < 3; q++) {
+        rp_objective_config c = rp_objective_defaults();
+        c.kind = RP_OBJ_ADVREG, c.norm = norms[q], c.step = steps[q], c.multiplier = 0.7f;
+        rp_model *a = new_model(), *b = new_model();
+        rp_objective *o = new_objective(a, &c);
+        rp_optim *opt = new_sgd(a, 1e-3f, 0.0f);
+        rp_step_stats st;
+        assert_int_equal(rp_train_step(o, opt, S.x, S.y, B, &st), RP_OK);
+        /* b: input gradient of the mean CE, the neighbour, then the two parameter gradients */
+        const float *z = rp_model_forward(b, S.x, B, true);
+        rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, 1.0f, NULL);
+        rp_model_backward(b, dl, gx, RP_GRAD_INPUT);
+        float *d = malloc(S.X * sizeof(float));
+        for (int i = 0; i < B; i++) {
+            nsl_direction(norms[q], gx + i * S.X, d, S.X);
+            for (size_t k = 0; k < S.X; k++) {
+                float v = S.x[i * S.X + k] + steps[q] * d[k];
+                xa[i * S.X + k] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            }
+        }
+        free(d);
+        tu_assert_close("advreg neighbour", o->x_adv, xa, BX, 1e-5f, 1e-6f);
+        int moved = 0;
+        for (size_t k = 0; k < BX; k++) moved += xa[k] != S.x[k];
+        assert_true(moved >= (norms[q] == RP_NORM_L1 ? B / 2 : 100 * B)); /* L1: one pixel each (unless clipped) */
+        rp_model_zero_grad(b);
+        z = rp_model_forward(b, xa, B, true);
+        float adv = rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, c.multiplier, NULL);
+        rp_model_backward(b, dl, NULL, RP_GRAD_PARAMS);
+        z = rp_model_forward(b, S.x, B, true);
+        float clean = rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, 1.0f, NULL);
+        rp_model_backward(b, dl, NULL, RP_GRAD_PARAMS);
+        assert_float_equal(st.clean_loss, clean, 1e-6);
+        assert_float_equal(st.adv_loss, adv, 1e-5);
+        assert_float_equal(st.loss, clean + c.multiplier * adv, 1e-5);
+        assert_true(adv > clean); /* the neighbour is adversarial */
+        for (int i = 0; i < a->g.n_params; i++)
+            if (a->g.params[i].grad)
+                tu_assert_close(a->g.params[i].name, a->g.params[i].grad, b->g.params[i].grad, a->g.params[i].numel,
+                                1e-4f, 1e-7f);
+        printf("# advreg %s step %g: clean CE %.4f, neighbour CE %.4f\n", norms[q] == RP_NORM_L2 ? "l2" :
+               norms[q] == RP_NORM_LINF ? "infinity" : "l1", (double)steps[q], (double)clean, (double)adv);
+        rp_optim_destroy(opt);
+        rp_objective_destroy(o);
+        rp_model_destroy(a), rp_model_destroy(b);
+    }
+    free(gx), free(xa), free(dl);
+}
+
+/* TRADES' joint pass over [x; x_adv] gives the gradients of CE(x) + beta KL(f(x) || f(x_adv))
+ * that two separate passes give; beta = 0 gives erm's. */
+static void test_trades_gradient(void **state)
+{
+    (void)state;
+    float betas[] = {0.0f, 3.0f};
+    float *dl = malloc((size_t)B * S.K * 4), *dp = malloc((size_t)B * S.K * 4), *dq = malloc((size_t)B * S.K * 4);
+    float *p = malloc((size_t)B * S.K * 4);
+    for (int q = 0; q < 2; q++) {
+        rp_objective_config c = rp_objective_defaults();
+        c.kind = RP_OBJ_TRADES, c.eps = 0.1f, c.steps = 3, c.beta = betas[q], c.norm = RP_NORM_LINF;
+        rp_model *a = new_model(), *b = new_model();
+        rp_objective *o = new_objective(a, &c);
+        rp_optim *opt = new_sgd(a, 1e-3f, 0.0f);
+        rp_step_stats st;
+        assert_int_equal(rp_train_step(o, opt, S.x, S.y, B, &st), RP_OK);
+        memcpy(p, rp_model_forward(b, S.x, B, true), (size_t)B * S.K * 4);
+        const float *z = rp_model_forward(b, o->x_adv, B, true);
+        float kl = rp_kl_div_logits(p, z, B, S.K, dp, dq, c.beta);
+        rp_model_backward(b, dq, NULL, RP_GRAD_PARAMS);
+        z = rp_model_forward(b, S.x, B, true);
+        float clean = rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, 1.0f, NULL);
+        for (int k = 0; k < B * S.K; k++) dl[k] += dp[k];
+        rp_model_backward(b, dl, NULL, RP_GRAD_PARAMS);
+        assert_float_equal(st.clean_loss, clean, 1e-5);
+        assert_float_equal(st.adv_loss, kl, 1e-5);
+        for (int i = 0; i < a->g.n_params; i++)
+            if (a->g.params[i].grad)
+                tu_assert_close(a->g.params[i].name, a->g.params[i].grad, b->g.params[i].grad, a->g.params[i].numel,
+                                1e-4f, 1e-7f);
+        printf("# trades beta %g: CE %.4f, KL %.5f\n", (double)c.beta, (double)clean, (double)kl);
+        assert_true(kl > 0.0f);
+        rp_optim_destroy(opt);
+        rp_objective_destroy(o);
+        rp_model_destroy(a), rp_model_destroy(b);
+    }
+    free(dl), free(dp), free(dq), free(p);
+}
+
+/* Every objective lowers its own loss over 40 steps; crafted points stay in their balls
+ * (checked in train()); PGD's inner maximisation raises the loss above the clean one. */
+static void test_each_objective_trains(void **state)
+{
+    (void)state;
+    rp_objective_kind kinds[] = {RP_OBJ_ERM, RP_OBJ_ADVREG, RP_OBJ_FGSM, RP_OBJ_FAST, RP_OBJ_PGD, RP_OBJ_TRADES};
+    const char *names[] = {"erm", "advreg", "fgsm", "fast", "pgd", "trades"};
+    for (int q = 0; q < 6; q++) {
+        rp_objective_config c = rp_objective_defaults();
+        c.kind = kinds[q], c.seed = 5;
+        if (kinds[q] != RP_OBJ_ADVREG) c.norm = RP_NORM_LINF, c.eps = 0.1f;
+        if (kinds[q] == RP_OBJ_PGD || kinds[q] == RP_OBJ_TRADES) c.steps = 3, c.random_init = true;
+        if (kinds[q] == RP_OBJ_TRADES) c.beta = 1.0f;
+        rp_model *m = new_model();
+        float first, last;
+        train(m, &c, 40, &first, &last);
+        printf("# %-7s loss %.4f -> %.4f over 40 steps\n", names[q], (double)first, (double)last);
+        assert_true(last < 0.8f * first);
+        rp_model_destroy(m);
+    }
+    rp_objective_config c = rp_objective_defaults();
+    c.kind = RP_OBJ_PGD, c.norm = RP_NORM_LINF, c.eps = 0.1f, c.steps = 5;
+    rp_model *m = new_model();
+    train(m, &(rp_objective_config){.kind = RP_OBJ_ERM}, 20, NULL, NULL);
+    rp_objective *o = new_objective(m, &c);
+    rp_optim *opt = new_sgd(m, 1e-3f, 0.0f);
+    rp_step_stats st;
+    assert_int_equal(rp_train_step(o, opt, S.x, S.y, B, &st), RP_OK);
+    printf("# pgd objective: clean CE %.4f (acc %d/%d), PGD-5 CE %.4f (acc %d/%d)\n", (double)st.clean_loss, st.correct,
+           B, (double)st.adv_loss, st.adv_correct, B);
+    assert_true(st.adv_loss > st.clean_loss + 0.5f);
+    assert_true(st.adv_correct < st.correct);
+    rp_optim_destroy(opt);
+    rp_objective_destroy(o);
+    rp_model_destroy(m);
+}
+
+/* NSL's directions and the exact L1-ball projection. */
+static void test_l1_machinery(void **state)
+{
+    (void)state;
+    float g[5] = {1.0f, -3.0f, 3.0f, 0.0f, NAN}, d[5];
+    rp_obj_direction(RP_NORM_L1, g, d, 5);
+    float want[5] = {0.0f, -0.5f, 0.5f, 0.0f, 0.0f};
+    tu_assert_close("l1 direction", d, want, 5, 0.0f, 0.0f);
+    float tiny[2] = {3e-8f, 4e-8f};
+    rp_obj_direction(RP_NORM_L2, tiny, d, 2);
+    assert_float_equal(d[0], 3e-8 / 1e-6, 1e-6); /* NSL's 1e-6 floor on the norm */
+    enum { N = 200 };
+    float x[N], v[N], v0[N], scratch[N];
+    tu_fill_uniform(x, N, 0.3f, 0.7f, 1);
+    tu_fill_uniform(v0, N, -0.2f, 0.2f, 2);
+    for (int k = 0; k < N; k++) v0[k] += x[k];
+    float eps = 2.0f;
+    memcpy(v, v0, sizeof v);
+    rp_obj_project(v, x, N, RP_NORM_L1, eps, 0.0f, 1.0f, scratch);
+    double n1 = 0.0, theta = -1.0;
+    for (int k = 0; k < N; k++) n1 += fabs((double)v[k] - x[k]);
+    assert_float_equal(n1, eps, 1e-4);
+    for (int k = 0; k < N; k++) { /* soft-thresholding by one theta */
+        double a = fabs((double)v0[k] - x[k]), b = fabs((double)v[k] - x[k]);
+        if (b > 0) {
+            if (theta < 0) theta = a - b;
+            assert_float_equal(a - b, theta, 1e-5);
+            assert_true(((double)v[k] - x[k]) * ((double)v0[k] - x[k]) > 0);
+        }
+    }
+    for (int k = 0; k < N; k++)
+        if (v[k] == x[k]) assert_true(fabs((double)v0[k] - x[k]) <= theta + 1e-6);
+    assert_true(theta > 0);
+    memcpy(v, v0, sizeof v); /* inside the ball already: unchanged */
+    rp_obj_project(v, x, N, RP_NORM_L1, 100.0f, 0.0f, 1.0f, scratch);
+    assert_memory_equal(v, v0, sizeof v);
+}
+
+static void test_bad_configs(void **state)
+{
+    (void)state;
+    rp_model *m = new_model();
+    rp_objective *o = NULL;
+    rp_objective_config c = rp_objective_defaults();
+    c.kind = RP_OBJ_PGD; /* eps 0 */
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(S.ctx), "eps"));
+    c.eps = 0.1f, c.norm = RP_NORM_L1;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(S.ctx), "norm"));
+    c = rp_objective_defaults();
+    c.kind = RP_OBJ_ADVREG, c.random_init = true;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(S.ctx), "random init"));
+    c.random_init = false, c.multiplier = -1.0f;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    c = rp_objective_defaults();
+    c.kind = RP_OBJ_TRADES, c.eps = 0.1f, c.beta = -1.0f;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    c = rp_objective_defaults();
+    c.kind = RP_OBJ_FGSM, c.eps = 0.1f, c.alpha = 1.5f;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    c.alpha = 0.5f, c.clip_min = 1.0f, c.clip_max = 0.0f;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_ERR_ARG);
+    c = rp_objective_defaults();
+    c.kind = RP_OBJ_PGD, c.eps = 0.1f, c.steps = 4, c.step = 0.0f;
+    assert_int_equal(rp_objective_create(S.ctx, m, &c, B, &o), RP_OK);
+    assert_float_equal(o->cfg.step, 2.5f * 0.1f / 4, 1e-7); /* the default step */
+    rp_objective_destroy(o);
+    rp_model_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_l1_machinery),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_special_cases_equal_erm),
+        cmocka_unit_test(test_advreg_gradient),
+        cmocka_unit_test(test_trades_gradient),
+        cmocka_unit_test(test_each_objective_trains),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
