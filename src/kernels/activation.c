@@ -1,28 +1,95 @@
 #include "kernels/activation.h"
 
-void relu_forward(float *y, const float *x, size_t n)
+#include "kernels/simd.h"
+
+/* Reference kernels ------------------------------------------------------------------------ */
+
+void relu_forward_ref(float *y, const float *x, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void relu_backward(float *dx, const float *dy, const float *x, size_t n)
+void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-void relu6_forward(float *y, const float *x, size_t n)
+void relu6_forward_ref(float *y, const float *x, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float v = x[i] > 0.0f ? x[i] : 0.0f;
         y[i] = v < 6.0f ? v : 6.0f;
     }
 }
 
+void relu6_backward_ref(float *dx, const float *dy, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dx[i] += (x[i] > 0.0f && x[i] < 6.0f) ? dy[i] : 0.0f;
+}
+
+/* Fast kernels: the same expressions with every load unconditional (so the selects become
+ * vector blends), in blocks that threads share out, each block through the SIMD variant. */
+
+#define relu_fwd_blk_BODY                                                       \
+    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
+        float v = x[i];                                                         \
+        y[i] = v > 0.0f ? v : 0.0f;                                             \
+    }
+RP_SIMD_VARIANTS(relu_fwd_blk, (float *restrict y, const float *restrict x, size_t n))
+
+#define relu_bwd_blk_BODY                                                       \
+    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
+        float g = dy[i];                                                        \
+        dx[i] += x[i] > 0.0f ? g : 0.0f;                                        \
+    }
+RP_SIMD_VARIANTS(relu_bwd_blk, (float *restrict dx, const float *restrict dy, const float *restrict x,
+                                size_t n))
+
+#define relu6_fwd_blk_BODY                                                      \
+    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
+        float v = x[i] > 0.0f ? x[i] : 0.0f;                                    \
+        y[i] = v < 6.0f ? v : 6.0f;                                             \
+    }
+RP_SIMD_VARIANTS(relu6_fwd_blk, (float *restrict y, const float *restrict x, size_t n))
+
+#define relu6_bwd_blk_BODY                                                      \
+    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
+        float g = dy[i], v = x[i];                                              \
+        dx[i] += (v > 0.0f && v < 6.0f) ? g : 0.0f;                             \
+    }
+RP_SIMD_VARIANTS(relu6_bwd_blk, (float *restrict dx, const float *restrict dy, const float *restrict x,
+                                 size_t n))
+
+enum { BLK = 8192 }; /* floats per block: 32 KiB */
+
+/* Blocks [0, n) among the threads; `call` runs one block i0..i0+len. */
+#define FOR_BLOCKS(n, call)                                                     \
+    do {                                                                        \
+        rp_simd simd_ = rp_simd_level();                                        \
+        long nblk_ = (long)(((n) + BLK - 1) / BLK);                             \
+        _Pragma("omp parallel for schedule(static) if (nblk_ > 8)")             \
+        for (long b_ = 0; b_ < nblk_; b_++) {                                   \
+            size_t i0 = (size_t)b_ * BLK, len = (n) - i0 < BLK ? (n) - i0 : BLK; \
+            call;                                                               \
+        }                                                                       \
+    } while (0)
+
+void relu_forward(float *y, const float *x, size_t n)
+{
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu_fwd_blk, (y + i0, x + i0, len)));
+}
+
+void relu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu_bwd_blk, (dx + i0, dy + i0, x + i0, len)));
+}
+
+void relu6_forward(float *y, const float *x, size_t n)
+{
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu6_fwd_blk, (y + i0, x + i0, len)));
+}
+
 void relu6_backward(float *dx, const float *dy, const float *x, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) dx[i] += (x[i] > 0.0f && x[i] < 6.0f) ? dy[i] : 0.0f;
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu6_bwd_blk, (dx + i0, dy + i0, x + i0, len)));
 }

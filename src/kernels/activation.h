@@ -1,4 +1,6 @@
-/* Elementwise activations over n floats. Backward accumulates into dx. */
+/* Elementwise activations over n floats. Backward accumulates into dx.
+ * relu*_forward/backward run the SIMD fast path (threads share blocks of the array);
+ * the *_ref kernels are the plain loops they are tested against (bit-identical results). */
 #ifndef RP_KERNELS_ACTIVATION_H
 #define RP_KERNELS_ACTIVATION_H
 
@@ -9,5 +11,10 @@ void relu_backward(float *dx, const float *dy, const float *x, size_t n);
 /* min(max(x, 0), 6); gradient 1 on (0, 6), 0 elsewhere (as PyTorch's hardtanh). */
 void relu6_forward(float *y, const float *x, size_t n);
 void relu6_backward(float *dx, const float *dy, const float *x, size_t n);
+
+void relu_forward_ref(float *y, const float *x, size_t n);
+void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n);
+void relu6_forward_ref(float *y, const float *x, size_t n);
+void relu6_backward_ref(float *dx, const float *dy, const float *x, size_t n);
 
 #endif

@@ -1,0 +1,40 @@
+/* Run-time selected SIMD variants of a kernel written once in plain C.
+ *
+ * RP_SIMD_VARIANTS(name, params) defines three copies of the static function `name##_body`'s
+ * body (expanded from the macro `name##_BODY`): name##_avx512, name##_avx2 and
+ * name##_portable, each compiled for its instruction set by a target attribute; the loops
+ * inside vectorise through `#pragma omp simd`. RP_SIMD_CALL(name, args) calls the variant
+ * for rp_simd_level(). The build itself stays plain x86-64 (-O2, no -ffast-math, no FMA
+ * contraction under -std=c11), so every variant does the same float operations in the same
+ * order: results are bit-identical across variants.
+ *
+ * Variants hold no OpenMP parallel regions (an outlined region would not inherit the target
+ * attribute): callers parallelise outside and call a variant per row or per block. */
+#ifndef RP_KERNELS_SIMD_H
+#define RP_KERNELS_SIMD_H
+
+#include "kernels/cpu.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RP_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define RP_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define RP_TARGET_AVX512
+#define RP_TARGET_AVX2
+#endif
+
+#define RP_SIMD_VARIANTS(name, params)                                    \
+    RP_TARGET_AVX512 static void name##_avx512 params { name##_BODY }     \
+    RP_TARGET_AVX2 static void name##_avx2 params { name##_BODY }         \
+    static void name##_portable params { name##_BODY }
+
+#define RP_SIMD_CALL(level, name, args)                                    \
+    do {                                                                   \
+        switch (level) {                                                   \
+        case RP_SIMD_AVX512: name##_avx512 args; break;                    \
+        case RP_SIMD_AVX2: name##_avx2 args; break;                        \
+        default: name##_portable args; break;                              \
+        }                                                                  \
+    } while (0)
+
+#endif

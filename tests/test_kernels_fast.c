@@ -1,0 +1,96 @@
+/* Optimised kernels against the reference kernels, op by op, at every SIMD level the CPU
+ * has (portable, AVX2, AVX-512) and with 1 and 2 threads.
+ *
+ *  - elementwise and pooling fast paths do the reference's float operations in the same
+ *    order: compared BIT FOR BIT (NaN, +-0, ties and infinities included);
+ *  - conv2d fast paths (slots, direct) sum in another order than the im2col reference:
+ *    y and dx (sums of at most a few hundred products of size <= 1) at atol = rtol = 1e-5;
+ *    dw and db sum over every output pixel of the batch (up to ~4,000 terms): atol = rtol
+ *    = 1e-5 per 100 terms; and bit for bit between thread counts and SIMD levels (the sum
+ *    order is fixed). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/activation.h"
+#include "kernels/cpu.h"
+#include "testutil.h"
+
+static const rp_simd LEVELS[] = {RP_SIMD_PORTABLE, RP_SIMD_AVX2, RP_SIMD_AVX512};
+enum { N_LEVELS = 3 };
+
+/* Values that exercise every branch: signs, zeros of both signs, the ReLU6 kinks, NaN, inf. */
+static void fill_special(float *x, size_t n, size_t first, uint64_t seed)
+{
+    static const float special[] = {0.0f, -0.0f, 6.0f, 5.999999f, 6.000001f, 1e-30f, -1e-30f,
+                                    INFINITY, -INFINITY, NAN, 1.0f, -1.0f};
+    tu_fill_uniform(x, n, -8.0f, 8.0f, seed);
+    for (size_t i = first; i < n; i += 7) x[i] = special[(i / 7) % (sizeof special / sizeof special[0])];
+}
+
+static float *floats(size_t n)
+{
+    float *p = malloc(n * sizeof *p + 64);
+    assert_non_null(p);
+    return p;
+}
+
+/* The level actually in use after forcing (the CPU may lack one). */
+static rp_simd use_level(rp_simd l) { return rp_simd_force(l); }
+
+typedef void (*act_fwd)(float *, const float *, size_t);
+typedef void (*act_bwd)(float *, const float *, const float *, size_t);
+
+static void check_activation(const char *what, act_fwd fast_f, act_fwd ref_f, act_bwd fast_b,
+                             act_bwd ref_b)
+{
+    /* sizes: shorter than a vector, odd, several blocks, and above the threading threshold */
+    const size_t sizes[] = {1, 15, 17, 1001, 8192 * 3 + 5, 100003};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        float *x = floats(n), *dy = floats(n), *yr = floats(n), *y = floats(n);
+        float *dxr = floats(n), *dx = floats(n);
+        fill_special(x, n, 0, 10 + k);
+        fill_special(dy, n, 3, 20 + k); /* other positions than x's */
+        tu_fill_uniform(dxr, n, -1.0f, 1.0f, 30 + k);
+        dxr[0] = -0.0f; /* -0 + +0 = +0: the fast path must add the zero too */
+        ref_f(yr, x, n);
+        ref_b(dxr, dy, x, n);
+        for (int l = 0; l < N_LEVELS; l++)
+            for (int t = 1; t <= 2; t++) {
+                use_level(LEVELS[l]);
+                omp_set_num_threads(t);
+                tu_fill_uniform(dx, n, -1.0f, 1.0f, 30 + k);
+                dx[0] = -0.0f;
+                fast_f(y, x, n);
+                fast_b(dx, dy, x, n);
+                if (memcmp(y, yr, n * sizeof *y) || memcmp(dx, dxr, n * sizeof *dx))
+                    fail_msg("%s: n=%zu level %s threads %d differs from the reference", what, n,
+                             rp_simd_name(rp_simd_level()), t);
+            }
+        free(x); free(dy); free(yr); free(y); free(dxr); free(dx);
+    }
+    rp_simd_force(RP_SIMD_AVX512);
+}
+
+static void test_relu_bitwise(void **state)
+{
+    (void)state;
+    check_activation("relu", relu_forward, relu_forward_ref, relu_backward, relu_backward_ref);
+}
+
+static void test_relu6_bitwise(void **state)
+{
+    (void)state;
+    check_activation("relu6", relu6_forward, relu6_forward_ref, relu6_backward, relu6_backward_ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relu_bitwise),
+        cmocka_unit_test(test_relu6_bitwise),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
