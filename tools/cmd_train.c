@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "train_robust.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "io/finetune.h"
@@ -20,6 +21,7 @@ typedef struct train_opts {
     cli_list unfreeze_at;
     bool freeze, skip_bad;
     int workers;
+    train_robust_opts robust; /* objective flags (train_robust.h) */
 } train_opts;
 
 static int parse_enum(const char *what, const char *v, const char *const *names, int n)
@@ -207,6 +209,10 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
             rc = cli_fail("train", ctx);
             goto done;
         }
+        if ((e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json, o->json ? stderr : stdout)) != 0) {
+            rc = e;
+            goto done;
+        }
         double train_acc = (double)correct / seen;
         if (o->json) print_json_epoch(epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr);
         fprintf(o->json ? stderr : stdout,
@@ -247,7 +253,9 @@ int cmd_train(int argc, char **argv)
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR, folder:DIR[,SIZE][,gray], tiny-imagenet:DIR[,SIZE]"},
         {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
         {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp"},
-        {"--objective", CLI_STRING, &o.objective, "erm", "training objective: erm"},
+        {"--objective", CLI_STRING, &o.objective, "erm", "training objective: erm, advreg (NSL adversarial "
+         "regularization), fgsm (Goodfellow), fast (FGSM-RS, Wong), pgd (Madry), trades (Zhang)"},
+        TRAIN_ROBUST_FLAGS(o.robust),
         {"--epochs", CLI_INT, &o.epochs, "10", "passes over the training data"},
         {"--batch", CLI_INT, &o.batch, "128", "batch size"},
         {"--optimizer", CLI_STRING, &o.optimizer, "sgd", "sgd or adamw"},
@@ -303,6 +311,7 @@ int cmd_train(int argc, char **argv)
     ocfg.kind = (rp_objective_kind)objk;
     ocfg.label_smoothing = o.label_smoothing;
     ocfg.seed = (uint64_t)o.seed;
+    if (train_robust_config(&o.robust, &ocfg) != 0) return CLI_EXIT_USAGE;
 
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
@@ -317,7 +326,9 @@ int cmd_train(int argc, char **argv)
         report_skipped(te, o.test_data ? o.test_data : o.data, "test");
         /* an explicit --test-data is used whole; the default is the test split */
         if (o.limit > 0 && o.limit < rp_dataset_size(tr)) rp_dataset_truncate(tr, o.limit);
-        rc = train(&o, ctx, tr, te, &ocfg, &optc);
+        rc = train_robust_holdout(&o.robust, &ocfg, ctx, tr);
+        if (!rc) rc = train(&o, ctx, tr, te, &ocfg, &optc);
+        train_robust_free(&o.robust);
     }
     rp_dataset_destroy(tr);
     rp_dataset_destroy(te);
