@@ -15,6 +15,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/cpu.h"
+#include "kernels/pool.h"
 #include "testutil.h"
 
 static const rp_simd LEVELS[] = {RP_SIMD_PORTABLE, RP_SIMD_AVX2, RP_SIMD_AVX512};
@@ -86,11 +87,44 @@ static void test_relu6_bitwise(void **state)
     check_activation("relu6", relu6_forward, relu6_forward_ref, relu6_backward, relu6_backward_ref);
 }
 
+/* Max-pool: values and argmax bit for bit, with ties (a coarse grid), NaN and -inf. */
+static void test_maxpool_bitwise(void **state)
+{
+    (void)state;
+    const int cfg[][7] = {/* B, H, W, C, K, stride, pad */
+                          {3, 28, 28, 32, 2, 2, 0}, {2, 7, 9, 5, 3, 2, 1}, {2, 8, 8, 17, 3, 1, 1},
+                          {1, 5, 6, 3, 2, 1, 0}, {2, 9, 7, 40, 3, 3, 1}};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int *c = cfg[k];
+        pool2d_shape s = pool2d_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.C;
+        float *x = floats(nx), *yr = floats(ny), *y = floats(ny);
+        int32_t *ar = malloc(ny * sizeof *ar), *a = malloc(ny * sizeof *a);
+        tu_fill_uniform(x, nx, -2.0f, 2.0f, 40 + k);
+        for (size_t i = 0; i < nx; i++) x[i] = roundf(x[i] * 2.0f) / 2.0f; /* many ties */
+        for (size_t i = 3; i < nx; i += 29) x[i] = NAN;
+        for (size_t i = 5; i < nx; i += 31) x[i] = -INFINITY;
+        maxpool2d_forward_ref(yr, ar, x, &s);
+        for (int l = 0; l < N_LEVELS; l++)
+            for (int t = 1; t <= 2; t++) {
+                use_level(LEVELS[l]);
+                omp_set_num_threads(t);
+                maxpool2d_forward(y, a, x, &s);
+                if (memcmp(y, yr, ny * sizeof *y) || memcmp(a, ar, ny * sizeof *a))
+                    fail_msg("maxpool case %zu level %s threads %d differs from the reference", k,
+                             rp_simd_name(rp_simd_level()), t);
+            }
+        free(x); free(yr); free(y); free(ar); free(a);
+    }
+    rp_simd_force(RP_SIMD_AVX512);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_bitwise),
         cmocka_unit_test(test_relu6_bitwise),
+        cmocka_unit_test(test_maxpool_bitwise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels/conv2d.h"
+#include "kernels/simd.h"
 
 pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, int pad)
 {
@@ -12,9 +13,9 @@ pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, in
     return s;
 }
 
-/* Vectorised over C: each output pixel's row scans the window's input rows in (kh, kw)
- * order; rows (b, oh) are independent, so threads split them. */
-void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s)
+/* Reference: each output pixel scans the window's input pixels in (kh, kw) order; rows
+ * (b, oh) are independent, so threads split them. */
+void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool2d_shape *s)
 {
     const int C = s->C;
 #pragma omp parallel for schedule(static)
@@ -47,6 +48,46 @@ void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_s
                 }
             }
         }
+    }
+}
+
+/* One output row (b, oh) of the reference's maths, every select branch-free so that the
+ * loop over channels vectorises: take = v > y || v is NaN (v != v). */
+#define maxpool_row_BODY                                                                    \
+    const int C = s->C;                                                                     \
+    for (int ow = 0; ow < s->OW; ow++) {                                                    \
+        float *yr = y + (size_t)ow * C;                                                     \
+        int32_t *ar = argmax + (size_t)ow * C;                                              \
+        int h0 = oh * s->stride - s->pad, w0 = ow * s->stride - s->pad;                     \
+        int32_t first = (int32_t)(((size_t)(h0 > 0 ? h0 : 0) * s->W + (w0 > 0 ? w0 : 0)) * C); \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
+            yr[c] = -INFINITY;                                                              \
+            ar[c] = first + c;                                                              \
+        }                                                                                   \
+        for (int ih = h0 < 0 ? 0 : h0; ih < h0 + s->K && ih < s->H; ih++)                   \
+            for (int iw = w0 < 0 ? 0 : w0; iw < w0 + s->K && iw < s->W; iw++) {             \
+                int32_t base = (int32_t)(((size_t)ih * s->W + iw) * C);                     \
+                const float *xr = xb + base;                                                \
+                _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
+                    float v = xr[c], cur = yr[c];                                           \
+                    int take = (v > cur) | (v != v);                                        \
+                    yr[c] = take ? v : cur;                                                 \
+                    ar[c] = take ? base + c : ar[c];                                        \
+                }                                                                           \
+            }                                                                               \
+    }
+RP_SIMD_VARIANTS(maxpool_row, (float *restrict y, int32_t *restrict argmax, const float *restrict xb,
+                               const pool2d_shape *s, int oh))
+
+/* Fast path: the reference's maths row by row through the SIMD variant (bit-identical). */
+void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s)
+{
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->OH; r++) {
+        int b = r / s->OH, oh = r % s->OH;
+        size_t o = (size_t)r * s->OW * s->C;
+        RP_SIMD_CALL(simd, maxpool_row, (y + o, argmax + o, x + (size_t)b * s->H * s->W * s->C, s, oh));
     }
 }
 

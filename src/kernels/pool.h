@@ -22,8 +22,10 @@ typedef struct pool2d_shape {
 /* Fills OH, OW (<= 0 when the window does not fit). */
 pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, int pad);
 
-/* argmax (B, OH, OW, C). */
+/* argmax (B, OH, OW, C). maxpool2d_forward is the SIMD fast path of the reference
+ * maxpool2d_forward_ref (bit-identical results, argmax included). */
 void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
+void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
 void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s);
 
 void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s);
