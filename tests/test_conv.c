@@ -121,7 +121,9 @@ static conv_bufs bufs_make(const conv_case *c, int B, uint64_t seed)
     t.dy = malloc(t.ny * sizeof(float));
     size_t ns = conv2d_gemm_scratch_floats(&t.s);
     size_t nd = c->groups == c->C ? dwconv2d_scratch_floats(&t.s) : 0;
-    t.scratch = malloc((ns > nd ? ns : nd) * sizeof(float) + 4);
+    size_t nf = conv2d_scratch_floats(&t.s); /* the path conv2d_forward/backward take */
+    if (nd > ns) ns = nd;
+    t.scratch = malloc((nf > ns ? nf : ns) * sizeof(float) + 4);
     tu_fill_uniform(t.x, t.nx, -1, 1, seed);
     tu_fill_uniform(t.w, t.nw, -1, 1, seed + 1);
     tu_fill_uniform(t.b, (size_t)c->OC, -1, 1, seed + 2);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/activation.h"
+#include "kernels/conv2d.h"
 #include "kernels/cpu.h"
 #include "kernels/pool.h"
 #include "testutil.h"
@@ -119,12 +120,131 @@ static void test_maxpool_bitwise(void **state)
     rp_simd_force(RP_SIMD_AVX512);
 }
 
+/* Conv2d ----------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int B, H, W, C, OC, K, stride, pad, groups;
+    bool bias;
+} conv_case;
+
+/* The path each case must take through conv2d_forward/backward. */
+enum { PATH_SLOTS, PATH_DIRECT };
+
+typedef struct conv_run {
+    float *y, *dx, *dw, *db;
+} conv_run;
+
+static void conv_run_alloc(conv_run *r, size_t ny, size_t nx, size_t nw, int OC)
+{
+    r->y = floats(ny);
+    r->dx = floats(nx);
+    r->dw = floats(nw);
+    r->db = floats((size_t)OC);
+}
+
+static void conv_run_free(conv_run *r)
+{
+    free(r->y); free(r->dx); free(r->dw); free(r->db);
+}
+
+/* Backward starts from non-zero gradients: every path must accumulate. */
+static void seed_grads(conv_run *r, size_t nx, size_t nw, int OC)
+{
+    for (size_t i = 0; i < nx; i++) r->dx[i] = 0.5f;
+    for (size_t i = 0; i < nw; i++) r->dw[i] = -0.25f;
+    for (int i = 0; i < OC; i++) r->db[i] = 2.0f;
+}
+
+static void check_conv(const conv_case *c, int path)
+{
+    conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad,
+                                       c->groups);
+    if (path == PATH_DIRECT) assert_true(conv2d_uses_direct(&s));
+    else assert_true(conv2d_uses_slots(&s) && !conv2d_uses_direct(&s));
+    size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+    size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
+    size_t ns = conv2d_scratch_floats(&s), ng = conv2d_gemm_scratch_floats(&s);
+    float *x = floats(nx), *w = floats(nw), *b = floats((size_t)s.OC), *dy = floats(ny);
+    float *scratch = floats(ns > ng ? ns : ng);
+    tu_fill_uniform(x, nx, -1, 1, 50);
+    tu_fill_uniform(w, nw, -1, 1, 51);
+    tu_fill_uniform(b, (size_t)s.OC, -1, 1, 52);
+    tu_fill_uniform(dy, ny, -1, 1, 53);
+    const float *bias = c->bias ? b : NULL;
+    float terms = (float)s.B * s.OH * s.OW, tol_sum = 1e-5f * (terms > 100.0f ? terms / 100.0f : 1.0f);
+    conv_run ref, first, r;
+    conv_run_alloc(&ref, ny, nx, nw, s.OC);
+    conv_run_alloc(&first, ny, nx, nw, s.OC);
+    conv_run_alloc(&r, ny, nx, nw, s.OC);
+    conv2d_gemm_forward(ref.y, x, w, bias, &s, scratch);
+    seed_grads(&ref, nx, nw, s.OC);
+    conv2d_gemm_backward(ref.dx, ref.dw, ref.db, dy, x, w, &s, scratch);
+    for (int l = 0; l < N_LEVELS; l++)
+        for (int t = 1; t <= 2; t++) {
+            use_level(LEVELS[l]);
+            omp_set_num_threads(t);
+            conv_run *o = l == 0 && t == 1 ? &first : &r;
+            conv2d_forward(o->y, x, w, bias, &s, scratch);
+            seed_grads(o, nx, nw, s.OC);
+            conv2d_backward(o->dx, o->dw, o->db, dy, x, w, &s, scratch);
+            tu_assert_close("conv y vs reference", o->y, ref.y, ny, 1e-5f, 1e-5f);
+            tu_assert_close("conv dx vs reference", o->dx, ref.dx, nx, 1e-5f, 1e-5f);
+            tu_assert_close("conv dw vs reference", o->dw, ref.dw, nw, tol_sum, tol_sum);
+            tu_assert_close("conv db vs reference", o->db, ref.db, (size_t)s.OC, tol_sum, tol_sum);
+            if (o == &first) continue;
+            assert_memory_equal(r.y, first.y, ny * sizeof(float));
+            assert_memory_equal(r.dx, first.dx, nx * sizeof(float));
+            assert_memory_equal(r.dw, first.dw, nw * sizeof(float));
+        }
+    /* dx == NULL (first layers) and dw == NULL (attacks) skip just that output */
+    seed_grads(&r, nx, nw, s.OC);
+    conv2d_backward(NULL, r.dw, NULL, dy, x, w, &s, scratch);
+    assert_memory_equal(r.dw, first.dw, nw * sizeof(float));
+    seed_grads(&r, nx, nw, s.OC);
+    conv2d_backward(r.dx, NULL, NULL, dy, x, w, &s, scratch);
+    assert_memory_equal(r.dx, first.dx, nx * sizeof(float));
+    rp_simd_force(RP_SIMD_AVX512);
+    conv_run_free(&ref); conv_run_free(&first); conv_run_free(&r);
+    free(x); free(w); free(b); free(dy); free(scratch);
+}
+
+static void test_conv_slots(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        /* B  H  W  C  OC K  s  p  g  bias */
+        {5, 14, 14, 32, 64, 3, 1, 1, 1, true}, /* smallcnn conv2 */
+        {3, 7, 6, 3, 5, 3, 2, 1, 1, false},    /* stride 2, odd sizes */
+        {4, 6, 7, 4, 6, 3, 1, 0, 2, true},     /* groups 2 */
+        {2, 8, 6, 6, 4, 5, 2, 2, 2, true},     /* K 5, groups 2, stride 2 */
+        {3, 5, 6, 4, 3, 1, 2, 0, 1, false},    /* 1x1 stride 2 */
+        {19, 5, 5, 8, 8, 3, 1, 1, 1, true},    /* more samples than slots */
+        {2, 9, 8, 40, 48, 3, 1, 1, 1, true},   /* kkc 360: the edge columns */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_SLOTS);
+}
+
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        {5, 28, 28, 1, 32, 3, 1, 1, 1, true},  /* smallcnn conv1 */
+        {3, 17, 16, 3, 32, 3, 2, 1, 1, false}, /* mobilenet_v2's first conv, odd size */
+        {2, 9, 7, 2, 16, 3, 1, 2, 1, true},    /* pad 2 */
+        {2, 8, 9, 1, 48, 5, 2, 2, 1, true},    /* K 5 */
+        {20, 6, 5, 3, 16, 3, 3, 0, 1, true},   /* stride 3, more samples than slots */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_DIRECT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_bitwise),
         cmocka_unit_test(test_relu6_bitwise),
         cmocka_unit_test(test_maxpool_bitwise),
+        cmocka_unit_test(test_conv_slots),
+        cmocka_unit_test(test_conv_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

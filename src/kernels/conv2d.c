@@ -26,6 +26,11 @@ conv2d_shape conv2d_shape_make(int B, int H, int W, int C, int OC, int K, int st
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)B) chunk = (size_t)B;
     s.chunk = (int)chunk;
+    s.slots = B < RP_CONV_SLOTS ? B : RP_CONV_SLOTS;
+    int per_slot = (B + s.slots - 1) / s.slots, ohow = s.OH * s.OW > 0 ? s.OH * s.OW : 1;
+    s.slot_batch = 512 / ohow; /* about 512 GEMM rows */
+    if (s.slot_batch < 1) s.slot_batch = 1;
+    if (s.slot_batch > per_slot) s.slot_batch = per_slot;
     return s;
 }
 
@@ -38,7 +43,10 @@ bool conv2d_is_pointwise(const conv2d_shape *s)
 
 size_t conv2d_scratch_floats(const conv2d_shape *s)
 {
-    return conv2d_uses_depthwise(s) ? dwconv2d_scratch_floats(s) : conv2d_gemm_scratch_floats(s);
+    if (conv2d_uses_depthwise(s)) return dwconv2d_scratch_floats(s);
+    if (conv2d_uses_direct(s)) return conv2d_direct_scratch_floats(s);
+    if (conv2d_uses_slots(s)) return conv2d_slots_scratch_floats(s);
+    return conv2d_gemm_scratch_floats(s);
 }
 
 void conv2d_forward(float *y, const float *x, const float *w, const float *b,
@@ -46,6 +54,10 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
 {
     if (conv2d_uses_depthwise(s))
         dwconv2d_forward(y, x, w, b, s, scratch);
+    else if (conv2d_uses_direct(s))
+        conv2d_direct_forward(y, x, w, b, s, scratch);
+    else if (conv2d_uses_slots(s))
+        conv2d_slots_forward(y, x, w, b, s, scratch);
     else
         conv2d_gemm_forward(y, x, w, b, s, scratch);
 }
@@ -55,6 +67,10 @@ void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const flo
 {
     if (conv2d_uses_depthwise(s))
         dwconv2d_backward(dx, dw, db, dy, x, w, s, scratch);
+    else if (conv2d_uses_direct(s))
+        conv2d_direct_backward(dx, dw, db, dy, x, w, s, scratch);
+    else if (conv2d_uses_slots(s))
+        conv2d_slots_backward(dx, dw, db, dy, x, w, s, scratch);
     else
         conv2d_gemm_backward(dx, dw, db, dy, x, w, s, scratch);
 }
@@ -76,7 +92,7 @@ static void fill_bias(float *y, const float *b, size_t rows, int OC)
 
 /* db (OC) += column sums of dy (rows, OC). Summed in double, rows in order, so the
  * result does not depend on the thread count (threads own disjoint channel blocks). */
-static void bias_grad(float *db, const float *dy, size_t rows, int OC)
+void conv2d_bias_grad(float *db, const float *dy, size_t rows, int OC)
 {
     enum { BLK = 64 };
     int nblk = (OC + BLK - 1) / BLK;
@@ -200,7 +216,7 @@ void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
-    if (db) bias_grad(db, dy, (size_t)s->B * ohow, s->OC);
+    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * ohow, s->OC);
     if (!dx && !dw) return;
     if (conv2d_is_pointwise(s)) {
         int rows = blas_int((size_t)s->B * ohow);
@@ -358,7 +374,7 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
 {
     RP_ASSERT(s->groups == s->C && s->OC % s->C == 0);
     const int KK = s->K * s->K, OC = s->OC;
-    if (db) bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, OC);
+    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, OC);
     if (dx) {
         dw_transpose(scratch, w, OC, KK);
         dwconv2d_backward_input(dx, dy, scratch, s);

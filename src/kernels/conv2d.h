@@ -9,12 +9,20 @@
  * ICg = C/groups, OCg = OC/groups (PyTorch's grouping; depthwise is groups == C with
  * OC = multiplier * C, output channel c*multiplier + m reading input channel c).
  *
- * Two implementations of the same maths:
+ * Reference implementations of the maths:
  *  - general: im2col + cblas_sgemm per group, the batch taken `chunk` samples at a time
  *    so that the column buffer stays bounded; a 1x1 stride-1 pad-0 conv uses the input
  *    as the matrix directly (no im2col, no scratch);
  *  - depthwise (groups == C > 1): a direct kernel whose inner loop runs over channels.
- * conv2d_forward/backward pick one; the two are also exported so tests can compare them.
+ * Fast paths (conv2d_fast.c), each tested against the references op by op:
+ *  - slots: the general path split into `slots` fixed blocks of samples that run in
+ *    parallel, each doing im2col and a single-threaded sgemm on `slot_batch` samples at a
+ *    time (the column block stays in cache; small GEMMs run near peak); weight gradients
+ *    are summed per slot and then over slots in order. For small weights (the im2col layers
+ *    of small CNNs); big layers keep the reference path and OpenBLAS's threads;
+ *  - direct: groups == 1 and K*K*C <= 32 (first layers on images): no im2col, vectorised
+ *    over output channels.
+ * conv2d_forward/backward pick one; all are exported so tests can compare them.
  *
  * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).
  * Reductions run in a fixed order: results do not depend on the thread count.
@@ -33,7 +41,11 @@ typedef struct conv2d_shape {
     int OC, K, stride, pad, groups;
     int OH, OW;                 /* output (B, OH, OW, OC) */
     int chunk;                  /* samples per im2col pass, 1..B (general path) */
+    int slots, slot_batch;      /* slots path: sample blocks, samples per sgemm */
 } conv2d_shape;
+
+/* At most this many slots (fixed: the weight-gradient sum order depends on B alone). */
+#define RP_CONV_SLOTS 16
 
 /* Output size along one axis (floor); <= 0 when the window does not fit. */
 int conv2d_out_size(int n, int K, int stride, int pad);
@@ -69,6 +81,24 @@ void dwconv2d_forward(float *y, const float *x, const float *w, const float *b,
                       const conv2d_shape *s, float *scratch);
 void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                        const float *w, const conv2d_shape *s, float *scratch);
+
+/* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. */
+bool conv2d_uses_slots(const conv2d_shape *s);
+size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
+void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
+                          const conv2d_shape *s, float *scratch);
+void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, const conv2d_shape *s, float *scratch);
+bool conv2d_uses_direct(const conv2d_shape *s);
+size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
+void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
+                           const conv2d_shape *s, float *scratch);
+/* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
+void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const conv2d_shape *s, float *scratch);
+
+/* db (OC) += column sums of dy (rows, OC), in double, rows in order. */
+void conv2d_bias_grad(float *db, const float *dy, size_t rows, int OC);
 
 /* Weight layout conversions for files and tests: PyTorch (O, IC, K, K) <-> ours (O, K, K, IC). */
 void conv_weight_oihw_to_ohwi(float *dst, const float *src, int O, int IC, int K);

@@ -1,0 +1,309 @@
+/* Fast paths of conv2d (see conv2d.h): slots (im2col + single-threaded sgemm per block of
+ * samples) and direct (small K*K*C). Same maths as the reference kernels in conv2d.c; the
+ * GEMM sum order differs, so results agree to float rounding, not bit for bit. */
+#include <string.h>
+
+#include "core/status.h"
+#include "kernels/blas.h"
+#include "kernels/conv2d.h"
+#include "kernels/simd.h"
+
+/* Slots ---------------------------------------------------------------------------------- */
+
+/* Weights of one group at most this many floats: beyond it the per-slot weight-gradient
+ * copies cost more than they save, and OpenBLAS's own threads do well on the big GEMMs. */
+#define SLOTS_MAX_WEIGHTS 131072
+
+bool conv2d_uses_slots(const conv2d_shape *s)
+{
+    size_t kkc = (size_t)s->K * s->K * (s->C / s->groups);
+    return !conv2d_uses_depthwise(s) && !conv2d_is_pointwise(s) &&
+           (size_t)(s->OC / s->groups) * kkc <= SLOTS_MAX_WEIGHTS;
+}
+
+static size_t slot_cols(const conv2d_shape *s)
+{
+    return (size_t)s->slot_batch * s->OH * s->OW * s->K * s->K * (s->C / s->groups);
+}
+
+size_t conv2d_slots_scratch_floats(const conv2d_shape *s)
+{
+    size_t kkc = (size_t)s->K * s->K * (s->C / s->groups);
+    return (size_t)s->slots * (slot_cols(s) + (size_t)s->OC * kkc);
+}
+
+/* cols (OH*OW, K*K*ICg) of sample xb (H, W, C), group g: row (oh, ow), column (kh, kw, ic),
+ * zero outside x. The (kw, ic) run of one kernel row is contiguous in NHWC when ICg == C. */
+static void im2col_sample(float *cols, const float *xb, const conv2d_shape *s, int g)
+{
+    const int K = s->K, C = s->C, ICg = C / s->groups;
+    const size_t kkc = (size_t)K * K * ICg;
+    for (int oh = 0; oh < s->OH; oh++)
+        for (int ow = 0; ow < s->OW; ow++) {
+            float *col = cols + ((size_t)oh * s->OW + ow) * kkc;
+            int iw0 = ow * s->stride - s->pad;
+            for (int kh = 0; kh < K; kh++) {
+                int ih = oh * s->stride - s->pad + kh;
+                float *dst = col + (size_t)kh * K * ICg;
+                if (ih < 0 || ih >= s->H) {
+                    memset(dst, 0, (size_t)K * ICg * sizeof *dst);
+                    continue;
+                }
+                const float *row = xb + (size_t)ih * s->W * C + (size_t)g * ICg;
+                if (ICg == C && iw0 >= 0 && iw0 + K <= s->W) {
+                    memcpy(dst, row + (size_t)iw0 * C, (size_t)K * C * sizeof *dst);
+                    continue;
+                }
+                for (int kw = 0; kw < K; kw++) {
+                    int iw = iw0 + kw;
+                    if (iw < 0 || iw >= s->W) memset(dst + (size_t)kw * ICg, 0, (size_t)ICg * sizeof *dst);
+                    else memcpy(dst + (size_t)kw * ICg, row + (size_t)iw * C, (size_t)ICg * sizeof *dst);
+                }
+            }
+        }
+}
+
+/* dxb (H, W, C) group g += col2im(cols) for one sample: gathered per input pixel over
+ * (kh, kw) in order, as the reference does. */
+#define col2im_sample_BODY                                                                  \
+    const int K = s->K, C = s->C, ICg = C / s->groups;                                      \
+    const size_t kkc = (size_t)K * K * ICg;                                                 \
+    for (int ih = 0; ih < s->H; ih++)                                                       \
+        for (int kh = 0; kh < K; kh++) {                                                    \
+            int th = ih + s->pad - kh;                                                      \
+            if (th < 0 || th % s->stride || th / s->stride >= s->OH) continue;              \
+            int oh = th / s->stride;                                                        \
+            for (int iw = 0; iw < s->W; iw++) {                                             \
+                float *d = dxb + ((size_t)ih * s->W + iw) * C + (size_t)g * ICg;            \
+                for (int kw = 0; kw < K; kw++) {                                            \
+                    int tw = iw + s->pad - kw;                                              \
+                    if (tw < 0 || tw % s->stride || tw / s->stride >= s->OW) continue;      \
+                    const float *c = cols + ((size_t)oh * s->OW + tw / s->stride) * kkc +   \
+                                     ((size_t)kh * K + kw) * ICg;                           \
+                    _Pragma("omp simd") for (int i = 0; i < ICg; i++) d[i] += c[i];         \
+                }                                                                           \
+            }                                                                               \
+        }
+RP_SIMD_VARIANTS(col2im_sample, (float *dxb, const float *cols, const conv2d_shape *s, int g))
+
+/* The first and one-past-last sample of slot sl. */
+static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
+{
+    *b0 = (int)((long)s->B * sl / s->slots);
+    *b1 = (int)((long)s->B * (sl + 1) / s->slots);
+}
+
+void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
+                          const conv2d_shape *s, float *scratch)
+{
+    const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
+    const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
+    const size_t xn = (size_t)s->H * s->W * s->C;
+    int blas = rp_blas_single_begin();
+#pragma omp parallel for schedule(static)
+    for (int sl = 0; sl < s->slots; sl++) {
+        float *cols = scratch + (size_t)sl * slot_cols(s);
+        int b0, b1;
+        slot_range(s, sl, &b0, &b1);
+        for (int bs = b0; bs < b1; bs += s->slot_batch) {
+            int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch;
+            float *yc = y + (size_t)bs * ohow * s->OC;
+            for (size_t r = 0; r < (size_t)nb * ohow; r++) {
+                if (b) memcpy(yc + r * s->OC, b, (size_t)s->OC * sizeof *yc);
+                else memset(yc + r * s->OC, 0, (size_t)s->OC * sizeof *yc);
+            }
+            for (int g = 0; g < s->groups; g++) {
+                for (int i = 0; i < nb; i++)
+                    im2col_sample(cols + (size_t)i * ohow * kkc, x + (size_t)(bs + i) * xn, s, g);
+                /* yc[:, g*OCg:] (rows, OCg) += cols (rows, kkc) x w_g^T (kkc, OCg) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
+                            1.0f, cols, (int)kkc, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
+                            yc + (size_t)g * OCg, s->OC);
+            }
+        }
+    }
+    rp_blas_single_end(blas);
+}
+
+/* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
+static void slot_backward(float *dx, float *part, const float *dy, const float *x, const float *w,
+                          const conv2d_shape *s, float *cols, int sl, rp_simd simd)
+{
+    const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
+    const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
+    const size_t xn = (size_t)s->H * s->W * s->C;
+    int b0, b1;
+    slot_range(s, sl, &b0, &b1);
+    for (int bs = b0; bs < b1; bs += s->slot_batch) {
+        int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, rows = (int)(nb * ohow);
+        const float *dyc = dy + (size_t)bs * ohow * s->OC;
+        for (int g = 0; g < s->groups; g++) {
+            const float *dyg = dyc + (size_t)g * OCg, *wg = w + (size_t)g * OCg * kkc;
+            if (part) { /* part_g (OCg, kkc) (+)= dy_g^T (OCg, rows) x cols (rows, kkc) */
+                for (int i = 0; i < nb; i++)
+                    im2col_sample(cols + (size_t)i * ohow * kkc, x + (size_t)(bs + i) * xn, s, g);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
+                            s->OC, cols, (int)kkc, bs == b0 ? 0.0f : 1.0f,
+                            part + (size_t)g * OCg * kkc, (int)kkc);
+            }
+            if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
+                            dyg, s->OC, wg, (int)kkc, 0.0f, cols, (int)kkc);
+                for (int i = 0; i < nb; i++)
+                    RP_SIMD_CALL(simd, col2im_sample,
+                                 (dx + (size_t)(bs + i) * xn, cols + (size_t)i * ohow * kkc, s, g));
+            }
+        }
+    }
+}
+
+void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, const conv2d_shape *s, float *scratch)
+{
+    const size_t nw = (size_t)s->OC * s->K * s->K * (s->C / s->groups);
+    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (!dx && !dw) return;
+    float *parts = scratch + (size_t)s->slots * slot_cols(s);
+    rp_simd simd = rp_simd_level();
+    int blas = rp_blas_single_begin();
+#pragma omp parallel for schedule(static)
+    for (int sl = 0; sl < s->slots; sl++)
+        slot_backward(dx, dw ? parts + (size_t)sl * nw : NULL, dy, x, w, s,
+                      scratch + (size_t)sl * slot_cols(s), sl, simd);
+    rp_blas_single_end(blas);
+    if (!dw) return;
+#pragma omp parallel for schedule(static) if (nw > 4096)
+    for (size_t j = 0; j < nw; j++) { /* slots in order: independent of the thread count */
+        float acc = parts[j];
+        for (int sl = 1; sl < s->slots; sl++) acc += parts[(size_t)sl * nw + j];
+        dw[j] += acc;
+    }
+}
+
+/* Direct ------------------------------------------------------------------------------------- */
+
+#define DIRECT_MAX_TAPS 32 /* K*K*C */
+
+bool conv2d_uses_direct(const conv2d_shape *s)
+{
+    return s->groups == 1 && s->K * s->K * s->C <= DIRECT_MAX_TAPS && s->OC % 16 == 0;
+}
+
+size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
+{
+    size_t taps = (size_t)s->K * s->K * s->C;
+    size_t own = (size_t)(s->slots > 1 ? s->slots : 1) * taps * s->OC; /* wt; dw per slot */
+    size_t dx = conv2d_slots_scratch_floats(s);
+    return own > dx ? own : dx;
+}
+
+/* Output channels in blocks of DBLK: a block's accumulators stay in vector registers. The
+ * taps of one kernel row inside x are contiguous in NHWC (and in wt), so each valid kernel
+ * row is one run of n = (kw1 - kw0) * C taps. */
+#define DBLK 16
+
+/* y row (b, oh), output channels [o0, o0 + DBLK): acc = sum over taps (kh, kw, c) in order
+ * of x * wt[tap], then y = bias + acc (the GEMM's order: C = beta C + A B). wt (taps, OC). */
+#define direct_fwd_row_BODY                                                                 \
+    const int K = s->K, C = s->C, OC = s->OC;                                               \
+    for (int ow = 0; ow < s->OW; ow++) {                                                    \
+        int iw0 = ow * s->stride - s->pad;                                                  \
+        int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + K > s->W ? s->W - iw0 : K;                \
+        float acc[DBLK];                                                                    \
+        _Pragma("omp simd") for (int o = 0; o < DBLK; o++) acc[o] = 0.0f;                   \
+        for (int kh = 0; kh < K; kh++) {                                                    \
+            int ih = oh * s->stride - s->pad + kh;                                          \
+            if (ih < 0 || ih >= s->H) continue;                                             \
+            const float *xp = xb + ((size_t)ih * s->W + iw0 + kw0) * C;                     \
+            const float *wr = wt + (size_t)(kh * K + kw0) * C * OC + o0;                    \
+            for (int j = 0; j < (kw1 - kw0) * C; j++) {                                     \
+                float xv = xp[j];                                                           \
+                _Pragma("omp simd") for (int o = 0; o < DBLK; o++)                          \
+                    acc[o] += xv * wr[(size_t)j * OC + o];                                  \
+            }                                                                               \
+        }                                                                                   \
+        float *yr = y + (size_t)ow * OC + o0;                                               \
+        if (b) { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = b[o0 + o] + acc[o]; } \
+        else { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = acc[o]; }         \
+    }
+RP_SIMD_VARIANTS(direct_fwd_row, (float *y, const float *xb, const float *wt, const float *b,
+                                  const conv2d_shape *s, int oh, int o0))
+
+/* wt (taps, OC) from w (OC, taps). */
+static void transpose_weights(float *wt, const float *w, int OC, int taps)
+{
+    for (int o = 0; o < OC; o++)
+        for (int t = 0; t < taps; t++) wt[(size_t)t * OC + o] = w[(size_t)o * taps + t];
+}
+
+void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
+                           const conv2d_shape *s, float *scratch)
+{
+    RP_ASSERT(conv2d_uses_direct(s));
+    const int taps = s->K * s->K * s->C;
+    transpose_weights(scratch, w, s->OC, taps);
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->OH; r++) {
+        int bi = r / s->OH, oh = r % s->OH;
+        for (int o0 = 0; o0 < s->OC; o0 += DBLK)
+            RP_SIMD_CALL(simd, direct_fwd_row, (y + (size_t)r * s->OW * s->OC,
+                                                x + (size_t)bi * s->H * s->W * s->C, scratch, b, s, oh, o0));
+    }
+}
+
+/* part (taps, OC), channels [o0, o0 + DBLK) = sum over the slot's output pixels in order of
+ * x[tap] * dy. The block's taps * DBLK accumulators live in acc (L1). */
+#define direct_dw_slot_BODY                                                                 \
+    const int K = s->K, C = s->C, OC = s->OC, taps = K * K * C;                             \
+    float acc[DIRECT_MAX_TAPS * DBLK];                                                      \
+    for (int i = 0; i < taps * DBLK; i++) acc[i] = 0.0f;                                    \
+    for (int bi = b0; bi < b1; bi++) {                                                      \
+        const float *xb = x + (size_t)bi * s->H * s->W * C;                                 \
+        for (int oh = 0; oh < s->OH; oh++)                                                  \
+            for (int ow = 0; ow < s->OW; ow++) {                                            \
+                const float *g = dy + (((size_t)bi * s->OH + oh) * s->OW + ow) * OC + o0;   \
+                int iw0 = ow * s->stride - s->pad;                                          \
+                int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + K > s->W ? s->W - iw0 : K;        \
+                for (int kh = 0; kh < K; kh++) {                                            \
+                    int ih = oh * s->stride - s->pad + kh;                                  \
+                    if (ih < 0 || ih >= s->H) continue;                                     \
+                    const float *xp = xb + ((size_t)ih * s->W + iw0 + kw0) * C;             \
+                    float *ar = acc + (kh * K + kw0) * C * DBLK;                            \
+                    for (int j = 0; j < (kw1 - kw0) * C; j++) {                             \
+                        float xv = xp[j];                                                   \
+                        _Pragma("omp simd") for (int o = 0; o < DBLK; o++)                  \
+                            ar[j * DBLK + o] += xv * g[o];                                  \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    for (int t = 0; t < taps; t++)                                                          \
+        for (int o = 0; o < DBLK; o++) part[(size_t)t * OC + o0 + o] = acc[t * DBLK + o];
+RP_SIMD_VARIANTS(direct_dw_slot, (float *part, const float *dy, const float *x, const conv2d_shape *s,
+                                  int b0, int b1, int o0))
+
+void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const conv2d_shape *s, float *scratch)
+{
+    RP_ASSERT(conv2d_uses_direct(s));
+    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (dx) conv2d_slots_backward(dx, NULL, NULL, dy, x, w, s, scratch);
+    if (!dw) return;
+    const int taps = s->K * s->K * s->C, OC = s->OC;
+    const size_t nw = (size_t)taps * OC;
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static)
+    for (int sl = 0; sl < s->slots; sl++) {
+        int b0, b1;
+        slot_range(s, sl, &b0, &b1);
+        for (int o0 = 0; o0 < OC; o0 += DBLK)
+            RP_SIMD_CALL(simd, direct_dw_slot, (scratch + (size_t)sl * nw, dy, x, s, b0, b1, o0));
+    }
+    for (int o = 0; o < OC; o++) /* slots in order: independent of the thread count */
+        for (int t = 0; t < taps; t++) {
+            float acc = scratch[(size_t)t * OC + o];
+            for (int sl = 1; sl < s->slots; sl++) acc += scratch[(size_t)sl * nw + (size_t)t * OC + o];
+            dw[(size_t)o * taps + t] += acc;
+        }
+}
