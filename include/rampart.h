@@ -112,6 +112,9 @@ size_t rp_model_num_params(const rp_model *m); /* trainable scalars */
 /* Forward FLOPs for one image: a multiply-add counts 2 (conv 2*OH*OW*OC*K*K*IC/groups,
  * linear 2*IN*OUT); every other layer 1 per element of its larger side (input or output). */
 double rp_model_flops(const rp_model *m);
+/* Trainable parameters and rp_model_flops of the model cfg describes, from its graph alone
+ * (nothing allocated for weights or activations); max_batch and seed are not used. */
+rp_status rp_model_cost(rp_ctx *ctx, const rp_model_config *cfg, size_t *params, double *flops);
 /* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
 

@@ -54,6 +54,7 @@ void cli_format_duration(char *buf, size_t n, double seconds);
 /* Subcommands (one file each). */
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_attack(int argc, char **argv);

@@ -12,6 +12,7 @@ static const struct {
 } COMMANDS[] = {
     {"train", cmd_train, "train a model (plain or robust objective)"},
     {"eval", cmd_eval, "accuracy of one or more models on a data set"},
+    {"models", cmd_models, "list architectures with parameter counts and FLOPs"},
     {"bench", cmd_bench, "images/s of train, advreg, pgd or eval on random data; per-layer profile"},
     {"predict", cmd_predict, "top-k classes of a model for image files (JPEG, PNG)"},
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},

@@ -35,3 +35,25 @@ double rp_model_flops(const rp_model *m)
     for (int i = 0; i < m->g.n_nodes; i++) total += rp_graph_node_flops(&m->g, i);
     return total;
 }
+
+rp_status rp_model_cost(rp_ctx *ctx, const rp_model_config *cfg, size_t *params, double *flops)
+{
+    const rp_arch *arch = cfg->arch ? rp_arch_find(cfg->arch) : NULL;
+    if (!arch) return rp_fail(ctx, RP_ERR_ARG, "unknown model architecture '%s'", cfg->arch ? cfg->arch : "(null)");
+    if (cfg->num_classes < 1 || cfg->H < 1 || cfg->W < 1 || cfg->C < 1 || cfg->C > 4)
+        return rp_fail(ctx, RP_ERR_ARG, "model %s: bad size: %d classes, input %dx%dx%d", arch->name,
+                       cfg->num_classes, cfg->H, cfg->W, cfg->C);
+    rp_graph g;
+    rp_graph_init(&g, ctx, (rp_shape){cfg->H, cfg->W, cfg->C});
+    arch->build(&g, cfg);
+    rp_status s = g.status;
+    if (s == RP_OK) {
+        *params = 0;
+        *flops = 0.0;
+        for (int i = 0; i < g.n_params; i++)
+            if (g.params[i].trainable) *params += g.params[i].numel;
+        for (int i = 0; i < g.n_nodes; i++) *flops += rp_graph_node_flops(&g, i);
+    }
+    rp_graph_free(&g);
+    return s;
+}
