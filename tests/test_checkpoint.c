@@ -229,6 +229,29 @@ static void expect_load_error(rp_model *m, const char *path, rp_status want, con
     rp_ctx_destroy(ctx);
 }
 
+/* A mobilenet_v2 at width 0.5 reloads at width 0.5 (the width is in the metadata). */
+static void test_width_round_trip(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model_config cfg = {.arch = "mobilenet_v2", .num_classes = 5, .H = 32, .W = 32, .C = 3,
+                           .max_batch = 3, .seed = 4, .width = 0.5f};
+    for (int c = 0; c < 3; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
+    rp_model *m = NULL, *l = NULL;
+    assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
+    char path[512];
+    tmp_path(path, sizeof path, "width.safetensors");
+    assert_int_equal(rp_model_save(ctx, m, path, NULL), RP_OK);
+    if (rp_model_load(ctx, path, 3, &l) != RP_OK) fail_msg("load: %s", rp_ctx_error(ctx));
+    assert_true(rp_model_get_config(l)->width == 0.5f);
+    assert_int_equal(rp_model_num_params(l), rp_model_num_params(m));
+    float *want = logits_of(m, 9), *got = logits_of(l, 9);
+    tu_assert_close("width 0.5 logits", got, want, 15, 0.0f, 0.0f);
+    free(want), free(got);
+    rp_model_destroy(m), rp_model_destroy(l);
+    rp_ctx_destroy(ctx);
+}
+
 static void test_misfits(void **state)
 {
     (void)state;
@@ -339,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_mlp),
         cmocka_unit_test(test_round_trip_smallcnn),
         cmocka_unit_test(test_round_trip_all_archs),
+        cmocka_unit_test(test_width_round_trip),
         cmocka_unit_test(test_misfits),
         cmocka_unit_test(test_save_refuses_nan),
     };

@@ -101,14 +101,15 @@ rp_status rp_model_save(rp_ctx *ctx, const rp_model *m, const char *path, const 
     }
     if (s == RP_OK) {
         const rp_model_config *c = &m->cfg;
-        char ncls[16], input[48], mean[160], std[160];
+        char ncls[16], input[48], mean[160], std[160], width[32];
         snprintf(ncls, sizeof ncls, "%d", c->num_classes);
+        snprintf(width, sizeof width, "%.9g", c->width > 0.0f ? (double)c->width : 1.0);
         snprintf(input, sizeof input, "%dx%dx%d", c->H, c->W, c->C);
         fmt_floats(mean, sizeof mean, c->mean, c->C);
         fmt_floats(std, sizeof std, c->std, c->C);
-        const char *keys[] = {"format", "arch", "num_classes", "input", "mean", "std", "class_names"};
-        const char *vals[] = {RP_CHECKPOINT_FORMAT, m->arch, ncls, input, mean, std, names};
-        s = rp_st_write(ctx, path, e, g->n_params, keys, vals, names ? 7 : 6);
+        const char *keys[] = {"format", "arch", "num_classes", "input", "mean", "std", "width", "class_names"};
+        const char *vals[] = {RP_CHECKPOINT_FORMAT, m->arch, ncls, input, mean, std, width, names};
+        s = rp_st_write(ctx, path, e, g->n_params, keys, vals, names ? 8 : 7);
     }
     for (int i = 0; tmp && i < g->n_params; i++) free(tmp[i]);
     free(tmp);
@@ -246,6 +247,15 @@ static rp_status config_from_meta(rp_ctx *ctx, const rp_st_file *f, rp_model_con
     if (!parse_floats(rp_st_meta(f, "mean"), c->mean, c->C) || !parse_floats(rp_st_meta(f, "std"), c->std, c->C))
         return rp_fail(ctx, RP_ERR_FORMAT, "%s: metadata mean/std are not JSON arrays of %d finite numbers", path,
                        c->C);
+    /* width multiplier: absent in files written before it was recorded, meaning 1 */
+    const char *width = rp_st_meta(f, "width");
+    if (width) {
+        char *wend = NULL;
+        double w = strtod(width, &wend);
+        if (wend == width || *wend || !(w > 0.0 && w <= 16.0))
+            return rp_fail(ctx, RP_ERR_FORMAT, "%s: metadata width '%s' is not a number in (0, 16]", path, width);
+        c->width = (float)w;
+    }
     return RP_OK;
 }
 
