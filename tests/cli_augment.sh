@@ -23,6 +23,6 @@ cmp -s "$tmp/p0.safetensors" "$tmp/none.safetensors" || fail "--augment-prob 0 d
 "$bin" train --augment flip,blur --limit 100 --epochs 1 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
 rc=$?
 { [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF "unknown augmentation 'blur'" "$tmp/err"; } || { fail "bad spec (exit $rc)"; cat "$tmp/err"; }
-"$bin" train --help | grep -q -- "--augment-prob X .*(default: 0.5)" || fail "--help lacks --augment-prob's default"
+"$bin" train --help > "$tmp/help"; grep -q -- "--augment-prob X .*(default: 0.5)" "$tmp/help" || fail "--help lacks --augment-prob's default"
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -116,7 +116,7 @@ PY
 expect_fail "input size differs" "$tmp/small.safetensors: data images are 28x28x1 but the model expects 8x8x1" \
     eval --model "$A" --model "$tmp/small.safetensors" --attack none
 expect_fail "source input size differs" "$tmp/small.safetensors" eval --model "$A" --source-model "$tmp/small.safetensors" --attack fgsm
-"$bin" eval --help | grep -q -- "--eps VALUE .*(default: 0.05,0.1,0.2)" || fail "--help lacks the eps default"
+"$bin" eval --help > "$tmp/help"; grep -q -- "--eps VALUE .*(default: 0.05,0.1,0.2)" "$tmp/help" || fail "--help lacks the eps default"
 
 echo "$fails failed"
 [ $fails -eq 0 ]
