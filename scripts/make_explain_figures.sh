@@ -26,7 +26,8 @@ epochs=${EPOCHS:-3}
 first=${FIRST:-0}        # index of the test image shown in the figures
 mkdir -p "$work" "$root/docs/img"
 [ -x "$bin" ] || { echo "no rampart binary at $bin (build first or set RAMPART_BIN)" >&2; exit 1; }
-if ! "$bin" train --help | grep -q -- '--eps'; then
+"$bin" train --help > "$work/train_help.txt" # (grep -q on a pipe can SIGPIPE rampart under pipefail)
+if ! grep -q -- '--eps' "$work/train_help.txt"; then
     echo "this rampart cannot train robust models yet ('rampart train' has no --eps)" >&2
     exit 1
 fi
