@@ -4,7 +4,7 @@ A rampart checkpoint is a safetensors file whose tensors carry PyTorch's names a
 layouts (conv weights OIHW) and whose metadata describes the model:
 
     format "rampart-1", arch, num_classes, input "HxWxC", mean and std (JSON arrays),
-    class_names (JSON array, optional).
+    width (mobilenet_v2's multiplier), class_names (JSON array, optional).
 
     import rampart_torch
     model = rampart_torch.load("model.safetensors")   # eval mode
@@ -137,12 +137,45 @@ class MLP(_Normalized):
         return self.fc2(F.relu(self.fc1(x)))
 
 
-ARCHS = {"smallcnn": SmallCNN, "mlp": MLP}
+class Torchvision(_Normalized):
+    """torchvision's mobilenet_v2 / resnet18 (and resnet18_cifar: 3x3 stride-1 stem, no
+    max-pool) with rampart's normalisation in front. The torchvision modules are adopted as
+    direct children, so state_dict keys are torchvision's (features.0.0.weight, ...)."""
+
+    def __init__(self, arch, num_classes, input_hwc, mean, std, width=1.0):
+        super().__init__(arch, num_classes, input_hwc, mean, std)
+        import torchvision
+        C = self.input_hwc[2]
+        self.width = width
+        if arch == "mobilenet_v2":
+            net = torchvision.models.mobilenet_v2(num_classes=num_classes, width_mult=width)
+            if C != 3:
+                old = net.features[0][0]
+                net.features[0][0] = nn.Conv2d(C, old.out_channels, 3, 2, 1, bias=False)
+        else:
+            net = torchvision.models.resnet18(num_classes=num_classes)
+            if arch == "resnet18_cifar":
+                net.conv1 = nn.Conv2d(C, 64, 3, 1, 1, bias=False)
+                net.maxpool = nn.Identity()
+            elif C != 3:
+                net.conv1 = nn.Conv2d(C, 64, 7, 2, 3, bias=False)
+        for name, child in net.named_children():
+            self.add_module(name, child)
+        self._impl = type(net)._forward_impl  # reads self.features / self.conv1 / ...
+
+    def forward(self, x):
+        return self._impl(self, self.normalize(x))
 
 
-def build(arch, num_classes, input_hwc, mean, std):
+ARCHS = {"smallcnn": SmallCNN, "mlp": MLP, "mobilenet_v2": Torchvision, "resnet18": Torchvision,
+         "resnet18_cifar": Torchvision}
+
+
+def build(arch, num_classes, input_hwc, mean, std, width=1.0):
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; this module knows {sorted(ARCHS)}")
+    if ARCHS[arch] is Torchvision:
+        return Torchvision(arch, num_classes, input_hwc, mean, std, width)
     return ARCHS[arch](num_classes, input_hwc, mean, std)
 
 
@@ -153,7 +186,7 @@ def load(path):
         raise ValueError(f"{path}: metadata format {meta.get('format')!r}, expected {FORMAT!r}")
     H, W, C = (int(v) for v in meta["input"].split("x"))
     model = build(meta["arch"], int(meta["num_classes"]), (H, W, C), json.loads(meta["mean"]),
-                  json.loads(meta["std"]))
+                  json.loads(meta["std"]), float(meta.get("width", "1")))
     state = {k: v.to(torch.int64) if k.endswith("num_batches_tracked") else v.to(torch.float32)
              for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)
@@ -169,7 +202,8 @@ def save(model, path, class_names=None):
     meta = {"format": FORMAT, "arch": model.arch, "num_classes": str(model.num_classes),
             "input": f"{H}x{W}x{C}",
             "mean": json.dumps([float(v) for v in model.mean.flatten()]),
-            "std": json.dumps([float(v) for v in model.std.flatten()])}
+            "std": json.dumps([float(v) for v in model.std.flatten()]),
+            "width": repr(float(getattr(model, "width", 1.0)))}
     if names is not None:
         meta["class_names"] = json.dumps(list(names))
     write_safetensors(dict(model.state_dict()), path, meta)
