@@ -28,8 +28,9 @@ expect_usage "zero steps" "--steps must be >= 1" --objective pgd --steps 0
 expect_usage "zero adv step" "--adv-step must be > 0" --objective advreg --adv-step 0
 expect_usage "negative multiplier" "--adv-multiplier must be >= 0" --objective advreg --adv-multiplier -0.2
 expect_usage "unknown objective" "unknown objective 'madry'" --objective madry
-"$bin" train --help | grep -q -- "--adv-multiplier X .*(default: 0.2)" || { echo "FAIL: --help lacks --adv-multiplier's default"; fails=$((fails+1)); }
-"$bin" train --help | grep -q -- "--adv-norm VALUE .*(default: l2)" || { echo "FAIL: --help lacks --adv-norm's default"; fails=$((fails+1)); }
+"$bin" train --help >"$tmp/help"
+grep -q -- "--adv-multiplier X .*(default: 0.2)" "$tmp/help" || { echo "FAIL: --help lacks --adv-multiplier's default"; fails=$((fails+1)); }
+grep -q -- "--adv-norm VALUE .*(default: l2)" "$tmp/help" || { echo "FAIL: --help lacks --adv-norm's default"; fails=$((fails+1)); }
 # every objective runs end to end on a few images (eps as k/255)
 for obj in advreg fgsm fast pgd trades; do
   if "$bin" train --objective "$obj" --eps 8/255 --steps 2 --model mlp --limit 128 --test-limit 64 --epochs 1 \
@@ -39,5 +40,14 @@ for obj in advreg fgsm fast pgd trades; do
     echo "FAIL $obj did not train:"; cat "$tmp/err"; fails=$((fails+1))
   fi
 done
+# fast adversarial training watches a held-out batch for catastrophic overfitting every epoch
+if "$bin" train --objective fast --eps 0.1 --model mlp --limit 600 --test-limit 64 --epochs 1 --batch 64 \
+     --out "$tmp/fast.safetensors" >"$tmp/out" 2>"$tmp/err" &&
+   grep -q "holding out the last 256 training images" "$tmp/err" &&
+   grep -Eq "epoch 1: held-out PGD-10 accuracy [0-9.]+, FGSM accuracy [0-9.]+" "$tmp/out"; then
+  echo "ok   fast watch: $(grep -m1 'held-out' "$tmp/out")"
+else
+  echo "FAIL fast watch:"; cat "$tmp/out" "$tmp/err"; fails=$((fails+1))
+fi
 echo "$fails failed"
 [ $fails -eq 0 ]
