@@ -24,7 +24,8 @@ demo: build
 	@mkdir -p $(OUT)
 	$(RAMPART) train --data fashion-mnist --model smallcnn --epochs 10 --batch 128 --lr 0.05 \
 	    --seed 1 --threads $(JOBS) --out $(OUT)/smallcnn.safetensors
-	$(RAMPART) eval --model $(OUT)/smallcnn.safetensors --data fashion-mnist --threads $(JOBS)
+	$(RAMPART) eval --model $(OUT)/smallcnn.safetensors --data fashion-mnist --attack none --noise none \
+	    --limit 10000 --threads $(JOBS)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 1

@@ -27,6 +27,6 @@ expect_fail "eval without model" "--model" "$bin" eval
 echo "precious" > "$tmp/keep.safetensors"
 expect_fail "NaN learning rate" "bad value 'nan'" "$bin" train --lr nan --out "$tmp/keep.safetensors"
 grep -q precious "$tmp/keep.safetensors" || { echo "FAIL: existing checkpoint was overwritten"; fails=$((fails+1)); }
-"$bin" train --help | grep -q -- "--epochs N .*(default: 10)" || { echo "FAIL: --help lacks defaults"; fails=$((fails+1)); }
+grep -q -- "--epochs N .*(default: 10)" <<<"$("$bin" train --help)" || { echo "FAIL: --help lacks defaults"; fails=$((fails+1)); }
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -73,11 +73,25 @@ static char *list_copy(const char *v)
 
 int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags, int argc, char **argv)
 {
-    for (int i = 0; i < n_flags; i++)
-        if (flags[i].deflt && set_value(cmd, &flags[i], flags[i].deflt) != 0) return -1;
-    for (int i = 0; i < n_flags; i++)
-        if (flags[i].type == CLI_LIST) ((cli_list *)flags[i].dest)->n = 0; /* defaults replaced */
-    bool seen_list[64] = {0};
+    /* every destination starts defined: its default, or zero/NULL/false/empty */
+    for (int i = 0; i < n_flags; i++) {
+        switch (flags[i].type) {
+        case CLI_INT: *(int *)flags[i].dest = 0; break;
+        case CLI_FLOAT: *(float *)flags[i].dest = 0.0f; break;
+        case CLI_STRING: *(const char **)flags[i].dest = NULL; break;
+        case CLI_BOOL: *(bool *)flags[i].dest = false; break;
+        case CLI_LIST: ((cli_list *)flags[i].dest)->n = 0; break;
+        }
+        if (flags[i].deflt && flags[i].type != CLI_LIST && set_value(cmd, &flags[i], flags[i].deflt) != 0)
+            return -1;
+    }
+    /* a list flag given on the command line replaces its default items */
+    enum { MAX_FLAGS = 256 };
+    if (n_flags > MAX_FLAGS) {
+        fprintf(stderr, "rampart %s: internal error: more than %d flags\n", cmd, MAX_FLAGS);
+        return -1;
+    }
+    bool seen_list[MAX_FLAGS] = {0};
     for (int a = 0; a < argc; a++) {
         const char *arg = argv[a];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
@@ -103,7 +117,7 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
             }
             v = argv[++a];
         }
-        if (f->type == CLI_LIST && fi < 64 && !seen_list[fi]) seen_list[fi] = true;
+        if (f->type == CLI_LIST) seen_list[fi] = true;
         /* comma-separated lists: --eps 0.05,0.1 */
         if (f->type == CLI_LIST && strchr(v, ',')) {
             char *copy = list_copy(v);
@@ -114,7 +128,7 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
         if (set_value(cmd, f, v) != 0) return -1;
     }
     /* lists never given keep their default items */
-    for (int i = 0; i < n_flags && i < 64; i++) {
+    for (int i = 0; i < n_flags; i++) {
         if (flags[i].type != CLI_LIST || seen_list[i] || !flags[i].deflt) continue;
         char *copy = list_copy(flags[i].deflt);
         for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
