@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/activation.h"
+#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu.h"
 #include "kernels/pool.h"
@@ -118,6 +119,67 @@ static void test_maxpool_bitwise(void **state)
         free(x); free(yr); free(y); free(ar); free(a);
     }
     rp_simd_force(RP_SIMD_AVX512);
+}
+
+/* Batch norm: train and eval forward (outputs, saved statistics, running statistics) and
+ * backward (dx, dgamma, dbeta), bit for bit. */
+static void check_batchnorm(size_t N, int C, uint64_t seed)
+{
+    size_t n = N * (size_t)C;
+    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    float *x = floats(n), *dy = floats(n), *g = floats((size_t)C), *be = floats((size_t)C);
+    float *ref[2], *out[2]; /* y, mean, invstd, rmean, rvar, dx, dgamma, dbeta */
+    size_t len = 2 * n + 6 * (size_t)C;
+    for (int i = 0; i < 2; i++) {
+        ref[i] = floats(len);
+        out[i] = floats(len);
+    }
+    tu_fill_uniform(x, n, -3, 5, seed);
+    tu_fill_uniform(dy, n, -1, 1, seed + 1);
+    tu_fill_uniform(g, (size_t)C, 0.5f, 1.5f, seed + 2);
+    tu_fill_uniform(be, (size_t)C, -1, 1, seed + 3);
+    for (int level = -1; level < N_LEVELS; level++)
+        for (int t = 1; t <= 2; t++) {
+            if (level < 0 && t == 2) continue;
+            if (level >= 0) use_level(LEVELS[level]);
+            omp_set_num_threads(t);
+            for (int train = 0; train < 2; train++) {
+                float *o = level < 0 ? ref[train] : out[train];
+                float *y = o, *mean = o + n, *inv = mean + C, *rm = inv + C, *rv = rm + C;
+                float *dx = rv + C, *dg = dx + n, *db = dg + C;
+                tu_fill_uniform(rm, (size_t)C, -0.5f, 0.5f, seed + 4);
+                tu_fill_uniform(rv, (size_t)C, 0.5f, 2.0f, seed + 5);
+                tu_fill_uniform(dx, n + 2 * (size_t)C, -1, 1, seed + 6);
+                if (level < 0 && train)
+                    batchnorm_forward_train_ref(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f, 0.1f, work);
+                else if (level < 0)
+                    batchnorm_forward_eval_ref(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f);
+                else if (train)
+                    batchnorm_forward_train(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f, 0.1f, work);
+                else
+                    batchnorm_forward_eval(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f);
+                if (level < 0)
+                    batchnorm_backward_ref(dx, dg, db, dy, x, mean, inv, g, N, C, train, work);
+                else
+                    batchnorm_backward(dx, dg, db, dy, x, mean, inv, g, N, C, train, work);
+                if (level >= 0 && memcmp(out[train], ref[train], len * sizeof(float)))
+                    fail_msg("batchnorm N=%zu C=%d train=%d level %s threads %d differs from the reference",
+                             N, C, train, rp_simd_name(rp_simd_level()), t);
+            }
+        }
+    rp_simd_force(RP_SIMD_AVX512);
+    for (int i = 0; i < 2; i++) { free(ref[i]); free(out[i]); }
+    free(work); free(x); free(dy); free(g); free(be);
+}
+
+static void test_batchnorm_bitwise(void **state)
+{
+    (void)state;
+    check_batchnorm(7, 5, 60);        /* fewer rows than chunks */
+    check_batchnorm(2 * 28 * 28, 1, 61);
+    check_batchnorm(3 * 7 * 9, 17, 62);
+    check_batchnorm(2 * 32 * 32, 96, 63); /* above the threading threshold */
+    check_batchnorm(4 * 2 * 2, 1280, 64);
 }
 
 /* Conv2d ----------------------------------------------------------------------------------- */
@@ -243,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_relu_bitwise),
         cmocka_unit_test(test_relu6_bitwise),
         cmocka_unit_test(test_maxpool_bitwise),
+        cmocka_unit_test(test_batchnorm_bitwise),
         cmocka_unit_test(test_conv_slots),
         cmocka_unit_test(test_conv_direct),
     };

@@ -1,9 +1,9 @@
 #include "kernels/batchnorm.h"
 
+/* The reference kernels (plain loops); batchnorm_fast.c has the SIMD versions. */
+
 #include <math.h>
 #include <string.h>
-
-#define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
 
 static int n_chunks(size_t N) { return N < BN_CHUNKS ? (int)N : BN_CHUNKS; }
 
@@ -60,7 +60,7 @@ static void normalise(float *y, const float *x, const float *mean, const float *
     }
 }
 
-void batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
+void batchnorm_forward_train_ref(float *y, float *mean, float *invstd, float *running_mean,
                              float *running_var, const float *x, const float *gamma,
                              const float *beta, size_t N, int C, float eps, float momentum,
                              double *work)
@@ -86,7 +86,7 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
     normalise(y, x, mean, invstd, gamma, beta, N, C);
 }
 
-void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *running_mean,
+void batchnorm_forward_eval_ref(float *y, float *mean, float *invstd, const float *running_mean,
                             const float *running_var, const float *x, const float *gamma,
                             const float *beta, size_t N, int C, float eps)
 {
@@ -102,7 +102,7 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
  *   eval:  dx += gamma * invstd * dy
  *   train: dx += gamma * invstd * (dy - Sdy/N - xhat * Sdyx * invstd / N)
  * i.e. dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
-void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+void batchnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work)
 {

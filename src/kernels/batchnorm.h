@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
+
 size_t batchnorm_work_doubles(int C);
 
 /* Training: normalise with the batch mean and biased variance.
@@ -32,5 +34,19 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work);
+
+/* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
+ * (batchnorm_fast.c) that do the same double/float operations in the same order, so their
+ * results are bit-identical (tests/test_kernels_fast.c). */
+void batchnorm_forward_train_ref(float *y, float *mean, float *invstd, float *running_mean,
+                                 float *running_var, const float *x, const float *gamma,
+                                 const float *beta, size_t N, int C, float eps, float momentum,
+                                 double *work);
+void batchnorm_forward_eval_ref(float *y, float *mean, float *invstd, const float *running_mean,
+                                const float *running_var, const float *x, const float *gamma,
+                                const float *beta, size_t N, int C, float eps);
+void batchnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                            const float *mean, const float *invstd, const float *gamma, size_t N,
+                            int C, int train, double *work);
 
 #endif
