@@ -383,6 +383,8 @@ static void test_bad_config(void **state)
     assert_int_equal(rp_attack_run(a, S.x, yy, NULL, 4, S.x_adv, NULL, NULL), RP_ERR_ARG);
     assert_non_null(strstr(rp_ctx_error(S.ctx), "label 10"));
     assert_int_equal(rp_attack_run(a, S.x, S.y, NULL, 5, S.x_adv, NULL, NULL), RP_ERR_ARG);
+    assert_int_equal(rp_attack_run(a, S.x, S.y, NULL, 2, S.x + S.X, NULL, NULL), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(S.ctx), "overlaps"));
     float bad[784 * 1];
     memcpy(bad, S.x, sizeof bad);
     bad[7] = NAN;

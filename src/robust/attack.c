@@ -428,8 +428,10 @@ rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const in
             return rp_fail(a->ctx, RP_ERR_ARG, "attack %s: target %d of example %d outside [0, %d)", name,
                            (int)target[i], i, a->K);
     }
-    size_t X = a->X;
-    for (size_t k = 0; k < (size_t)B * X; k++)
+    size_t X = a->X, BX = (size_t)B * X;
+    if (!(x_adv + BX <= x || x + BX <= x_adv))
+        return rp_fail(a->ctx, RP_ERR_ARG, "attack %s: x_adv overlaps x (they must be separate buffers)", name);
+    for (size_t k = 0; k < BX; k++)
         if (!isfinite(x[k]))
             return rp_fail(a->ctx, RP_ERR_NUMERIC, "attack %s: input pixel %zu of example %zu is %g", name, k % X,
                            k / X, (double)x[k]);

@@ -61,7 +61,8 @@ void rp_attack_destroy(rp_attack *a);
 /* BORROWED: the configuration in use, defaults resolved (e.g. PGD's step size). */
 const rp_attack_config *rp_attack_get_config(const rp_attack *a);
 
-/* Attack B examples x (B,H,W,C) with labels y (targets when targeted). Writes x_adv and,
+/* Attack B examples x (B,H,W,C) with labels y (targets when targeted). Writes x_adv (a
+ * separate buffer, not overlapping x) and,
  * when non-NULL, success[i] = model's eval-mode prediction on x_adv[i] != y[i] (targeted:
  * == target). Returns the number of forward passes used (each with its backward when the
  * attack needs a gradient; PGD-k costs k + 1) in *passes if non-NULL.

@@ -35,29 +35,19 @@ static void apgd_step(rp_attack *a, const rp_attack_config *c, int i, const floa
     rp_atk_project(v, xi, X, c->norm, c->eps, c->clip_min, c->clip_max);
 }
 
-void rp_atk_apgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, const float *x,
-                     const int32_t *y, const int32_t *t, int B, const int *list, int n,
-                     float *x_adv, bool *succ, float *out_loss)
+/* The random start of the examples act[0..n): its loss and gradient open the bests. Returns
+ * how many remain (the others fooled the model already). */
+static int apgd_open(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, const float *x, const int32_t *y,
+                     const int32_t *t, int n, float *x_adv, bool *succ)
 {
-    (void)B;
     size_t X = a->X;
-    int K = a->K, N = c->steps;
-    int klen = (int)(0.22 * N), kmin = (int)(0.06 * N), kdecr = (int)(0.03 * N);
-    if (klen < 1) klen = 1;
-    if (kmin < 1) kmin = 1;
-    if (kdecr < 1) kdecr = 1;
-    int *act = a->act;
-    memcpy(act, list, (size_t)n * sizeof *act);
-    for (int j = 0; j < n; j++) {
-        int i = act[j];
-        rp_atk_random_start(a, a->cur + (size_t)i * X, x + (size_t)i * X, c->eps, c->clip_min, c->clip_max);
-    }
-    /* the random start: its loss and gradient open the bests */
+    int *act = a->act, m = 0;
+    for (int j = 0; j < n; j++)
+        rp_atk_random_start(a, a->cur + (size_t)act[j] * X, x + (size_t)act[j] * X, c->eps, c->clip_min, c->clip_max);
     rp_atk_eval(a, obj, a->cur, act, n, y, t, true, a->loss);
-    int m = 0;
     for (int j = 0; j < n; j++) {
         int i = act[j];
-        if (rp_atk_fooled(a->logits + (size_t)j * K, K, y[i], -1, false)) {
+        if (rp_atk_fooled(a->logits + (size_t)j * a->K, a->K, y[i], -1, false)) {
             row_copy(x_adv, i, a->cur, i, X);
             succ[i] = true;
             continue;
@@ -72,13 +62,45 @@ void rp_atk_apgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, co
         a->flag[i] = true; /* "halved at the last checkpoint": no stall test at the first */
         act[m++] = i;
     }
-    n = m;
+    return m;
+}
+
+/* Example i at a checkpoint `len` iterations after the last one: halve its step and go back
+ * to its best point when the loss oscillated or stalled. */
+static void apgd_checkpoint(rp_attack *a, int i, int len)
+{
+    bool oscillates = a->count[i] <= 0.75 * len;
+    bool stalled = !a->flag[i] && a->loss_check[i] >= a->loss_best[i];
+    a->flag[i] = oscillates || stalled;
+    a->loss_check[i] = a->loss_best[i];
+    a->count[i] = 0;
+    if (a->flag[i]) {
+        a->eta[i] *= 0.5f;
+        row_copy(a->cur, i, a->best, i, a->X);
+        row_copy(a->grad, i, a->gbest, i, a->X);
+    }
+}
+
+void rp_atk_apgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, const float *x,
+                     const int32_t *y, const int32_t *t, int B, const int *list, int n,
+                     float *x_adv, bool *succ, float *out_loss)
+{
+    (void)B;
+    size_t X = a->X;
+    int K = a->K, N = c->steps;
+    int klen = (int)(0.22 * N), kmin = (int)(0.06 * N), kdecr = (int)(0.03 * N);
+    if (klen < 1) klen = 1;
+    if (kmin < 1) kmin = 1;
+    if (kdecr < 1) kdecr = 1;
+    int *act = a->act;
+    memcpy(act, list, (size_t)n * sizeof *act);
+    n = apgd_open(a, c, obj, x, y, t, n, x_adv, succ);
     int since = 0;
     for (int it = 0; it < N && n > 0; it++) {
         for (int j = 0; j < n; j++) apgd_step(a, c, act[j], x + (size_t)act[j] * X, it == 0 ? 1.0f : 0.75f);
         rp_atk_eval(a, obj, a->cur, act, n, y, t, true, a->loss);
         bool check = ++since == klen;
-        m = 0;
+        int m = 0;
         for (int j = 0; j < n; j++) {
             int i = act[j];
             float l = a->loss[j];
@@ -95,18 +117,7 @@ void rp_atk_apgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, co
                 row_copy(a->best, i, a->cur, i, X);
                 row_copy(a->gbest, i, a->gw, j, X);
             }
-            if (check) {
-                bool oscillates = a->count[i] <= 0.75 * klen;
-                bool stalled = !a->flag[i] && a->loss_check[i] >= a->loss_best[i];
-                a->flag[i] = oscillates || stalled;
-                a->loss_check[i] = a->loss_best[i];
-                a->count[i] = 0;
-                if (a->flag[i]) {
-                    a->eta[i] *= 0.5f;
-                    row_copy(a->cur, i, a->best, i, X);
-                    row_copy(a->grad, i, a->gbest, i, X);
-                }
-            }
+            if (check) apgd_checkpoint(a, i, klen);
             act[m++] = i;
         }
         n = m;
