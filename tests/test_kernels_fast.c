@@ -299,6 +299,56 @@ static void test_conv_direct(void **state)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_DIRECT);
 }
 
+/* Depthwise (multiplier 1): the fast kernels against the reference dwconv2d_*, bit for bit. */
+static void test_depthwise_bitwise(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        /* B  H   W   C   OC  K  s  p  g   bias */
+        {3, 16, 16, 96, 96, 3, 2, 1, 96, false}, /* mobilenet_v2 stride 2 */
+        {2, 8, 8, 32, 32, 3, 1, 1, 32, true},
+        {2, 7, 9, 20, 20, 3, 2, 1, 20, true},   /* a channel tail after 16 */
+        {2, 9, 7, 16, 16, 5, 2, 2, 16, false},  /* K 5 */
+        {1, 6, 5, 5, 5, 3, 1, 1, 5, true},      /* narrower than a block */
+        {2, 8, 8, 48, 48, 7, 1, 3, 48, true},   /* K 7: the weight gradient falls back */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const conv_case *c = &cases[k];
+        conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
+        assert_true(dwconv2d_fast_applies(&s));
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+        size_t nw = (size_t)s.OC * s.K * s.K;
+        float *x = floats(nx), *w = floats(nw), *b = floats((size_t)s.OC), *dy = floats(ny);
+        float *scratch = floats(dwconv2d_scratch_floats(&s));
+        tu_fill_uniform(x, nx, -1, 1, 70 + k);
+        tu_fill_uniform(w, nw, -1, 1, 71 + k);
+        tu_fill_uniform(b, (size_t)s.OC, -1, 1, 72 + k);
+        tu_fill_uniform(dy, ny, -1, 1, 73 + k);
+        const float *bias = c->bias ? b : NULL;
+        conv_run ref, r;
+        conv_run_alloc(&ref, ny, nx, nw, s.OC);
+        conv_run_alloc(&r, ny, nx, nw, s.OC);
+        dwconv2d_forward(ref.y, x, w, bias, &s, scratch);
+        seed_grads(&ref, nx, nw, s.OC);
+        dwconv2d_backward(ref.dx, ref.dw, ref.db, dy, x, w, &s, scratch);
+        for (int l = 0; l < N_LEVELS; l++)
+            for (int t = 1; t <= 2; t++) {
+                use_level(LEVELS[l]);
+                omp_set_num_threads(t);
+                conv2d_forward(r.y, x, w, bias, &s, scratch);
+                seed_grads(&r, nx, nw, s.OC);
+                conv2d_backward(r.dx, r.dw, r.db, dy, x, w, &s, scratch);
+                if (memcmp(r.y, ref.y, ny * sizeof(float)) || memcmp(r.dx, ref.dx, nx * sizeof(float)) ||
+                    memcmp(r.dw, ref.dw, nw * sizeof(float)) || memcmp(r.db, ref.db, (size_t)s.OC * sizeof(float)))
+                    fail_msg("depthwise case %zu level %s threads %d differs from the reference", k,
+                             rp_simd_name(rp_simd_level()), t);
+            }
+        rp_simd_force(RP_SIMD_AVX512);
+        conv_run_free(&ref); conv_run_free(&r);
+        free(x); free(w); free(b); free(dy); free(scratch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_bitwise),
         cmocka_unit_test(test_conv_slots),
         cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_depthwise_bitwise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,9 @@ size_t conv2d_scratch_floats(const conv2d_shape *s)
 void conv2d_forward(float *y, const float *x, const float *w, const float *b,
                     const conv2d_shape *s, float *scratch)
 {
-    if (conv2d_uses_depthwise(s))
+    if (dwconv2d_fast_applies(s))
+        dwconv2d_fast_forward(y, x, w, b, s, scratch);
+    else if (conv2d_uses_depthwise(s))
         dwconv2d_forward(y, x, w, b, s, scratch);
     else if (conv2d_uses_direct(s))
         conv2d_direct_forward(y, x, w, b, s, scratch);
@@ -65,7 +67,9 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch)
 {
-    if (conv2d_uses_depthwise(s))
+    if (dwconv2d_fast_applies(s))
+        dwconv2d_fast_backward(dx, dw, db, dy, x, w, s, scratch);
+    else if (conv2d_uses_depthwise(s))
         dwconv2d_backward(dx, dw, db, dy, x, w, s, scratch);
     else if (conv2d_uses_direct(s))
         conv2d_direct_backward(dx, dw, db, dy, x, w, s, scratch);

@@ -21,7 +21,10 @@
  *    are summed per slot and then over slots in order. For small weights (the im2col layers
  *    of small CNNs); big layers keep the reference path and OpenBLAS's threads;
  *  - direct: groups == 1 and K*K*C <= 32 (first layers on images): no im2col, vectorised
- *    over output channels.
+ *    over output channels;
+ *  - depthwise with multiplier 1 (dwconv2d_fast.c): the reference's operations in its
+ *    order (bit-identical), channels in register blocks; one pass over dy and x for the
+ *    weight gradient of all taps.
  * conv2d_forward/backward pick one; all are exported so tests can compare them.
  *
  * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).
@@ -95,6 +98,13 @@ void conv2d_direct_forward(float *y, const float *x, const float *w, const float
                            const conv2d_shape *s, float *scratch);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const conv2d_shape *s, float *scratch);
+
+/* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
+bool dwconv2d_fast_applies(const conv2d_shape *s);
+void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
+                           const conv2d_shape *s, float *scratch);
+void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch);
 
 /* db (OC) += column sums of dy (rows, OC), in double, rows in order. */
