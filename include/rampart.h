@@ -42,8 +42,10 @@ void rp_ctx_destroy(rp_ctx *ctx);
 const char *rp_ctx_error(const rp_ctx *ctx);
 int rp_ctx_threads(const rp_ctx *ctx);
 const char *rp_status_name(rp_status s);
-/* Process-wide: sets OpenMP's and OpenBLAS's thread counts (both are process-wide
- * by nature). The CLI calls this once; embedders may manage threads themselves. */
+/* Process-wide: sets OpenMP's thread count and holds OpenBLAS at one thread (the kernels
+ * split GEMMs over the OpenMP threads). The CLI calls this once; embedders may manage
+ * threads themselves. OpenMP threads that spin at barriers stall each other on a shared or
+ * virtualised machine: the CLI runs with OMP_WAIT_POLICY=passive unless told otherwise. */
 void rp_set_threads(int threads);
 /* BORROWED: the BLAS library's configuration and the kernel (core) it selected. */
 const char *rp_blas_info(void);

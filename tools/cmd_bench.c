@@ -263,7 +263,7 @@ static void bench_report(const bench *b, const bench_result *res)
     const bench_opts *o = b->o;
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    const char *simd = rp_simd_name(rp_simd_level());
+    const char *simd = rp_simd_name(rp_simd_level()), *wait = getenv("OMP_WAIT_POLICY");
     if (o->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o->model);
@@ -282,6 +282,7 @@ static void bench_report(const bench *b, const bench_result *res)
         cJSON_AddStringToObject(j, "cpu", cpu);
         cJSON_AddStringToObject(j, "simd", simd);
         cJSON_AddStringToObject(j, "blas", rp_blas_info());
+        cJSON_AddStringToObject(j, "omp_wait_policy", wait ? wait : "unset");
         if (o->profile) json_profile(b, res, j);
         char *s = cJSON_PrintUnformatted(j);
         printf("%s\n", s);
@@ -291,7 +292,7 @@ static void bench_report(const bench *b, const bench_result *res)
     }
     printf("rampart bench: %s %s, batch %d, input %dx%dx%d, %d classes, %d threads\n", o->model, o->mode,
            o->batch, o->input_size, o->input_size, o->channels, o->num_classes, o->threads);
-    printf("cpu: %s; simd %s; blas %s\n", cpu, simd, rp_blas_info());
+    printf("cpu: %s; simd %s; blas %s; OMP_WAIT_POLICY %s\n", cpu, simd, rp_blas_info(), wait ? wait : "unset");
     printf("images/s: median %.1f (min %.1f, max %.1f) over %d repetitions of %d steps\n", res->median,
            res->min, res->max, res->repeat, res->steps);
     if (!strcmp(o->mode, "pgd"))

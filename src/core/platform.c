@@ -5,11 +5,13 @@
 
 #include "rampart.h"
 
+/* OpenBLAS runs on one thread: the kernels split their GEMMs over the OpenMP threads
+ * (src/kernels/gemm.h), so one thread pool serves everything and the two never compete. */
 void rp_set_threads(int threads)
 {
     if (threads < 1) threads = 1;
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1);
 }
 
 const char *rp_blas_info(void)

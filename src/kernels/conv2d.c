@@ -1,10 +1,10 @@
 #include "kernels/conv2d.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
 #include "core/status.h"
+#include "kernels/gemm.h"
 
 int conv2d_out_size(int n, int K, int stride, int pad)
 {
@@ -195,7 +195,7 @@ void conv2d_gemm_forward(float *y, const float *x, const float *w, const float *
         int rows = blas_int((size_t)s->B * ohow);
         fill_bias(y, b, (size_t)rows, s->OC);
         for (int g = 0; g < s->groups; g++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OCg, ICg, 1.0f,
+            rp_sgemm(CblasNoTrans, CblasTrans, rows, OCg, ICg, 1.0f,
                         x + (size_t)g * ICg, s->C, w + (size_t)g * OCg * ICg, ICg, 1.0f,
                         y + (size_t)g * OCg, s->OC);
         return;
@@ -208,7 +208,7 @@ void conv2d_gemm_forward(float *y, const float *x, const float *w, const float *
         for (int g = 0; g < s->groups; g++) {
             im2col(scratch, x, s, b0, nb, g);
             /* yc[:, g*OCg:] (rows, OCg) += cols (rows, kkc) x w_g^T (kkc, OCg) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OCg, (int)kkc, 1.0f,
+            rp_sgemm(CblasNoTrans, CblasTrans, rows, OCg, (int)kkc, 1.0f,
                         scratch, (int)kkc, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
                         yc + (size_t)g * OCg, s->OC);
         }
@@ -227,10 +227,10 @@ void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
         for (int g = 0; g < s->groups; g++) {
             const float *dyg = dy + (size_t)g * OCg, *wg = w + (size_t)g * OCg * ICg;
             if (dw) /* dw_g (OCg, ICg) += dy_g^T (OCg, rows) x x_g (rows, ICg) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, ICg, rows, 1.0f, dyg,
+                rp_sgemm(CblasTrans, CblasNoTrans, OCg, ICg, rows, 1.0f, dyg,
                             s->OC, x + (size_t)g * ICg, s->C, 1.0f, dw + (size_t)g * OCg * ICg, ICg);
             if (dx) /* dx_g (rows, ICg) += dy_g (rows, OCg) x w_g (OCg, ICg) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg,
+                rp_sgemm(CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg,
                             s->OC, wg, ICg, 1.0f, dx + (size_t)g * ICg, s->C);
         }
         return;
@@ -243,12 +243,12 @@ void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
             const float *dyg = dyc + (size_t)g * OCg, *wg = w + (size_t)g * OCg * kkc;
             if (dw) { /* dw_g (OCg, kkc) += dy_g^T (OCg, rows) x cols (rows, kkc) */
                 im2col(scratch, x, s, b0, nb, g);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f,
+                rp_sgemm(CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f,
                             dyg, s->OC, scratch, (int)kkc, 1.0f, dw + (size_t)g * OCg * kkc,
                             (int)kkc);
             }
             if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
+                rp_sgemm(CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
                             dyg, s->OC, wg, (int)kkc, 0.0f, scratch, (int)kkc);
                 col2im_add(dx, scratch, s, b0, nb, g);
             }

@@ -29,7 +29,7 @@
  *
  * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).
  * Reductions run in a fixed order: results do not depend on the thread count.
- * cblas_sgemm is never called from inside an OpenMP parallel region. */
+ * GEMMs run on OpenMP threads (rp_sgemm, or single-threaded cblas_sgemm inside a region). */
 #ifndef RP_KERNELS_CONV2D_H
 #define RP_KERNELS_CONV2D_H
 

@@ -1,7 +1,8 @@
 #include "kernels/linear.h"
 
-#include <cblas.h>
 #include <stddef.h>
+
+#include "kernels/gemm.h"
 
 void linear_forward(float *y, const float *x, const float *w, const float *b, int B, int IN,
                     int OUT)
@@ -15,7 +16,7 @@ void linear_forward(float *y, const float *x, const float *w, const float *b, in
         }
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, x, IN, w, IN, beta,
+    rp_sgemm(CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, x, IN, w, IN, beta,
                 y, OUT);
 }
 
@@ -23,10 +24,10 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
                      const float *w, int B, int IN, int OUT)
 {
     if (dx) /* (B, OUT) . (OUT, IN) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dy, OUT, w, IN,
+        rp_sgemm(CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dy, OUT, w, IN,
                     1.0f, dx, IN);
     if (dw) /* (OUT, B) . (B, IN) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dy, OUT, x, IN,
+        rp_sgemm(CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dy, OUT, x, IN,
                     1.0f, dw, IN);
     if (db) /* rows in order: the sum does not depend on threads */
         for (int n = 0; n < B; n++) {

@@ -1,5 +1,5 @@
 /* Fully connected layer on raw pointers: y = x W^T + b, W in PyTorch's (OUT, IN) layout.
- * GEMMs go through cblas_sgemm; call these outside OpenMP regions (OpenBLAS threads itself).
+ * GEMMs go through rp_sgemm (split over OpenMP threads); call these outside OpenMP regions.
  * Backward accumulates (+=) into every non-NULL output. */
 #ifndef RP_KERNELS_LINEAR_H
 #define RP_KERNELS_LINEAR_H

@@ -1,0 +1,38 @@
+#include "kernels/gemm.h"
+
+#include <stdbool.h>
+
+#include "kernels/blas.h"
+
+/* Pieces of at least MIN_PIECE and at most MAX_PIECE rows (or columns), at most MAX_PIECES
+ * of them unless MAX_PIECE forces more: large M stays cache-sized per call. */
+enum { MIN_PIECE = 64, MAX_PIECE = 1024, MAX_PIECES = 16, ALIGN = 16 };
+
+static int piece_size(int n)
+{
+    int p = (n + MAX_PIECES - 1) / MAX_PIECES;
+    p = (p + ALIGN - 1) / ALIGN * ALIGN;
+    if (p < MIN_PIECE) p = MIN_PIECE;
+    if (p > MAX_PIECE) p = MAX_PIECE;
+    return p;
+}
+
+void rp_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int blas = rp_blas_single_begin();
+    bool rows = M >= N;
+    int n = rows ? M : N, piece = piece_size(n), pieces = (n + piece - 1) / piece;
+#pragma omp parallel for schedule(dynamic, 1) if (pieces > 1)
+    for (int i = 0; i < pieces; i++) {
+        int o = i * piece, len = n - o < piece ? n - o : piece;
+        if (rows) /* rows o..o+len of C and of op(A) */
+            cblas_sgemm(CblasRowMajor, ta, tb, len, N, K, alpha,
+                        ta == CblasNoTrans ? A + (size_t)o * lda : A + o, lda, B, ldb, beta,
+                        C + (size_t)o * ldc, ldc);
+        else /* columns o..o+len of C and of op(B) */
+            cblas_sgemm(CblasRowMajor, ta, tb, M, len, K, alpha, A, lda,
+                        tb == CblasNoTrans ? B + o : B + (size_t)o * ldb, ldb, beta, C + o, ldc);
+    }
+    rp_blas_single_end(blas);
+}
