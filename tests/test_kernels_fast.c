@@ -282,6 +282,10 @@ static void test_conv_slots(void **state)
         {3, 5, 6, 4, 3, 1, 2, 0, 1, false},    /* 1x1 stride 2 */
         {19, 5, 5, 8, 8, 3, 1, 1, 1, true},    /* more samples than slots */
         {2, 9, 8, 40, 48, 3, 1, 1, 1, true},   /* kkc 360: the edge columns */
+        {4, 8, 8, 16, 96, 1, 1, 0, 1, false},  /* pointwise: the input is the matrix */
+        {3, 6, 5, 24, 20, 1, 1, 0, 1, true},   /* pointwise with bias */
+        {3, 5, 4, 4, 6, 1, 1, 0, 2, true},     /* pointwise, groups 2 */
+        {18, 4, 4, 32, 16, 1, 1, 0, 1, false}, /* pointwise, more samples than slots */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_SLOTS);
 }

@@ -16,12 +16,12 @@
  *  - depthwise (groups == C > 1): a direct kernel whose inner loop runs over channels.
  * Fast paths (conv2d_fast.c), each tested against the references op by op:
  *  - slots: the general path split into `slots` fixed blocks of samples that run in
- *    parallel, each doing im2col and a single-threaded sgemm on `slot_batch` samples at a
- *    time (the column block stays in cache; small GEMMs run near peak); weight gradients
- *    are summed per slot and then over slots in order. For small weights (the im2col layers
- *    of small CNNs); big layers keep the reference path and OpenBLAS's threads;
- *  - direct: groups == 1 and K*K*C <= 32 (first layers on images): no im2col, vectorised
- *    over output channels;
+ *    parallel, each doing im2col (none for pointwise) and a single-threaded sgemm on
+ *    `slot_batch` samples at a time (the block stays in cache; small GEMMs run near peak);
+ *    weight gradients are summed per slot and then over slots in order. For small weights;
+ *    big layers keep the reference path (GEMMs split by rp_sgemm);
+ *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
+ *    im2col, vectorised over output channels;
  *  - depthwise with multiplier 1 (dwconv2d_fast.c): the reference's operations in its
  *    order (bit-identical), channels in register blocks; one pass over dy and x for the
  *    weight gradient of all taps.

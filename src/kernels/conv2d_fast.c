@@ -1,5 +1,5 @@
-/* Fast paths of conv2d (see conv2d.h): slots (im2col + single-threaded sgemm per block of
- * samples) and direct (small K*K*C). Same maths as the reference kernels in conv2d.c; the
+/* Fast paths of conv2d (see conv2d.h): slots (im2col, or the input itself for a pointwise
+ * conv, + single-threaded sgemm per block of samples) and direct (small K*K*C). Same maths as the reference kernels in conv2d.c; the
  * GEMM sum order differs, so results agree to float rounding, not bit for bit. */
 #include <string.h>
 
@@ -11,19 +11,39 @@
 /* Slots ---------------------------------------------------------------------------------- */
 
 /* Weights of one group at most this many floats: beyond it the per-slot weight-gradient
- * copies cost more than they save, and OpenBLAS's own threads do well on the big GEMMs. */
+ * copies cost more than they save, and whole-batch GEMMs (rp_sgemm) do well anyway. */
 #define SLOTS_MAX_WEIGHTS 131072
 
 bool conv2d_uses_slots(const conv2d_shape *s)
 {
     size_t kkc = (size_t)s->K * s->K * (s->C / s->groups);
-    return !conv2d_uses_depthwise(s) && !conv2d_is_pointwise(s) &&
-           (size_t)(s->OC / s->groups) * kkc <= SLOTS_MAX_WEIGHTS;
+    return !conv2d_uses_depthwise(s) && (size_t)(s->OC / s->groups) * kkc <= SLOTS_MAX_WEIGHTS;
 }
 
+static void im2col_sample(float *cols, const float *xb, const conv2d_shape *s, int g);
+
+/* Column floats per slot; a pointwise conv reads its input as the matrix (none). */
 static size_t slot_cols(const conv2d_shape *s)
 {
+    if (conv2d_is_pointwise(s)) return 0;
     return (size_t)s->slot_batch * s->OH * s->OW * s->K * s->K * (s->C / s->groups);
+}
+
+/* The (rows, kkc) matrix of samples [bs, bs + nb), group g, and its leading dimension:
+ * the input itself for a pointwise conv, else im2col into cols. */
+static const float *slot_matrix(float *cols, const float *x, const conv2d_shape *s, int bs, int nb,
+                                int g, int *ld)
+{
+    const size_t xn = (size_t)s->H * s->W * s->C, ohow = (size_t)s->OH * s->OW;
+    const int ICg = s->C / s->groups;
+    if (conv2d_is_pointwise(s)) {
+        *ld = s->C;
+        return x + (size_t)bs * xn + (size_t)g * ICg;
+    }
+    const size_t kkc = (size_t)s->K * s->K * ICg;
+    for (int i = 0; i < nb; i++) im2col_sample(cols + (size_t)i * ohow * kkc, x + (size_t)(bs + i) * xn, s, g);
+    *ld = (int)kkc;
+    return cols;
 }
 
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s)
@@ -98,26 +118,22 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
-    const size_t xn = (size_t)s->H * s->W * s->C;
     int blas = rp_blas_single_begin();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++) {
         float *cols = scratch + (size_t)sl * slot_cols(s);
         int b0, b1;
         slot_range(s, sl, &b0, &b1);
         for (int bs = b0; bs < b1; bs += s->slot_batch) {
-            int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch;
+            int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, ld;
             float *yc = y + (size_t)bs * ohow * s->OC;
-            for (size_t r = 0; r < (size_t)nb * ohow; r++) {
-                if (b) memcpy(yc + r * s->OC, b, (size_t)s->OC * sizeof *yc);
-                else memset(yc + r * s->OC, 0, (size_t)s->OC * sizeof *yc);
-            }
+            if (b) /* y = bias + product, as the reference */
+                for (size_t r = 0; r < (size_t)nb * ohow; r++) memcpy(yc + r * s->OC, b, (size_t)s->OC * sizeof *yc);
             for (int g = 0; g < s->groups; g++) {
-                for (int i = 0; i < nb; i++)
-                    im2col_sample(cols + (size_t)i * ohow * kkc, x + (size_t)(bs + i) * xn, s, g);
-                /* yc[:, g*OCg:] (rows, OCg) += cols (rows, kkc) x w_g^T (kkc, OCg) */
+                const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
+                /* yc[:, g*OCg:] (rows, OCg) (+)= m (rows, kkc) x w_g^T (kkc, OCg) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
-                            1.0f, cols, (int)kkc, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
+                            1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, b ? 1.0f : 0.0f,
                             yc + (size_t)g * OCg, s->OC);
             }
         }
@@ -132,21 +148,23 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
     const size_t xn = (size_t)s->H * s->W * s->C;
+    const bool pointwise = conv2d_is_pointwise(s);
     int b0, b1;
     slot_range(s, sl, &b0, &b1);
     for (int bs = b0; bs < b1; bs += s->slot_batch) {
-        int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, rows = (int)(nb * ohow);
+        int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, rows = (int)(nb * ohow), ld;
         const float *dyc = dy + (size_t)bs * ohow * s->OC;
         for (int g = 0; g < s->groups; g++) {
             const float *dyg = dyc + (size_t)g * OCg, *wg = w + (size_t)g * OCg * kkc;
-            if (part) { /* part_g (OCg, kkc) (+)= dy_g^T (OCg, rows) x cols (rows, kkc) */
-                for (int i = 0; i < nb; i++)
-                    im2col_sample(cols + (size_t)i * ohow * kkc, x + (size_t)(bs + i) * xn, s, g);
+            if (part) { /* part_g (OCg, kkc) (+)= dy_g^T (OCg, rows) x m (rows, kkc) */
+                const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
-                            s->OC, cols, (int)kkc, bs == b0 ? 0.0f : 1.0f,
-                            part + (size_t)g * OCg * kkc, (int)kkc);
+                            s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
             }
-            if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
+            if (dx && pointwise) /* dx_g (rows, ICg) += dy_g (rows, OCg) x w_g (OCg, ICg) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg, s->OC,
+                            wg, ICg, 1.0f, dx + (size_t)bs * xn + (size_t)g * ICg, s->C);
+            else if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
                             dyg, s->OC, wg, (int)kkc, 0.0f, cols, (int)kkc);
                 for (int i = 0; i < nb; i++)
@@ -166,7 +184,7 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
     float *parts = scratch + (size_t)s->slots * slot_cols(s);
     rp_simd simd = rp_simd_level();
     int blas = rp_blas_single_begin();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++)
         slot_backward(dx, dw ? parts + (size_t)sl * nw : NULL, dy, x, w, s,
                       scratch + (size_t)sl * slot_cols(s), sl, simd);
@@ -186,7 +204,8 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
 
 bool conv2d_uses_direct(const conv2d_shape *s)
 {
-    return s->groups == 1 && s->K * s->K * s->C <= DIRECT_MAX_TAPS && s->OC % 16 == 0;
+    return s->groups == 1 && !conv2d_is_pointwise(s) && s->K * s->K * s->C <= DIRECT_MAX_TAPS &&
+           s->OC % 16 == 0;
 }
 
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
