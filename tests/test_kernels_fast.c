@@ -17,7 +17,9 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu.h"
+#include "kernels/linear.h"
 #include "kernels/pool.h"
+#include "nn/model.h"
 #include "testutil.h"
 
 static const rp_simd LEVELS[] = {RP_SIMD_PORTABLE, RP_SIMD_AVX2, RP_SIMD_AVX512};
@@ -353,6 +355,159 @@ static void test_depthwise_bitwise(void **state)
     }
 }
 
+/* Write mode (acc = false) ------------------------------------------------------------------ */
+
+/* acc = false on a garbage-filled dx gives the bits of acc = true on a zeroed dx. */
+static void check_write(const char *what, const float *wrote, const float *added, size_t n)
+{
+    if (memcmp(wrote, added, n * sizeof(float))) fail_msg("%s: write mode differs from zero + add", what);
+}
+
+static void test_write_mode_kernels(void **state)
+{
+    (void)state;
+    size_t n = 3 * 7 * 9 * 40;
+    float *x = floats(n), *dy = floats(n), *a = floats(n), *wbuf = floats(n);
+    fill_special(x, n, 0, 80);
+    fill_special(dy, n, 3, 81);
+    memset(a, 0, n * sizeof *a);
+    relu_backward(a, dy, x, n);
+    for (size_t i = 0; i < n; i++) wbuf[i] = NAN;
+    relu_backward_ex(wbuf, dy, x, n, false);
+    check_write("relu", wbuf, a, n);
+    memset(a, 0, n * sizeof *a);
+    relu6_backward(a, dy, x, n);
+    for (size_t i = 0; i < n; i++) wbuf[i] = NAN;
+    relu6_backward_ex(wbuf, dy, x, n, false);
+    check_write("relu6", wbuf, a, n);
+
+    /* batch norm (train and eval): N = 3*7*9 rows of 40 channels */
+    size_t N = 3 * 7 * 9;
+    int C = 40;
+    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    float *g = floats((size_t)C), *be = floats((size_t)C), *st = floats(4 * (size_t)C), *y = floats(n);
+    tu_fill_uniform(x, n, -2, 2, 82);
+    tu_fill_uniform(dy, n, -1, 1, 83);
+    tu_fill_uniform(g, (size_t)C, 0.5f, 1.5f, 84);
+    tu_fill_uniform(be, (size_t)C, -1, 1, 85);
+    tu_fill_uniform(st + 2 * C, 2 * (size_t)C, 0.5f, 1.0f, 86);
+    for (int train = 0; train < 2; train++) {
+        batchnorm_forward_train(y, st, st + C, st + 2 * C, st + 3 * C, x, g, be, N, C, 1e-5f, 0.1f, work);
+        memset(a, 0, n * sizeof *a);
+        batchnorm_backward(a, NULL, NULL, dy, x, st, st + C, g, N, C, train, work);
+        for (size_t i = 0; i < n; i++) wbuf[i] = NAN;
+        batchnorm_backward_ex(wbuf, NULL, NULL, dy, x, st, st + C, g, N, C, train, work, false);
+        check_write("batchnorm", wbuf, a, n);
+    }
+
+    /* max-pool 3x3 stride 2 pad 1 (overlapping windows) */
+    pool2d_shape ps = pool2d_shape_make(3, 7, 9, 40, 3, 2, 1);
+    size_t ny = (size_t)ps.B * ps.OH * ps.OW * ps.C;
+    int32_t *am = malloc(ny * sizeof *am);
+    maxpool2d_forward(y, am, x, &ps);
+    memset(a, 0, n * sizeof *a);
+    maxpool2d_backward(a, dy, am, &ps);
+    for (size_t i = 0; i < n; i++) wbuf[i] = NAN;
+    maxpool2d_backward_ex(wbuf, dy, am, &ps, false);
+    check_write("maxpool", wbuf, a, n);
+
+    /* linear (B = 3*7, IN = 9*40, OUT = 10) */
+    float *w = floats(10 * 360);
+    tu_fill_uniform(w, 3600, -1, 1, 87);
+    memset(a, 0, n * sizeof *a);
+    linear_backward(a, NULL, NULL, dy, x, w, 21, 360, 10);
+    for (size_t i = 0; i < n; i++) wbuf[i] = NAN;
+    linear_backward_ex(wbuf, NULL, NULL, dy, x, w, 21, 360, 10, false);
+    check_write("linear", wbuf, a, 21 * 360);
+    free(work); free(g); free(be); free(st); free(y); free(am); free(w);
+    free(x); free(dy); free(a); free(wbuf);
+}
+
+/* conv2d_backward_ex on every path: slots (im2col, pointwise), direct, depthwise fast and
+ * reference (multiplier 2), the general reference (big weights). */
+static void test_write_mode_conv(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
+        {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
+        {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
+        {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
+        {3, 7, 6, 3, 6, 3, 2, 1, 3, true},      /* depthwise, multiplier 2: reference */
+        {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const conv_case *c = &cases[k];
+        conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+        size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
+        float *x = floats(nx), *w = floats(nw), *dy = floats(ny), *a = floats(nx), *wb = floats(nx);
+        float *scratch = floats(conv2d_scratch_floats(&s));
+        tu_fill_uniform(x, nx, -1, 1, 90 + k);
+        tu_fill_uniform(w, nw, -1, 1, 91 + k);
+        tu_fill_uniform(dy, ny, -1, 1, 92 + k);
+        memset(a, 0, nx * sizeof *a);
+        conv2d_backward(a, NULL, NULL, dy, x, w, &s, scratch);
+        for (size_t i = 0; i < nx; i++) wb[i] = NAN;
+        conv2d_backward_ex(wb, NULL, NULL, dy, x, w, &s, scratch, false);
+        check_write("conv2d", wb, a, nx);
+        free(x); free(w); free(dy); free(a); free(wb); free(scratch);
+    }
+}
+
+/* A whole model's backward with the graph writing gradients in place (no zeroing) equals,
+ * bit for bit, the backward that zeroes every buffer and adds; stale NaN in every gradient
+ * buffer (from a poisoned previous pass) never leaks into the results. */
+static void check_graph_write(const char *arch, int H, int C, int K)
+{
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model_config cfg = {.arch = arch, .num_classes = K, .H = H, .W = H, .C = C, .max_batch = 3, .seed = 5};
+    for (int c = 0; c < 4; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
+    rp_model *m;
+    assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
+    rp_graph *g = &m->g;
+    size_t X = (size_t)3 * H * H * C, np = 0;
+    for (int i = 0; i < g->n_params; i++) np += g->params[i].grad ? g->params[i].numel : 0;
+    float *x = floats(X), *dl = floats(3 * (size_t)K), *dx[2], *gr[2];
+    tu_fill_uniform(x, X, 0, 1, 95);
+    tu_fill_uniform(dl, 3 * (size_t)K, -1, 1, 96);
+    rp_rng dropout = g->dropout_rng; /* the same dropout masks in both passes */
+    for (int mode = 0; mode < 2; mode++) {
+        g->zero_all_dx = mode == 0;
+        g->dropout_rng = dropout;
+        dx[mode] = floats(X);
+        gr[mode] = floats(np);
+        for (int i = 0; i < g->n_nodes; i++) /* poison every gradient buffer */
+            for (size_t j = 0; j < (size_t)3 * rp_shape_numel(g->nodes[i].out_shape); j++) g->nodes[i].dy[j] = NAN;
+        for (size_t j = 0; j < X; j++) dx[mode][j] = NAN;
+        rp_model_zero_grad(m);
+        rp_model_forward(m, x, 3, true);
+        rp_model_backward(m, dl, dx[mode], RP_GRAD_PARAMS | RP_GRAD_INPUT);
+        size_t o = 0;
+        for (int i = 0; i < g->n_params; i++)
+            if (g->params[i].grad) {
+                memcpy(gr[mode] + o, g->params[i].grad, g->params[i].numel * sizeof(float));
+                o += g->params[i].numel;
+            }
+    }
+    for (size_t j = 0; j < X; j++) assert_false(isnan(dx[1][j]));
+    for (size_t j = 0; j < np; j++) assert_false(isnan(gr[1][j]));
+    if (memcmp(dx[0], dx[1], X * sizeof(float)) || memcmp(gr[0], gr[1], np * sizeof(float)))
+        fail_msg("%s: backward with gradients written in place differs from zero + add", arch);
+    for (int mode = 0; mode < 2; mode++) { free(dx[mode]); free(gr[mode]); }
+    free(x); free(dl);
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
+static void test_graph_write_mode(void **state)
+{
+    (void)state;
+    check_graph_write("smallcnn", 12, 1, 10);
+    check_graph_write("mobilenet_v2", 32, 3, 7);
+    check_graph_write("resnet18", 32, 3, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +518,9 @@ int main(void)
         cmocka_unit_test(test_conv_slots),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise_bitwise),
+        cmocka_unit_test(test_write_mode_kernels),
+        cmocka_unit_test(test_write_mode_conv),
+        cmocka_unit_test(test_graph_write_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

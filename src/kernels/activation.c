@@ -37,13 +37,21 @@ void relu6_backward_ref(float *dx, const float *dy, const float *x, size_t n)
     }
 RP_SIMD_VARIANTS(relu_fwd_blk, (float *restrict y, const float *restrict x, size_t n))
 
+/* acc: dx += J^T dy; else dx = 0 + J^T dy (the bits of adding into zeros). */
 #define relu_bwd_blk_BODY                                                       \
-    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
-        float g = dy[i];                                                        \
-        dx[i] += x[i] > 0.0f ? g : 0.0f;                                        \
+    if (acc) {                                                                  \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float g = dy[i];                                                    \
+            dx[i] += x[i] > 0.0f ? g : 0.0f;                                    \
+        }                                                                       \
+    } else {                                                                    \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float g = dy[i];                                                    \
+            dx[i] = 0.0f + (x[i] > 0.0f ? g : 0.0f);                            \
+        }                                                                       \
     }
 RP_SIMD_VARIANTS(relu_bwd_blk, (float *restrict dx, const float *restrict dy, const float *restrict x,
-                                size_t n))
+                                size_t n, bool acc))
 
 #define relu6_fwd_blk_BODY                                                      \
     _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
@@ -53,12 +61,19 @@ RP_SIMD_VARIANTS(relu_bwd_blk, (float *restrict dx, const float *restrict dy, co
 RP_SIMD_VARIANTS(relu6_fwd_blk, (float *restrict y, const float *restrict x, size_t n))
 
 #define relu6_bwd_blk_BODY                                                      \
-    _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                        \
-        float g = dy[i], v = x[i];                                              \
-        dx[i] += (v > 0.0f && v < 6.0f) ? g : 0.0f;                             \
+    if (acc) {                                                                  \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float g = dy[i], v = x[i];                                          \
+            dx[i] += (v > 0.0f && v < 6.0f) ? g : 0.0f;                         \
+        }                                                                       \
+    } else {                                                                    \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float g = dy[i], v = x[i];                                          \
+            dx[i] = 0.0f + ((v > 0.0f && v < 6.0f) ? g : 0.0f);                 \
+        }                                                                       \
     }
 RP_SIMD_VARIANTS(relu6_bwd_blk, (float *restrict dx, const float *restrict dy, const float *restrict x,
-                                 size_t n))
+                                 size_t n, bool acc))
 
 enum { BLK = 8192 }; /* floats per block: 32 KiB */
 
@@ -81,7 +96,12 @@ void relu_forward(float *y, const float *x, size_t n)
 
 void relu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
-    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu_bwd_blk, (dx + i0, dy + i0, x + i0, len)));
+    relu_backward_ex(dx, dy, x, n, true);
+}
+
+void relu_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc)
+{
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu_bwd_blk, (dx + i0, dy + i0, x + i0, len, acc)));
 }
 
 void relu6_forward(float *y, const float *x, size_t n)
@@ -91,5 +111,10 @@ void relu6_forward(float *y, const float *x, size_t n)
 
 void relu6_backward(float *dx, const float *dy, const float *x, size_t n)
 {
-    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu6_bwd_blk, (dx + i0, dy + i0, x + i0, len)));
+    relu6_backward_ex(dx, dy, x, n, true);
+}
+
+void relu6_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc)
+{
+    FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu6_bwd_blk, (dx + i0, dy + i0, x + i0, len, acc)));
 }

@@ -4,6 +4,7 @@
 #ifndef RP_KERNELS_ACTIVATION_H
 #define RP_KERNELS_ACTIVATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void relu_forward(float *y, const float *x, size_t n);
@@ -11,6 +12,10 @@ void relu_backward(float *dx, const float *dy, const float *x, size_t n);
 /* min(max(x, 0), 6); gradient 1 on (0, 6), 0 elsewhere (as PyTorch's hardtanh). */
 void relu6_forward(float *y, const float *x, size_t n);
 void relu6_backward(float *dx, const float *dy, const float *x, size_t n);
+/* acc = true: as above; false: WRITE dx = 0 + J^T dy (bit-identical to adding into a zeroed
+ * dx), so a caller that owns dx need not zero it first. */
+void relu_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc);
+void relu6_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc);
 
 void relu_forward_ref(float *y, const float *x, size_t n);
 void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n);

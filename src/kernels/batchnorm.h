@@ -6,6 +6,7 @@
 #ifndef RP_KERNELS_BATCHNORM_H
 #define RP_KERNELS_BATCHNORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
@@ -34,6 +35,11 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work);
+/* acc = true: as batchnorm_backward; false: WRITES dx = 0 + ... (bit-identical to adding into
+ * a zeroed dx). dgamma and dbeta always accumulate. */
+void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                           const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int train, double *work, bool acc);
 
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
  * (batchnorm_fast.c) that do the same double/float operations in the same order, so their

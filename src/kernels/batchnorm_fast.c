@@ -114,21 +114,34 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
     normalise(y, x, mean, invstd, gamma, beta, N, C);
 }
 
+/* acc: dx += ...; else dx = 0 + ... (the bits of adding into zeros). */
 #define bn_dx_rows_BODY                                                                 \
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *dyr = dy + n * C, *xr = x + n * C;                                 \
         float *dxr = dx + n * C;                                                        \
-        _Pragma("omp simd") for (int c = 0; c < C; c++)                                 \
-            dxr[c] += k1[c] * dyr[c] + k0[c] + k2[c] * (xr[c] - mean[c]);               \
+        if (acc) {                                                                      \
+            _Pragma("omp simd") for (int c = 0; c < C; c++)                             \
+                dxr[c] += k1[c] * dyr[c] + k0[c] + k2[c] * (xr[c] - mean[c]);           \
+        } else {                                                                        \
+            _Pragma("omp simd") for (int c = 0; c < C; c++)                             \
+                dxr[c] = 0.0f + (k1[c] * dyr[c] + k0[c] + k2[c] * (xr[c] - mean[c]));   \
+        }                                                                               \
     }
 RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, const float *restrict x,
                               const float *mean, const float *k0, const float *k1, const float *k2,
-                              size_t n0, size_t n1, int C))
+                              size_t n0, size_t n1, int C, bool acc))
 
-/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work)
+{
+    batchnorm_backward_ex(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, N, C, train, work, true);
+}
+
+/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
+void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                           const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int train, double *work, bool acc)
 {
     double *sdy = work, *sdyx = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
@@ -157,6 +170,6 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
-        RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C));
+        RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C, acc));
     }
 }

@@ -67,16 +67,23 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch)
 {
+    conv2d_backward_ex(dx, dw, db, dy, x, w, s, scratch, true);
+}
+
+void conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const conv2d_shape *s, float *scratch, bool acc)
+{
     if (dwconv2d_fast_applies(s))
-        dwconv2d_fast_backward(dx, dw, db, dy, x, w, s, scratch);
-    else if (conv2d_uses_depthwise(s))
-        dwconv2d_backward(dx, dw, db, dy, x, w, s, scratch);
+        dwconv2d_fast_backward(dx, dw, db, dy, x, w, s, scratch, acc);
     else if (conv2d_uses_direct(s))
-        conv2d_direct_backward(dx, dw, db, dy, x, w, s, scratch);
+        conv2d_direct_backward(dx, dw, db, dy, x, w, s, scratch, acc);
     else if (conv2d_uses_slots(s))
-        conv2d_slots_backward(dx, dw, db, dy, x, w, s, scratch);
-    else
-        conv2d_gemm_backward(dx, dw, db, dy, x, w, s, scratch);
+        conv2d_slots_backward(dx, dw, db, dy, x, w, s, scratch, acc);
+    else {
+        if (dx && !acc) memset(dx, 0, (size_t)s->B * s->H * s->W * s->C * sizeof *dx);
+        if (conv2d_uses_depthwise(s)) dwconv2d_backward(dx, dw, db, dy, x, w, s, scratch);
+        else conv2d_gemm_backward(dx, dw, db, dy, x, w, s, scratch);
+    }
 }
 
 /* Shared pieces ---------------------------------------------------------------------- */

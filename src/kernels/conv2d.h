@@ -70,6 +70,10 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
                     const conv2d_shape *s, float *scratch);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch);
+/* acc = true: as conv2d_backward; false: WRITES dx = 0 + J^T dy (bit-identical to adding
+ * into a zeroed dx), so a caller that owns dx need not zero it. dw, db always accumulate. */
+void conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
 /* The general path; scratch: conv2d_gemm_scratch_floats(s). */
 size_t conv2d_gemm_scratch_floats(const conv2d_shape *s);
@@ -85,27 +89,28 @@ void dwconv2d_forward(float *y, const float *x, const float *w, const float *b,
 void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                        const float *w, const conv2d_shape *s, float *scratch);
 
-/* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. */
+/* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. Their
+ * backward's acc is conv2d_backward_ex's. */
 bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
                           const conv2d_shape *s, float *scratch);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                           const float *w, const conv2d_shape *s, float *scratch);
+                           const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
                            const conv2d_shape *s, float *scratch);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const conv2d_shape *s, float *scratch);
+                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
                            const conv2d_shape *s, float *scratch);
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const conv2d_shape *s, float *scratch);
+                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
 /* db (OC) += column sums of dy (rows, OC), in double, rows in order. */
 void conv2d_bias_grad(float *db, const float *dy, size_t rows, int OC);

@@ -143,7 +143,7 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
 static void slot_backward(float *dx, float *part, const float *dy, const float *x, const float *w,
-                          const conv2d_shape *s, float *cols, int sl, rp_simd simd)
+                          const conv2d_shape *s, float *cols, int sl, rp_simd simd, bool acc)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -154,6 +154,8 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
     for (int bs = b0; bs < b1; bs += s->slot_batch) {
         int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, rows = (int)(nb * ohow), ld;
         const float *dyc = dy + (size_t)bs * ohow * s->OC;
+        if (dx && !acc) /* zero the block here, in cache, then add as the reference does */
+            memset(dx + (size_t)bs * xn, 0, (size_t)nb * xn * sizeof *dx);
         for (int g = 0; g < s->groups; g++) {
             const float *dyg = dyc + (size_t)g * OCg, *wg = w + (size_t)g * OCg * kkc;
             if (part) { /* part_g (OCg, kkc) (+)= dy_g^T (OCg, rows) x m (rows, kkc) */
@@ -176,7 +178,7 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
 }
 
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                           const float *w, const conv2d_shape *s, float *scratch)
+                           const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     const size_t nw = (size_t)s->OC * s->K * s->K * (s->C / s->groups);
     if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
@@ -187,14 +189,14 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
 #pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++)
         slot_backward(dx, dw ? parts + (size_t)sl * nw : NULL, dy, x, w, s,
-                      scratch + (size_t)sl * slot_cols(s), sl, simd);
+                      scratch + (size_t)sl * slot_cols(s), sl, simd, acc);
     rp_blas_single_end(blas);
     if (!dw) return;
 #pragma omp parallel for schedule(static) if (nw > 4096)
     for (size_t j = 0; j < nw; j++) { /* slots in order: independent of the thread count */
-        float acc = parts[j];
-        for (int sl = 1; sl < s->slots; sl++) acc += parts[(size_t)sl * nw + j];
-        dw[j] += acc;
+        float sum = parts[j];
+        for (int sl = 1; sl < s->slots; sl++) sum += parts[(size_t)sl * nw + j];
+        dw[j] += sum;
     }
 }
 
@@ -303,11 +305,11 @@ RP_SIMD_VARIANTS(direct_dw_slot, (float *part, const float *dy, const float *x, 
                                   int b0, int b1, int o0))
 
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const conv2d_shape *s, float *scratch)
+                            const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     RP_ASSERT(conv2d_uses_direct(s));
     if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
-    if (dx) conv2d_slots_backward(dx, NULL, NULL, dy, x, w, s, scratch);
+    if (dx) conv2d_slots_backward(dx, NULL, NULL, dy, x, w, s, scratch, acc);
     if (!dw) return;
     const int taps = s->K * s->K * s->C, OC = s->OC;
     const size_t nw = (size_t)taps * OC;
@@ -321,8 +323,8 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
     }
     for (int o = 0; o < OC; o++) /* slots in order: independent of the thread count */
         for (int t = 0; t < taps; t++) {
-            float acc = scratch[(size_t)t * OC + o];
-            for (int sl = 1; sl < s->slots; sl++) acc += scratch[(size_t)sl * nw + (size_t)t * OC + o];
-            dw[(size_t)o * taps + t] += acc;
+            float sum = scratch[(size_t)t * OC + o];
+            for (int sl = 1; sl < s->slots; sl++) sum += scratch[(size_t)sl * nw + (size_t)t * OC + o];
+            dw[(size_t)o * taps + t] += sum;
         }
 }

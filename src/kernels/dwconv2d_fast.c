@@ -3,6 +3,8 @@
  * there (bias first, then taps in (kh, kw) order; weight gradients summed over the output
  * pixels (b, oh, ow) in order), so results are bit-identical. Channels run in blocks of 16
  * whose accumulators stay in vector registers. */
+#include <string.h>
+
 #include "core/status.h"
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
@@ -58,9 +60,11 @@ bool dwconv2d_fast_applies(const conv2d_shape *s)
 RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const float *restrict wt,
                               const float *b, const conv2d_shape *s, int oh))
 
-/* Input row (b, ih): dx += dy * w gathered over the taps in (kh, kw) order. */
+/* Input row (b, ih): dx += dy * w gathered over the taps in (kh, kw) order (!acc: the row
+ * is zeroed first, in cache). */
 #define dw_dx_row_BODY                                                                      \
     const int K = s->K, C = s->C;                                                           \
+    if (!acc) memset(dxr, 0, (size_t)s->W * C * sizeof *dxr);                               \
     for (int iw = 0; iw < s->W; iw++) {                                                     \
         float *d = dxr + (size_t)iw * C;                                                    \
         for (int kh = 0; kh < K; kh++) {                                                    \
@@ -77,7 +81,7 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
-                             const conv2d_shape *s, int ih))
+                             const conv2d_shape *s, int ih, bool acc))
 
 /* dwt (K*K, C), channels [c0, c0 + CB): sums over every output pixel (b, oh, ow) in order of
  * dy * x at each tap. One pass over dy and x for all taps. */
@@ -130,7 +134,7 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
 }
 
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const conv2d_shape *s, float *scratch)
+                            const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     const int KK = s->K * s->K, C = s->C;
@@ -142,7 +146,7 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
         for (int r = 0; r < s->B * s->H; r++) {
             int bi = r / s->H, ih = r % s->H;
             RP_SIMD_CALL(simd, dw_dx_row, (dx + (size_t)r * s->W * C,
-                                           dy + (size_t)bi * s->OH * s->OW * C, scratch, s, ih));
+                                           dy + (size_t)bi * s->OH * s->OW * C, scratch, s, ih, acc));
         }
     }
     if (!dw) return;

@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "kernels/gemm.h"
 
@@ -23,6 +24,13 @@ void linear_forward(float *y, const float *x, const float *w, const float *b, in
 void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, int B, int IN, int OUT)
 {
+    linear_backward_ex(dx, dw, db, dy, x, w, B, IN, OUT, true);
+}
+
+void linear_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, int B, int IN, int OUT, bool acc)
+{
+    if (dx && !acc) memset(dx, 0, (size_t)B * IN * sizeof *dx); /* small: (B, IN) */
     if (dx) /* (B, OUT) . (OUT, IN) */
         rp_sgemm(CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dy, OUT, w, IN,
                     1.0f, dx, IN);

@@ -1,6 +1,7 @@
 #include "kernels/pool.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
@@ -94,12 +95,19 @@ void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_s
 /* Scatter by argmax; samples are independent, so threads split the batch. */
 void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s)
 {
+    maxpool2d_backward_ex(dx, dy, argmax, s, true);
+}
+
+void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s,
+                           bool acc)
+{
     const size_t in_n = (size_t)s->H * s->W * s->C, out_n = (size_t)s->OH * s->OW * s->C;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < s->B; b++) {
         float *dxb = dx + (size_t)b * in_n;
         const float *g = dy + (size_t)b * out_n;
         const int32_t *a = argmax + (size_t)b * out_n;
+        if (!acc) memset(dxb, 0, in_n * sizeof *dxb); /* one sample: in cache for the scatter */
         for (size_t i = 0; i < out_n; i++) dxb[a[i]] += g[i];
     }
 }

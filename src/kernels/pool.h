@@ -10,6 +10,7 @@
 #ifndef RP_KERNELS_POOL_H
 #define RP_KERNELS_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@ pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, in
 void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
 void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
 void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s);
+/* acc = false: WRITES dx (bit-identical to adding into a zeroed dx). */
+void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s,
+                           bool acc);
 
 void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s);
 void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s);

@@ -20,12 +20,18 @@ static void add_bwd(rp_node *n, const rp_pass *p)
     for (int k = 0; k < 2; k++) {
         float *dx = n->dx[k];
         if (!dx) continue;
+        if (n->dx_write[k]) { /* 0 + dy: the bits of adding into zeros */
+#pragma omp parallel for simd schedule(static) if (N > 65536)
+            for (size_t i = 0; i < N; i++) dx[i] = 0.0f + dy[i];
+            continue;
+        }
 #pragma omp parallel for simd schedule(static) if (N > 65536)
         for (size_t i = 0; i < N; i++) dx[i] += dy[i];
     }
 }
 
-static const rp_layer_ops add_ops = {.kind = "add", .forward = add_fwd, .backward = add_bwd};
+static const rp_layer_ops add_ops = {.kind = "add", .forward = add_fwd, .backward = add_bwd,
+                                     .writes_dx = true};
 
 int rp_g_add(rp_graph *g, int a, int b, const char *name)
 {

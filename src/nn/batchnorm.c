@@ -53,13 +53,13 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
     rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
     float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
     float *db = p->param_grads && !b->frozen ? b->grad : NULL;
-    batchnorm_backward(n->dx[0], dw, db, n->dy, n->x[0], n->saved, n->saved + C, w->data,
-                       rows(n, p->B), C, p->train, (double *)n->scratch);
+    batchnorm_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->saved, n->saved + C, w->data,
+                          rows(n, p->B), C, p->train, (double *)n->scratch, !n->dx_write[0]);
 }
 
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
-                                    .backward = bn_bwd};
+                                    .backward = bn_bwd, .writes_dx = true};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

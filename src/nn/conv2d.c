@@ -46,11 +46,12 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
     float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
     if (!n->dx[0] && !dw && !db) return;
     conv2d_shape s = shape_of(n, p->B);
-    conv2d_backward(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch);
+    conv2d_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch,
+                       !n->dx_write[0]);
 }
 
 static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
-                                      .forward = conv_fwd, .backward = conv_bwd};
+                                      .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)

@@ -32,6 +32,8 @@ static void dropout_bwd(rp_node *n, const rp_pass *p)
     float *dx = n->dx[0];
     if (!dx) return;
     size_t N = numel(n, p->B);
+    if (n->dx_write[0]) /* the graph did not zero dx: start from 0, as adding into zeros */
+        for (size_t i = 0; i < N; i++) dx[i] = 0.0f;
     if (!p->train || s->p == 0.0f)
         for (size_t i = 0; i < N; i++) dx[i] += n->dy[i];
     else
@@ -39,7 +41,8 @@ static void dropout_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops dropout_ops = {.kind = "dropout", .saved_floats = dropout_saved,
-                                         .forward = dropout_fwd, .backward = dropout_bwd};
+                                         .forward = dropout_fwd, .backward = dropout_bwd,
+                                         .writes_dx = true};
 
 int rp_g_dropout(rp_graph *g, int in, const char *name, float p)
 {

@@ -25,13 +25,17 @@ static void flatten_bwd(rp_node *n, const rp_pass *p)
     for (int b = 0; b < p->B; b++) {
         float *dx = n->dx[0] + (size_t)b * D;     /* (HW, C) */
         const float *dy = n->dy + (size_t)b * D;  /* (C, HW) */
-        for (size_t i = 0; i < HW; i++)
-            for (int c = 0; c < s.C; c++) dx[i * s.C + c] += dy[(size_t)c * HW + i];
+        if (n->dx_write[0]) /* 0 + dy: the bits of adding into zeros */
+            for (size_t i = 0; i < HW; i++)
+                for (int c = 0; c < s.C; c++) dx[i * s.C + c] = 0.0f + dy[(size_t)c * HW + i];
+        else
+            for (size_t i = 0; i < HW; i++)
+                for (int c = 0; c < s.C; c++) dx[i * s.C + c] += dy[(size_t)c * HW + i];
     }
 }
 
 static const rp_layer_ops flatten_ops = {.kind = "flatten", .forward = flatten_fwd,
-                                         .backward = flatten_bwd};
+                                         .backward = flatten_bwd, .writes_dx = true};
 
 int rp_g_flatten(rp_graph *g, int in, const char *name)
 {

@@ -151,12 +151,21 @@ rp_status rp_graph_reserve(rp_graph *g, int max_batch)
 static void find_last_readers(rp_graph *g)
 {
     g->input_last_reader = -1;
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].last_reader = -1;
+    g->input_readers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        g->nodes[i].last_reader = -1;
+        g->nodes[i].n_readers = 0;
+    }
     for (int i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++) {
             int src = g->nodes[i].in[k];
-            if (src == RP_INPUT) g->input_last_reader = i;
-            else g->nodes[src].last_reader = i;
+            if (src == RP_INPUT) {
+                g->input_last_reader = i;
+                g->input_readers++;
+            } else {
+                g->nodes[src].last_reader = i;
+                g->nodes[src].n_readers++;
+            }
         }
 }
 
@@ -256,11 +265,15 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
             bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
             if (src == RP_INPUT) n->dx[k] = dx;
             if (!wanted) n->dx[k] = NULL;
-            /* the first writer of a gradient (its highest-index reader) zeroes it */
+            n->dx_write[k] = false;
+            /* the first writer of a gradient (its highest-index reader) zeroes it, or, when
+             * it is the only reader and can, writes instead of adding */
             bool first = src == RP_INPUT ? g->input_last_reader == i : g->nodes[src].last_reader == i;
+            int readers = src == RP_INPUT ? g->input_readers : g->nodes[src].n_readers;
             size_t numel = (size_t)B * rp_shape_numel(n->in_shape[k]);
-            if (wanted && first && (k == 0 || n->in[0] != src))
-                memset(n->dx[k], 0, numel * sizeof(float));
+            if (!wanted || !first || (k > 0 && n->in[0] == src)) continue;
+            if (readers == 1 && n->ops->writes_dx && !g->zero_all_dx) n->dx_write[k] = true;
+            else memset(n->dx[k], 0, numel * sizeof(float));
         }
         double t0 = g->profile ? now_ms() : 0.0;
         n->ops->backward(n, &p);

@@ -77,6 +77,9 @@ typedef struct rp_layer_ops {
     void (*forward)(rp_node *n, const rp_pass *p);
     /* dx[i] += J^T dy (dx[i] may be NULL: skip); param grads += when p->param_grads */
     void (*backward)(rp_node *n, const rp_pass *p);
+    /* backward honours n->dx_write[i]: then it WRITES dx[i] = 0 + J^T dy (the bits that
+     * adding into zeros would give), so the graph need not zero the buffer first */
+    bool writes_dx;
 } rp_layer_ops;
 
 struct rp_node {
@@ -89,6 +92,7 @@ struct rp_node {
     /* bound by the graph before each pass: */
     const float *x[RP_MAX_IN]; /* inputs (B, in_shape) */
     float *dx[RP_MAX_IN];      /* input gradients, NULL when not needed */
+    bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (only when ops->writes_dx) */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
@@ -97,6 +101,7 @@ struct rp_node {
     int first_param, n_params;
     /* kept by the graph's run loop: */
     int last_reader;           /* highest index of a node reading y; -1 for none */
+    int n_readers;             /* inputs (of all nodes) that read y */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -121,7 +126,9 @@ typedef struct rp_graph {
     bool last_train;
     bool finalized;
     int input_last_reader; /* highest index of a node reading the graph input */
+    int input_readers;     /* inputs (of all nodes) that read the graph input */
     bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
+    bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */

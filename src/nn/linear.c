@@ -25,11 +25,11 @@ static void linear_bwd(rp_node *n, const rp_pass *p)
     rp_param *w = &n->param[0], *b = s->bias ? &n->param[1] : NULL;
     float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
     float *db = b && p->param_grads && !b->frozen ? b->grad : NULL;
-    linear_backward(n->dx[0], dw, db, n->dy, n->x[0], w->data, p->B, s->IN, s->OUT);
+    linear_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], w->data, p->B, s->IN, s->OUT, !n->dx_write[0]);
 }
 
 static const rp_layer_ops linear_ops = {.kind = "linear", .forward = linear_fwd,
-                                        .backward = linear_bwd};
+                                        .backward = linear_bwd, .writes_dx = true};
 
 int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias)
 {

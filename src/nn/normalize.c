@@ -35,12 +35,15 @@ static void normalize_bwd(rp_node *n, const rp_pass *p)
     for (size_t r = 0; r < R; r++) {
         const float *dy = n->dy + r * C;
         float *dx = n->dx[0] + r * C;
-        for (int c = 0; c < C; c++) dx[c] += dy[c] / std[c];
+        if (n->dx_write[0]) /* 0 + ...: the bits of adding into zeros */
+            for (int c = 0; c < C; c++) dx[c] = 0.0f + dy[c] / std[c];
+        else
+            for (int c = 0; c < C; c++) dx[c] += dy[c] / std[c];
     }
 }
 
 static const rp_layer_ops normalize_ops = {.kind = "normalize", .forward = normalize_fwd,
-                                           .backward = normalize_bwd};
+                                           .backward = normalize_bwd, .writes_dx = true};
 
 int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, const float *std)
 {

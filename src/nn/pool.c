@@ -34,7 +34,7 @@ static void maxpool_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     pool2d_shape s = shape_of(n, p->B);
-    maxpool2d_backward(n->dx[0], n->dy, (const int32_t *)(const void *)n->saved, &s);
+    maxpool2d_backward_ex(n->dx[0], n->dy, (const int32_t *)(const void *)n->saved, &s, !n->dx_write[0]);
 }
 
 static void avgpool_fwd(rp_node *n, const rp_pass *p)
@@ -64,7 +64,8 @@ static void gap_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops maxpool_ops = {.kind = "maxpool2d", .saved_floats = maxpool_saved,
-                                         .forward = maxpool_fwd, .backward = maxpool_bwd};
+                                         .forward = maxpool_fwd, .backward = maxpool_bwd,
+                                         .writes_dx = true};
 static const rp_layer_ops avgpool_ops = {.kind = "avgpool2d", .forward = avgpool_fwd,
                                          .backward = avgpool_bwd};
 static const rp_layer_ops gap_ops = {.kind = "global_avgpool", .forward = gap_fwd,

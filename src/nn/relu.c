@@ -1,5 +1,6 @@
 /* ReLU and ReLU6: y = max(x, 0) and min(max(x, 0), 6), elementwise. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/activation.h"
 #include "nn/graph.h"
@@ -19,8 +20,9 @@ static void guided_backward(float *dx, const float *dy, const float *x, size_t N
 static void relu_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
+    if (p->guided && n->dx_write[0]) memset(n->dx[0], 0, numel(n, p->B) * sizeof(float));
     if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, INFINITY);
-    else relu_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
+    else relu_backward_ex(n->dx[0], n->dy, n->x[0], numel(n, p->B), !n->dx_write[0]);
 }
 
 static void relu6_fwd(rp_node *n, const rp_pass *p) { relu6_forward(n->y, n->x[0], numel(n, p->B)); }
@@ -28,12 +30,15 @@ static void relu6_fwd(rp_node *n, const rp_pass *p) { relu6_forward(n->y, n->x[0
 static void relu6_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
+    if (p->guided && n->dx_write[0]) memset(n->dx[0], 0, numel(n, p->B) * sizeof(float));
     if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, 6.0f);
-    else relu6_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B));
+    else relu6_backward_ex(n->dx[0], n->dy, n->x[0], numel(n, p->B), !n->dx_write[0]);
 }
 
-static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd};
-static const rp_layer_ops relu6_ops = {.kind = "relu6", .forward = relu6_fwd, .backward = relu6_bwd};
+static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd,
+                                      .writes_dx = true};
+static const rp_layer_ops relu6_ops = {.kind = "relu6", .forward = relu6_fwd, .backward = relu6_bwd,
+                                       .writes_dx = true};
 
 int rp_g_relu(rp_graph *g, int in, const char *name)
 {
