@@ -36,7 +36,7 @@ def main():
     y = read_idx(FMNIST / "train-labels-idx1-ubyte.gz").long()
     if a.limit:
         x, y = x[:a.limit], y[:a.limit]
-    model = SmallCNN(num_classes=10, in_channels=1, mean=[0.2860], std=[0.3530])
+    model = SmallCNN(num_classes=10, input_hwc=(28, 28, 1), mean=[0.2860], std=[0.3530])
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
