@@ -461,7 +461,7 @@ int cmd_explain(int argc, char **argv)
         {"--colormap", CLI_STRING, &o.colormap, "auto", "auto (viridis, signed maps blue-white-red), viridis, jet, diverging"},
         {"--alpha", CLI_FLOAT, &o.alpha, "0.5", "overlay: weight of the map's colour"},
         {"--clip", CLI_FLOAT, &o.clip, "99", "display scale: this percentile of |map| (100: the max)"},
-        {"--shared-scale", CLI_BOOL, &o.shared_scale, "false", "one display scale for all images of a method"},
+        {"--shared-scale", CLI_BOOL, &o.shared_scale, "false", "one display scale for all images of a method (and per row of an adversarial panel)"},
         {"--view", CLI_INT, &o.view, "112", "magnify images by an integer factor to at least this many pixels"},
         {"--out", CLI_STRING, &o.out, NULL, "output directory (created if missing)"},
         {"--sanity", CLI_BOOL, &o.sanity, "false", "randomization test and deletion/insertion AUC vs a random map"},

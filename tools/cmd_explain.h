@@ -74,7 +74,8 @@ float xp_map_scale(const render *rd, const float *map, size_t n);
 rp_status xp_image_panel(rp_ctx *ctx, const explain_opts *o, const inputs *in, const result *r, int i,
                          const int32_t *t, const float *z, const render *rd, const rp_explain_config *ec,
                          float shared, cJSON *files);
-/* adv_NNN_METHOD.png: per model (rows) clean | map | adversarial | map. */
+/* adv_NNN_METHOD.png: per model (rows, named after the checkpoint's file stem) clean | map |
+ * adversarial | map; each map on its own display scale unless --shared-scale. */
 rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, rp_explainer **exs, int nm,
                          const inputs *in, const rp_xai_method *ms, int n_ms, const rp_attack_config *ac,
                          target_rule tr, const render *rd, cJSON *root);

@@ -1,6 +1,7 @@
 /* rampart explain's pictures: panels (image | map | overlay, with labels and top-5 as text), the
  * overlays alone, and the adversarial view. Colours and scaling: src/explain/overlay.h. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,16 +256,22 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
                        .caption = {"CLEAN", rp_xai_method_name(ms[k]), "ADVERSARIAL", rp_xai_method_name(ms[k])}};
             for (int j = 0; j < nm; j++) {
                 const float *mc = maps + ((size_t)(2 * j) * in->n + i) * HW, *ma = mc + (size_t)in->n * HW;
-                float sc = fmaxf(rp_map_scale(mc, HW, rd->clip), rp_map_scale(ma, HW, rd->clip)); /* shared per row */
+                /* each map on its own scale (clean and adversarial targets may differ); one per row
+                   with --shared-scale */
+                float sc = rp_map_scale(mc, HW, rd->clip), sa = rp_map_scale(ma, HW, rd->clip);
+                if (o->shared_scale) sc = sa = fmaxf(sc, sa);
                 float *oc = ovl + (size_t)(2 * j) * HW * 3, *oa = oc + HW * 3;
                 const float *xa = side[j].x_adv + (size_t)i * in->X;
                 rp_map_overlay(in->x + (size_t)i * in->X, in->C, mc, in->H, in->W, sc, sg, cm, rd->alpha, oc);
-                rp_map_overlay(xa, in->C, ma, in->H, in->W, sc, sg, cm, rd->alpha, oa);
+                rp_map_overlay(xa, in->C, ma, in->H, in->W, sa, sg, cm, rd->alpha, oa);
                 p.tile[j][0] = in->x + (size_t)i * in->X, p.tile_c[j][0] = in->C;
                 p.tile[j][1] = oc, p.tile_c[j][1] = 3;
                 p.tile[j][2] = xa, p.tile_c[j][2] = in->C;
                 p.tile[j][3] = oa, p.tile_c[j][3] = 3;
-                snprintf(p.row_label[j], sizeof p.row_label[j], "%s", j ? "COMPARE" : "MODEL");
+                const char *path = j ? o->compare : o->model, *base = strrchr(path, '/');
+                base = base ? base + 1 : path; /* the row is named after the checkpoint's file stem */
+                int stem = (int)(strchr(base, '.') ? strchr(base, '.') - base : (ptrdiff_t)strlen(base));
+                snprintf(p.row_label[j], sizeof p.row_label[j], "%.*s", stem < 12 ? stem : 12, base);
                 const float *zc = side[j].z + (size_t)i * in->K, *za = side[j].z_adv + (size_t)i * in->K;
                 int pc = xp_argmax(zc, in->K), pa = xp_argmax(za, in->K);
                 double *pr = malloc((size_t)in->K * sizeof(double));
@@ -275,9 +282,7 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
                 xp_softmax(za, in->K, pr);
                 describe(a2, sizeof a2, in, "ADV P", pa, pr[pa]);
                 free(pr);
-                const char *path = j ? o->compare : o->model, *base = strrchr(path, '/');
-                snprintf(p.line[p.n_lines++], sizeof p.line[0], "%s %.40s: %s, %s", j ? "COMPARE" : "MODEL",
-                         base ? base + 1 : path, a1, a2);
+                snprintf(p.line[p.n_lines++], sizeof p.line[0], "%.*s: %s, %s", stem < 12 ? stem : 12, base, a1, a2);
             }
             if (s != RP_OK) break;
             if (in->y) snprintf(p.line[p.n_lines++], sizeof p.line[0], "TRUE %d %s", in->y[i], xp_class_name(in, in->y[i]));
