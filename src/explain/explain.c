@@ -90,6 +90,7 @@ rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config 
     if (ex->cfg.occ_window < 1) ex->cfg.occ_window = 1;
     if (ex->cfg.occ_stride <= 0) ex->cfg.occ_stride = ex->cfg.occ_window / 2 > 0 ? ex->cfg.occ_window / 2 : 1;
     ex->layer = layer;
+    if (layer >= 0) m->g.nodes[layer].keep_y = true; /* CAM reads its output: no fused forward */
     snprintf(ex->layer_error, sizeof ex->layer_error, "%s", why);
     ex->xb = malloc((size_t)ex->chunk * ex->X * sizeof(float));
     ex->gb = malloc((size_t)ex->chunk * ex->X * sizeof(float));

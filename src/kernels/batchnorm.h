@@ -35,6 +35,17 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work);
+/* The forwards with an activation applied to y: act = BN_ACT_RELU or BN_ACT_RELU6 gives,
+ * bit for bit, relu_forward / relu6_forward of the plain forward's y (a BN and the ReLU
+ * after it in one pass, without writing the BN's own output). */
+enum { BN_ACT_NONE = 0, BN_ACT_RELU = 1, BN_ACT_RELU6 = 2 };
+void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
+                                float *running_var, const float *x, const float *gamma,
+                                const float *beta, size_t N, int C, float eps, float momentum,
+                                double *work, int act);
+void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
+                               const float *running_var, const float *x, const float *gamma,
+                               const float *beta, size_t N, int C, float eps, int act);
 /* acc = true: as batchnorm_backward; false: WRITES dx = 0 + ... (bit-identical to adding into
  * a zeroed dx). dgamma and dbeta always accumulate. */
 void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,

@@ -53,20 +53,34 @@ static void channel_sums(double *s1, double *s2, const float *a, const double *c
 /* Rows per parallel block of the elementwise passes: about 16K floats. */
 static size_t block_rows(int C) { return C >= 16384 ? 1 : (size_t)16384 / (size_t)C; }
 
+/* act applies ReLU or ReLU6 to the result with relu*_forward's expressions. */
 #define normalise_rows_BODY                                                             \
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *xr = x + n * C;                                                    \
         float *yr = y + n * C;                                                          \
-        _Pragma("omp simd") for (int c = 0; c < C; c++)                                 \
-            yr[c] = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];               \
+        if (act == BN_ACT_RELU6) {                                                      \
+            _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
+                float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
+                v = v > 0.0f ? v : 0.0f;                                                \
+                yr[c] = v < 6.0f ? v : 6.0f;                                            \
+            }                                                                           \
+        } else if (act == BN_ACT_RELU) {                                                \
+            _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
+                float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
+                yr[c] = v > 0.0f ? v : 0.0f;                                            \
+            }                                                                           \
+        } else {                                                                        \
+            _Pragma("omp simd") for (int c = 0; c < C; c++)                             \
+                yr[c] = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];           \
+        }                                                                               \
     }
 RP_SIMD_VARIANTS(normalise_rows, (float *restrict y, const float *restrict x, const float *mean,
                                   const float *invstd, const float *gamma, const float *beta,
-                                  size_t n0, size_t n1, int C))
+                                  size_t n0, size_t n1, int C, int act))
 
-/* y = (x - mean) * (invstd * gamma) + beta */
+/* y = act((x - mean) * (invstd * gamma) + beta) */
 static void normalise(float *y, const float *x, const float *mean, const float *invstd,
-                      const float *gamma, const float *beta, size_t N, int C)
+                      const float *gamma, const float *beta, size_t N, int C, int act)
 {
     rp_simd simd = rp_simd_level();
     size_t R = block_rows(C);
@@ -74,7 +88,7 @@ static void normalise(float *y, const float *x, const float *mean, const float *
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
-        RP_SIMD_CALL(simd, normalise_rows, (y, x, mean, invstd, gamma, beta, n0, n1, C));
+        RP_SIMD_CALL(simd, normalise_rows, (y, x, mean, invstd, gamma, beta, n0, n1, C, act));
     }
 }
 
@@ -82,6 +96,15 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                              float *running_var, const float *x, const float *gamma,
                              const float *beta, size_t N, int C, float eps, float momentum,
                              double *work)
+{
+    batchnorm_forward_train_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C,
+                               eps, momentum, work, BN_ACT_NONE);
+}
+
+void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
+                                float *running_var, const float *x, const float *gamma,
+                                const float *beta, size_t N, int C, float eps, float momentum,
+                                double *work, int act)
 {
     double *s1 = work, *s2 = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
@@ -100,18 +123,26 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
             running_var[c] = (float)((1.0 - momentum) * running_var[c] +
                                      momentum * var * (double)N / (double)(N - 1));
     }
-    normalise(y, x, mean, invstd, gamma, beta, N, C);
+    normalise(y, x, mean, invstd, gamma, beta, N, C, act);
 }
 
 void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *running_mean,
                             const float *running_var, const float *x, const float *gamma,
                             const float *beta, size_t N, int C, float eps)
 {
+    batchnorm_forward_eval_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C, eps,
+                              BN_ACT_NONE);
+}
+
+void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
+                               const float *running_var, const float *x, const float *gamma,
+                               const float *beta, size_t N, int C, float eps, int act)
+{
     for (int c = 0; c < C; c++) {
         mean[c] = running_mean[c];
         invstd[c] = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
     }
-    normalise(y, x, mean, invstd, gamma, beta, N, C);
+    normalise(y, x, mean, invstd, gamma, beta, N, C, act);
 }
 
 /* acc: dx += ...; else dx = 0 + ... (the bits of adding into zeros). */

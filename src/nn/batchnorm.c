@@ -36,14 +36,17 @@ static void bn_fwd(rp_node *n, const rp_pass *p)
     int C = n->out_shape.C;
     rp_param *P = n->param;
     float *mean = n->saved, *invstd = n->saved + C;
+    /* with a fused ReLU/ReLU6 (n->act), the activation's output is written instead */
+    float *y = n->act ? n->act_y : n->y;
+    int act = n->act == RP_ACT_RELU6 ? BN_ACT_RELU6 : n->act == RP_ACT_RELU ? BN_ACT_RELU : BN_ACT_NONE;
     if (p->train) {
-        batchnorm_forward_train(n->y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
-                                P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps,
-                                s->momentum, (double *)n->scratch);
+        batchnorm_forward_train_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
+                                   P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps,
+                                   s->momentum, (double *)n->scratch, act);
         P[BN_COUNT].data[0] += 1.0f;
     } else {
-        batchnorm_forward_eval(n->y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
-                               P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps);
+        batchnorm_forward_eval_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
+                                  P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps, act);
     }
 }
 
@@ -59,7 +62,7 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
 
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
-                                    .backward = bn_bwd, .writes_dx = true};
+                                    .backward = bn_bwd, .writes_dx = true, .fuses_act = true};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

@@ -167,6 +167,22 @@ static void find_last_readers(rp_graph *g)
                 g->nodes[src].n_readers++;
             }
         }
+    /* a node whose only reader is a ReLU/ReLU6 can do that forward too (ops->fuses_act) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        n->act_node = -1;
+        if (!n->ops->fuses_act || n->n_readers != 1) continue;
+        rp_node *r = &g->nodes[n->last_reader];
+        bool relu = !strcmp(r->ops->kind, "relu"), relu6 = !strcmp(r->ops->kind, "relu6");
+        if ((relu || relu6) && r->n_in == 1) n->act_node = n->last_reader;
+    }
+}
+
+/* The activation node i's forward applies, or RP_ACT_NONE (see find_last_readers). */
+static int fused_act(const rp_graph *g, const rp_node *n)
+{
+    if (n->act_node < 0 || n->keep_y || g->no_fusion) return RP_ACT_NONE;
+    return strcmp(g->nodes[n->act_node].ops->kind, "relu6") ? RP_ACT_RELU : RP_ACT_RELU6;
 }
 
 rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
@@ -212,7 +228,10 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
+        if (n->n_in == 1 && n->in[0] != RP_INPUT && g->nodes[n->in[0]].act) continue; /* done */
         bind_inputs(g, n);
+        n->act = fused_act(g, n);
+        n->act_y = n->act ? g->nodes[n->act_node].y : NULL;
         double t0 = g->profile ? now_ms() : 0.0;
         n->ops->forward(n, &p);
         if (g->profile) {

@@ -80,7 +80,13 @@ typedef struct rp_layer_ops {
     /* backward honours n->dx_write[i]: then it WRITES dx[i] = 0 + J^T dy (the bits that
      * adding into zeros would give), so the graph need not zero the buffer first */
     bool writes_dx;
+    /* forward honours n->act: then it applies that activation itself and writes n->act_y
+     * (the activation node's output) instead of n->y */
+    bool fuses_act;
 } rp_layer_ops;
+
+/* Activations a producer's forward may apply for the node after it (rp_node.act). */
+enum { RP_ACT_NONE = 0, RP_ACT_RELU = 1, RP_ACT_RELU6 = 2 };
 
 struct rp_node {
     const rp_layer_ops *ops;
@@ -93,6 +99,8 @@ struct rp_node {
     const float *x[RP_MAX_IN]; /* inputs (B, in_shape) */
     float *dx[RP_MAX_IN];      /* input gradients, NULL when not needed */
     bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (only when ops->writes_dx) */
+    int act;                   /* RP_ACT_*: apply it and write act_y, not y (ops->fuses_act) */
+    float *act_y;
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
@@ -102,6 +110,8 @@ struct rp_node {
     /* kept by the graph's run loop: */
     int last_reader;           /* highest index of a node reading y; -1 for none */
     int n_readers;             /* inputs (of all nodes) that read y */
+    int act_node;              /* the ReLU/ReLU6 node whose forward this one can do, or -1 */
+    bool keep_y;               /* callers reading y after forward (CAM) set this: no fusion */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -129,6 +139,7 @@ typedef struct rp_graph {
     int input_readers;     /* inputs (of all nodes) that read the graph input */
     bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
     bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
+    bool no_fusion;        /* tests: run every node's own forward */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */

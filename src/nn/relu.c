@@ -1,4 +1,7 @@
-/* ReLU and ReLU6: y = max(x, 0) and min(max(x, 0), 6), elementwise. */
+/* ReLU and ReLU6: y = max(x, 0) and min(max(x, 0), 6), elementwise. Backward masks with the
+ * output y (y > 0, 0 < y < 6 exactly where x > 0, 0 < x < 6; NaN maps to 0 in both), so the
+ * input need not be kept: a batch norm before may do this forward and never write its own
+ * output (rp_node.act). */
 #include <math.h>
 #include <string.h>
 
@@ -9,8 +12,9 @@ static size_t numel(const rp_node *n, int B) { return (size_t)B * rp_shape_numel
 
 static void relu_fwd(rp_node *n, const rp_pass *p) { relu_forward(n->y, n->x[0], numel(n, p->B)); }
 
-/* Guided backpropagation (rp_pass.guided): dx += dy where dy > 0 and lo < x < hi. ReLU uses
- * (0, +inf); ReLU6 (0, 6) — its upper clip masks the gradient as its forward does. */
+/* Guided backpropagation (rp_pass.guided): dx += dy where dy > 0 and lo < x < hi (tested on
+ * the output, as above). ReLU uses (0, +inf); ReLU6 (0, 6) — its upper clip masks the
+ * gradient as its forward does. */
 static void guided_backward(float *dx, const float *dy, const float *x, size_t N, float lo, float hi)
 {
     for (size_t i = 0; i < N; i++)
@@ -21,8 +25,8 @@ static void relu_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     if (p->guided && n->dx_write[0]) memset(n->dx[0], 0, numel(n, p->B) * sizeof(float));
-    if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, INFINITY);
-    else relu_backward_ex(n->dx[0], n->dy, n->x[0], numel(n, p->B), !n->dx_write[0]);
+    if (p->guided) guided_backward(n->dx[0], n->dy, n->y, numel(n, p->B), 0.0f, INFINITY);
+    else relu_backward_ex(n->dx[0], n->dy, n->y, numel(n, p->B), !n->dx_write[0]);
 }
 
 static void relu6_fwd(rp_node *n, const rp_pass *p) { relu6_forward(n->y, n->x[0], numel(n, p->B)); }
@@ -31,8 +35,8 @@ static void relu6_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     if (p->guided && n->dx_write[0]) memset(n->dx[0], 0, numel(n, p->B) * sizeof(float));
-    if (p->guided) guided_backward(n->dx[0], n->dy, n->x[0], numel(n, p->B), 0.0f, 6.0f);
-    else relu6_backward_ex(n->dx[0], n->dy, n->x[0], numel(n, p->B), !n->dx_write[0]);
+    if (p->guided) guided_backward(n->dx[0], n->dy, n->y, numel(n, p->B), 0.0f, 6.0f);
+    else relu6_backward_ex(n->dx[0], n->dy, n->y, numel(n, p->B), !n->dx_write[0]);
 }
 
 static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd,
