@@ -22,11 +22,18 @@ expect_fail "missing idx file" "$tmp/nope-images" "$bin" train --data "idx:$tmp/
 expect_fail "missing checkpoint" "$tmp/missing.safetensors" "$bin" eval --model "$tmp/missing.safetensors" --limit 10
 printf 'garbage' > "$tmp/trunc.safetensors"
 expect_fail "truncated checkpoint" "$tmp/trunc.safetensors" "$bin" eval --model "$tmp/trunc.safetensors" --limit 10
+expect_fail "too few classes" "--num-classes 3, but the data has 10 classes" "$bin" train --num-classes 3 --epochs 1 --limit 100 --out "$tmp/x.safetensors"
+expect_fail "zero width" "--width > 0" "$bin" train --width 0 --out "$tmp/x.safetensors"
 expect_fail "eval without model" "--model" "$bin" eval
 # a failing run must not destroy an earlier checkpoint at the same path
 echo "precious" > "$tmp/keep.safetensors"
 expect_fail "NaN learning rate" "bad value 'nan'" "$bin" train --lr nan --out "$tmp/keep.safetensors"
 grep -q precious "$tmp/keep.safetensors" || { echo "FAIL: existing checkpoint was overwritten"; fails=$((fails+1)); }
 grep -q -- "--epochs N .*(default: 10)" <<<"$("$bin" train --help)" || { echo "FAIL: --help lacks defaults"; fails=$((fails+1)); }
+# --summary lists the layers with totals; --num-classes widens the head
+"$bin" train --model smallcnn --num-classes 12 --summary --epochs 1 --limit 200 --test-limit 50 \
+    --out "$tmp/s.safetensors" >"$tmp/summary" 2>&1
+grep -q "^fc2 .*1x1x12 .*1548 " "$tmp/summary" && grep -q "smallcnn: 421900 trainable parameters" "$tmp/summary" ||
+  { echo "FAIL: --summary/--num-classes:"; cat "$tmp/summary"; fails=$((fails+1)); }
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -47,6 +47,9 @@ void cli_progress_start(cli_progress *p, const char *label, int total);
 void cli_progress_update(cli_progress *p, int done, const char *status);
 void cli_progress_end(cli_progress *p);
 
+/* Layers, output shapes, parameters and FLOPs of a model, one line each, and totals. */
+void cli_print_summary(FILE *f, const rp_model *m);
+
 double cli_now(void);
 /* "3m12s" style. */
 void cli_format_duration(char *buf, size_t n, double seconds);

@@ -21,6 +21,9 @@ typedef struct train_opts {
     cli_list unfreeze_at;
     bool freeze, skip_bad;
     int workers;
+    float width;     /* mobilenet_v2's multiplier */
+    int num_classes; /* 0: the data's */
+    bool summary;
     train_robust_opts robust; /* objective flags (train_robust.h) */
 } train_opts;
 
@@ -161,8 +164,14 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
 {
     int H, W, C;
     rp_dataset_shape(train, &H, &W, &C);
-    rp_model_config mc = {.arch = o->model, .num_classes = rp_dataset_num_classes(train), .H = H, .W = W,
-                          .C = C, .max_batch = o->batch, .seed = (uint64_t)o->seed};
+    int data_classes = rp_dataset_num_classes(train);
+    if (o->num_classes > 0 && o->num_classes < data_classes) {
+        fprintf(stderr, "rampart train: --num-classes %d, but the data has %d classes\n", o->num_classes, data_classes);
+        return CLI_EXIT_USAGE;
+    }
+    rp_model_config mc = {.arch = o->model, .num_classes = o->num_classes > 0 ? o->num_classes : data_classes,
+                          .H = H, .W = W, .C = C, .max_batch = o->batch, .seed = (uint64_t)o->seed,
+                          .width = o->width};
     rp_dataset_norm(train, mc.mean, mc.std);
     bool norm_from_init = false;
     if (o->init && rp_checkpoint_norm(ctx, o->init, C, mc.mean, mc.std, &norm_from_init) != RP_OK)
@@ -190,6 +199,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         rc = cli_fail("train", ctx);
         goto done;
     }
+    if (o->summary) cli_print_summary(o->json ? stderr : stdout, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
     rc = CLI_EXIT_FAIL;
     fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
@@ -248,11 +258,15 @@ static void report_skipped(const rp_dataset *ds, const char *spec, const char *w
 
 int cmd_train(int argc, char **argv)
 {
-    train_opts o;
+    train_opts o = {0};
     cli_flag flags[] = {
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR, folder:DIR[,SIZE][,gray], tiny-imagenet:DIR[,SIZE]"},
         {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
-        {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp"},
+        {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp, mobilenet_v2, resnet18, "
+         "resnet18_cifar (rampart models lists them)"},
+        {"--width", CLI_FLOAT, &o.width, "1", "mobilenet_v2: width multiplier"},
+        {"--num-classes", CLI_INT, &o.num_classes, "0", "classes of the model's head (0: the data's)"},
+        {"--summary", CLI_BOOL, &o.summary, "false", "print layers, output shapes, parameters and FLOPs first"},
         {"--objective", CLI_STRING, &o.objective, "erm", "training objective: erm, advreg (NSL adversarial "
          "regularization), fgsm (Goodfellow), fast (FGSM-RS, Wong), pgd (Madry), trades (Zhang)"},
         TRAIN_ROBUST_FLAGS(o.robust),
@@ -293,9 +307,9 @@ int cmd_train(int argc, char **argv)
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0) ||
-        o.workers < 0 || o.workers > 64) {
+        o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0)) {
         fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits >= 0, "
-                        "--workers in 0..64\n");
+                        "--workers in 0..64, --num-classes >= 0, --width > 0\n");
         return CLI_EXIT_USAGE;
     }
     static const char *const OPTS[] = {"sgd", "adamw"}, *const SCHEDS[] = {"constant", "step", "cosine"},
