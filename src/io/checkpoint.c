@@ -199,8 +199,7 @@ rp_status rp_model_load_weights(rp_ctx *ctx, rp_model *m, const char *path, bool
     return s;
 }
 
-/* A JSON array of exactly n finite numbers. */
-static bool parse_floats(const char *s, float *out, int n)
+bool rp_json_floats(const char *s, float *out, int n)
 {
     cJSON *a = s ? cJSON_Parse(s) : NULL;
     bool ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == n;
@@ -244,7 +243,7 @@ static rp_status config_from_meta(rp_ctx *ctx, const rp_st_file *f, rp_model_con
     if (!input || sscanf(input, "%dx%dx%d%n", &c->H, &c->W, &c->C, &used) != 3 || input[used] != '\0' || c->H < 1 ||
         c->W < 1 || c->C < 1 || c->C > 4)
         return rp_fail(ctx, RP_ERR_FORMAT, "%s: metadata input '%s' is not HxWxC", path, input ? input : "(missing)");
-    if (!parse_floats(rp_st_meta(f, "mean"), c->mean, c->C) || !parse_floats(rp_st_meta(f, "std"), c->std, c->C))
+    if (!rp_json_floats(rp_st_meta(f, "mean"), c->mean, c->C) || !rp_json_floats(rp_st_meta(f, "std"), c->std, c->C))
         return rp_fail(ctx, RP_ERR_FORMAT, "%s: metadata mean/std are not JSON arrays of %d finite numbers", path,
                        c->C);
     /* width multiplier: absent in files written before it was recorded, meaning 1 */

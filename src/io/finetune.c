@@ -70,20 +70,6 @@ rp_status rp_model_init_from(rp_ctx *ctx, rp_model *m, const char *path, rp_init
     return s;
 }
 
-/* A JSON array of exactly n finite numbers. */
-static bool parse_floats(const char *s, float *out, int n)
-{
-    cJSON *a = s ? cJSON_Parse(s) : NULL;
-    bool ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == n;
-    for (int i = 0; ok && i < n; i++) {
-        const cJSON *v = cJSON_GetArrayItem(a, i);
-        ok = cJSON_IsNumber(v) && isfinite(v->valuedouble);
-        if (ok) out[i] = (float)v->valuedouble;
-    }
-    cJSON_Delete(a);
-    return ok;
-}
-
 rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, float *std, bool *found)
 {
     *found = false;
@@ -93,8 +79,8 @@ rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, 
     int h, w, c, used = 0;
     float mu[4], sd[4];
     if (format && !strcmp(format, RP_CHECKPOINT_FORMAT) && input && sscanf(input, "%dx%dx%d%n", &h, &w, &c, &used) == 3 &&
-        !input[used] && c == C && C <= 4 && parse_floats(rp_st_meta(f, "mean"), mu, C) &&
-        parse_floats(rp_st_meta(f, "std"), sd, C)) {
+        !input[used] && c == C && C <= 4 && rp_json_floats(rp_st_meta(f, "mean"), mu, C) &&
+        rp_json_floats(rp_st_meta(f, "std"), sd, C)) {
         memcpy(mean, mu, (size_t)C * sizeof *mean);
         memcpy(std, sd, (size_t)C * sizeof *std);
         *found = true;
