@@ -22,7 +22,7 @@
  *    big layers keep the reference path (GEMMs split by rp_sgemm);
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
  *    im2col, vectorised over output channels;
- *  - depthwise with multiplier 1 (dwconv2d_fast.c): the reference's operations in its
+ *  - depthwise with multiplier 1, K <= 7 (dwconv2d_fast.c): the reference's operations in its
  *    order (bit-identical), channels in register blocks; one pass over dy and x for the
  *    weight gradient of all taps.
  * conv2d_forward/backward pick one; all are exported so tests can compare them.

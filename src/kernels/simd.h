@@ -23,6 +23,14 @@
 #define RP_TARGET_AVX2
 #endif
 
+/* 16 floats as one value (GCC vector extension): one zmm on AVX-512, two ymm on AVX2, four
+ * xmm on the portable build; + and * are the IEEE operations of each lane, so results do not
+ * depend on the variant. Loads and stores of any float address (aligned(4), may_alias). */
+typedef float rp_v16 __attribute__((vector_size(64)));
+typedef float rp_v16u __attribute__((vector_size(64), aligned(4), may_alias));
+#define RP_LD16(p) (*(const rp_v16u *)(const void *)(p))
+#define RP_ST16(p, v) (*(rp_v16u *)(void *)(p) = (v))
+
 #define RP_SIMD_VARIANTS(name, params)                                    \
     RP_TARGET_AVX512 static void name##_avx512 params { name##_BODY }     \
     RP_TARGET_AVX2 static void name##_avx2 params { name##_BODY }         \
