@@ -455,6 +455,41 @@ static void test_write_mode_conv(void **state)
     }
 }
 
+/* conv2d_forward_ex with ReLU / ReLU6 on every path equals conv2d_forward then the reference
+ * activation, bit for bit. */
+static void test_conv_act_epilogue(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
+        {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
+        {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
+        {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
+        {3, 7, 6, 3, 6, 3, 2, 1, 3, true},      /* depthwise, multiplier 2: reference */
+        {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const conv_case *c = &cases[k];
+        conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+        size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
+        float *x = floats(nx), *w = floats(nw), *b = floats((size_t)s.OC), *y = floats(ny);
+        float *want = floats(ny), *got = floats(ny), *scratch = floats(conv2d_scratch_floats(&s));
+        tu_fill_uniform(x, nx, -3, 3, 100 + k); /* outputs on both sides of 0 and 6 */
+        tu_fill_uniform(w, nw, -1, 1, 101 + k);
+        tu_fill_uniform(b, (size_t)s.OC, -1, 1, 102 + k);
+        for (int act = ACT_RELU; act <= ACT_RELU6; act++) {
+            conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch);
+            if (act == ACT_RELU) relu_forward_ref(want, y, ny);
+            else relu6_forward_ref(want, y, ny);
+            conv2d_forward_ex(got, x, w, c->bias ? b : NULL, &s, scratch, act);
+            if (memcmp(got, want, ny * sizeof(float)))
+                fail_msg("conv case %zu: forward with activation %d differs from forward then activation", k, act);
+        }
+        free(x); free(w); free(b); free(y); free(want); free(got); free(scratch);
+    }
+}
+
 /* A whole model with the graph's run-loop shortcuts (gradients written in place, batch norm
  * doing the ReLU/ReLU6 after it) equals, bit for bit, the plain run (g->zero_all_dx: zero
  * every gradient and add; g->no_fusion: every node its own forward): logits, input gradient
@@ -533,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_bitwise),
         cmocka_unit_test(test_write_mode_kernels),
         cmocka_unit_test(test_write_mode_conv),
+        cmocka_unit_test(test_conv_act_epilogue),
         cmocka_unit_test(test_graph_write_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

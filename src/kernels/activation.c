@@ -75,6 +75,25 @@ RP_SIMD_VARIANTS(relu6_fwd_blk, (float *restrict y, const float *restrict x, siz
 RP_SIMD_VARIANTS(relu6_bwd_blk, (float *restrict dx, const float *restrict dy, const float *restrict x,
                                  size_t n, bool acc))
 
+#define act_blk_BODY                                                            \
+    if (act == ACT_RELU) {                                                      \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float v = y[i];                                                     \
+            y[i] = v > 0.0f ? v : 0.0f;                                         \
+        }                                                                       \
+    } else if (act == ACT_RELU6) {                                              \
+        _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                    \
+            float v = y[i] > 0.0f ? y[i] : 0.0f;                                \
+            y[i] = v < 6.0f ? v : 6.0f;                                         \
+        }                                                                       \
+    }
+RP_SIMD_VARIANTS(act_blk, (float *y, size_t n, int act))
+
+void act_inplace(float *y, size_t n, int act)
+{
+    if (act != ACT_NONE) RP_SIMD_CALL(rp_simd_level(), act_blk, (y, n, act));
+}
+
 enum { BLK = 8192 }; /* floats per block: 32 KiB */
 
 /* Blocks [0, n) among the threads; `call` runs one block i0..i0+len. */
@@ -88,6 +107,11 @@ enum { BLK = 8192 }; /* floats per block: 32 KiB */
             call;                                                               \
         }                                                                       \
     } while (0)
+
+void act_inplace_parallel(float *y, size_t n, int act)
+{
+    if (act != ACT_NONE) FOR_BLOCKS(n, RP_SIMD_CALL(simd_, act_blk, (y + i0, len, act)));
+}
 
 void relu_forward(float *y, const float *x, size_t n)
 {

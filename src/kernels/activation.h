@@ -17,6 +17,14 @@ void relu6_backward(float *dx, const float *dy, const float *x, size_t n);
 void relu_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc);
 void relu6_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc);
 
+/* In place, on the calling thread (no OpenMP): kernels apply an activation to a block they
+ * have just written, while it is in cache. ACT_RELU / ACT_RELU6 use relu*_forward's
+ * expressions (bit-identical); ACT_NONE does nothing. */
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+void act_inplace(float *y, size_t n, int act);
+/* The same over a large array, threads sharing blocks (outside parallel regions). */
+void act_inplace_parallel(float *y, size_t n, int act);
+
 void relu_forward_ref(float *y, const float *x, size_t n);
 void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n);
 void relu6_forward_ref(float *y, const float *x, size_t n);

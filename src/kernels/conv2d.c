@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "kernels/activation.h"
 #include "kernels/gemm.h"
 
 int conv2d_out_size(int n, int K, int stride, int pad)
@@ -52,16 +53,23 @@ size_t conv2d_scratch_floats(const conv2d_shape *s)
 void conv2d_forward(float *y, const float *x, const float *w, const float *b,
                     const conv2d_shape *s, float *scratch)
 {
+    conv2d_forward_ex(y, x, w, b, s, scratch, ACT_NONE);
+}
+
+void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
+                       const conv2d_shape *s, float *scratch, int act)
+{
     if (dwconv2d_fast_applies(s))
-        dwconv2d_fast_forward(y, x, w, b, s, scratch);
-    else if (conv2d_uses_depthwise(s))
-        dwconv2d_forward(y, x, w, b, s, scratch);
+        dwconv2d_fast_forward(y, x, w, b, s, scratch, act);
     else if (conv2d_uses_direct(s))
-        conv2d_direct_forward(y, x, w, b, s, scratch);
+        conv2d_direct_forward(y, x, w, b, s, scratch, act);
     else if (conv2d_uses_slots(s))
-        conv2d_slots_forward(y, x, w, b, s, scratch);
-    else
-        conv2d_gemm_forward(y, x, w, b, s, scratch);
+        conv2d_slots_forward(y, x, w, b, s, scratch, act);
+    else {
+        if (conv2d_uses_depthwise(s)) dwconv2d_forward(y, x, w, b, s, scratch);
+        else conv2d_gemm_forward(y, x, w, b, s, scratch);
+        act_inplace_parallel(y, (size_t)s->B * s->OH * s->OW * s->OC, act);
+    }
 }
 
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

@@ -68,6 +68,11 @@ size_t conv2d_scratch_floats(const conv2d_shape *s);
 
 void conv2d_forward(float *y, const float *x, const float *w, const float *b,
                     const conv2d_shape *s, float *scratch);
+/* The forward with an activation (ACT_RELU, ACT_RELU6 of kernels/activation.h) applied to
+ * y: bit-identical to relu*_forward of conv2d_forward's y, done on each block while it is
+ * in cache. */
+void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
+                       const conv2d_shape *s, float *scratch, int act);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch);
 /* acc = true: as conv2d_backward; false: WRITES dx = 0 + J^T dy (bit-identical to adding
@@ -90,17 +95,17 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
                        const float *w, const conv2d_shape *s, float *scratch);
 
 /* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. Their
- * backward's acc is conv2d_backward_ex's. */
+ * forward's act is conv2d_forward_ex's, their backward's acc conv2d_backward_ex's. */
 bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch);
+                          const conv2d_shape *s, float *scratch, int act);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch);
+                           const conv2d_shape *s, float *scratch, int act);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
@@ -108,7 +113,7 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch);
+                           const conv2d_shape *s, float *scratch, int act);
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/activation.h"
 #include "kernels/conv2d.h"
 #include "nn/graph.h"
 
@@ -29,8 +30,10 @@ static void conv_fwd(rp_node *n, const rp_pass *p)
 {
     const conv_state *st = n->state;
     conv2d_shape s = shape_of(n, p->B);
-    conv2d_forward(n->y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s,
-                   n->scratch);
+    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead */
+    int act = n->act == RP_ACT_RELU6 ? ACT_RELU6 : n->act == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
+    conv2d_forward_ex(n->act ? n->act_y : n->y, n->x[0], n->param[0].data,
+                      st->bias ? n->param[1].data : NULL, &s, n->scratch, act);
 }
 
 /* A parameter's gradient buffer when this pass accumulates it, else NULL. */
@@ -51,7 +54,8 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
-                                      .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true};
+                                      .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true,
+                                      .fuses_act = true};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)
