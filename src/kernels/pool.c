@@ -101,6 +101,12 @@ void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const
 void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s,
                            bool acc)
 {
+    maxpool2d_backward_act(dx, dy, argmax, NULL, s, acc, 0);
+}
+
+void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, const float *y,
+                            const pool2d_shape *s, bool acc, int act)
+{
     const size_t in_n = (size_t)s->H * s->W * s->C, out_n = (size_t)s->OH * s->OW * s->C;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < s->B; b++) {
@@ -108,7 +114,16 @@ void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, co
         const float *g = dy + (size_t)b * out_n;
         const int32_t *a = argmax + (size_t)b * out_n;
         if (!acc) memset(dxb, 0, in_n * sizeof *dxb); /* one sample: in cache for the scatter */
-        for (size_t i = 0; i < out_n; i++) dxb[a[i]] += g[i];
+        if (act == 0) {
+            for (size_t i = 0; i < out_n; i++) dxb[a[i]] += g[i];
+            continue;
+        }
+        const float *yb = y + (size_t)b * out_n; /* the max = the ReLU output at the argmax */
+        for (size_t i = 0; i < out_n; i++) {
+            float v = yb[i];
+            bool pass = act == 1 ? v > 0.0f : v > 0.0f && v < 6.0f;
+            dxb[a[i]] += pass ? g[i] : 0.0f;
+        }
     }
 }
 

@@ -264,6 +264,20 @@ static void mark_backward(rp_graph *g, bool param_grads, bool input_grad)
     }
 }
 
+/* The ReLU/ReLU6 node whose backward node n can do as well (ops->fuses_act_bwd), or -1: n
+ * is its only reader, and it is the only reader of its own input, so n writes that gradient.
+ * Not for guided or all-node passes (they want the ReLU's own rule or its dy). */
+static int act_before(const rp_graph *g, const rp_node *n, bool plain)
+{
+    if (plain || g->no_fusion || !n->ops->fuses_act_bwd || n->n_in != 1 || n->in[0] == RP_INPUT) return -1;
+    const rp_node *r = &g->nodes[n->in[0]];
+    if ((strcmp(r->ops->kind, "relu") && strcmp(r->ops->kind, "relu6")) || r->n_in != 1 ||
+        r->n_readers != 1 || r->keep_y || !r->bwd_run)
+        return -1;
+    int readers = r->in[0] == RP_INPUT ? g->input_readers : g->nodes[r->in[0]].n_readers;
+    return readers == 1 ? n->in[0] : -1;
+}
+
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
     RP_ASSERT(g->finalized && g->last_B >= 1);
@@ -279,7 +293,18 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         if (n->last_reader < 0 && n != last) /* read by no one: its gradient is zero */
             memset(n->dy, 0, (size_t)B * rp_shape_numel(n->out_shape) * sizeof(float));
         bind_inputs(g, n);
-        for (int k = 0; k < n->n_in; k++) {
+        int a = act_before(g, n, guided || (!param_grads && !dx));
+        n->act_bwd = RP_ACT_NONE;
+        if (a >= 0) { /* n does the ReLU's backward: bind the ReLU's input gradient, skip it */
+            rp_node *r = &g->nodes[a];
+            n->act_bwd = strcmp(r->ops->kind, "relu6") ? RP_ACT_RELU : RP_ACT_RELU6;
+            r->bwd_run = false;
+            int src = r->in[0];
+            bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
+            n->dx[0] = !wanted ? NULL : src == RP_INPUT ? dx : g->nodes[src].dy;
+            n->dx_write[0] = wanted; /* its only reader (r) is skipped: n writes it */
+        }
+        for (int k = 0; k < n->n_in && a < 0; k++) {
             int src = n->in[k];
             bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
             if (src == RP_INPUT) n->dx[k] = dx;

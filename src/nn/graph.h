@@ -83,6 +83,10 @@ typedef struct rp_layer_ops {
     /* forward honours n->act: then it applies that activation itself and writes n->act_y
      * (the activation node's output) instead of n->y */
     bool fuses_act;
+    /* backward honours n->act_bwd: then n->dx[0] is the gradient of the ReLU/ReLU6 BEFORE
+     * this node, and the backward also applies that activation's mask (from this node's
+     * output: a max-pool of ReLU outputs) */
+    bool fuses_act_bwd;
 } rp_layer_ops;
 
 /* Activations a producer's forward may apply for the node after it (rp_node.act). */
@@ -101,6 +105,7 @@ struct rp_node {
     bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (only when ops->writes_dx) */
     int act;                   /* RP_ACT_*: apply it and write act_y, not y (ops->fuses_act) */
     float *act_y;
+    int act_bwd;               /* RP_ACT_*: dx[0] is the input's input (ops->fuses_act_bwd) */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */

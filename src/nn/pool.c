@@ -34,7 +34,10 @@ static void maxpool_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     pool2d_shape s = shape_of(n, p->B);
-    maxpool2d_backward_ex(n->dx[0], n->dy, (const int32_t *)(const void *)n->saved, &s, !n->dx_write[0]);
+    /* n->act_bwd: dx[0] is the gradient of the ReLU's input; apply its mask too */
+    int act = n->act_bwd == RP_ACT_RELU6 ? 2 : n->act_bwd == RP_ACT_RELU ? 1 : 0;
+    maxpool2d_backward_act(n->dx[0], n->dy, (const int32_t *)(const void *)n->saved, n->y, &s,
+                           !n->dx_write[0], act);
 }
 
 static void avgpool_fwd(rp_node *n, const rp_pass *p)
@@ -65,7 +68,7 @@ static void gap_bwd(rp_node *n, const rp_pass *p)
 
 static const rp_layer_ops maxpool_ops = {.kind = "maxpool2d", .saved_floats = maxpool_saved,
                                          .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                         .writes_dx = true};
+                                         .writes_dx = true, .fuses_act_bwd = true};
 static const rp_layer_ops avgpool_ops = {.kind = "avgpool2d", .forward = avgpool_fwd,
                                          .backward = avgpool_bwd};
 static const rp_layer_ops gap_ops = {.kind = "global_avgpool", .forward = gap_fwd,
