@@ -1,6 +1,7 @@
 #include "kernels/gemm.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kernels/blas.h"
 
@@ -8,11 +9,13 @@
  * of them unless MAX_PIECE forces more: large M stays cache-sized per call. */
 enum { MIN_PIECE = 64, MAX_PIECE = 1024, MAX_PIECES = 16, ALIGN = 16 };
 
-static int piece_size(int n)
+static int piece_size(int n, size_t shared)
 {
     int p = (n + MAX_PIECES - 1) / MAX_PIECES;
     p = (p + ALIGN - 1) / ALIGN * ALIGN;
-    if (p < MIN_PIECE) p = MIN_PIECE;
+    /* each piece packs the shared operand (shared floats) again: amortise a big one */
+    int min = shared >= ((size_t)1 << 20) ? 4 * MIN_PIECE : MIN_PIECE;
+    if (p < min) p = min;
     if (p > MAX_PIECE) p = MAX_PIECE;
     return p;
 }
@@ -22,7 +25,8 @@ void rp_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float
 {
     int blas = rp_blas_single_begin();
     bool rows = M >= N;
-    int n = rows ? M : N, piece = piece_size(n), pieces = (n + piece - 1) / piece;
+    int n = rows ? M : N, piece = piece_size(n, (size_t)(rows ? N : M) * K);
+    int pieces = (n + piece - 1) / piece;
 #pragma omp parallel for schedule(dynamic, 1) if (pieces > 1)
     for (int i = 0; i < pieces; i++) {
         int o = i * piece, len = n - o < piece ? n - o : piece;
