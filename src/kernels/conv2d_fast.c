@@ -9,6 +9,43 @@
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
 
+/* Bias gradient -------------------------------------------------------------------------- */
+
+enum { BG_CHUNKS = 16, BG_BLK = 64 }; /* fixed row chunks: the sum order ignores threads */
+
+/* part (BG_BLK doubles) = column sums of dy rows [r0, r1), channels [c0, c0 + n). */
+#define bias_part_BODY                                                                      \
+    for (int c = 0; c < n; c++) part[c] = 0.0;                                              \
+    for (size_t r = r0; r < r1; r++) {                                                      \
+        const float *g = dy + r * OC + c0;                                                  \
+        _Pragma("omp simd") for (int c = 0; c < n; c++) part[c] += g[c];                    \
+    }
+RP_SIMD_VARIANTS(bias_part, (double *restrict part, const float *restrict dy, size_t r0, size_t r1,
+                             int OC, int c0, int n))
+
+/* db (OC) += column sums of dy (rows, OC): as conv2d_bias_grad (double sums) but over 16
+ * fixed row chunks x 64-channel blocks in parallel, chunks then combined in order. */
+static void bias_grad_fast(float *db, const float *dy, size_t rows, int OC)
+{
+    int nblk = (OC + BG_BLK - 1) / BG_BLK, K = rows < BG_CHUNKS ? (int)rows : BG_CHUNKS;
+    if (OC > 4 * BG_BLK || K < 2) { /* wide layers: the channel blocks alone keep threads busy */
+        conv2d_bias_grad(db, dy, rows, OC);
+        return;
+    }
+    double part[BG_CHUNKS][4 * BG_BLK];
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < K * nblk; t++) {
+        int k = t / nblk, c0 = t % nblk * BG_BLK, n = OC - c0 < BG_BLK ? OC - c0 : BG_BLK;
+        RP_SIMD_CALL(simd, bias_part, (part[k] + c0, dy, rows * k / K, rows * (k + 1) / K, OC, c0, n));
+    }
+    for (int c = 0; c < OC; c++) {
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) sum += part[k][c];
+        db[c] += (float)sum;
+    }
+}
+
 /* Slots ---------------------------------------------------------------------------------- */
 
 /* Weights of one group at most this many floats: beyond it the per-slot weight-gradient
@@ -187,7 +224,7 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
                            const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     const size_t nw = (size_t)s->OC * s->K * s->K * (s->C / s->groups);
-    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (db) bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
     if (!dx && !dw) return;
     float *parts = scratch + (size_t)s->slots * slot_cols(s);
     rp_simd simd = rp_simd_level();
@@ -315,7 +352,7 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
                             const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     RP_ASSERT(conv2d_uses_direct(s));
-    if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (db) bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
     if (dx) conv2d_slots_backward(dx, NULL, NULL, dy, x, w, s, scratch, acc);
     if (!dw) return;
     const int taps = s->K * s->K * s->C, OC = s->OC;
