@@ -3,9 +3,11 @@
 #include <limits.h>
 #include <string.h>
 
+
 #include "core/status.h"
 #include "kernels/activation.h"
 #include "kernels/gemm.h"
+#include "kernels/window.h"
 
 int conv2d_out_size(int n, int K, int stride, int pad)
 {
@@ -182,15 +184,11 @@ static void col2im_add(float *dx, const float *cols, const conv2d_shape *s, int 
         for (int iw = 0; iw < s->W; iw++) {
             float *d = dx + (((size_t)b * s->H + ih) * s->W + iw) * s->C + g * ICg;
             for (int kh = 0; kh < K; kh++) {
-                int th = ih + s->pad - kh;
-                if (th < 0 || th % s->stride) continue;
-                int oh = th / s->stride;
-                if (oh >= s->OH) continue;
+                int oh = rp_tap_out(ih, kh, s->pad, s->stride, s->OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < K; kw++) {
-                    int tw = iw + s->pad - kw;
-                    if (tw < 0 || tw % s->stride) continue;
-                    int ow = tw / s->stride;
-                    if (ow >= s->OW) continue;
+                    int ow = rp_tap_out(iw, kw, s->pad, s->stride, s->OW);
+                    if (ow < 0) continue;
                     const float *c = cols + (((size_t)(b - b0) * s->OH + oh) * s->OW + ow) * kkc +
                                      ((size_t)kh * K + kw) * ICg;
                     for (int i = 0; i < ICg; i++) d[i] += c[i];
@@ -330,15 +328,11 @@ static void dwconv2d_backward_input(float *dx, const float *dy, const float *wt,
         for (int iw = 0; iw < s->W; iw++) {
             float *d = dx + ((size_t)r * s->W + iw) * C;
             for (int kh = 0; kh < K; kh++) {
-                int th = ih + s->pad - kh;
-                if (th < 0 || th % s->stride) continue;
-                int oh = th / s->stride;
-                if (oh >= s->OH) continue;
+                int oh = rp_tap_out(ih, kh, s->pad, s->stride, s->OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < K; kw++) {
-                    int tw = iw + s->pad - kw;
-                    if (tw < 0 || tw % s->stride) continue;
-                    int ow = tw / s->stride;
-                    if (ow >= s->OW) continue;
+                    int ow = rp_tap_out(iw, kw, s->pad, s->stride, s->OW);
+                    if (ow < 0) continue;
                     const float *g = dy + (((size_t)bi * s->OH + oh) * s->OW + ow) * OC;
                     const float *wr = wt + ((size_t)kh * K + kw) * OC;
                     if (M == 1) {

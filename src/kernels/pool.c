@@ -5,6 +5,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
+#include "kernels/window.h"
 
 pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, int pad)
 {
@@ -164,15 +165,11 @@ void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s)
         for (int iw = 0; iw < s->W; iw++) {
             float *d = dx + ((size_t)r * s->W + iw) * C;
             for (int kh = 0; kh < K; kh++) {
-                int th = ih + s->pad - kh;
-                if (th < 0 || th % s->stride) continue;
-                int oh = th / s->stride;
-                if (oh >= s->OH) continue;
+                int oh = rp_tap_out(ih, kh, s->pad, s->stride, s->OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < K; kw++) {
-                    int tw = iw + s->pad - kw;
-                    if (tw < 0 || tw % s->stride) continue;
-                    int ow = tw / s->stride;
-                    if (ow >= s->OW) continue;
+                    int ow = rp_tap_out(iw, kw, s->pad, s->stride, s->OW);
+                    if (ow < 0) continue;
                     const float *g = dy + (((size_t)b * s->OH + oh) * s->OW + ow) * C;
 #pragma omp simd
                     for (int c = 0; c < C; c++) d[c] += g[c] / div;
