@@ -3,7 +3,6 @@
 #include <limits.h>
 #include <string.h>
 
-
 #include "core/status.h"
 #include "kernels/activation.h"
 #include "kernels/gemm.h"
