@@ -7,6 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/status.h"
+#include "io/finetune.h"
+
 static int set_value(const char *cmd, cli_flag *f, const char *v)
 {
     char *end = NULL;
@@ -141,6 +144,27 @@ int cli_fail(const char *cmd, rp_ctx *ctx)
 {
     fprintf(stderr, "rampart %s: %s\n", cmd, rp_ctx_error(ctx));
     return CLI_EXIT_FAIL;
+}
+
+rp_status cli_load_model(rp_ctx *ctx, const char *path, const cli_arch *a, int H, int W, int C, const float *mean,
+                         const float *std, int batch, rp_model **out)
+{
+    *out = NULL;
+    if (!a || !a->arch) return rp_model_load(ctx, path, batch, out);
+    rp_model_config c = {.arch = a->arch, .num_classes = a->num_classes, .H = H, .W = W, .C = C,
+                         .max_batch = batch, .width = a->width};
+    for (int k = 0; k < C; k++) c.mean[k] = mean[k], c.std[k] = std[k];
+    bool own_norm = false;
+    RP_TRY(rp_checkpoint_norm(ctx, path, C, c.mean, c.std, &own_norm));
+    rp_model *m = NULL;
+    RP_TRY(rp_model_create(ctx, &c, &m));
+    rp_status s = rp_model_load_weights(ctx, m, path, false);
+    if (s != RP_OK) {
+        rp_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return RP_OK;
 }
 
 double cli_now(void)

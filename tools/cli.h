@@ -47,6 +47,20 @@ void cli_progress_start(cli_progress *p, const char *label, int total);
 void cli_progress_update(cli_progress *p, int done, const char *status);
 void cli_progress_end(cli_progress *p);
 
+/* A bare state_dict's architecture, from the command line (--arch, --num-classes, --width). */
+typedef struct cli_arch {
+    const char *arch; /* NULL: the file is a rampart checkpoint and describes itself */
+    int num_classes;
+    float width;
+} cli_arch;
+
+/* The model in path, for batches up to batch: a rampart checkpoint (rp_model_load); or,
+ * when a->arch is set, a bare state_dict (torchvision's, as scripts/export_torchvision.py
+ * writes it) loaded into a->arch built for an H x W x C input with a->num_classes classes
+ * and the normalisation mean/std (a rampart checkpoint's own normalisation wins). */
+rp_status cli_load_model(rp_ctx *ctx, const char *path, const cli_arch *a, int H, int W, int C, const float *mean,
+                         const float *std, int batch, rp_model **out);
+
 /* Layers, output shapes, parameters and FLOPs of a model, one line each, and totals. */
 void cli_print_summary(FILE *f, const rp_model *m);
 

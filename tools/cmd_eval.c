@@ -12,6 +12,7 @@
 typedef struct eval_opts {
     cli_list models, attacks, eps, noises, severities;
     const char *data, *norm, *source;
+    cli_arch arch; /* bare state_dicts */
     int limit, batch, threads, steps, restarts, queries, seed;
     bool json;
 } eval_opts;
@@ -304,11 +305,15 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
 }
 
 /* Load path and check it fits the data; messages name the file. */
-static int load_model(rp_ctx *ctx, const char *path, int batch, const rp_dataset *ds, rp_model **out)
+static int load_model(rp_ctx *ctx, const eval_opts *o, const char *path, const rp_dataset *ds, rp_model **out)
 {
     int H, W, C;
     rp_dataset_shape(ds, &H, &W, &C);
-    if (rp_model_load(ctx, path, batch, out) != RP_OK) return cli_fail("eval", ctx);
+    float mean[4], std[4];
+    rp_dataset_norm(ds, mean, std);
+    cli_arch a = o->arch;
+    if (a.num_classes == 0) a.num_classes = rp_dataset_num_classes(ds);
+    if (cli_load_model(ctx, path, &a, H, W, C, mean, std, o->batch, out) != RP_OK) return cli_fail("eval", ctx);
     if (rp_check_model_fits(ctx, *out, H, W, C, rp_dataset_num_classes(ds)) != RP_OK) {
         fprintf(stderr, "rampart eval: %s: %s\n", path, rp_ctx_error(ctx));
         return CLI_EXIT_FAIL;
@@ -322,6 +327,11 @@ int cmd_eval(int argc, char **argv)
     cli_flag flags[] = {
         {"--model", CLI_LIST, &o.models, NULL, "checkpoint to evaluate (repeat for several: one column each)"},
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "data set (its test split)"},
+        {"--arch", CLI_STRING, &o.arch.arch, NULL,
+         "the --model files are bare state_dicts (e.g. torchvision's) of this architecture, normalised as the data "
+         "set is (folder:/tiny-imagenet: ImageNet's mean/std)"},
+        {"--num-classes", CLI_INT, &o.arch.num_classes, "0", "with --arch: the classifier's classes (0: the data's)"},
+        {"--width", CLI_FLOAT, &o.arch.width, "1", "with --arch: mobilenet_v2's width multiplier"},
         {"--attack", CLI_LIST, &o.attacks, NULL,
          "attacks: fgsm, fgsm-rs, pgd, apgd-ce, apgd-t, square, noise (random sign), worst, none; with neither "
          "--attack nor --noise: the full table (fgsm pgd apgd-ce apgd-t square noise worst; gaussian shot impulse)"},
@@ -346,6 +356,10 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "rampart eval: give at least one --model FILE\n");
         return CLI_EXIT_USAGE;
     }
+    if (!o.arch.arch && (o.arch.num_classes != 0 || o.arch.width != 1.0f)) {
+        fprintf(stderr, "rampart eval: --num-classes and --width describe a bare state_dict: give --arch too\n");
+        return CLI_EXIT_USAGE;
+    }
     if (o.limit < 0 || o.batch < 1 || o.batch > 4096 || o.threads < 1 || o.steps < 1 || o.restarts < 1 || o.queries < 1) {
         fprintf(stderr, "rampart eval: --limit must be >= 0, --batch 1..4096, --threads, --steps, --restarts and "
                         "--queries >= 1\n");
@@ -364,8 +378,8 @@ int cmd_eval(int argc, char **argv)
         rc = cli_fail("eval", ctx);
         goto done;
     }
-    for (int i = 0; i < o.models.n && rc == CLI_EXIT_OK; i++) rc = load_model(ctx, o.models.items[i], o.batch, ds, &models[i]);
-    if (rc == CLI_EXIT_OK && o.source) rc = load_model(ctx, o.source, o.batch, ds, &source);
+    for (int i = 0; i < o.models.n && rc == CLI_EXIT_OK; i++) rc = load_model(ctx, &o, o.models.items[i], ds, &models[i]);
+    if (rc == CLI_EXIT_OK && o.source) rc = load_model(ctx, &o, o.source, ds, &source);
     if (rc == CLI_EXIT_OK) rc = run(&o, ctx, ds, models, source);
 done:
     for (int i = 0; i < o.models.n; i++) rp_model_destroy(models[i]);

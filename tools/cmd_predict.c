@@ -12,7 +12,8 @@
 
 typedef struct predict_opts {
     const char *model;
-    int top, batch, threads;
+    cli_arch arch; /* a bare state_dict */
+    int top, batch, threads, input_size;
     bool json;
 } predict_opts;
 
@@ -71,7 +72,10 @@ static int predict(const predict_opts *o, rp_ctx *ctx, char **images, int n_imag
     char **names = NULL;
     int n_names = 0, rc = CLI_EXIT_FAIL;
     float *x = NULL;
-    if (rp_model_load(ctx, o->model, o->batch, &m) != RP_OK ||
+    /* torchvision's weights expect ImageNet's normalisation */
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    int S = o->input_size;
+    if (cli_load_model(ctx, o->model, &o->arch, S, S, 3, mean, std, o->batch, &m) != RP_OK ||
         rp_checkpoint_class_names(ctx, o->model, &names, &n_names) != RP_OK)
         goto fail;
     const rp_model_config *c = rp_model_get_config(m);
@@ -105,6 +109,12 @@ int cmd_predict(int argc, char **argv)
     predict_opts o;
     cli_flag flags[] = {
         {"--model", CLI_STRING, &o.model, NULL, "checkpoint (rampart train's output)"},
+        {"--arch", CLI_STRING, &o.arch.arch, NULL,
+         "--model is a bare state_dict (e.g. torchvision's) of this architecture, RGB input normalised with "
+         "ImageNet's mean/std"},
+        {"--num-classes", CLI_INT, &o.arch.num_classes, "1000", "with --arch: the classifier's classes"},
+        {"--width", CLI_FLOAT, &o.arch.width, "1", "with --arch: mobilenet_v2's width multiplier"},
+        {"--input-size", CLI_INT, &o.input_size, "224", "with --arch: the model's input side in pixels"},
         {"--top", CLI_INT, &o.top, "5", "classes to show per image (1..64)"},
         {"--batch", CLI_INT, &o.batch, "32", "images per forward pass"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
@@ -130,8 +140,15 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "rampart predict: give --model FILE and at least one image\n");
         rc = CLI_EXIT_USAGE;
     }
-    if (rc < 0 && (o.top < 1 || o.top > 64 || o.batch < 1 || o.threads < 1)) {
-        fprintf(stderr, "rampart predict: --top must be in 1..64, --batch and --threads >= 1\n");
+    if (rc < 0 && (o.top < 1 || o.top > 64 || o.batch < 1 || o.threads < 1 || o.input_size < 1 ||
+                   o.input_size > 4096 || o.arch.num_classes < 2)) {
+        fprintf(stderr, "rampart predict: --top must be in 1..64, --batch and --threads >= 1, --input-size in "
+                        "1..4096, --num-classes >= 2\n");
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc < 0 && !o.arch.arch && (o.arch.num_classes != 1000 || o.arch.width != 1.0f || o.input_size != 224)) {
+        fprintf(stderr, "rampart predict: --num-classes, --width and --input-size describe a bare state_dict: give "
+                        "--arch too\n");
         rc = CLI_EXIT_USAGE;
     }
     if (rc < 0) {
