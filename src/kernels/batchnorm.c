@@ -65,15 +65,15 @@ void batchnorm_forward_train_ref(float *y, float *mean, float *invstd, float *ru
                              const float *beta, size_t N, int C, float eps, float momentum,
                              double *work)
 {
-    double *s1 = work, *s2 = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
+    double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
-    for (int c = 0; c < C; c++) zero[c] = 0.0;
-    channel_sums(s1, NULL, x, zero, NULL, NULL, N, C, part);
-    for (int c = 0; c < C; c++) m[c] = s1[c] / (double)N;
-    /* second pass around the mean: no cancellation as in E[x^2] - E[x]^2 */
+    /* one pass around a shift, the first row: u = x - x[0] is exact in double, u*u too
+     * (24-bit mantissas), and E[u] is of the order of the spread, so E[u^2] - E[u]^2 does not
+     * cancel as E[x^2] - E[x]^2 would for large means */
+    for (int c = 0; c < C; c++) m[c] = x[c];
     channel_sums(s1, s2, x, m, x, m, N, C, part);
     for (int c = 0; c < C; c++) {
-        double d = s1[c] / (double)N; /* 0 in exact arithmetic: corrects m's rounding */
+        double d = s1[c] / (double)N; /* the mean minus the shift */
         double var = s2[c] / (double)N - d * d;
         if (var < 0.0) var = 0.0;
         mean[c] = (float)(m[c] + d);
