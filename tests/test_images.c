@@ -330,6 +330,25 @@ static void make_folder(const char *dir)
     }
 }
 
+/* Class turns keep each class's own order, also with classes of unequal sizes. */
+static void test_interleave(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_image_list l = {0};
+    const int32_t in[7] = {0, 0, 0, 1, 2, 2, 2}, want[7] = {0, 1, 2, 0, 2, 0, 2};
+    const char *names[7] = {"a0", "a1", "a2", "b0", "c0", "c1", "c2"};
+    const char *want_names[7] = {"a0", "b0", "c0", "a1", "c1", "a2", "c2"};
+    for (int i = 0; i < 7; i++) assert_int_equal(rp_image_list_add(ctx, &l, names[i], in[i]), RP_OK);
+    assert_int_equal(rp_image_list_interleave(ctx, &l, 3), RP_OK);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(l.labels[i], want[i]);
+        assert_string_equal(l.paths[i], want_names[i]);
+    }
+    rp_image_list_free(&l);
+    rp_ctx_destroy(ctx);
+}
+
 static void test_folder(void **state)
 {
     (void)state;
@@ -347,10 +366,10 @@ static void test_folder(void **state)
     assert_string_equal(rp_dataset_class_name(ds, 0), "ant");
     assert_string_equal(rp_dataset_class_name(ds, 1), "bee");
     assert_string_equal(rp_dataset_class_name(ds, 2), "cat");
-    for (int i = 0; i < 12; i++) {
-        assert_int_equal(ds->labels[i], i / 4);
+    for (int i = 0; i < 12; i++) { /* in class turns: ant, bee, cat, ant, ... */
+        assert_int_equal(ds->labels[i], i % 3);
         uint8_t v[3];
-        class_colour(i / 4, v);
+        class_colour(i % 3, v);
         assert_colour(ds, i, v, 3); /* constant JPEGs decode within 3 levels */
     }
     /* the number of decoding threads changes nothing */
@@ -430,7 +449,9 @@ static void test_folder_errors(void **state)
     assert_int_equal(rp_dataset_skipped(ds, &note), 1);
     assert_non_null(strstr(note, path));
     assert_int_equal(ds->N, 12);
-    for (int i = 0; i < 12; i++) assert_int_equal(ds->labels[i], i / 4);
+    int per_class[3] = {0};
+    for (int i = 0; i < 12; i++) per_class[ds->labels[i]]++;
+    for (int k = 0; k < 3; k++) assert_int_equal(per_class[k], 4);
     rp_dataset_destroy(ds);
     /* a non-image file with an image's name */
     dir = tmp("bad_text");
@@ -530,7 +551,7 @@ static void test_tiny_imagenet(void **state)
     }
     int grays = 0;
     for (int n = 0; n < tr->N; n++) {
-        int k = n / TIN_TRAIN, j; /* files sort as _0, _1, _10, _11, ...: find j from the colour */
+        int k = n % TIN_K, j; /* class turns; files sort as _0, _1, _10, ...: find j from the colour */
         assert_int_equal(tr->labels[n], k);
         uint8_t v[3], g[3];
         class_colour(k, v);
@@ -617,6 +638,7 @@ static void test_image_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_interleave),
         cmocka_unit_test(test_jpeg_decode),
         cmocka_unit_test(test_png_decode),
         cmocka_unit_test(test_decode_errors),

@@ -101,6 +101,40 @@ rp_status rp_image_list_add(rp_ctx *ctx, rp_image_list *l, const char *path, int
     return RP_OK;
 }
 
+rp_status rp_image_list_interleave(rp_ctx *ctx, rp_image_list *l, int num_classes)
+{
+    int n = l->n, *seen = calloc((size_t)num_classes, sizeof *seen), *rank = malloc((size_t)n * sizeof *rank);
+    char **paths = malloc((size_t)n * sizeof *paths);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    rp_status s = n == 0 || (seen && rank && paths && labels) ? RP_OK
+                                                             : rp_fail(ctx, RP_ERR_NOMEM, "out of memory listing images");
+    int turns = 0;
+    for (int i = 0; s == RP_OK && i < n; i++) {
+        rank[i] = seen[l->labels[i]]++;
+        turns = rank[i] + 1 > turns ? rank[i] + 1 : turns;
+    }
+    /* counting sort by (rank, class); within a rank, classes come in list order = class order */
+    int *start = s == RP_OK ? calloc((size_t)turns + 1, sizeof *start) : NULL;
+    if (s == RP_OK && !start && n > 0) s = rp_fail(ctx, RP_ERR_NOMEM, "out of memory listing images");
+    for (int i = 0; s == RP_OK && i < n; i++) start[rank[i] + 1]++;
+    for (int t = 0; s == RP_OK && t < turns; t++) start[t + 1] += start[t];
+    for (int i = 0; s == RP_OK && i < n; i++) {
+        int at = start[rank[i]]++;
+        paths[at] = l->paths[i];
+        labels[at] = l->labels[i];
+    }
+    if (s == RP_OK && n > 0) {
+        memcpy(l->paths, paths, (size_t)n * sizeof *paths);
+        memcpy(l->labels, labels, (size_t)n * sizeof *labels);
+    }
+    free(start);
+    free(seen);
+    free(rank);
+    free(paths);
+    free(labels);
+    return s;
+}
+
 void rp_image_list_free(rp_image_list *l)
 {
     rp_free_strings(l->paths, l->n);
@@ -392,6 +426,7 @@ static rp_status folder_open(rp_ctx *ctx, const char *spec, bool train, const rp
     RP_TRY(rp_list_dir(ctx, root, true, &classes, &K));
     rp_status s = K ? RP_OK : rp_fail(ctx, RP_ERR_FORMAT, "%s: no class folders (one sub-folder per class)", root);
     if (s == RP_OK) s = list_split(ctx, split, classes, K, l);
+    if (s == RP_OK) s = rp_image_list_interleave(ctx, l, K);
     if (s == RP_OK && H == 0) { /* no size given: the first training image's */
         rp_image_list first = {0};
         s = strcmp(split, root) ? list_split(ctx, root, classes, K, &first) : RP_OK;

@@ -77,6 +77,10 @@ typedef struct rp_image_list {
 
 rp_status rp_image_list_add(rp_ctx *ctx, rp_image_list *l, const char *path, int32_t label);
 void rp_image_list_free(rp_image_list *l);
+/* Reorder a list made class by class into turns: every class's first image (in class
+ * order), then every class's second, and so on, keeping each class's own order; so the
+ * first N images (--limit) hold every class about equally. */
+rp_status rp_image_list_interleave(rp_ctx *ctx, rp_image_list *l, int num_classes);
 
 /* Decode every image of l, fitted to (H, W, C), into ds->pixels/labels/N/H/W/C with
  * opt->workers threads (each image lands in its own slot, so the result does not depend
@@ -102,11 +106,13 @@ rp_status rp_image_spec_parse(rp_ctx *ctx, const char *spec, const char *arg, ch
  * images *.jpg, *.jpeg, *.png directly inside (other files are ignored, as torchvision's
  * ImageFolder does). When DIR holds train/ the split layout is used: train/ for
  * train=true, val/ (or test/) for train=false, with train/'s classes. Without SIZE the
- * images are fitted to the first image's size. */
+ * images are fitted to the first image's size. Images are ordered in class turns
+ * (rp_image_list_interleave). */
 rp_status rp_folder_open(rp_ctx *ctx, const char *spec, bool train, const rp_data_options *opt, rp_dataset **out);
 /* "tiny-imagenet:DIR[,SIZE]": wnids.txt (sorted; the wnids are the class names),
- * train/<wnid>/images/ for train=true, val/images/ + val/val_annotations.txt for
- * train=false. SIZE defaults to 64. */
+ * train/<wnid>/images/ for train=true (in class turns, rp_image_list_interleave),
+ * val/images/ + val/val_annotations.txt for train=false (in the annotations' order).
+ * SIZE defaults to 64. */
 rp_status rp_tiny_imagenet_open(rp_ctx *ctx, const char *spec, bool train, const rp_data_options *opt,
                                 rp_dataset **out);
 

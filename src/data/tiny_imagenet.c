@@ -152,6 +152,7 @@ static rp_status tiny_open(rp_ctx *ctx, const char *spec, bool train, const rp_d
     char **wnids = NULL;
     RP_TRY(read_wnids(ctx, dir, &wnids, &K));
     rp_status s = train ? list_train(ctx, dir, wnids, K, l) : list_val(ctx, dir, wnids, K, l);
+    if (s == RP_OK && train) s = rp_image_list_interleave(ctx, l, K);
     rp_dataset *ds = s == RP_OK ? rp_image_dataset_new(ctx, "tiny-imagenet", wnids, K, C) : NULL;
     if (s != RP_OK) rp_free_strings(wnids, K);
     else if (!ds) s = RP_ERR_NOMEM;
