@@ -12,6 +12,7 @@ first layer), median images/s over repetitions after warm-up. Prints one JSON li
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -149,7 +150,8 @@ def main():
     print(json.dumps({"impl": f"pytorch {torch.__version__}", "model": a.model, "mode": a.mode,
                       "batch": a.batch, "threads": a.threads, "channels_last": a.channels_last,
                       "images_per_s": statistics.median(ips), "images_per_s_min": min(ips),
-                      "images_per_s_max": max(ips), "repeat": a.repeat, "steps_per_repeat": steps}))
+                      "images_per_s_max": max(ips), "repeat": a.repeat, "steps_per_repeat": steps,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

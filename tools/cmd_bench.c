@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "core/rng.h"
@@ -21,7 +22,7 @@
 typedef struct bench_opts {
     const char *model, *mode;
     int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
-    float eps;
+    float eps, width;
     bool json, profile;
 } bench_opts;
 
@@ -91,7 +92,7 @@ static int setup(bench *b)
     const bench_opts *o = b->o;
     rp_model_config cfg = {.arch = o->model, .num_classes = o->num_classes, .H = o->input_size,
                            .W = o->input_size, .C = o->channels, .max_batch = o->batch,
-                           .seed = (uint64_t)o->seed};
+                           .seed = (uint64_t)o->seed, .width = o->width};
     for (int c = 0; c < 4; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
     if (rp_model_create(b->ctx, &cfg, &b->m) != RP_OK) return cli_fail("bench", b->ctx);
     size_t X = (size_t)o->input_size * o->input_size * o->channels, n = (size_t)o->batch * X;
@@ -270,6 +271,8 @@ static void bench_report(const bench *b, const bench_result *res)
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
     const char *simd = rp_simd_name(rp_simd_level()), *wait = getenv("OMP_WAIT_POLICY");
+    struct rusage ru;
+    double rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0; /* KiB on Linux */
     if (o->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o->model);
@@ -278,12 +281,14 @@ static void bench_report(const bench *b, const bench_result *res)
         cJSON_AddNumberToObject(j, "input_size", o->input_size);
         cJSON_AddNumberToObject(j, "channels", o->channels);
         cJSON_AddNumberToObject(j, "num_classes", o->num_classes);
+        cJSON_AddNumberToObject(j, "width", o->width);
         cJSON_AddNumberToObject(j, "threads", o->threads);
         cJSON_AddNumberToObject(j, "images_per_s", res->median);
         cJSON_AddNumberToObject(j, "images_per_s_min", res->min);
         cJSON_AddNumberToObject(j, "images_per_s_max", res->max);
         cJSON_AddNumberToObject(j, "repeat", res->repeat);
         cJSON_AddNumberToObject(j, "steps_per_repeat", res->steps);
+        cJSON_AddNumberToObject(j, "peak_rss_mb", rss_mb);
         cJSON_AddStringToObject(j, "cpu", cpu);
         cJSON_AddStringToObject(j, "simd", simd);
         cJSON_AddStringToObject(j, "blas", rp_blas_info());
@@ -298,8 +303,8 @@ static void bench_report(const bench *b, const bench_result *res)
     printf("rampart bench: %s %s, batch %d, input %dx%dx%d, %d classes, %d threads\n", o->model, o->mode,
            o->batch, o->input_size, o->input_size, o->channels, o->num_classes, o->threads);
     printf("cpu: %s; simd %s; blas %s; OMP_WAIT_POLICY %s\n", cpu, simd, rp_blas_info(), wait ? wait : "unset");
-    printf("images/s: median %.1f (min %.1f, max %.1f) over %d repetitions of %d steps\n", res->median,
-           res->min, res->max, res->repeat, res->steps);
+    printf("images/s: median %.1f (min %.1f, max %.1f) over %d repetitions of %d steps; peak RSS %.0f MB\n",
+           res->median, res->min, res->max, res->repeat, res->steps, rss_mb);
     if (o->profile) print_profile(b, res);
 }
 
@@ -309,6 +314,7 @@ int cmd_bench(int argc, char **argv)
     cli_flag flags[] = {
         {"--model", CLI_STRING, &o.model, "mobilenet_v2", "architecture"},
         {"--num-classes", CLI_INT, &o.num_classes, "200", "classes"},
+        {"--width", CLI_FLOAT, &o.width, "1", "mobilenet_v2's width multiplier"},
         {"--input-size", CLI_INT, &o.input_size, "64", "input height and width"},
         {"--channels", CLI_INT, &o.channels, "3", "input channels"},
         {"--batch", CLI_INT, &o.batch, "64", "batch size"},

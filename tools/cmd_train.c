@@ -38,7 +38,7 @@ static int parse_enum(const char *what, const char *v, const char *const *names,
 }
 
 static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int seen, double train_acc,
-                             double test_acc, double test_loss, double seconds, double lr)
+                             double test_acc, double test_loss, double seconds, double lr, size_t trainable)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event", "epoch");
@@ -51,6 +51,7 @@ static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int
     cJSON_AddNumberToObject(o, "seconds", seconds);
     cJSON_AddNumberToObject(o, "images_per_s", seen / seconds);
     cJSON_AddNumberToObject(o, "lr", lr);
+    cJSON_AddNumberToObject(o, "trainable", (double)trainable); /* parameters not frozen in this epoch */
     char *s = cJSON_PrintUnformatted(o);
     printf("%s\n", s);
     fflush(stdout);
@@ -224,7 +225,8 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
             goto done;
         }
         double train_acc = (double)correct / seen;
-        if (o->json) print_json_epoch(epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr);
+        if (o->json) print_json_epoch(epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr,
+                                     rp_model_num_unfrozen(m));
         fprintf(o->json ? stderr : stdout,
                 "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
                 o->epochs, sum.loss / steps, train_acc, test_acc, secs, seen / secs, lr);
