@@ -174,6 +174,48 @@ static void check_batchnorm(size_t N, int C, uint64_t seed)
     free(work); free(x); free(dy); free(g); free(be);
 }
 
+/* batchnorm_backward_act (a ReLU/ReLU6's backward folded in) = the activation's reference
+ * backward into a fresh buffer, then the reference batch-norm backward; bit for bit, at every
+ * SIMD level and thread count, with outputs at and around the clips 0 and 6. */
+static void check_batchnorm_act(size_t N, int C, uint64_t seed)
+{
+    size_t n = N * (size_t)C;
+    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    float *x = floats(n), *v = floats(n), *g = floats(n), *gm = floats(n), *gamma = floats((size_t)C);
+    float *mean = floats((size_t)C), *inv = floats((size_t)C), *ref = floats(n + 2 * (size_t)C),
+          *out = floats(n + 2 * (size_t)C);
+    tu_fill_uniform(x, n, -3, 5, seed);
+    tu_fill_uniform(v, n, -1, 7, seed + 1);
+    for (size_t i = 0; i < n; i += 7) v[i] = (i / 7) % 2 ? 6.0f : 0.0f;
+    tu_fill_uniform(g, n, -1, 1, seed + 2);
+    tu_fill_uniform(gamma, (size_t)C, 0.5f, 1.5f, seed + 3);
+    tu_fill_uniform(mean, (size_t)C, -0.5f, 0.5f, seed + 4);
+    tu_fill_uniform(inv, (size_t)C, 0.5f, 2.0f, seed + 5);
+    for (int act = BN_ACT_RELU; act <= BN_ACT_RELU6; act++)
+        for (int train = 0; train < 2; train++)
+            for (int acc = 0; acc < 2; acc++) {
+                memset(gm, 0, n * sizeof *gm);
+                if (act == BN_ACT_RELU) relu_backward_ref(gm, g, v, n);
+                else relu6_backward_ref(gm, g, v, n);
+                tu_fill_uniform(ref, n + 2 * (size_t)C, -1, 1, seed + 6);
+                if (!acc) memset(ref, 0, n * sizeof *ref);
+                batchnorm_backward_ref(ref, ref + n, ref + n + C, gm, x, mean, inv, gamma, N, C, train, work);
+                for (int level = 0; level < N_LEVELS; level++)
+                    for (int t = 1; t <= 2; t++) {
+                        use_level(LEVELS[level]);
+                        omp_set_num_threads(t);
+                        tu_fill_uniform(out, n + 2 * (size_t)C, -1, 1, seed + 6);
+                        batchnorm_backward_act(out, out + n, out + n + C, g, v, act, x, mean, inv, gamma, N, C,
+                                               train, work, acc);
+                        if (memcmp(out, ref, (n + 2 * (size_t)C) * sizeof(float)))
+                            fail_msg("batchnorm+act %d N=%zu C=%d train=%d acc=%d level %s threads %d differs", act,
+                                     N, C, train, acc, rp_simd_name(rp_simd_level()), t);
+                    }
+            }
+    rp_simd_force(RP_SIMD_AVX512);
+    free(work); free(x); free(v); free(g); free(gm); free(gamma); free(mean); free(inv); free(ref); free(out);
+}
+
 static void test_batchnorm_bitwise(void **state)
 {
     (void)state;
@@ -182,6 +224,9 @@ static void test_batchnorm_bitwise(void **state)
     check_batchnorm(3 * 7 * 9, 17, 62);
     check_batchnorm(2 * 32 * 32, 96, 63); /* above the threading threshold */
     check_batchnorm(4 * 2 * 2, 1280, 64);
+    check_batchnorm_act(3 * 7 * 9, 17, 65);
+    check_batchnorm_act(2 * 32 * 32, 96, 66);
+    check_batchnorm_act(4 * 2 * 2, 1280, 67); /* more channels than the 256-channel buffer */
 }
 
 /* Conv2d ----------------------------------------------------------------------------------- */
@@ -491,7 +536,7 @@ static void test_conv_act_epilogue(void **state)
 }
 
 /* A whole model with the graph's run-loop shortcuts (gradients written in place, batch norm
- * doing the ReLU/ReLU6 after it) equals, bit for bit, the plain run (g->zero_all_dx: zero
+ * doing the ReLU/ReLU6 after it, forward and backward) equals, bit for bit, the plain run (g->zero_all_dx: zero
  * every gradient and add; g->no_fusion: every node its own forward): logits, input gradient
  * and parameter gradients, in training and evaluation mode. Stale NaN in every activation and
  * gradient buffer (a poisoned previous pass) never leaks into the results. */
@@ -512,7 +557,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     tu_fill_uniform(x, X, 0, 1, 95);
     tu_fill_uniform(dl, 3 * (size_t)K, -1, 1, 96);
     rp_rng dropout = g->dropout_rng; /* the same dropout masks in both passes */
-    int fused = 0;
+    int fused = 0, fused_bwd = 0;
     for (int mode = 0; mode < 2; mode++) {
         g->zero_all_dx = g->no_fusion = mode == 0;
         g->dropout_rng = dropout;
@@ -532,9 +577,12 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
                 memcpy(gr[mode] + o, g->params[i].grad, g->params[i].numel * sizeof(float));
                 o += g->params[i].numel;
             }
-        for (int i = 0; mode == 1 && i < g->n_nodes; i++) fused += g->nodes[i].act != RP_ACT_NONE;
+        for (int i = 0; mode == 1 && i < g->n_nodes; i++) {
+            fused += g->nodes[i].act != RP_ACT_NONE;
+            fused_bwd += g->nodes[i].act_dy != NULL; /* the BN did its ReLU6's backward */
+        }
     }
-    if (!strcmp(arch, "mobilenet_v2")) assert_true(fused > 30); /* every BN before a ReLU6 */
+    if (!strcmp(arch, "mobilenet_v2")) assert_true(fused > 30 && fused_bwd > 30); /* every BN before a ReLU6 */
     for (size_t j = 0; j < X; j++) assert_false(isnan(dx[1][j]));
     for (size_t j = 0; j < np; j++) assert_false(isnan(gr[1][j]));
     if (memcmp(z[0], z[1], 3 * (size_t)K * sizeof(float)) || memcmp(dx[0], dx[1], X * sizeof(float)) ||

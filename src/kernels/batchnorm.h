@@ -52,6 +52,15 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
                            const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, double *work, bool acc);
 
+/* batchnorm_backward_ex for a batch norm followed by a ReLU (act = BN_ACT_RELU) or ReLU6
+ * (BN_ACT_RELU6) whose forward it did: dy is the activation's output gradient and act_y its
+ * output; the gradient used is relu*_backward_ex's (acc = false) from them, bit for bit, so
+ * the result equals that backward followed by batchnorm_backward_ex. act = BN_ACT_NONE:
+ * batchnorm_backward_ex (act_y unused). */
+void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y, int act,
+                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                            int C, int train, double *work, bool acc);
+
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
  * (batchnorm_fast.c) that do the same double/float operations in the same order, so their
  * results are bit-identical (tests/test_kernels_fast.c). */

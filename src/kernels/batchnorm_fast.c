@@ -27,18 +27,61 @@ static int n_chunks(size_t N) { return N < BN_CHUNKS ? (int)N : BN_CHUNKS; }
 RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const float *a, const double *ca,
                               const float *b, const double *cb, size_t n0, size_t n1, int C))
 
-/* As the reference's channel_sums: fixed chunks, partials combined in chunk order. */
+/* The act variants take the gradient a ReLU (act 1) or ReLU6 (act 2) after the batch norm
+ * hands back, as relu*_backward_ex writes it into a fresh buffer: 0 + (mask ? g : 0), the
+ * mask from the activation's output v. */
+/* The masked gradient as two selects of loaded values (the loops stay branch-free and
+ * vectorise); the same value as (v > 0 && v < 6) ? g : 0, NaN v included. */
+#define MASK_RELU(g, v) ((v) > 0.0f ? (g) : 0.0f)
+#define MASK_RELU6(g, v) ((v) < 6.0f ? MASK_RELU(g, v) : 0.0f)
+
+/* chunk_sums(q1, q2, g masked, 0, x, m): q1 += act_grad; q2 += act_grad (x - m). The
+ * masked gradients of 256 channels go through a buffer first: GCC vectorises neither a float
+ * select feeding double sums nor the two in one loop. */
+#define MASKED_ROW(MASK)                                                                \
+    _Pragma("omp simd") for (int c = 0; c < cn; c++) {                                  \
+        float gv = gr[c0 + c], vv = vr[c0 + c];                                         \
+        buf[c] = 0.0f + MASK(gv, vv);                                                   \
+    }
+#define chunk_sums_act_BODY                                                             \
+    float buf[256];                                                                     \
+    for (size_t n = n0; n < n1; n++) {                                                  \
+        const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
+        for (int c0 = 0; c0 < C; c0 += 256) {                                           \
+            int cn = C - c0 < 256 ? C - c0 : 256;                                       \
+            if (act == BN_ACT_RELU6) {                                                  \
+                MASKED_ROW(MASK_RELU6)                                                  \
+            } else {                                                                    \
+                MASKED_ROW(MASK_RELU)                                                   \
+            }                                                                           \
+            _Pragma("omp simd") for (int c = 0; c < cn; c++) {                          \
+                double u = (double)buf[c];                                              \
+                q1[c0 + c] += u;                                                        \
+                q2[c0 + c] += u * ((double)xr[c0 + c] - m[c0 + c]);                     \
+            }                                                                           \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, const float *g, const float *v,
+                                  int act, const float *x, const double *m, size_t n0, size_t n1, int C))
+
+/* As the reference's channel_sums: fixed chunks, partials combined in chunk order. With
+ * act (then b = x, cb = m, ca = 0 and s2 != NULL), a is the gradient of the activation after
+ * the batch norm and v its output: the sums of the masked gradient (chunk_sums_act). */
 static void channel_sums(double *s1, double *s2, const float *a, const double *ca, const float *b,
-                         const double *cb, size_t N, int C, double *part)
+                         const double *cb, size_t N, int C, double *part, const float *v, int act)
 {
     int K = n_chunks(N);
     double *p1 = part, *p2 = part + (size_t)K * C;
     memset(part, 0, (size_t)2 * K * C * sizeof *part);
     rp_simd simd = rp_simd_level();
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
-    for (int k = 0; k < K; k++)
-        RP_SIMD_CALL(simd, chunk_sums, (p1 + (size_t)k * C, s2 ? p2 + (size_t)k * C : NULL, a, ca, b, cb,
-                                        N * k / K, N * (k + 1) / K, C));
+    for (int k = 0; k < K; k++) {
+        size_t n0 = N * k / K, n1 = N * (k + 1) / K;
+        if (act)
+            RP_SIMD_CALL(simd, chunk_sums_act, (p1 + (size_t)k * C, p2 + (size_t)k * C, a, v, act, b, cb, n0, n1, C));
+        else
+            RP_SIMD_CALL(simd, chunk_sums, (p1 + (size_t)k * C, s2 ? p2 + (size_t)k * C : NULL, a, ca, b, cb, n0, n1, C));
+    }
     for (int c = 0; c < C; c++) {
         double t1 = 0.0, t2 = 0.0;
         for (int k = 0; k < K; k++) {
@@ -109,7 +152,7 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
     double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
     for (int c = 0; c < C; c++) m[c] = x[c]; /* the reference's shift: one pass */
-    channel_sums(s1, s2, x, m, x, m, N, C, part);
+    channel_sums(s1, s2, x, m, x, m, N, C, part, NULL, BN_ACT_NONE);
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N;
         double var = s2[c] / (double)N - d * d;
@@ -160,6 +203,31 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
                               const float *mean, const float *k0, const float *k1, const float *k2,
                               size_t n0, size_t n1, int C, bool acc))
 
+/* bn_dx_rows with the masked gradient of g for dy */
+#define DX_ACT_ROW(MASK, ACC)                                                           \
+    _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
+        float gv = gr[c], vv = vr[c];                                                   \
+        float d = k1[c] * (0.0f + MASK(gv, vv)) + k0[c] + k2[c] * (xr[c] - mean[c]);    \
+        dxr[c] = ACC ? dxr[c] + d : 0.0f + d;                                           \
+    }
+#define bn_dx_act_rows_BODY                                                             \
+    for (size_t n = n0; n < n1; n++) {                                                  \
+        const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
+        float *dxr = dx + n * C;                                                        \
+        if (act == BN_ACT_RELU6 && acc) {                                               \
+            DX_ACT_ROW(MASK_RELU6, 1)                                                   \
+        } else if (act == BN_ACT_RELU6) {                                               \
+            DX_ACT_ROW(MASK_RELU6, 0)                                                   \
+        } else if (acc) {                                                               \
+            DX_ACT_ROW(MASK_RELU, 1)                                                    \
+        } else {                                                                        \
+            DX_ACT_ROW(MASK_RELU, 0)                                                    \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, const float *restrict v,
+                                  int act, const float *restrict x, const float *mean, const float *k0,
+                                  const float *k1, const float *k2, size_t n0, size_t n1, int C, bool acc))
+
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work)
@@ -167,10 +235,18 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
     batchnorm_backward_ex(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, N, C, train, work, true);
 }
 
-/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
 void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                            const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, double *work, bool acc)
+{
+    batchnorm_backward_act(dx, dgamma, dbeta, dy, NULL, BN_ACT_NONE, x, mean, invstd, gamma, N, C, train, work,
+                           acc);
+}
+
+/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
+void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y, int act,
+                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                            int C, int train, double *work, bool acc)
 {
     double *sdy = work, *sdyx = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
@@ -180,7 +256,7 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
         m[c] = mean[c];
     }
     if (dgamma || dbeta || (dx && train)) {
-        channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part);
+        channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act);
         for (int c = 0; c < C; c++) {
             if (dbeta) dbeta[c] += (float)sdy[c];
             if (dgamma) dgamma[c] += (float)(sdyx[c] * invstd[c]);
@@ -199,6 +275,9 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
-        RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C, acc));
+        if (act)
+            RP_SIMD_CALL(simd, bn_dx_act_rows, (dx, dy, act_y, act, x, mean, k0, k1, k2, n0, n1, C, acc));
+        else
+            RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C, acc));
     }
 }

@@ -56,13 +56,17 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
     rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
     float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
     float *db = p->param_grads && !b->frozen ? b->grad : NULL;
-    batchnorm_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->saved, n->saved + C, w->data,
-                          rows(n, p->B), C, p->train, (double *)n->scratch, !n->dx_write[0]);
+    /* n->act_dy: the ReLU/ReLU6 after this node left its backward to it (its mask from act_y) */
+    int act = !n->act_dy ? BN_ACT_NONE : n->act == RP_ACT_RELU6 ? BN_ACT_RELU6 : BN_ACT_RELU;
+    batchnorm_backward_act(n->dx[0], dw, db, act ? n->act_dy : n->dy, n->act_y, act, n->x[0], n->saved,
+                           n->saved + C, w->data, rows(n, p->B), C, p->train, (double *)n->scratch,
+                           !n->dx_write[0]);
 }
 
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
-                                    .backward = bn_bwd, .writes_dx = true, .fuses_act = true};
+                                    .backward = bn_bwd, .writes_dx = true, .fuses_act = true,
+                                    .fuses_own_act_bwd = true};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

@@ -278,6 +278,18 @@ static int act_before(const rp_graph *g, const rp_node *n, bool plain)
     return readers == 1 ? n->in[0] : -1;
 }
 
+/* Whether ReLU/ReLU6 node r's backward can be left to its producer (ops->fuses_own_act_bwd):
+ * the producer did r's forward in the last pass (so it is r's input's only reader and holds
+ * r's output as act_y) and runs its own backward. Not for guided or all-node passes. */
+static bool act_in_producer(const rp_graph *g, const rp_node *r, bool plain)
+{
+    if (plain || g->no_fusion || r->n_in != 1 || r->in[0] == RP_INPUT ||
+        (strcmp(r->ops->kind, "relu") && strcmp(r->ops->kind, "relu6")))
+        return false;
+    const rp_node *p = &g->nodes[r->in[0]];
+    return p->ops->fuses_own_act_bwd && p->act != RP_ACT_NONE && &g->nodes[p->act_node] == r && p->bwd_run;
+}
+
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
     RP_ASSERT(g->finalized && g->last_B >= 1);
@@ -287,13 +299,19 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
     mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));
+    bool plain = guided || (!param_grads && !dx);
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].act_dy = NULL;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         rp_node *n = &g->nodes[i];
         if (!n->bwd_run) continue;
+        if (act_in_producer(g, n, plain)) { /* the producer applies this ReLU's mask itself */
+            g->nodes[n->in[0]].act_dy = n->dy;
+            continue;
+        }
         if (n->last_reader < 0 && n != last) /* read by no one: its gradient is zero */
             memset(n->dy, 0, (size_t)B * rp_shape_numel(n->out_shape) * sizeof(float));
         bind_inputs(g, n);
-        int a = act_before(g, n, guided || (!param_grads && !dx));
+        int a = act_before(g, n, plain);
         n->act_bwd = RP_ACT_NONE;
         if (a >= 0) { /* n does the ReLU's backward: bind the ReLU's input gradient, skip it */
             rp_node *r = &g->nodes[a];

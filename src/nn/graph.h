@@ -87,6 +87,10 @@ typedef struct rp_layer_ops {
      * this node, and the backward also applies that activation's mask (from this node's
      * output: a max-pool of ReLU outputs) */
     bool fuses_act_bwd;
+    /* backward honours n->act_dy: when set, the ReLU/ReLU6 AFTER this node (whose forward
+     * this node did, n->act) was skipped, act_dy is that activation's output gradient, and
+     * the backward applies the activation's mask (from n->act_y) to it in place of n->dy */
+    bool fuses_own_act_bwd;
 } rp_layer_ops;
 
 /* Activations a producer's forward may apply for the node after it (rp_node.act). */
@@ -106,6 +110,7 @@ struct rp_node {
     int act;                   /* RP_ACT_*: apply it and write act_y, not y (ops->fuses_act) */
     float *act_y;
     int act_bwd;               /* RP_ACT_*: dx[0] is the input's input (ops->fuses_act_bwd) */
+    const float *act_dy;       /* the gradient of act_y, when this node does the act's backward */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
