@@ -90,7 +90,11 @@ rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config 
     if (ex->cfg.occ_window < 1) ex->cfg.occ_window = 1;
     if (ex->cfg.occ_stride <= 0) ex->cfg.occ_stride = ex->cfg.occ_window / 2 > 0 ? ex->cfg.occ_window / 2 : 1;
     ex->layer = layer;
-    if (layer >= 0) m->g.nodes[layer].keep_y = true; /* CAM reads its output: no fused forward */
+    rp_status kept = layer >= 0 ? rp_graph_keep(&m->g, layer) : RP_OK; /* CAM reads its y and dy */
+    if (kept != RP_OK) {
+        rp_explainer_destroy(ex);
+        return kept;
+    }
     snprintf(ex->layer_error, sizeof ex->layer_error, "%s", why);
     ex->xb = malloc((size_t)ex->chunk * ex->X * sizeof(float));
     ex->gb = malloc((size_t)ex->chunk * ex->X * sizeof(float));

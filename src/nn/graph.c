@@ -117,11 +117,19 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
 {
     size_t scratch = 0;
     g->input = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
+    for (int s = 0; s < g->n_dy_slots; s++) { /* each slot as large as its largest user */
+        size_t most = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].dy_slot == s && rp_shape_numel(g->nodes[i].out_shape) > most)
+                most = rp_shape_numel(g->nodes[i].out_shape);
+        float *slot = rp_arena_floats(a, (size_t)B * most);
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].dy_slot == s) g->nodes[i].dy = slot;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         size_t out = (size_t)B * rp_shape_numel(n->out_shape);
         n->y = rp_arena_floats(a, out);
-        n->dy = rp_arena_floats(a, out);
         size_t saved = n->ops->saved_floats ? n->ops->saved_floats(n, B) : 0;
         n->saved = saved ? rp_arena_floats(a, saved) : NULL;
         size_t s = n->ops->scratch_floats ? n->ops->scratch_floats(n, B) : 0;
@@ -131,10 +139,64 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
 }
 
-rp_status rp_graph_reserve(rp_graph *g, int max_batch)
+static bool is_act(const rp_node *n) { return !strcmp(n->ops->kind, "relu") || !strcmp(n->ops->kind, "relu6"); }
+
+/* The backward steps (node indices, run from high to low) during which node i's gradient
+ * buffer holds a value: from its first writer to its own backward. Conservative where the
+ * run loop's shortcuts move a read or a write: a ReLU's gradient is read by its producer
+ * (fuses_own_act_bwd), and a node read by a ReLU may be written by that ReLU's reader
+ * (fuses_act_bwd). The last node's is filled before the first step (n_nodes). */
+static void dy_life(const rp_graph *g, int i, int *lo, int *hi)
 {
-    RP_ASSERT(max_batch >= 1);
-    if (g->act_arena.base && max_batch <= g->max_batch) return RP_OK;
+    const rp_node *n = &g->nodes[i];
+    *lo = i;
+    *hi = i == g->n_nodes - 1 ? g->n_nodes : n->last_reader < 0 ? i : n->last_reader;
+    if (is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT) *lo = n->in[0];
+    if (n->last_reader >= 0 && is_act(&g->nodes[n->last_reader]) && g->nodes[n->last_reader].last_reader > *hi)
+        *hi = g->nodes[n->last_reader].last_reader;
+}
+
+/* Slots for the gradient buffers: walking the backward steps from last to first, a node
+ * takes a free slot when its gradient's life starts (the smallest free one that is large
+ * enough, else the largest free one, which grows) and frees it after its life ends. Kept
+ * nodes (rp_graph_keep) hold theirs to the end. */
+static rp_status assign_dy_slots(rp_graph *g)
+{
+    int N = g->n_nodes, n_slots = 0;
+    size_t *size = calloc((size_t)N, sizeof *size);
+    bool *busy = calloc((size_t)N, sizeof *busy);
+    int *lo = malloc((size_t)N * sizeof *lo), *hi = malloc((size_t)N * sizeof *hi);
+    if (!size || !busy || !lo || !hi) {
+        free(size), free(busy), free(lo), free(hi);
+        return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning gradient buffers");
+    }
+    for (int i = 0; i < N; i++) dy_life(g, i, &lo[i], &hi[i]);
+    for (int t = N; t >= 0; t--) {
+        for (int i = 0; i < N; i++) {
+            if (hi[i] != t) continue;
+            size_t need = rp_shape_numel(g->nodes[i].out_shape);
+            int best = -1;
+            for (int s = 0; s < n_slots; s++) {
+                if (busy[s] || g->nodes[i].keep_y) continue;
+                bool fits = size[s] >= need, best_fits = best >= 0 && size[best] >= need;
+                if (best < 0 || (fits && (!best_fits || size[s] < size[best])) || (!fits && !best_fits && size[s] > size[best]))
+                    best = s;
+            }
+            if (best < 0) best = n_slots++;
+            if (size[best] < need) size[best] = need;
+            busy[best] = true;
+            g->nodes[i].dy_slot = best;
+        }
+        for (int i = 0; i < N; i++)
+            if (lo[i] == t && !g->nodes[i].keep_y) busy[g->nodes[i].dy_slot] = false;
+    }
+    g->n_dy_slots = n_slots;
+    free(size), free(busy), free(lo), free(hi);
+    return RP_OK;
+}
+
+static rp_status carve_arena(rp_graph *g, int max_batch)
+{
     rp_arena measure = {0};
     carve_activations(g, &measure, max_batch);
     rp_arena_free(&g->act_arena);
@@ -144,6 +206,22 @@ rp_status rp_graph_reserve(rp_graph *g, int max_batch)
     carve_activations(g, &g->act_arena, max_batch);
     g->max_batch = max_batch;
     return RP_OK;
+}
+
+rp_status rp_graph_keep(rp_graph *g, int node)
+{
+    RP_ASSERT(g->finalized && node >= 0 && node < g->n_nodes);
+    if (g->nodes[node].keep_y) return RP_OK;
+    g->nodes[node].keep_y = true;
+    RP_TRY(assign_dy_slots(g));
+    return carve_arena(g, g->max_batch);
+}
+
+rp_status rp_graph_reserve(rp_graph *g, int max_batch)
+{
+    RP_ASSERT(max_batch >= 1);
+    if (g->act_arena.base && max_batch <= g->max_batch) return RP_OK;
+    return carve_arena(g, max_batch);
 }
 
 /* last_reader of every node and of the input: backward zeroes a gradient buffer just before
@@ -201,6 +279,7 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].param = &g->params[g->nodes[i].first_param];
     rp_rng_seed(&g->dropout_rng, seed, RP_STREAM_DROPOUT);
     find_last_readers(g);
+    RP_TRY(assign_dy_slots(g));
     g->finalized = true;
     return rp_graph_reserve(g, max_batch);
 }

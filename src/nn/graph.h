@@ -121,7 +121,8 @@ struct rp_node {
     int last_reader;           /* highest index of a node reading y; -1 for none */
     int n_readers;             /* inputs (of all nodes) that read y */
     int act_node;              /* the ReLU/ReLU6 node whose forward this one can do, or -1 */
-    bool keep_y;               /* callers reading y after forward (CAM) set this: no fusion */
+    bool keep_y;               /* set by rp_graph_keep: y and dy read by the caller (CAM) */
+    int dy_slot;               /* gradient buffers share slots when their lives do not overlap */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -139,7 +140,8 @@ typedef struct rp_graph {
     int n_params, cap_params;
     int max_batch;
     rp_arena param_arena; /* values then gradients */
-    rp_arena act_arena;   /* input, outputs, gradients, saved, scratch */
+    rp_arena act_arena;   /* input, outputs, gradient slots, saved, scratch */
+    int n_dy_slots;
     float *input, *dinput; /* dinput: unused (backward writes into the caller's dx) */
     rp_rng dropout_rng;
     int last_B;          /* batch of the last forward, for backward */
@@ -169,6 +171,11 @@ rp_shape rp_graph_shape(const rp_graph *g, int node);
 rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed);
 /* Re-size the activation arena for a larger batch. */
 rp_status rp_graph_reserve(rp_graph *g, int max_batch);
+/* The caller reads node's y after forward and its dy after backward (CAM, Grad-CAM): the
+ * node's forward is not fused into its producer's, and its gradient gets a buffer of its own
+ * (others share buffers between passes). Re-carves the activation arena (no pass may be in
+ * flight; pointers into it change). */
+rp_status rp_graph_keep(rp_graph *g, int node);
 
 /* Running --------------------------------------------------------------------------- */
 /* Copies x into the graph input and runs every node. Returns the last node's output. */
