@@ -501,7 +501,8 @@ static void test_write_mode_conv(void **state)
 }
 
 /* conv2d_forward_ex with ReLU / ReLU6 on every path equals conv2d_forward then the reference
- * activation, bit for bit. */
+ * activation, and conv2d_forward_bn equals conv2d_forward then batchnorm_forward_eval_ex, bit
+ * for bit, at every SIMD level. */
 static void test_conv_act_epilogue(void **state)
 {
     (void)state;
@@ -531,12 +532,36 @@ static void test_conv_act_epilogue(void **state)
             if (memcmp(got, want, ny * sizeof(float)))
                 fail_msg("conv case %zu: forward with activation %d differs from forward then activation", k, act);
         }
+        int OC = s.OC;
+        float *bnp = floats(6 * (size_t)OC), *rm = bnp, *rv = rm + OC, *ga = rv + OC, *be = ga + OC, *mean = be + OC,
+              *inv = mean + OC;
+        tu_fill_uniform(rm, (size_t)OC, -0.5f, 0.5f, 103 + k);
+        tu_fill_uniform(rv, (size_t)OC, 0.5f, 2.0f, 104 + k);
+        tu_fill_uniform(ga, (size_t)OC, 0.5f, 3.0f, 105 + k);
+        tu_fill_uniform(be, (size_t)OC, -1, 1, 106 + k);
+        batchnorm_eval_stats(mean, inv, rm, rv, OC, 1e-5f);
+        conv_bn bn = {mean, inv, ga, be};
+        for (int level = 0; level < N_LEVELS; level++)
+            for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+                use_level(LEVELS[level]);
+                float m2[4096], i2[4096];
+                conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch);
+                batchnorm_forward_eval_ex(want, m2, i2, rm, rv, y, ga, be, ny / (size_t)OC, OC, 1e-5f,
+                                          act == ACT_RELU6 ? BN_ACT_RELU6 : act == ACT_RELU ? BN_ACT_RELU : BN_ACT_NONE);
+                conv2d_forward_bn(got, x, w, c->bias ? b : NULL, &s, scratch, &bn, act);
+                if (memcmp(got, want, ny * sizeof(float)))
+                    fail_msg("conv case %zu: forward with batch norm and activation %d differs (level %s)", k, act,
+                             rp_simd_name(rp_simd_level()));
+            }
+        rp_simd_force(RP_SIMD_AVX512);
+        free(bnp);
         free(x); free(w); free(b); free(y); free(want); free(got); free(scratch);
     }
 }
 
 /* A whole model with the graph's run-loop shortcuts (gradients written in place, batch norm
- * doing the ReLU/ReLU6 after it, forward and backward) equals, bit for bit, the plain run (g->zero_all_dx: zero
+ * doing the ReLU/ReLU6 after it, forward and backward, conv doing the batch norm after it in
+ * evaluation) equals, bit for bit, the plain run (g->zero_all_dx: zero
  * every gradient and add; g->no_fusion: every node its own forward): logits, input gradient
  * and parameter gradients, in training and evaluation mode. Stale NaN in every activation and
  * gradient buffer (a poisoned previous pass) never leaks into the results. */
@@ -550,9 +575,13 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     rp_graph *g = &m->g;
     size_t X = (size_t)3 * H * H * C, np = 0;
     for (int i = 0; i < g->n_params; i++) np += g->params[i].grad ? g->params[i].numel : 0;
-    for (int i = 0; i < g->n_params; i++) /* BN gamma 3: many values above ReLU6's clip */
-        if (g->params[i].ndim == 1 && strstr(g->params[i].name, ".weight"))
-            for (size_t j = 0; j < g->params[i].numel; j++) g->params[i].data[j] = 3.0f;
+    for (int i = 0; i < g->n_params; i++) { /* BN gamma 3: many values above ReLU6's clip */
+        rp_param *P = &g->params[i];
+        if (P->ndim == 1 && strstr(P->name, ".weight"))
+            for (size_t j = 0; j < P->numel; j++) P->data[j] = 3.0f;
+        if (strstr(P->name, "running_mean")) tu_fill_uniform(P->data, P->numel, -0.3f, 0.3f, 90 + (uint64_t)i);
+        if (strstr(P->name, "running_var")) tu_fill_uniform(P->data, P->numel, 0.5f, 2.0f, 90 + (uint64_t)i);
+    }
     float *x = floats(X), *dl = floats(3 * (size_t)K), *dx[2], *gr[2], *z[2];
     tu_fill_uniform(x, X, 0, 1, 95);
     tu_fill_uniform(dl, 3 * (size_t)K, -1, 1, 96);
@@ -589,6 +618,19 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     if (memcmp(z[0], z[1], 3 * (size_t)K * sizeof(float)) || memcmp(dx[0], dx[1], X * sizeof(float)) ||
         memcmp(gr[0], gr[1], np * sizeof(float)))
         fail_msg("%s (train %d): the run loop's shortcuts change the results", arch, train);
+    if (!train && strcmp(arch, "smallcnn")) { /* an attack's pass: conv + batch norm folded, input gradient only */
+        for (int i = 0; i < g->n_nodes; i++)
+            for (size_t j = 0; j < (size_t)3 * rp_shape_numel(g->nodes[i].out_shape); j++)
+                g->nodes[i].dy[j] = g->nodes[i].y[j] = NAN;
+        float *z2 = floats(3 * (size_t)K), *dx2 = floats(X);
+        memcpy(z2, rp_model_forward(m, x, 3, false), 3 * (size_t)K * sizeof(float));
+        assert_true(g->last_folded);
+        rp_model_backward(m, dl, dx2, RP_GRAD_INPUT);
+        if (memcmp(z[0], z2, 3 * (size_t)K * sizeof(float)) || memcmp(dx[0], dx2, X * sizeof(float)))
+            fail_msg("%s: the folded evaluation pass changes the logits or the input gradient", arch);
+        free(z2);
+        free(dx2);
+    }
     for (int mode = 0; mode < 2; mode++) { free(dx[mode]); free(gr[mode]); free(z[mode]); }
     free(x); free(dl);
     rp_model_destroy(m);

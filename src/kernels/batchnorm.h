@@ -61,6 +61,15 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
                             const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
                             int C, int train, double *work, bool acc);
 
+/* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward_bn):
+ * the per-channel mean/invstd batchnorm_forward_eval writes, and its rows applied in place
+ * on the calling thread (bit-identical to batchnorm_forward_eval_ex's y). In evaluation mode
+ * without dgamma/dbeta the backward never reads x. */
+void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean, const float *running_var, int C,
+                          float eps);
+void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const float *invstd, const float *gamma,
+                          const float *beta, int act);
+
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
  * (batchnorm_fast.c) that do the same double/float operations in the same order, so their
  * results are bit-identical (tests/test_kernels_fast.c). */

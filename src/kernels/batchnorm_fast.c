@@ -121,6 +121,18 @@ RP_SIMD_VARIANTS(normalise_rows, (float *restrict y, const float *restrict x, co
                                   const float *invstd, const float *gamma, const float *beta,
                                   size_t n0, size_t n1, int C, int act))
 
+/* The same rows in place (y == x), for a producer's epilogue (conv2d_forward_bn). */
+#define normalise_rows_inplace_BODY normalise_rows_BODY
+RP_SIMD_VARIANTS(normalise_rows_inplace, (float *y, const float *x, const float *mean, const float *invstd,
+                                          const float *gamma, const float *beta, size_t n0, size_t n1, int C,
+                                          int act))
+
+void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const float *invstd, const float *gamma,
+                          const float *beta, int act)
+{
+    RP_SIMD_CALL(rp_simd_level(), normalise_rows_inplace, (y, y, mean, invstd, gamma, beta, 0, rows, C, act));
+}
+
 /* y = act((x - mean) * (invstd * gamma) + beta) */
 static void normalise(float *y, const float *x, const float *mean, const float *invstd,
                       const float *gamma, const float *beta, size_t N, int C, int act)
@@ -175,14 +187,20 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
                               BN_ACT_NONE);
 }
 
-void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
-                               const float *running_var, const float *x, const float *gamma,
-                               const float *beta, size_t N, int C, float eps, int act)
+void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean, const float *running_var, int C,
+                          float eps)
 {
     for (int c = 0; c < C; c++) {
         mean[c] = running_mean[c];
         invstd[c] = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
     }
+}
+
+void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
+                               const float *running_var, const float *x, const float *gamma,
+                               const float *beta, size_t N, int C, float eps, int act)
+{
+    batchnorm_eval_stats(mean, invstd, running_mean, running_var, C, eps);
     normalise(y, x, mean, invstd, gamma, beta, N, C, act);
 }
 
@@ -227,6 +245,34 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
 RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, const float *restrict v,
                                   int act, const float *restrict x, const float *mean, const float *k0,
                                   const float *k1, const float *k2, size_t n0, size_t n1, int C, bool acc))
+
+/* Evaluation mode without parameter gradients: dx = k1 * dy (dy masked when act), which is
+ * what the rows above give (k0 = k2 = 0) for finite x, without reading x: a conv that did
+ * this batch norm's forward (conv2d_forward_bn) never wrote it. */
+#define DX_EVAL_ROW(GRAD, ACC)                                                          \
+    _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
+        float gv = gr[c], vv = vr ? vr[c] : 0.0f;                                       \
+        float d = k1[c] * (GRAD) + 0.0f;                                                \
+        (void)vv;                                                                       \
+        dxr[c] = ACC ? dxr[c] + d : 0.0f + d;                                           \
+    }
+#define bn_dx_eval_rows_BODY                                                            \
+    for (size_t n = n0; n < n1; n++) {                                                  \
+        const float *gr = g + n * C, *vr = v ? v + n * C : NULL;                        \
+        float *dxr = dx + n * C;                                                        \
+        if (act == BN_ACT_RELU6) {                                                      \
+            if (acc) DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 1)                        \
+            else DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 0)                            \
+        } else if (act == BN_ACT_RELU) {                                                \
+            if (acc) DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 1)                         \
+            else DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 0)                             \
+        } else {                                                                        \
+            if (acc) DX_EVAL_ROW(gv, 1)                                                 \
+            else DX_EVAL_ROW(gv, 0)                                                     \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(bn_dx_eval_rows, (float *restrict dx, const float *restrict g, const float *restrict v, int act,
+                                   const float *k1, size_t n0, size_t n1, int C, bool acc))
 
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
@@ -275,7 +321,9 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
-        if (act)
+        if (!train && !dgamma && !dbeta)
+            RP_SIMD_CALL(simd, bn_dx_eval_rows, (dx, dy, act_y, act, k1, n0, n1, C, acc));
+        else if (act)
             RP_SIMD_CALL(simd, bn_dx_act_rows, (dx, dy, act_y, act, x, mean, k0, k1, k2, n0, n1, C, acc));
         else
             RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C, acc));

@@ -1,3 +1,4 @@
+#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 
 #include <limits.h>
@@ -60,16 +61,38 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
 void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
                        const conv2d_shape *s, float *scratch, int act)
 {
+    conv2d_forward_bn(y, x, w, b, s, scratch, NULL, act);
+}
+
+void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act)
+{
+    if (bn) batchnorm_eval_apply(y, rows, OC, bn->mean, bn->invstd, bn->gamma, bn->beta, act);
+    else act_inplace(y, rows * OC, act);
+}
+
+void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                       float *scratch, const conv_bn *bn, int act)
+{
     if (dwconv2d_fast_applies(s))
-        dwconv2d_fast_forward(y, x, w, b, s, scratch, act);
+        dwconv2d_fast_forward(y, x, w, b, s, scratch, bn, act);
     else if (conv2d_uses_direct(s))
-        conv2d_direct_forward(y, x, w, b, s, scratch, act);
+        conv2d_direct_forward(y, x, w, b, s, scratch, bn, act);
     else if (conv2d_uses_slots(s))
-        conv2d_slots_forward(y, x, w, b, s, scratch, act);
+        conv2d_slots_forward(y, x, w, b, s, scratch, bn, act);
     else {
         if (conv2d_uses_depthwise(s)) dwconv2d_forward(y, x, w, b, s, scratch);
         else conv2d_gemm_forward(y, x, w, b, s, scratch);
-        act_inplace_parallel(y, (size_t)s->B * s->OH * s->OW * s->OC, act);
+        size_t rows = (size_t)s->B * s->OH * s->OW;
+        if (!bn) {
+            act_inplace_parallel(y, rows * s->OC, act);
+            return;
+        }
+        long blocks = (long)((rows + 255) / 256);
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < blocks; i++) {
+            size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
+            conv2d_epilogue(y + r0 * s->OC, n, s->OC, bn, act);
+        }
     }
 }
 

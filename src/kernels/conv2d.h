@@ -73,6 +73,18 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
  * in cache. */
 void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
                        const conv2d_shape *s, float *scratch, int act);
+/* A batch norm in evaluation mode after the conv: per-channel mean, invstd (as
+ * batchnorm_eval_stats writes them), gamma, beta. */
+typedef struct conv_bn {
+    const float *mean, *invstd, *gamma, *beta;
+} conv_bn;
+/* conv2d_forward_ex followed by that batch norm (bn may be NULL) and act, applied to each
+ * block of output rows while it is in cache: y is bit-identical to conv2d_forward then
+ * batchnorm_forward_eval_ex(act), without the separate pass over memory. */
+void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                       float *scratch, const conv_bn *bn, int act);
+/* The fast paths' epilogue: bn (unless NULL) then act over rows of OC channels. */
+void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch);
 /* acc = true: as conv2d_backward; false: WRITES dx = 0 + J^T dy (bit-identical to adding
@@ -95,17 +107,17 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
                        const float *w, const conv2d_shape *s, float *scratch);
 
 /* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. Their
- * forward's act is conv2d_forward_ex's, their backward's acc conv2d_backward_ex's. */
+ * forward's bn and act are conv2d_forward_bn's, their backward's acc conv2d_backward_ex's. */
 bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, int act);
+                          const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, int act);
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
@@ -113,7 +125,7 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, int act);
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 

@@ -152,7 +152,7 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
 }
 
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, int act)
+                          const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -178,7 +178,7 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                             1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
                             yc + (size_t)g * OCg, s->OC);
             }
-            act_inplace(yc, (size_t)nb * ohow * s->OC, act);
+            conv2d_epilogue(yc, (size_t)nb * ohow, s->OC, bn, act);
         }
     }
     rp_blas_single_end(blas);
@@ -301,7 +301,7 @@ static void transpose_weights(float *wt, const float *w, int OC, int taps)
 }
 
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, int act)
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
     RP_ASSERT(conv2d_uses_direct(s));
     const int taps = s->K * s->K * s->C;
@@ -313,7 +313,7 @@ void conv2d_direct_forward(float *y, const float *x, const float *w, const float
         for (int o0 = 0; o0 < s->OC; o0 += DBLK)
             RP_SIMD_CALL(simd, direct_fwd_row, (y + (size_t)r * s->OW * s->OC,
                                                 x + (size_t)bi * s->H * s->W * s->C, scratch, b, s, oh, o0));
-        act_inplace(y + (size_t)r * s->OW * s->OC, (size_t)s->OW * s->OC, act);
+        conv2d_epilogue(y + (size_t)r * s->OW * s->OC, (size_t)s->OW, s->OC, bn, act);
     }
 }
 

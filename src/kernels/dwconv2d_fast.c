@@ -209,7 +209,7 @@ static void dw_transpose(float *wt, const float *w, int C, int KK)
 }
 
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, int act)
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dw_transpose(scratch, w, s->C, s->K * s->K);
@@ -221,7 +221,7 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
         const float *xb = x + (size_t)bi * s->H * s->W * s->C;
         if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, scratch, b, s, oh));
         else RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, scratch, b, s, oh));
-        act_inplace(yr, (size_t)s->OW * s->C, act);
+        conv2d_epilogue(yr, (size_t)s->OW, s->C, bn, act);
     }
 }
 

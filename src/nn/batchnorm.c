@@ -50,6 +50,16 @@ static void bn_fwd(rp_node *n, const rp_pass *p)
     }
 }
 
+/* The conv before this node does its evaluation forward: mean/invstd kept as the forward keeps them. */
+static void bn_fold_eval(rp_node *n, rp_fold *f)
+{
+    const bn_state *s = n->state;
+    int C = n->out_shape.C;
+    rp_param *P = n->param;
+    batchnorm_eval_stats(n->saved, n->saved + C, P[BN_RMEAN].data, P[BN_RVAR].data, C, s->eps);
+    *f = (rp_fold){.mean = n->saved, .invstd = n->saved + C, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
+}
+
 static void bn_bwd(rp_node *n, const rp_pass *p)
 {
     int C = n->out_shape.C;
@@ -66,7 +76,7 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
                                     .backward = bn_bwd, .writes_dx = true, .fuses_act = true,
-                                    .fuses_own_act_bwd = true};
+                                    .fuses_own_act_bwd = true, .fold_eval = bn_fold_eval};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

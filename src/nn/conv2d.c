@@ -30,10 +30,14 @@ static void conv_fwd(rp_node *n, const rp_pass *p)
 {
     const conv_state *st = n->state;
     conv2d_shape s = shape_of(n, p->B);
-    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead */
-    int act = n->act == RP_ACT_RELU6 ? ACT_RELU6 : n->act == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
-    conv2d_forward_ex(n->act ? n->act_y : n->y, n->x[0], n->param[0].data,
-                      st->bias ? n->param[1].data : NULL, &s, n->scratch, act);
+    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead; with
+     * the batch norm after it folded (n->fold_on, evaluation), that and its activation's */
+    int a = n->fold_on ? n->fold_act : n->act;
+    int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
+    float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
+    conv_bn bn = {.mean = n->fold.mean, .invstd = n->fold.invstd, .gamma = n->fold.gamma, .beta = n->fold.beta};
+    conv2d_forward_bn(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
+                      n->fold_on ? &bn : NULL, act);
 }
 
 /* A parameter's gradient buffer when this pass accumulates it, else NULL. */
@@ -55,7 +59,7 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
 
 static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
                                       .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true,
-                                      .fuses_act = true};
+                                      .fuses_act = true, .accepts_fold = true};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)

@@ -254,6 +254,14 @@ static void find_last_readers(rp_graph *g)
         bool relu = !strcmp(r->ops->kind, "relu"), relu6 = !strcmp(r->ops->kind, "relu6");
         if ((relu || relu6) && r->n_in == 1) n->act_node = n->last_reader;
     }
+    /* a conv whose only reader is a batch norm can do its evaluation forward (ops->accepts_fold) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        n->fold_node = -1;
+        if (!n->ops->accepts_fold || n->n_readers != 1) continue;
+        const rp_node *r = &g->nodes[n->last_reader];
+        if (r->ops->fold_eval && r->n_in == 1) n->fold_node = n->last_reader;
+    }
 }
 
 /* The activation node i's forward applies, or RP_ACT_NONE (see find_last_readers). */
@@ -300,17 +308,29 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
+/* Every node's forward on the graph input already in place. fold: conv + batch norm pairs may
+ * run as one in evaluation mode (see rp_layer_ops.accepts_fold). */
+static void run_forward(rp_graph *g, int B, bool train, bool fold)
 {
-    RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
-    memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
+    g->last_folded = false;
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
-        if (n->n_in == 1 && n->in[0] != RP_INPUT && g->nodes[n->in[0]].act) continue; /* done */
+        if (n->n_in == 1 && n->in[0] != RP_INPUT && (g->nodes[n->in[0]].act || g->nodes[n->in[0]].fold_on))
+            continue; /* done by the producer */
         bind_inputs(g, n);
         n->act = fused_act(g, n);
         n->act_y = n->act ? g->nodes[n->act_node].y : NULL;
+        n->fold_on = false;
+        rp_node *bn = n->fold_node >= 0 ? &g->nodes[n->fold_node] : NULL;
+        if (bn && fold && !train && !g->no_fusion && !n->keep_y && !bn->keep_y) {
+            bn->ops->fold_eval(bn, &n->fold);
+            bn->act = fused_act(g, bn);
+            bn->act_y = bn->act ? g->nodes[bn->act_node].y : NULL;
+            n->fold_act = bn->act;
+            n->fold_y = bn->act ? bn->act_y : bn->y;
+            n->fold_on = g->last_folded = true;
+        }
         double t0 = g->profile ? now_ms() : 0.0;
         n->ops->forward(n, &p);
         if (g->profile) {
@@ -320,6 +340,13 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
     }
     g->last_B = B;
     g->last_train = train;
+}
+
+const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
+{
+    RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
+    memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
+    run_forward(g, B, train, true);
     return g->nodes[g->n_nodes - 1].y;
 }
 
@@ -373,6 +400,8 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
 {
     RP_ASSERT(g->finalized && g->last_B >= 1);
     int B = g->last_B;
+    /* a folded batch norm left its input unwritten: its parameter gradients need it */
+    if (param_grads && g->last_folded) run_forward(g, B, g->last_train, false);
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
                  .rng = &g->dropout_rng};
     mark_backward(g, param_grads, dx != NULL);

@@ -67,6 +67,11 @@ typedef struct rp_pass {
     rp_rng *rng;       /* dropout stream */
 } rp_pass;
 
+/* A batch norm's evaluation-mode map (per channel), for the conv before it to apply. */
+typedef struct rp_fold {
+    const float *mean, *invstd, *gamma, *beta;
+} rp_fold;
+
 typedef struct rp_layer_ops {
     const char *kind;
     /* floats to keep from forward for backward, for a batch of B */
@@ -91,6 +96,12 @@ typedef struct rp_layer_ops {
      * this node did, n->act) was skipped, act_dy is that activation's output gradient, and
      * the backward applies the activation's mask (from n->act_y) to it in place of n->dy */
     bool fuses_own_act_bwd;
+    /* a batch norm: fills f with its evaluation-mode map (computing what its backward keeps),
+     * so that the producer before it can do its evaluation forward (ops->accepts_fold) */
+    void (*fold_eval)(rp_node *n, rp_fold *f);
+    /* forward honours n->fold_on: then it applies n->fold and the activation n->fold_act to
+     * its output and writes n->fold_y (the batch norm's, or its activation's, output) */
+    bool accepts_fold;
 } rp_layer_ops;
 
 /* Activations a producer's forward may apply for the node after it (rp_node.act). */
@@ -111,6 +122,11 @@ struct rp_node {
     float *act_y;
     int act_bwd;               /* RP_ACT_*: dx[0] is the input's input (ops->fuses_act_bwd) */
     const float *act_dy;       /* the gradient of act_y, when this node does the act's backward */
+    int fold_node;             /* the batch norm whose evaluation forward this node can do, or -1 */
+    bool fold_on;              /* ... and did in the last forward: */
+    rp_fold fold;
+    int fold_act;
+    float *fold_y;
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
@@ -152,6 +168,7 @@ typedef struct rp_graph {
     bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
     bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
     bool no_fusion;        /* tests: run every node's own forward */
+    bool last_folded;      /* the last forward folded a batch norm into a conv */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */
