@@ -468,21 +468,23 @@ static void test_write_mode_kernels(void **state)
     free(x); free(dy); free(a); free(wbuf);
 }
 
+/* One case per convolution path. */
+static const conv_case PATH_CASES[] = {
+    {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
+    {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
+    {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
+    {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
+    {3, 7, 6, 3, 6, 3, 2, 1, 3, true},      /* depthwise, multiplier 2: reference */
+    {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
+};
+
 /* conv2d_backward_ex on every path: slots (im2col, pointwise), direct, depthwise fast and
  * reference (multiplier 2), the general reference (big weights). */
 static void test_write_mode_conv(void **state)
 {
     (void)state;
-    const conv_case cases[] = {
-        {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
-        {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
-        {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
-        {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
-        {3, 7, 6, 3, 6, 3, 2, 1, 3, true},      /* depthwise, multiplier 2: reference */
-        {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
-    };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const conv_case *c = &cases[k];
+    for (size_t k = 0; k < sizeof PATH_CASES / sizeof PATH_CASES[0]; k++) {
+        const conv_case *c = &PATH_CASES[k];
         conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
         size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
         size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
@@ -506,16 +508,8 @@ static void test_write_mode_conv(void **state)
 static void test_conv_act_epilogue(void **state)
 {
     (void)state;
-    const conv_case cases[] = {
-        {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
-        {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
-        {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
-        {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
-        {3, 7, 6, 3, 6, 3, 2, 1, 3, true},      /* depthwise, multiplier 2: reference */
-        {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
-    };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const conv_case *c = &cases[k];
+    for (size_t k = 0; k < sizeof PATH_CASES / sizeof PATH_CASES[0]; k++) {
+        const conv_case *c = &PATH_CASES[k];
         conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
         size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
         size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
