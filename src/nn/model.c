@@ -104,10 +104,21 @@ size_t rp_model_num_params(const rp_model *m)
     return n;
 }
 
+/* Whether v[0..n) holds no NaN or infinity: x * 0 is 0 for finite x and NaN otherwise, and
+ * the sum vectorises (the search for the first bad element runs only when this fails). */
+static bool all_finite(const float *v, size_t n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += v[i] * 0.0f;
+    return s == 0.0f;
+}
+
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m)
 {
     for (int i = 0; i < m->g.n_params; i++) {
         const rp_param *p = &m->g.params[i];
+        if (all_finite(p->data, p->numel) && (!p->grad || all_finite(p->grad, p->numel))) continue;
         for (size_t k = 0; k < p->numel; k++) {
             if (!isfinite(p->data[k]))
                 return rp_fail(ctx, RP_ERR_NUMERIC, "parameter %s holds %g at element %zu", p->name,
