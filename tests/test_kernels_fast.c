@@ -361,7 +361,7 @@ static void test_depthwise_bitwise(void **state)
         {2, 7, 9, 20, 20, 3, 2, 1, 20, true},   /* a channel tail after 16 */
         {2, 9, 7, 16, 16, 5, 2, 2, 16, false},  /* K 5 */
         {1, 6, 5, 5, 5, 3, 1, 1, 5, true},      /* narrower than a block */
-        {2, 8, 8, 48, 48, 7, 1, 3, 48, true},   /* K 7: the weight gradient falls back */
+        {2, 8, 8, 48, 48, 7, 1, 3, 48, true},   /* K 7 */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const conv_case *c = &cases[k];

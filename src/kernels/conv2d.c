@@ -295,7 +295,9 @@ void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
 
 size_t dwconv2d_scratch_floats(const conv2d_shape *s)
 {
-    return 2 * (size_t)s->K * s->K * s->OC; /* transposed weights, then dw taps */
+    /* transposed weights, then dw taps (the fast kernel pads each thread's channel range to 16
+     * floats and aligns it to 64 bytes) */
+    return 2 * (size_t)s->K * s->K * s->OC + 16 * (size_t)s->K * s->K + 16;
 }
 
 /* wt (K*K, OC) from w (OC, K*K): the inner loops then read weights contiguously. */

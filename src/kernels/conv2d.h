@@ -23,8 +23,8 @@
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
  *    im2col, vectorised over output channels;
  *  - depthwise with multiplier 1, K <= 7 (dwconv2d_fast.c): the reference's operations in its
- *    order (bit-identical), channels in register blocks; one pass over dy and x for the
- *    weight gradient of all taps.
+ *    order (bit-identical), channels in register blocks; the weight gradient of all taps in
+ *    one pixel-major pass over dy and x, each thread on its own channel range.
  * conv2d_forward/backward pick one; all are exported so tests can compare them.
  *
  * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).
