@@ -139,6 +139,7 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
 }
 
+/* A ReLU or ReLU6 node: the activations the run loop's fusions handle. */
 static bool is_act(const rp_node *n) { return !strcmp(n->ops->kind, "relu") || !strcmp(n->ops->kind, "relu6"); }
 
 /* The backward steps (node indices, run from high to low) during which node i's gradient
@@ -250,9 +251,8 @@ static void find_last_readers(rp_graph *g)
         rp_node *n = &g->nodes[i];
         n->act_node = -1;
         if (!n->ops->fuses_act || n->n_readers != 1) continue;
-        rp_node *r = &g->nodes[n->last_reader];
-        bool relu = !strcmp(r->ops->kind, "relu"), relu6 = !strcmp(r->ops->kind, "relu6");
-        if ((relu || relu6) && r->n_in == 1) n->act_node = n->last_reader;
+        const rp_node *r = &g->nodes[n->last_reader];
+        if (is_act(r) && r->n_in == 1) n->act_node = n->last_reader;
     }
     /* a conv whose only reader is a batch norm can do its evaluation forward (ops->accepts_fold) */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -377,8 +377,7 @@ static int act_before(const rp_graph *g, const rp_node *n, bool plain)
 {
     if (plain || g->no_fusion || !n->ops->fuses_act_bwd || n->n_in != 1 || n->in[0] == RP_INPUT) return -1;
     const rp_node *r = &g->nodes[n->in[0]];
-    if ((strcmp(r->ops->kind, "relu") && strcmp(r->ops->kind, "relu6")) || r->n_in != 1 ||
-        r->n_readers != 1 || r->keep_y || !r->bwd_run)
+    if (!is_act(r) || r->n_in != 1 || r->n_readers != 1 || r->keep_y || !r->bwd_run)
         return -1;
     int readers = r->in[0] == RP_INPUT ? g->input_readers : g->nodes[r->in[0]].n_readers;
     return readers == 1 ? n->in[0] : -1;
@@ -389,9 +388,7 @@ static int act_before(const rp_graph *g, const rp_node *n, bool plain)
  * r's output as act_y) and runs its own backward. Not for guided or all-node passes. */
 static bool act_in_producer(const rp_graph *g, const rp_node *r, bool plain)
 {
-    if (plain || g->no_fusion || r->n_in != 1 || r->in[0] == RP_INPUT ||
-        (strcmp(r->ops->kind, "relu") && strcmp(r->ops->kind, "relu6")))
-        return false;
+    if (plain || g->no_fusion || r->n_in != 1 || r->in[0] == RP_INPUT || !is_act(r)) return false;
     const rp_node *p = &g->nodes[r->in[0]];
     return p->ops->fuses_own_act_bwd && p->act != RP_ACT_NONE && &g->nodes[p->act_node] == r && p->bwd_run;
 }
