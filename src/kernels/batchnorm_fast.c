@@ -29,9 +29,8 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
 
 /* The act variants take the gradient a ReLU (act 1) or ReLU6 (act 2) after the batch norm
  * hands back, as relu*_backward_ex writes it into a fresh buffer: 0 + (mask ? g : 0), the
- * mask from the activation's output v. */
-/* The masked gradient as two selects of loaded values (the loops stay branch-free and
- * vectorise); the same value as (v > 0 && v < 6) ? g : 0, NaN v included. */
+ * mask from the activation's output v. The mask is two selects of loaded values (the loops
+ * stay branch-free and vectorise), the same value as (v > 0 && v < 6) ? g : 0, NaN included. */
 #define MASK_RELU(g, v) ((v) > 0.0f ? (g) : 0.0f)
 #define MASK_RELU6(g, v) ((v) < 6.0f ? MASK_RELU(g, v) : 0.0f)
 
