@@ -72,10 +72,8 @@ static int predict(const predict_opts *o, rp_ctx *ctx, char **images, int n_imag
     char **names = NULL;
     int n_names = 0, rc = CLI_EXIT_FAIL;
     float *x = NULL;
-    /* torchvision's weights expect ImageNet's normalisation */
-    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    int S = o->input_size;
-    if (cli_load_model(ctx, o->model, &o->arch, S, S, 3, mean, std, o->batch, &m) != RP_OK ||
+    int S = o->input_size; /* with --arch: ImageNet's normalisation, as torchvision's weights expect */
+    if (cli_load_model(ctx, o->model, &o->arch, S, S, 3, RP_IMAGENET_MEAN, RP_IMAGENET_STD, o->batch, &m) != RP_OK ||
         rp_checkpoint_class_names(ctx, o->model, &names, &n_names) != RP_OK)
         goto fail;
     const rp_model_config *c = rp_model_get_config(m);

@@ -12,9 +12,8 @@
 #include "data/dataset.h"
 #include "data/image.h"
 
-/* ImageNet's statistics: the usual normalisation of natural photographs, and what
- * torchvision's pretrained weights expect. Gray sets use their means. */
-static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f}, IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
+/* image.h; gray sets use the means of these (0.449, 0.226) */
+const float RP_IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f}, RP_IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -373,8 +372,8 @@ rp_dataset *rp_image_dataset_new(rp_ctx *ctx, const char *name, char **class_nam
     ds->class_names = class_names;
     ds->num_classes = K;
     for (int c = 0; c < 4; c++) {
-        ds->mean[c] = c >= C ? 0.0f : C == 3 ? IMAGENET_MEAN[c] : 0.449f;
-        ds->std[c] = c >= C ? 1.0f : C == 3 ? IMAGENET_STD[c] : 0.226f;
+        ds->mean[c] = c >= C ? 0.0f : C == 3 ? RP_IMAGENET_MEAN[c] : 0.449f;
+        ds->std[c] = c >= C ? 1.0f : C == 3 ? RP_IMAGENET_STD[c] : 0.226f;
     }
     return ds;
 }

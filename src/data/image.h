@@ -68,6 +68,10 @@ int rp_dataset_skipped(const rp_dataset *ds, const char **note);
  * sets do (for prediction on single files). */
 rp_status rp_image_load(rp_ctx *ctx, const char *path, int H, int W, int C, float *x);
 
+/* ImageNet's per-channel mean and std on [0, 1] pixels: the normalisation of the RGB
+ * image-file sets, and what torchvision's pretrained weights expect. */
+extern const float RP_IMAGENET_MEAN[3], RP_IMAGENET_STD[3];
+
 /* Paths with labels, in data set order. */
 typedef struct rp_image_list {
     char **paths;    /* OWNED strings */
