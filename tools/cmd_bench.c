@@ -23,7 +23,7 @@ typedef struct bench_opts {
     const char *model, *mode;
     int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
     float eps, width;
-    bool json, profile;
+    bool json, profile, chains;
 } bench_opts;
 
 typedef struct bench {
@@ -326,6 +326,8 @@ int cmd_bench(int argc, char **argv)
         {"--eps", CLI_FLOAT, &o.eps, "0.001", "advreg step and radius; pgd radius (L-inf, step 2.5 eps / 10)"},
         {"--seed", CLI_INT, &o.seed, "1", "seed for weights and data"},
         {"--profile", CLI_BOOL, &o.profile, "false", "per-layer forward/backward ms and GFLOP/s"},
+        {"--chains", CLI_BOOL, &o.chains, "true",
+         "evaluation passes run conv chains (inverted residual blocks) as one kernel; --chains=false: layer by layer"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object on stdout"},
     };
     int rc = cli_parse("bench", "Images per second of one workload on random data, median over repetitions.",
@@ -344,6 +346,7 @@ int cmd_bench(int argc, char **argv)
     bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
     if (!b.ctx) return CLI_EXIT_FAIL;
     rc = setup(&b);
+    if (!rc) b.m->g.no_chain = !o.chains;
     double secs = 0.0;
     int steps = o.steps;
     for (int w = 0; w < o.warmup && !rc; w++) rc = run_steps(&b, steps ? steps : 1, &secs);

@@ -70,6 +70,14 @@ void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean,
 void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const float *invstd, const float *gamma,
                           const float *beta, int act);
 
+/* The evaluation-mode input gradient without parameter gradients on the calling thread, for
+ * a kernel that runs a batch norm inside its own blocks (kernels/chain.h): k1[c] = gamma[c] *
+ * invstd[c] as batchnorm_backward_act forms it, then dx (rows, C) = k1 * dy, dy masked by act
+ * (BN_ACT_*) from act_y; acc adds into dx. Bit-identical to batchnorm_backward_act's dx. */
+void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C);
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, int act, const float *k1, size_t rows,
+                            int C, bool acc);
+
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
  * (batchnorm_fast.c) that do the same double/float operations in the same order, so their
  * results are bit-identical (tests/test_kernels_fast.c). */

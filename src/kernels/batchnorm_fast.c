@@ -273,6 +273,17 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
 RP_SIMD_VARIANTS(bn_dx_eval_rows, (float *restrict dx, const float *restrict g, const float *restrict v, int act,
                                    const float *k1, size_t n0, size_t n1, int C, bool acc))
 
+void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C)
+{
+    for (int c = 0; c < C; c++) k1[c] = (float)((double)gamma[c] * invstd[c]); /* as below */
+}
+
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, int act, const float *k1, size_t rows,
+                            int C, bool acc)
+{
+    RP_SIMD_CALL(rp_simd_level(), bn_dx_eval_rows, (dx, dy, act_y, act, k1, 0, rows, C, acc));
+}
+
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work)

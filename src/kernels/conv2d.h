@@ -129,6 +129,16 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
+/* Its pieces on the calling thread, for kernels that run a depthwise conv inside their own
+ * blocks (kernels/chain.h): wt (K*K, C) from w (C, K*K); output rows [r0, r1) of the B*OH
+ * rows with bn and act (as conv2d_forward_bn); input-gradient rows [r0, r1) of the B*H rows
+ * (acc as conv2d_backward_ex). Bit-identical to the whole-tensor calls. */
+void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s);
+void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
+                        int r0, int r1, const conv_bn *bn, int act);
+void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1,
+                           bool acc);
+
 /* db (OC) += column sums of dy (rows, OC), in double, rows in order. */
 void conv2d_bias_grad(float *db, const float *dy, size_t rows, int OC);
 

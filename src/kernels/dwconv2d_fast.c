@@ -169,28 +169,45 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
                                 const conv2d_shape *s, int c0, int c1))
 
-/* wt (K*K, C) from w (C, K*K). */
-static void dw_transpose(float *wt, const float *w, int C, int KK)
+void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s)
 {
+    const int C = s->C, KK = s->K * s->K;
     for (int c = 0; c < C; c++)
         for (int t = 0; t < KK; t++) wt[(size_t)t * C + c] = w[(size_t)c * KK + t];
+}
+
+void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
+                        int r0, int r1, const conv_bn *bn, int act)
+{
+    rp_simd simd = rp_simd_level();
+    for (int r = r0; r < r1; r++) {
+        int bi = r / s->OH, oh = r % s->OH;
+        float *yr = y + (size_t)r * s->OW * s->C;
+        const float *xb = x + (size_t)bi * s->H * s->W * s->C;
+        if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, wt, b, s, oh));
+        else RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, wt, b, s, oh));
+        conv2d_epilogue(yr, (size_t)s->OW, s->C, bn, act);
+    }
+}
+
+void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1,
+                           bool acc)
+{
+    rp_simd simd = rp_simd_level();
+    for (int r = r0; r < r1; r++) {
+        int bi = r / s->H, ih = r % s->H;
+        RP_SIMD_CALL(simd, dw_dx_row, (dx + (size_t)r * s->W * s->C,
+                                       dy + (size_t)bi * s->OH * s->OW * s->C, wt, s, ih, acc));
+    }
 }
 
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
                            const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
-    dw_transpose(scratch, w, s->C, s->K * s->K);
-    rp_simd simd = rp_simd_level();
+    dwconv2d_fast_weights(scratch, w, s);
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->B * s->OH; r++) {
-        int bi = r / s->OH, oh = r % s->OH;
-        float *yr = y + (size_t)r * s->OW * s->C;
-        const float *xb = x + (size_t)bi * s->H * s->W * s->C;
-        if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, scratch, b, s, oh));
-        else RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, scratch, b, s, oh));
-        conv2d_epilogue(yr, (size_t)s->OW, s->C, bn, act);
-    }
+    for (int r = 0; r < s->B * s->OH; r++) dwconv2d_fast_rows(y, x, scratch, b, s, r, r + 1, bn, act);
 }
 
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -201,13 +218,9 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
     rp_simd simd = rp_simd_level();
     if (db) conv2d_bias_grad(db, dy, (size_t)s->B * s->OH * s->OW, C);
     if (dx) {
-        dw_transpose(scratch, w, C, KK);
+        dwconv2d_fast_weights(scratch, w, s);
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < s->B * s->H; r++) {
-            int bi = r / s->H, ih = r % s->H;
-            RP_SIMD_CALL(simd, dw_dx_row, (dx + (size_t)r * s->W * C,
-                                           dy + (size_t)bi * s->OH * s->OW * C, scratch, s, ih, acc));
-        }
+        for (int r = 0; r < s->B * s->H; r++) dwconv2d_fast_dx_rows(dx, dy, scratch, s, r, r + 1, acc);
     }
     if (!dw) return;
     /* channel ranges (multiples of CB) shared among the threads, each summed into its own

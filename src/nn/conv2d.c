@@ -6,6 +6,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/conv2d.h"
+#include "nn/chain.h"
 #include "nn/graph.h"
 
 typedef struct conv_state {
@@ -55,6 +56,18 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
     conv2d_shape s = shape_of(n, p->B);
     conv2d_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch,
                        !n->dx_write[0]);
+}
+
+static const rp_layer_ops conv_ops;
+
+bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **w, const float **b)
+{
+    if (n->ops != &conv_ops) return false;
+    const conv_state *st = n->state;
+    *s = shape_of(n, B);
+    *w = n->param[0].data;
+    *b = st->bias ? n->param[1].data : NULL;
+    return true;
 }
 
 static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,

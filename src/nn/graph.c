@@ -1,8 +1,11 @@
 #include "nn/graph.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <time.h>
+
+#include "nn/chain.h"
 
 void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
 {
@@ -13,6 +16,7 @@ void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
 
 void rp_graph_free(rp_graph *g)
 {
+    rp_chains_free(g);
     for (int i = 0; i < g->n_nodes; i++) free(g->nodes[i].state);
     free(g->nodes);
     free(g->params);
@@ -135,6 +139,7 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
         size_t s = n->ops->scratch_floats ? n->ops->scratch_floats(n, B) : 0;
         if (s > scratch) scratch = s;
     }
+    if (rp_chains_scratch(g, B) > scratch) scratch = rp_chains_scratch(g, B);
     float *shared = scratch ? rp_arena_floats(a, scratch) : NULL;
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
 }
@@ -155,6 +160,8 @@ static void dy_life(const rp_graph *g, int i, int *lo, int *hi)
     if (is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT) *lo = n->in[0];
     if (n->last_reader >= 0 && is_act(&g->nodes[n->last_reader]) && g->nodes[n->last_reader].last_reader > *hi)
         *hi = g->nodes[n->last_reader].last_reader;
+    for (int c = 0; c < g->n_chains; c++) /* a chain writes its input's gradient at its last node */
+        if (g->chains[c].input == i && g->chains[c].last > *hi) *hi = g->chains[c].last;
 }
 
 /* Slots for the gradient buffers: walking the backward steps from last to first, a node
@@ -287,6 +294,8 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].param = &g->params[g->nodes[i].first_param];
     rp_rng_seed(&g->dropout_rng, seed, RP_STREAM_DROPOUT);
     find_last_readers(g);
+    RP_TRY(rp_chains_plan(g));
+    g->chain_threads = omp_get_max_threads();
     RP_TRY(assign_dy_slots(g));
     g->finalized = true;
     return rp_graph_reserve(g, max_batch);
@@ -309,13 +318,28 @@ static double now_ms(void)
 }
 
 /* Every node's forward on the graph input already in place. fold: conv + batch norm pairs may
- * run as one in evaluation mode (see rp_layer_ops.accepts_fold). */
-static void run_forward(rp_graph *g, int B, bool train, bool fold)
+ * run as one in evaluation mode (see rp_layer_ops.accepts_fold); chain: so may chains
+ * (rp_chain), which write their last node's output alone. */
+static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
 {
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
-    g->last_folded = false;
+    g->last_folded = g->last_chained = false;
+    for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
+        rp_chain *ch = n->chain_first >= 0 ? &g->chains[n->chain_first] : NULL;
+        if (ch && chain && fold && !train && !g->no_fusion && !g->no_chain && rp_chain_usable(g, ch)) {
+            for (int j = ch->first; j <= ch->last; j++) g->nodes[j].act = RP_ACT_NONE, g->nodes[j].fold_on = false;
+            double t0 = g->profile ? now_ms() : 0.0;
+            rp_chain_forward(g, ch, B);
+            if (g->profile) {
+                n->ms_fwd += now_ms() - t0;
+                n->n_fwd++;
+            }
+            g->last_chained = true;
+            i = ch->last;
+            continue;
+        }
         if (n->n_in == 1 && n->in[0] != RP_INPUT && (g->nodes[n->in[0]].act || g->nodes[n->in[0]].fold_on))
             continue; /* done by the producer */
         bind_inputs(g, n);
@@ -346,7 +370,7 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
 {
     RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
     memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
-    run_forward(g, B, train, true);
+    run_forward(g, B, train, true, true);
     return g->nodes[g->n_nodes - 1].y;
 }
 
@@ -397,8 +421,11 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
 {
     RP_ASSERT(g->finalized && g->last_B >= 1);
     int B = g->last_B;
-    /* a folded batch norm left its input unwritten: its parameter gradients need it */
-    if (param_grads && g->last_folded) run_forward(g, B, g->last_train, false);
+    /* a folded batch norm left its input unwritten: its parameter gradients need it; a chain
+     * run as one left every node inside unwritten: only an input-gradient pass can use it */
+    bool chains = g->last_chained && dx && !param_grads && !guided;
+    if ((param_grads && g->last_folded) || (g->last_chained && !chains))
+        run_forward(g, B, g->last_train, !param_grads, false);
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
                  .rng = &g->dropout_rng};
     mark_backward(g, param_grads, dx != NULL);
@@ -409,6 +436,18 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         rp_node *n = &g->nodes[i];
         if (!n->bwd_run) continue;
+        rp_chain *ch = n->chain_last >= 0 ? &g->chains[n->chain_last] : NULL;
+        if (chains && ch && ch->ran) { /* the chain's input gradient, written (its only readers are inside) */
+            bool wanted = ch->input == RP_INPUT || g->nodes[ch->input].bwd_run;
+            double t0 = g->profile ? now_ms() : 0.0;
+            if (wanted) rp_chain_backward(g, ch, B, ch->input == RP_INPUT ? dx : g->nodes[ch->input].dy, false);
+            if (g->profile) {
+                g->nodes[ch->first].ms_bwd += now_ms() - t0;
+                g->nodes[ch->first].n_bwd_terms += wanted;
+            }
+            i = ch->first;
+            continue;
+        }
         if (act_in_producer(g, n, plain)) { /* the producer applies this ReLU's mask itself */
             g->nodes[n->in[0]].act_dy = n->dy;
             continue;

@@ -107,6 +107,20 @@ typedef struct rp_layer_ops {
 /* Activations a producer's forward may apply for the node after it (rp_node.act). */
 enum { RP_ACT_NONE = 0, RP_ACT_RELU = 1, RP_ACT_RELU6 = 2 };
 
+/* A run of nodes the graph may do as one kernel in evaluation mode (kernels/chain.h, planned
+ * by nn/chain.c): units of conv (pointwise or depthwise), batch norm and optional ReLU/ReLU6
+ * at consecutive indices, the last without activation, then optionally a residual add of the
+ * chain's input. Nothing outside reads the nodes inside, and only the chain reads its input. */
+#define RP_CHAIN_MAX 4
+typedef struct rp_chain {
+    int input;                /* the chain's input node (RP_INPUT: the graph input) */
+    int first, last;          /* its nodes: the first conv .. the last batch norm or the add */
+    int n;                    /* units */
+    int conv[RP_CHAIN_MAX], bn[RP_CHAIN_MAX], act[RP_CHAIN_MAX]; /* act: -1 for none */
+    bool residual;
+    bool ran;                 /* the last forward ran it as one */
+} rp_chain;
+
 struct rp_node {
     const rp_layer_ops *ops;
     char name[64];
@@ -139,6 +153,7 @@ struct rp_node {
     int act_node;              /* the ReLU/ReLU6 node whose forward this one can do, or -1 */
     bool keep_y;               /* set by rp_graph_keep: y and dy read by the caller (CAM) */
     int dy_slot;               /* gradient buffers share slots when their lives do not overlap */
+    int chain_first, chain_last; /* index of the chain this node starts / ends, else -1 */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -169,6 +184,11 @@ typedef struct rp_graph {
     bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
     bool no_fusion;        /* tests: run every node's own forward */
     bool last_folded;      /* the last forward folded a batch norm into a conv */
+    rp_chain *chains;      /* planned at finalize (nn/chain.c) */
+    int n_chains;
+    int chain_threads;     /* the scratch holds this many threads' chain buffers */
+    bool no_chain;         /* tests, benchmarks: run chains node by node */
+    bool last_chained;     /* the last forward ran a chain as one */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */
