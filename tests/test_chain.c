@@ -166,12 +166,16 @@ static void check_chain(const chain_case *cc)
     assert_true(max_abs(outs[d.c.n - 1], Y) > 0.1f && max_abs(dx_ref, X) > 0.01f); /* not all clipped away */
 
     float *y1 = floats(Y), *y2 = floats(Y), *dx1 = floats(X), *dx2 = floats(X);
+    size_t nm = chain_mask_bytes(&d.c, B);
+    uint8_t *m1 = malloc(nm), *m2 = malloc(nm);
+    memset(m1, 0xA5, nm), memset(m2, 0x5A, nm); /* every bit written */
     for (size_t i = 0; i < Y; i++) y1[i] = y2[i] = NAN;
     for (size_t i = 0; i < X; i++) dx1[i] = dx2[i] = NAN; /* written, not added */
-    chain_forward(y1, x, &d.c, B, scratch, 1);
-    chain_forward(y2, x, &d.c, B, scratch, 2);
-    chain_backward(dx1, dy, x, &d.c, B, scratch, 1, false);
-    chain_backward(dx2, dy, x, &d.c, B, scratch, 2, false);
+    chain_forward(y1, x, &d.c, B, scratch, 1, m1);
+    chain_forward(y2, x, &d.c, B, scratch, 2, m2);
+    assert_memory_equal(m1, m2, nm);
+    chain_backward(dx1, dy, m1, &d.c, B, scratch, 1, false);
+    chain_backward(dx2, dy, m2, &d.c, B, scratch, 2, false);
     char what[128];
     snprintf(what, sizeof what, "%s: forward", cc->name);
     assert_near(what, y1, outs[d.c.n - 1], Y);
@@ -181,13 +185,13 @@ static void check_chain(const chain_case *cc)
         fail_msg("%s: results depend on the thread count", cc->name);
     /* acc: adds into what dx holds */
     for (size_t i = 0; i < X; i++) dx2[i] = 0.25f;
-    chain_backward(dx2, dy, x, &d.c, B, scratch, 2, true);
+    chain_backward(dx2, dy, m2, &d.c, B, scratch, 2, true);
     for (size_t i = 0; i < X; i++) dx1[i] += 0.25f;
     snprintf(what, sizeof what, "%s: accumulated input gradient", cc->name);
     assert_near(what, dx2, dx1, X);
 
     for (int k = 0; k < d.c.n; k++) free(outs[k]);
-    free(x), free(dy), free(scratch), free(dx_ref), free(y1), free(y2), free(dx1), free(dx2);
+    free(x), free(dy), free(scratch), free(dx_ref), free(y1), free(y2), free(dx1), free(dx2), free(m1), free(m2);
     free_chain(&d);
 }
 

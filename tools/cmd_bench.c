@@ -62,6 +62,7 @@ static void pgd_step(bench *b)
         const float *z = rp_model_forward(b->m, b->x_adv, B, false);
         rp_softmax_xent(z, b->y, B, K, 0.0f, b->dlogits, 1.0f, NULL);
         rp_model_backward(b->m, b->dlogits, b->grad, RP_GRAD_INPUT);
+#pragma omp parallel for simd schedule(static) /* as PyTorch's element-wise ops, on every thread */
         for (size_t i = 0; i < n; i++) {
             float g = b->grad[i], v = b->x_adv[i] + (g > 0.0f ? alpha : g < 0.0f ? -alpha : 0.0f);
             b->x_adv[i] = clampf(clampf(v, b->x[i] - eps, b->x[i] + eps), 0.0f, 1.0f);

@@ -1,6 +1,7 @@
 /* Chains of pointwise and depthwise convolutions in evaluation mode, a tile of samples at a
  * time (see chain.h). */
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -8,6 +9,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/chain.h"
+#include "kernels/simd.h"
 
 /* Per-thread floats a tile may use: the intermediates of MobileNetV2's widest early block
  * (32x32x96 expanded, 64x64 inputs) take one sample per tile and stay in a 2 MiB L2. */
@@ -24,16 +26,89 @@ bool chain_unit_applies(const conv2d_shape *s)
     return (conv2d_is_pointwise(s) && s->groups == 1) || dwconv2d_fast_applies(s);
 }
 
-/* Per sample: the recomputed outputs of all units but the last, and two gradient buffers. */
+/* Per sample: two buffers as large as the largest unit output (the forward's intermediates
+ * and the backward's gradients ping-pong between them). */
 static size_t sample_floats(const conv_chain *c)
 {
-    size_t most = 0, acts = 0;
-    for (int k = 0; k < c->n; k++) {
+    size_t most = 0;
+    for (int k = 0; k < c->n; k++)
         if (out_floats(&c->u[k]) > most) most = out_floats(&c->u[k]);
-        if (k < c->n - 1) acts += out_floats(&c->u[k]);
-    }
-    return acts + 2 * most;
+    return 2 * most;
 }
+
+/* Activation masks: one bit per element of every unit output but the last, rows of
+ * ceil(OC / 8) bytes, unit after unit, samples in order within a unit. */
+static size_t mask_row_bytes(const chain_unit *u) { return ((size_t)u->s.OC + 7) / 8; }
+static size_t mask_sample_bytes(const chain_unit *u) { return (size_t)u->s.OH * u->s.OW * mask_row_bytes(u); }
+
+size_t chain_mask_bytes(const conv_chain *c, int B)
+{
+    size_t n = 0;
+    for (int k = 0; k < c->n - 1; k++) n += (size_t)B * mask_sample_bytes(&c->u[k]);
+    return n;
+}
+
+/* Unit k's masks of sample b. */
+static uint8_t *mask_at(const conv_chain *c, uint8_t *masks, int B, int k, int b)
+{
+    for (int j = 0; j < k; j++) masks += (size_t)B * mask_sample_bytes(&c->u[j]);
+    return masks + (size_t)b * mask_sample_bytes(&c->u[k]);
+}
+
+/* Bit c of a row: the activation passes a gradient there, which is the mask batch norm's
+ * backward applies from the activation's output v (MASK_RELU6 / MASK_RELU in
+ * batchnorm_fast.c): ReLU6 0 < v < 6, ReLU v > 0, NaN neither. Sixteen channels at a time
+ * from lane bits; channels past the last multiple of 16 one by one. */
+typedef int32_t rp_v16i __attribute__((vector_size(64)));
+#define LANE_BITS ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
+#define PASSES(v, act) ((act) == ACT_RELU6 ? (v) > 0.0f && (v) < 6.0f : (v) > 0.0f)
+
+#define pack_masks_BODY                                                                     \
+    const size_t RB = ((size_t)C + 7) / 8;                                                  \
+    for (size_t r = 0; r < rows; r++) {                                                     \
+        const float *yr = y + r * C;                                                        \
+        uint8_t *br = bits + r * RB;                                                        \
+        int c0 = 0;                                                                         \
+        for (; c0 + 16 <= C; c0 += 16) {                                                    \
+            rp_v16 v = RP_LD16(yr + c0);                                                    \
+            rp_v16i m = act == ACT_RELU6 ? (v > 0.0f) & (v < 6.0f) : (v > 0.0f);            \
+            m &= LANE_BITS;                                                                 \
+            int w = 0;                                                                      \
+            for (int i = 0; i < 16; i++) w |= m[i];                                         \
+            br[c0 / 8] = (uint8_t)w;                                                        \
+            br[c0 / 8 + 1] = (uint8_t)(w >> 8);                                             \
+        }                                                                                   \
+        for (int c = c0; c < C; c++) {                                                      \
+            if (c % 8 == 0) br[c / 8] = 0;                                                  \
+            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));                  \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(pack_masks, (uint8_t *restrict bits, const float *restrict y, size_t rows, int C, int act))
+
+/* t = the batch norm's evaluation input gradient of g with the activation's mask, with
+ * batchnorm_eval_dx_rows's operations (write mode): 0 + (k1 * (0 + masked g) + 0). */
+#define masked_dx_BODY                                                                      \
+    const size_t RB = ((size_t)C + 7) / 8;                                                  \
+    for (size_t r = 0; r < rows; r++) {                                                     \
+        const float *gr = g + r * C;                                                        \
+        const uint8_t *br = bits + r * RB;                                                  \
+        float *tr = t + r * C;                                                              \
+        int c0 = 0;                                                                         \
+        for (; c0 + 16 <= C; c0 += 16) {                                                    \
+            int w = br[c0 / 8] | br[c0 / 8 + 1] << 8;                                       \
+            rp_v16i m = (LANE_BITS & w) != 0;                                               \
+            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c0) & m);                            \
+            rp_v16 d = RP_LD16(k1 + c0) * (0.0f + gm) + 0.0f;                               \
+            RP_ST16(tr + c0, 0.0f + d);                                                     \
+        }                                                                                   \
+        for (int c = c0; c < C; c++) {                                                      \
+            float gm = br[c / 8] >> (c % 8) & 1 ? gr[c] : 0.0f;                             \
+            float d = k1[c] * (0.0f + gm) + 0.0f;                                           \
+            tr[c] = 0.0f + d;                                                               \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(masked_dx, (float *restrict t, const float *restrict g, const uint8_t *restrict bits,
+                             const float *restrict k1, size_t rows, int C))
 
 /* Tiles per batch: as few as fit TILE_FLOATS, rounded up to a multiple of TILE_GROUPS so that
  * up to that many threads share them evenly. Not a function of the thread count: a tile's
@@ -63,8 +138,7 @@ static size_t shared_floats(const conv_chain *c)
 
 static size_t thread_floats(const conv_chain *c, int tile)
 {
-    size_t n = 2 * align16((size_t)tile * sample_floats(c)); /* generous: each buffer aligned */
-    return n + 16 * (size_t)CHAIN_MAX;
+    return 2 * align16((size_t)tile * sample_floats(c) / 2);
 }
 
 size_t chain_scratch_floats(const conv_chain *c, int B, int threads)
@@ -116,34 +190,33 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
     conv2d_epilogue(out, rows, s.OC, &u->bn, u->act);
 }
 
-/* The thread's buffers: act[k] for units 0..n-2, then g[0], g[1]. */
+/* The thread's two buffers. */
 typedef struct chain_bufs {
-    float *act[CHAIN_MAX], *g[2];
+    float *g[2];
 } chain_bufs;
 
 static chain_bufs thread_bufs(const conv_chain *c, float *area, int tile)
 {
-    chain_bufs b = {0};
-    size_t most = 0;
-    for (int k = 0; k < c->n; k++) {
-        if (out_floats(&c->u[k]) > most) most = out_floats(&c->u[k]);
-        if (k < c->n - 1) {
-            b.act[k] = area;
-            area += align16((size_t)tile * out_floats(&c->u[k]));
-        }
-    }
+    chain_bufs b;
     b.g[0] = area;
-    b.g[1] = area + align16((size_t)tile * most);
+    b.g[1] = area + align16((size_t)tile * sample_floats(c) / 2);
     return b;
 }
 
+/* Samples [b0, b0 + nb): x and y point at the tile's first sample. */
 static void tile_forward(float *y, const float *x, const conv_chain *c, const chain_shared *sh,
-                         const chain_bufs *bf, int nb)
+                         const chain_bufs *bf, uint8_t *masks, int B, int b0, int nb)
 {
     const float *in = x;
+    rp_simd simd = rp_simd_level();
     for (int k = 0; k < c->n - 1; k++) {
-        unit_forward(bf->act[k], in, &c->u[k], sh->wt[k], nb);
-        in = bf->act[k];
+        const chain_unit *u = &c->u[k];
+        float *out = bf->g[k % 2];
+        unit_forward(out, in, u, sh->wt[k], nb);
+        if (masks)
+            RP_SIMD_CALL(simd, pack_masks, (mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW,
+                                            u->s.OC, u->act));
+        in = out;
     }
     int last = c->n - 1;
     unit_forward(y, in, &c->u[last], sh->wt[last], nb);
@@ -169,23 +242,33 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
         rp_blas_single_end(blas_);                                                                \
     } while (0)
 
-void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *scratch, int threads)
+static void check_chain(const conv_chain *c, int threads)
 {
-    RP_ASSERT(c->n >= 1 && c->n <= CHAIN_MAX && threads >= 1);
+    RP_ASSERT(c->n >= 1 && c->n <= CHAIN_MAX && threads >= 1 && c->u[c->n - 1].act == ACT_NONE);
+    for (int k = 0; k < c->n - 1; k++) RP_ASSERT(c->u[k].act != ACT_NONE);
+}
+
+void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *scratch, int threads,
+                   uint8_t *masks)
+{
+    check_chain(c, threads);
     chain_shared sh = prepare(c, scratch, false);
     const size_t xn = in_floats(&c->u[0]), yn = out_floats(&c->u[c->n - 1]);
     FOR_TILES(c, B, scratch, threads,
-              tile_forward(y + (size_t)b0 * yn, x + (size_t)b0 * xn, c, &sh, &bf, nb););
+              tile_forward(y + (size_t)b0 * yn, x + (size_t)b0 * xn, c, &sh, &bf, masks, B, b0, nb););
 }
 
-/* dx_k (nb, H, W, C of unit k) (acc: +=) from g = the gradient of unit k's output. */
-static void unit_backward(float *dxk, const float *g, const chain_unit *u, const float *act_y, const float *wt,
+/* dx_k (nb, H, W, C of unit k) (acc: +=) from g = the gradient of unit k's output: the
+ * batch norm's evaluation backward (masked by the activation's bits, unless it has none) into
+ * t, then the conv's input gradient. */
+static void unit_backward(float *dxk, const float *g, const chain_unit *u, const uint8_t *bits, const float *wt,
                           const float *k1, float *t, int nb, bool acc)
 {
     conv2d_shape s = u->s;
     s.B = nb;
     size_t rows = (size_t)nb * s.OH * s.OW;
-    batchnorm_eval_dx_rows(t, g, u->act ? act_y : NULL, u->act, k1, rows, s.OC, false);
+    if (bits) RP_SIMD_CALL(rp_simd_level(), masked_dx, (t, g, bits, k1, rows, s.OC));
+    else batchnorm_eval_dx_rows(t, g, NULL, ACT_NONE, k1, rows, s.OC, false);
     if (wt) {
         dwconv2d_fast_dx_rows(dxk, t, wt, &s, 0, nb * s.H, acc);
         return;
@@ -194,19 +277,14 @@ static void unit_backward(float *dxk, const float *g, const chain_unit *u, const
                 acc ? 1.0f : 0.0f, dxk, s.C);
 }
 
-static void tile_backward(float *dx, const float *dy, const float *x, const conv_chain *c,
-                          const chain_shared *sh, const chain_bufs *bf, int nb, bool acc)
+static void tile_backward(float *dx, const float *dy, const conv_chain *c, const chain_shared *sh,
+                          const chain_bufs *bf, const uint8_t *masks, int B, int b0, int nb, bool acc)
 {
-    const float *in = x;
-    for (int k = 0; k < c->n - 1; k++) { /* the intermediates again: the activations' masks */
-        unit_forward(bf->act[k], in, &c->u[k], sh->wt[k], nb);
-        in = bf->act[k];
-    }
     const float *g = dy;
     for (int k = c->n - 1; k >= 0; k--) {
         float *out = k == 0 ? dx : bf->g[1];
-        unit_backward(out, g, &c->u[k], k < c->n - 1 ? bf->act[k] : NULL, sh->wt[k], sh->k1[k], bf->g[0], nb,
-                      k == 0 && acc);
+        const uint8_t *bits = k < c->n - 1 ? mask_at(c, (uint8_t *)masks, B, k, b0) : NULL;
+        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], nb, k == 0 && acc);
         g = out;
     }
     if (c->residual) {
@@ -215,13 +293,12 @@ static void tile_backward(float *dx, const float *dy, const float *x, const conv
     }
 }
 
-void chain_backward(float *dx, const float *dy, const float *x, const conv_chain *c, int B, float *scratch,
+void chain_backward(float *dx, const float *dy, const uint8_t *masks, const conv_chain *c, int B, float *scratch,
                     int threads, bool acc)
 {
-    RP_ASSERT(c->n >= 1 && c->n <= CHAIN_MAX && threads >= 1 && c->u[c->n - 1].act == ACT_NONE);
+    check_chain(c, threads);
     chain_shared sh = prepare(c, scratch, true);
     const size_t xn = in_floats(&c->u[0]), yn = out_floats(&c->u[c->n - 1]);
     FOR_TILES(c, B, scratch, threads,
-              tile_backward(dx + (size_t)b0 * xn, dy + (size_t)b0 * yn, x + (size_t)b0 * xn, c, &sh, &bf, nb,
-                            acc););
+              tile_backward(dx + (size_t)b0 * xn, dy + (size_t)b0 * yn, c, &sh, &bf, masks, B, b0, nb, acc););
 }

@@ -12,9 +12,10 @@
  * written.
  *
  * chain_backward is the input gradient alone (an attack's or an explanation's pass: no
- * parameter gradients): per tile it recomputes the intermediates, then runs the units'
- * transposed maps back to the input — batch norm k1 = gamma * invstd with the activation's
- * mask, the conv's input gradient — and adds the chain's output gradient for the residual.
+ * parameter gradients), which needs no activation but the activations' masks: the forward
+ * keeps them as bits (1/32 of the floats) and the backward runs the units' transposed maps
+ * back to the input per tile — batch norm k1 = gamma * invstd with the mask, the conv's
+ * input gradient — and adds the chain's output gradient for the residual.
  *
  * Every unit does the operations of its own kernels: the depthwise rows and the batch-norm
  * pieces are the same functions (bit-identical), the pointwise convs are one single-threaded
@@ -24,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/conv2d.h"
 
@@ -49,11 +51,17 @@ int chain_tile(const conv_chain *c, int B);
 /* Scratch floats for batch B on at most `threads` threads (forward and backward). */
 size_t chain_scratch_floats(const conv_chain *c, int B, int threads);
 
-/* y (B, OH, OW, OC of the last unit) = the chain on x; threads: at most that many. */
-void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *scratch, int threads);
-/* dx (B, H, W, C of the first unit) = J^T dy (acc: dx +=), the chain's weights and batch
- * norms held fixed. */
-void chain_backward(float *dx, const float *dy, const float *x, const conv_chain *c, int B, float *scratch,
+/* Bytes of the activation masks of a batch of B. */
+size_t chain_mask_bytes(const conv_chain *c, int B);
+
+/* y (B, OH, OW, OC of the last unit) = the chain on x; threads: at most that many. masks
+ * (chain_mask_bytes, or NULL): the bits chain_backward needs. Every unit but the last has an
+ * activation, the last none. */
+void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *scratch, int threads,
+                   uint8_t *masks);
+/* dx (B, H, W, C of the first unit) = J^T dy (acc: dx +=) at the point of the forward that
+ * wrote masks, the chain's weights and batch norms held fixed. */
+void chain_backward(float *dx, const float *dy, const uint8_t *masks, const conv_chain *c, int B, float *scratch,
                     int threads, bool acc);
 
 #endif

@@ -140,6 +140,48 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
 RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                              const conv2d_shape *s, int ih, bool acc))
 
+/* The same for K = 3 and C % CB == 0: per channel block the 9 weight vectors stay in
+ * registers, no tap lists; interior pixels of a stride-1 conv skip the tests. Same taps in the
+ * same (kh, kw) order, so the same bits. */
+#define dw3_dx_row_BODY                                                                     \
+    const int C = s->C, S = s->stride, P = s->pad;                                          \
+    const float *r[3];                                                                      \
+    bool rv[3];                                                                             \
+    for (int kh = 0; kh < 3; kh++) {                                                        \
+        int th = ih + P - kh;                                                               \
+        rv[kh] = th >= 0 && th % S == 0 && th / S < s->OH;                                  \
+        r[kh] = dyb + (size_t)(rv[kh] ? th / S : 0) * s->OW * C;                            \
+    }                                                                                       \
+    for (int c0 = 0; c0 < C; c0 += CB) {                                                    \
+        rp_v16 wv[9];                                                                       \
+        for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
+        for (int iw = 0; iw < s->W; iw++) {                                                 \
+            float *d = dxr + (size_t)iw * C + c0;                                           \
+            rp_v16 a = {0};                                                                 \
+            if (acc) a = RP_LD16(d);                                                        \
+            int tw0 = iw + P; /* kw = 0 */                                                  \
+            if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                    \
+                for (int kh = 0; kh < 3; kh++) {                                            \
+                    if (!rv[kh]) continue;                                                  \
+                    const float *p = r[kh] + (size_t)tw0 * C + c0;                          \
+                    a += RP_LD16(p) * wv[kh * 3];                                           \
+                    a += RP_LD16(p - C) * wv[kh * 3 + 1];                                   \
+                    a += RP_LD16(p - 2 * C) * wv[kh * 3 + 2];                               \
+                }                                                                           \
+            } else {                                                                        \
+                for (int kh = 0; kh < 3; kh++)                                              \
+                    for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
+                        int tw = tw0 - kw;                                                  \
+                        if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                       \
+                            a += RP_LD16(r[kh] + (size_t)(tw / S) * C + c0) * wv[kh * 3 + kw]; \
+                    }                                                                       \
+            }                                                                               \
+            RP_ST16(d, a);                                                                  \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
+                              const conv2d_shape *s, int ih, bool acc))
+
 /* acc (K*K, ld), channels [c0, c1) of dw's taps: for each output pixel (b, oh, ow) in order,
  * each tap adds dy * x over the channel range into acc's rows (which stay in L1). Reading
  * every pixel's channel range contiguously is far kinder to memory than 16-channel blocks
@@ -196,8 +238,10 @@ void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const co
     rp_simd simd = rp_simd_level();
     for (int r = r0; r < r1; r++) {
         int bi = r / s->H, ih = r % s->H;
-        RP_SIMD_CALL(simd, dw_dx_row, (dx + (size_t)r * s->W * s->C,
-                                       dy + (size_t)bi * s->OH * s->OW * s->C, wt, s, ih, acc));
+        float *dxr = dx + (size_t)r * s->W * s->C;
+        const float *dyb = dy + (size_t)bi * s->OH * s->OW * s->C;
+        if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
+        else RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
     }
 }
 

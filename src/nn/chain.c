@@ -102,20 +102,32 @@ static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
     return k;
 }
 
+/* The shapes alone (for sizes). */
+static conv_chain shapes(const rp_graph *g, const rp_chain *c, int B)
+{
+    conv_chain k = {.n = c->n, .residual = c->residual};
+    for (int u = 0; u < c->n; u++) {
+        const float *w, *b;
+        rp_conv2d_describe(&g->nodes[c->conv[u]], B, &k.u[u].s, &w, &b);
+    }
+    return k;
+}
+
 size_t rp_chains_scratch(const rp_graph *g, int B)
 {
     size_t most = 0;
     for (int i = 0; i < g->n_chains; i++) {
-        const rp_chain *c = &g->chains[i];
-        conv_chain k = {.n = c->n, .residual = c->residual};
-        for (int u = 0; u < c->n; u++) {
-            const float *w, *b;
-            rp_conv2d_describe(&g->nodes[c->conv[u]], B, &k.u[u].s, &w, &b);
-        }
+        conv_chain k = shapes(g, &g->chains[i], B);
         size_t s = chain_scratch_floats(&k, B, g->chain_threads);
         if (s > most) most = s;
     }
     return most;
+}
+
+size_t rp_chain_mask_bytes(const rp_graph *g, const rp_chain *c, int B)
+{
+    conv_chain k = shapes(g, c, B);
+    return chain_mask_bytes(&k, B);
 }
 
 bool rp_chain_usable(const rp_graph *g, const rp_chain *c)
@@ -139,12 +151,12 @@ static const float *input_of(const rp_graph *g, const rp_chain *c)
 void rp_chain_forward(rp_graph *g, rp_chain *c, int B)
 {
     conv_chain k = describe(g, c, B);
-    chain_forward(g->nodes[c->last].y, input_of(g, c), &k, B, g->nodes[0].scratch, threads_now(g));
+    chain_forward(g->nodes[c->last].y, input_of(g, c), &k, B, g->nodes[0].scratch, threads_now(g), c->masks);
     c->ran = true;
 }
 
 void rp_chain_backward(rp_graph *g, const rp_chain *c, int B, float *dx, bool acc)
 {
     conv_chain k = describe(g, c, B);
-    chain_backward(dx, g->nodes[c->last].dy, input_of(g, c), &k, B, g->nodes[0].scratch, threads_now(g), acc);
+    chain_backward(dx, g->nodes[c->last].dy, c->masks, &k, B, g->nodes[0].scratch, threads_now(g), acc);
 }

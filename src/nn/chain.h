@@ -15,6 +15,8 @@ rp_status rp_chains_plan(rp_graph *g);
 void rp_chains_free(rp_graph *g);
 /* Scratch floats the chains need at batch B on g->chain_threads threads. */
 size_t rp_chains_scratch(const rp_graph *g, int B);
+/* Bytes of chain c's masks at batch B (rp_chain.masks). */
+size_t rp_chain_mask_bytes(const rp_graph *g, const rp_chain *c, int B);
 /* Whether chain c may run as one now: no node in it is kept (rp_graph_keep). */
 bool rp_chain_usable(const rp_graph *g, const rp_chain *c);
 /* The chain's evaluation forward: its last node's y from its input's. */

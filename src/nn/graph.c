@@ -140,6 +140,8 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
         if (s > scratch) scratch = s;
     }
     if (rp_chains_scratch(g, B) > scratch) scratch = rp_chains_scratch(g, B);
+    for (int c = 0; c < g->n_chains; c++)
+        g->chains[c].masks = (uint8_t *)rp_arena_floats(a, (rp_chain_mask_bytes(g, &g->chains[c], B) + 3) / 4);
     float *shared = scratch ? rp_arena_floats(a, scratch) : NULL;
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
 }

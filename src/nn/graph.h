@@ -119,6 +119,7 @@ typedef struct rp_chain {
     int conv[RP_CHAIN_MAX], bn[RP_CHAIN_MAX], act[RP_CHAIN_MAX]; /* act: -1 for none */
     bool residual;
     bool ran;                 /* the last forward ran it as one */
+    uint8_t *masks;           /* its activations' masks from that forward (in the activation arena) */
 } rp_chain;
 
 struct rp_node {
