@@ -110,18 +110,25 @@ RP_SIMD_VARIANTS(pack_masks, (uint8_t *restrict bits, const float *restrict y, s
 RP_SIMD_VARIANTS(masked_dx, (float *restrict t, const float *restrict g, const uint8_t *restrict bits,
                              const float *restrict k1, size_t rows, int C))
 
-/* Tiles per batch: as few as fit TILE_FLOATS, rounded up to a multiple of TILE_GROUPS so that
- * up to that many threads share them evenly. Not a function of the thread count: a tile's
- * GEMMs, and so the results' rounding, are the same whatever runs them. */
+/* Tiles per batch: as few as fit TILE_FLOATS; more, up to TILE_GROUPS, so that threads share
+ * them, while each keeps at least TILE_ROWS GEMM rows (small GEMMs run far from peak: the
+ * late blocks of MobileNetV2 have 2x2 pixels per sample); past TILE_GROUPS a multiple of it.
+ * Not a function of the thread count: a tile's GEMMs, and so the results' rounding, are the
+ * same whatever runs them. */
 #define TILE_GROUPS 8
+#define TILE_ROWS 128
 
 int chain_tile(const conv_chain *c, int B)
 {
-    size_t per = sample_floats(c);
+    size_t per = sample_floats(c), rows = (size_t)c->u[0].s.H * c->u[0].s.W;
     int fit = per >= TILE_FLOATS ? 1 : (int)(TILE_FLOATS / per);
     int tiles = (B + fit - 1) / fit;
-    tiles = (tiles + TILE_GROUPS - 1) / TILE_GROUPS * TILE_GROUPS;
+    size_t by_rows = (size_t)B * rows / TILE_ROWS;
+    int spread = by_rows < TILE_GROUPS ? (int)by_rows : TILE_GROUPS;
+    if (tiles < spread) tiles = spread;
+    if (tiles > TILE_GROUPS) tiles = (tiles + TILE_GROUPS - 1) / TILE_GROUPS * TILE_GROUPS;
     if (tiles > B) tiles = B;
+    if (tiles < 1) tiles = 1;
     return (B + tiles - 1) / tiles;
 }
 
