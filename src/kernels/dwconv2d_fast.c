@@ -211,6 +211,49 @@ RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, co
 RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
                                 const conv2d_shape *s, int c0, int c1))
 
+/* The same for K = 3 and a channel range of whole blocks: for each output row, each block's
+ * 9 tap sums come into vector registers, take the row's pixels (interior ones without
+ * tests), and go back to acc (the rows of x it reads stay in cache across the blocks).
+ * Every (tap, channel) still sums the pixels in order: the same bits. */
+#define dw3_dw_range_BODY                                                                   \
+    const int C = s->C, S = s->stride, P = s->pad;                                          \
+    for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
+    for (int r = 0; r < s->B * s->OH; r++) {                                                \
+        int bi = r / s->OH, oh = r % s->OH, ih0 = oh * S - P;                               \
+        bool rows_in = ih0 >= 0 && ih0 + 2 < s->H;                                          \
+        for (int c0 = cb0; c0 < cb1; c0 += CB) {                                            \
+            const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                        \
+            float *ac = acc + (c0 - cb0);                                                   \
+            rp_v16 a[9];                                                                    \
+            for (int t = 0; t < 9; t++) a[t] = RP_LD16(ac + (size_t)t * ld);                \
+            for (int ow = 0; ow < s->OW; ow++) {                                            \
+                rp_v16 g = RP_LD16(dy + ((size_t)r * s->OW + ow) * C + c0);                 \
+                int iw0 = ow * S - P;                                                       \
+                if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                \
+                    for (int kh = 0; kh < 3; kh++) {                                        \
+                        const float *p = xb + ((size_t)(ih0 + kh) * s->W + iw0) * C;        \
+                        a[kh * 3] += g * RP_LD16(p);                                        \
+                        a[kh * 3 + 1] += g * RP_LD16(p + C);                                \
+                        a[kh * 3 + 2] += g * RP_LD16(p + 2 * C);                            \
+                    }                                                                       \
+                    continue;                                                               \
+                }                                                                           \
+                for (int kh = 0; kh < 3; kh++) {                                            \
+                    int ih = ih0 + kh;                                                      \
+                    if (ih < 0 || ih >= s->H) continue;                                     \
+                    for (int kw = 0; kw < 3; kw++) {                                        \
+                        int iw = iw0 + kw;                                                  \
+                        if (iw >= 0 && iw < s->W)                                           \
+                            a[kh * 3 + kw] += g * RP_LD16(xb + ((size_t)ih * s->W + iw) * C); \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+            for (int t = 0; t < 9; t++) RP_ST16(ac + (size_t)t * ld, a[t]);                 \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(dw3_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
+                                const conv2d_shape *s, int cb0, int cb1))
+
 void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s)
 {
     const int C = s->C, KK = s->K * s->K;
@@ -277,7 +320,10 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
     for (int i = 0; i < parts; i++) {
         int b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
         int c0 = b0 * CB, c1 = b1 * CB < C ? b1 * CB : C;
-        RP_SIMD_CALL(simd, dw_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
+        if (s->K == 3 && C % CB == 0)
+            RP_SIMD_CALL(simd, dw3_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
+        else
+            RP_SIMD_CALL(simd, dw_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
     }
     for (int i = 0; i < parts; i++) {
         int b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts, ld = (b1 - b0) * CB;
