@@ -55,6 +55,9 @@ static const chain_case CASES[] = {
     /* stride 2, channels off the 16-lane blocks, biases, ReLU */
     {"stride2-odd-bias", 3, 9, 7, 12, 3,
      {{72, 1, 1, 1, ACT_RELU, true}, {72, 3, 2, 72, ACT_RELU6, true}, {20, 1, 1, 1, ACT_NONE, true}}, false},
+    /* a first layer (3x3 stride 2 on 3 channels, the direct path) then features.1 */
+    {"direct-dw-project", 3, 12, 10, 3, 3,
+     {{16, 3, 2, 1, ACT_RELU6, false}, {16, 3, 1, 16, ACT_RELU6, false}, {8, 1, 1, 1, ACT_NONE, false}}, false},
     /* t = 1 (features.1): depthwise then project; a 5x5 depthwise through the generic rows */
     {"dw5-project", 4, 6, 6, 32, 2, {{32, 5, 1, 32, ACT_RELU6, false}, {16, 1, 1, 1, ACT_NONE, false}}, false},
 };
@@ -272,6 +275,10 @@ static void check_model_chains(const char *arch, int H, int expect_chains)
     assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
     rp_graph *g = &m->g;
     assert_int_equal(g->n_chains, expect_chains);
+    if (expect_chains) { /* MobileNetV2's first layer joins features.1's chain */
+        assert_int_equal(g->chains[0].first, rp_graph_find_node(g, "features.0.0"));
+        assert_int_equal(g->chains[0].n, 3);
+    }
     perturb_bn(g);
     size_t X = (size_t)B * H * H * 3, np = 0;
     for (int i = 0; i < g->n_params; i++) np += g->params[i].grad ? g->params[i].numel : 0;

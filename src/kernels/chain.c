@@ -1,5 +1,4 @@
-/* Chains of pointwise and depthwise convolutions in evaluation mode, a tile of samples at a
- * time (see chain.h). */
+/* Chains of convolutions in evaluation mode, a tile of samples at a time (see chain.h). */
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,11 +18,35 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 static size_t in_floats(const chain_unit *u) { return (size_t)u->s.H * u->s.W * u->s.C; }
 static size_t out_floats(const chain_unit *u) { return (size_t)u->s.OH * u->s.OW * u->s.OC; }
-static bool is_dw(const chain_unit *u) { return conv2d_uses_depthwise(&u->s); }
+enum { UNIT_POINTWISE, UNIT_DEPTHWISE, UNIT_DIRECT };
+static int kind_of(const chain_unit *u)
+{
+    return conv2d_uses_depthwise(&u->s) ? UNIT_DEPTHWISE : conv2d_is_pointwise(&u->s) ? UNIT_POINTWISE : UNIT_DIRECT;
+}
 
 bool chain_unit_applies(const conv2d_shape *s)
 {
-    return (conv2d_is_pointwise(s) && s->groups == 1) || dwconv2d_fast_applies(s);
+    return (conv2d_is_pointwise(s) && s->groups == 1) || dwconv2d_fast_applies(s) || conv2d_uses_direct(s);
+}
+
+/* Weights reordered once per call for the row kernels: depthwise (K*K, C), direct (taps, OC). */
+static size_t wt_floats(const chain_unit *u)
+{
+    size_t kk = (size_t)u->s.K * u->s.K;
+    int kind = kind_of(u);
+    return kind == UNIT_DEPTHWISE ? kk * u->s.C : kind == UNIT_DIRECT ? kk * u->s.C * u->s.OC : 0;
+}
+
+/* Column floats of one sample for a direct unit's input gradient (conv2d_dx_sample). */
+static size_t cols_floats(const conv_chain *c)
+{
+    size_t most = 0;
+    for (int k = 0; k < c->n; k++) {
+        const chain_unit *u = &c->u[k];
+        size_t n = kind_of(u) == UNIT_DIRECT ? (size_t)u->s.OH * u->s.OW * u->s.K * u->s.K * u->s.C : 0;
+        if (n > most) most = n;
+    }
+    return most;
 }
 
 /* Per sample: two buffers as large as the largest unit output (the forward's intermediates
@@ -132,20 +155,17 @@ int chain_tile(const conv_chain *c, int B)
     return (B + tiles - 1) / tiles;
 }
 
-/* Shared: transposed depthwise weights and k1 of every unit; then one area per thread. */
+/* Shared: reordered weights and k1 of every unit; then one area per thread. */
 static size_t shared_floats(const conv_chain *c)
 {
     size_t n = 0;
-    for (int k = 0; k < c->n; k++) {
-        if (is_dw(&c->u[k])) n += align16((size_t)c->u[k].s.K * c->u[k].s.K * c->u[k].s.C);
-        n += align16((size_t)c->u[k].s.OC);
-    }
+    for (int k = 0; k < c->n; k++) n += align16(wt_floats(&c->u[k])) + align16((size_t)c->u[k].s.OC);
     return n;
 }
 
 static size_t thread_floats(const conv_chain *c, int tile)
 {
-    return 2 * align16((size_t)tile * sample_floats(c) / 2);
+    return 2 * align16((size_t)tile * sample_floats(c) / 2) + align16(cols_floats(c));
 }
 
 size_t chain_scratch_floats(const conv_chain *c, int B, int threads)
@@ -154,7 +174,7 @@ size_t chain_scratch_floats(const conv_chain *c, int B, int threads)
     return shared_floats(c) + (size_t)threads * thread_floats(c, chain_tile(c, B));
 }
 
-/* Pointers into the shared part: wt[k] (depthwise units) and k1[k]. */
+/* Pointers into the shared part: wt[k] (depthwise and direct units) and k1[k]. */
 typedef struct chain_shared {
     const float *wt[CHAIN_MAX];
     const float *k1[CHAIN_MAX];
@@ -166,10 +186,11 @@ static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
     float *p = scratch;
     for (int k = 0; k < c->n; k++) {
         const chain_unit *u = &c->u[k];
-        if (is_dw(u)) {
-            dwconv2d_fast_weights(p, u->w, &u->s);
+        if (kind_of(u) != UNIT_POINTWISE) {
+            if (kind_of(u) == UNIT_DEPTHWISE) dwconv2d_fast_weights(p, u->w, &u->s);
+            else conv2d_direct_weights(p, u->w, &u->s);
             sh.wt[k] = p;
-            p += align16((size_t)u->s.K * u->s.K * u->s.C);
+            p += align16(wt_floats(u));
         }
         if (k1) batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC);
         sh.k1[k] = p;
@@ -183,8 +204,12 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
 {
     conv2d_shape s = u->s;
     s.B = nb;
-    if (wt) {
+    if (kind_of(u) == UNIT_DEPTHWISE) {
         dwconv2d_fast_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
+        return;
+    }
+    if (kind_of(u) == UNIT_DIRECT) {
+        conv2d_direct_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
         return;
     }
     size_t rows = (size_t)nb * s.H * s.W;
@@ -197,9 +222,9 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
     conv2d_epilogue(out, rows, s.OC, &u->bn, u->act);
 }
 
-/* The thread's two buffers. */
+/* The thread's two buffers, and columns for a direct unit's input gradient. */
 typedef struct chain_bufs {
-    float *g[2];
+    float *g[2], *cols;
 } chain_bufs;
 
 static chain_bufs thread_bufs(const conv_chain *c, float *area, int tile)
@@ -207,6 +232,7 @@ static chain_bufs thread_bufs(const conv_chain *c, float *area, int tile)
     chain_bufs b;
     b.g[0] = area;
     b.g[1] = area + align16((size_t)tile * sample_floats(c) / 2);
+    b.cols = area + 2 * align16((size_t)tile * sample_floats(c) / 2);
     return b;
 }
 
@@ -269,15 +295,21 @@ void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *
  * batch norm's evaluation backward (masked by the activation's bits, unless it has none) into
  * t, then the conv's input gradient. */
 static void unit_backward(float *dxk, const float *g, const chain_unit *u, const uint8_t *bits, const float *wt,
-                          const float *k1, float *t, int nb, bool acc)
+                          const float *k1, float *t, float *cols, int nb, bool acc)
 {
     conv2d_shape s = u->s;
     s.B = nb;
     size_t rows = (size_t)nb * s.OH * s.OW;
     if (bits) RP_SIMD_CALL(rp_simd_level(), masked_dx, (t, g, bits, k1, rows, s.OC));
     else batchnorm_eval_dx_rows(t, g, NULL, ACT_NONE, k1, rows, s.OC, false);
-    if (wt) {
+    if (kind_of(u) == UNIT_DEPTHWISE) {
         dwconv2d_fast_dx_rows(dxk, t, wt, &s, 0, nb * s.H, acc);
+        return;
+    }
+    if (kind_of(u) == UNIT_DIRECT) {
+        s.B = 1;
+        for (int i = 0; i < nb; i++)
+            conv2d_dx_sample(dxk + i * in_floats(u), t + i * out_floats(u), u->w, &s, cols, acc);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, s.C, s.OC, 1.0f, t, s.OC, u->w, s.C,
@@ -291,7 +323,7 @@ static void tile_backward(float *dx, const float *dy, const conv_chain *c, const
     for (int k = c->n - 1; k >= 0; k--) {
         float *out = k == 0 ? dx : bf->g[1];
         const uint8_t *bits = k < c->n - 1 ? mask_at(c, (uint8_t *)masks, B, k, b0) : NULL;
-        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], nb, k == 0 && acc);
+        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], bf->cols, nb, k == 0 && acc);
         g = out;
     }
     if (c->residual) {

@@ -1,9 +1,9 @@
 /* A chain of convolutions run a few samples at a time, in evaluation mode: each unit is a
- * pointwise conv (1x1, stride 1, no padding, one group) or a depthwise conv that
- * dwconv2d_fast takes, followed by an evaluation-mode batch norm and optionally a ReLU or
+ * pointwise conv (1x1, stride 1, no padding, one group), a depthwise conv that dwconv2d_fast
+ * takes, or a small conv that the direct path takes (a first layer), followed by an evaluation-mode batch norm and optionally a ReLU or
  * ReLU6; the last unit has no activation, and the chain's input may be added to its output
  * (a residual). MobileNetV2's inverted residual block is such a chain: expand, depthwise,
- * project.
+ * project (and MobileNetV2's first layer, 3x3 stride 2, joins the first block's chain).
  *
  * Run unit by unit over the whole batch, every intermediate tensor goes to memory and back;
  * the expanded ones are 6x the block's input, and those passes, not the arithmetic, bound

@@ -122,6 +122,16 @@ void conv2d_direct_forward(float *y, const float *x, const float *w, const float
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
+/* Its pieces on the calling thread, for kernels/chain.h: wt (taps, OC) from w; output rows
+ * [r0, r1) of the B*OH rows with bn and act (bit-identical to conv2d_direct_forward's). */
+void conv2d_direct_weights(float *wt, const float *w, const conv2d_shape *s);
+void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
+                        int r1, const conv_bn *bn, int act);
+/* The input gradient of one sample of a one-group, not pointwise conv on the calling thread:
+ * cols (OH*OW, K*K*C) = dyb x w, then col2im into dxb (acc adds, else writes) — the slots
+ * path's operations for that sample. */
+void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d_shape *s, float *cols, bool acc);
+
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,

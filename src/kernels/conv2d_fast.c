@@ -300,21 +300,41 @@ static void transpose_weights(float *wt, const float *w, int OC, int taps)
         for (int t = 0; t < taps; t++) wt[(size_t)t * OC + o] = w[(size_t)o * taps + t];
 }
 
+void conv2d_direct_weights(float *wt, const float *w, const conv2d_shape *s)
+{
+    transpose_weights(wt, w, s->OC, s->K * s->K * s->C);
+}
+
+void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
+                        int r1, const conv_bn *bn, int act)
+{
+    rp_simd simd = rp_simd_level();
+    for (int r = r0; r < r1; r++) {
+        int bi = r / s->OH, oh = r % s->OH;
+        for (int o0 = 0; o0 < s->OC; o0 += DBLK)
+            RP_SIMD_CALL(simd, direct_fwd_row, (y + (size_t)r * s->OW * s->OC,
+                                                x + (size_t)bi * s->H * s->W * s->C, wt, b, s, oh, o0));
+        conv2d_epilogue(y + (size_t)r * s->OW * s->OC, (size_t)s->OW, s->OC, bn, act);
+    }
+}
+
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
                            const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
     RP_ASSERT(conv2d_uses_direct(s));
-    const int taps = s->K * s->K * s->C;
-    transpose_weights(scratch, w, s->OC, taps);
-    rp_simd simd = rp_simd_level();
+    conv2d_direct_weights(scratch, w, s);
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->B * s->OH; r++) {
-        int bi = r / s->OH, oh = r % s->OH;
-        for (int o0 = 0; o0 < s->OC; o0 += DBLK)
-            RP_SIMD_CALL(simd, direct_fwd_row, (y + (size_t)r * s->OW * s->OC,
-                                                x + (size_t)bi * s->H * s->W * s->C, scratch, b, s, oh, o0));
-        conv2d_epilogue(y + (size_t)r * s->OW * s->OC, (size_t)s->OW, s->OC, bn, act);
-    }
+    for (int r = 0; r < s->B * s->OH; r++) conv2d_direct_rows(y, x, scratch, b, s, r, r + 1, bn, act);
+}
+
+void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d_shape *s, float *cols, bool acc)
+{
+    RP_ASSERT(s->groups == 1 && !conv2d_is_pointwise(s));
+    const int kkc = s->K * s->K * s->C, rows = s->OH * s->OW;
+    if (!acc) memset(dxb, 0, (size_t)s->H * s->W * s->C * sizeof *dxb);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, kkc, s->OC, 1.0f, dyb, s->OC, w, kkc, 0.0f, cols,
+                kkc);
+    RP_SIMD_CALL(rp_simd_level(), col2im_sample, (dxb, cols, s, 0));
 }
 
 /* part (taps, OC), channels [o0, o0 + DBLK) = sum over the slot's output pixels in order of
