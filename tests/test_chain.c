@@ -10,6 +10,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/chain.h"
+#include "kernels/cpu.h"
 #include "nn/chain.h"
 #include "nn/model.h"
 #include "testutil.h"
@@ -186,6 +187,17 @@ static void check_chain(const chain_case *cc)
     assert_near(what, dx1, dx_ref, X);
     if (memcmp(y1, y2, Y * sizeof *y1) || memcmp(dx1, dx2, X * sizeof *dx1))
         fail_msg("%s: results depend on the thread count", cc->name);
+    /* every SIMD level: the same bits (masks included) */
+    rp_simd top = rp_simd_level();
+    for (int l = RP_SIMD_PORTABLE; l <= (int)top; l++) {
+        rp_simd_force((rp_simd)l);
+        memset(m2, 0x5A, nm);
+        chain_forward(y2, x, &d.c, B, scratch, 2, m2);
+        chain_backward(dx2, dy, m2, &d.c, B, scratch, 2, false);
+        if (memcmp(y1, y2, Y * sizeof *y1) || memcmp(m1, m2, nm) || memcmp(dx1, dx2, X * sizeof *dx1))
+            fail_msg("%s: SIMD level %s gives other bits", cc->name, rp_simd_name((rp_simd)l));
+    }
+    rp_simd_force(top);
     /* acc: adds into what dx holds */
     for (size_t i = 0; i < X; i++) dx2[i] = 0.25f;
     chain_backward(dx2, dy, m2, &d.c, B, scratch, 2, true);
