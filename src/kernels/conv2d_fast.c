@@ -267,16 +267,50 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
 #define DBLK 16
 
 /* y row (b, oh), output channels [o0, o0 + DBLK): acc = sum over taps (kh, kw, c) in order
- * of x * wt[tap], then y = bias + acc (the GEMM's order: C = beta C + A B). wt (taps, OC). */
+ * of x * wt[tap], then y = bias + acc (the GEMM's order: C = beta C + A B). wt (taps, OC).
+ * Four interior pixels at a time keep four independent sums in flight (one sum's chain of
+ * dependent adds bounds a pixel alone); each pixel's operations and order are unchanged. */
 #define direct_fwd_row_BODY                                                                 \
-    const int K = s->K, C = s->C, OC = s->OC;                                               \
-    for (int ow = 0; ow < s->OW; ow++) {                                                    \
-        int iw0 = ow * s->stride - s->pad;                                                  \
+    const int K = s->K, C = s->C, OC = s->OC, S = s->stride;                                \
+    rp_v16 bv = {0};                                                                        \
+    if (b) bv = RP_LD16(b + o0);                                                            \
+    for (int ow = 0; ow < s->OW;) {                                                         \
+        int iw0 = ow * S - s->pad;                                                          \
+        if (ow + 4 <= s->OW && iw0 >= 0 && iw0 + 3 * S + K <= s->W) {                       \
+            rp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                  \
+            for (int kh = 0; kh < K; kh++) {                                                \
+                int ih = oh * S - s->pad + kh;                                              \
+                if (ih < 0 || ih >= s->H) continue;                                         \
+                const float *xp = xb + ((size_t)ih * s->W + iw0) * C;                       \
+                const float *wr = wt + (size_t)kh * K * C * OC + o0;                        \
+                for (int j = 0; j < K * C; j++) {                                           \
+                    rp_v16 w = RP_LD16(wr + (size_t)j * OC);                                \
+                    a0 += xp[j] * w;                                                        \
+                    a1 += xp[j + S * C] * w;                                                \
+                    a2 += xp[j + 2 * S * C] * w;                                            \
+                    a3 += xp[j + 3 * S * C] * w;                                            \
+                }                                                                           \
+            }                                                                               \
+            float *yr = y + (size_t)ow * OC + o0;                                           \
+            if (b) {                                                                        \
+                RP_ST16(yr, bv + a0);                                                       \
+                RP_ST16(yr + OC, bv + a1);                                                  \
+                RP_ST16(yr + 2 * OC, bv + a2);                                              \
+                RP_ST16(yr + 3 * OC, bv + a3);                                              \
+            } else {                                                                        \
+                RP_ST16(yr, a0);                                                            \
+                RP_ST16(yr + OC, a1);                                                       \
+                RP_ST16(yr + 2 * OC, a2);                                                   \
+                RP_ST16(yr + 3 * OC, a3);                                                   \
+            }                                                                               \
+            ow += 4;                                                                        \
+            continue;                                                                       \
+        }                                                                                   \
         int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + K > s->W ? s->W - iw0 : K;                \
         float acc[DBLK];                                                                    \
         _Pragma("omp simd") for (int o = 0; o < DBLK; o++) acc[o] = 0.0f;                   \
         for (int kh = 0; kh < K; kh++) {                                                    \
-            int ih = oh * s->stride - s->pad + kh;                                          \
+            int ih = oh * S - s->pad + kh;                                                  \
             if (ih < 0 || ih >= s->H) continue;                                             \
             const float *xp = xb + ((size_t)ih * s->W + iw0 + kw0) * C;                     \
             const float *wr = wt + (size_t)(kh * K + kw0) * C * OC + o0;                    \
@@ -289,6 +323,7 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
         float *yr = y + (size_t)ow * OC + o0;                                               \
         if (b) { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = b[o0 + o] + acc[o]; } \
         else { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = acc[o]; }         \
+        ow++;                                                                               \
     }
 RP_SIMD_VARIANTS(direct_fwd_row, (float *y, const float *xb, const float *wt, const float *b,
                                   const conv2d_shape *s, int oh, int o0))
