@@ -202,6 +202,16 @@ static double node_flop(const bench *b, int i, bool backward)
     return f * (backward ? n->n_bwd_terms : n->n_fwd);
 }
 
+/* The same for chain c (run as one kernel): its nodes' forward FLOPs, once per forward and
+ * once per input-gradient backward (each conv's dx costs a forward). */
+static double chain_flop(const bench *b, int c, bool backward)
+{
+    const rp_chain *ch = &b->m->g.chains[c];
+    double f = 0.0;
+    for (int i = ch->first; i <= ch->last; i++) f += rp_graph_node_flops(&b->m->g, i) * b->o->batch;
+    return f * (backward ? ch->n_bwd : ch->n_fwd);
+}
+
 static int bench_profile(bench *b, bench_result *res)
 {
     rp_graph *g = &b->m->g;
@@ -209,6 +219,10 @@ static int bench_profile(bench *b, bench_result *res)
         rp_node *n = &g->nodes[i];
         n->ms_fwd = n->ms_bwd = 0.0;
         n->n_fwd = n->n_bwd_terms = 0;
+    }
+    for (int c = 0; c < g->n_chains; c++) {
+        g->chains[c].ms_fwd = g->chains[c].ms_bwd = 0.0;
+        g->chains[c].n_fwd = g->chains[c].n_bwd = 0;
     }
     g->profile = true;
     double secs = 0.0;
@@ -218,6 +232,7 @@ static int bench_profile(bench *b, bench_result *res)
     res->step_ms = secs * 1e3 / res->steps;
     double flop = 0.0;
     for (int i = 0; i < g->n_nodes; i++) flop += node_flop(b, i, false) + node_flop(b, i, true);
+    for (int c = 0; c < g->n_chains; c++) flop += chain_flop(b, c, false) + chain_flop(b, c, true);
     res->step_gflop = flop * 1e-9 / res->steps;
     res->sgemm_gflops = sgemm_gflops(b->o->threads);
     return 0;
@@ -231,9 +246,22 @@ static void print_profile(const bench *b, const bench_result *res)
            "bwd GF/s", "share");
     for (int i = 0; i < g->n_nodes; i++) {
         const rp_node *n = &g->nodes[i];
+        if (n->chain_first >= 0) { /* the chain starting here, when it ran as one */
+            const rp_chain *ch = &g->chains[n->chain_first];
+            double f = ch->ms_fwd / S, bw = ch->ms_bwd / S;
+            double ff = chain_flop(b, n->chain_first, false) / S, fb = chain_flop(b, n->chain_first, true) / S;
+            char name[160], kind[32];
+            snprintf(name, sizeof name, "%s..%s", n->name, g->nodes[ch->last].name);
+            snprintf(kind, sizeof kind, "chain(%d convs)", ch->n);
+            layers += f + bw;
+            if (ch->n_fwd || ch->n_bwd)
+                printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", name, kind, f, bw,
+                       f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
+        }
         double f = n->ms_fwd / S, bw = n->ms_bwd / S;
         double ff = node_flop(b, i, false) / S, fb = node_flop(b, i, true) / S;
         layers += f + bw;
+        if (!n->n_fwd && !n->n_bwd_terms && f + bw == 0.0) continue; /* inside a chain that ran as one */
         printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", n->name, n->ops->kind, f, bw,
                f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
     }
@@ -263,6 +291,19 @@ static void json_profile(const bench *b, const bench_result *res, cJSON *o)
         cJSON_AddNumberToObject(l, "fwd_gflop", node_flop(b, i, false) / S * 1e-9);
         cJSON_AddNumberToObject(l, "bwd_gflop", node_flop(b, i, true) / S * 1e-9);
         cJSON_AddItemToArray(arr, l);
+    }
+    cJSON *chains = cJSON_AddArrayToObject(o, "chains");
+    for (int c = 0; c < g->n_chains; c++) {
+        const rp_chain *ch = &g->chains[c];
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "first", g->nodes[ch->first].name);
+        cJSON_AddStringToObject(l, "last", g->nodes[ch->last].name);
+        cJSON_AddNumberToObject(l, "convs", ch->n);
+        cJSON_AddNumberToObject(l, "fwd_ms", ch->ms_fwd / S);
+        cJSON_AddNumberToObject(l, "bwd_ms", ch->ms_bwd / S);
+        cJSON_AddNumberToObject(l, "fwd_gflop", chain_flop(b, c, false) / S * 1e-9);
+        cJSON_AddNumberToObject(l, "bwd_gflop", chain_flop(b, c, true) / S * 1e-9);
+        cJSON_AddItemToArray(chains, l);
     }
 }
 

@@ -335,8 +335,8 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
             double t0 = g->profile ? now_ms() : 0.0;
             rp_chain_forward(g, ch, B);
             if (g->profile) {
-                n->ms_fwd += now_ms() - t0;
-                n->n_fwd++;
+                ch->ms_fwd += now_ms() - t0;
+                ch->n_fwd++;
             }
             g->last_chained = true;
             i = ch->last;
@@ -444,8 +444,8 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
             double t0 = g->profile ? now_ms() : 0.0;
             if (wanted) rp_chain_backward(g, ch, B, ch->input == RP_INPUT ? dx : g->nodes[ch->input].dy, false);
             if (g->profile) {
-                g->nodes[ch->first].ms_bwd += now_ms() - t0;
-                g->nodes[ch->first].n_bwd_terms += wanted;
+                ch->ms_bwd += now_ms() - t0;
+                ch->n_bwd += wanted;
             }
             i = ch->first;
             continue;

@@ -120,6 +120,8 @@ typedef struct rp_chain {
     bool residual;
     bool ran;                 /* the last forward ran it as one */
     uint8_t *masks;           /* its activations' masks from that forward (in the activation arena) */
+    double ms_fwd, ms_bwd;    /* while g->profile is set (the caller zeroes them): as rp_node's */
+    int n_fwd, n_bwd;
 } rp_chain;
 
 struct rp_node {
