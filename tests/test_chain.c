@@ -135,7 +135,7 @@ static void reference_backward(float *dx, const float *dy, float **outs, const c
     for (int k = 0; k < c->n; k++) most = unit_out(&c->u[k], B) > most ? unit_out(&c->u[k], B) : most;
     for (int k = 0; k < c->n; k++) most = unit_in(&c->u[k], B) > most ? unit_in(&c->u[k], B) : most;
     float *t = floats(most), *g = floats(most);
-    double *work = malloc(batchnorm_work_doubles(512) * sizeof *work);
+    double *work = malloc(batchnorm_work_doubles(512, 1) * sizeof *work);
     memcpy(g, dy, unit_out(&c->u[c->n - 1], B) * sizeof *g);
     for (int k = c->n - 1; k >= 0; k--) {
         const chain_unit *u = &c->u[k];

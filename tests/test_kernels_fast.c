@@ -125,10 +125,10 @@ static void test_maxpool_bitwise(void **state)
 
 /* Batch norm: train and eval forward (outputs, saved statistics, running statistics) and
  * backward (dx, dgamma, dbeta), bit for bit. */
-static void check_batchnorm(size_t N, int C, uint64_t seed)
+static void check_batchnorm(size_t N, int C, size_t P, uint64_t seed)
 {
     size_t n = N * (size_t)C;
-    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    double *work = malloc(batchnorm_work_doubles(C, N / P) * sizeof *work);
     float *x = floats(n), *dy = floats(n), *g = floats((size_t)C), *be = floats((size_t)C);
     float *ref[2], *out[2]; /* y, mean, invstd, rmean, rvar, dx, dgamma, dbeta */
     size_t len = 2 * n + 6 * (size_t)C;
@@ -153,11 +153,11 @@ static void check_batchnorm(size_t N, int C, uint64_t seed)
                 tu_fill_uniform(rv, (size_t)C, 0.5f, 2.0f, seed + 5);
                 tu_fill_uniform(dx, n + 2 * (size_t)C, -1, 1, seed + 6);
                 if (level < 0 && train)
-                    batchnorm_forward_train_ref(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f, 0.1f, work);
+                    batchnorm_forward_train_ref(y, mean, inv, rm, rv, x, g, be, N, C, P, 1e-5f, 0.1f, work);
                 else if (level < 0)
                     batchnorm_forward_eval_ref(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f);
                 else if (train)
-                    batchnorm_forward_train(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f, 0.1f, work);
+                    batchnorm_forward_train(y, mean, inv, rm, rv, x, g, be, N, C, P, 1e-5f, 0.1f, work);
                 else
                     batchnorm_forward_eval(y, mean, inv, rm, rv, x, g, be, N, C, 1e-5f);
                 if (level < 0)
@@ -165,8 +165,8 @@ static void check_batchnorm(size_t N, int C, uint64_t seed)
                 else
                     batchnorm_backward(dx, dg, db, dy, x, mean, inv, g, N, C, train, work);
                 if (level >= 0 && memcmp(out[train], ref[train], len * sizeof(float)))
-                    fail_msg("batchnorm N=%zu C=%d train=%d level %s threads %d differs from the reference",
-                             N, C, train, rp_simd_name(rp_simd_level()), t);
+                    fail_msg("batchnorm N=%zu C=%d P=%zu train=%d level %s threads %d differs from the reference",
+                             N, C, P, train, rp_simd_name(rp_simd_level()), t);
             }
         }
     rp_simd_force(RP_SIMD_AVX512);
@@ -180,7 +180,7 @@ static void check_batchnorm(size_t N, int C, uint64_t seed)
 static void check_batchnorm_act(size_t N, int C, uint64_t seed)
 {
     size_t n = N * (size_t)C;
-    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    double *work = malloc(batchnorm_work_doubles(C, 1) * sizeof *work);
     float *x = floats(n), *v = floats(n), *g = floats(n), *gm = floats(n), *gamma = floats((size_t)C);
     float *mean = floats((size_t)C), *inv = floats((size_t)C), *ref = floats(n + 2 * (size_t)C),
           *out = floats(n + 2 * (size_t)C);
@@ -219,11 +219,12 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
 static void test_batchnorm_bitwise(void **state)
 {
     (void)state;
-    check_batchnorm(7, 5, 60);        /* fewer rows than chunks */
-    check_batchnorm(2 * 28 * 28, 1, 61);
-    check_batchnorm(3 * 7 * 9, 17, 62);
-    check_batchnorm(2 * 32 * 32, 96, 63); /* above the threading threshold */
-    check_batchnorm(4 * 2 * 2, 1280, 64);
+    check_batchnorm(7, 5, 1, 60);        /* fewer rows than chunks; samples of one row */
+    check_batchnorm(7, 5, 7, 60);        /* one sample */
+    check_batchnorm(2 * 28 * 28, 1, 28 * 28, 61);
+    check_batchnorm(3 * 7 * 9, 17, 7 * 9, 62);
+    check_batchnorm(2 * 32 * 32, 96, 32 * 32, 63); /* above the threading threshold */
+    check_batchnorm(4 * 2 * 2, 1280, 2 * 2, 64);
     check_batchnorm_act(3 * 7 * 9, 17, 65);
     check_batchnorm_act(2 * 32 * 32, 96, 66);
     check_batchnorm_act(4 * 2 * 2, 1280, 67); /* more channels than the 256-channel buffer */
@@ -429,7 +430,7 @@ static void test_write_mode_kernels(void **state)
     /* batch norm (train and eval): N = 3*7*9 rows of 40 channels */
     size_t N = 3 * 7 * 9;
     int C = 40;
-    double *work = malloc(batchnorm_work_doubles(C) * sizeof *work);
+    double *work = malloc(batchnorm_work_doubles(C, 3) * sizeof *work);
     float *g = floats((size_t)C), *be = floats((size_t)C), *st = floats(4 * (size_t)C), *y = floats(n);
     tu_fill_uniform(x, n, -2, 2, 82);
     tu_fill_uniform(dy, n, -1, 1, 83);
@@ -437,7 +438,7 @@ static void test_write_mode_kernels(void **state)
     tu_fill_uniform(be, (size_t)C, -1, 1, 85);
     tu_fill_uniform(st + 2 * C, 2 * (size_t)C, 0.5f, 1.0f, 86);
     for (int train = 0; train < 2; train++) {
-        batchnorm_forward_train(y, st, st + C, st + 2 * C, st + 3 * C, x, g, be, N, C, 1e-5f, 0.1f, work);
+        batchnorm_forward_train(y, st, st + C, st + 2 * C, st + 3 * C, x, g, be, N, C, 7 * 9, 1e-5f, 0.1f, work);
         memset(a, 0, n * sizeof *a);
         batchnorm_backward(a, NULL, NULL, dy, x, st, st + C, g, N, C, train, work);
         for (size_t i = 0; i < n; i++) wbuf[i] = NAN;

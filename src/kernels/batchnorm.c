@@ -7,7 +7,25 @@
 
 static int n_chunks(size_t N) { return N < BN_CHUNKS ? (int)N : BN_CHUNKS; }
 
-size_t batchnorm_work_doubles(int C) { return (size_t)2 * BN_CHUNKS * C + (size_t)4 * C; }
+size_t batchnorm_work_doubles(int C, size_t samples)
+{
+    size_t parts = samples > BN_CHUNKS ? samples : BN_CHUNKS;
+    return (size_t)2 * parts * C + (size_t)4 * C;
+}
+
+void batchnorm_stats_combine(double *s1, double *s2, const double *q, const float *x, size_t S, size_t P, int C)
+{
+    for (int c = 0; c < C; c++) s1[c] = s2[c] = 0.0;
+    for (size_t b = 0; b < S; b++) {
+        const double *q1 = q + b * 2 * C, *q2 = q1 + C;
+        const float *m = x + b * P * C; /* the sample's shift, its first row */
+        for (int c = 0; c < C; c++) {
+            double d = (double)m[c] - (double)x[c]; /* to the batch's shift, exact */
+            s1[c] += q1[c] + (double)P * d;
+            s2[c] += q2[c] + 2.0 * d * q1[c] + (double)P * d * d;
+        }
+    }
+}
 
 /* s1[c] = sum_n (a[n,c] - ca[c]);  s2[c] = sum_n (a[n,c] - ca[c]) * (b[n,c] - cb[c]) when
  * s2 != NULL. part holds 2 * n_chunks(N) * C doubles of chunk partials. */
@@ -62,16 +80,30 @@ static void normalise(float *y, const float *x, const float *mean, const float *
 
 void batchnorm_forward_train_ref(float *y, float *mean, float *invstd, float *running_mean,
                              float *running_var, const float *x, const float *gamma,
-                             const float *beta, size_t N, int C, float eps, float momentum,
+                             const float *beta, size_t N, int C, size_t P, float eps, float momentum,
                              double *work)
 {
     double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
-    double *part = work + 4 * (size_t)C;
-    /* one pass around a shift, the first row: u = x - x[0] is exact in double, u*u too
-     * (24-bit mantissas), and E[u] is of the order of the spread, so E[u^2] - E[u]^2 does not
-     * cancel as E[x^2] - E[x]^2 would for large means */
+    double *q = work + 4 * (size_t)C;
+    /* one pass around a shift per sample, its first row: u = x - x[first] is exact in double,
+     * u*u too (24-bit mantissas), and E[u] is of the order of the spread, so E[u^2] - E[u]^2
+     * does not cancel as E[x^2] - E[x]^2 would for large means; the samples' sums are then
+     * moved to the batch's shift (its first row) and added in order */
+    size_t S = N / P;
     for (int c = 0; c < C; c++) m[c] = x[c];
-    channel_sums(s1, s2, x, m, x, m, N, C, part);
+#pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
+    for (size_t b = 0; b < S; b++) {
+        const float *xb = x + b * P * C;
+        double *q1 = q + b * 2 * C, *q2 = q1 + C;
+        for (int c = 0; c < C; c++) q1[c] = q2[c] = 0.0;
+        for (size_t n = 0; n < P; n++)
+            for (int c = 0; c < C; c++) {
+                double u = (double)xb[n * C + c] - (double)xb[c];
+                q1[c] += u;
+                q2[c] += u * u;
+            }
+    }
+    batchnorm_stats_combine(s1, s2, q, x, S, P, C);
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N; /* the mean minus the shift */
         double var = s2[c] / (double)N - d * d;

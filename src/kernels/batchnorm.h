@@ -2,7 +2,7 @@
  *
  * Per-channel reductions are summed in double over a fixed number of row chunks (which
  * depends on N only) and the chunk partials combined in order, so results do not depend
- * on the thread count. `work` is caller-provided scratch of batchnorm_work_doubles(C). */
+ * on the thread count. `work` is caller-provided scratch of batchnorm_work_doubles. */
 #ifndef RP_KERNELS_BATCHNORM_H
 #define RP_KERNELS_BATCHNORM_H
 
@@ -11,17 +11,28 @@
 
 #define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
 
-size_t batchnorm_work_doubles(int C);
+/* Doubles of work for C channels and `samples` samples (the training forward's statistics are
+ * per sample: see batchnorm_forward_train). */
+size_t batchnorm_work_doubles(int C, size_t samples);
 
 /* Training: normalise with the batch mean and biased variance.
  * y (N, C) = (x - mean) * invstd * gamma + beta, invstd = 1/sqrt(var + eps).
  * Writes mean[C] and invstd[C] (kept for backward). Updates running_mean/var (C) with
  * momentum and the unbiased variance, as PyTorch does (when N == 1 the unbiased variance
- * is undefined and running_var is left as it is). */
+ * is undefined and running_var is left as it is).
+ * The rows are N / P samples of P rows (N % P == 0). The statistics are summed per sample,
+ * around the sample's first row, in row order (batchnorm_sample_sums), then moved to the
+ * batch's first row and added in sample order (batchnorm_stats_combine): a conv that writes x
+ * can form those sums while each sample's output is in cache (conv2d_forward_stats). */
 void batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
                              float *running_var, const float *x, const float *gamma,
-                             const float *beta, size_t N, int C, float eps, float momentum,
+                             const float *beta, size_t N, int C, size_t P, float eps, float momentum,
                              double *work);
+/* One sample's sums: q[c] = sum over its P rows in order of u = x - x[first row] (double),
+ * q[C + c] = sum of u*u; on the calling thread. */
+void batchnorm_sample_sums(double *q, const float *x, size_t P, int C);
+/* s1, s2 (C) = the batch's sums around its first row from the S samples' q (S x 2C). */
+void batchnorm_stats_combine(double *s1, double *s2, const double *q, const float *x, size_t S, size_t P, int C);
 
 /* Evaluation: normalise with the running statistics. Writes mean[C] = running_mean and
  * invstd[C] = 1/sqrt(running_var + eps) (kept for backward). */
@@ -39,10 +50,12 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
  * bit for bit, relu_forward / relu6_forward of the plain forward's y (a BN and the ReLU
  * after it in one pass, without writing the BN's own output). */
 enum { BN_ACT_NONE = 0, BN_ACT_RELU = 1, BN_ACT_RELU6 = 2 };
+/* sums: the samples' batchnorm_sample_sums (N/P x 2C doubles) when the producer formed them,
+ * else NULL (computed here). */
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
-                                const float *beta, size_t N, int C, float eps, float momentum,
-                                double *work, int act);
+                                const float *beta, size_t N, int C, size_t P, float eps, float momentum,
+                                double *work, int act, const double *sums);
 void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
                                const float *running_var, const float *x, const float *gamma,
                                const float *beta, size_t N, int C, float eps, int act);
@@ -83,7 +96,7 @@ void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, int 
  * results are bit-identical (tests/test_kernels_fast.c). */
 void batchnorm_forward_train_ref(float *y, float *mean, float *invstd, float *running_mean,
                                  float *running_var, const float *x, const float *gamma,
-                                 const float *beta, size_t N, int C, float eps, float momentum,
+                                 const float *beta, size_t N, int C, size_t P, float eps, float momentum,
                                  double *work);
 void batchnorm_forward_eval_ref(float *y, float *mean, float *invstd, const float *running_mean,
                                 const float *running_var, const float *x, const float *gamma,

@@ -148,22 +148,48 @@ static void normalise(float *y, const float *x, const float *mean, const float *
 
 void batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
                              float *running_var, const float *x, const float *gamma,
-                             const float *beta, size_t N, int C, float eps, float momentum,
+                             const float *beta, size_t N, int C, size_t P, float eps, float momentum,
                              double *work)
 {
-    batchnorm_forward_train_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C,
-                               eps, momentum, work, BN_ACT_NONE);
+    batchnorm_forward_train_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C, P,
+                               eps, momentum, work, BN_ACT_NONE, NULL);
+}
+
+/* q1 += u, q2 += u*u over rows [0, P), u = x - x[row 0] in double. */
+#define sample_sums_BODY                                                                \
+    for (int c = 0; c < C; c++) q1[c] = q2[c] = 0.0;                                    \
+    for (size_t n = 0; n < P; n++) {                                                    \
+        const float *xr = x + n * C;                                                    \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) {                               \
+            double u = (double)xr[c] - (double)x[c];                                    \
+            q1[c] += u;                                                                 \
+            q2[c] += u * u;                                                             \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(sample_sums, (double *restrict q1, double *restrict q2, const float *restrict x, size_t P, int C))
+
+void batchnorm_sample_sums(double *q, const float *x, size_t P, int C)
+{
+    RP_SIMD_CALL(rp_simd_level(), sample_sums, (q, q + C, x, P, C));
 }
 
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
-                                const float *beta, size_t N, int C, float eps, float momentum,
-                                double *work, int act)
+                                const float *beta, size_t N, int C, size_t P, float eps, float momentum,
+                                double *work, int act, const double *sums)
 {
     double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
-    double *part = work + 4 * (size_t)C;
-    for (int c = 0; c < C; c++) m[c] = x[c]; /* the reference's shift: one pass */
-    channel_sums(s1, s2, x, m, x, m, N, C, part, NULL, BN_ACT_NONE);
+    double *q = work + 4 * (size_t)C;
+    size_t S = N / P;
+    for (int c = 0; c < C; c++) m[c] = x[c]; /* the reference's shift */
+    if (!sums) {
+        rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
+        for (size_t b = 0; b < S; b++)
+            RP_SIMD_CALL(simd, sample_sums, (q + b * 2 * C, q + b * 2 * C + C, x + b * P * C, P, C));
+        sums = q;
+    }
+    batchnorm_stats_combine(s1, s2, sums, x, S, P, C);
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N;
         double var = s2[c] / (double)N - d * d;

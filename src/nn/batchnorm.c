@@ -26,8 +26,7 @@ static size_t bn_saved(const rp_node *n, int B)
 
 static size_t bn_scratch(const rp_node *n, int B)
 {
-    (void)B;
-    return 2 * batchnorm_work_doubles(n->out_shape.C); /* doubles in floats; arena is 64-aligned */
+    return 2 * batchnorm_work_doubles(n->out_shape.C, (size_t)B); /* doubles in floats; arena is 64-aligned */
 }
 
 static void bn_fwd(rp_node *n, const rp_pass *p)
@@ -41,8 +40,9 @@ static void bn_fwd(rp_node *n, const rp_pass *p)
     int act = n->act == RP_ACT_RELU6 ? BN_ACT_RELU6 : n->act == RP_ACT_RELU ? BN_ACT_RELU : BN_ACT_NONE;
     if (p->train) {
         batchnorm_forward_train_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
-                                   P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps,
-                                   s->momentum, (double *)n->scratch, act);
+                                   P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C,
+                                   (size_t)n->out_shape.H * n->out_shape.W, s->eps, s->momentum,
+                                   (double *)n->scratch, act, NULL);
         P[BN_COUNT].data[0] += 1.0f;
     } else {
         batchnorm_forward_eval_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
