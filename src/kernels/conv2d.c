@@ -96,6 +96,24 @@ void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b,
     }
 }
 
+bool conv2d_forms_sums(const conv2d_shape *s)
+{
+    return dwconv2d_fast_applies(s) || conv2d_uses_direct(s) || conv2d_uses_slots(s);
+}
+
+void conv2d_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                         float *scratch, double *sums)
+{
+    if (dwconv2d_fast_applies(s))
+        dwconv2d_fast_forward_sums(y, x, w, b, s, scratch, sums);
+    else if (conv2d_uses_direct(s))
+        conv2d_direct_forward_sums(y, x, w, b, s, scratch, sums);
+    else if (conv2d_uses_slots(s))
+        conv2d_slots_forward_sums(y, x, w, b, s, scratch, sums);
+    else
+        RP_ASSERT(!"conv2d_forward_sums: a path that does not form the sums");
+}
+
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch)
 {

@@ -83,6 +83,19 @@ typedef struct conv_bn {
  * batchnorm_forward_eval_ex(act), without the separate pass over memory. */
 void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                        float *scratch, const conv_bn *bn, int act);
+/* Training: conv2d_forward's y, and each sample's batch-norm sums of it
+ * (batchnorm_sample_sums: sums, B x 2 OC doubles) formed while that sample's output is in
+ * cache, for the batch norm after the conv (batchnorm_forward_train_ex). For the paths
+ * conv2d_forms_sums accepts (depthwise, direct, slots). */
+bool conv2d_forms_sums(const conv2d_shape *s);
+void conv2d_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                         float *scratch, double *sums);
+void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                                float *scratch, double *sums);
+void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                                float *scratch, double *sums);
+void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                               float *scratch, double *sums);
 /* The fast paths' epilogue: bn (unless NULL) then act over rows of OC channels. */
 void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

@@ -5,6 +5,7 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
@@ -151,8 +152,18 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
     *b1 = (int)((long)s->B * (sl + 1) / s->slots);
 }
 
+static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                          float *scratch, const conv_bn *bn, int act, double *sums);
+
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
+{
+    slots_forward(y, x, w, b, s, scratch, bn, act, NULL);
+}
+
+/* sums: each sample's batchnorm_sample_sums of y, formed after its block's GEMM. */
+static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                          float *scratch, const conv_bn *bn, int act, double *sums)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -179,9 +190,17 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                             yc + (size_t)g * OCg, s->OC);
             }
             conv2d_epilogue(yc, (size_t)nb * ohow, s->OC, bn, act);
+            for (int i = 0; sums && i < nb; i++)
+                batchnorm_sample_sums(sums + (size_t)(bs + i) * 2 * s->OC, yc + (size_t)i * ohow * s->OC, ohow, s->OC);
         }
     }
     rp_blas_single_end(blas);
+}
+
+void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                               float *scratch, double *sums)
+{
+    slots_forward(y, x, w, b, s, scratch, NULL, ACT_NONE, sums);
 }
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
@@ -360,6 +379,19 @@ void conv2d_direct_forward(float *y, const float *x, const float *w, const float
     conv2d_direct_weights(scratch, w, s);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < s->B * s->OH; r++) conv2d_direct_rows(y, x, scratch, b, s, r, r + 1, bn, act);
+}
+
+void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                                float *scratch, double *sums)
+{
+    RP_ASSERT(conv2d_uses_direct(s));
+    conv2d_direct_weights(scratch, w, s);
+    const size_t ohow = (size_t)s->OH * s->OW;
+#pragma omp parallel for schedule(static)
+    for (int bi = 0; bi < s->B; bi++) { /* a sample at a time: its sums while it is in cache */
+        conv2d_direct_rows(y, x, scratch, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
+        batchnorm_sample_sums(sums + (size_t)bi * 2 * s->OC, y + (size_t)bi * ohow * s->OC, ohow, s->OC);
+    }
 }
 
 void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d_shape *s, float *cols, bool acc)

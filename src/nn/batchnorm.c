@@ -42,7 +42,7 @@ static void bn_fwd(rp_node *n, const rp_pass *p)
         batchnorm_forward_train_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
                                    P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C,
                                    (size_t)n->out_shape.H * n->out_shape.W, s->eps, s->momentum,
-                                   (double *)n->scratch, act, NULL);
+                                   (double *)n->scratch, act, n->sums_in);
         P[BN_COUNT].data[0] += 1.0f;
     } else {
         batchnorm_forward_eval_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
@@ -76,7 +76,7 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
                                     .backward = bn_bwd, .writes_dx = true, .fuses_act = true,
-                                    .fuses_own_act_bwd = true, .fold_eval = bn_fold_eval};
+                                    .fuses_own_act_bwd = true, .fold_eval = bn_fold_eval, .takes_sums = true};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

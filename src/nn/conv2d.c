@@ -36,6 +36,11 @@ static void conv_fwd(rp_node *n, const rp_pass *p)
     int a = n->fold_on ? n->fold_act : n->act;
     int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
     float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
+    if (n->sums_out) { /* training, the batch norm after it takes the sums (conv_forms_sums) */
+        conv2d_forward_sums(n->y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
+                            n->sums_out);
+        return;
+    }
     conv_bn bn = {.mean = n->fold.mean, .invstd = n->fold.invstd, .gamma = n->fold.gamma, .beta = n->fold.beta};
     conv2d_forward_bn(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
                       n->fold_on ? &bn : NULL, act);
@@ -58,6 +63,12 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
                        !n->dx_write[0]);
 }
 
+static bool conv_forms_sums(const rp_node *n, int B)
+{
+    conv2d_shape s = shape_of(n, B);
+    return n->act == RP_ACT_NONE && conv2d_forms_sums(&s);
+}
+
 static const rp_layer_ops conv_ops;
 
 bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **w, const float **b)
@@ -72,7 +83,7 @@ bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **
 
 static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
                                       .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true,
-                                      .fuses_act = true, .accepts_fold = true};
+                                      .fuses_act = true, .accepts_fold = true, .forms_sums = conv_forms_sums};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)

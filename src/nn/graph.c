@@ -142,6 +142,11 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
     if (rp_chains_scratch(g, B) > scratch) scratch = rp_chains_scratch(g, B);
     for (int c = 0; c < g->n_chains; c++)
         g->chains[c].masks = (uint8_t *)rp_arena_floats(a, (rp_chain_mask_bytes(g, &g->chains[c], B) + 3) / 4);
+    size_t sums = 0; /* doubles */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].ops->takes_sums && (size_t)2 * B * g->nodes[i].out_shape.C > sums)
+            sums = (size_t)2 * B * g->nodes[i].out_shape.C;
+    g->bn_sums = sums ? (double *)rp_arena_floats(a, 2 * sums) : NULL;
     float *shared = scratch ? rp_arena_floats(a, scratch) : NULL;
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
 }
@@ -327,6 +332,7 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
     g->last_folded = g->last_chained = false;
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].sums_out = NULL, g->nodes[i].sums_in = NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         rp_chain *ch = n->chain_first >= 0 ? &g->chains[n->chain_first] : NULL;
@@ -356,6 +362,10 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
             n->fold_act = bn->act;
             n->fold_y = bn->act ? bn->act_y : bn->y;
             n->fold_on = g->last_folded = true;
+        }
+        if (bn && train && !g->no_fusion && bn->ops->takes_sums && n->ops->forms_sums && n->ops->forms_sums(n, B)) {
+            n->sums_out = g->bn_sums; /* the batch norm's statistics while each sample is in cache */
+            bn->sums_in = g->bn_sums;
         }
         double t0 = g->profile ? now_ms() : 0.0;
         n->ops->forward(n, &p);

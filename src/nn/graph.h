@@ -96,6 +96,10 @@ typedef struct rp_layer_ops {
      * this node did, n->act) was skipped, act_dy is that activation's output gradient, and
      * the backward applies the activation's mask (from n->act_y) to it in place of n->dy */
     bool fuses_own_act_bwd;
+    /* a conv: whether its training forward can form the per-sample sums of its output that the
+     * batch norm after it needs (n->sums_out); a batch norm: takes them (n->sums_in) */
+    bool (*forms_sums)(const rp_node *n, int B);
+    bool takes_sums;
     /* a batch norm: fills f with its evaluation-mode map (computing what its backward keeps),
      * so that the producer before it can do its evaluation forward (ops->accepts_fold) */
     void (*fold_eval)(rp_node *n, rp_fold *f);
@@ -144,6 +148,8 @@ struct rp_node {
     rp_fold fold;
     int fold_act;
     float *fold_y;
+    double *sums_out;          /* forward: form the batch norm's sums of y here (ops->forms_sums) */
+    const double *sums_in;     /* forward: the producer formed this batch norm's sums (ops->takes_sums) */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
@@ -187,6 +193,7 @@ typedef struct rp_graph {
     bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
     bool no_fusion;        /* tests: run every node's own forward */
     bool last_folded;      /* the last forward folded a batch norm into a conv */
+    double *bn_sums;       /* one batch norm's per-sample sums, from the conv before it */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
     int n_chains;
     int chain_threads;     /* the scratch holds this many threads' chain buffers */
