@@ -1,8 +1,8 @@
 /* 2-D batch normalisation over NHWC activations seen as N = B*H*W rows of C channels.
  *
- * Per-channel reductions are summed in double over a fixed number of row chunks (which
- * depends on N only) and the chunk partials combined in order, so results do not depend
- * on the thread count. `work` is caller-provided scratch of batchnorm_work_doubles. */
+ * Per-channel reductions are summed in double — the training forward's statistics per
+ * sample, the backward's over a fixed number of row chunks (which depends on N only) — and
+ * the partials combined in order, so results do not depend on the thread count. `work` is caller-provided scratch of batchnorm_work_doubles. */
 #ifndef RP_KERNELS_BATCHNORM_H
 #define RP_KERNELS_BATCHNORM_H
 
