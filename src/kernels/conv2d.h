@@ -141,8 +141,8 @@ void conv2d_direct_weights(float *wt, const float *w, const conv2d_shape *s);
 void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
                         int r1, const conv_bn *bn, int act);
 /* The input gradient of one sample of a one-group, not pointwise conv on the calling thread:
- * cols (OH*OW, K*K*C) = dyb x w, then col2im into dxb (acc adds, else writes) — the slots
- * path's operations for that sample. */
+ * cols (OH*OW, K*K*C) = dyb x w, then added into dxb output pixel by output pixel (acc adds
+ * to dxb, else writes it) — the slots path's sums in another order (equal to rounding). */
 void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d_shape *s, float *cols, bool acc);
 
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */

@@ -394,6 +394,31 @@ void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const 
     }
 }
 
+/* dxb += cols scattered output pixel by output pixel: one kernel row's (kw, c) run is
+ * contiguous in both (one group), where col2im_sample's gather per input pixel runs C-long
+ * loops (3 floats for a first layer). */
+#define scatter_cols_BODY                                                                   \
+    const int K = s->K, C = s->C, S = s->stride, P = s->pad, KC = K * C;                    \
+    for (int oh = 0; oh < s->OH; oh++)                                                      \
+        for (int ow = 0; ow < s->OW; ow++) {                                                \
+            const float *col = cols + ((size_t)oh * s->OW + ow) * K * KC;                   \
+            int iw0 = ow * S - P;                                                           \
+            for (int kh = 0; kh < K; kh++) {                                                \
+                int ih = oh * S - P + kh;                                                   \
+                if (ih < 0 || ih >= s->H) continue;                                         \
+                const float *src = col + (size_t)kh * KC;                                   \
+                float *dst = dxb + ((size_t)ih * s->W + iw0) * C;                           \
+                if (iw0 >= 0 && iw0 + K <= s->W) {                                          \
+                    for (int i = 0; i < KC; i++) dst[i] += src[i];                          \
+                    continue;                                                               \
+                }                                                                           \
+                for (int kw = 0; kw < K; kw++)                                              \
+                    if (iw0 + kw >= 0 && iw0 + kw < s->W)                                   \
+                        for (int c = 0; c < C; c++) dst[kw * C + c] += src[kw * C + c];     \
+            }                                                                               \
+        }
+RP_SIMD_VARIANTS(scatter_cols, (float *restrict dxb, const float *restrict cols, const conv2d_shape *s))
+
 void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d_shape *s, float *cols, bool acc)
 {
     RP_ASSERT(s->groups == 1 && !conv2d_is_pointwise(s));
@@ -401,7 +426,7 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
     if (!acc) memset(dxb, 0, (size_t)s->H * s->W * s->C * sizeof *dxb);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, kkc, s->OC, 1.0f, dyb, s->OC, w, kkc, 0.0f, cols,
                 kkc);
-    RP_SIMD_CALL(rp_simd_level(), col2im_sample, (dxb, cols, s, 0));
+    RP_SIMD_CALL(rp_simd_level(), scatter_cols, (dxb, cols, s));
 }
 
 /* part (taps, OC), channels [o0, o0 + DBLK) = sum over the slot's output pixels in order of
