@@ -405,7 +405,25 @@ static void test_normalize(void **state)
     tu_assert_close("normalize dx", dx, want_dx, 6, 1e-6f, 0);
     og_free(&g);
 
+    /* 21 rows: one block of 16 rows through the vector loop, 5 after it; every element exact */
+    og_init(&g, (rp_shape){1, 7, 3});
+    assert_true(build_normalize(&g.g, RP_INPUT, NULL) >= 0);
+    assert_int_equal(rp_graph_finalize(&g.g, 3, 0), RP_OK);
+    float xs[63], ws[63], gs[63], dxs[63], wdx[63];
+    tu_fill_uniform(xs, 63, 0, 1, 71);
+    tu_fill_uniform(gs, 63, -1, 1, 72);
+    for (int i = 0; i < 63; i++) ws[i] = (xs[i] - NMEAN[i % 3]) / NSTD[i % 3], wdx[i] = 0.0f + gs[i] / NSTD[i % 3];
+    assert_memory_equal(rp_graph_forward(&g.g, xs, 3, false), ws, sizeof ws);
+    rp_graph_backward(&g.g, gs, dxs, false);
+    assert_memory_equal(dxs, wdx, sizeof wdx);
+    og_free(&g);
+
     float bad[3] = {0.2f, 0.0f, 0.3f};
+    og_init(&g, (rp_shape){1, 2, 5}); /* more channels than the layer takes */
+    float m5[5] = {0}, s5[5] = {1, 1, 1, 1, 1};
+    assert_int_equal(rp_g_normalize(&g.g, RP_INPUT, "norm", m5, s5), -1);
+    assert_int_equal(g.g.status, RP_ERR_ARG);
+    og_free(&g);
     og_init(&g, (rp_shape){1, 2, 3});
     assert_int_equal(rp_g_normalize(&g.g, RP_INPUT, "norm", NMEAN, bad), -1);
     assert_int_equal(g.g.status, RP_ERR_ARG);

@@ -10,36 +10,59 @@ typedef struct norm_state {
     float v[]; /* mean[C] then std[C] */
 } norm_state;
 
+/* The channels repeat every C floats; a block of PAT rows (a multiple of 16 floats for any C)
+ * takes the per-element mean and std from patterns of PAT * C floats, so the loop runs over
+ * plain floats and vectorises. Each element gets the same operation as row by row. */
+enum { PAT = 16, MAX_PAT = PAT * 4 };
+
+static void patterns(const norm_state *s, float *m, float *sd)
+{
+    for (int i = 0; i < PAT * s->C; i++) {
+        m[i] = s->v[i % s->C];
+        sd[i] = s->v[s->C + i % s->C];
+    }
+}
+
 static void normalize_fwd(rp_node *n, const rp_pass *p)
 {
     const norm_state *s = n->state;
-    int C = s->C;
-    const float *mean = s->v, *std = s->v + C;
-    size_t R = (size_t)p->B * n->out_shape.H * n->out_shape.W;
-#pragma omp parallel for schedule(static) if (R * (size_t)C > 65536)
-    for (size_t r = 0; r < R; r++) {
-        const float *x = n->x[0] + r * C;
-        float *y = n->y + r * C;
-        for (int c = 0; c < C; c++) y[c] = (x[c] - mean[c]) / std[c];
-    }
+    const int L = PAT * s->C;
+    float m[MAX_PAT], sd[MAX_PAT];
+    patterns(s, m, sd);
+    size_t blocks = (size_t)p->B * n->out_shape.H * n->out_shape.W * s->C / L, done = blocks * L;
+    const float *x = n->x[0];
+    float *y = n->y;
+#pragma omp parallel for schedule(static) if (blocks * L > 65536)
+    for (size_t k = 0; k < blocks; k++)
+#pragma omp simd
+        for (int i = 0; i < L; i++) y[k * L + i] = (x[k * L + i] - m[i]) / sd[i];
+    for (size_t i = done; i < (size_t)p->B * rp_shape_numel(n->out_shape); i++) /* rows past the blocks */
+        y[i] = (x[i] - m[i - done]) / sd[i - done];
 }
 
 static void normalize_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     const norm_state *s = n->state;
-    int C = s->C;
-    const float *std = s->v + C;
-    size_t R = (size_t)p->B * n->out_shape.H * n->out_shape.W;
-#pragma omp parallel for schedule(static) if (R * (size_t)C > 65536)
-    for (size_t r = 0; r < R; r++) {
-        const float *dy = n->dy + r * C;
-        float *dx = n->dx[0] + r * C;
-        if (n->dx_write[0]) /* 0 + ...: the bits of adding into zeros */
-            for (int c = 0; c < C; c++) dx[c] = 0.0f + dy[c] / std[c];
-        else
-            for (int c = 0; c < C; c++) dx[c] += dy[c] / std[c];
+    const int L = PAT * s->C;
+    float m[MAX_PAT], sd[MAX_PAT];
+    patterns(s, m, sd);
+    size_t total = (size_t)p->B * rp_shape_numel(n->out_shape), blocks = total / L, done = blocks * L;
+    const float *dy = n->dy;
+    float *dx = n->dx[0];
+    bool write = n->dx_write[0]; /* 0 + ...: the bits of adding into zeros */
+#pragma omp parallel for schedule(static) if (total > 65536)
+    for (size_t k = 0; k < blocks; k++) {
+        if (write) {
+#pragma omp simd
+            for (int i = 0; i < L; i++) dx[k * L + i] = 0.0f + dy[k * L + i] / sd[i];
+        } else {
+#pragma omp simd
+            for (int i = 0; i < L; i++) dx[k * L + i] += dy[k * L + i] / sd[i];
+        }
     }
+    for (size_t i = done; i < total; i++)
+        dx[i] = write ? 0.0f + dy[i] / sd[i - done] : dx[i] + dy[i] / sd[i - done];
 }
 
 static const rp_layer_ops normalize_ops = {.kind = "normalize", .forward = normalize_fwd,
@@ -50,6 +73,11 @@ int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, con
     if (g->status != RP_OK) return -1;
     rp_shape sh = rp_graph_shape(g, in);
     int C = sh.C;
+    if (C > MAX_PAT / PAT) {
+        g->status = rp_fail(g->ctx, RP_ERR_ARG, "layer %s (normalize): %d channels; at most %d", name, C,
+                            MAX_PAT / PAT);
+        return -1;
+    }
     for (int c = 0; c < C; c++)
         if (!isfinite(mean[c]) || !(std[c] > 0.0f) || !isfinite(std[c])) {
             g->status = rp_fail(g->ctx, RP_ERR_ARG,
