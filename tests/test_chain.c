@@ -139,7 +139,7 @@ static void reference_backward(float *dx, const float *dy, float **outs, const c
     memcpy(g, dy, unit_out(&c->u[c->n - 1], B) * sizeof *g);
     for (int k = c->n - 1; k >= 0; k--) {
         const chain_unit *u = &c->u[k];
-        batchnorm_backward_act(t, NULL, NULL, g, outs[k], u->act, NULL, u->bn.mean, u->bn.invstd, u->bn.gamma,
+        batchnorm_backward_act(t, NULL, NULL, g, outs[k], NULL, u->act, NULL, u->bn.mean, u->bn.invstd, u->bn.gamma,
                                (size_t)B * u->s.OH * u->s.OW, u->s.OC, 0, work, false);
         float *to = k == 0 ? dx : g;
         conv2d_backward_ex(to, NULL, NULL, t, NULL, u->w, &u->s, scratch, false);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/activation.h"
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu.h"
@@ -184,6 +185,7 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
     float *x = floats(n), *v = floats(n), *g = floats(n), *gm = floats(n), *gamma = floats((size_t)C);
     float *mean = floats((size_t)C), *inv = floats((size_t)C), *ref = floats(n + 2 * (size_t)C),
           *out = floats(n + 2 * (size_t)C);
+    uint8_t *bits = malloc(N * act_mask_row_bytes(C));
     tu_fill_uniform(x, n, -3, 5, seed);
     tu_fill_uniform(v, n, -1, 7, seed + 1);
     for (size_t i = 0; i < n; i += 7) v[i] = (i / 7) % 2 ? 6.0f : 0.0f;
@@ -201,19 +203,23 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
                 if (!acc) memset(ref, 0, n * sizeof *ref);
                 batchnorm_backward_ref(ref, ref + n, ref + n + C, gm, x, mean, inv, gamma, N, C, train, work);
                 for (int level = 0; level < N_LEVELS; level++)
-                    for (int t = 1; t <= 2; t++) {
-                        use_level(LEVELS[level]);
-                        omp_set_num_threads(t);
-                        tu_fill_uniform(out, n + 2 * (size_t)C, -1, 1, seed + 6);
-                        batchnorm_backward_act(out, out + n, out + n + C, g, v, act, x, mean, inv, gamma, N, C,
-                                               train, work, acc);
-                        if (memcmp(out, ref, (n + 2 * (size_t)C) * sizeof(float)))
-                            fail_msg("batchnorm+act %d N=%zu C=%d train=%d acc=%d level %s threads %d differs", act,
-                                     N, C, train, acc, rp_simd_name(rp_simd_level()), t);
-                    }
+                    for (int t = 1; t <= 2; t++)
+                        for (int use_bits = 0; use_bits < 2; use_bits++) { /* the mask from v, or from its bits */
+                            use_level(LEVELS[level]);
+                            omp_set_num_threads(t);
+                            act_mask_pack(bits, v, N, C, act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
+                            tu_fill_uniform(out, n + 2 * (size_t)C, -1, 1, seed + 6);
+                            batchnorm_backward_act(out, out + n, out + n + C, g, use_bits ? NULL : v,
+                                                   use_bits ? bits : NULL, act, x, mean, inv, gamma, N, C, train,
+                                                   work, acc);
+                            if (memcmp(out, ref, (n + 2 * (size_t)C) * sizeof(float)))
+                                fail_msg("batchnorm+act %d N=%zu C=%d train=%d acc=%d bits=%d level %s threads %d "
+                                         "differs", act, N, C, train, acc, use_bits, rp_simd_name(rp_simd_level()), t);
+                        }
             }
     rp_simd_force(RP_SIMD_AVX512);
     free(work); free(x); free(v); free(g); free(gm); free(gamma); free(mean); free(inv); free(ref); free(out);
+    free(bits);
 }
 
 static void test_batchnorm_bitwise(void **state)

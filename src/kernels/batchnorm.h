@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
 
@@ -51,11 +52,12 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
  * after it in one pass, without writing the BN's own output). */
 enum { BN_ACT_NONE = 0, BN_ACT_RELU = 1, BN_ACT_RELU6 = 2 };
 /* sums: the samples' batchnorm_sample_sums (N/P x 2C doubles) when the producer formed them,
- * else NULL (computed here). */
+ * else NULL (computed here). bits (N x act_mask_row_bytes(C), or NULL): with act, the
+ * activation's mask (kernels/actmask.h) for batchnorm_backward_act. */
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
                                 const float *beta, size_t N, int C, size_t P, float eps, float momentum,
-                                double *work, int act, const double *sums);
+                                double *work, int act, const double *sums, uint8_t *bits);
 void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
                                const float *running_var, const float *x, const float *gamma,
                                const float *beta, size_t N, int C, float eps, int act);
@@ -69,10 +71,11 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
  * (BN_ACT_RELU6) whose forward it did: dy is the activation's output gradient and act_y its
  * output; the gradient used is relu*_backward_ex's (acc = false) from them, bit for bit, so
  * the result equals that backward followed by batchnorm_backward_ex. act = BN_ACT_NONE:
- * batchnorm_backward_ex (act_y unused). */
-void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y, int act,
-                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
-                            int C, int train, double *work, bool acc);
+ * batchnorm_backward_ex (act_y unused). bits (not NULL, training or with dgamma/dbeta): the
+ * mask from the forward's bits instead of act_y, the same results. */
+void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
+                            const uint8_t *bits, int act, const float *x, const float *mean, const float *invstd,
+                            const float *gamma, size_t N, int C, int train, double *work, bool acc);
 
 /* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward_bn):
  * the per-channel mean/invstd batchnorm_forward_eval writes, and its rows applied in place

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/activation.h"
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/simd.h"
 
@@ -63,11 +65,37 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
 RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, const float *g, const float *v,
                                   int act, const float *x, const double *m, size_t n0, size_t n1, int C))
 
+/* The same with the mask from the forward's bits (actmask.h) instead of the activation's
+ * output: the same masked values, 16 channels at a time. */
+#define chunk_sums_bits_BODY                                                            \
+    float buf[256];                                                                     \
+    const size_t RB = act_mask_row_bytes(C);                                            \
+    for (size_t n = n0; n < n1; n++) {                                                  \
+        const float *gr = g + n * C, *xr = x + n * C;                                   \
+        const uint8_t *br = bits + n * RB;                                              \
+        for (int c0 = 0; c0 < C; c0 += 256) {                                           \
+            int cn = C - c0 < 256 ? C - c0 : 256, c = 0;                                \
+            for (; c + 16 <= cn; c += 16) {                                             \
+                rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c0 + c) & RP_MASK16(br, c0 + c)); \
+                RP_ST16(buf + c, 0.0f + gm);                                            \
+            }                                                                           \
+            for (; c < cn; c++) buf[c] = 0.0f + (RP_MASK_BIT(br, c0 + c) ? gr[c0 + c] : 0.0f); \
+            _Pragma("omp simd") for (int k = 0; k < cn; k++) {                          \
+                double u = (double)buf[k];                                              \
+                q1[c0 + k] += u;                                                        \
+                q2[c0 + k] += u * ((double)xr[c0 + k] - m[c0 + k]);                     \
+            }                                                                           \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(chunk_sums_bits, (double *restrict q1, double *restrict q2, const float *g, const uint8_t *bits,
+                                   const float *x, const double *m, size_t n0, size_t n1, int C))
+
 /* As the reference's channel_sums: fixed chunks, partials combined in chunk order. With
  * act (then b = x, cb = m, ca = 0 and s2 != NULL), a is the gradient of the activation after
  * the batch norm and v its output: the sums of the masked gradient (chunk_sums_act). */
 static void channel_sums(double *s1, double *s2, const float *a, const double *ca, const float *b,
-                         const double *cb, size_t N, int C, double *part, const float *v, int act)
+                         const double *cb, size_t N, int C, double *part, const float *v, int act,
+                         const uint8_t *bits)
 {
     int K = n_chunks(N);
     double *p1 = part, *p2 = part + (size_t)K * C;
@@ -76,7 +104,9 @@ static void channel_sums(double *s1, double *s2, const float *a, const double *c
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (int k = 0; k < K; k++) {
         size_t n0 = N * k / K, n1 = N * (k + 1) / K;
-        if (act)
+        if (act && bits)
+            RP_SIMD_CALL(simd, chunk_sums_bits, (p1 + (size_t)k * C, p2 + (size_t)k * C, a, bits, b, cb, n0, n1, C));
+        else if (act)
             RP_SIMD_CALL(simd, chunk_sums_act, (p1 + (size_t)k * C, p2 + (size_t)k * C, a, v, act, b, cb, n0, n1, C));
         else
             RP_SIMD_CALL(simd, chunk_sums, (p1 + (size_t)k * C, s2 ? p2 + (size_t)k * C : NULL, a, ca, b, cb, n0, n1, C));
@@ -132,9 +162,9 @@ void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const
     RP_SIMD_CALL(rp_simd_level(), normalise_rows_inplace, (y, y, mean, invstd, gamma, beta, 0, rows, C, act));
 }
 
-/* y = act((x - mean) * (invstd * gamma) + beta) */
+/* y = act((x - mean) * (invstd * gamma) + beta); bits (when act): its mask, block by block. */
 static void normalise(float *y, const float *x, const float *mean, const float *invstd,
-                      const float *gamma, const float *beta, size_t N, int C, int act)
+                      const float *gamma, const float *beta, size_t N, int C, int act, uint8_t *bits)
 {
     rp_simd simd = rp_simd_level();
     size_t R = block_rows(C);
@@ -143,6 +173,9 @@ static void normalise(float *y, const float *x, const float *mean, const float *
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
         RP_SIMD_CALL(simd, normalise_rows, (y, x, mean, invstd, gamma, beta, n0, n1, C, act));
+        if (bits && act)
+            act_mask_pack(bits + n0 * act_mask_row_bytes(C), y + n0 * C, n1 - n0, C,
+                          act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
     }
 }
 
@@ -152,7 +185,7 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                              double *work)
 {
     batchnorm_forward_train_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C, P,
-                               eps, momentum, work, BN_ACT_NONE, NULL);
+                               eps, momentum, work, BN_ACT_NONE, NULL, NULL);
 }
 
 /* q1 += u, q2 += u*u over rows [0, P), u = x - x[row 0] in double. */
@@ -176,7 +209,7 @@ void batchnorm_sample_sums(double *q, const float *x, size_t P, int C)
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
                                 const float *beta, size_t N, int C, size_t P, float eps, float momentum,
-                                double *work, int act, const double *sums)
+                                double *work, int act, const double *sums, uint8_t *bits)
 {
     double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
     double *q = work + 4 * (size_t)C;
@@ -201,7 +234,7 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
             running_var[c] = (float)((1.0 - momentum) * running_var[c] +
                                      momentum * var * (double)N / (double)(N - 1));
     }
-    normalise(y, x, mean, invstd, gamma, beta, N, C, act);
+    normalise(y, x, mean, invstd, gamma, beta, N, C, act, bits);
 }
 
 void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *running_mean,
@@ -226,7 +259,7 @@ void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float
                                const float *beta, size_t N, int C, float eps, int act)
 {
     batchnorm_eval_stats(mean, invstd, running_mean, running_var, C, eps);
-    normalise(y, x, mean, invstd, gamma, beta, N, C, act);
+    normalise(y, x, mean, invstd, gamma, beta, N, C, act, NULL);
 }
 
 /* acc: dx += ...; else dx = 0 + ... (the bits of adding into zeros). */
@@ -270,6 +303,33 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
 RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, const float *restrict v,
                                   int act, const float *restrict x, const float *mean, const float *k0,
                                   const float *k1, const float *k2, size_t n0, size_t n1, int C, bool acc))
+
+/* bn_dx_act_rows with the mask from the forward's bits: the same operations, 16 channels at a
+ * time. */
+#define bn_dx_bits_rows_BODY                                                            \
+    const size_t RB = act_mask_row_bytes(C);                                            \
+    for (size_t n = n0; n < n1; n++) {                                                  \
+        const float *gr = g + n * C, *xr = x + n * C;                                   \
+        const uint8_t *br = bits + n * RB;                                              \
+        float *dxr = dx + n * C;                                                        \
+        int c = 0;                                                                      \
+        for (; c + 16 <= C; c += 16) {                                                  \
+            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c) & RP_MASK16(br, c));          \
+            rp_v16 d = RP_LD16(k1 + c) * (0.0f + gm) + RP_LD16(k0 + c) +                \
+                       RP_LD16(k2 + c) * (RP_LD16(xr + c) - RP_LD16(mean + c));          \
+            rp_v16 o = 0.0f + d;                                                        \
+            if (acc) o = RP_LD16(dxr + c) + d;                                          \
+            RP_ST16(dxr + c, o);                                                        \
+        }                                                                               \
+        for (; c < C; c++) {                                                            \
+            float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \
+            float d = k1[c] * (0.0f + gm) + k0[c] + k2[c] * (xr[c] - mean[c]);          \
+            dxr[c] = acc ? dxr[c] + d : 0.0f + d;                                       \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, const uint8_t *restrict bits,
+                                   const float *restrict x, const float *mean, const float *k0, const float *k1,
+                                   const float *k2, size_t n0, size_t n1, int C, bool acc))
 
 /* Evaluation mode without parameter gradients: dx = k1 * dy (dy masked when act), which is
  * what the rows above give (k0 = k2 = 0) for finite x, without reading x: a conv that did
@@ -321,14 +381,14 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
                            const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, double *work, bool acc)
 {
-    batchnorm_backward_act(dx, dgamma, dbeta, dy, NULL, BN_ACT_NONE, x, mean, invstd, gamma, N, C, train, work,
-                           acc);
+    batchnorm_backward_act(dx, dgamma, dbeta, dy, NULL, NULL, BN_ACT_NONE, x, mean, invstd, gamma, N, C, train,
+                           work, acc);
 }
 
 /* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
-void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y, int act,
-                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
-                            int C, int train, double *work, bool acc)
+void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
+                            const uint8_t *bits, int act, const float *x, const float *mean, const float *invstd,
+                            const float *gamma, size_t N, int C, int train, double *work, bool acc)
 {
     double *sdy = work, *sdyx = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
@@ -338,7 +398,7 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
         m[c] = mean[c];
     }
     if (dgamma || dbeta || (dx && train)) {
-        channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act);
+        channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act, bits);
         for (int c = 0; c < C; c++) {
             if (dbeta) dbeta[c] += (float)sdy[c];
             if (dgamma) dgamma[c] += (float)(sdyx[c] * invstd[c]);
@@ -359,6 +419,8 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
         if (!train && !dgamma && !dbeta)
             RP_SIMD_CALL(simd, bn_dx_eval_rows, (dx, dy, act_y, act, k1, n0, n1, C, acc));
+        else if (act && bits)
+            RP_SIMD_CALL(simd, bn_dx_bits_rows, (dx, dy, bits, x, mean, k0, k1, k2, n0, n1, C, acc));
         else if (act)
             RP_SIMD_CALL(simd, bn_dx_act_rows, (dx, dy, act_y, act, x, mean, k0, k1, k2, n0, n1, C, acc));
         else

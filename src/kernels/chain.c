@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
+#include "kernels/actmask.h"
 #include "kernels/chain.h"
 #include "kernels/simd.h"
 
@@ -78,74 +79,6 @@ static uint8_t *mask_at(const conv_chain *c, uint8_t *masks, int B, int k, int b
     return masks + (size_t)b * mask_sample_bytes(&c->u[k]);
 }
 
-/* Bit c of a row: the activation passes a gradient there, which is the mask batch norm's
- * backward applies from the activation's output v (MASK_RELU6 / MASK_RELU in
- * batchnorm_fast.c): ReLU6 0 < v < 6, ReLU v > 0, NaN neither. Sixteen channels at a time
- * from lane bits; channels past the last multiple of 16 one by one. */
-typedef int32_t rp_v16i __attribute__((vector_size(64)));
-#define LANE_BITS ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
-#define PASSES(v, act) ((act) == ACT_RELU6 ? (v) > 0.0f && (v) < 6.0f : (v) > 0.0f)
-
-#define pack_masks_BODY                                                                     \
-    const size_t RB = ((size_t)C + 7) / 8;                                                  \
-    for (size_t r = 0; r < rows; r++) {                                                     \
-        const float *yr = y + r * C;                                                        \
-        uint8_t *br = bits + r * RB;                                                        \
-        int c0 = 0;                                                                         \
-        for (; c0 + 16 <= C; c0 += 16) {                                                    \
-            rp_v16 v = RP_LD16(yr + c0);                                                    \
-            rp_v16i m = act == ACT_RELU6 ? (v > 0.0f) & (v < 6.0f) : (v > 0.0f);            \
-            m &= LANE_BITS;                                                                 \
-            int w = 0;                                                                      \
-            for (int i = 0; i < 16; i++) w |= m[i];                                         \
-            br[c0 / 8] = (uint8_t)w;                                                        \
-            br[c0 / 8 + 1] = (uint8_t)(w >> 8);                                             \
-        }                                                                                   \
-        for (int c = c0; c < C; c++) {                                                      \
-            if (c % 8 == 0) br[c / 8] = 0;                                                  \
-            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));                  \
-        }                                                                                   \
-    }
-RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
-                                           int act)
-{
-    pack_masks_BODY
-}
-static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y, size_t rows, int C, int act)
-{
-    pack_masks_BODY
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-/* AVX-512 compares give the 16 lane bits directly (the portable body's lane sums cost about
- * a tenth of an evaluation forward of MobileNetV2); ordered compares: NaN passes neither. */
-RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
-                                               int act)
-{
-    const size_t RB = ((size_t)C + 7) / 8;
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-    for (size_t r = 0; r < rows; r++) {
-        const float *yr = y + r * C;
-        uint8_t *br = bits + r * RB;
-        int c0 = 0;
-        for (; c0 + 16 <= C; c0 += 16) {
-            __m512 v = _mm512_loadu_ps(yr + c0);
-            __mmask16 m = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-            if (act == ACT_RELU6) m &= _mm512_cmp_ps_mask(v, six, _CMP_LT_OQ);
-            br[c0 / 8] = (uint8_t)m;
-            br[c0 / 8 + 1] = (uint8_t)(m >> 8);
-        }
-        for (int c = c0; c < C; c++) {
-            if (c % 8 == 0) br[c / 8] = 0;
-            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));
-        }
-    }
-}
-#else
-#define pack_masks_avx512 pack_masks_avx2
-#endif
-
 /* t = the batch norm's evaluation input gradient of g with the activation's mask, with
  * batchnorm_eval_dx_rows's operations (write mode): 0 + (k1 * (0 + masked g) + 0). */
 #define masked_dx_BODY                                                                      \
@@ -157,7 +90,7 @@ RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const flo
         int c0 = 0;                                                                         \
         for (; c0 + 16 <= C; c0 += 16) {                                                    \
             int w = br[c0 / 8] | br[c0 / 8 + 1] << 8;                                       \
-            rp_v16i m = (LANE_BITS & w) != 0;                                               \
+            rp_v16i m = (RP_LANE_BITS & w) != 0;                                            \
             rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c0) & m);                            \
             rp_v16 d = RP_LD16(k1 + c0) * (0.0f + gm) + 0.0f;                               \
             RP_ST16(tr + c0, 0.0f + d);                                                     \
@@ -279,14 +212,12 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
                          const chain_bufs *bf, uint8_t *masks, int B, int b0, int nb)
 {
     const float *in = x;
-    rp_simd simd = rp_simd_level();
     for (int k = 0; k < c->n - 1; k++) {
         const chain_unit *u = &c->u[k];
         float *out = bf->g[k % 2];
         unit_forward(out, in, u, sh->wt[k], nb);
         if (masks)
-            RP_SIMD_CALL(simd, pack_masks, (mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW,
-                                            u->s.OC, u->act));
+            act_mask_pack(mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW, u->s.OC, u->act);
         in = out;
     }
     int last = c->n - 1;

@@ -6,6 +6,7 @@
  * running_var (C, ones), num_batches_tracked (scalar, I64 in checkpoints). */
 #include <string.h>
 
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "nn/graph.h"
 
@@ -13,16 +14,24 @@ enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
 
 typedef struct bn_state {
     float eps, momentum;
+    bool bits_valid; /* the last forward (training, with its ReLU/ReLU6) wrote the mask bits */
 } bn_state;
 
 static size_t rows(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
 
-/* mean[C] then invstd[C] of the last forward */
+/* Bytes of the activation mask a batch norm with a fused ReLU/ReLU6 keeps for its backward. */
+static size_t mask_bytes(const rp_node *n, int B)
+{
+    return n->act_node < 0 ? 0 : rows(n, B) * act_mask_row_bytes(n->out_shape.C);
+}
+
+/* mean[C] then invstd[C] of the last forward, then the mask bits */
 static size_t bn_saved(const rp_node *n, int B)
 {
-    (void)B;
-    return (size_t)2 * n->out_shape.C;
+    return (size_t)2 * n->out_shape.C + (mask_bytes(n, B) + 3) / 4;
 }
+
+static uint8_t *bits_of(const rp_node *n) { return (uint8_t *)(n->saved + 2 * (size_t)n->out_shape.C); }
 
 static size_t bn_scratch(const rp_node *n, int B)
 {
@@ -31,7 +40,7 @@ static size_t bn_scratch(const rp_node *n, int B)
 
 static void bn_fwd(rp_node *n, const rp_pass *p)
 {
-    const bn_state *s = n->state;
+    bn_state *s = n->state;
     int C = n->out_shape.C;
     rp_param *P = n->param;
     float *mean = n->saved, *invstd = n->saved + C;
@@ -42,9 +51,11 @@ static void bn_fwd(rp_node *n, const rp_pass *p)
         batchnorm_forward_train_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
                                    P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C,
                                    (size_t)n->out_shape.H * n->out_shape.W, s->eps, s->momentum,
-                                   (double *)n->scratch, act, n->sums_in);
+                                   (double *)n->scratch, act, n->sums_in, act ? bits_of(n) : NULL);
+        s->bits_valid = act != BN_ACT_NONE;
         P[BN_COUNT].data[0] += 1.0f;
     } else {
+        s->bits_valid = false;
         batchnorm_forward_eval_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
                                   P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C, s->eps, act);
     }
@@ -68,7 +79,9 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
     float *db = p->param_grads && !b->frozen ? b->grad : NULL;
     /* n->act_dy: the ReLU/ReLU6 after this node left its backward to it (its mask from act_y) */
     int act = !n->act_dy ? BN_ACT_NONE : n->act == RP_ACT_RELU6 ? BN_ACT_RELU6 : BN_ACT_RELU;
-    batchnorm_backward_act(n->dx[0], dw, db, act ? n->act_dy : n->dy, n->act_y, act, n->x[0], n->saved,
+    const bn_state *s = n->state;
+    const uint8_t *bits = act && p->train && s->bits_valid ? bits_of(n) : NULL; /* the mask, 1/32 of act_y */
+    batchnorm_backward_act(n->dx[0], dw, db, act ? n->act_dy : n->dy, n->act_y, bits, act, n->x[0], n->saved,
                            n->saved + C, w->data, rows(n, p->B), C, p->train, (double *)n->scratch,
                            !n->dx_write[0]);
 }
