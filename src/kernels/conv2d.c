@@ -1,4 +1,3 @@
-#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 
 #include <limits.h>
@@ -6,6 +5,7 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/batchnorm.h"
 #include "kernels/gemm.h"
 #include "kernels/window.h"
 
@@ -93,6 +93,23 @@ void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b,
             size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
             conv2d_epilogue(y + r0 * s->OC, n, s->OC, bn, act);
         }
+    }
+}
+
+void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
+                         const conv2d_shape *s, const conv_bn *bn, int act, double *sums)
+{
+    if (!sums) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < s->B * s->OH; r++) rows(y, x, wt, b, s, r, r + 1, bn, act);
+        return;
+    }
+    RP_ASSERT(!bn && act == ACT_NONE);
+    const size_t ohow = (size_t)s->OH * s->OW;
+#pragma omp parallel for schedule(static)
+    for (int bi = 0; bi < s->B; bi++) {
+        rows(y, x, wt, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
+        batchnorm_sample_sums(sums + (size_t)bi * 2 * s->OC, y + (size_t)bi * ohow * s->OC, ohow, s->OC);
     }
 }
 

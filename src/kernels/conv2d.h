@@ -96,6 +96,14 @@ void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const 
                                 float *scratch, double *sums);
 void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                                float *scratch, double *sums);
+/* A conv whose forward is a row kernel (dwconv2d_fast_rows, conv2d_direct_rows: output rows
+ * [r0, r1) of the B*OH rows from reordered weights wt): over the whole batch, rows in
+ * parallel; with sums, a sample at a time, each sample's batchnorm_sample_sums formed while it
+ * is in cache (then bn and act must be NULL and ACT_NONE). */
+typedef void (*conv2d_rows_fn)(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
+                               int r0, int r1, const conv_bn *bn, int act);
+void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
+                         const conv2d_shape *s, const conv_bn *bn, int act, double *sums);
 /* The fast paths' epilogue: bn (unless NULL) then act over rows of OC channels. */
 void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

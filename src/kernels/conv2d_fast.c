@@ -377,8 +377,7 @@ void conv2d_direct_forward(float *y, const float *x, const float *w, const float
 {
     RP_ASSERT(conv2d_uses_direct(s));
     conv2d_direct_weights(scratch, w, s);
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->B * s->OH; r++) conv2d_direct_rows(y, x, scratch, b, s, r, r + 1, bn, act);
+    conv2d_rows_forward(conv2d_direct_rows, y, x, scratch, b, s, bn, act, NULL);
 }
 
 void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
@@ -386,12 +385,7 @@ void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const 
 {
     RP_ASSERT(conv2d_uses_direct(s));
     conv2d_direct_weights(scratch, w, s);
-    const size_t ohow = (size_t)s->OH * s->OW;
-#pragma omp parallel for schedule(static)
-    for (int bi = 0; bi < s->B; bi++) { /* a sample at a time: its sums while it is in cache */
-        conv2d_direct_rows(y, x, scratch, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
-        batchnorm_sample_sums(sums + (size_t)bi * 2 * s->OC, y + (size_t)bi * ohow * s->OC, ohow, s->OC);
-    }
+    conv2d_rows_forward(conv2d_direct_rows, y, x, scratch, b, s, NULL, ACT_NONE, sums);
 }
 
 /* dxb += cols scattered output pixel by output pixel: one kernel row's (kw, c) run is

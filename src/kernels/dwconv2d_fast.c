@@ -10,7 +10,6 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
-#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
 
@@ -294,8 +293,7 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->B * s->OH; r++) dwconv2d_fast_rows(y, x, scratch, b, s, r, r + 1, bn, act);
+    conv2d_rows_forward(dwconv2d_fast_rows, y, x, scratch, b, s, bn, act, NULL);
 }
 
 void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
@@ -303,12 +301,7 @@ void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const 
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);
-    const size_t ohow = (size_t)s->OH * s->OW;
-#pragma omp parallel for schedule(static)
-    for (int bi = 0; bi < s->B; bi++) { /* a sample at a time: its sums while it is in cache */
-        dwconv2d_fast_rows(y, x, scratch, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
-        batchnorm_sample_sums(sums + (size_t)bi * 2 * s->C, y + (size_t)bi * ohow * s->C, ohow, s->C);
-    }
+    conv2d_rows_forward(dwconv2d_fast_rows, y, x, scratch, b, s, NULL, ACT_NONE, sums);
 }
 
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
