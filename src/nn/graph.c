@@ -363,8 +363,11 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
             n->fold_y = bn->act ? bn->act_y : bn->y;
             n->fold_on = g->last_folded = true;
         }
-        if (bn && train && !g->no_fusion && bn->ops->takes_sums && n->ops->forms_sums && n->ops->forms_sums(n, B)) {
-            n->sums_out = g->bn_sums; /* the batch norm's statistics while each sample is in cache */
+        /* the batch norm's statistics while each sample is in cache; one buffer, so only for a
+         * batch norm right after its conv */
+        if (bn && n->fold_node == i + 1 && train && !g->no_fusion && bn->ops->takes_sums && n->ops->forms_sums &&
+            n->ops->forms_sums(n, B)) {
+            n->sums_out = g->bn_sums;
             bn->sums_in = g->bn_sums;
         }
         double t0 = g->profile ? now_ms() : 0.0;
