@@ -168,6 +168,16 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
                     a += RP_LD16(p - C) * wv[kh * 3 + 1];                                   \
                     a += RP_LD16(p - 2 * C) * wv[kh * 3 + 2];                               \
                 }                                                                           \
+            } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {               \
+                for (int kh = 0; kh < 3; kh++) {                                            \
+                    if (!rv[kh]) continue;                                                  \
+                    if (iw % 2 == 0) { /* kw = 1: tw = iw */                                \
+                        a += RP_LD16(r[kh] + (size_t)(iw / 2) * C + c0) * wv[kh * 3 + 1];   \
+                        continue;                                                           \
+                    } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                        \
+                    a += RP_LD16(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * wv[kh * 3];     \
+                    a += RP_LD16(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * wv[kh * 3 + 2]; \
+                }                                                                           \
             } else {                                                                        \
                 for (int kh = 0; kh < 3; kh++)                                              \
                     for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
