@@ -5,9 +5,9 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
-#include "kernels/actmask.h"
 #include "kernels/chain.h"
 #include "kernels/simd.h"
 
@@ -19,6 +19,7 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 static size_t in_floats(const chain_unit *u) { return (size_t)u->s.H * u->s.W * u->s.C; }
 static size_t out_floats(const chain_unit *u) { return (size_t)u->s.OH * u->s.OW * u->s.OC; }
+
 enum { UNIT_POINTWISE, UNIT_DEPTHWISE, UNIT_DIRECT };
 static int kind_of(const chain_unit *u)
 {
