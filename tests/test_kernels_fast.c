@@ -217,6 +217,22 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
                                          "differs", act, N, C, train, acc, use_bits, rp_simd_name(rp_simd_level()), t);
                         }
             }
+    /* evaluation without parameter gradients (an attack's pass through a chain): the mask from
+     * bits gives the bits that act_y gives */
+    for (int act = BN_ACT_RELU; act <= BN_ACT_RELU6; act++)
+        for (int level = 0; level < N_LEVELS; level++) {
+            use_level(LEVELS[level]);
+            act_mask_pack(bits, v, N, C, act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
+            float *k1 = floats((size_t)C);
+            batchnorm_eval_k1(k1, gamma, inv, C);
+            batchnorm_backward_act(ref, NULL, NULL, g, v, NULL, act, x, mean, inv, gamma, N, C, 0, work, false);
+            for (size_t i = 0; i < n; i++) out[i] = NAN;
+            batchnorm_eval_dx_rows(out, g, NULL, bits, act, k1, N, C, false);
+            if (memcmp(out, ref, n * sizeof(float)))
+                fail_msg("batchnorm eval dx from bits, act %d N=%zu C=%d level %s differs", act, N, C,
+                         rp_simd_name(rp_simd_level()));
+            free(k1);
+        }
     rp_simd_force(RP_SIMD_AVX512);
     free(work); free(x); free(v); free(g); free(gm); free(gamma); free(mean); free(inv); free(ref); free(out);
     free(bits);

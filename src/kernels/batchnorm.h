@@ -89,10 +89,11 @@ void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const
 /* The evaluation-mode input gradient without parameter gradients on the calling thread, for
  * a kernel that runs a batch norm inside its own blocks (kernels/chain.h): k1[c] = gamma[c] *
  * invstd[c] as batchnorm_backward_act forms it, then dx (rows, C) = k1 * dy, dy masked by act
- * (BN_ACT_*) from act_y; acc adds into dx. Bit-identical to batchnorm_backward_act's dx. */
+ * (BN_ACT_*) from act_y, or from bits (kernels/actmask.h; write mode only) when given; acc
+ * adds into dx. Bit-identical to batchnorm_backward_act's dx. */
 void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C);
-void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, int act, const float *k1, size_t rows,
-                            int C, bool acc);
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, int act,
+                            const float *k1, size_t rows, int C, bool acc);
 
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions
  * (batchnorm_fast.c) that do the same double/float operations in the same order, so their

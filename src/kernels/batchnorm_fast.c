@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/status.h"
 #include "kernels/activation.h"
 #include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
@@ -44,6 +45,13 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
         float gv = gr[c0 + c], vv = vr[c0 + c];                                         \
         buf[c] = 0.0f + MASK(gv, vv);                                                   \
     }
+/* q1 += buf; q2 += buf (x - m) over the cn channels from c0. */
+#define ADD_BUF_SUMS                                                                    \
+    _Pragma("omp simd") for (int k = 0; k < cn; k++) {                                  \
+        double u = (double)buf[k];                                                      \
+        q1[c0 + k] += u;                                                                \
+        q2[c0 + k] += u * ((double)xr[c0 + k] - m[c0 + k]);                             \
+    }
 #define chunk_sums_act_BODY                                                             \
     float buf[256];                                                                     \
     for (size_t n = n0; n < n1; n++) {                                                  \
@@ -55,11 +63,7 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
             } else {                                                                    \
                 MASKED_ROW(MASK_RELU)                                                   \
             }                                                                           \
-            _Pragma("omp simd") for (int c = 0; c < cn; c++) {                          \
-                double u = (double)buf[c];                                              \
-                q1[c0 + c] += u;                                                        \
-                q2[c0 + c] += u * ((double)xr[c0 + c] - m[c0 + c]);                     \
-            }                                                                           \
+            ADD_BUF_SUMS                                                                \
         }                                                                               \
     }
 RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, const float *g, const float *v,
@@ -80,11 +84,7 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
                 RP_ST16(buf + c, 0.0f + gm);                                            \
             }                                                                           \
             for (; c < cn; c++) buf[c] = 0.0f + (RP_MASK_BIT(br, c0 + c) ? gr[c0 + c] : 0.0f); \
-            _Pragma("omp simd") for (int k = 0; k < cn; k++) {                          \
-                double u = (double)buf[k];                                              \
-                q1[c0 + k] += u;                                                        \
-                q2[c0 + k] += u * ((double)xr[c0 + k] - m[c0 + k]);                     \
-            }                                                                           \
+            ADD_BUF_SUMS                                                                \
         }                                                                               \
     }
 RP_SIMD_VARIANTS(chunk_sums_bits, (double *restrict q1, double *restrict q2, const float *g, const uint8_t *bits,
@@ -364,9 +364,36 @@ void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C
     for (int c = 0; c < C; c++) k1[c] = (float)((double)gamma[c] * invstd[c]); /* as below */
 }
 
-void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, int act, const float *k1, size_t rows,
-                            int C, bool acc)
+/* The same (write mode) with the mask from bits: 0 + (k1 * (0 + masked g) + 0). */
+#define bn_dx_eval_bits_rows_BODY                                                       \
+    const size_t RB = act_mask_row_bytes(C);                                            \
+    for (size_t r = 0; r < rows; r++) {                                                 \
+        const float *gr = g + r * C;                                                    \
+        const uint8_t *br = bits + r * RB;                                              \
+        float *tr = dx + r * C;                                                         \
+        int c = 0;                                                                      \
+        for (; c + 16 <= C; c += 16) {                                                  \
+            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c) & RP_MASK16(br, c));          \
+            rp_v16 d = RP_LD16(k1 + c) * (0.0f + gm) + 0.0f;                            \
+            RP_ST16(tr + c, 0.0f + d);                                                  \
+        }                                                                               \
+        for (; c < C; c++) {                                                            \
+            float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \
+            float d = k1[c] * (0.0f + gm) + 0.0f;                                       \
+            tr[c] = 0.0f + d;                                                           \
+        }                                                                               \
+    }
+RP_SIMD_VARIANTS(bn_dx_eval_bits_rows, (float *restrict dx, const float *restrict g, const uint8_t *restrict bits,
+                                        const float *restrict k1, size_t rows, int C))
+
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, int act,
+                            const float *k1, size_t rows, int C, bool acc)
 {
+    if (act && bits) {
+        RP_ASSERT(!acc);
+        RP_SIMD_CALL(rp_simd_level(), bn_dx_eval_bits_rows, (dx, dy, bits, k1, rows, C));
+        return;
+    }
     RP_SIMD_CALL(rp_simd_level(), bn_dx_eval_rows, (dx, dy, act_y, act, k1, 0, rows, C, acc));
 }
 

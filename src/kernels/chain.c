@@ -9,7 +9,6 @@
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/chain.h"
-#include "kernels/simd.h"
 
 /* Per-thread floats a tile may use: the intermediates of MobileNetV2's widest early block
  * (32x32x96 expanded, 64x64 inputs) take one sample per tile and stay in a 2 MiB L2. */
@@ -63,8 +62,7 @@ static size_t sample_floats(const conv_chain *c)
 
 /* Activation masks: one bit per element of every unit output but the last, rows of
  * ceil(OC / 8) bytes, unit after unit, samples in order within a unit. */
-static size_t mask_row_bytes(const chain_unit *u) { return ((size_t)u->s.OC + 7) / 8; }
-static size_t mask_sample_bytes(const chain_unit *u) { return (size_t)u->s.OH * u->s.OW * mask_row_bytes(u); }
+static size_t mask_sample_bytes(const chain_unit *u) { return (size_t)u->s.OH * u->s.OW * act_mask_row_bytes(u->s.OC); }
 
 size_t chain_mask_bytes(const conv_chain *c, int B)
 {
@@ -79,31 +77,6 @@ static uint8_t *mask_at(const conv_chain *c, uint8_t *masks, int B, int k, int b
     for (int j = 0; j < k; j++) masks += (size_t)B * mask_sample_bytes(&c->u[j]);
     return masks + (size_t)b * mask_sample_bytes(&c->u[k]);
 }
-
-/* t = the batch norm's evaluation input gradient of g with the activation's mask, with
- * batchnorm_eval_dx_rows's operations (write mode): 0 + (k1 * (0 + masked g) + 0). */
-#define masked_dx_BODY                                                                      \
-    const size_t RB = ((size_t)C + 7) / 8;                                                  \
-    for (size_t r = 0; r < rows; r++) {                                                     \
-        const float *gr = g + r * C;                                                        \
-        const uint8_t *br = bits + r * RB;                                                  \
-        float *tr = t + r * C;                                                              \
-        int c0 = 0;                                                                         \
-        for (; c0 + 16 <= C; c0 += 16) {                                                    \
-            int w = br[c0 / 8] | br[c0 / 8 + 1] << 8;                                       \
-            rp_v16i m = (RP_LANE_BITS & w) != 0;                                            \
-            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c0) & m);                            \
-            rp_v16 d = RP_LD16(k1 + c0) * (0.0f + gm) + 0.0f;                               \
-            RP_ST16(tr + c0, 0.0f + d);                                                     \
-        }                                                                                   \
-        for (int c = c0; c < C; c++) {                                                      \
-            float gm = br[c / 8] >> (c % 8) & 1 ? gr[c] : 0.0f;                             \
-            float d = k1[c] * (0.0f + gm) + 0.0f;                                           \
-            tr[c] = 0.0f + d;                                                               \
-        }                                                                                   \
-    }
-RP_SIMD_VARIANTS(masked_dx, (float *restrict t, const float *restrict g, const uint8_t *restrict bits,
-                             const float *restrict k1, size_t rows, int C))
 
 /* Tiles per batch: as few as fit TILE_FLOATS; more, up to TILE_GROUPS, so that threads share
  * them, while each keeps at least TILE_ROWS GEMM rows (small GEMMs run far from peak: the
@@ -232,7 +205,7 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
 /* The tiles of a batch, each on one thread with its own buffers. */
 #define FOR_TILES(c, B, scratch, threads, BODY)                                                   \
     do {                                                                                          \
-        int tile_ = chain_tile(c, B), ntiles_ = (B + tile_ - 1) / tile_;                 \
+        int tile_ = chain_tile(c, B), ntiles_ = (B + tile_ - 1) / tile_;                         \
         float *areas_ = scratch + shared_floats(c);                                               \
         size_t per_ = thread_floats(c, tile_);                                                    \
         int blas_ = rp_blas_single_begin();                                                       \
@@ -270,8 +243,7 @@ static void unit_backward(float *dxk, const float *g, const chain_unit *u, const
     conv2d_shape s = u->s;
     s.B = nb;
     size_t rows = (size_t)nb * s.OH * s.OW;
-    if (bits) RP_SIMD_CALL(rp_simd_level(), masked_dx, (t, g, bits, k1, rows, s.OC));
-    else batchnorm_eval_dx_rows(t, g, NULL, ACT_NONE, k1, rows, s.OC, false);
+    batchnorm_eval_dx_rows(t, g, NULL, bits, bits ? u->act : ACT_NONE, k1, rows, s.OC, false);
     if (kind_of(u) == UNIT_DEPTHWISE) {
         dwconv2d_fast_dx_rows(dxk, t, wt, &s, 0, nb * s.H, acc);
         return;

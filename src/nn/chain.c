@@ -84,31 +84,28 @@ rp_status rp_chains_plan(rp_graph *g)
     return RP_OK;
 }
 
-/* The kernel's description of chain c at batch B; fills the batch norms' mean/invstd from
- * their running statistics as their evaluation forward would. */
-static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
-{
-    conv_chain k = {.n = c->n, .residual = c->residual};
-    for (int u = 0; u < c->n; u++) {
-        chain_unit *cu = &k.u[u];
-        bool ok = rp_conv2d_describe(&g->nodes[c->conv[u]], B, &cu->s, &cu->w, &cu->b);
-        RP_ASSERT(ok);
-        rp_node *bn = &g->nodes[c->bn[u]];
-        rp_fold f;
-        bn->ops->fold_eval(bn, &f);
-        cu->bn = (conv_bn){.mean = f.mean, .invstd = f.invstd, .gamma = f.gamma, .beta = f.beta};
-        cu->act = c->act[u] < 0 ? ACT_NONE : kind_is(&g->nodes[c->act[u]], "relu6") ? ACT_RELU6 : ACT_RELU;
-    }
-    return k;
-}
-
 /* The shapes alone (for sizes). */
 static conv_chain shapes(const rp_graph *g, const rp_chain *c, int B)
 {
     conv_chain k = {.n = c->n, .residual = c->residual};
     for (int u = 0; u < c->n; u++) {
-        const float *w, *b;
-        rp_conv2d_describe(&g->nodes[c->conv[u]], B, &k.u[u].s, &w, &b);
+        bool ok = rp_conv2d_describe(&g->nodes[c->conv[u]], B, &k.u[u].s, &k.u[u].w, &k.u[u].b);
+        RP_ASSERT(ok);
+    }
+    return k;
+}
+
+/* The kernel's description of chain c at batch B; fills the batch norms' mean/invstd from
+ * their running statistics as their evaluation forward would. */
+static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
+{
+    conv_chain k = shapes(g, c, B);
+    for (int u = 0; u < c->n; u++) {
+        rp_node *bn = &g->nodes[c->bn[u]];
+        rp_fold f;
+        bn->ops->fold_eval(bn, &f);
+        k.u[u].bn = (conv_bn){.mean = f.mean, .invstd = f.invstd, .gamma = f.gamma, .beta = f.beta};
+        k.u[u].act = c->act[u] < 0 ? ACT_NONE : kind_is(&g->nodes[c->act[u]], "relu6") ? ACT_RELU6 : ACT_RELU;
     }
     return k;
 }

@@ -31,16 +31,16 @@ static void conv_fwd(rp_node *n, const rp_pass *p)
 {
     const conv_state *st = n->state;
     conv2d_shape s = shape_of(n, p->B);
-    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead; with
-     * the batch norm after it folded (n->fold_on, evaluation), that and its activation's */
-    int a = n->fold_on ? n->fold_act : n->act;
-    int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
-    float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
     if (n->sums_out) { /* training, the batch norm after it takes the sums (conv_forms_sums) */
         conv2d_forward_sums(n->y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
                             n->sums_out);
         return;
     }
+    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead; with
+     * the batch norm after it folded (n->fold_on, evaluation), that and its activation's */
+    int a = n->fold_on ? n->fold_act : n->act;
+    int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
+    float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
     conv_bn bn = {.mean = n->fold.mean, .invstd = n->fold.invstd, .gamma = n->fold.gamma, .beta = n->fold.beta};
     conv2d_forward_bn(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
                       n->fold_on ? &bn : NULL, act);
