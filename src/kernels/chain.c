@@ -9,6 +9,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/chain.h"
+#include "kernels/gemm_direct.h"
 
 /* Per-thread floats a tile may use: the intermediates of MobileNetV2's widest early block
  * (32x32x96 expanded, 64x64 inputs) take one sample per tile and stay in a 2 MiB L2. */
@@ -30,12 +31,13 @@ bool chain_unit_applies(const conv2d_shape *s)
     return (conv2d_is_pointwise(s) && s->groups == 1) || dwconv2d_fast_applies(s) || conv2d_uses_direct(s);
 }
 
-/* Weights reordered once per call for the row kernels: depthwise (K*K, C), direct (taps, OC). */
+/* Weights reordered once per call for the row kernels: depthwise (K*K, C), direct (taps, OC),
+ * pointwise (C, OC) for gemm_direct_nn's forward. */
 static size_t wt_floats(const chain_unit *u)
 {
     size_t kk = (size_t)u->s.K * u->s.K;
     int kind = kind_of(u);
-    return kind == UNIT_DEPTHWISE ? kk * u->s.C : kind == UNIT_DIRECT ? kk * u->s.C * u->s.OC : 0;
+    return kind == UNIT_DEPTHWISE ? kk * u->s.C : kk * u->s.C * u->s.OC;
 }
 
 /* Column floats of one sample for a direct unit's input gradient (conv2d_dx_sample). */
@@ -119,24 +121,25 @@ size_t chain_scratch_floats(const conv_chain *c, int B, int threads)
     return shared_floats(c) + (size_t)threads * thread_floats(c, chain_tile(c, B));
 }
 
-/* Pointers into the shared part: wt[k] (depthwise and direct units) and k1[k]. */
+/* Pointers into the shared part: wt[k] (depthwise and direct units; pointwise units in a
+ * forward with gemm_direct) and k1[k]. */
 typedef struct chain_shared {
     const float *wt[CHAIN_MAX];
     const float *k1[CHAIN_MAX];
+    bool direct; /* pointwise units through gemm_direct, else cblas_sgemm */
 } chain_shared;
 
 static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
 {
-    chain_shared sh = {0};
+    chain_shared sh = {.direct = gemm_direct_applies()};
     float *p = scratch;
     for (int k = 0; k < c->n; k++) {
         const chain_unit *u = &c->u[k];
-        if (kind_of(u) != UNIT_POINTWISE) {
-            if (kind_of(u) == UNIT_DEPTHWISE) dwconv2d_fast_weights(p, u->w, &u->s);
-            else conv2d_direct_weights(p, u->w, &u->s);
-            sh.wt[k] = p;
-            p += align16(wt_floats(u));
-        }
+        if (kind_of(u) == UNIT_DEPTHWISE) dwconv2d_fast_weights(p, u->w, &u->s);
+        else if (kind_of(u) == UNIT_DIRECT) conv2d_direct_weights(p, u->w, &u->s);
+        else if (sh.direct && !k1) gemm_direct_transpose(p, u->w, u->s.OC, u->s.C);
+        sh.wt[k] = p;
+        p += align16(wt_floats(u));
         if (k1) batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC);
         sh.k1[k] = p;
         p += align16((size_t)u->s.OC);
@@ -145,7 +148,7 @@ static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
 }
 
 /* Unit k on nb samples: out = act(bn(conv(in))). */
-static void unit_forward(float *out, const float *in, const chain_unit *u, const float *wt, int nb)
+static void unit_forward(float *out, const float *in, const chain_unit *u, const float *wt, bool direct, int nb)
 {
     conv2d_shape s = u->s;
     s.B = nb;
@@ -160,10 +163,13 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
     size_t rows = (size_t)nb * s.H * s.W;
     if (u->b) /* bias (or 0) + product, as the slots path */
         for (size_t r = 0; r < rows; r++) memcpy(out + r * s.OC, u->b, (size_t)s.OC * sizeof *out);
-    else
+    else if (!direct)
         memset(out, 0, rows * s.OC * sizeof *out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, s.OC, s.C, 1.0f, in, s.C, u->w, s.C, 1.0f,
-                out, s.OC);
+    if (direct)
+        gemm_direct_nn((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, s.OC, s.C, 1.0f, in, s.C, u->w, s.C, 1.0f,
+                    out, s.OC);
     conv2d_epilogue(out, rows, s.OC, &u->bn, u->act);
 }
 
@@ -189,13 +195,13 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
     for (int k = 0; k < c->n - 1; k++) {
         const chain_unit *u = &c->u[k];
         float *out = bf->g[k % 2];
-        unit_forward(out, in, u, sh->wt[k], nb);
+        unit_forward(out, in, u, sh->wt[k], sh->direct, nb);
         if (masks)
             act_mask_pack(mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW, u->s.OC, u->act);
         in = out;
     }
     int last = c->n - 1;
-    unit_forward(y, in, &c->u[last], sh->wt[last], nb);
+    unit_forward(y, in, &c->u[last], sh->wt[last], sh->direct, nb);
     if (c->residual) {
         size_t n = (size_t)nb * out_floats(&c->u[last]);
         for (size_t i = 0; i < n; i++) y[i] = y[i] + x[i]; /* the add node's a + b */
@@ -238,7 +244,7 @@ void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *
  * batch norm's evaluation backward (masked by the activation's bits, unless it has none) into
  * t, then the conv's input gradient. */
 static void unit_backward(float *dxk, const float *g, const chain_unit *u, const uint8_t *bits, const float *wt,
-                          const float *k1, float *t, float *cols, int nb, bool acc)
+                          const float *k1, float *t, float *cols, bool direct, int nb, bool acc)
 {
     conv2d_shape s = u->s;
     s.B = nb;
@@ -254,8 +260,11 @@ static void unit_backward(float *dxk, const float *g, const chain_unit *u, const
             conv2d_dx_sample(dxk + i * in_floats(u), t + i * out_floats(u), u->w, &s, cols, acc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, s.C, s.OC, 1.0f, t, s.OC, u->w, s.C,
-                acc ? 1.0f : 0.0f, dxk, s.C);
+    if (direct)
+        gemm_direct_nn((int)rows, s.C, s.OC, t, (size_t)s.OC, u->w, (size_t)s.C, dxk, (size_t)s.C, acc);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, s.C, s.OC, 1.0f, t, s.OC, u->w, s.C,
+                    acc ? 1.0f : 0.0f, dxk, s.C);
 }
 
 static void tile_backward(float *dx, const float *dy, const conv_chain *c, const chain_shared *sh,
@@ -265,7 +274,7 @@ static void tile_backward(float *dx, const float *dy, const conv_chain *c, const
     for (int k = c->n - 1; k >= 0; k--) {
         float *out = k == 0 ? dx : bf->g[1];
         const uint8_t *bits = k < c->n - 1 ? mask_at(c, (uint8_t *)masks, B, k, b0) : NULL;
-        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], bf->cols, nb, k == 0 && acc);
+        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], bf->cols, sh->direct, nb, k == 0 && acc);
         g = out;
     }
     if (c->residual) {

@@ -19,7 +19,8 @@
  *
  * Every unit does the operations of its own kernels: the depthwise rows and the batch-norm
  * pieces are the same functions (bit-identical), the pointwise convs are one single-threaded
- * SGEMM per tile where the whole-batch path splits rows otherwise (equal to float rounding). */
+ * product per tile (gemm_direct at AVX-512, else cblas_sgemm) where the whole-batch path
+ * splits rows otherwise (equal to float rounding). */
 #ifndef RP_KERNELS_CHAIN_H
 #define RP_KERNELS_CHAIN_H
 

@@ -16,8 +16,10 @@
  *  - depthwise (groups == C > 1): a direct kernel whose inner loop runs over channels.
  * Fast paths (conv2d_fast.c), each tested against the references op by op:
  *  - slots: the general path split into `slots` fixed blocks of samples that run in
- *    parallel, each doing im2col (none for pointwise) and a single-threaded sgemm on
- *    `slot_batch` samples at a time (the block stays in cache; small GEMMs run near peak);
+ *    parallel, each doing im2col (none for pointwise) and a single-threaded product on
+ *    `slot_batch` samples at a time (the block stays in cache; small GEMMs run near peak):
+ *    gemm_direct (kernels/gemm_direct.h) at the AVX-512 level, which needs neither packing
+ *    nor a zeroed output, else cblas_sgemm;
  *    weight gradients are summed per slot and then over slots in order. For small weights;
  *    big layers keep the reference path (GEMMs split by rp_sgemm);
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no

@@ -8,6 +8,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/conv2d.h"
+#include "kernels/gemm_direct.h"
 #include "kernels/simd.h"
 
 /* Bias gradient -------------------------------------------------------------------------- */
@@ -167,6 +168,12 @@ static void slots_forward(float *y, const float *x, const float *w, const float 
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
+    /* gemm_direct reads the weights as (kkc, OCg) per group: laid out once, where the
+     * backward keeps its weight-gradient partials */
+    const bool direct = gemm_direct_applies();
+    float *wt = scratch + (size_t)s->slots * slot_cols(s);
+    for (int g = 0; direct && g < s->groups; g++)
+        gemm_direct_transpose(wt + (size_t)g * OCg * kkc, w + (size_t)g * OCg * kkc, OCg, (int)kkc);
     int blas = rp_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++) {
@@ -177,17 +184,22 @@ static void slots_forward(float *y, const float *x, const float *w, const float 
             int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, ld;
             float *yc = y + (size_t)bs * ohow * s->OC;
             /* y = bias (or 0) + product, as the reference. The block is filled here, in cache:
-             * OpenBLAS with beta = 0 zeroes C itself, slower (2x on 16->96 pointwise) */
+             * OpenBLAS with beta = 0 zeroes C itself, slower (2x on 16->96 pointwise);
+             * gemm_direct writes the product without a bias */
             if (b)
                 for (size_t r = 0; r < (size_t)nb * ohow; r++) memcpy(yc + r * s->OC, b, (size_t)s->OC * sizeof *yc);
-            else
+            else if (!direct)
                 memset(yc, 0, (size_t)nb * ohow * s->OC * sizeof *yc);
             for (int g = 0; g < s->groups; g++) {
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 /* yc[:, g*OCg:] (rows, OCg) += m (rows, kkc) x w_g^T (kkc, OCg) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
-                            1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
-                            yc + (size_t)g * OCg, s->OC);
+                if (direct)
+                    gemm_direct_nn((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, wt + (size_t)g * OCg * kkc,
+                                   (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
+                                1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
+                                yc + (size_t)g * OCg, s->OC);
             }
             conv2d_epilogue(yc, (size_t)nb * ohow, s->OC, bn, act);
             for (int i = 0; sums && i < nb; i++)
@@ -210,27 +222,39 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
     const size_t xn = (size_t)s->H * s->W * s->C;
-    const bool pointwise = conv2d_is_pointwise(s);
+    const bool pointwise = conv2d_is_pointwise(s), direct = gemm_direct_applies();
     int b0, b1;
     slot_range(s, sl, &b0, &b1);
     for (int bs = b0; bs < b1; bs += s->slot_batch) {
         int nb = b1 - bs < s->slot_batch ? b1 - bs : s->slot_batch, rows = (int)(nb * ohow), ld;
         const float *dyc = dy + (size_t)bs * ohow * s->OC;
-        if (dx && !acc) /* zero the block here, in cache, then add as the reference does */
+        /* zero the block here, in cache, then add as the reference does (gemm_direct writes
+         * a pointwise conv's dx block itself) */
+        if (dx && !acc && !(direct && pointwise))
             memset(dx + (size_t)bs * xn, 0, (size_t)nb * xn * sizeof *dx);
         for (int g = 0; g < s->groups; g++) {
             const float *dyg = dyc + (size_t)g * OCg, *wg = w + (size_t)g * OCg * kkc;
             if (part) { /* part_g (OCg, kkc) (+)= dy_g^T (OCg, rows) x m (rows, kkc) */
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
-                            s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
+                if (direct)
+                    gemm_direct_tn(OCg, (int)kkc, rows, dyg, (size_t)s->OC, m, (size_t)ld,
+                                   part + (size_t)g * OCg * kkc, kkc, bs != b0);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
+                                s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
             }
-            if (dx && pointwise) /* dx_g (rows, ICg) += dy_g (rows, OCg) x w_g (OCg, ICg) */
+            float *dxg = dx ? dx + (size_t)bs * xn + (size_t)g * ICg : NULL;
+            if (dx && pointwise && direct) /* dx_g (rows, ICg) (+)= dy_g (rows, OCg) x w_g (OCg, ICg) */
+                gemm_direct_nn(rows, ICg, OCg, dyg, (size_t)s->OC, wg, (size_t)ICg, dxg, (size_t)s->C, acc);
+            else if (dx && pointwise)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg, s->OC,
-                            wg, ICg, 1.0f, dx + (size_t)bs * xn + (size_t)g * ICg, s->C);
+                            wg, ICg, 1.0f, dxg, s->C);
             else if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
-                            dyg, s->OC, wg, (int)kkc, 0.0f, cols, (int)kkc);
+                if (direct)
+                    gemm_direct_nn(rows, (int)kkc, OCg, dyg, (size_t)s->OC, wg, kkc, cols, kkc, false);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
+                                dyg, s->OC, wg, (int)kkc, 0.0f, cols, (int)kkc);
                 for (int i = 0; i < nb; i++)
                     RP_SIMD_CALL(simd, col2im_sample,
                                  (dx + (size_t)(bs + i) * xn, cols + (size_t)i * ohow * kkc, s, g));

@@ -64,7 +64,30 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                               const float *b, const conv2d_shape *s, int oh))
 
 /* The same for K = 3 and C % CB == 0: per channel block the 9 weight vectors and the bias
- * stay in registers, interior pixels skip the bounds tests. Same operations, same order. */
+ * stay in registers, interior pixels skip the bounds tests, four at a time (four independent
+ * sums in flight: one pixel's chain of nine dependent adds leaves the adder idle). Same
+ * operations in the same order for every pixel. */
+#define DW3_TAPS(acc, p)                                                                    \
+    for (int kh = 0; kh < 3; kh++) {                                                        \
+        if (!rv[kh]) continue;                                                              \
+        const float *q = r[kh] + (p);                                                       \
+        acc += RP_LD16(q) * wv[kh * 3];                                                     \
+        acc += RP_LD16(q + C) * wv[kh * 3 + 1];                                             \
+        acc += RP_LD16(q + 2 * C) * wv[kh * 3 + 2];                                         \
+    }
+/* Four pixels d floats apart, each tap's weight loaded once. */
+#define DW3_TAPS4(a0, a1, a2, a3, p, d)                                                     \
+    for (int kh = 0; kh < 3; kh++) {                                                        \
+        if (!rv[kh]) continue;                                                              \
+        const float *q = r[kh] + (p);                                                       \
+        for (int kw = 0; kw < 3; kw++, q += C) {                                            \
+            rp_v16 wk = wv[kh * 3 + kw];                                                    \
+            a0 += RP_LD16(q) * wk;                                                          \
+            a1 += RP_LD16(q + (d)) * wk;                                                    \
+            a2 += RP_LD16(q + 2 * (d)) * wk;                                                \
+            a3 += RP_LD16(q + 3 * (d)) * wk;                                                \
+        }                                                                                   \
+    }
 #define dw3_fwd_row_BODY                                                                    \
     const int C = s->C, S = s->stride;                                                      \
     const float *r[3];                                                                      \
@@ -78,17 +101,23 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
         rp_v16 wv[9], bv = {0};                                                             \
         for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
         if (b) bv = RP_LD16(b + c0);                                                        \
-        for (int ow = 0; ow < s->OW; ow++) {                                                \
+        for (int ow = 0; ow < s->OW;) {                                                     \
             int iw0 = ow * S - s->pad;                                                      \
+            if (iw0 >= 0 && ow + 4 <= s->OW && iw0 + 3 * S + 2 < s->W) {                    \
+                rp_v16 a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                  \
+                size_t p = (size_t)iw0 * C + c0, d = (size_t)S * C;                         \
+                DW3_TAPS4(a0, a1, a2, a3, p, d)                                            \
+                float *yr = y + (size_t)ow * C + c0;                                        \
+                RP_ST16(yr, a0);                                                            \
+                RP_ST16(yr + C, a1);                                                        \
+                RP_ST16(yr + 2 * C, a2);                                                    \
+                RP_ST16(yr + 3 * C, a3);                                                    \
+                ow += 4;                                                                    \
+                continue;                                                                   \
+            }                                                                               \
             rp_v16 acc = bv;                                                                \
             if (iw0 >= 0 && iw0 + 2 < s->W) {                                               \
-                for (int kh = 0; kh < 3; kh++) {                                            \
-                    if (!rv[kh]) continue;                                                  \
-                    const float *p = r[kh] + (size_t)iw0 * C + c0;                          \
-                    acc += RP_LD16(p) * wv[kh * 3];                                         \
-                    acc += RP_LD16(p + C) * wv[kh * 3 + 1];                                 \
-                    acc += RP_LD16(p + 2 * C) * wv[kh * 3 + 2];                             \
-                }                                                                           \
+                DW3_TAPS(acc, (size_t)iw0 * C + c0)                                         \
             } else {                                                                        \
                 for (int kh = 0; kh < 3; kh++)                                              \
                     for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
@@ -98,6 +127,7 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                     }                                                                       \
             }                                                                               \
             RP_ST16(y + (size_t)ow * C + c0, acc);                                          \
+            ow++;                                                                           \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, const float *restrict wt,

@@ -1,0 +1,149 @@
+/* gemm_direct (kernels/gemm_direct.h): the AVX-512 products without packing.
+ *
+ *  - bit for bit against a scalar model of the documented order (s = 0, s = fmaf(a, b, s)
+ *    over k, tn in blocks of GEMM_DIRECT_KB; C = s or C + s), which libm's fmaf rounds
+ *    exactly: every tile size (24, 12, 4 and 1 rows), column tails of 1-32, strided operands,
+ *    write and accumulate modes;
+ *  - against double-precision sums (the model itself is checked, not only copied);
+ *  - columns outside N and rows outside M are never written;
+ *  - splitting M or N into separate calls gives the same bits (what makes the conv paths
+ *    independent of the thread count). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm_direct.h"
+#include "testutil.h"
+
+typedef struct gd_case {
+    int M, N, K;
+} gd_case;
+
+static const gd_case CASES[] = {
+    {1, 1, 1},   {5, 3, 7},     {13, 17, 33},  {25, 16, 16}, {37, 40, 50}, {100, 96, 24},
+    {29, 33, 9}, {48, 24, 144}, {12, 32, 192}, {7, 1, 600},  {61, 20, 1100}, {3, 5, 0},
+};
+
+/* Operands with padding: lda = K + 3 (nn) or M + 3 (tn), ldb = N + 5, ldc = N + 7. */
+typedef struct gd_data {
+    int M, N, K;
+    size_t lda_nn, lda_tn, ldb, ldc;
+    float *A, *At, *B, *C0;
+} gd_data;
+
+static void make(gd_data *d, const gd_case *c, uint64_t seed)
+{
+    d->M = c->M, d->N = c->N, d->K = c->K;
+    d->lda_nn = (size_t)c->K + 3, d->lda_tn = (size_t)c->M + 3, d->ldb = (size_t)c->N + 5, d->ldc = (size_t)c->N + 7;
+    size_t na = (size_t)c->M * d->lda_nn + 1, nat = ((size_t)c->K + 1) * d->lda_tn, nb = ((size_t)c->K + 1) * d->ldb;
+    d->A = malloc(na * sizeof(float));
+    d->At = malloc(nat * sizeof(float));
+    d->B = malloc(nb * sizeof(float));
+    d->C0 = malloc((size_t)c->M * d->ldc * sizeof(float));
+    assert_true(d->A && d->At && d->B && d->C0);
+    tu_fill_uniform(d->A, na, -1.0f, 1.0f, seed);
+    tu_fill_uniform(d->At, nat, -1.0f, 1.0f, seed + 1);
+    tu_fill_uniform(d->B, nb, -1.0f, 1.0f, seed + 2);
+    tu_fill_uniform(d->C0, (size_t)c->M * d->ldc, -2.0f, 2.0f, seed + 3);
+}
+
+static void release(gd_data *d)
+{
+    free(d->A), free(d->At), free(d->B), free(d->C0);
+}
+
+static float a_at(const gd_data *d, bool tn, int i, int k)
+{
+    return tn ? d->At[(size_t)k * d->lda_tn + i] : d->A[(size_t)i * d->lda_nn + k];
+}
+
+/* The documented order, element by element, with libm's exactly rounded fmaf. */
+static void model(float *C, const gd_data *d, bool tn, bool acc)
+{
+    int KB = tn ? GEMM_DIRECT_KB : (d->K > 0 ? d->K : 1);
+    for (int i = 0; i < d->M; i++)
+        for (int j = 0; j < d->N; j++) {
+            float *c = C + (size_t)i * d->ldc + j;
+            if (d->K == 0 && !acc) *c = 0.0f;
+            for (int k0 = 0; k0 < d->K; k0 += KB) {
+                float s = 0.0f;
+                for (int k = k0; k < d->K && k < k0 + KB; k++) s = fmaf(a_at(d, tn, i, k), d->B[(size_t)k * d->ldb + j], s);
+                *c = acc || k0 > 0 ? *c + s : s;
+            }
+        }
+}
+
+static void run(float *C, const gd_data *d, bool tn, bool acc, int m0, int m1, int n0, int n1)
+{
+    if (tn)
+        gemm_direct_tn(m1 - m0, n1 - n0, d->K, d->At + m0, d->lda_tn, d->B + n0, d->ldb,
+                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc);
+    else
+        gemm_direct_nn(m1 - m0, n1 - n0, d->K, d->A + (size_t)m0 * d->lda_nn, d->lda_nn, d->B + n0, d->ldb,
+                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc);
+}
+
+static void test_gemm_direct(void **state)
+{
+    (void)state;
+    if (!gemm_direct_applies()) skip(); /* no AVX-512 here: the conv paths use OpenBLAS */
+    for (size_t t = 0; t < sizeof CASES / sizeof CASES[0]; t++) {
+        gd_data d;
+        make(&d, &CASES[t], 900 + 10 * t);
+        size_t nc = (size_t)d.M * d.ldc;
+        float *want = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+        float *split = malloc(nc * sizeof(float));
+        for (int tn = 0; tn < 2; tn++)
+            for (int acc = 0; acc < 2; acc++) {
+                memcpy(want, d.C0, nc * sizeof(float));
+                model(want, &d, tn, acc);
+                memcpy(got, d.C0, nc * sizeof(float));
+                run(got, &d, tn, acc, 0, d.M, 0, d.N);
+                if (memcmp(got, want, nc * sizeof(float)))
+                    fail_msg("case %zu (M %d N %d K %d) %s acc %d: not the documented sums (or padding written)", t,
+                             d.M, d.N, d.K, tn ? "tn" : "nn", acc);
+                /* the model against double sums: |error| <= K ulp-scale bound */
+                for (int i = 0; i < d.M; i++)
+                    for (int j = 0; j < d.N; j++) {
+                        double r = acc ? d.C0[(size_t)i * d.ldc + j] : 0.0, mag = fabs(r);
+                        for (int k = 0; k < d.K; k++) {
+                            double p = (double)a_at(&d, tn, i, k) * d.B[(size_t)k * d.ldb + j];
+                            r += p, mag += fabs(p);
+                        }
+                        double err = fabs(r - got[(size_t)i * d.ldc + j]);
+                        if (err > (d.K + 2) * 6e-8 * mag + 1e-30)
+                            fail_msg("case %zu %s: element (%d, %d) off by %g", t, tn ? "tn" : "nn", i, j, err);
+                    }
+                /* rows and columns in separate calls: the same bits */
+                int mh = d.M / 2 + (d.M > 13 ? 5 : 0), nh = d.N > 17 ? 17 : d.N / 2;
+                memcpy(split, d.C0, nc * sizeof(float));
+                run(split, &d, tn, acc, 0, mh, 0, nh);
+                run(split, &d, tn, acc, 0, mh, nh, d.N);
+                run(split, &d, tn, acc, mh, d.M, 0, d.N);
+                if (memcmp(split, got, nc * sizeof(float)))
+                    fail_msg("case %zu %s acc %d: split calls give other bits", t, tn ? "tn" : "nn", acc);
+            }
+        free(want), free(got), free(split);
+        release(&d);
+    }
+}
+
+static void test_transpose(void **state)
+{
+    (void)state;
+    enum { N = 7, K = 5 };
+    float b[N * K], bt[K * N];
+    for (int i = 0; i < N * K; i++) b[i] = (float)i;
+    gemm_direct_transpose(bt, b, N, K);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) assert_true(bt[k * N + n] == b[n * K + k]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_direct),
+        cmocka_unit_test(test_transpose),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
