@@ -1,6 +1,7 @@
 /* Fast paths of conv2d (see conv2d.h): slots (im2col, or the input itself for a pointwise
  * conv, + single-threaded sgemm per block of samples) and direct (small K*K*C). Same maths as the reference kernels in conv2d.c; the
  * GEMM sum order differs, so results agree to float rounding, not bit for bit. */
+#include <omp.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -263,11 +264,35 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
     }
 }
 
+/* The weight gradient of a one-group pointwise conv through gemm_direct: dw (OC, C) += dy^T x
+ * over all the batch's rows in one product per piece, the pieces along dw's larger dimension
+ * (each reads its slice of the larger operand) shared among the threads. An element's sum
+ * does not depend on the pieces, so there are no per-slot partials to add up. */
+static void pointwise_dw_direct(float *dw, const float *dy, const float *x, const conv2d_shape *s)
+{
+    const int rows = s->B * s->OH * s->OW, OC = s->OC, C = s->C, n = OC >= C ? OC : C;
+    int threads = omp_get_max_threads(), piece = (n + threads - 1) / threads;
+    piece = (piece + 15) / 16 * 16;
+    int pieces = (n + piece - 1) / piece;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < pieces; p++) {
+        int o = p * piece, len = n - o < piece ? n - o : piece;
+        if (OC >= C) /* rows o.. of dw: columns o.. of dy */
+            gemm_direct_tn(len, C, rows, dy + o, (size_t)OC, x, (size_t)C, dw + (size_t)o * C, (size_t)C, true);
+        else /* columns o.. of dw: columns o.. of x */
+            gemm_direct_tn(OC, len, rows, dy, (size_t)OC, x + o, (size_t)C, dw + o, (size_t)C, true);
+    }
+}
+
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     const size_t nw = (size_t)s->OC * s->K * s->K * (s->C / s->groups);
     if (db) bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (dw && gemm_direct_applies() && conv2d_is_pointwise(s) && s->groups == 1) {
+        pointwise_dw_direct(dw, dy, x, s);
+        dw = NULL;
+    }
     if (!dx && !dw) return;
     float *parts = scratch + (size_t)s->slots * slot_cols(s);
     rp_simd simd = rp_simd_level();
