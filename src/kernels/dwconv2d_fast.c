@@ -255,6 +255,18 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
  * 9 tap sums come into vector registers, take the row's pixels (interior ones without
  * tests), and go back to acc (the rows of x it reads stay in cache across the blocks).
  * Every (tap, channel) still sums the pixels in order: the same bits. */
+/* Tap t = (kh, kw) of one output pixel into the named sum a<t> (named, not an array: GCC
+ * keeps an array of vectors on the stack, a load and a store around every add). */
+#define DW3_DW_TAP(t, kh, kw)                                                               \
+    {                                                                                       \
+        int ih = ih0 + (kh), iw = iw0 + (kw);                                               \
+        if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)                                   \
+            a##t += g * RP_LD16(xb + ((size_t)ih * s->W + iw) * C);                         \
+    }
+#define DW3_DW_ROW(t0, t1, t2, q)                                                           \
+    a##t0 += g * RP_LD16(q);                                                                \
+    a##t1 += g * RP_LD16((q) + C);                                                          \
+    a##t2 += g * RP_LD16((q) + 2 * C);
 #define dw3_dw_range_BODY                                                                   \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
     for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
@@ -264,31 +276,29 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
         for (int c0 = cb0; c0 < cb1; c0 += CB) {                                            \
             const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                        \
             float *ac = acc + (c0 - cb0);                                                   \
-            rp_v16 a[9];                                                                    \
-            for (int t = 0; t < 9; t++) a[t] = RP_LD16(ac + (size_t)t * ld);                \
+            rp_v16 a0 = RP_LD16(ac), a1 = RP_LD16(ac + ld), a2 = RP_LD16(ac + 2 * (size_t)ld); \
+            rp_v16 a3 = RP_LD16(ac + 3 * (size_t)ld), a4 = RP_LD16(ac + 4 * (size_t)ld);    \
+            rp_v16 a5 = RP_LD16(ac + 5 * (size_t)ld), a6 = RP_LD16(ac + 6 * (size_t)ld);    \
+            rp_v16 a7 = RP_LD16(ac + 7 * (size_t)ld), a8 = RP_LD16(ac + 8 * (size_t)ld);    \
             for (int ow = 0; ow < s->OW; ow++) {                                            \
                 rp_v16 g = RP_LD16(dy + ((size_t)r * s->OW + ow) * C + c0);                 \
                 int iw0 = ow * S - P;                                                       \
                 if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                \
-                    for (int kh = 0; kh < 3; kh++) {                                        \
-                        const float *p = xb + ((size_t)(ih0 + kh) * s->W + iw0) * C;        \
-                        a[kh * 3] += g * RP_LD16(p);                                        \
-                        a[kh * 3 + 1] += g * RP_LD16(p + C);                                \
-                        a[kh * 3 + 2] += g * RP_LD16(p + 2 * C);                            \
-                    }                                                                       \
+                    const float *q = xb + ((size_t)ih0 * s->W + iw0) * C;                   \
+                    const size_t rs = (size_t)s->W * C;                                     \
+                    DW3_DW_ROW(0, 1, 2, q)                                                  \
+                    DW3_DW_ROW(3, 4, 5, q + rs)                                             \
+                    DW3_DW_ROW(6, 7, 8, q + 2 * rs)                                         \
                     continue;                                                               \
                 }                                                                           \
-                for (int kh = 0; kh < 3; kh++) {                                            \
-                    int ih = ih0 + kh;                                                      \
-                    if (ih < 0 || ih >= s->H) continue;                                     \
-                    for (int kw = 0; kw < 3; kw++) {                                        \
-                        int iw = iw0 + kw;                                                  \
-                        if (iw >= 0 && iw < s->W)                                           \
-                            a[kh * 3 + kw] += g * RP_LD16(xb + ((size_t)ih * s->W + iw) * C); \
-                    }                                                                       \
-                }                                                                           \
+                DW3_DW_TAP(0, 0, 0) DW3_DW_TAP(1, 0, 1) DW3_DW_TAP(2, 0, 2)                 \
+                DW3_DW_TAP(3, 1, 0) DW3_DW_TAP(4, 1, 1) DW3_DW_TAP(5, 1, 2)                 \
+                DW3_DW_TAP(6, 2, 0) DW3_DW_TAP(7, 2, 1) DW3_DW_TAP(8, 2, 2)                 \
             }                                                                               \
-            for (int t = 0; t < 9; t++) RP_ST16(ac + (size_t)t * ld, a[t]);                 \
+            RP_ST16(ac, a0), RP_ST16(ac + ld, a1), RP_ST16(ac + 2 * (size_t)ld, a2);        \
+            RP_ST16(ac + 3 * (size_t)ld, a3), RP_ST16(ac + 4 * (size_t)ld, a4);             \
+            RP_ST16(ac + 5 * (size_t)ld, a5), RP_ST16(ac + 6 * (size_t)ld, a6);             \
+            RP_ST16(ac + 7 * (size_t)ld, a7), RP_ST16(ac + 8 * (size_t)ld, a8);             \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
