@@ -23,7 +23,7 @@ typedef struct bench_opts {
     const char *model, *mode;
     int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
     float eps, width;
-    bool json, profile, chains;
+    bool json, profile, chains, train_fold;
 } bench_opts;
 
 typedef struct bench {
@@ -370,6 +370,9 @@ int cmd_bench(int argc, char **argv)
         {"--profile", CLI_BOOL, &o.profile, "false", "per-layer forward/backward ms and GFLOP/s"},
         {"--chains", CLI_BOOL, &o.chains, "true",
          "evaluation passes run conv chains (inverted residual blocks) as one kernel; --chains=false: layer by layer"},
+        {"--train-fold", CLI_BOOL, &o.train_fold, "true",
+         "training: expand convs do the batch norm after them (statistics from their input's moments); "
+         "--train-fold=false: layer by layer"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object on stdout"},
     };
     int rc = cli_parse("bench", "Images per second of one workload on random data, median over repetitions.",
@@ -388,7 +391,7 @@ int cmd_bench(int argc, char **argv)
     bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
     if (!b.ctx) return CLI_EXIT_FAIL;
     rc = setup(&b);
-    if (!rc) b.m->g.no_chain = !o.chains;
+    if (!rc) b.m->g.no_chain = !o.chains, b.m->g.no_train_fold = !o.train_fold;
     double secs = 0.0;
     int steps = o.steps;
     for (int w = 0; w < o.warmup && !rc; w++) rc = run_steps(&b, steps ? steps : 1, &secs);

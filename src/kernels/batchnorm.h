@@ -29,6 +29,11 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                              float *running_var, const float *x, const float *gamma,
                              const float *beta, size_t N, int C, size_t P, float eps, float momentum,
                              double *work);
+/* One channel's batch statistics from its mean and biased variance (double; a negative
+ * variance, rounding, counts as 0): mean, invstd = 1/sqrt(var + eps), and the running
+ * statistics' update with momentum and the unbiased variance (kept when N == 1). */
+void batchnorm_train_channel(float *mean, float *invstd, float *running_mean, float *running_var, double mean_d,
+                             double var, size_t N, float eps, float momentum);
 /* One sample's sums: q[c] = sum over its P rows in order of u = x - x[first row] (double),
  * q[C + c] = sum of u*u; on the calling thread. */
 void batchnorm_sample_sums(double *q, const float *x, size_t P, int C);

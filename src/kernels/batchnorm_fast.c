@@ -226,15 +226,20 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N;
         double var = s2[c] / (double)N - d * d;
-        if (var < 0.0) var = 0.0;
-        mean[c] = (float)(m[c] + d);
-        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
-        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * (m[c] + d));
-        if (N > 1)
-            running_var[c] = (float)((1.0 - momentum) * running_var[c] +
-                                     momentum * var * (double)N / (double)(N - 1));
+        batchnorm_train_channel(&mean[c], &invstd[c], &running_mean[c], &running_var[c], m[c] + d, var, N, eps,
+                                momentum);
     }
     normalise(y, x, mean, invstd, gamma, beta, N, C, act, bits);
+}
+
+void batchnorm_train_channel(float *mean, float *invstd, float *running_mean, float *running_var, double mean_d,
+                             double var, size_t N, float eps, float momentum)
+{
+    if (var < 0.0) var = 0.0;
+    *mean = (float)mean_d;
+    *invstd = (float)(1.0 / sqrt(var + (double)eps));
+    *running_mean = (float)((1.0 - momentum) * *running_mean + momentum * mean_d);
+    if (N > 1) *running_var = (float)((1.0 - momentum) * *running_var + momentum * var * (double)N / (double)(N - 1));
 }
 
 void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *running_mean,

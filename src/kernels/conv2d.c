@@ -5,6 +5,7 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/gemm.h"
 #include "kernels/window.h"
@@ -70,8 +71,36 @@ void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act)
     else act_inplace(y, rows * OC, act);
 }
 
+static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                                    float *scratch, const conv_bn *bn, int act);
+
 void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                        float *scratch, const conv_bn *bn, int act)
+{
+    conv2d_forward_bn_bits(y, x, w, b, s, scratch, bn, act, NULL);
+}
+
+void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                            float *scratch, const conv_bn *bn, int act, uint8_t *bits)
+{
+    if (conv2d_uses_slots(s) && !conv2d_uses_direct(s) && !dwconv2d_fast_applies(s)) {
+        conv2d_slots_forward_bits(y, x, w, b, s, scratch, bn, act, bits);
+        return;
+    }
+    conv2d_forward_bn_paths(y, x, w, b, s, scratch, bn, act);
+    if (bits) { /* the mask in a pass of its own (the slots path packs it block by block) */
+        size_t rows = (size_t)s->B * s->OH * s->OW;
+        long blocks = (long)((rows + 255) / 256);
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < blocks; i++) {
+            size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
+            act_mask_pack(bits + r0 * act_mask_row_bytes(s->OC), y + r0 * s->OC, n, s->OC, act);
+        }
+    }
+}
+
+static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                                    float *scratch, const conv_bn *bn, int act)
 {
     if (dwconv2d_fast_applies(s))
         dwconv2d_fast_forward(y, x, w, b, s, scratch, bn, act);

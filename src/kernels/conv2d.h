@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Upper bound on im2col column floats per chunk (16 MiB); a chunk is at least 1 sample. */
 #define RP_CONV_COLS_BUDGET ((size_t)1 << 22)
@@ -85,6 +86,11 @@ typedef struct conv_bn {
  * batchnorm_forward_eval_ex(act), without the separate pass over memory. */
 void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                        float *scratch, const conv_bn *bn, int act);
+/* conv2d_forward_bn and, when bits is not NULL, the activation's mask of y (kernels/actmask.h:
+ * rows of act_mask_row_bytes(OC); act ACT_RELU or ACT_RELU6), packed block by block on the
+ * slots path. For a batch norm done by the conv in training (kernels/pwbn.h). */
+void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                            float *scratch, const conv_bn *bn, int act, uint8_t *bits);
 /* Training: conv2d_forward's y, and each sample's batch-norm sums of it
  * (batchnorm_sample_sums: sums, B x 2 OC doubles) formed while that sample's output is in
  * cache, for the batch norm after the conv (batchnorm_forward_train_ex). For the paths
@@ -135,6 +141,8 @@ bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
+void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                               float *scratch, const conv_bn *bn, int act, uint8_t *bits);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);

@@ -6,6 +6,7 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/blas.h"
 #include "kernels/conv2d.h"
@@ -155,17 +156,24 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
 }
 
 static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, int act, double *sums);
+                          float *scratch, const conv_bn *bn, int act, double *sums, uint8_t *bits);
 
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
 {
-    slots_forward(y, x, w, b, s, scratch, bn, act, NULL);
+    slots_forward(y, x, w, b, s, scratch, bn, act, NULL, NULL);
 }
 
-/* sums: each sample's batchnorm_sample_sums of y, formed after its block's GEMM. */
+void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                               float *scratch, const conv_bn *bn, int act, uint8_t *bits)
+{
+    slots_forward(y, x, w, b, s, scratch, bn, act, NULL, bits);
+}
+
+/* sums: each sample's batchnorm_sample_sums of y, formed after its block's GEMM; bits: the
+ * activation's mask (kernels/actmask.h) of each block after its epilogue. */
 static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, int act, double *sums)
+                          float *scratch, const conv_bn *bn, int act, double *sums, uint8_t *bits)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -203,6 +211,8 @@ static void slots_forward(float *y, const float *x, const float *w, const float 
                                 yc + (size_t)g * OCg, s->OC);
             }
             conv2d_epilogue(yc, (size_t)nb * ohow, s->OC, bn, act);
+            if (bits)
+                act_mask_pack(bits + (size_t)bs * ohow * act_mask_row_bytes(s->OC), yc, (size_t)nb * ohow, s->OC, act);
             for (int i = 0; sums && i < nb; i++)
                 batchnorm_sample_sums(sums + (size_t)(bs + i) * 2 * s->OC, yc + (size_t)i * ohow * s->OC, ohow, s->OC);
         }
@@ -213,7 +223,7 @@ static void slots_forward(float *y, const float *x, const float *w, const float 
 void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                                float *scratch, double *sums)
 {
-    slots_forward(y, x, w, b, s, scratch, NULL, ACT_NONE, sums);
+    slots_forward(y, x, w, b, s, scratch, NULL, ACT_NONE, sums, NULL);
 }
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */

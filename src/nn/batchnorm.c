@@ -86,10 +86,45 @@ static void bn_bwd(rp_node *n, const rp_pass *p)
                            !n->dx_write[0]);
 }
 
+/* The conv before did this batch norm in training (kernels/pwbn.h): the batch statistics of
+ * its output, which it never wrote. */
+static void bn_train_fold(rp_node *n, const double *mean_d, const double *var_d, size_t N, rp_fold *f, uint8_t **bits)
+{
+    bn_state *s = n->state;
+    int C = n->out_shape.C;
+    rp_param *P = n->param;
+    float *mean = n->saved, *invstd = n->saved + C;
+    for (int c = 0; c < C; c++)
+        batchnorm_train_channel(&mean[c], &invstd[c], &P[BN_RMEAN].data[c], &P[BN_RVAR].data[c], mean_d[c], var_d[c],
+                                N, s->eps, s->momentum);
+    P[BN_COUNT].data[0] += 1.0f;
+    s->bits_valid = n->act != RP_ACT_NONE;
+    *bits = s->bits_valid ? bits_of(n) : NULL;
+    *f = (rp_fold){.mean = mean, .invstd = invstd, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
+}
+
+/* ... and does its backward too: the gradient of this node's output, or of its ReLU/ReLU6's
+ * (n->act_dy, the act's backward left to this node) with the mask from the forward's bits. */
+static void bn_train_fold_grads(rp_node *n, const rp_pass *p, rp_fold_grads *out)
+{
+    const bn_state *s = n->state;
+    rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
+    RP_ASSERT(!n->act_dy || s->bits_valid);
+    *out = (rp_fold_grads){
+        .g = n->act_dy ? (float *)n->act_dy : n->dy, /* the act's gradient: nobody reads it after this */
+        .bits = n->act_dy ? bits_of(n) : NULL,
+        .gamma = w->data,
+        .invstd = n->saved + n->out_shape.C,
+        .dgamma = p->param_grads && !w->frozen ? w->grad : NULL,
+        .dbeta = p->param_grads && !b->frozen ? b->grad : NULL,
+    };
+}
+
 static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved,
                                     .scratch_floats = bn_scratch, .forward = bn_fwd,
                                     .backward = bn_bwd, .writes_dx = true, .fuses_act = true,
-                                    .fuses_own_act_bwd = true, .fold_eval = bn_fold_eval, .takes_sums = true};
+                                    .fuses_own_act_bwd = true, .fold_eval = bn_fold_eval, .takes_sums = true,
+                                    .train_fold = bn_train_fold, .train_fold_grads = bn_train_fold_grads};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)
 {

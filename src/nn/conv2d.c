@@ -6,6 +6,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/conv2d.h"
+#include "kernels/pwbn.h"
 #include "nn/chain.h"
 #include "nn/graph.h"
 
@@ -21,10 +22,35 @@ static conv2d_shape shape_of(const rp_node *n, int B)
     return conv2d_shape_make(B, in.H, in.W, in.C, st->OC, st->K, st->stride, st->pad, st->groups);
 }
 
+/* A pointwise one-group conv that widens its input (OC >= 2 C: MobileNetV2's expand convs) and
+ * whose only reader is a batch norm may do that batch norm in training (kernels/pwbn.h): it
+ * keeps its input's moments (doubles) in saved. */
+static bool can_train_fold(const rp_node *n)
+{
+    const conv_state *st = n->state;
+    return n->fold_node >= 0 && st->K == 1 && st->stride == 1 && st->pad == 0 && st->groups == 1 &&
+           st->OC >= 2 * n->in_shape[0].C;
+}
+
+static size_t conv_saved(const rp_node *n, int B)
+{
+    (void)B;
+    return can_train_fold(n) ? 2 * pwbn_moment_doubles(n->in_shape[0].C) : 0;
+}
+
+static size_t rows_of(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
+
+/* The fused path's scratch: pwbn's floats, then its doubles from a 64-byte boundary. */
+static size_t pwbn_floats(const rp_node *n) { return (pwbn_scratch_floats(n->in_shape[0].C, n->out_shape.C) + 15) & ~(size_t)15; }
+static double *pwbn_work(const rp_node *n) { return (double *)(n->scratch + pwbn_floats(n)); }
+
 static size_t conv_scratch(const rp_node *n, int B)
 {
     conv2d_shape s = shape_of(n, B);
-    return conv2d_scratch_floats(&s);
+    size_t own = conv2d_scratch_floats(&s);
+    if (!can_train_fold(n)) return own;
+    size_t fused = pwbn_floats(n) + 2 * pwbn_work_doubles(rows_of(n, B), n->in_shape[0].C, n->out_shape.C);
+    return fused > own ? fused : own;
 }
 
 static void conv_fwd(rp_node *n, const rp_pass *p)
@@ -42,8 +68,21 @@ static void conv_fwd(rp_node *n, const rp_pass *p)
     int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
     float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
     conv_bn bn = {.mean = n->fold.mean, .invstd = n->fold.invstd, .gamma = n->fold.gamma, .beta = n->fold.beta};
-    conv2d_forward_bn(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
-                      n->fold_on ? &bn : NULL, act);
+    conv2d_forward_bn_bits(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
+                           n->fold_on ? &bn : NULL, act, n->fold_bits);
+}
+
+static bool conv_train_fold_applies(const rp_node *n, int B, bool always)
+{
+    return can_train_fold(n) && (always || pwbn_worth(rows_of(n, B), n->in_shape[0].C, n->out_shape.C));
+}
+
+static void conv_train_stats(rp_node *n, int B, double *mean, double *var)
+{
+    const conv_state *st = n->state;
+    int C = n->in_shape[0].C;
+    pwbn_moments((double *)n->saved, n->x[0], rows_of(n, B), C, pwbn_work(n));
+    pwbn_stats(mean, var, (double *)n->saved, n->param[0].data, st->bias ? n->param[1].data : NULL, C, st->OC);
 }
 
 /* A parameter's gradient buffer when this pass accumulates it, else NULL. */
@@ -57,6 +96,14 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
     const conv_state *st = n->state;
     float *dw = grad_if_wanted(&n->param[0], p);
     float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
+    if (n->train_fold) { /* this conv's and the batch norm's backward (kernels/pwbn.h) */
+        const rp_fold_grads *f = &n->fold_grads;
+        pwbn_grads d = {.dx = n->dx[0], .dw = dw, .db = db, .dgamma = f->dgamma, .dbeta = f->dbeta,
+                        .acc_dx = !n->dx_write[0]};
+        pwbn_backward(&d, f->g, f->bits, n->x[0], n->param[0].data, f->gamma, f->invstd, (const double *)n->saved,
+                      rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n));
+        return;
+    }
     if (!n->dx[0] && !dw && !db) return;
     conv2d_shape s = shape_of(n, p->B);
     conv2d_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch,
@@ -81,9 +128,11 @@ bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **
     return true;
 }
 
-static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch,
+static const rp_layer_ops conv_ops = {.kind = "conv2d", .saved_floats = conv_saved, .scratch_floats = conv_scratch,
                                       .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true,
-                                      .fuses_act = true, .accepts_fold = true, .forms_sums = conv_forms_sums};
+                                      .fuses_act = true, .accepts_fold = true, .forms_sums = conv_forms_sums,
+                                      .train_fold_applies = conv_train_fold_applies,
+                                      .train_stats = conv_train_stats};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)

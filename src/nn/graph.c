@@ -332,7 +332,10 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
     g->last_folded = g->last_chained = false;
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].sums_out = NULL, g->nodes[i].sums_in = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        n->sums_out = NULL, n->sums_in = NULL, n->train_fold = false, n->fold_bits = NULL;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         rp_chain *ch = n->chain_first >= 0 ? &g->chains[n->chain_first] : NULL;
@@ -363,10 +366,24 @@ static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
             n->fold_y = bn->act ? bn->act_y : bn->y;
             n->fold_on = g->last_folded = true;
         }
+        /* training: the conv does the batch norm after it (statistics from its input's moments,
+         * kernels/pwbn.h), where that pays; the mean and variance pass through g->bn_sums */
+        if (bn && n->fold_node == i + 1 && train && !g->no_fusion && !g->no_train_fold && !n->keep_y &&
+            !bn->keep_y && n->ops->train_fold_applies && bn->ops->train_fold &&
+            n->ops->train_fold_applies(n, B, g->train_fold_always)) {
+            double *mean = g->bn_sums, *var = mean + bn->out_shape.C;
+            n->ops->train_stats(n, B, mean, var);
+            bn->act = fused_act(g, bn);
+            bn->act_y = bn->act ? g->nodes[bn->act_node].y : NULL;
+            bn->ops->train_fold(bn, mean, var, (size_t)B * bn->out_shape.H * bn->out_shape.W, &n->fold, &n->fold_bits);
+            n->fold_act = bn->act;
+            n->fold_y = bn->act ? bn->act_y : bn->y;
+            n->fold_on = n->train_fold = true;
+        }
         /* the batch norm's statistics while each sample is in cache; one buffer, so only for a
          * batch norm right after its conv */
-        if (bn && n->fold_node == i + 1 && train && !g->no_fusion && bn->ops->takes_sums && n->ops->forms_sums &&
-            n->ops->forms_sums(n, B)) {
+        if (bn && !n->train_fold && n->fold_node == i + 1 && train && !g->no_fusion && bn->ops->takes_sums &&
+            n->ops->forms_sums && n->ops->forms_sums(n, B)) {
             n->sums_out = g->bn_sums;
             bn->sums_in = g->bn_sums;
         }
@@ -465,6 +482,21 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         }
         if (act_in_producer(g, n, plain)) { /* the producer applies this ReLU's mask itself */
             g->nodes[n->in[0]].act_dy = n->dy;
+            continue;
+        }
+        if (n->n_in == 1 && n->in[0] != RP_INPUT && g->nodes[n->in[0]].train_fold) {
+            /* a batch norm its conv did in training: the conv's backward is both layers'
+             * (kernels/pwbn.h); when the conv would not run (nothing before it needs a
+             * gradient), it runs here for the batch norm's parameters alone */
+            rp_node *c = &g->nodes[n->in[0]];
+            n->ops->train_fold_grads(n, &p, &c->fold_grads);
+            if (!c->bwd_run) {
+                rp_pass q = p;
+                q.param_grads = false;
+                bind_inputs(g, c);
+                c->dx[0] = NULL;
+                c->ops->backward(c, &q);
+            }
             continue;
         }
         if (n->last_reader < 0 && n != last) /* read by no one: its gradient is zero */

@@ -72,6 +72,16 @@ typedef struct rp_fold {
     const float *mean, *invstd, *gamma, *beta;
 } rp_fold;
 
+/* What a conv that did the training batch norm after it needs of that batch norm for the
+ * backward of both (kernels/pwbn.h; filled by the batch norm's ops->train_fold_grads). */
+typedef struct rp_fold_grads {
+    float *g;             /* the gradient of the batch norm's output, or of its activation's (masked
+                           * in place with bits) */
+    const uint8_t *bits;  /* the activation's mask, or NULL: g is the batch norm output's gradient */
+    const float *gamma, *invstd;
+    float *dgamma, *dbeta; /* NULL when not wanted */
+} rp_fold_grads;
+
 typedef struct rp_layer_ops {
     const char *kind;
     /* floats to keep from forward for backward, for a batch of B */
@@ -106,6 +116,18 @@ typedef struct rp_layer_ops {
     /* forward honours n->fold_on: then it applies n->fold and the activation n->fold_act to
      * its output and writes n->fold_y (the batch norm's, or its activation's, output) */
     bool accepts_fold;
+    /* training fold (kernels/pwbn.h). A conv: whether it can do the training-mode batch norm
+     * after it for a batch of B (always: whenever it can at all; else where that pays);
+     * train_stats then writes that batch norm's batch mean and variance of its output (OC
+     * doubles each) without forming the output, keeping what its backward needs; its forward
+     * (n->fold_on, training) applies n->fold and writes n->fold_bits; its backward
+     * (n->train_fold) is both layers' from n->fold_grads. A batch norm: train_fold takes the
+     * statistics from its producer (running statistics updated, f filled, *bits its
+     * activation's mask or NULL); train_fold_grads hands over its gradients. */
+    bool (*train_fold_applies)(const rp_node *n, int B, bool always);
+    void (*train_stats)(rp_node *n, int B, double *mean, double *var);
+    void (*train_fold)(rp_node *n, const double *mean, const double *var, size_t N, rp_fold *f, uint8_t **bits);
+    void (*train_fold_grads)(rp_node *n, const rp_pass *p, rp_fold_grads *out);
 } rp_layer_ops;
 
 /* Activations a producer's forward may apply for the node after it (rp_node.act). */
@@ -148,6 +170,9 @@ struct rp_node {
     rp_fold fold;
     int fold_act;
     float *fold_y;
+    bool train_fold;           /* the last forward (training) did the batch norm after it too */
+    uint8_t *fold_bits;        /* ... and wrote its activation's mask here (or NULL) */
+    rp_fold_grads fold_grads;  /* ... whose gradients the backward takes from here */
     double *sums_out;          /* forward: form the batch norm's sums of y here (ops->forms_sums) */
     const double *sums_in;     /* forward: the producer formed this batch norm's sums (ops->takes_sums) */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
@@ -192,6 +217,8 @@ typedef struct rp_graph {
     bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
     bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
     bool no_fusion;        /* tests: run every node's own forward */
+    bool no_train_fold;    /* tests, benchmarks: no conv does the training batch norm after it */
+    bool train_fold_always; /* tests: ... every conv that can, where it pays or not */
     bool last_folded;      /* the last forward folded a batch norm into a conv */
     double *bn_sums;       /* one batch norm's per-sample sums, from the conv before it */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */

@@ -1,0 +1,246 @@
+/* Pointwise convolution + training batch norm without the convolution's output (pwbn.h). */
+#include "kernels/pwbn.h"
+
+#include <string.h>
+
+#include "core/status.h"
+#include "kernels/actmask.h"
+#include "kernels/batchnorm.h"
+#include "kernels/blas.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_direct.h"
+#include "kernels/simd.h"
+
+static int n_chunks(size_t N) { return N < BN_CHUNKS ? (int)N : BN_CHUNKS; }
+
+/* Per element of E, the separate layers move about seven floats through memory more than the
+ * fused path (E written and read for the statistics and the normalisation, its gradient
+ * written and read twice); the fused path adds about N C^2 multiply-adds (the moments and X M)
+ * and 3 OC C^2 in double. Counted at this machine kind's rates (~30 GB/s, ~1 ns per seven
+ * floats of one element; 0.034 ns per row multiply-add, 0.1 ns per small-matrix one), it is
+ * taken when the extra arithmetic costs less than half the passes it saves. */
+bool pwbn_worth(size_t N, int C, int OC)
+{
+    double c2 = (double)C * C, n = (double)N, oc = (double)OC;
+    return c2 * (n + 3.0 * oc) < 14.0 * n * oc;
+}
+
+size_t pwbn_moment_doubles(int C) { return (size_t)C + (size_t)C * C; }
+
+/* Chunks of rows for the moments: BN_CHUNKS, fewer for wide inputs (each chunk sums a C x C
+ * matrix; at most about a million doubles in all). A function of the shape alone. */
+static int moment_chunks(size_t N, int C)
+{
+    size_t per = (size_t)C * C + 2 * (size_t)C, k = ((size_t)1 << 20) / per;
+    if (k > (size_t)n_chunks(N)) k = (size_t)n_chunks(N);
+    return k < 1 ? 1 : (int)k;
+}
+
+size_t pwbn_work_doubles(size_t N, int C, int OC)
+{
+    size_t c = (size_t)C, oc = (size_t)OC;
+    size_t moments = (size_t)moment_chunks(N, C) * (c * c + 2 * c) + c;
+    size_t backward = (size_t)n_chunks(N) * oc + 5 * oc + oc * c + c * c;
+    return moments > backward ? moments : backward;
+}
+
+size_t pwbn_scratch_floats(int C, int OC) { return (size_t)2 * OC * C + (size_t)C * C + (size_t)C; }
+
+/* Moments ----------------------------------------------------------------------------------- */
+
+/* Rows [n0, n1) of x around the shift s: q1 = sum of u = x - s, q2 (upper triangle, row-major
+ * C x C) = sum of u u^T, in double, rows in order. u: C doubles of room. */
+#define moments_chunk_BODY                                                                  \
+    for (int c = 0; c < C; c++) q1[c] = 0.0;                                                \
+    for (size_t i = 0; i < (size_t)C * C; i++) q2[i] = 0.0;                                 \
+    for (size_t n = n0; n < n1; n++) {                                                      \
+        const float *xr = x + n * C;                                                        \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
+            u[c] = (double)xr[c] - s[c];                                                    \
+            q1[c] += u[c];                                                                  \
+        }                                                                                   \
+        for (int i = 0; i < C; i++) {                                                       \
+            double ui = u[i], *qi = q2 + (size_t)i * C;                                     \
+            _Pragma("omp simd") for (int j = i; j < C; j++) qi[j] += ui * u[j];             \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(moments_chunk, (double *restrict q1, double *restrict q2, double *restrict u, const float *x,
+                                 const double *s, size_t n0, size_t n1, int C))
+
+void pwbn_moments(double *m, const float *x, size_t N, int C, double *work)
+{
+    RP_ASSERT(N >= 1 && C >= 1);
+    const int K = moment_chunks(N, C);
+    const size_t per = (size_t)C * C + 2 * (size_t)C;
+    double *mu = m, *S = m + C, *d = work + (size_t)K * per;
+    for (int c = 0; c < C; c++) mu[c] = x[c]; /* the shift: x's first row */
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static) if (N * (size_t)C * C > 65536)
+    for (int k = 0; k < K; k++) {
+        double *q = work + (size_t)k * per;
+        RP_SIMD_CALL(simd, moments_chunk, (q, q + C, q + C + (size_t)C * C, x, mu, N * k / K, N * (k + 1) / K, C));
+    }
+    /* chunks in order: d = the mean minus the shift, then the covariance around the mean */
+    for (int c = 0; c < C; c++) {
+        double t = 0.0;
+        for (int k = 0; k < K; k++) t += work[(size_t)k * per + c];
+        d[c] = t / (double)N;
+    }
+    for (int i = 0; i < C; i++)
+        for (int j = i; j < C; j++) {
+            double t = 0.0;
+            for (int k = 0; k < K; k++) t += work[(size_t)k * per + C + (size_t)i * C + j];
+            S[(size_t)i * C + j] = S[(size_t)j * C + i] = t / (double)N - d[i] * d[j];
+        }
+    for (int c = 0; c < C; c++) mu[c] += d[c];
+}
+
+void pwbn_stats(double *mean, double *var, const double *m, const float *w, const float *b, int C, int OC)
+{
+    const double *mu = m, *S = m + C;
+    for (int o = 0; o < OC; o++) {
+        const float *wo = w + (size_t)o * C;
+        double e = b ? (double)b[o] : 0.0, v = 0.0;
+        for (int i = 0; i < C; i++) {
+            double t = 0.0; /* (S w_o)_i */
+            for (int j = 0; j < C; j++) t += S[(size_t)i * C + j] * wo[j];
+            e += (double)wo[i] * mu[i];
+            v += (double)wo[i] * t;
+        }
+        mean[o] = e;
+        var[o] = v > 0.0 ? v : 0.0;
+    }
+}
+
+/* Backward ---------------------------------------------------------------------------------- */
+
+/* Rows [n0, n1) of g (OC channels): q += g, in double, after g = 0 + (mask ? g : 0) from bits
+ * (as the batch norm's masked gradient; bits may be NULL: g as it is). */
+#define mask_sums_BODY                                                                      \
+    const size_t RB = act_mask_row_bytes(OC);                                               \
+    for (int c = 0; c < OC; c++) q[c] = 0.0;                                                \
+    for (size_t n = n0; n < n1; n++) {                                                      \
+        float *gr = g + n * OC;                                                             \
+        if (bits) {                                                                         \
+            const uint8_t *br = bits + n * RB;                                              \
+            int c = 0;                                                                      \
+            for (; c + 16 <= OC; c += 16) {                                                 \
+                rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c) & RP_MASK16(br, c));          \
+                RP_ST16(gr + c, 0.0f + gm);                                                 \
+            }                                                                               \
+            for (; c < OC; c++) gr[c] = 0.0f + (RP_MASK_BIT(br, c) ? gr[c] : 0.0f);         \
+        }                                                                                   \
+        _Pragma("omp simd") for (int c = 0; c < OC; c++) q[c] += (double)gr[c];             \
+    }
+RP_SIMD_VARIANTS(mask_sums, (double *restrict q, float *g, const uint8_t *bits, size_t n0, size_t n1, int OC))
+
+/* P (OC, C) = g^T x over all N rows: gemm_direct in pieces of P's rows (an element's sum does
+ * not depend on them), else OpenBLAS in rp_sgemm's fixed pieces. */
+static void product_gtx(float *P, const float *g, const float *x, size_t N, int C, int OC)
+{
+    if (!gemm_direct_applies()) {
+        rp_sgemm(CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, g, OC, x, C, 0.0f, P, C);
+        return;
+    }
+    const int piece = 48, pieces = (OC + piece - 1) / piece;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int p = 0; p < pieces; p++) {
+        int o = p * piece, len = OC - o < piece ? OC - o : piece;
+        gemm_direct_tn(len, C, (int)N, g + o, (size_t)OC, x, (size_t)C, P + (size_t)o * C, (size_t)C, false);
+    }
+}
+
+enum { DX_ROWS = 256 }; /* rows per block of the input gradient (fixed: the results ignore threads) */
+
+/* dx (+)= g W1k + x M + u, blocks of rows in parallel. */
+static void input_grad(float *dx, bool acc, const float *g, const float *x, const float *W1k, const float *M,
+                       const float *u, size_t N, int C, int OC)
+{
+    const long blocks = (long)((N + DX_ROWS - 1) / DX_ROWS);
+    const bool direct = gemm_direct_applies();
+    int blas = rp_blas_single_begin();
+#pragma omp parallel for schedule(dynamic, 4)
+    for (long i = 0; i < blocks; i++) {
+        size_t r0 = (size_t)i * DX_ROWS, r1 = r0 + DX_ROWS < N ? r0 + DX_ROWS : N;
+        int rows = (int)(r1 - r0);
+        float *d = dx + r0 * C;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < C; c++) d[(size_t)r * C + c] = acc ? d[(size_t)r * C + c] + u[c] : u[c];
+        if (direct) {
+            gemm_direct_nn(rows, C, OC, g + r0 * OC, (size_t)OC, W1k, (size_t)C, d, (size_t)C, true);
+            gemm_direct_nn(rows, C, C, x + r0 * C, (size_t)C, M, (size_t)C, d, (size_t)C, true);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, OC, 1.0f, g + r0 * OC, OC, W1k, C, 1.0f,
+                        d, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, C, 1.0f, x + r0 * C, C, M, C, 1.0f, d, C);
+        }
+    }
+    rp_blas_single_end(blas);
+}
+
+void pwbn_backward(const pwbn_grads *d, float *g, const uint8_t *bits, const float *x, const float *w,
+                   const float *gamma, const float *invstd, const double *m, size_t N, int C, int OC,
+                   float *scratch, double *work)
+{
+    RP_ASSERT(N >= 1 && C >= 1 && OC >= 1);
+    const double *mu = m, *S = m + C, n = (double)N;
+    const int K = n_chunks(N);
+    double *part = work, *s1 = part + (size_t)K * OC, *S2 = s1 + OC, *k0 = S2 + OC, *k1 = k0 + OC, *k2 = k1 + OC;
+    double *WS = k2 + OC, *Md = WS + (size_t)OC * C;
+    float *P = scratch, *W1k = P + (size_t)OC * C, *M = W1k + (size_t)OC * C, *u = M + (size_t)C * C;
+
+    /* G (masked in place) and its sums over rows, in fixed chunks combined in order */
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static) if (N * (size_t)OC > 32768)
+    for (int k = 0; k < K; k++)
+        RP_SIMD_CALL(simd, mask_sums, (part + (size_t)k * OC, g, bits, N * k / K, N * (k + 1) / K, OC));
+    for (int o = 0; o < OC; o++) {
+        double t = 0.0;
+        for (int k = 0; k < K; k++) t += part[(size_t)k * OC + o];
+        s1[o] = t;
+    }
+    product_gtx(P, g, x, N, C, OC);
+
+    /* per output channel: the batch norm's sums and coefficients */
+    for (int o = 0; o < OC; o++) {
+        const float *wo = w + (size_t)o * C, *po = P + (size_t)o * C;
+        double s2 = 0.0;
+        for (int i = 0; i < C; i++) s2 += (double)wo[i] * ((double)po[i] - s1[o] * mu[i]);
+        double a = (double)gamma[o] * invstd[o];
+        S2[o] = s2;
+        k1[o] = a;
+        k0[o] = -a * s1[o] / n;
+        k2[o] = -a * (double)invstd[o] * invstd[o] * s2 / n;
+        if (d->dgamma) d->dgamma[o] += (float)(s2 * invstd[o]);
+        if (d->dbeta) d->dbeta[o] += (float)s1[o];
+        if (d->db) d->db[o] += (float)(a * s1[o] + n * k0[o]);
+    }
+    if (d->dw) { /* dW += k1 P + N (k0 mu^T + k2 (W S)) */
+#pragma omp parallel for schedule(static) if ((size_t)OC * C * C > 65536)
+        for (int o = 0; o < OC; o++)
+            for (int i = 0; i < C; i++) {
+                double t = 0.0;
+                for (int j = 0; j < C; j++) t += (double)w[(size_t)o * C + j] * S[(size_t)j * C + i];
+                size_t e = (size_t)o * C + i;
+                d->dw[e] += (float)(k1[o] * P[e] + n * (k0[o] * mu[i] + k2[o] * t));
+            }
+    }
+    if (!d->dx) return;
+    /* dX (+)= G (k1 W) + X M + (W^T k0 - M mu), M = W^T diag(k2) W */
+#pragma omp parallel for schedule(static) if ((size_t)OC * C * C > 65536)
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) {
+            double t = 0.0;
+            for (int o = 0; o < OC; o++) t += (double)w[(size_t)o * C + i] * k2[o] * w[(size_t)o * C + j];
+            Md[(size_t)i * C + j] = t;
+            M[(size_t)i * C + j] = (float)t;
+        }
+    for (int i = 0; i < C; i++) {
+        double t = 0.0;
+        for (int o = 0; o < OC; o++) t += (double)w[(size_t)o * C + i] * k0[o];
+        for (int j = 0; j < C; j++) t -= Md[(size_t)i * C + j] * mu[j];
+        u[i] = (float)t;
+    }
+    for (size_t e = 0; e < (size_t)OC * C; e++) W1k[e] = (float)(k1[e / C] * w[e]);
+    input_grad(d->dx, d->acc_dx, g, x, W1k, M, u, N, C, OC);
+}
