@@ -131,7 +131,8 @@ static void check_case(const pw_case *pc, size_t k)
     /* forward: the statistics from the moments, then the conv writing the batch norm's output */
     double *m = doubles(pwbn_moment_doubles(C)), *work = doubles(pwbn_work_doubles(N, C, OC) + 64);
     double *mean_d = doubles(OC), *var_d = doubles(OC);
-    pwbn_moments(m, x, N, C, work);
+    float *fwork = floats(pwbn_moment_floats(N, C));
+    pwbn_moments(m, x, N, C, work, fwork);
     pwbn_stats(mean_d, var_d, m, w, bias, C, OC);
     float *mean = floats(OC), *invstd = floats(OC);
     for (int o = 0; o < OC; o++) {
@@ -155,7 +156,7 @@ static void check_case(const pw_case *pc, size_t k)
     for (int o = 0; o < OC; o++) {
         if (!(fabs(mean_d[o] - t.mean[o]) <= 1e-9 * (1.0 + fabs(t.mean[o]))))
             fail_msg("case %zu: mean %d %.17g, long way %.17g", k, o, mean_d[o], t.mean[o]);
-        if (!(fabs(var_d[o] - t.var[o]) <= 1e-9 * vmax))
+        if (!(fabs(var_d[o] - t.var[o]) <= 2e-6 * vmax)) /* u^T u in float */
             fail_msg("case %zu: variance %d %.17g, long way %.17g", k, o, var_d[o], t.var[o]);
     }
     double ey = rel_err(y, t.y, N * OC);
@@ -215,7 +216,7 @@ static void check_case(const pw_case *pc, size_t k)
     if (!(ea <= 1e-6 * (1.0 + dmax))) fail_msg("case %zu: accumulate mode off by %g", k, ea);
 
     free(x), free(w), free(b), free(gamma), free(beta), free(dA), free(g), free(y), free(m), free(work);
-    free(mean_d), free(var_d), free(mean), free(invstd), free(scratch), free(bits), free(acc);
+    free(mean_d), free(var_d), free(fwork), free(mean), free(invstd), free(scratch), free(bits), free(acc);
     free(t.mean), free(t.var), free(t.y), free(t.dx), free(t.dw), free(t.db), free(t.dgamma), free(t.dbeta);
     for (int th = 0; th < 2; th++) free(dx[th]), free(dw[th]), free(db[th]), free(dg[th]), free(dbe[th]);
     free(E), free(dE), free(ldx), free(ldw), free(ldg), free(ldb), free(mean2), free(inv2), free(rm), free(rv), free(bnw);

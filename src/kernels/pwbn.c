@@ -27,72 +27,63 @@ bool pwbn_worth(size_t N, int C, int OC)
 
 size_t pwbn_moment_doubles(int C) { return (size_t)C + (size_t)C * C; }
 
-/* Chunks of rows for the moments: BN_CHUNKS, fewer for wide inputs (each chunk sums a C x C
- * matrix; at most about a million doubles in all). A function of the shape alone. */
-static int moment_chunks(size_t N, int C)
-{
-    size_t per = (size_t)C * C + 2 * (size_t)C, k = ((size_t)1 << 20) / per;
-    if (k > (size_t)n_chunks(N)) k = (size_t)n_chunks(N);
-    return k < 1 ? 1 : (int)k;
-}
+enum { MOMENT_CHUNKS = 16 }; /* fixed chunks of rows for the moments (the sums ignore threads) */
+
+static int moment_chunks(size_t N) { return N < MOMENT_CHUNKS ? (int)N : MOMENT_CHUNKS; }
 
 size_t pwbn_work_doubles(size_t N, int C, int OC)
 {
     size_t c = (size_t)C, oc = (size_t)OC;
-    size_t moments = (size_t)moment_chunks(N, C) * (c * c + 2 * c) + c;
+    size_t moments = (size_t)moment_chunks(N) * c + c;
     size_t backward = (size_t)n_chunks(N) * oc + 5 * oc + oc * c + c * c;
     return moments > backward ? moments : backward;
 }
 
 size_t pwbn_scratch_floats(int C, int OC) { return (size_t)2 * OC * C + (size_t)C * C + (size_t)C; }
 
+size_t pwbn_moment_floats(size_t N, int C) { return N * C + (size_t)moment_chunks(N) * C * C; }
+
 /* Moments ----------------------------------------------------------------------------------- */
 
-/* Rows [n0, n1) of x around the shift s: q1 = sum of u = x - s, q2 (upper triangle, row-major
- * C x C) = sum of u u^T, in double, rows in order. u: C doubles of room. */
-#define moments_chunk_BODY                                                                  \
-    for (int c = 0; c < C; c++) q1[c] = 0.0;                                                \
-    for (size_t i = 0; i < (size_t)C * C; i++) q2[i] = 0.0;                                 \
-    for (size_t n = n0; n < n1; n++) {                                                      \
-        const float *xr = x + n * C;                                                        \
-        _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
-            u[c] = (double)xr[c] - s[c];                                                    \
-            q1[c] += u[c];                                                                  \
-        }                                                                                   \
-        for (int i = 0; i < C; i++) {                                                       \
-            double ui = u[i], *qi = q2 + (size_t)i * C;                                     \
-            _Pragma("omp simd") for (int j = i; j < C; j++) qi[j] += ui * u[j];             \
-        }                                                                                   \
-    }
-RP_SIMD_VARIANTS(moments_chunk, (double *restrict q1, double *restrict q2, double *restrict u, const float *x,
-                                 const double *s, size_t n0, size_t n1, int C))
+/* Rows [n0, n1) of x shifted by s into u (float), and q += u in double, rows in order. */
+#define shift_rows_BODY                                                                         for (int c = 0; c < C; c++) q[c] = 0.0;                                                     for (size_t n = n0; n < n1; n++) {                                                              const float *xr = x + n * C;                                                                float *ur = u + n * C;                                                                      _Pragma("omp simd") for (int c = 0; c < C; c++) {                                               ur[c] = xr[c] - s[c];                                                                       q[c] += (double)ur[c];                                                                  }                                                                                       }
+RP_SIMD_VARIANTS(shift_rows, (float *restrict u, double *restrict q, const float *restrict x, const float *s,
+                              size_t n0, size_t n1, int C))
 
-void pwbn_moments(double *m, const float *x, size_t N, int C, double *work)
+void pwbn_moments(double *m, const float *x, size_t N, int C, double *work, float *fwork)
 {
     RP_ASSERT(N >= 1 && C >= 1);
-    const int K = moment_chunks(N, C);
-    const size_t per = (size_t)C * C + 2 * (size_t)C;
-    double *mu = m, *S = m + C, *d = work + (size_t)K * per;
-    for (int c = 0; c < C; c++) mu[c] = x[c]; /* the shift: x's first row */
+    const int K = moment_chunks(N);
+    const bool direct = gemm_direct_applies();
+    double *mu = m, *S = m + C, *d = work + (size_t)K * C;
+    const float *s = x; /* the shift: x's first row */
+    float *u = fwork, *gram = fwork + N * C;
     rp_simd simd = rp_simd_level();
-#pragma omp parallel for schedule(static) if (N * (size_t)C * C > 65536)
+    int blas = rp_blas_single_begin();
+#pragma omp parallel for schedule(static)
     for (int k = 0; k < K; k++) {
-        double *q = work + (size_t)k * per;
-        RP_SIMD_CALL(simd, moments_chunk, (q, q + C, q + C + (size_t)C * C, x, mu, N * k / K, N * (k + 1) / K, C));
+        size_t n0 = N * k / K, n1 = N * (k + 1) / K;
+        RP_SIMD_CALL(simd, shift_rows, (u, work + (size_t)k * C, x, s, n0, n1, C));
+        float *gk = gram + (size_t)k * C * C, *uk = u + n0 * C;
+        if (direct) /* gk = uk^T uk */
+            gemm_direct_tn(C, C, (int)(n1 - n0), uk, (size_t)C, uk, (size_t)C, gk, (size_t)C, false);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, C, (int)(n1 - n0), 1.0f, uk, C, uk, C, 0.0f, gk, C);
     }
+    rp_blas_single_end(blas);
     /* chunks in order: d = the mean minus the shift, then the covariance around the mean */
     for (int c = 0; c < C; c++) {
         double t = 0.0;
-        for (int k = 0; k < K; k++) t += work[(size_t)k * per + c];
+        for (int k = 0; k < K; k++) t += work[(size_t)k * C + c];
         d[c] = t / (double)N;
     }
     for (int i = 0; i < C; i++)
         for (int j = i; j < C; j++) {
             double t = 0.0;
-            for (int k = 0; k < K; k++) t += work[(size_t)k * per + C + (size_t)i * C + j];
+            for (int k = 0; k < K; k++) t += (double)gram[(size_t)k * C * C + (size_t)i * C + j];
             S[(size_t)i * C + j] = S[(size_t)j * C + i] = t / (double)N - d[i] * d[j];
         }
-    for (int c = 0; c < C; c++) mu[c] += d[c];
+    for (int c = 0; c < C; c++) mu[c] = (double)s[c] + d[c];
 }
 
 void pwbn_stats(double *mean, double *var, const double *m, const float *w, const float *b, int C, int OC)

@@ -7,7 +7,7 @@
  *
  * Statistics. E's batch mean and biased variance follow from X's mean mu and covariance S:
  *     mean_E = W mu + b,    var_E[o] = w_o^T S w_o
- * (pwbn_moments: sums in double around X's first row, in fixed chunks of rows). With them the
+ * (pwbn_moments). With them the
  * convolution writes the batch norm's output directly, as in evaluation (conv2d_forward_bn).
  *
  * Backward. With G the gradient of the batch norm's output (masked by the activation's bits),
@@ -39,8 +39,13 @@ size_t pwbn_moment_doubles(int C);
 size_t pwbn_work_doubles(size_t N, int C, int OC);
 size_t pwbn_scratch_floats(int C, int OC);
 
-/* m (pwbn_moment_doubles): the mean and biased covariance of x's N rows of C channels. */
-void pwbn_moments(double *m, const float *x, size_t N, int C, double *work);
+/* m (pwbn_moment_doubles): the mean and biased covariance of x's N rows of C channels: the rows
+ * shifted by the first one (u = x - x_0, a copy in fwork), summed in double and multiplied out
+ * as u^T u in float, in fixed chunks of rows added in double in order; S = u^T u / N - d d^T
+ * with d = mean(u), of the order of the spread (no cancellation to speak of). fwork:
+ * pwbn_moment_floats. */
+size_t pwbn_moment_floats(size_t N, int C);
+void pwbn_moments(double *m, const float *x, size_t N, int C, double *work, float *fwork);
 /* mean (OC), var (OC) of E = x w^T + b from the moments m; w (OC, C), b (OC) or NULL. */
 void pwbn_stats(double *mean, double *var, const double *m, const float *w, const float *b, int C, int OC);
 

@@ -41,15 +41,23 @@ static size_t conv_saved(const rp_node *n, int B)
 static size_t rows_of(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
 
 /* The fused path's scratch: pwbn's floats, then its doubles from a 64-byte boundary. */
-static size_t pwbn_floats(const rp_node *n) { return (pwbn_scratch_floats(n->in_shape[0].C, n->out_shape.C) + 15) & ~(size_t)15; }
-static double *pwbn_work(const rp_node *n) { return (double *)(n->scratch + pwbn_floats(n)); }
+static size_t pwbn_floats(const rp_node *n) { return pwbn_scratch_floats(n->in_shape[0].C, n->out_shape.C); }
+/* its doubles after the larger of the backward's floats and the moments' */
+static double *pwbn_work(const rp_node *n, int B)
+{
+    size_t f = pwbn_floats(n), mf = pwbn_moment_floats(rows_of(n, B), n->in_shape[0].C);
+    return (double *)(n->scratch + (((f > mf ? f : mf) + 15) & ~(size_t)15));
+}
 
 static size_t conv_scratch(const rp_node *n, int B)
 {
     conv2d_shape s = shape_of(n, B);
     size_t own = conv2d_scratch_floats(&s);
     if (!can_train_fold(n)) return own;
-    size_t fused = pwbn_floats(n) + 2 * pwbn_work_doubles(rows_of(n, B), n->in_shape[0].C, n->out_shape.C);
+    size_t N = rows_of(n, B), C = (size_t)n->in_shape[0].C;
+    size_t work = 2 * pwbn_work_doubles(N, (int)C, n->out_shape.C), floats = pwbn_floats(n);
+    if (pwbn_moment_floats(N, (int)C) > floats) floats = pwbn_moment_floats(N, (int)C);
+    size_t fused = ((floats + 15) & ~(size_t)15) + work;
     return fused > own ? fused : own;
 }
 
@@ -81,7 +89,7 @@ static void conv_train_stats(rp_node *n, int B, double *mean, double *var)
 {
     const conv_state *st = n->state;
     int C = n->in_shape[0].C;
-    pwbn_moments((double *)n->saved, n->x[0], rows_of(n, B), C, pwbn_work(n));
+    pwbn_moments((double *)n->saved, n->x[0], rows_of(n, B), C, pwbn_work(n, B), n->scratch);
     pwbn_stats(mean, var, (double *)n->saved, n->param[0].data, st->bias ? n->param[1].data : NULL, C, st->OC);
 }
 
@@ -101,7 +109,7 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
         pwbn_grads d = {.dx = n->dx[0], .dw = dw, .db = db, .dgamma = f->dgamma, .dbeta = f->dbeta,
                         .acc_dx = !n->dx_write[0]};
         pwbn_backward(&d, f->g, f->bits, n->x[0], n->param[0].data, f->gamma, f->invstd, (const double *)n->saved,
-                      rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n));
+                      rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n, p->B));
         return;
     }
     if (!n->dx[0] && !dw && !db) return;
