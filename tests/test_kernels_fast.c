@@ -398,6 +398,7 @@ static void test_depthwise_bitwise(void **state)
         {2, 8, 8, 48, 48, 7, 1, 3, 48, true},   /* K 7 */
         {2, 5, 21, 32, 32, 3, 1, 1, 32, true},  /* rows of several 4-pixel groups and a remainder */
         {2, 6, 23, 16, 16, 3, 2, 1, 16, false}, /* the same at stride 2 */
+        {2, 7, 9, 80, 80, 3, 1, 1, 80, true},   /* 5 blocks: weight-gradient groups of 3 and 2; pixel-major rows */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const conv_case *c = &cases[k];

@@ -133,6 +133,43 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
 RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, const float *restrict wt,
                                const float *b, const conv2d_shape *s, int oh))
 
+/* The same pixel by pixel, every channel block of a pixel before the next pixel, the weights
+ * read from L1: the row's input is then read in order. For wide layers (C >= DW_PIXEL_MAJOR)
+ * the channel blocks' passes over a row, each touching one line in C / 16, run far below
+ * memory speed when the row is not in cache (2x on MobileNetV2's 32x32x96 and 16x16x144
+ * layers); with 32 channels the weights in registers win. Same operations, same order. */
+#define DW_PIXEL_MAJOR 64
+#define dw3_fwd_row_pm_BODY                                                                 \
+    const int C = s->C, S = s->stride;                                                      \
+    const float *r[3];                                                                      \
+    bool rv[3];                                                                             \
+    for (int kh = 0; kh < 3; kh++) {                                                        \
+        int ih = oh * S - s->pad + kh;                                                      \
+        rv[kh] = ih >= 0 && ih < s->H;                                                      \
+        r[kh] = xb + (size_t)(rv[kh] ? ih : 0) * s->W * C;                                  \
+    }                                                                                       \
+    for (int ow = 0; ow < s->OW; ow++) {                                                    \
+        int iw0 = ow * S - s->pad;                                                          \
+        bool inside = iw0 >= 0 && iw0 + 2 < s->W;                                           \
+        float *yp = y + (size_t)ow * C;                                                     \
+        for (int c0 = 0; c0 < C; c0 += CB) {                                                \
+            rp_v16 acc = {0};                                                               \
+            if (b) acc = RP_LD16(b + c0);                                                   \
+            for (int kh = 0; kh < 3; kh++) {                                                \
+                if (!rv[kh]) continue;                                                      \
+                const float *wr = wt + (size_t)kh * 3 * C + c0;                             \
+                for (int kw = 0; kw < 3; kw++) {                                            \
+                    int iw = iw0 + kw;                                                      \
+                    if (inside || (iw >= 0 && iw < s->W))                                   \
+                        acc += RP_LD16(r[kh] + (size_t)iw * C + c0) * RP_LD16(wr + (size_t)kw * C); \
+                }                                                                           \
+            }                                                                               \
+            RP_ST16(yp + c0, acc);                                                          \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, const float *restrict wt,
+                                  const float *b, const conv2d_shape *s, int oh))
+
 /* Input row (b, ih): dx += dy * w gathered over the taps in (kh, kw) order (!acc: from 0,
  * as adding into a zeroed row). Channel blocks keep their sum in a register. */
 #define dw_dx_row_BODY                                                                      \
@@ -173,7 +210,43 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 /* The same for K = 3 and C % CB == 0: per channel block the 9 weight vectors stay in
  * registers, no tap lists; interior pixels of a stride-1 conv skip the tests. Same taps in the
  * same (kh, kw) order, so the same bits. */
-#define dw3_dx_row_BODY                                                                     \
+/* One input pixel's 16 channels from c0: d (+)= dy * w over its taps in (kh, kw) order; WV(t):
+ * tap t's weight vector. */
+#define DW3_DX_PIXEL(WV)                                                                    \
+    {                                                                                       \
+        float *d = dxr + (size_t)iw * C + c0;                                               \
+        rp_v16 a = {0};                                                                     \
+        if (acc) a = RP_LD16(d);                                                            \
+        int tw0 = iw + P; /* kw = 0 */                                                      \
+        if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                        \
+            for (int kh = 0; kh < 3; kh++) {                                                \
+                if (!rv[kh]) continue;                                                      \
+                const float *p = r[kh] + (size_t)tw0 * C + c0;                              \
+                a += RP_LD16(p) * WV(kh * 3);                                               \
+                a += RP_LD16(p - C) * WV(kh * 3 + 1);                                       \
+                a += RP_LD16(p - 2 * C) * WV(kh * 3 + 2);                                   \
+            }                                                                               \
+        } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {                   \
+            for (int kh = 0; kh < 3; kh++) {                                                \
+                if (!rv[kh]) continue;                                                      \
+                if (iw % 2 == 0) { /* kw = 1: tw = iw */                                    \
+                    a += RP_LD16(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);       \
+                    continue;                                                               \
+                } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                            \
+                a += RP_LD16(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);         \
+                a += RP_LD16(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);     \
+            }                                                                               \
+        } else {                                                                            \
+            for (int kh = 0; kh < 3; kh++)                                                  \
+                for (int kw = 0; kw < 3 && rv[kh]; kw++) {                                  \
+                    int tw = tw0 - kw;                                                      \
+                    if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                           \
+                        a += RP_LD16(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);  \
+                }                                                                           \
+        }                                                                                   \
+        RP_ST16(d, a);                                                                      \
+    }
+#define DW3_DX_ROWS                                                                         \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
     const float *r[3];                                                                      \
     bool rv[3];                                                                             \
@@ -181,46 +254,27 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
         int th = ih + P - kh;                                                               \
         rv[kh] = th >= 0 && th % S == 0 && th / S < s->OH;                                  \
         r[kh] = dyb + (size_t)(rv[kh] ? th / S : 0) * s->OW * C;                            \
-    }                                                                                       \
+    }
+#define DW3_WV_REG(t) wv[t]
+#define DW3_WV_MEM(t) RP_LD16(wt + (size_t)(t) * C + c0)
+#define dw3_dx_row_BODY                                                                     \
+    DW3_DX_ROWS                                                                             \
     for (int c0 = 0; c0 < C; c0 += CB) {                                                    \
         rp_v16 wv[9];                                                                       \
         for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
-        for (int iw = 0; iw < s->W; iw++) {                                                 \
-            float *d = dxr + (size_t)iw * C + c0;                                           \
-            rp_v16 a = {0};                                                                 \
-            if (acc) a = RP_LD16(d);                                                        \
-            int tw0 = iw + P; /* kw = 0 */                                                  \
-            if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                    \
-                for (int kh = 0; kh < 3; kh++) {                                            \
-                    if (!rv[kh]) continue;                                                  \
-                    const float *p = r[kh] + (size_t)tw0 * C + c0;                          \
-                    a += RP_LD16(p) * wv[kh * 3];                                           \
-                    a += RP_LD16(p - C) * wv[kh * 3 + 1];                                   \
-                    a += RP_LD16(p - 2 * C) * wv[kh * 3 + 2];                               \
-                }                                                                           \
-            } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {               \
-                for (int kh = 0; kh < 3; kh++) {                                            \
-                    if (!rv[kh]) continue;                                                  \
-                    if (iw % 2 == 0) { /* kw = 1: tw = iw */                                \
-                        a += RP_LD16(r[kh] + (size_t)(iw / 2) * C + c0) * wv[kh * 3 + 1];   \
-                        continue;                                                           \
-                    } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                        \
-                    a += RP_LD16(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * wv[kh * 3];     \
-                    a += RP_LD16(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * wv[kh * 3 + 2]; \
-                }                                                                           \
-            } else {                                                                        \
-                for (int kh = 0; kh < 3; kh++)                                              \
-                    for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
-                        int tw = tw0 - kw;                                                  \
-                        if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                       \
-                            a += RP_LD16(r[kh] + (size_t)(tw / S) * C + c0) * wv[kh * 3 + kw]; \
-                    }                                                                       \
-            }                                                                               \
-            RP_ST16(d, a);                                                                  \
-        }                                                                                   \
+        for (int iw = 0; iw < s->W; iw++) DW3_DX_PIXEL(DW3_WV_REG)                          \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                               const conv2d_shape *s, int ih, bool acc))
+
+/* The same pixel by pixel, the weights from L1 (as dw3_fwd_row_pm): for wide layers whose
+ * gradient comes from memory. Same operations, same order. */
+#define dw3_dx_row_pm_BODY                                                                  \
+    DW3_DX_ROWS                                                                             \
+    for (int iw = 0; iw < s->W; iw++)                                                       \
+        for (int c0 = 0; c0 < C; c0 += CB) DW3_DX_PIXEL(DW3_WV_MEM)
+RP_SIMD_VARIANTS(dw3_dx_row_pm, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
+                                 const conv2d_shape *s, int ih, bool acc))
 
 /* acc (K*K, ld), channels [c0, c1) of dw's taps: for each output pixel (b, oh, ow) in order,
  * each tap adds dy * x over the channel range into acc's rows (which stay in L1). Reading
@@ -255,50 +309,92 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
  * 9 tap sums come into vector registers, take the row's pixels (interior ones without
  * tests), and go back to acc (the rows of x it reads stay in cache across the blocks).
  * Every (tap, channel) still sums the pixels in order: the same bits. */
-/* Tap t = (kh, kw) of one output pixel into the named sum a<t> (named, not an array: GCC
- * keeps an array of vectors on the stack, a load and a store around every add). */
+/* Up to three channel blocks at a time (DW3_GROUP): tap t of block b sums into the named vector
+ * a<t>_<b> (named, not an array: GCC keeps an array of vectors on the stack, a load and a store
+ * around every add); 27 sums stay in registers while a row's pixels pass, and each pass over a
+ * row reads 48 contiguous channels of every pixel, not 16 of C (a stride the hardware
+ * prefetchers follow poorly when the row comes from memory). NB is a literal (1, 2 or 3). */
+#define DW3_GROUP 3
+#define DW3_DW_DECL(b)                                                                      \
+    rp_v16 a0_##b = zero_, a1_##b = zero_, a2_##b = zero_, a3_##b = zero_, a4_##b = zero_;      \
+    rp_v16 a5_##b = zero_, a6_##b = zero_, a7_##b = zero_, a8_##b = zero_;                      \
+    if (NB > b) {                                                                           \
+        a0_##b = RP_LD16(ac + 0 * (size_t)ld + 16 * b);                                     \
+        a1_##b = RP_LD16(ac + 1 * (size_t)ld + 16 * b);                                     \
+        a2_##b = RP_LD16(ac + 2 * (size_t)ld + 16 * b);                                     \
+        a3_##b = RP_LD16(ac + 3 * (size_t)ld + 16 * b);                                     \
+        a4_##b = RP_LD16(ac + 4 * (size_t)ld + 16 * b);                                     \
+        a5_##b = RP_LD16(ac + 5 * (size_t)ld + 16 * b);                                     \
+        a6_##b = RP_LD16(ac + 6 * (size_t)ld + 16 * b);                                     \
+        a7_##b = RP_LD16(ac + 7 * (size_t)ld + 16 * b);                                     \
+        a8_##b = RP_LD16(ac + 8 * (size_t)ld + 16 * b);                                     \
+    }
+#define DW3_DW_STORE(b)                                                                     \
+    if (NB > b) RP_ST16(ac + 0 * (size_t)ld + 16 * b, a0_##b);                              \
+    if (NB > b) RP_ST16(ac + 1 * (size_t)ld + 16 * b, a1_##b);                              \
+    if (NB > b) RP_ST16(ac + 2 * (size_t)ld + 16 * b, a2_##b);                              \
+    if (NB > b) RP_ST16(ac + 3 * (size_t)ld + 16 * b, a3_##b);                              \
+    if (NB > b) RP_ST16(ac + 4 * (size_t)ld + 16 * b, a4_##b);                              \
+    if (NB > b) RP_ST16(ac + 5 * (size_t)ld + 16 * b, a5_##b);                              \
+    if (NB > b) RP_ST16(ac + 6 * (size_t)ld + 16 * b, a6_##b);                              \
+    if (NB > b) RP_ST16(ac + 7 * (size_t)ld + 16 * b, a7_##b);                              \
+    if (NB > b) RP_ST16(ac + 8 * (size_t)ld + 16 * b, a8_##b);
+#define DW3_DW_UPD(t, p)                                                                    \
+    a##t##_0 += g0 * RP_LD16(p);                                                            \
+    if (NB > 1) a##t##_1 += g1 * RP_LD16((p) + 16);                                         \
+    if (NB > 2) a##t##_2 += g2 * RP_LD16((p) + 32);
 #define DW3_DW_TAP(t, kh, kw)                                                               \
     {                                                                                       \
         int ih = ih0 + (kh), iw = iw0 + (kw);                                               \
-        if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)                                   \
-            a##t += g * RP_LD16(xb + ((size_t)ih * s->W + iw) * C);                         \
+        if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W) {                                 \
+            const float *p_ = xb + ((size_t)ih * s->W + iw) * C;                            \
+            DW3_DW_UPD(t, p_)                                                               \
+        }                                                                                   \
     }
-#define DW3_DW_ROW(t0, t1, t2, q)                                                           \
-    a##t0 += g * RP_LD16(q);                                                                \
-    a##t1 += g * RP_LD16((q) + C);                                                          \
-    a##t2 += g * RP_LD16((q) + 2 * C);
+#define DW3_DW_GROUP_PASS(NB)                                                               \
+    {                                                                                       \
+        const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                            \
+        float *ac = acc + (c0 - cb0);                                                       \
+        const rp_v16 zero_ = {0};                                                           \
+        DW3_DW_DECL(0) DW3_DW_DECL(1) DW3_DW_DECL(2)                                        \
+        for (int ow = 0; ow < s->OW; ow++) {                                                \
+            const float *gp = dy + ((size_t)r * s->OW + ow) * C + c0;                       \
+            rp_v16 g0 = RP_LD16(gp), g1 = g0, g2 = g0;                                      \
+            if (NB > 1) g1 = RP_LD16(gp + 16);                                              \
+            if (NB > 2) g2 = RP_LD16(gp + 32);                                              \
+            int iw0 = ow * S - P;                                                           \
+            if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                    \
+                const float *q = xb + ((size_t)ih0 * s->W + iw0) * C;                       \
+                const size_t rs = (size_t)s->W * C;                                         \
+                DW3_DW_UPD(0, q) DW3_DW_UPD(1, q + C) DW3_DW_UPD(2, q + 2 * C)              \
+                DW3_DW_UPD(3, q + rs) DW3_DW_UPD(4, q + rs + C) DW3_DW_UPD(5, q + rs + 2 * C) \
+                DW3_DW_UPD(6, q + 2 * rs) DW3_DW_UPD(7, q + 2 * rs + C) DW3_DW_UPD(8, q + 2 * rs + 2 * C) \
+                continue;                                                                   \
+            }                                                                               \
+            DW3_DW_TAP(0, 0, 0) DW3_DW_TAP(1, 0, 1) DW3_DW_TAP(2, 0, 2)                     \
+            DW3_DW_TAP(3, 1, 0) DW3_DW_TAP(4, 1, 1) DW3_DW_TAP(5, 1, 2)                     \
+            DW3_DW_TAP(6, 2, 0) DW3_DW_TAP(7, 2, 1) DW3_DW_TAP(8, 2, 2)                     \
+        }                                                                                   \
+        DW3_DW_STORE(0) DW3_DW_STORE(1) DW3_DW_STORE(2)                                     \
+    }
 #define dw3_dw_range_BODY                                                                   \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
     for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
     for (int r = 0; r < s->B * s->OH; r++) {                                                \
         int bi = r / s->OH, oh = r % s->OH, ih0 = oh * S - P;                               \
         bool rows_in = ih0 >= 0 && ih0 + 2 < s->H;                                          \
-        for (int c0 = cb0; c0 < cb1; c0 += CB) {                                            \
-            const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                        \
-            float *ac = acc + (c0 - cb0);                                                   \
-            rp_v16 a0 = RP_LD16(ac), a1 = RP_LD16(ac + ld), a2 = RP_LD16(ac + 2 * (size_t)ld); \
-            rp_v16 a3 = RP_LD16(ac + 3 * (size_t)ld), a4 = RP_LD16(ac + 4 * (size_t)ld);    \
-            rp_v16 a5 = RP_LD16(ac + 5 * (size_t)ld), a6 = RP_LD16(ac + 6 * (size_t)ld);    \
-            rp_v16 a7 = RP_LD16(ac + 7 * (size_t)ld), a8 = RP_LD16(ac + 8 * (size_t)ld);    \
-            for (int ow = 0; ow < s->OW; ow++) {                                            \
-                rp_v16 g = RP_LD16(dy + ((size_t)r * s->OW + ow) * C + c0);                 \
-                int iw0 = ow * S - P;                                                       \
-                if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                \
-                    const float *q = xb + ((size_t)ih0 * s->W + iw0) * C;                   \
-                    const size_t rs = (size_t)s->W * C;                                     \
-                    DW3_DW_ROW(0, 1, 2, q)                                                  \
-                    DW3_DW_ROW(3, 4, 5, q + rs)                                             \
-                    DW3_DW_ROW(6, 7, 8, q + 2 * rs)                                         \
-                    continue;                                                               \
-                }                                                                           \
-                DW3_DW_TAP(0, 0, 0) DW3_DW_TAP(1, 0, 1) DW3_DW_TAP(2, 0, 2)                 \
-                DW3_DW_TAP(3, 1, 0) DW3_DW_TAP(4, 1, 1) DW3_DW_TAP(5, 1, 2)                 \
-                DW3_DW_TAP(6, 2, 0) DW3_DW_TAP(7, 2, 1) DW3_DW_TAP(8, 2, 2)                 \
+        for (int c0 = cb0; c0 < cb1; c0 += DW3_GROUP * CB) {                                \
+            int nb = (cb1 - c0) / CB < DW3_GROUP ? (cb1 - c0) / CB : DW3_GROUP;             \
+            if (nb == 3) {                                                                  \
+                enum { NB = 3 };                                                            \
+                DW3_DW_GROUP_PASS(NB)                                                       \
+            } else if (nb == 2) {                                                           \
+                enum { NB = 2 };                                                            \
+                DW3_DW_GROUP_PASS(NB)                                                       \
+            } else {                                                                        \
+                enum { NB = 1 };                                                            \
+                DW3_DW_GROUP_PASS(NB)                                                       \
             }                                                                               \
-            RP_ST16(ac, a0), RP_ST16(ac + ld, a1), RP_ST16(ac + 2 * (size_t)ld, a2);        \
-            RP_ST16(ac + 3 * (size_t)ld, a3), RP_ST16(ac + 4 * (size_t)ld, a4);             \
-            RP_ST16(ac + 5 * (size_t)ld, a5), RP_ST16(ac + 6 * (size_t)ld, a6);             \
-            RP_ST16(ac + 7 * (size_t)ld, a7), RP_ST16(ac + 8 * (size_t)ld, a8);             \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
@@ -311,31 +407,60 @@ void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s)
         for (int t = 0; t < KK; t++) wt[(size_t)t * C + c] = w[(size_t)c * KK + t];
 }
 
-void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
-                        int r0, int r1, const conv_bn *bn, int act)
+/* Rows [r0, r1); pixel_major: wide layers read pixel by pixel (dw3_fwd_row_pm), for inputs that
+ * come from memory — a chain's tiles, in cache, are faster with the weights in registers. */
+static void fwd_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
+                     int r1, const conv_bn *bn, int act, bool pixel_major)
 {
     rp_simd simd = rp_simd_level();
     for (int r = r0; r < r1; r++) {
         int bi = r / s->OH, oh = r % s->OH;
         float *yr = y + (size_t)r * s->OW * s->C;
         const float *xb = x + (size_t)bi * s->H * s->W * s->C;
-        if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, wt, b, s, oh));
-        else RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, wt, b, s, oh));
+        if (pixel_major && s->K == 3 && s->C % CB == 0 && s->C >= DW_PIXEL_MAJOR)
+            RP_SIMD_CALL(simd, dw3_fwd_row_pm, (yr, xb, wt, b, s, oh));
+        else if (s->K == 3 && s->C % CB == 0)
+            RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, wt, b, s, oh));
+        else
+            RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, wt, b, s, oh));
         conv2d_epilogue(yr, (size_t)s->OW, s->C, bn, act);
     }
 }
 
-void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1,
-                           bool acc)
+void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
+                        int r0, int r1, const conv_bn *bn, int act)
+{
+    fwd_rows(y, x, wt, b, s, r0, r1, bn, act, false);
+}
+
+/* The whole-batch forward's rows: the input comes from memory. */
+static void rows_from_memory(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
+                             int r0, int r1, const conv_bn *bn, int act)
+{
+    fwd_rows(y, x, wt, b, s, r0, r1, bn, act, true);
+}
+
+static void dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1, bool acc,
+                    bool pixel_major)
 {
     rp_simd simd = rp_simd_level();
     for (int r = r0; r < r1; r++) {
         int bi = r / s->H, ih = r % s->H;
         float *dxr = dx + (size_t)r * s->W * s->C;
         const float *dyb = dy + (size_t)bi * s->OH * s->OW * s->C;
-        if (s->K == 3 && s->C % CB == 0) RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
-        else RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
+        if (pixel_major && s->K == 3 && s->C % CB == 0 && s->C >= DW_PIXEL_MAJOR)
+            RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, dyb, wt, s, ih, acc));
+        else if (s->K == 3 && s->C % CB == 0)
+            RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
+        else
+            RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
     }
+}
+
+void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1,
+                           bool acc)
+{
+    dx_rows(dx, dy, wt, s, r0, r1, acc, false);
 }
 
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
@@ -343,7 +468,7 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);
-    conv2d_rows_forward(dwconv2d_fast_rows, y, x, scratch, b, s, bn, act, NULL);
+    conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, bn, act, NULL);
 }
 
 void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
@@ -351,7 +476,7 @@ void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const 
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);
-    conv2d_rows_forward(dwconv2d_fast_rows, y, x, scratch, b, s, NULL, ACT_NONE, sums);
+    conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, NULL, ACT_NONE, sums);
 }
 
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -364,7 +489,7 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
     if (dx) {
         dwconv2d_fast_weights(scratch, w, s);
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < s->B * s->H; r++) dwconv2d_fast_dx_rows(dx, dy, scratch, s, r, r + 1, acc);
+        for (int r = 0; r < s->B * s->H; r++) dx_rows(dx, dy, scratch, s, r, r + 1, acc, true);
     }
     if (!dw) return;
     /* channel ranges (multiples of CB) shared among the threads, each summed into its own
