@@ -67,7 +67,8 @@ static void model(float *C, const gd_data *d, bool tn, bool acc)
             if (d->K == 0 && !acc) *c = 0.0f;
             for (int k0 = 0; k0 < d->K; k0 += KB) {
                 float s = 0.0f;
-                for (int k = k0; k < d->K && k < k0 + KB; k++) s = fmaf(a_at(d, tn, i, k), d->B[(size_t)k * d->ldb + j], s);
+                for (int k = k0; k < d->K && k < k0 + KB; k++)
+                    s = fmaf(a_at(d, tn, i, k), d->B[(size_t)k * d->ldb + j], s);
                 *c = acc || k0 > 0 ? *c + s : s;
             }
         }

@@ -170,7 +170,8 @@ static void check_case(const pw_case *pc, size_t k)
         dg[th] = floats(OC), dbe[th] = floats(OC);
         for (size_t i = 0; i < N * C; i++) dx[th][i] = NAN; /* written, not added */
         memset(dw[th], 0, (size_t)OC * C * sizeof(float));
-        memset(db[th], 0, OC * sizeof(float)), memset(dg[th], 0, OC * sizeof(float)), memset(dbe[th], 0, OC * sizeof(float));
+        memset(db[th], 0, OC * sizeof(float)), memset(dg[th], 0, OC * sizeof(float));
+        memset(dbe[th], 0, OC * sizeof(float));
         memcpy(g, dA, N * OC * sizeof(float));
         pwbn_grads d = {.dx = dx[th], .dw = dw[th], .db = db[th], .dgamma = dg[th], .dbeta = dbe[th], .acc_dx = false};
         pwbn_backward(&d, g, bits, x, w, gamma, invstd, m, N, C, OC, scratch, work);
@@ -181,14 +182,15 @@ static void check_case(const pw_case *pc, size_t k)
         fail_msg("case %zu: results depend on the thread count", k);
     /* the layer-by-layer float kernels' error on the same inputs, for scale */
     float *E = floats(N * OC), *dE = floats(N * OC), *ldx = floats(N * C), *ldw = floats((size_t)OC * C);
-    float *ldg = floats(OC), *ldb = floats(OC), *mean2 = floats(OC), *inv2 = floats(OC), *rm = floats(OC), *rv = floats(OC);
+    float *ldg = floats(OC), *ldb = floats(OC), *mean2 = floats(OC), *inv2 = floats(OC);
+    float *rm = floats(OC), *rv = floats(OC);
     double *bnw = doubles(batchnorm_work_doubles(OC, (size_t)pc->B) * 2);
     conv2d_forward(E, x, w, bias, &s, scratch);
     batchnorm_forward_train(y, mean2, inv2, rm, rv, E, gamma, beta, N, OC, (size_t)pc->H * pc->W, eps, 0.1f, bnw);
     memset(ldg, 0, OC * sizeof(float)), memset(ldb, 0, OC * sizeof(float));
     memset(ldw, 0, (size_t)OC * C * sizeof(float));
-    batchnorm_backward_act(dE, ldg, ldb, dA, NULL, bits, bits ? BN_ACT_RELU6 : BN_ACT_NONE, E, mean2, inv2, gamma, N, OC,
-                           1, bnw, false);
+    batchnorm_backward_act(dE, ldg, ldb, dA, NULL, bits, bits ? BN_ACT_RELU6 : BN_ACT_NONE, E, mean2, inv2, gamma,
+                           N, OC, 1, bnw, false);
     conv2d_backward_ex(ldx, ldw, NULL, dE, x, w, &s, scratch, false);
     struct { const char *what; const float *got, *lay; const double *ref; size_t n; } out[] = {
         {"dx", dx[0], ldx, t.dx, N * C}, {"dw", dw[0], ldw, t.dw, (size_t)OC * C},
@@ -219,7 +221,8 @@ static void check_case(const pw_case *pc, size_t k)
     free(mean_d), free(var_d), free(fwork), free(mean), free(invstd), free(scratch), free(bits), free(acc);
     free(t.mean), free(t.var), free(t.y), free(t.dx), free(t.dw), free(t.db), free(t.dgamma), free(t.dbeta);
     for (int th = 0; th < 2; th++) free(dx[th]), free(dw[th]), free(db[th]), free(dg[th]), free(dbe[th]);
-    free(E), free(dE), free(ldx), free(ldw), free(ldg), free(ldb), free(mean2), free(inv2), free(rm), free(rv), free(bnw);
+    free(E), free(dE), free(ldx), free(ldw), free(ldg), free(ldb), free(mean2), free(inv2);
+    free(rm), free(rv), free(bnw);
 }
 
 static void test_pwbn(void **state)

@@ -86,21 +86,19 @@ GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float 
 
 static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
-/* Columns [0, nn) of C, nn <= 32, all M rows. The A pointer of row block i: nn at
- * A + i lda, tn at A + i. */
+/* Columns [0, nn) of C, nn <= 32, all M rows: tiles of 12 (two vectors) or 24 (one vector)
+ * rows, then 4, then 1. Row block i's A starts at A + i lda (nn) or A + i (tn). */
+#define GD_TILES(R, NV, TN, STEP)                                                          \
+    for (; i + (R) <= M; i += (R))                                                         \
+        tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc);
 #define GD_COLS(TN, STEP)                                                                  \
+    int i = 0;                                                                             \
     if (nn > 16) {                                                                         \
         __mmask16 m = tail_mask(nn - 16);                                                  \
-        int i = 0;                                                                         \
-        for (; i + 12 <= M; i += 12) tile(12, 2, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
-        for (; i + 4 <= M; i += 4) tile(4, 2, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
-        for (; i < M; i++) tile(1, 2, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
+        GD_TILES(12, 2, TN, STEP) GD_TILES(4, 2, TN, STEP) GD_TILES(1, 2, TN, STEP)        \
     } else {                                                                               \
         __mmask16 m = tail_mask(nn);                                                       \
-        int i = 0;                                                                         \
-        for (; i + 24 <= M; i += 24) tile(24, 1, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
-        for (; i + 4 <= M; i += 4) tile(4, 1, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
-        for (; i < M; i++) tile(1, 1, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc); \
+        GD_TILES(24, 1, TN, STEP) GD_TILES(4, 1, TN, STEP) GD_TILES(1, 1, TN, STEP)        \
     }
 
 RP_TARGET_AVX512 static void nn_cols(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,

@@ -1,6 +1,7 @@
 /* Pointwise convolution + training batch norm without the convolution's output (pwbn.h). */
 #include "kernels/pwbn.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -46,7 +47,16 @@ size_t pwbn_moment_floats(size_t N, int C) { return N * C + (size_t)moment_chunk
 /* Moments ----------------------------------------------------------------------------------- */
 
 /* Rows [n0, n1) of x shifted by s into u (float), and q += u in double, rows in order. */
-#define shift_rows_BODY                                                                         for (int c = 0; c < C; c++) q[c] = 0.0;                                                     for (size_t n = n0; n < n1; n++) {                                                              const float *xr = x + n * C;                                                                float *ur = u + n * C;                                                                      _Pragma("omp simd") for (int c = 0; c < C; c++) {                                               ur[c] = xr[c] - s[c];                                                                       q[c] += (double)ur[c];                                                                  }                                                                                       }
+#define shift_rows_BODY                                                                     \
+    for (int c = 0; c < C; c++) q[c] = 0.0;                                                 \
+    for (size_t n = n0; n < n1; n++) {                                                      \
+        const float *xr = x + n * C;                                                        \
+        float *ur = u + n * C;                                                              \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
+            ur[c] = xr[c] - s[c];                                                           \
+            q[c] += (double)ur[c];                                                          \
+        }                                                                                   \
+    }
 RP_SIMD_VARIANTS(shift_rows, (float *restrict u, double *restrict q, const float *restrict x, const float *s,
                               size_t n0, size_t n1, int C))
 
@@ -133,8 +143,11 @@ static void product_gtx(float *P, const float *g, const float *x, size_t N, int 
         rp_sgemm(CblasTrans, CblasNoTrans, OC, C, (int)N, 1.0f, g, OC, x, C, 0.0f, P, C);
         return;
     }
-    const int piece = 48, pieces = (OC + piece - 1) / piece;
-#pragma omp parallel for schedule(dynamic, 1)
+    /* one piece per thread, in multiples of 24 rows (whole tiles) */
+    int threads = omp_get_max_threads(), piece = (OC + threads - 1) / threads;
+    piece = (piece + 23) / 24 * 24;
+    const int pieces = (OC + piece - 1) / piece;
+#pragma omp parallel for schedule(static)
     for (int p = 0; p < pieces; p++) {
         int o = p * piece, len = OC - o < piece ? OC - o : piece;
         gemm_direct_tn(len, C, (int)N, g + o, (size_t)OC, x, (size_t)C, P + (size_t)o * C, (size_t)C, false);
