@@ -129,15 +129,20 @@ static void test_gemm_direct(void **state)
     }
 }
 
+/* Sizes below a tile, across tile edges, and large enough for the threads. */
 static void test_transpose(void **state)
 {
     (void)state;
-    enum { N = 7, K = 5 };
-    float b[N * K], bt[K * N];
-    for (int i = 0; i < N * K; i++) b[i] = (float)i;
-    gemm_direct_transpose(bt, b, N, K);
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < K; k++) assert_true(bt[k * N + n] == b[n * K + k]);
+    const int sizes[][2] = {{7, 5}, {33, 70}, {300, 250}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int N = sizes[t][0], K = sizes[t][1];
+        float *b = malloc((size_t)N * K * sizeof *b), *bt = malloc((size_t)N * K * sizeof *bt);
+        for (int i = 0; i < N * K; i++) b[i] = (float)i, bt[i] = NAN;
+        gemm_direct_transpose(bt, b, N, K);
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) assert_true(bt[(size_t)k * N + n] == b[(size_t)n * K + k]);
+        free(b), free(bt);
+    }
 }
 
 int main(void)

@@ -62,10 +62,18 @@ static void pgd_step(bench *b)
         const float *z = rp_model_forward(b->m, b->x_adv, B, false);
         rp_softmax_xent(z, b->y, B, K, 0.0f, b->dlogits, 1.0f, NULL);
         rp_model_backward(b->m, b->dlogits, b->grad, RP_GRAD_INPUT);
-#pragma omp parallel for simd schedule(static) /* as PyTorch's element-wise ops, on every thread */
+        const float *x = b->x, *grad = b->grad;
+        float *xa = b->x_adv;
+        /* as PyTorch's element-wise ops, on every thread, vectorised: x is in [0, 1], so the
+         * two clamps are one to [max(x - eps, 0), min(x + eps, 1)] */
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
-            float g = b->grad[i], v = b->x_adv[i] + (g > 0.0f ? alpha : g < 0.0f ? -alpha : 0.0f);
-            b->x_adv[i] = clampf(clampf(v, b->x[i] - eps, b->x[i] + eps), 0.0f, 1.0f);
+            float g = grad[i], step = (float)((g > 0.0f) - (g < 0.0f)) * alpha, v = xa[i] + step;
+            float lo = x[i] - eps, hi = x[i] + eps;
+            lo = lo > 0.0f ? lo : 0.0f;
+            hi = hi < 1.0f ? hi : 1.0f;
+            v = v > lo ? v : lo;
+            xa[i] = v < hi ? v : hi;
         }
     }
     rp_model_forward(b->m, b->x_adv, B, false);

@@ -16,10 +16,18 @@
 
 bool gemm_direct_applies(void) { return GD_X86 && rp_simd_level() == RP_SIMD_AVX512; }
 
+/* In 32 x 32 tiles (a tile's lines stay in L1 on both sides), tiles shared among the threads
+ * when there are many: a forward of MobileNetV2 lays out 2.2 M weight floats this way. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
 {
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < K; k++) Bt[(size_t)k * N + n] = B[(size_t)n * K + k];
+    enum { T = 32 };
+    const int tn = (N + T - 1) / T, tk = (K + T - 1) / T;
+#pragma omp parallel for schedule(static) if ((size_t)N * K > 65536)
+    for (int t = 0; t < tn * tk; t++) {
+        int n0 = t / tk * T, k0 = t % tk * T, n1 = n0 + T < N ? n0 + T : N, k1 = k0 + T < K ? k0 + T : K;
+        for (int k = k0; k < k1; k++)
+            for (int n = n0; n < n1; n++) Bt[(size_t)k * N + n] = B[(size_t)n * K + k];
+    }
 }
 
 #if GD_X86
