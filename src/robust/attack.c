@@ -155,20 +155,20 @@ void rp_atk_project(float *v, const float *x, size_t X, rp_norm norm, float eps,
             for (size_t k = 0; k < X; k++) v[k] = (float)(x[k] + ((double)v[k] - x[k]) * f);
         }
     }
-    for (size_t k = 0; k < X; k++) {
-        float l = lo, h = hi;
-        if (norm == RP_NORM_LINF) {
-            if (x[k] - eps > l) l = x[k] - eps;
-            if (x[k] + eps < h) h = x[k] + eps;
-        }
-        v[k] = v[k] < l ? l : v[k] > h ? h : v[k];
+    const bool linf = norm == RP_NORM_LINF;
+#pragma omp simd
+    for (size_t k = 0; k < X; k++) { /* branch-free: the same value as v < l ? l : v > h ? h : v */
+        float l = linf && x[k] - eps > lo ? x[k] - eps : lo, h = linf && x[k] + eps < hi ? x[k] + eps : hi;
+        float r = v[k] > h ? h : v[k];
+        v[k] = v[k] < l ? l : r;
     }
 }
 
 void rp_atk_ascend(float *v, const float *g, size_t X, rp_norm norm, float step)
 {
     if (norm == RP_NORM_LINF) {
-        for (size_t k = 0; k < X; k++) v[k] += g[k] > 0.0f ? step : g[k] < 0.0f ? -step : 0.0f;
+#pragma omp simd
+        for (size_t k = 0; k < X; k++) v[k] += (float)((g[k] > 0.0f) - (g[k] < 0.0f)) * step; /* sign(g) step */
         return;
     }
     double s = 0.0;
@@ -228,7 +228,7 @@ void rp_atk_pgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, con
     for (int k = 0; k <= c->steps && n > 0; k++) {
         bool last = k == c->steps;
         rp_atk_eval(a, obj, a->cur, act, n, y, t, !last, a->loss);
-        int m = 0;
+        int m = 0, *upd = a->upd; /* upd[q]: the row of gw that act[q]'s step reads */
         for (int j = 0; j < n; j++) {
             int i = act[j];
             float *v = a->cur + (size_t)i * X;
@@ -241,10 +241,17 @@ void rp_atk_pgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, con
                     out_loss[i] = a->loss[j];
                 }
             } else {
-                rp_atk_ascend(v, a->gw + (size_t)j * X, X, c->norm, c->step_size);
-                rp_atk_project(v, x + (size_t)i * X, X, c->norm, c->eps, c->clip_min, c->clip_max);
+                upd[m] = j;
                 act[m++] = i;
             }
+        }
+        /* the steps of the examples still running, each on its own rows: any thread count
+         * gives the same bits */
+#pragma omp parallel for schedule(static) if ((size_t)m * X > 32768)
+        for (int q = 0; q < m; q++) {
+            float *v = a->cur + (size_t)act[q] * X;
+            rp_atk_ascend(v, a->gw + (size_t)upd[q] * X, X, c->norm, c->step_size);
+            rp_atk_project(v, x + (size_t)act[q] * X, X, c->norm, c->eps, c->clip_min, c->clip_max);
         }
         n = m;
     }
@@ -388,6 +395,7 @@ rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg
     for (size_t q = 0; q < sizeof fb / sizeof fb[0]; q++) ok &= (*fb[q] = malloc((size_t)max_batch * sizeof(float))) != NULL;
     ok &= (a->act = malloc((size_t)max_batch * sizeof(int))) != NULL;
     ok &= (a->count = malloc((size_t)max_batch * sizeof(int))) != NULL;
+    ok &= (a->upd = malloc((size_t)max_batch * sizeof(int))) != NULL;
     ok &= (a->list = malloc((size_t)max_batch * sizeof(int))) != NULL;
     ok &= (a->tw = malloc((size_t)max_batch * sizeof(int32_t))) != NULL;
     ok &= (a->flag = malloc((size_t)max_batch * sizeof(bool))) != NULL;
@@ -406,7 +414,7 @@ void rp_attack_destroy(rp_attack *a)
     if (!a) return;
     void *all[] = {a->xw, a->gw, a->cur, a->prev, a->best, a->grad, a->gbest, a->logits, a->dlogits,
                    a->clean, a->loss, a->loss_best, a->loss_prev, a->loss_check, a->eta, a->out_loss,
-                   a->act, a->count, a->list, a->tw, a->flag, a->succ, a->scratch};
+                   a->act, a->count, a->upd, a->list, a->tw, a->flag, a->succ, a->scratch};
     for (size_t q = 0; q < sizeof all / sizeof all[0]; q++) free(all[q]);
     free(a);
 }

@@ -37,6 +37,7 @@ struct rp_attack {
     float *cur, *prev, *best, *grad, *gbest; /* (max_batch, X) */
     float *loss, *loss_best, *loss_prev, *loss_check, *eta; /* (max_batch) */
     int *act, *count;      /* (max_batch) */
+    int *upd;              /* (max_batch) PGD: the gradient row of each running example */
     bool *flag, *succ;     /* (max_batch) */
     int32_t *tw;           /* (max_batch) per-example targets */
     /* the current call's orchestration */
