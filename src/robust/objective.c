@@ -35,7 +35,8 @@ rp_objective_config rp_objective_defaults(void)
 void rp_obj_direction(rp_norm norm, const float *g, float *d, size_t X)
 {
     if (norm == RP_NORM_LINF) {
-        for (size_t k = 0; k < X; k++) d[k] = g[k] > 0.0f ? 1.0f : g[k] < 0.0f ? -1.0f : 0.0f;
+#pragma omp simd
+        for (size_t k = 0; k < X; k++) d[k] = (float)((g[k] > 0.0f) - (g[k] < 0.0f)); /* sign(g), 0 at 0 and NaN */
         return;
     }
     if (norm == RP_NORM_L2) {
@@ -156,7 +157,7 @@ rp_status rp_objective_create(rp_ctx *ctx, rp_model *m, const rp_objective_confi
     o->logits = malloc((size_t)max_batch * K * sizeof(float));
     o->x_adv = malloc((size_t)max_batch * X * sizeof(float));
     o->dx = malloc((size_t)max_batch * X * sizeof(float));
-    o->dir = malloc(X * sizeof(float));
+    o->dir = malloc((size_t)max_batch * X * sizeof(float)); /* a row per example: steps run in parallel */
     if (c.kind == RP_OBJ_TRADES) o->xcat = malloc(2 * (size_t)max_batch * X * sizeof(float));
     rp_rng_seed(&o->rng, cfg->seed, RP_STREAM_ATTACK);
     if (!o->dlogits || !o->logits || !o->x_adv || !o->dx || !o->dir || (c.kind == RP_OBJ_TRADES && !o->xcat)) {
@@ -223,11 +224,14 @@ static void step_all(rp_objective *o, const float *x, int B, float step)
 {
     size_t X = numel(o);
     const rp_objective_config *c = &o->cfg;
+    /* each example on its own rows (dir included): any thread count gives the same bits */
+#pragma omp parallel for schedule(static) if ((size_t)B * X > 32768)
     for (int i = 0; i < B; i++) {
-        float *v = o->x_adv + (size_t)i * X;
-        rp_obj_direction(c->norm, o->dx + (size_t)i * X, o->dir, X);
-        for (size_t k = 0; k < X; k++) v[k] += step * o->dir[k];
-        rp_obj_project(v, x + (size_t)i * X, X, c->norm, c->eps, c->clip_min, c->clip_max, o->dir);
+        float *v = o->x_adv + (size_t)i * X, *dir = o->dir + (size_t)i * X;
+        rp_obj_direction(c->norm, o->dx + (size_t)i * X, dir, X);
+#pragma omp simd
+        for (size_t k = 0; k < X; k++) v[k] += step * dir[k];
+        rp_obj_project(v, x + (size_t)i * X, X, c->norm, c->eps, c->clip_min, c->clip_max, dir);
     }
 }
 
