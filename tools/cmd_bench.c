@@ -182,7 +182,7 @@ static int run_steps(bench *b, int steps, double *seconds)
 typedef struct bench_result {
     double median, min, max;
     int steps, repeat;
-    double step_ms, step_gflop, sgemm_gflops; /* from --profile */
+    double step_ms, step_gflop, sgemm_gflops, fma_gflops; /* from --profile */
 } bench_result;
 
 static void cpu_name(char *buf, size_t n)
@@ -243,6 +243,7 @@ static int bench_profile(bench *b, bench_result *res)
     for (int c = 0; c < g->n_chains; c++) flop += chain_flop(b, c, false) + chain_flop(b, c, true);
     res->step_gflop = flop * 1e-9 / res->steps;
     res->sgemm_gflops = sgemm_gflops(b->o->threads);
+    res->fma_gflops = rp_fma_peak_gflops(b->o->threads);
     return 0;
 }
 
@@ -278,6 +279,8 @@ static void print_profile(const bench *b, const bench_result *res)
            res->step_ms, layers, res->step_ms - layers, res->step_gflop, rate);
     printf("SGEMM 1024^3 on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", b->o->threads,
            res->sgemm_gflops, res->sgemm_gflops > 0 ? 100.0 * rate / res->sgemm_gflops : 0.0);
+    printf("FMA peak (%s) on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", rp_simd_name(rp_simd_level()),
+           b->o->threads, res->fma_gflops, res->fma_gflops > 0 ? 100.0 * rate / res->fma_gflops : 0.0);
 }
 
 static void json_profile(const bench *b, const bench_result *res, cJSON *o)
@@ -288,6 +291,7 @@ static void json_profile(const bench *b, const bench_result *res, cJSON *o)
     cJSON_AddNumberToObject(o, "step_gflop", res->step_gflop);
     cJSON_AddNumberToObject(o, "sgemm_gflops", res->sgemm_gflops);
     cJSON_AddNumberToObject(o, "sgemm_fraction", res->step_gflop / (res->step_ms * 1e-3) / res->sgemm_gflops);
+    cJSON_AddNumberToObject(o, "fma_peak_gflops", res->fma_gflops);
     cJSON *arr = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i < g->n_nodes; i++) {
         const rp_node *n = &g->nodes[i];

@@ -21,4 +21,10 @@ rp_simd rp_simd_level(void);
 rp_simd rp_simd_force(rp_simd level);
 const char *rp_simd_name(rp_simd level);
 
+/* The FP32 multiply-add rate this machine sustains at the level in use, measured: every one of
+ * `threads` OpenMP threads runs twelve independent chains of vector FMAs from registers for
+ * about 0.1 s; best of three, in GFLOP/s (2 per FMA lane). 0 at the portable level. The
+ * roofline that `rampart bench --profile` holds a step against. */
+double rp_fma_peak_gflops(int threads);
+
 #endif
