@@ -25,8 +25,10 @@
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
  *    im2col, vectorised over output channels;
  *  - depthwise with multiplier 1, K <= 7 (dwconv2d_fast.c): the reference's operations in its
- *    order (bit-identical), channels in register blocks; the weight gradient of all taps in
- *    one pixel-major pass over dy and x, each thread on its own channel range.
+ *    order (bit-identical), channels in register blocks; wide layers (C >= 64) whose input
+ *    comes from memory read pixel by pixel, every channel block of a pixel before the next;
+ *    the weight gradient of all taps in one pass over dy and x, three channel blocks at a time,
+ *    each thread on its own channel range.
  * conv2d_forward/backward pick one; all are exported so tests can compare them.
  *
  * Backward accumulates (+=) into dx, dw and db; any of them may be NULL (skipped).

@@ -88,7 +88,8 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
             a3 += RP_LD16(q + 3 * (d)) * wk;                                                \
         }                                                                                   \
     }
-#define dw3_fwd_row_BODY                                                                    \
+/* The three input rows r[kh] of output row oh (rv[kh]: inside the image). */
+#define DW3_FWD_ROWS                                                                        \
     const int C = s->C, S = s->stride;                                                      \
     const float *r[3];                                                                      \
     bool rv[3];                                                                             \
@@ -96,7 +97,9 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
         int ih = oh * S - s->pad + kh;                                                      \
         rv[kh] = ih >= 0 && ih < s->H;                                                      \
         r[kh] = xb + (size_t)(rv[kh] ? ih : 0) * s->W * C;                                  \
-    }                                                                                       \
+    }
+#define dw3_fwd_row_BODY                                                                    \
+    DW3_FWD_ROWS                                                                            \
     for (int c0 = 0; c0 < C; c0 += CB) {                                                    \
         rp_v16 wv[9], bv = {0};                                                             \
         for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
@@ -140,14 +143,7 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
  * layers); with 32 channels the weights in registers win. Same operations, same order. */
 #define DW_PIXEL_MAJOR 64
 #define dw3_fwd_row_pm_BODY                                                                 \
-    const int C = s->C, S = s->stride;                                                      \
-    const float *r[3];                                                                      \
-    bool rv[3];                                                                             \
-    for (int kh = 0; kh < 3; kh++) {                                                        \
-        int ih = oh * S - s->pad + kh;                                                      \
-        rv[kh] = ih >= 0 && ih < s->H;                                                      \
-        r[kh] = xb + (size_t)(rv[kh] ? ih : 0) * s->W * C;                                  \
-    }                                                                                       \
+    DW3_FWD_ROWS                                                                            \
     for (int ow = 0; ow < s->OW; ow++) {                                                    \
         int iw0 = ow * S - s->pad;                                                          \
         bool inside = iw0 >= 0 && iw0 + 2 < s->W;                                           \
