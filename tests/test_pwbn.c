@@ -14,6 +14,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/pwbn.h"
+#include "nn/model.h"
 #include "testutil.h"
 
 typedef struct pw_case {
@@ -242,11 +243,43 @@ static void test_pwbn_worth(void **state)
     assert_false(pwbn_worth(256, 160, 960)); /* features.15 */
 }
 
+/* A conv that does the training batch norm after it reads that batch norm's gradient, or its
+ * ReLU6's, in its own backward step, while it writes its input's gradient: the graph must not
+ * give those gradients one shared buffer (planned without the fold, features.18.0's input
+ * gradient shared the batch norm's). */
+static void test_fold_buffers(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model_config cfg = {.arch = "mobilenet_v2", .num_classes = 10, .H = 64, .W = 64, .C = 3, .max_batch = 3,
+                           .seed = 1};
+    for (int c = 0; c < 4; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
+    rp_model *m;
+    assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
+    const rp_graph *g = &m->g;
+    int folds = 0;
+    for (int i = 0; i + 1 < g->n_nodes; i++) {
+        const rp_node *n = &g->nodes[i];
+        if (!n->ops->train_fold_applies || n->fold_node != i + 1 || !n->ops->train_fold_applies(n, 3, true) ||
+            n->in[0] == RP_INPUT)
+            continue;
+        const rp_node *bn = &g->nodes[i + 1];
+        int sx = g->nodes[n->in[0]].dy_slot;
+        if (sx == bn->dy_slot || (bn->act_node >= 0 && sx == g->nodes[bn->act_node].dy_slot))
+            fail_msg("%s: its input's gradient shares a buffer with the gradient it reads", n->name);
+        folds++;
+    }
+    assert_true(folds >= 17); /* features.2-17's expand convs and features.18 */
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pwbn),
         cmocka_unit_test(test_pwbn_worth),
+        cmocka_unit_test(test_fold_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,13 +158,28 @@ static bool is_act(const rp_node *n) { return !strcmp(n->ops->kind, "relu") || !
  * buffer holds a value: from its first writer to its own backward. Conservative where the
  * run loop's shortcuts move a read or a write: a ReLU's gradient is read by its producer
  * (fuses_own_act_bwd), and a node read by a ReLU may be written by that ReLU's reader
- * (fuses_act_bwd). The last node's is filled before the first step (n_nodes). */
+ * (fuses_act_bwd); a conv that may do the training batch norm after it reads that batch
+ * norm's and its activation's gradients (train_fold_conv). The last node's is filled before
+ * the first step (n_nodes). */
+/* The conv that may do batch norm node b's training forward and backward (ops->train_fold:
+ * it then reads b's gradient, or b's activation's, in its own backward step), or -1. */
+static int train_fold_conv(const rp_graph *g, int b)
+{
+    const rp_node *n = &g->nodes[b];
+    if (!n->ops->train_fold || n->n_in != 1 || n->in[0] == RP_INPUT) return -1;
+    const rp_node *c = &g->nodes[n->in[0]];
+    return c->fold_node == b && c->ops->train_fold_applies ? n->in[0] : -1;
+}
+
 static void dy_life(const rp_graph *g, int i, int *lo, int *hi)
 {
     const rp_node *n = &g->nodes[i];
     *lo = i;
     *hi = i == g->n_nodes - 1 ? g->n_nodes : n->last_reader < 0 ? i : n->last_reader;
     if (is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT) *lo = n->in[0];
+    /* a training fold reads a batch norm's gradient, or its activation's, at the conv's step */
+    int b = is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT ? n->in[0] : i, fc = train_fold_conv(g, b);
+    if (fc >= 0 && fc < *lo) *lo = fc;
     if (n->last_reader >= 0 && is_act(&g->nodes[n->last_reader]) && g->nodes[n->last_reader].last_reader > *hi)
         *hi = g->nodes[n->last_reader].last_reader;
     for (int c = 0; c < g->n_chains; c++) /* a chain writes its input's gradient at its last node */
