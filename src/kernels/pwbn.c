@@ -36,7 +36,7 @@ size_t pwbn_work_doubles(size_t N, int C, int OC)
 {
     size_t c = (size_t)C, oc = (size_t)OC;
     size_t moments = (size_t)moment_chunks(N) * c + c;
-    size_t backward = (size_t)n_chunks(N) * oc + 5 * oc + oc * c + c * c;
+    size_t backward = (size_t)n_chunks(N) * oc + 4 * oc + c * c;
     return moments > backward ? moments : backward;
 }
 
@@ -189,8 +189,8 @@ void pwbn_backward(const pwbn_grads *d, float *g, const uint8_t *bits, const flo
     RP_ASSERT(N >= 1 && C >= 1 && OC >= 1);
     const double *mu = m, *S = m + C, n = (double)N;
     const int K = n_chunks(N);
-    double *part = work, *s1 = part + (size_t)K * OC, *S2 = s1 + OC, *k0 = S2 + OC, *k1 = k0 + OC, *k2 = k1 + OC;
-    double *WS = k2 + OC, *Md = WS + (size_t)OC * C;
+    double *part = work, *s1 = part + (size_t)K * OC, *k0 = s1 + OC, *k1 = k0 + OC, *k2 = k1 + OC;
+    double *Md = k2 + OC;
     float *P = scratch, *W1k = P + (size_t)OC * C, *M = W1k + (size_t)OC * C, *u = M + (size_t)C * C;
 
     /* G (masked in place) and its sums over rows, in fixed chunks combined in order */
@@ -211,7 +211,6 @@ void pwbn_backward(const pwbn_grads *d, float *g, const uint8_t *bits, const flo
         double s2 = 0.0;
         for (int i = 0; i < C; i++) s2 += (double)wo[i] * ((double)po[i] - s1[o] * mu[i]);
         double a = (double)gamma[o] * invstd[o];
-        S2[o] = s2;
         k1[o] = a;
         k0[o] = -a * s1[o] / n;
         k2[o] = -a * (double)invstd[o] * invstd[o] * s2 / n;
