@@ -1,6 +1,7 @@
 /* Fast paths of conv2d (see conv2d.h): slots (im2col, or the input itself for a pointwise
- * conv, + single-threaded sgemm per block of samples) and direct (small K*K*C). Same maths as the reference kernels in conv2d.c; the
- * GEMM sum order differs, so results agree to float rounding, not bit for bit. */
+ * conv, + a single-threaded product per block of samples: gemm_direct at the AVX-512 level,
+ * cblas_sgemm below it) and direct (small K*K*C). Same maths as the reference kernels in
+ * conv2d.c; the GEMM sum order differs, so results agree to float rounding, not bit for bit. */
 #include <omp.h>
 #include <string.h>
 
