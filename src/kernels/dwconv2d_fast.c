@@ -403,22 +403,30 @@ void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s)
         for (int t = 0; t < KK; t++) wt[(size_t)t * C + c] = w[(size_t)c * KK + t];
 }
 
-/* Rows [r0, r1); pixel_major: wide layers read pixel by pixel (dw3_fwd_row_pm), for inputs that
- * come from memory — a chain's tiles, in cache, are faster with the weights in registers. */
+/* The row kernels: any K and C (dw_*_row); K = 3 with whole channel blocks, weights in
+ * registers (dw3_*_row); the same read pixel by pixel (dw3_*_row_pm) for wide layers whose input
+ * comes from memory (pixel_major) — a chain's tiles, in cache, are faster with the weights in
+ * registers. */
+enum { ROW_ANY, ROW_REG, ROW_PM };
+static int row_kernel(const conv2d_shape *s, bool pixel_major)
+{
+    if (s->K != 3 || s->C % CB) return ROW_ANY;
+    return pixel_major && s->C >= DW_PIXEL_MAJOR ? ROW_PM : ROW_REG;
+}
+
+/* Rows [r0, r1) of the output. */
 static void fwd_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
                      int r1, const conv_bn *bn, int act, bool pixel_major)
 {
     rp_simd simd = rp_simd_level();
+    const int kernel = row_kernel(s, pixel_major);
     for (int r = r0; r < r1; r++) {
         int bi = r / s->OH, oh = r % s->OH;
         float *yr = y + (size_t)r * s->OW * s->C;
         const float *xb = x + (size_t)bi * s->H * s->W * s->C;
-        if (pixel_major && s->K == 3 && s->C % CB == 0 && s->C >= DW_PIXEL_MAJOR)
-            RP_SIMD_CALL(simd, dw3_fwd_row_pm, (yr, xb, wt, b, s, oh));
-        else if (s->K == 3 && s->C % CB == 0)
-            RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, wt, b, s, oh));
-        else
-            RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, wt, b, s, oh));
+        if (kernel == ROW_PM) RP_SIMD_CALL(simd, dw3_fwd_row_pm, (yr, xb, wt, b, s, oh));
+        else if (kernel == ROW_REG) RP_SIMD_CALL(simd, dw3_fwd_row, (yr, xb, wt, b, s, oh));
+        else RP_SIMD_CALL(simd, dw_fwd_row, (yr, xb, wt, b, s, oh));
         conv2d_epilogue(yr, (size_t)s->OW, s->C, bn, act);
     }
 }
@@ -440,16 +448,14 @@ static void dx_rows(float *dx, const float *dy, const float *wt, const conv2d_sh
                     bool pixel_major)
 {
     rp_simd simd = rp_simd_level();
+    const int kernel = row_kernel(s, pixel_major);
     for (int r = r0; r < r1; r++) {
         int bi = r / s->H, ih = r % s->H;
         float *dxr = dx + (size_t)r * s->W * s->C;
         const float *dyb = dy + (size_t)bi * s->OH * s->OW * s->C;
-        if (pixel_major && s->K == 3 && s->C % CB == 0 && s->C >= DW_PIXEL_MAJOR)
-            RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, dyb, wt, s, ih, acc));
-        else if (s->K == 3 && s->C % CB == 0)
-            RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
-        else
-            RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
+        if (kernel == ROW_PM) RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, dyb, wt, s, ih, acc));
+        else if (kernel == ROW_REG) RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
+        else RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
     }
 }
 
@@ -498,7 +504,7 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
     for (int i = 0; i < parts; i++) {
         int b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
         int c0 = b0 * CB, c1 = b1 * CB < C ? b1 * CB : C;
-        if (s->K == 3 && C % CB == 0)
+        if (row_kernel(s, false) == ROW_REG)
             RP_SIMD_CALL(simd, dw3_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
         else
             RP_SIMD_CALL(simd, dw_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
