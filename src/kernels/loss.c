@@ -78,3 +78,51 @@ float rp_kl_div_logits(const float *p_logits, const float *q_logits, int B, int 
     }
     return (float)(total / B);
 }
+
+/* The mixture M_k of example b's views at class k, and dJS/dp_vk's bracket for view v:
+ * log p_vk - log M_k where M is not clamped (the M terms cancel), else the clamp's constant. */
+static double jsd_mix(const float *z, const double *lse, int V, int B, int b, int K, int k)
+{
+    double m = 0.0;
+    for (int v = 0; v < V; v++) m += exp((double)z[((size_t)v * B + b) * K + k] - lse[v]);
+    return m / V;
+}
+
+static double jsd_bracket(double logp, double m)
+{
+    const double floor_m = 1e-7;
+    return m > floor_m ? logp - log(m < 1.0 ? m : 1.0) : logp + 1.0 - log(floor_m);
+}
+
+float rp_jsd_logits(const float *z, int V, int B, int K, float *dz, float scale)
+{
+    RP_ASSERT(V >= 1 && V <= 8 && B >= 1 && K >= 1);
+    const double g = (double)scale / ((double)V * B);
+    double total = 0.0;
+    for (int b = 0; b < B; b++) {
+        double lse[8];
+        for (int v = 0; v < V; v++) lse[v] = log_sum_exp(z + ((size_t)v * B + b) * K, K);
+        for (int k = 0; k < K; k++) {
+            double m = jsd_mix(z, lse, V, B, b, K, k), logm = log(m > 1e-7 ? (m < 1.0 ? m : 1.0) : 1e-7);
+            for (int v = 0; v < V; v++) {
+                double logp = (double)z[((size_t)v * B + b) * K + k] - lse[v];
+                total += exp(logp) * (logp - logm);
+            }
+        }
+        if (!dz) continue;
+        for (int v = 0; v < V; v++) { /* through the softmax: dz_j = p_j (g_j - sum_k p_k g_k) */
+            const float *zr = z + ((size_t)v * B + b) * K;
+            float *dr = dz + ((size_t)v * B + b) * K;
+            double dot = 0.0;
+            for (int k = 0; k < K; k++) {
+                double logp = (double)zr[k] - lse[v];
+                dot += exp(logp) * jsd_bracket(logp, jsd_mix(z, lse, V, B, b, K, k));
+            }
+            for (int k = 0; k < K; k++) {
+                double logp = (double)zr[k] - lse[v];
+                dr[k] += (float)(g * exp(logp) * (jsd_bracket(logp, jsd_mix(z, lse, V, B, b, K, k)) - dot));
+            }
+        }
+    }
+    return (float)(total / ((double)V * B));
+}
