@@ -323,6 +323,15 @@ void rp_augmix_op(rp_augmix_opkind op, float level, int sign, float *img, int H,
 
 /* ---- mixing -------------------------------------------------------------------------------- */
 
+void rp_augmix_mixing_weights(const rp_augmix_config *cfg, rp_rng *rng, float *w, float *m)
+{
+    RP_ASSERT(cfg->width >= 1 && cfg->width <= RP_AUGMIX_MAX_WIDTH && cfg->alpha > 0.0f);
+    double wd[RP_AUGMIX_MAX_WIDTH];
+    rp_rng_dirichlet(rng, cfg->alpha, cfg->width, wd);
+    for (int i = 0; i < cfg->width; i++) w[i] = (float)wd[i];
+    *m = (float)rp_rng_beta(rng, cfg->alpha, cfg->alpha);
+}
+
 void rp_augmix_image(const rp_augmix_config *cfg, const float *x, float *out, int H, int W, int C, rp_rng *rng,
                      float *scratch)
 {
@@ -331,9 +340,8 @@ void rp_augmix_image(const rp_augmix_config *cfg, const float *x, float *out, in
     RP_ASSERT(x != out);
     size_t n = (size_t)H * W * C;
     float *chain = scratch, *op_scratch = scratch + n;
-    double w[RP_AUGMIX_MAX_WIDTH];
-    rp_rng_dirichlet(rng, cfg->alpha, cfg->width, w);
-    float m = (float)rp_rng_beta(rng, cfg->alpha, cfg->alpha);
+    float w[RP_AUGMIX_MAX_WIDTH], m;
+    rp_augmix_mixing_weights(cfg, rng, w, &m);
     uint32_t k = (uint32_t)n_ops(cfg);
     memset(out, 0, n * sizeof(float));
     for (int i = 0; i < cfg->width; i++) {
@@ -345,8 +353,7 @@ void rp_augmix_image(const rp_augmix_config *cfg, const float *x, float *out, in
             int sign = OPS[op].sign && (rp_rng_u32(rng) & 1u) ? -1 : 1;
             rp_augmix_op(op, level, sign, chain, H, W, C, op_scratch);
         }
-        float wi = (float)w[i];
-        for (size_t e = 0; e < n; e++) out[e] += wi * chain[e];
+        for (size_t e = 0; e < n; e++) out[e] += w[i] * chain[e];
     }
     for (size_t e = 0; e < n; e++) out[e] = clip01((1.0f - m) * x[e] + m * out[e]);
 }

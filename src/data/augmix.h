@@ -23,9 +23,11 @@
  * arithmetic without its truncation to uint8); geometric fill is 0 and follows PIL's pixel
  * convention (data/warp.h). Everything is clipped to [0, 1].
  *
- * Random draws, in order: w (width gammas), m (two gammas), then per chain its depth (when
- * depth is -1), and per op: op, level, and the sign only for signed ops. The same rng state
- * gives the same output. No allocation: the caller gives scratch. */
+ * Random draws, in order: w and m (rp_augmix_mixing_weights); then per chain its depth
+ * 1 + rp_rng_below(3) (when depth is -1); per op: op = rp_rng_below(9, or 13 with all_ops),
+ * level = 0.1 + (severity - 0.1) * rp_rng_uniform, and only for signed ops sign = -1 when
+ * rp_rng_u32 is odd. The same rng state gives the same output. No allocation: the caller
+ * gives scratch. */
 #ifndef RP_DATA_AUGMIX_H
 #define RP_DATA_AUGMIX_H
 
@@ -106,6 +108,10 @@ size_t rp_augmix_scratch_floats(int H, int W, int C);
 /* One op on img (H, W, C) in place at `level` on the paper's 0..10 scale (what its
  * sample_level returns) with sign +1 or -1 (ignored by unsigned ops): deterministic. */
 void rp_augmix_op(rp_augmix_opkind op, float level, int sign, float *img, int H, int W, int C, float *scratch);
+
+/* The mixing draws, first in rp_augmix_image: w (cfg->width) ~ Dirichlet(alpha), sum 1;
+ * m ~ Beta(alpha, alpha) in [0, 1]. */
+void rp_augmix_mixing_weights(const rp_augmix_config *cfg, rp_rng *rng, float *w, float *m);
 
 /* out (H, W, C) = one AugMix view of x (H, W, C); out must not overlap x. */
 void rp_augmix_image(const rp_augmix_config *cfg, const float *x, float *out, int H, int W, int C, rp_rng *rng,
