@@ -2,7 +2,10 @@
  * accuracy is 100% and every example is attackable): robust <= clean, worst <= every attack
  * at its eps, perturbations inside the ball, clean equals rp_evaluate, noise and clean rows
  * do not depend on the batch size, two copies of one model get identical columns, a transfer
- * from the model itself equals white-box FGSM, and a model of another input size is refused. */
+ * from the model itself equals white-box FGSM, and a model of another input size is refused.
+ * Corruption rows: the same images for any batch size and for every model, saturate on
+ * grayscale not applicable (NaN, never zeros), and the CE / relative CE / mCE arithmetic on
+ * hand-made results. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +148,120 @@ static void test_table(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* Corruption rows through the table: values depend on the corruption implementations, so
+ * only invariants are checked. */
+static void test_corruption_rows(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model *m1 = make_model(ctx, H, 5), *m2 = make_model(ctx, H, 5);
+    rp_dataset *ds = make_data(ctx, m1);
+    rp_condition c[8];
+    int nc = 0;
+    c[nc++] = (rp_condition){.kind = RP_COND_CLEAN};
+    const rp_corruption which[3] = {RP_CORR_GAUSSIAN_NOISE, RP_CORR_FOG, RP_CORR_SATURATE};
+    for (int k = 0; k < 3; k++)
+        for (int s = 2; s <= 5; s += 3)
+            c[nc++] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = which[k], .severity = s};
+    rp_model *ms[2] = {m1, m2};
+    rp_cond_result r[16], rb[16];
+    rp_eval_table_opts o = {.batch = 16, .seed = 4};
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, r), RP_OK);
+    o.batch = 7;
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, rb), RP_OK);
+    for (int i = 0; i < nc; i++) {
+        bool sat = c[i].kind == RP_COND_CORRUPTION && c[i].corruption == RP_CORR_SATURATE;
+        for (int m = 0; m < 2; m++) {
+            const rp_cond_result *x = &r[2 * i + m];
+            assert_int_equal(x->not_applicable, sat);
+            assert_int_equal(x->n, sat ? 0 : N);
+            assert_true(sat ? isnan(x->accuracy) : x->accuracy >= 0.0 && x->accuracy <= 1.0);
+            assert_int_equal(x->correct, rb[2 * i + m].correct); /* image i's corruption: not the batch's */
+        }
+        assert_int_equal(r[2 * i].correct, r[2 * i + 1].correct); /* both models saw the same images */
+    }
+    /* severity outside 1..5 is refused */
+    rp_condition bad[1] = {{.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_FOG, .severity = 6}};
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, bad, 1, &o, rb), RP_ERR_ARG);
+    rp_model_destroy(m1), rp_model_destroy(m2);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
+static rp_cond_result acc(double a) { return (rp_cond_result){.n = 100, .accuracy = a}; }
+
+/* CE = sum_s err / sum_s err_ref; relative CE subtracts the clean error; means by hand. */
+static void test_corruption_summary(void **state)
+{
+    (void)state;
+    enum { M = 2 }; /* column 0: the model, column 1: the reference */
+    rp_condition c[8] = {{.kind = RP_COND_CLEAN}};
+    rp_cond_result r[8 * M];
+    r[0] = acc(0.9), r[1] = acc(0.8);
+    int nc = 1;
+    /* fog at severities 1, 3: model err .2, .4 (clean .1), reference err .4, .6 (clean .2) */
+    c[nc] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_FOG, .severity = 1};
+    r[2 * nc] = acc(0.8), r[2 * nc + 1] = acc(0.6), nc++;
+    c[nc] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_FOG, .severity = 3};
+    r[2 * nc] = acc(0.6), r[2 * nc + 1] = acc(0.4), nc++;
+    /* defocus blur: the reference is not hurt (relative CE undefined) */
+    c[nc] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_DEFOCUS_BLUR, .severity = 1};
+    r[2 * nc] = acc(0.7), r[2 * nc + 1] = acc(0.8), nc++;
+    /* saturate: not applicable */
+    c[nc] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_SATURATE, .severity = 1};
+    r[2 * nc] = r[2 * nc + 1] = (rp_cond_result){.not_applicable = true, .accuracy = NAN}, nc++;
+    rp_corruption_summary sum[RP_CORR_COUNT];
+    rp_corruption_means mn;
+    rp_corruption_summarize(c, nc, r, M, 0, 1, sum, &mn);
+    assert_true(sum[RP_CORR_FOG].present && sum[RP_CORR_FOG].applicable);
+    assert_int_equal(sum[RP_CORR_FOG].severities, 2);
+    assert_float_equal(sum[RP_CORR_FOG].accuracy, 0.7, 1e-12);
+    assert_float_equal(sum[RP_CORR_FOG].ce, 0.6 / 1.0, 1e-12);
+    assert_float_equal(sum[RP_CORR_FOG].relative_ce, (0.1 + 0.3) / (0.2 + 0.4), 1e-12);
+    assert_float_equal(sum[RP_CORR_DEFOCUS_BLUR].ce, 0.3 / 0.2, 1e-12);
+    assert_true(isnan(sum[RP_CORR_DEFOCUS_BLUR].relative_ce));
+    assert_true(sum[RP_CORR_SATURATE].present && !sum[RP_CORR_SATURATE].applicable);
+    assert_true(isnan(sum[RP_CORR_SATURATE].accuracy) && isnan(sum[RP_CORR_SATURATE].ce));
+    assert_false(sum[RP_CORR_SNOW].present);
+    assert_int_equal(mn.count, 2); /* saturate left out of every mean */
+    assert_float_equal(mn.accuracy, (0.7 + 0.7) / 2, 1e-12);
+    assert_float_equal(mn.family_accuracy[RP_FAMILY_WEATHER], 0.7, 1e-12);
+    assert_int_equal(mn.family_count[RP_FAMILY_DIGITAL], 0);
+    assert_true(isnan(mn.family_accuracy[RP_FAMILY_DIGITAL]));
+    assert_false(mn.mce_imagenet_c);
+    assert_int_equal(mn.mce_count, 2);
+    assert_float_equal(mn.mce, (0.6 + 1.5) / 2, 1e-12);
+    assert_int_equal(mn.relative_mce_defined, 1);
+    assert_float_equal(mn.relative_mce, 0.4 / 0.6, 1e-12);
+    /* the reference against itself: CE 1 everywhere */
+    rp_corruption_summarize(c, nc, r, M, 1, 1, sum, &mn);
+    assert_float_equal(sum[RP_CORR_FOG].ce, 1.0, 1e-12);
+    assert_float_equal(sum[RP_CORR_FOG].relative_ce, 1.0, 1e-12);
+    assert_float_equal(mn.mce, 1.0, 1e-12);
+    /* no reference: no CE */
+    rp_corruption_summarize(c, nc, r, M, 0, -1, sum, &mn);
+    assert_true(isnan(sum[RP_CORR_FOG].ce) && isnan(mn.mce));
+    assert_float_equal(sum[RP_CORR_FOG].accuracy, 0.7, 1e-12);
+
+    /* all 15 ImageNet-C corruptions and an extra: mCE over the 15 only */
+    rp_condition c2[17] = {{.kind = RP_COND_CLEAN}};
+    rp_cond_result r2[17 * M] = {acc(1.0), acc(1.0)};
+    for (int k = 0; k < 16; k++) {
+        c2[k + 1] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = k <= RP_CORR_JPEG ? k : RP_CORR_SPATTER,
+                                   .severity = 1};
+        r2[2 * (k + 1)] = acc(k <= RP_CORR_JPEG ? 0.5 : 0.0); /* CE 0.5 on the 15, 1.0 on spatter */
+        r2[2 * (k + 1) + 1] = acc(0.0);
+    }
+    rp_corruption_summarize(c2, 17, r2, M, 0, 1, sum, &mn);
+    assert_true(mn.mce_imagenet_c);
+    assert_int_equal(mn.mce_count, 15);
+    assert_float_equal(mn.mce, 0.5, 1e-12);
+    assert_int_equal(mn.count, 16);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_corruption_rows),
+                                       cmocka_unit_test(test_corruption_summary)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

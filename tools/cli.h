@@ -76,5 +76,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_corrupt(int argc, char **argv);
 
 #endif

@@ -1,17 +1,19 @@
-/* rampart eval: one table, rows = conditions (clean; each noise at each severity; each attack
- * at each eps), columns = models; the evaluation checklist's warnings under it. */
+/* rampart eval: one table, rows = conditions (clean; each noise at each severity; each
+ * corruption at each severity; each attack at each eps), columns = models; the evaluation
+ * checklist's warnings under it; the corruption summary (eval_corruptions.c). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "eval_corruptions.h"
 #include "robust/evaluate.h"
 #include "robust/report.h"
 
 typedef struct eval_opts {
     cli_list models, attacks, eps, noises, severities;
-    const char *data, *norm, *source;
+    const char *data, *norm, *source, *corruptions, *reference;
     cli_arch arch; /* bare state_dicts */
     int limit, batch, threads, steps, restarts, queries, seed;
     bool json;
@@ -44,7 +46,7 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
 {
     int n = 0;
     conds[n++] = (rp_condition){.kind = RP_COND_CLEAN};
-    bool defaults = o->attacks.n == 0 && o->noises.n == 0;
+    bool defaults = o->attacks.n == 0 && o->noises.n == 0 && !o->corruptions;
     rp_norm norm;
     if (!strcmp(o->norm, "linf")) norm = RP_NORM_LINF;
     else if (!strcmp(o->norm, "l2")) norm = RP_NORM_L2;
@@ -66,8 +68,8 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
         }
         n_noise++;
     }
-    int sev[CLI_MAX_LIST];
-    for (int i = 0; i < o->severities.n; i++) {
+    int sev[CLI_MAX_LIST] = {1, 3, 5}, n_sev = o->severities.n ? o->severities.n : 3;
+    for (int i = 0; i < o->severities.n && n_noise > 0; i++) {
         char *end = NULL;
         long v = strtol(o->severities.items[i], &end, 10);
         if (*end || end == o->severities.items[i] || v < 1 || v > 5) {
@@ -78,9 +80,11 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
     }
     rp_noise_table table = rp_noise_table_for(H, W);
     for (int k = 0; k < n_noise; k++)
-        for (int s = 0; s < o->severities.n && n < MAX_CONDS; s++)
+        for (int s = 0; s < n_sev && n < MAX_CONDS; s++)
             conds[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = noises[k], .severity = sev[s],
                                         .strength = rp_noise_strength(noises[k], sev[s], table)};
+    if (o->corruptions && (n = eval_corruption_conditions(o->corruptions, &o->severities, conds, n, MAX_CONDS)) < 0)
+        return -1;
     /* attack rows, grouped by eps */
     rp_attack_kind kinds[16];
     int n_att = 0;
@@ -124,6 +128,7 @@ static void row_label(const rp_condition *c, char *buf, size_t size)
     if (c->kind == RP_COND_CLEAN) snprintf(buf, size, "clean");
     else if (c->kind == RP_COND_NOISE)
         snprintf(buf, size, "%s sev %d (%g)", rp_noise_name(c->noise), c->severity, (double)c->strength);
+    else if (c->kind == RP_COND_CORRUPTION) eval_corruption_label(c, buf, size);
     else {
         const rp_attack_config *a = &c->attack;
         char name[48];
@@ -161,9 +166,11 @@ static void json_row(const eval_opts *o, const char *model, const rp_condition *
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", model);
-    cJSON_AddStringToObject(j, "condition", c->kind == RP_COND_CLEAN   ? "clean"
-                                            : c->kind == RP_COND_NOISE ? rp_noise_name(c->noise)
-                                                                       : rp_attack_name(c->attack.kind));
+    cJSON_AddStringToObject(j, "condition", c->kind == RP_COND_CLEAN        ? "clean"
+                                            : c->kind == RP_COND_NOISE      ? rp_noise_name(c->noise)
+                                            : c->kind == RP_COND_CORRUPTION ? "corruption"
+                                                                            : rp_attack_name(c->attack.kind));
+    if (c->kind == RP_COND_CORRUPTION) eval_corruption_json_fields(j, c, r);
     if (c->kind == RP_COND_NOISE) {
         cJSON_AddNumberToObject(j, "severity", c->severity);
         cJSON_AddNumberToObject(j, "strength", dec(c->strength));
@@ -185,8 +192,10 @@ static void json_row(const eval_opts *o, const char *model, const rp_condition *
         cJSON_AddBoolToObject(j, "in_ball", r->in_ball);
     }
     if (c->kind != RP_COND_CLEAN) cJSON_AddNumberToObject(j, "seed", o->seed);
+    if (o->reference && !strcmp(model, o->reference)) cJSON_AddBoolToObject(j, "reference", true);
     cJSON_AddNumberToObject(j, "n", r->n);
-    cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+    if (r->not_applicable) cJSON_AddNullToObject(j, "accuracy"); /* never a zero */
+    else cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     char *s = cJSON_PrintUnformatted(j);
     printf("%s\n", s);
@@ -236,37 +245,54 @@ static rp_attack_config resolved_config(rp_ctx *ctx, rp_model *m, const rp_attac
     return r;
 }
 
-static void print_table(const eval_opts *o, const rp_condition *conds, int n_conds, const rp_cond_result *res,
-                        int n, int total, int K)
+/* With --corruptions the table gains a column of seconds per condition (all models). */
+static void print_table(const eval_opts *o, const char *const *heads, int M, const rp_condition *conds, int n_conds,
+                        const rp_cond_result *res, int n, int total, int K)
 {
-    char lab[96], head[64];
+    char lab[96];
     printf("%-44s", "condition");
-    for (int m = 0; m < o->models.n; m++) {
-        model_header(o->models.items[m], head, sizeof head);
-        printf("  %14.14s", head);
-    }
-    printf("\n");
+    for (int m = 0; m < M; m++) printf("  %14.14s", heads[m]);
+    printf(o->corruptions ? "  %9s\n" : "\n", "seconds");
     for (int c = 0; c < n_conds; c++) {
         row_label(&conds[c], lab, sizeof lab);
         printf("%-44s", lab);
-        for (int m = 0; m < o->models.n; m++) printf("  %13.2f%%", 100.0 * res[(size_t)c * o->models.n + m].accuracy);
+        for (int m = 0; m < M; m++) {
+            const rp_cond_result *r = &res[(size_t)c * M + m];
+            if (r->not_applicable) printf("  %14s", "n/a");
+            else printf("  %13.2f%%", 100.0 * r->accuracy);
+        }
+        if (o->corruptions) printf("  %9.2f", res[(size_t)c * M].seconds);
         printf("\n");
     }
     printf("\nn = %d of %d test images of %s, %d classes, seed %d", n, total, o->data, K, o->seed);
     if (o->source) printf("; attacks crafted on %s (transfer)", o->source);
+    if (o->corruptions) {
+        printf(".\nCorruptions: each image corrupted from the stream of (seed, its index), the same for every "
+               "model; n/a: the corruption is the identity on these images (saturate on grayscale)");
+    }
     printf(".\nAttacks: robust = correct on both x and x_adv; worst = per-example worst case over the attacks at "
            "that eps;\nPGD from a random start, step 2.5 eps/steps; %d restart(s); Square %d queries.\n",
            o->restarts, o->queries);
 }
 
-static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **models, rp_model *source)
+/* models[0..M): the --model files, then the reference model when it is not one of them
+ * (ref: its column, or -1). */
+static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **models, int M, int ref, rp_model *source)
 {
     int H, W, C, K = rp_dataset_num_classes(ds);
     rp_dataset_shape(ds, &H, &W, &C);
     static rp_condition conds[MAX_CONDS];
     int n_conds = build_conditions(o, H, W, conds);
     if (n_conds < 0) return CLI_EXIT_USAGE;
-    int total = rp_dataset_size(ds), n = o->limit > 0 && o->limit < total ? o->limit : total, M = o->models.n;
+    int total = rp_dataset_size(ds), n = o->limit > 0 && o->limit < total ? o->limit : total;
+    const char *paths[CLI_MAX_LIST + 1];
+    char heads[CLI_MAX_LIST + 1][64];
+    const char *head_ptrs[CLI_MAX_LIST + 1];
+    for (int m = 0; m < M; m++) {
+        paths[m] = m < o->models.n ? o->models.items[m] : o->reference;
+        model_header(paths[m], heads[m], sizeof heads[m]);
+        head_ptrs[m] = heads[m];
+    }
     rp_cond_result *res = calloc((size_t)n_conds * M, sizeof *res);
     if (!res) return CLI_EXIT_FAIL;
     progress_state ps = {.cond = -2, .conds = conds};
@@ -279,24 +305,29 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
         free(res);
         return cli_fail("eval", ctx);
     }
-    if (!o->json) print_table(o, conds, n_conds, res, n, total, K);
+    if (!o->json) print_table(o, head_ptrs, M, conds, n_conds, res, n, total, K);
     rp_warning w[64];
     for (int m = 0; m < M; m++) {
         rp_report_row rows[MAX_CONDS];
-        for (int c = 0; c < n_conds; c++) rows[c] = rp_report_row_of(&conds[c], &res[(size_t)c * M + m], source != NULL);
+        int n_rows = 0; /* the checklist is about attacks and noise: corruption rows stay out */
+        for (int c = 0; c < n_conds; c++)
+            if (conds[c].kind != RP_COND_CORRUPTION)
+                rows[n_rows++] = rp_report_row_of(&conds[c], &res[(size_t)c * M + m], source != NULL);
         if (o->json)
             for (int c = 0; c < n_conds; c++) {
                 rp_attack_config r = conds[c].kind == RP_COND_ATTACK
                                          ? resolved_config(ctx, source ? source : models[m], &conds[c].attack)
                                          : conds[c].attack;
-                json_row(o, o->models.items[m], &conds[c], &res[(size_t)c * M + m], &r);
+                json_row(o, paths[m], &conds[c], &res[(size_t)c * M + m], &r);
             }
-        int nw = rp_report_check(rows, n_conds, K, 0.0, w, 64);
+        int nw = rp_report_check(rows, n_rows, K, 0.0, w, 64);
         for (int i = 0; i < nw && i < 64; i++) {
-            if (o->json) json_warning(o->models.items[m], &w[i]);
-            else printf("warning (%s) [%s]: %s\n", o->models.items[m], w[i].check, w[i].message);
+            if (o->json) json_warning(paths[m], &w[i]);
+            else printf("warning (%s) [%s]: %s\n", paths[m], w[i].check, w[i].message);
         }
     }
+    eval_corruption_report cr = {.paths = paths, .heads = head_ptrs, .M = M, .ref = ref, .json = o->json};
+    eval_corruption_summary(&cr, conds, n_conds, res);
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t0);
     fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
@@ -341,15 +372,23 @@ int cmd_eval(int argc, char **argv)
         {"--restarts", CLI_INT, &o.restarts, "1", "attack restarts"},
         {"--queries", CLI_INT, &o.queries, "1000", "Square's queries (AutoAttack uses 5000)"},
         {"--noise", CLI_LIST, &o.noises, NULL, "noise corruptions: gaussian, shot, impulse, speckle, none"},
-        {"--severity", CLI_LIST, &o.severities, "1,3,5", "noise severities 1..5 (28-32 px: CIFAR-10-C table; 64 px: Tiny-ImageNet-C)"},
+        {"--corruptions", CLI_STRING, &o.corruptions, NULL,
+         "common corruptions: all, imagenet-c, extra, a family (noise, blur, weather, digital, geometric, occlusion) "
+         "or names (fog, jpeg_compression, ...), comma-separated; with neither --attack nor --noise only clean and "
+         "these rows"},
+        {"--severity", CLI_LIST, &o.severities, NULL,
+         "severities 1..5 of --noise (default: 1,3,5) and --corruptions (\"1,3\" or \"1-5\"; default: 1-5); 28 px: "
+         "this project's table, <= 32 px: CIFAR-10-C's, 64 px: Tiny-ImageNet-C's"},
+        {"--reference-model", CLI_STRING, &o.reference, NULL,
+         "with --corruptions: the model CE and mCE are relative to (AlexNet's role in ImageNet-C)"},
         {"--source-model", CLI_STRING, &o.source, NULL, "craft the attacks on this checkpoint (transfer)"},
         {"--limit", CLI_INT, &o.limit, "500", "evaluate the first N test images (0: all; the default table costs up to ~5,000 passes per image)"},
         {"--batch", CLI_INT, &o.batch, "256", "batch size"},
-        {"--seed", CLI_INT, &o.seed, "0", "seed for attacks and noise"},
+        {"--seed", CLI_INT, &o.seed, "0", "seed for attacks, noise and corruptions"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition, then warnings, on stdout"},
     };
-    int p = cli_parse("eval", "Evaluate models under noise and attacks: one table, conditions x models.", flags,
+    int p = cli_parse("eval", "Evaluate models under noise, corruptions and attacks: one table, conditions x models.", flags,
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.models.n == 0) {
@@ -365,6 +404,10 @@ int cmd_eval(int argc, char **argv)
                         "--queries >= 1\n");
         return CLI_EXIT_USAGE;
     }
+    if (o.reference && !o.corruptions) {
+        fprintf(stderr, "rampart eval: --reference-model is for corruption errors: give --corruptions too\n");
+        return CLI_EXIT_USAGE;
+    }
     { /* flag errors before any file is read */
         static rp_condition probe[MAX_CONDS];
         if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
@@ -372,17 +415,21 @@ int cmd_eval(int argc, char **argv)
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *ds = NULL;
-    rp_model *models[CLI_MAX_LIST] = {0}, *source = NULL;
-    int rc = CLI_EXIT_OK;
+    rp_model *models[CLI_MAX_LIST + 1] = {0}, *source = NULL;
+    int rc = CLI_EXIT_OK, M = o.models.n, ref = -1;
+    for (int i = 0; o.reference && i < o.models.n; i++) /* a --model that is also the reference: one column */
+        if (!strcmp(o.models.items[i], o.reference)) ref = i;
+    if (o.reference && ref < 0) ref = M++;
     if (rp_dataset_open(ctx, o.data, false, &ds) != RP_OK) {
         rc = cli_fail("eval", ctx);
         goto done;
     }
-    for (int i = 0; i < o.models.n && rc == CLI_EXIT_OK; i++) rc = load_model(ctx, &o, o.models.items[i], ds, &models[i]);
+    for (int i = 0; i < M && rc == CLI_EXIT_OK; i++)
+        rc = load_model(ctx, &o, i < o.models.n ? o.models.items[i] : o.reference, ds, &models[i]);
     if (rc == CLI_EXIT_OK && o.source) rc = load_model(ctx, &o, o.source, ds, &source);
-    if (rc == CLI_EXIT_OK) rc = run(&o, ctx, ds, models, source);
+    if (rc == CLI_EXIT_OK) rc = run(&o, ctx, ds, models, M, ref, source);
 done:
-    for (int i = 0; i < o.models.n; i++) rp_model_destroy(models[i]);
+    for (int i = 0; i < M; i++) rp_model_destroy(models[i]);
     rp_model_destroy(source);
     rp_dataset_destroy(ds);
     rp_ctx_destroy(ctx);

@@ -19,6 +19,7 @@ static const struct {
     {"predict", cmd_predict, "top-k classes of a model for image files (JPEG, PNG)"},
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
     {"explain", cmd_explain, "attribution maps (saliency, IG, Grad-CAM, ...) as PNG panels and raw floats"},
+    {"corrupt", cmd_corrupt, "write corrupted copies of a test set (IDX or PNG folders) per corruption and severity"},
 };
 
 static void usage(FILE *f)

@@ -1,4 +1,6 @@
-/* Data sets by spec: "fashion-mnist", "mnist", "idx:IMAGES,LABELS[,K]", "cifar10:DIR". */
+/* Data sets by spec: "fashion-mnist", "mnist", "idx:IMAGES,LABELS[,K]", "cifar10:DIR", and the
+ * published corrupted test sets "cifar10-c:DIR,NAME[,SEVERITY]",
+ * "tiny-imagenet-c:DIR,NAME,SEVERITY". */
 #include "data/dataset.h"
 
 #include <errno.h>
@@ -8,6 +10,7 @@
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/image.h"
+#include "data/npy.h"
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -17,7 +20,8 @@ static const char *const CIFAR_NAMES[] = {"airplane", "automobile", "bird", "cat
 
 #define SPEC_FORMS                                                                                 \
     "\"fashion-mnist\", \"mnist\", \"idx:IMAGES,LABELS[,NUM_CLASSES]\", \"cifar10:DIR\", "                 \
-    "\"folder:DIR[,SIZE][,gray]\", \"tiny-imagenet:DIR[,SIZE]\""
+    "\"folder:DIR[,SIZE][,gray]\", \"tiny-imagenet:DIR[,SIZE]\", \"cifar10-c:DIR,NAME[,SEVERITY]\", "             \
+    "\"tiny-imagenet-c:DIR,NAME,SEVERITY\""
 
 void rp_dataset_destroy(rp_dataset *ds)
 {
@@ -192,6 +196,132 @@ static rp_status open_cifar(rp_ctx *ctx, rp_dataset *ds, const char *dir, bool t
     return RP_OK;
 }
 
+/* ---- corrupted test sets ------------------------------------------------------------- */
+
+/* "DIR,NAME[,SEVERITY]" into dir, name and *severity (0 when absent); need_severity: required. */
+static rp_status corrupted_spec(rp_ctx *ctx, const char *spec, const char *arg, bool need_severity, char *dir,
+                                size_t dir_size, char *name, size_t name_size, int *severity)
+{
+    const char *form = need_severity ? "tiny-imagenet-c:DIR,NAME,SEVERITY" : "cifar10-c:DIR,NAME[,SEVERITY]";
+    char buf[8192];
+    if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+        return rp_fail(ctx, RP_ERR_ARG, "data spec '%.64s...' is too long", spec);
+    char *c1 = strchr(buf, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+    if (!c1 || c1 == buf || !c1[1] || c2 == c1 + 1 || (need_severity && !c2) || (c2 && strchr(c2 + 1, ',')))
+        return rp_fail(ctx, RP_ERR_ARG, "data spec '%s': expected %s", spec, form);
+    *c1 = '\0';
+    if (c2) *c2 = '\0';
+    *severity = 0;
+    if (c2) {
+        char *end;
+        long v = strtol(c2 + 1, &end, 10);
+        if (end == c2 + 1 || *end || v < 1 || v > 5)
+            return rp_fail(ctx, RP_ERR_ARG, "data spec '%s': SEVERITY '%s' is not one of 1..5", spec, c2 + 1);
+        *severity = (int)v;
+    }
+    if (strchr(c1 + 1, '/') || !strcmp(c1 + 1, "..") || !strcmp(c1 + 1, "."))
+        return rp_fail(ctx, RP_ERR_ARG, "data spec '%s': NAME '%s' is a corruption's name, not a path", spec, c1 + 1);
+    if (snprintf(dir, dir_size, "%s", buf) >= (int)dir_size || snprintf(name, name_size, "%s", c1 + 1) >= (int)name_size)
+        return rp_fail(ctx, RP_ERR_ARG, "data spec '%.64s...' is too long", spec);
+    return RP_OK;
+}
+
+/* CIFAR-10-C: DIR/NAME.npy uint8 (5 n, 32, 32, 3), DIR/labels.npy (5 n,); severity s is rows
+ * (s - 1) n .. s n - 1 of both, no severity all five. */
+static rp_status open_cifar10_c(rp_ctx *ctx, rp_dataset *ds, const char *spec)
+{
+    char dir[4096], name[256], images[4400], labels[4400];
+    int sev;
+    RP_TRY(corrupted_spec(ctx, spec, spec + 10, false, dir, sizeof dir, name, sizeof name, &sev));
+    snprintf(images, sizeof images, "%s/%s.npy", dir, name);
+    snprintf(labels, sizeof labels, "%s/labels.npy", dir);
+    rp_npy_info in;
+    RP_TRY(rp_npy_info_read(ctx, images, &in));
+    size_t N = in.ndim >= 1 ? in.shape[0] : 0;
+    if (N == 0 || N % 5)
+        return rp_fail(ctx, RP_ERR_SHAPE, "%s: %zu images; CIFAR-10-C files hold 5 severities of the same number of "
+                                          "images",
+                       images, N);
+    int rows = (int)(N / 5), first = sev ? (sev - 1) * rows : 0, count = sev ? rows : (int)N, NL, H, W;
+    RP_TRY(rp_npy_read_images(ctx, images, first, count, &ds->pixels, &ds->N, &H, &W, &ds->C));
+    rp_npy_info li;
+    RP_TRY(rp_npy_info_read(ctx, labels, &li));
+    if (li.ndim != 1 || li.shape[0] != N)
+        return rp_fail(ctx, RP_ERR_SHAPE, "%s holds %zu images but %s holds %zu labels", images, N, labels,
+                       li.ndim >= 1 ? li.shape[0] : 0);
+    RP_TRY(rp_npy_read_labels(ctx, labels, first, count, &ds->labels, &NL));
+    for (int i = 0; i < ds->N; i++)
+        if (ds->labels[i] < 0 || ds->labels[i] >= RP_CIFAR_CLASSES)
+            return rp_fail(ctx, RP_ERR_FORMAT, "%s: label %d of row %d is not one of CIFAR-10's %d classes", labels,
+                           (int)ds->labels[i], first + i, RP_CIFAR_CLASSES);
+    ds->H = H;
+    ds->W = W;
+    ds->num_classes = RP_CIFAR_CLASSES;
+    const float mean[3] = {0.4914f, 0.4822f, 0.4465f}, std[3] = {0.2470f, 0.2435f, 0.2616f};
+    set_norm(ds, ds->C == 3 ? mean : NULL, ds->C == 3 ? std : NULL);
+    return set_names(ctx, ds, CIFAR_NAMES);
+}
+
+static bool image_file_name(const char *name)
+{
+    size_t n = strlen(name);
+    const char *exts[] = {".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG"};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && !strcmp(name + n - e, exts[i])) return true;
+    }
+    return false;
+}
+
+/* Tiny-ImageNet-C: DIR/NAME/SEVERITY/<wnid>/<file>.JPEG, 64x64 RGB. The classes are the sorted
+ * wnid folders, which is Tiny ImageNet's label order (its sorted wnids) when all 200 are there. */
+static rp_status list_tiny_c(rp_ctx *ctx, const char *root, rp_image_list *l, char ***classes, int *K)
+{
+    RP_TRY(rp_list_dir(ctx, root, true, classes, K));
+    if (*K < 2) return rp_fail(ctx, RP_ERR_FORMAT, "%s: %d class folders; a data set needs at least 2", root, *K);
+    char sub[8400], path[8800];
+    for (int k = 0; k < *K; k++) {
+        char **files;
+        int n, added = 0;
+        RP_TRY(rp_path_join(ctx, sub, sizeof sub, root, (*classes)[k]));
+        RP_TRY(rp_list_dir(ctx, sub, false, &files, &n));
+        rp_status s = RP_OK;
+        for (int i = 0; s == RP_OK && i < n; i++) {
+            if (!image_file_name(files[i])) continue;
+            s = rp_path_join(ctx, path, sizeof path, sub, files[i]);
+            if (s == RP_OK) s = rp_image_list_add(ctx, l, path, k);
+            added++;
+        }
+        rp_free_strings(files, n);
+        if (s == RP_OK && !added) s = rp_fail(ctx, RP_ERR_FORMAT, "%s: class folder holds no images", sub);
+        RP_TRY(s);
+    }
+    return rp_image_list_interleave(ctx, l, *K);
+}
+
+static rp_status open_tiny_imagenet_c(rp_ctx *ctx, const char *spec, rp_dataset **out)
+{
+    char dir[4096], name[256], root[4600];
+    int sev;
+    RP_TRY(corrupted_spec(ctx, spec, spec + 16, true, dir, sizeof dir, name, sizeof name, &sev));
+    snprintf(root, sizeof root, "%s/%s/%d", dir, name, sev);
+    rp_image_list l = {0};
+    char **classes = NULL;
+    int K = 0;
+    rp_status s = list_tiny_c(ctx, root, &l, &classes, &K);
+    rp_dataset *ds = NULL;
+    if (s == RP_OK && !(ds = rp_image_dataset_new(ctx, "tiny-imagenet-c", classes, K, 3))) s = RP_ERR_NOMEM;
+    else if (s != RP_OK) rp_free_strings(classes, K);
+    if (s == RP_OK) s = rp_image_set_decode(ctx, &l, 64, 64, 3, NULL, root, ds);
+    rp_image_list_free(&l);
+    if (s != RP_OK) {
+        rp_dataset_destroy(ds);
+        return s;
+    }
+    *out = ds;
+    return RP_OK;
+}
+
 rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset **out)
 {
     *out = NULL;
@@ -211,6 +341,13 @@ rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset 
     } else if (strncmp(spec, "cifar10:", 8) == 0 && spec[8]) {
         if (!(ds = new_dataset(ctx, "cifar10"))) return RP_ERR_NOMEM;
         s = open_cifar(ctx, ds, spec + 8, train);
+    } else if (!strncmp(spec, "cifar10-c:", 10) || !strncmp(spec, "tiny-imagenet-c:", 16)) {
+        if (train)
+            return rp_fail(ctx, RP_ERR_ARG, "data spec '%s': a corrupted set is a test set and has no training split",
+                           spec);
+        if (spec[0] == 't') return open_tiny_imagenet_c(ctx, spec, out);
+        if (!(ds = new_dataset(ctx, "cifar10-c"))) return RP_ERR_NOMEM;
+        s = open_cifar10_c(ctx, ds, spec);
     } else if (rp_image_spec(spec)) { /* image files: data/image.h */
         return rp_dataset_open_ex(ctx, spec, train, NULL, out);
     } else {

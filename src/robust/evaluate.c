@@ -153,6 +153,21 @@ static rp_status run_noise(table *t, int cond, const rp_condition *c)
     return RP_OK;
 }
 
+/* The batch corrupted once (image i from the stream of (seed, i)) and scored by every model. */
+static rp_status run_corruption(table *t, int cond, const rp_condition *c)
+{
+    for (int start = 0; start < t->n; start += t->batch) {
+        int B = gather(t, start);
+        memcpy(t->xw, t->x, (size_t)B * t->X * sizeof *t->xw);
+        RP_TRY(rp_corrupt_batch(t->ctx, c->corruption, c->severity, t->xw, B, t->H, t->W, t->C, t->o->seed,
+                                (uint64_t)start));
+        for (int m = 0; m < t->M; m++)
+            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start);
+        progress(t, cond, start + B);
+    }
+    return RP_OK;
+}
+
 /* One attack config on every model (or crafted once on the source); ANDs the robust flags
  * into robust + (cond, m) and accumulates the ball check into res. */
 static rp_status run_attack(table *t, int cond, const rp_attack_config *cfg, rp_cond_result *res)
@@ -237,8 +252,13 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
             const rp_condition *cd = &conds[c];
             bool worst = cd->kind == RP_COND_ATTACK && cd->attack.kind == RP_ATTACK_WORST;
             if (cd->kind == RP_COND_CLEAN || worst != (pass == 1)) continue;
+            if (cd->kind == RP_COND_CORRUPTION && !rp_corruption_applies(cd->corruption, t->C)) {
+                for (int m = 0; m < t->M; m++) res[(size_t)c * t->M + m].not_applicable = true;
+                continue;
+            }
             double t0 = now_s();
             if (cd->kind == RP_COND_NOISE) RP_TRY(run_noise(t, c, cd));
+            else if (cd->kind == RP_COND_CORRUPTION) RP_TRY(run_corruption(t, c, cd));
             else if (worst) RP_TRY(run_worst(t, c, conds, n_conds, res));
             else RP_TRY(run_attack(t, c, &cd->attack, res));
             for (int m = 0; m < t->M; m++) res[(size_t)c * t->M + m].seconds = now_s() - t0;
@@ -246,6 +266,12 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
     for (int c = 0; c < n_conds; c++)
         for (int m = 0; m < t->M; m++) {
             rp_cond_result *r = &res[(size_t)c * t->M + m];
+            if (r->not_applicable) {
+                r->n = 0;
+                r->correct = 0;
+                r->accuracy = NAN;
+                continue;
+            }
             const unsigned char *rb = t->robust + ((size_t)c * t->M + m) * t->n;
             long k = 0;
             for (int i = 0; i < t->n; i++) k += rb[i];
@@ -280,6 +306,10 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
         const rp_condition *cd = &conds[c];
         if (cd->kind == RP_COND_NOISE && !(cd->strength >= 0.0f && (cd->noise != RP_NOISE_SHOT || cd->strength > 0.0f)))
             return rp_fail(ctx, RP_ERR_ARG, "evaluate: noise %s needs a positive strength", rp_noise_name(cd->noise));
+        if (cd->kind == RP_COND_CORRUPTION &&
+            !(cd->corruption >= 0 && cd->corruption < RP_CORR_COUNT && cd->severity >= 1 && cd->severity <= 5))
+            return rp_fail(ctx, RP_ERR_ARG, "evaluate: corruption %d at severity %d (corruptions 0..%d, severities 1..5)",
+                           (int)cd->corruption, cd->severity, RP_CORR_COUNT - 1);
         if (cd->kind == RP_COND_ATTACK && !(cd->attack.eps >= 0.0f))
             return rp_fail(ctx, RP_ERR_ARG, "evaluate: eps must be >= 0 (got %g)", (double)cd->attack.eps);
     }
@@ -302,4 +332,73 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
     }
     free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust);
     return s;
+}
+
+/* ---- corruption summaries ------------------------------------------------------------ */
+
+/* sum_s a_s / sum_s b_s, NaN unless the denominator is positive. */
+static double ratio(double num, double den) { return den > 0.0 ? num / den : NAN; }
+
+static void summarize_one(const rp_condition *conds, int n_conds, const rp_cond_result *res, int M, int m, int ref,
+                          int clean, rp_corruption k, rp_corruption_summary *o)
+{
+    double acc = 0.0, err = 0.0, err_ref = 0.0, rel = 0.0, rel_ref = 0.0;
+    double clean_err = clean >= 0 ? 1.0 - res[(size_t)clean * M + m].accuracy : NAN;
+    double clean_err_ref = clean >= 0 && ref >= 0 ? 1.0 - res[(size_t)clean * M + ref].accuracy : NAN;
+    *o = (rp_corruption_summary){.accuracy = NAN, .ce = NAN, .relative_ce = NAN};
+    for (int c = 0; c < n_conds; c++) {
+        if (conds[c].kind != RP_COND_CORRUPTION || conds[c].corruption != k) continue;
+        const rp_cond_result *r = &res[(size_t)c * M + m];
+        o->present = true;
+        if (r->not_applicable) continue;
+        o->severities++;
+        acc += r->accuracy;
+        err += 1.0 - r->accuracy;
+        rel += (1.0 - r->accuracy) - clean_err;
+        if (ref >= 0) {
+            double e = 1.0 - res[(size_t)c * M + ref].accuracy;
+            err_ref += e;
+            rel_ref += e - clean_err_ref;
+        }
+    }
+    o->applicable = o->severities > 0;
+    if (!o->applicable) return;
+    o->accuracy = acc / o->severities;
+    if (ref < 0) return;
+    o->ce = ratio(err, err_ref);
+    o->relative_ce = clean >= 0 ? ratio(rel, rel_ref) : NAN;
+}
+
+void rp_corruption_summarize(const rp_condition *conds, int n_conds, const rp_cond_result *results, int M, int m,
+                             int ref, rp_corruption_summary out[RP_CORR_COUNT], rp_corruption_means *means)
+{
+    RP_ASSERT(m >= 0 && m < M && ref < M);
+    int clean = -1;
+    for (int c = 0; c < n_conds; c++)
+        if (conds[c].kind == RP_COND_CLEAN) clean = c;
+    for (int k = 0; k < RP_CORR_COUNT; k++) summarize_one(conds, n_conds, results, M, m, ref, clean, k, &out[k]);
+    rp_corruption_means *o = means;
+    *o = (rp_corruption_means){.accuracy = NAN, .mce = NAN, .relative_mce = NAN};
+    double fam[RP_FAMILY_COUNT] = {0}, all = 0.0;
+    bool imagenet_c = true;
+    for (int k = 0; k < RP_CORR_COUNT; k++) {
+        if (rp_corruption_in_imagenet_c(k) && !out[k].applicable) imagenet_c = false;
+        if (!out[k].applicable) continue;
+        fam[rp_corruption_family_of(k)] += out[k].accuracy;
+        o->family_count[rp_corruption_family_of(k)]++;
+        all += out[k].accuracy;
+        o->count++;
+    }
+    for (int f = 0; f < RP_FAMILY_COUNT; f++) o->family_accuracy[f] = o->family_count[f] ? fam[f] / o->family_count[f] : NAN;
+    if (o->count) o->accuracy = all / o->count;
+    o->mce_imagenet_c = imagenet_c;
+    double ce = 0.0, rce = 0.0;
+    for (int k = 0; k < RP_CORR_COUNT; k++) {
+        if (!out[k].applicable || (imagenet_c && !rp_corruption_in_imagenet_c(k))) continue;
+        o->mce_count++;
+        if (isfinite(out[k].ce)) ce += out[k].ce, o->mce_defined++;
+        if (isfinite(out[k].relative_ce)) rce += out[k].relative_ce, o->relative_mce_defined++;
+    }
+    if (o->mce_defined) o->mce = ce / o->mce_defined;
+    if (o->relative_mce_defined) o->relative_mce = rce / o->relative_mce_defined;
 }

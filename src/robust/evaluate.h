@@ -6,23 +6,32 @@
  * condition is the per-example worst case over every attack condition of the table at its
  * norm and eps; when the table does not hold APGD-CE, APGD-T and Square at that eps, the
  * attack library's WORST (APGD-CE, APGD-T, Square on the still-robust points) runs first and
- * joins the worst case. Noise images are drawn once per batch and shared by all models. */
+ * joins the worst case. Noise images are drawn once per batch and shared by all models.
+ *
+ * Corruption conditions (data/corrupt.h) corrupt each batch once, shared by all models;
+ * image i of the data set is corrupted from the stream of (seed, i), so every model, batch
+ * size and thread count sees the same images. A corruption that is the identity on the
+ * data (saturate on grayscale) is not run: its results say not_applicable, n = 0 and
+ * accuracy NaN, never a row of zeros. */
 #ifndef RP_ROBUST_EVALUATE_H
 #define RP_ROBUST_EVALUATE_H
 
 #include <stdbool.h>
 
+#include "data/corrupt.h"
 #include "data/noise.h"
 #include "robust/attack.h"
 
-typedef enum rp_cond_kind { RP_COND_CLEAN, RP_COND_NOISE, RP_COND_ATTACK } rp_cond_kind;
+typedef enum rp_cond_kind { RP_COND_CLEAN, RP_COND_NOISE, RP_COND_ATTACK, RP_COND_CORRUPTION } rp_cond_kind;
 
 typedef struct rp_condition {
     rp_cond_kind kind;
     rp_noise_kind noise;     /* RP_COND_NOISE */
-    int severity;            /* RP_COND_NOISE: 1..5, or 0 when strength is given directly */
+    int severity;            /* RP_COND_NOISE: 1..5, or 0 when strength is given directly;
+                                RP_COND_CORRUPTION: 1..5 */
     float strength;          /* RP_COND_NOISE: sigma, c or amount (filled from severity) */
     rp_attack_config attack; /* RP_COND_ATTACK */
+    rp_corruption corruption; /* RP_COND_CORRUPTION */
 } rp_condition;
 
 typedef struct rp_cond_result {
@@ -35,12 +44,13 @@ typedef struct rp_cond_result {
     bool deterministic; /* clean: the same batch forwarded twice gave identical logits */
     long passes;      /* forward+backward passes the attack reported */
     double seconds;   /* wall time of the condition (all models) */
+    bool not_applicable; /* corruption that is the identity on this data: not run (n 0, accuracy NaN) */
 } rp_cond_result;
 
 typedef struct rp_eval_table_opts {
     int n;            /* examples: the first n of the data set (<= 0: all) */
     int batch;        /* batch size (models must accept it) */
-    uint64_t seed;    /* noise stream; attacks use their own config's seed */
+    uint64_t seed;    /* noise and corruption streams; attacks use their own config's seed */
     rp_model *source; /* NULL: white-box; else every attack is crafted on source (transfer) */
     /* optional: called after each batch of each condition */
     void (*progress)(void *arg, int cond, int done, int total);
@@ -53,6 +63,38 @@ typedef struct rp_eval_table_opts {
 rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, const rp_dataset *ds,
                             const rp_condition *conds, int n_conds, const rp_eval_table_opts *o,
                             rp_cond_result *results);
+
+/* Summary of one corruption over the severities in a table, for one model. */
+typedef struct rp_corruption_summary {
+    bool present;         /* the table holds rows of this corruption */
+    bool applicable;      /* ... and they were run (not the identity on the data) */
+    int severities;       /* rows (severities) averaged */
+    double accuracy;      /* mean accuracy over the severities */
+    double ce;            /* sum_s err / sum_s err_ref (NaN: no reference, or err_ref sums to 0) */
+    double relative_ce;   /* sum_s (err_s - err_clean) / sum_s (ref's); NaN: no reference or the
+                             reference's sum <= 0 (the corruption did not hurt the reference) */
+} rp_corruption_summary;
+
+/* Means over corruptions for one model. mCE is taken over ImageNet-C's 15 corruptions when
+ * all of them are present and applicable (mce_imagenet_c), else over every applicable
+ * corruption present (mce_count), leaving out those whose CE (relative CE) is undefined:
+ * mce_defined (relative_mce_defined) say how many it is over; NaN when none. */
+typedef struct rp_corruption_means {
+    double family_accuracy[RP_FAMILY_COUNT]; /* mean of the family's corruption means; NaN: none */
+    int family_count[RP_FAMILY_COUNT];       /* applicable corruptions in each family */
+    double accuracy;      /* mean corruption accuracy over all applicable corruptions present */
+    int count;            /* ... how many */
+    double mce, relative_mce;
+    int mce_count;        /* corruptions of the set the mCE is over */
+    int mce_defined, relative_mce_defined; /* ... of which had a CE (relative CE) */
+    bool mce_imagenet_c;  /* mCE is over ImageNet-C's 15 */
+} rp_corruption_means;
+
+/* Summaries of model m (and means) from a table's results (conds x M, as rp_evaluate_table
+ * fills them). ref: the column of the reference model for CE (-1: none). Needs a clean row
+ * for the relative CE (NaN without one). */
+void rp_corruption_summarize(const rp_condition *conds, int n_conds, const rp_cond_result *results, int M, int m,
+                             int ref, rp_corruption_summary out[RP_CORR_COUNT], rp_corruption_means *means);
 
 /* Whether model m can be evaluated on images (H, W, C) with K classes; on failure the
  * message says what differs (the caller prefixes the file name). */
