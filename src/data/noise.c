@@ -39,26 +39,12 @@ const char *rp_noise_table_name(rp_noise_table t)
     return t == RP_NOISE_TABLE_CIFAR ? "CIFAR-10-C" : t == RP_NOISE_TABLE_TINY ? "Tiny-ImageNet-C" : "ImageNet-C";
 }
 
-/* hendrycks/robustness: make_cifar_c.py, make_tinyimagenet_c.py, imagenet_c/corruptions.py. */
-static const float SEVERITY[3][RP_NOISE_COUNT][5] = {
-    [RP_NOISE_TABLE_CIFAR] = {{.04f, .06f, .08f, .09f, .10f},
-                              {500, 250, 100, 75, 50},
-                              {.01f, .02f, .03f, .05f, .07f},
-                              {.06f, .10f, .12f, .16f, .20f}},
-    [RP_NOISE_TABLE_TINY] = {{.04f, .08f, .12f, .15f, .18f},
-                             {250, 100, 50, 30, 15},
-                             {.01f, .02f, .05f, .08f, .14f},
-                             {.15f, .20f, .25f, .30f, .35f}},
-    [RP_NOISE_TABLE_IMAGENET] = {{.08f, .12f, .18f, .26f, .38f},
-                                 {60, 25, 12, 5, 3},
-                                 {.03f, .06f, .09f, .17f, .27f},
-                                 {.15f, .20f, .35f, .45f, .60f}},
-};
-
 float rp_noise_strength(rp_noise_kind k, int severity, rp_noise_table t)
 {
-    RP_ASSERT(k >= 0 && k < RP_NOISE_COUNT && severity >= 1 && severity <= 5);
-    return SEVERITY[t][k][severity - 1];
+    static const rp_corrupt_table CT[3] = {[RP_NOISE_TABLE_CIFAR] = RP_CTABLE_CIFAR, [RP_NOISE_TABLE_TINY] = RP_CTABLE_TINY,
+                                           [RP_NOISE_TABLE_IMAGENET] = RP_CTABLE_IMAGENET};
+    RP_ASSERT(t >= RP_NOISE_TABLE_CIFAR && t <= RP_NOISE_TABLE_IMAGENET);
+    return rp_noise_strength_ctable(k, severity, CT[t]);
 }
 
 double rp_noise_poisson(rp_rng *rng, double lambda)
@@ -119,5 +105,5 @@ void rp_noise_apply(rp_noise_kind k, float strength, float *x, int B, int H, int
 
 void rp_noise_apply_severity(rp_noise_kind k, int severity, float *x, int B, int H, int W, int C, rp_rng *rng)
 {
-    rp_noise_apply(k, rp_noise_strength(k, severity, rp_noise_table_for(H, W)), x, B, H, W, C, rng);
+    rp_noise_apply(k, rp_noise_strength_ctable(k, severity, rp_corrupt_table_for(H, W)), x, B, H, W, C, rng);
 }
