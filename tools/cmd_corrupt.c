@@ -3,6 +3,11 @@
  *   IDX sets (fashion-mnist, mnist, idx:...)  DIR/NAME/sS/images-idx3-ubyte, labels-idx1-ubyte
  *                                            (read with --data idx:DIR/NAME/sS/images-idx3-ubyte,...)
  *   other sets (folder:, tiny-imagenet:, ...)  DIR/NAME/sS/CLASS/INDEX.png (--data folder:DIR/NAME/sS)
+ *                                            with the class names as folders when they sort in class
+ *                                            order, else the class numbers; a class with no image among
+ *                                            the first --limit gets no folder (folder: then numbers the
+ *                                            classes differently: image sets come in class turns, so a
+ *                                            limit of at least the class count keeps them all)
  * Image i is corrupted from the stream of (seed, i), as `rampart eval --corruptions` does, and
  * rounded to uint8. Each sS is built under a temporary name and renamed into place, so a
  * set is either whole or absent; an existing sS is replaced. */
@@ -156,9 +161,9 @@ static int write_one(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruptio
     snprintf(old, sizeof old, "%s/.s%d.old.%ld", cdir, sev, (long)getpid());
     if (remove_tree(tmp) != 0 || mkdir(tmp, 0777) != 0) return fail_errno("cannot create", tmp);
     int rc = CLI_EXIT_OK;
-    for (int k = 0; !w->idx && k < rp_dataset_num_classes(w->ds) && rc == CLI_EXIT_OK; k++) {
-        snprintf(sub, sizeof sub, "%s/%s", tmp, w->classes[k]);
-        if (mkdir(sub, 0777) != 0) rc = fail_errno("cannot create", sub);
+    for (int i = 0; !w->idx && i < w->n && rc == CLI_EXIT_OK; i++) { /* a folder per class with images */
+        snprintf(sub, sizeof sub, "%s/%s", tmp, w->classes[w->ds->labels[i]]);
+        if (mkdir(sub, 0777) != 0 && errno != EEXIST) rc = fail_errno("cannot create", sub);
     }
     double t0 = cli_now();
     if (rc == CLI_EXIT_OK) rc = write_set(ctx, o, w, c, sev, tmp);
