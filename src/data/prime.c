@@ -10,6 +10,11 @@
 
 #define PI 3.14159265358979323846
 
+/* fminf/fmaxf are library calls without -ffast-math; these inline (NaN, which [0, 1] inputs
+ * never produce, maps to the lower bound). */
+static inline float clamp01(float v) { return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; }
+static inline float clampf(float v, float lo, float hi) { return v > lo ? (v < hi ? v : hi) : lo; }
+
 void rp_prime_config_default(rp_prime_config *cfg)
 {
     *cfg = (rp_prime_config){
@@ -74,14 +79,19 @@ const char *rp_prime_family_reason(rp_prime_primitive p)
 /* Uniform in (0, 1), never 0 or 1. */
 static double uniform_open(rp_rng *r) { return ((double)rp_rng_u32(r) + 0.5) / 4294967296.0; }
 
-/* n standard normals, Box-Muller with both outputs used (double inside). */
+/* n standard normals, Marsaglia's polar method (no trigonometry), both outputs used. */
 static void normal_fill(rp_rng *r, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i += 2) {
-        double rad = sqrt(-2.0 * log(uniform_open(r)));
-        double ang = 2.0 * PI * uniform_open(r);
-        out[i] = (float)(rad * cos(ang));
-        if (i + 1 < n) out[i + 1] = (float)(rad * sin(ang));
+        double u, v, s;
+        do {
+            u = 2.0 * uniform_open(r) - 1.0;
+            v = 2.0 * uniform_open(r) - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double f = sqrt(-2.0 * log(s) / s);
+        out[i] = (float)(u * f);
+        if (i + 1 < n) out[i + 1] = (float)(v * f);
     }
 }
 
@@ -152,7 +162,7 @@ void rp_prime_spectral_apply(const float *x, float *out, int H, int W, int C, co
                         if (xs >= 0 && xs < W) s += kernel[i * K + j] * row[(size_t)xs * C];
                     }
                 }
-                out[((size_t)y * W + xx) * C + c] = fminf(fmaxf(s, 0.0f), 1.0f);
+                out[((size_t)y * W + xx) * C + c] = clamp01(s);
             }
 }
 
@@ -199,7 +209,7 @@ void rp_prime_colour_apply(const float *x, float *out, int H, int W, int C, cons
             for (int i = 0; i < n; i++) {
                 size_t o = (p0 + i) * C + c;
                 float v = (float)((double)x[o] + b1[i] * sn[i]);
-                out[o] = fminf(fmaxf(v, 0.0f), 1.0f);
+                out[o] = clamp01(v);
             }
         }
     }
@@ -224,8 +234,8 @@ void rp_prime_spatial_apply(const float *x, float *out, int H, int W, int C, con
     for (int y = 0; y < H; y++)
         for (int xx = 0; xx < W; xx++) {
             size_t p = (size_t)y * W + xx;
-            float xn = fminf(fmaxf((float)xx - dx[p], 0.0f), (float)(W - 1));
-            float yn = fminf(fmaxf((float)y - dy[p], 0.0f), (float)(H - 1));
+            float xn = clampf((float)xx - dx[p], 0.0f, (float)(W - 1));
+            float yn = clampf((float)y - dy[p], 0.0f, (float)(H - 1));
             float xf = floorf(xn), yf = floorf(yn);
             int x0 = (int)xf, y0 = (int)yf, x1 = (int)ceilf(xn), y1 = (int)ceilf(yn);
             float xv = xn - xf, yv = yn - yf;
@@ -234,7 +244,7 @@ void rp_prime_spatial_apply(const float *x, float *out, int H, int W, int C, con
             for (int c = 0; c < C; c++) {
                 float v = (1 - yv) * (1 - xv) * a00[c] + (1 - yv) * xv * a01[c] + yv * (1 - xv) * a10[c] +
                           yv * xv * a11[c];
-                out[p * C + c] = fminf(fmaxf(v, 0.0f), 1.0f);
+                out[p * C + c] = clamp01(v);
             }
         }
 }
@@ -268,9 +278,9 @@ void rp_prime_spatial_params(const rp_prime_config *cfg, int n, rp_rng *rng, int
  * field is computed on the folded modes 1..n-2. */
 typedef struct field_ws {
     int KW, KH;       /* folded modes along x (W) and y (H): max(n - 2, 0) */
-    float *sW, *sH;   /* (W, KW), (H, KH): sin(pi a p/(n-1)) */
-    float *var, *coef; /* (KW, KH) */
-    float *tmp;       /* (H, KW) */
+    float *sW, *sH;   /* (KW, W), (H, KH): sin(pi a p/(n-1)), a = 1..K */
+    float *var, *coef; /* (KH, KW) */
+    float *tmp;       /* (KW) */
 } field_ws;
 
 static int folded_modes(int n) { return n > 2 ? n - 2 : 0; }
@@ -278,15 +288,17 @@ static int folded_modes(int n) { return n > 2 ? n - 2 : 0; }
 static size_t field_ws_floats(int H, int W)
 {
     size_t KW = (size_t)folded_modes(W), KH = (size_t)folded_modes(H);
-    return (size_t)W * KW + (size_t)H * KH + 2 * KW * KH + (size_t)H * KW;
+    return (size_t)W * KW + (size_t)H * KH + 2 * KW * KH + KW;
 }
 
-static void sine_table(int n, int K, float *s)
+/* s[p * sp + (a - 1) * sa] = sin(pi a p/(n-1)), a = 1..K, by the recurrence
+ * sin((a+1) t) = 2 cos(t) sin(a t) - sin((a-1) t) in double. */
+static void sine_table(int n, int K, float *s, size_t sp, size_t sa)
 {
     for (int p = 0; p < n; p++) {
         double t = PI * p / (n - 1), c2 = 2.0 * cos(t), s0 = 0.0, s1 = sin(t);
         for (int a = 0; a < K; a++) {
-            s[(size_t)p * K + a] = (float)s1;
+            s[p * sp + a * sa] = (float)s1;
             double s2 = c2 * s1 - s0;
             s0 = s1;
             s1 = s2;
@@ -302,8 +314,8 @@ static field_ws field_layout(float *scratch, int H, int W)
     f.var = f.sH + (size_t)H * f.KH;
     f.coef = f.var + (size_t)f.KW * f.KH;
     f.tmp = f.coef + (size_t)f.KW * f.KH;
-    sine_table(W, f.KW, f.sW);
-    sine_table(H, f.KH, f.sH);
+    sine_table(W, f.KW, f.sW, 1, (size_t)W);
+    sine_table(H, f.KH, f.sH, (size_t)f.KH, 1);
     return f;
 }
 
@@ -341,7 +353,7 @@ static void fold_disc(const field_ws *f, int H, int W, int cut, const float *g, 
             float sj = 0.0f;
             int b = fold_index(rj, LH, &sj);
             if (!a || !b) continue;
-            float *o = out + (size_t)(a - 1) * f->KH + (b - 1);
+            float *o = out + (size_t)(b - 1) * f->KW + (a - 1);
             if (g)
                 *o += si * sj * (float)(g[(size_t)(i - 1) * cut + (j - 1)] / sqrt(r2));
             else
@@ -350,24 +362,28 @@ static void fold_disc(const field_ws *f, int H, int W, int cut, const float *g, 
     }
 }
 
-/* u (H, W) = scale sum_{a,b} coef[a][b] sW[x][a] sH[y][b]. */
+/* u (H, W) = scale sum_{a,b} coef[b][a] sW[a][x] sH[y][b], as two rows of axpys so that the
+ * inner loops vectorise without reassociating a sum. */
 static void field_eval(const field_ws *f, int H, int W, float scale, float *u)
 {
     int KW = f->KW, KH = f->KH;
+    float *t = f->tmp;
     for (int y = 0; y < H; y++) {
         const float *sh = f->sH + (size_t)y * KH;
-        float *t = f->tmp + (size_t)y * KW;
-        for (int a = 0; a < KW; a++) {
-            const float *ca = f->coef + (size_t)a * KH;
-            float s = 0.0f;
-            for (int b = 0; b < KH; b++) s += ca[b] * sh[b];
-            t[a] = scale * s;
+        for (int a = 0; a < KW; a++) t[a] = 0.0f;
+        for (int b = 0; b < KH; b++) {
+            const float *cb = f->coef + (size_t)b * KW;
+            float h = sh[b];
+#pragma omp simd
+            for (int a = 0; a < KW; a++) t[a] += h * cb[a];
         }
-        for (int xx = 0; xx < W; xx++) {
-            const float *sw = f->sW + (size_t)xx * KW;
-            float s = 0.0f;
-            for (int a = 0; a < KW; a++) s += t[a] * sw[a];
-            u[(size_t)y * W + xx] = s;
+        float *row = u + (size_t)y * W;
+        for (int xx = 0; xx < W; xx++) row[xx] = 0.0f;
+        for (int a = 0; a < KW; a++) {
+            const float *sa = f->sW + (size_t)a * W;
+            float ta = scale * t[a];
+#pragma omp simd
+            for (int xx = 0; xx < W; xx++) row[xx] += ta * sa[xx];
         }
     }
 }
@@ -451,6 +467,6 @@ void rp_prime_image(const rp_prime_config *cfg, const float *x, float *out, int 
     }
     for (size_t i = 0; i < N; i++) {
         float v = (1.0f - m) * x[i] + m * out[i];
-        out[i] = fminf(fmaxf(v, 0.0f), 1.0f);
+        out[i] = clamp01(v);
     }
 }
