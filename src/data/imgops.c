@@ -134,11 +134,14 @@ void rp_img_filter2d(float *out, const float *in, int H, int W, int C, const flo
     }
 }
 
-/* scipy.ndimage.zoom's order-1 grid along one axis: output o reads input o * (n-1)/(m-1) */
-static void zoom_tap(int o, int n, int m, int *i0, int *i1, float *t)
+/* scipy.ndimage.zoom's order-1 grid along one axis: output o of m reads input o * (n-1)/(m-1)
+ * of n, between taps i0 and i1 with weight t on i1 */
+static double zoom_step(int n, int m) { return m > 1 ? (double)(n - 1) / (double)(m - 1) : 1.0; }
+
+static void zoom_tap(int o, int n, double step, int *i0, int *i1, float *t)
 {
-    double s = m > 1 ? (double)(n - 1) / (double)(m - 1) : 1.0, c = (double)o * s;
-    int i = (int)floor(c);
+    double c = (double)o * step;
+    int i = (int)c; /* c >= 0 */
     if (i > n - 1) i = n - 1;
     *i0 = i;
     *i1 = i + 1 < n ? i + 1 : n - 1;
@@ -152,17 +155,19 @@ void rp_img_clipped_zoom(float *out, const float *in, int H, int W, int C, doubl
     int top = (H - ch) / 2, left = (W - cw) / 2;
     int OH = (int)nearbyint(ch * zoom), OW = (int)nearbyint(cw * zoom); /* Python round: half to even */
     int oy0 = centre_trim ? (OH - H) / 2 : 0, ox0 = centre_trim ? (OW - W) / 2 : 0;
+    double sy = zoom_step(ch, OH), sx = zoom_step(cw, OW);
     for (int y = 0; y < H; y++) {
         int a0, a1, b0, b1;
         float ty, tx;
-        zoom_tap(y + oy0, ch, OH, &a0, &a1, &ty);
+        zoom_tap(y + oy0, ch, sy, &a0, &a1, &ty);
         const float *r0 = in + ((size_t)(top + a0) * W + left) * C, *r1 = in + ((size_t)(top + a1) * W + left) * C;
         float *dst = out + (size_t)y * W * C;
         for (int x = 0; x < W; x++) {
-            zoom_tap(x + ox0, cw, OW, &b0, &b1, &tx);
+            zoom_tap(x + ox0, cw, sx, &b0, &b1, &tx);
+            const float *p00 = r0 + (size_t)b0 * C, *p01 = r0 + (size_t)b1 * C;
+            const float *p10 = r1 + (size_t)b0 * C, *p11 = r1 + (size_t)b1 * C;
             for (int c = 0; c < C; c++) {
-                float top_v = r0[b0 * C + c] + tx * (r0[b1 * C + c] - r0[b0 * C + c]);
-                float bot_v = r1[b0 * C + c] + tx * (r1[b1 * C + c] - r1[b0 * C + c]);
+                float top_v = p00[c] + tx * (p01[c] - p00[c]), bot_v = p10[c] + tx * (p11[c] - p10[c]);
                 dst[(size_t)x * C + c] = top_v + ty * (bot_v - top_v);
             }
         }
