@@ -125,6 +125,9 @@ rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
  * class_names may be NULL. */
 rp_status rp_model_save(rp_ctx *ctx, const rp_model *m, const char *path,
                         const char *const *class_names);
+/* An extra string in the checkpoint's metadata (e.g. "recipe": how it was trained); value
+ * is copied. At most 8 keys; the model's own keys (format, arch, ...) are refused. */
+rp_status rp_model_set_meta(rp_ctx *ctx, rp_model *m, const char *key, const char *value);
 /* Build the model a checkpoint describes and load its weights. OWNED result. */
 rp_status rp_model_load(rp_ctx *ctx, const char *path, int max_batch, rp_model **out);
 /* Load weights from path into an existing model; every tensor must be present with
@@ -205,6 +208,11 @@ typedef struct rp_objective_config {
     float alpha;         /* fgsm: weight of the clean loss */
     float beta;          /* trades */
     uint64_t seed;       /* attack stream */
+    /* AugMix's Jensen-Shannon consistency (Hendrycks et al. 2020), added to any objective:
+     * lambda * JS(p(x), p(view1), p(view2)) over two augmented views of every image, from one
+     * training-mode pass of the batch [x; view1; view2] (with erm that pass also gives CE(x)).
+     * The adversarial objectives perturb x, the clean view, alone. 0: none (paper: 12). */
+    float consistency;
 } rp_objective_config;
 
 /* NSL's defaults for advreg (multiplier 0.2, step 0.001, L2, 1 iteration, no random init,
@@ -228,6 +236,7 @@ typedef struct rp_step_stats {
     float adv_loss;  /* the adversarial term before weighting: CE at x_adv (trades: the KL);
                         0 for erm */
     int adv_correct; /* argmax hits on x_adv (training-mode pass); 0 for erm */
+    float consistency_loss; /* JS over the views before weighting; 0 without consistency */
 } rp_step_stats;
 
 /* One training step: zero gradients, the objective's forward/backward passes, a check that
@@ -235,6 +244,11 @@ typedef struct rp_step_stats {
  * optimizer update. x (B,H,W,C) in [0,1]. */
 rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const int32_t *y, int B,
                         rp_step_stats *stats);
+/* The same with two augmented views of every image, views (2, B, H, W, C) = [view1; view2]
+ * (the loader's rp_batch.views), which an objective with consistency > 0 requires
+ * (RP_ERR_ARG without them); views is ignored otherwise. */
+rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, const float *views,
+                              const int32_t *y, int B, rp_step_stats *stats);
 
 /* Accuracy of the model (eval mode) on n samples of ds, in batches. */
 rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "data/augment.h"
+#include "data/augmix.h"
+#include "data/corrupt.h"
 #include "testutil.h"
 
 static void test_parse(void **state)
@@ -232,12 +234,58 @@ static void test_deterministic(void **state)
     free(x0), free(a), free(b), free(c);
 }
 
+/* The mixing ops: parsing (probability 1 unless @PROB, augmix's severity range, one mixing
+ * op at most), augmix in a spec equals rp_augmix_image from the same stream, and the
+ * corruption families each op touches (the map a recipe is judged by). */
+static void test_mixing_ops(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n;
+    assert_int_equal(rp_augment_parse(ctx, "flip,augmix:5", 0.5f, ops, &n), RP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ops[1].kind, RP_AUG_AUGMIX);
+    assert_true(ops[1].strength == 5.0f && ops[1].prob == 1.0f && ops[0].prob == 0.5f);
+    assert_int_equal(rp_augment_mix_index(ops, n), 1);
+    assert_int_equal(rp_augment_parse(ctx, "prime@0.3", 0.5f, ops, &n), RP_OK);
+    assert_true(ops[0].kind == RP_AUG_PRIME && ops[0].prob == 0.3f);
+    assert_int_equal(rp_augment_parse(ctx, "augmix,prime", 0.5f, ops, &n), RP_ERR_ARG);
+    assert_int_equal(rp_augment_parse(ctx, "augmix:11", 0.5f, ops, &n), RP_ERR_ARG);
+    assert_int_equal(rp_augment_parse(ctx, "prime:2", 0.5f, ops, &n), RP_ERR_ARG);
+    assert_int_equal(rp_augment_parse(ctx, "flip,gaussian", 0.5f, ops, &n), RP_OK);
+    assert_int_equal(rp_augment_mix_index(ops, n), -1);
+    assert_int_equal(rp_augment_families(ops, n), (1u << RP_FAMILY_GEOMETRIC) | (1u << RP_FAMILY_NOISE));
+    assert_int_equal(rp_augment_parse(ctx, "brightness,contrast", 0.5f, ops, &n), RP_OK);
+    assert_int_equal(rp_augment_families(ops, n), (1u << RP_FAMILY_WEATHER) | (1u << RP_FAMILY_DIGITAL));
+    assert_int_equal(rp_augment_parse(ctx, "augmix", 0.5f, ops, &n), RP_OK);
+    rp_augmix_config cfg;
+    rp_augmix_config_default(&cfg);
+    assert_int_equal(rp_augment_families(ops, n), rp_augmix_families(&cfg));
+    assert_int_equal(rp_augment_families(ops, n) & (1u << RP_FAMILY_BLUR), 0u); /* AugMix leaves blur unseen */
+
+    enum { H = 12, W = 10, C = 3 };
+    float img[H * W * C], want[H * W * C];
+    tu_fill_uniform(img, H * W * C, 0.0f, 1.0f, 5);
+    float *scratch = malloc(rp_augment_scratch_floats(ops, n, H, W, C) * sizeof(float));
+    float *s2 = malloc(rp_augmix_scratch_floats(H, W, C) * sizeof(float));
+    rp_rng r1, r2;
+    rp_rng_seed(&r1, 3, RP_STREAM_AUGMENT);
+    rp_rng_seed(&r2, 3, RP_STREAM_AUGMENT);
+    rp_augmix_image(&cfg, img, want, H, W, C, (rp_rng_uniform(&r2), &r2), s2); /* the op's probability draw first */
+    rp_augment_image(ops, n, img, H, W, C, &r1, scratch);
+    assert_memory_equal(img, want, sizeof img);
+    free(scratch), free(s2);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),       cmocka_unit_test(test_flip),
         cmocka_unit_test(test_crop),        cmocka_unit_test(test_jitter),
         cmocka_unit_test(test_probability), cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_mixing_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

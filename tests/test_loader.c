@@ -170,11 +170,72 @@ static void test_loader_edges(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* Views for a consistency loss: the same images and views for 0 and 2 workers; x is the image
+ * through the ops before the mixing op (here none: the plain image), the views are recomputed
+ * here from the batch's stream (rp_augment_views), differ from x and from each other; a spec
+ * without a mixing op refuses views. */
+static void test_views(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_dataset *ds = make_set(ctx);
+    const char *spec = "augmix:3,gaussian:0.02@0.5";
+    float *got[2] = {malloc((size_t)N * X * 3 * sizeof(float)), malloc((size_t)N * X * 3 * sizeof(float))};
+    for (int r = 0; r < 2; r++) {
+        rp_loader_config cfg = {.batch = BATCH, .workers = 2 * r, .seed = 9, .shuffle = true, .first_epoch = 1,
+                                .epochs = 1, .augment = spec, .augment_prob = 0.5f, .views = true};
+        rp_loader *l = NULL;
+        assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_OK);
+        rp_batch b;
+        size_t at = 0;
+        while (rp_loader_next(l, &b)) {
+            assert_non_null(b.views);
+            for (int i = 0; i < b.B; i++) {
+                memcpy(got[r] + (at + i) * 3 * X, b.x + i * X, X * sizeof(float));
+                memcpy(got[r] + ((at + i) * 3 + 1) * X, b.views + i * X, X * sizeof(float));
+                memcpy(got[r] + ((at + i) * 3 + 2) * X, b.views + ((size_t)b.B + i) * X, X * sizeof(float));
+            }
+            if (r == 0 && b.index == 1) { /* recompute batch 1 image by image */
+                rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+                int n_ops;
+                assert_int_equal(rp_augment_parse(ctx, spec, 0.5f, ops, &n_ops), RP_OK);
+                float *img = malloc(X * sizeof(float)), *v = malloc(2 * X * sizeof(float)),
+                      *scratch = malloc(rp_augment_scratch_floats(ops, n_ops, H, W, C) * sizeof(float));
+                int32_t y;
+                rp_rng rng;
+                rp_rng_seed(&rng, rp_loader_batch_seed(9, 1, 1), RP_STREAM_AUGMENT);
+                for (int i = 0; i < b.B; i++) {
+                    rp_dataset_gather(ds, &b.idx[i], 1, img, &y);
+                    rp_augment_views(ops, n_ops, img, v, H, W, C, &rng, scratch);
+                    assert_memory_equal(img, b.x + i * X, X * sizeof(float));
+                    assert_memory_equal(v, b.views + i * X, X * sizeof(float));
+                    assert_memory_equal(v + X, b.views + ((size_t)b.B + i) * X, X * sizeof(float));
+                    assert_memory_not_equal(v, v + X, X * sizeof(float));
+                    assert_memory_not_equal(v, img, X * sizeof(float));
+                }
+                free(img), free(v), free(scratch);
+            }
+            at += (size_t)b.B;
+        }
+        assert_int_equal((int)at, N);
+        rp_loader_destroy(l);
+    }
+    assert_memory_equal(got[0], got[1], (size_t)N * X * 3 * sizeof(float));
+    rp_loader_config cfg = {.batch = 8, .epochs = 1, .augment = "flip,gaussian", .views = true};
+    rp_loader *l = NULL;
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "augmix or prime"));
+    free(got[0]), free(got[1]);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_batches_any_workers),
         cmocka_unit_test(test_loader_edges),
+        cmocka_unit_test(test_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,6 +243,71 @@ static void test_trades_gradient(void **state)
     free(dl), free(dp), free(dq), free(p);
 }
 
+/* AugMix's consistency added to erm and to trades: the parameter gradients of one step equal
+ * those recomputed view by view (the mlp has no BatchNorm, so a joint pass of [x; v1; v2] and
+ * three separate passes agree): CE(x) (erm's, or trades' own loss) + lambda JS(x, v1, v2).
+ * Without views the step refuses. */
+static void test_consistency_gradient(void **state)
+{
+    (void)state;
+    size_t BX = (size_t)B * S.X, BK = (size_t)B * S.K;
+    float *views = malloc(2 * BX * sizeof(float)), *z3 = malloc(3 * BK * 4), *dz3 = calloc(3 * BK, 4);
+    float *dl = malloc(BK * 4);
+    memcpy(views, S.x + BX, BX * sizeof(float)); /* other images: far from x, a large JS */
+    for (size_t k = 0; k < BX; k++) views[BX + k] = 0.5f * S.x[k];
+    rp_objective_kind kinds[] = {RP_OBJ_ERM, RP_OBJ_TRADES};
+    for (int q = 0; q < 2; q++) {
+        rp_objective_config c = rp_objective_defaults();
+        c.kind = kinds[q], c.consistency = 3.0f, c.eps = 0.1f, c.steps = 2, c.beta = 2.0f, c.norm = RP_NORM_LINF;
+        rp_model *a = new_model(), *b = new_model();
+        rp_objective *o = new_objective(a, &c);
+        rp_optim *opt = new_sgd(a, 1e-3f, 0.0f);
+        rp_step_stats st;
+        assert_int_equal(rp_train_step(o, opt, S.x, S.y, B, &st), RP_ERR_ARG); /* no views */
+        assert_int_equal(rp_train_step_views(o, opt, S.x, views, S.y, B, &st), RP_OK);
+        /* b: the objective's own loss, then the JS term view by view */
+        rp_model_zero_grad(b);
+        float base = 0.0f;
+        if (kinds[q] == RP_OBJ_ERM) {
+            const float *z = rp_model_forward(b, S.x, B, true);
+            base = rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, 1.0f, NULL);
+            rp_model_backward(b, dl, NULL, RP_GRAD_PARAMS);
+        } else { /* trades' part recomputed as test_trades_gradient does, at the x_adv the step used */
+            float *p = malloc(BK * 4), *dp = malloc(BK * 4), *dq = malloc(BK * 4);
+            memcpy(p, rp_model_forward(b, S.x, B, true), BK * 4);
+            const float *z = rp_model_forward(b, o->x_adv, B, true);
+            float kl = rp_kl_div_logits(p, z, B, S.K, dp, dq, c.beta);
+            rp_model_backward(b, dq, NULL, RP_GRAD_PARAMS);
+            z = rp_model_forward(b, S.x, B, true);
+            base = rp_softmax_xent(z, S.y, B, S.K, 0.0f, dl, 1.0f, NULL) + c.beta * kl;
+            for (size_t k = 0; k < BK; k++) dl[k] += dp[k];
+            rp_model_backward(b, dl, NULL, RP_GRAD_PARAMS);
+            free(p), free(dp), free(dq);
+        }
+        const float *src[3] = {S.x, views, views + BX};
+        for (int v = 0; v < 3; v++) memcpy(z3 + v * BK, rp_model_forward(b, src[v], B, true), BK * 4);
+        memset(dz3, 0, 3 * BK * 4);
+        float js = rp_jsd_logits(z3, 3, B, S.K, dz3, c.consistency);
+        for (int v = 0; v < 3; v++) {
+            rp_model_forward(b, src[v], B, true);
+            rp_model_backward(b, dz3 + v * BK, NULL, RP_GRAD_PARAMS);
+        }
+        assert_float_equal(st.consistency_loss, js, 1e-5);
+        assert_float_equal(st.loss, base + c.consistency * js, 1e-4);
+        assert_true(js > 1e-5f); /* an untrained model is nearly uniform: small but not zero */
+        for (int i = 0; i < a->g.n_params; i++)
+            if (a->g.params[i].grad)
+                tu_assert_close(a->g.params[i].name, a->g.params[i].grad, b->g.params[i].grad, a->g.params[i].numel,
+                                1e-4f, 1e-7f);
+        printf("# %s + consistency 3: JS %.4f, loss %.4f\n", kinds[q] == RP_OBJ_ERM ? "erm" : "trades", (double)js,
+               (double)st.loss);
+        rp_optim_destroy(opt);
+        rp_objective_destroy(o);
+        rp_model_destroy(a), rp_model_destroy(b);
+    }
+    free(views), free(z3), free(dz3), free(dl);
+}
+
 /* Every objective lowers its own loss over 40 steps; crafted points stay in their balls
  * (checked in train()); PGD's inner maximisation raises the loss above the clean one. */
 static void test_each_objective_trains(void **state)
@@ -360,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_special_cases_equal_erm),
         cmocka_unit_test(test_advreg_gradient),
         cmocka_unit_test(test_trades_gradient),
+        cmocka_unit_test(test_consistency_gradient),
         cmocka_unit_test(test_each_objective_trains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,9 +4,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "recipe.h"
 #include "train_robust.h"
+#include "data/augment.h"
+#include "data/corrupt.h"
 #include "data/image.h"
 #include "data/loader.h"
+#include "robust/objective.h"
 #include "io/finetune.h"
 #include "optim/unfreeze.h"
 
@@ -17,6 +21,8 @@ typedef struct train_opts {
     bool nesterov, json;
     int seed;
     const char *augment; float augment_prob; /* --augment ("none": no augmentation) */
+    const char *consistency, *recipe_name;   /* --consistency, --recipe */
+    const recipe *recipe;                    /* the spliced recipe, or NULL */
     const char *init, *unfreeze_plateau; /* fine-tuning */
     cli_list unfreeze_at;
     bool freeze, skip_bad;
@@ -74,7 +80,7 @@ static int run_epoch(const train_opts *o, int epoch, rp_loader *loader, rp_objec
         RP_ASSERT(got && bt.epoch == epoch && bt.index == b);
         int B = bt.B;
         rp_step_stats st;
-        if (rp_train_step(obj, opt, bt.x, bt.y, B, &st) != RP_OK) {
+        if (rp_train_step_views(obj, opt, bt.x, bt.views, bt.y, B, &st) != RP_OK) {
             cli_progress_end(&pr);
             fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
             return CLI_EXIT_FAIL;
@@ -160,6 +166,65 @@ static void log_unfreeze(const train_opts *o, const rp_model *m, int epoch, cons
     cJSON_Delete(j);
 }
 
+static void family_list(unsigned bits, bool in, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int f = 0; f < RP_FAMILY_COUNT && used < n; f++)
+        if (((bits >> f) & 1u) == in)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "," : "",
+                                     rp_corruption_family_name((rp_corruption_family)f));
+}
+
+/* The recipe in the log and in the checkpoint's metadata ("recipe"): the flags that shape
+ * robustness, and the corruption families its training touches (the rest are what it may be
+ * judged on: bench/corruptions_fmnist). */
+static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const rp_objective_config *ocfg, int H,
+                           int W, int C)
+{
+    rp_augment *a = NULL;
+    const char *spec = strcmp(o->augment, "none") ? o->augment : "";
+    if (rp_augment_create(ctx, spec, o->augment_prob, 0, H, W, C, &a) != RP_OK) return cli_fail("train", ctx);
+    unsigned fam = rp_augment_families(a->ops, a->n_ops) | rp_objective_families(ocfg);
+    rp_augment_destroy(a);
+    char touched[128], judged[128], expansion[256] = "";
+    family_list(fam, true, touched, sizeof touched);
+    family_list(fam, false, judged, sizeof judged);
+    if (o->recipe) recipe_expansion(o->recipe, expansion, sizeof expansion);
+    FILE *log = o->json ? stderr : stdout;
+    if (o->recipe) fprintf(log, "recipe %s = %s\n", o->recipe->name, expansion);
+    fprintf(log, "training touches corruption families: %s; unseen: %s\n", touched[0] ? touched : "none",
+            judged[0] ? judged : "none");
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "recipe", o->recipe ? o->recipe->name : "none");
+    if (o->recipe) cJSON_AddStringToObject(j, "expansion", expansion);
+    cJSON_AddStringToObject(j, "objective", o->objective);
+    cJSON_AddStringToObject(j, "augment", o->augment);
+    cJSON_AddNumberToObject(j, "augment_prob", o->augment_prob);
+    cJSON_AddStringToObject(j, "consistency", o->consistency);
+    cJSON_AddStringToObject(j, "touches", touched);
+    cJSON_AddStringToObject(j, "unseen", judged);
+    char *str = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    rp_status s = str ? rp_model_set_meta(ctx, m, "recipe", str) : rp_fail(ctx, RP_ERR_NOMEM, "out of memory");
+    free(str);
+    return s == RP_OK ? 0 : cli_fail("train", ctx);
+}
+
+/* "none" or "jsd[:LAMBDA]" (lambda 12 as the paper). */
+static int parse_consistency(const char *spec, float *lambda)
+{
+    *lambda = 0.0f;
+    if (!strcmp(spec, "none")) return 0;
+    if (!strncmp(spec, "jsd", 3) && (!spec[3] || spec[3] == ':')) {
+        char *end = NULL;
+        *lambda = spec[3] ? strtof(spec + 4, &end) : 12.0f;
+        if ((!spec[3] || (end != spec + 4 && !*end)) && *lambda > 0.0f && *lambda < 1e6f) return 0;
+    }
+    fprintf(stderr, "rampart train: --consistency '%s': expected none or jsd[:LAMBDA] with LAMBDA > 0\n", spec);
+    return -1;
+}
+
 static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset *test,
                  const rp_objective_config *ocfg, const rp_optim_config *optc_in)
 {
@@ -191,7 +256,8 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     optc.step_size *= steps_per_epoch; /* given in epochs */
     rp_loader_config lc = {.batch = o->batch, .workers = o->workers, .seed = (uint64_t)o->seed, .shuffle = true,
                            .first_epoch = 1, .epochs = o->epochs, .augment_prob = o->augment_prob,
-                           .augment = strcmp(o->augment, "none") ? o->augment : NULL};
+                           .augment = strcmp(o->augment, "none") ? o->augment : NULL,
+                           .views = ocfg->consistency > 0.0f};
     const char *names[1024] = {0};
     int K = rp_dataset_num_classes(train);
     for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
@@ -200,6 +266,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         rc = cli_fail("train", ctx);
         goto done;
     }
+    if (set_recipe_meta(o, ctx, m, ocfg, H, W, C) != 0) goto done;
     if (o->summary) cli_print_summary(o->json ? stderr : stdout, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
     rc = CLI_EXIT_FAIL;
@@ -258,9 +325,22 @@ static void report_skipped(const rp_dataset *ds, const char *spec, const char *w
                 n == 1 ? "" : "s", spec, note);
 }
 
-int cmd_train(int argc, char **argv)
+static int train_main(train_opts *op, int argc, char **argv);
+
+int cmd_train(int argc_user, char **argv_user)
 {
     train_opts o = {0};
+    int argc;
+    char **argv;
+    if (recipe_splice(argc_user, argv_user, &o.recipe, &argc, &argv) != 0) return CLI_EXIT_USAGE;
+    int rc = train_main(&o, argc, argv);
+    free(argv);
+    return rc;
+}
+
+static int train_main(train_opts *op, int argc, char **argv)
+{
+    train_opts o = *op;
     cli_flag flags[] = {
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR, folder:DIR[,SIZE][,gray], tiny-imagenet:DIR[,SIZE]"},
         {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
@@ -291,9 +371,14 @@ int cmd_train(int argc, char **argv)
         {"--out", CLI_STRING, &o.out, "model.safetensors", "checkpoint path (written atomically after every epoch)"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per epoch on stdout"},
         {"--augment", CLI_STRING, &o.augment, "none", "augmentations NAME[:STRENGTH][@PROB],...: flip, crop:PAD, "
-         "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT "
-         "(e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
-        {"--augment-prob", CLI_FLOAT, &o.augment_prob, "0.5", "probability of each augmentation without @PROB"},
+         "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT, "
+         "augmix[:SEVERITY], prime (e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
+        {"--augment-prob", CLI_FLOAT, &o.augment_prob, "0.5", "probability of each augmentation without @PROB "
+         "(augmix and prime: 1)"},
+        {"--consistency", CLI_STRING, &o.consistency, "none", "jsd[:LAMBDA]: AugMix's Jensen-Shannon consistency "
+         "over the clean image and two views of the mixing augmentation (lambda 12); needs --augment augmix or prime"},
+        {"--recipe", CLI_STRING, &o.recipe_name, "none", "a named set of flags, given before yours (yours win): "
+         "generalize (AugMix + JSD, the best measured on unseen corruptions)"},
         {"--workers", CLI_INT, &o.workers, "2", "threads decoding image files and preparing batches ahead (0: none)"},
         {"--skip-bad", CLI_BOOL, &o.skip_bad, "false", "leave unreadable image files out (counted) instead of failing"},
         {"--init", CLI_STRING, &o.init, NULL, "fine-tune from these weights (.safetensors: a rampart checkpoint or a "
@@ -328,6 +413,19 @@ int cmd_train(int argc, char **argv)
     ocfg.label_smoothing = o.label_smoothing;
     ocfg.seed = (uint64_t)o.seed;
     if (train_robust_config(&o.robust, &ocfg) != 0) return CLI_EXIT_USAGE;
+    if (parse_consistency(o.consistency, &ocfg.consistency) != 0) return CLI_EXIT_USAGE;
+    if (ocfg.consistency > 0.0f) {
+        rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+        int n_ops = 0;
+        rp_ctx *pctx = rp_ctx_create(1);
+        bool parsed = rp_augment_parse(pctx, strcmp(o.augment, "none") ? o.augment : "", o.augment_prob, ops, &n_ops) == RP_OK;
+        rp_ctx_destroy(pctx);
+        if (parsed && rp_augment_mix_index(ops, n_ops) < 0) {
+            fprintf(stderr, "rampart train: --consistency %s needs an augmentation that makes two views of every image "
+                            "(--augment augmix or prime), not '%s'\n", o.consistency, o.augment);
+            return CLI_EXIT_USAGE;
+        }
+    }
 
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);

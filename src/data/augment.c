@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/augmix.h"
+#include "data/corrupt.h"
 #include "data/noise.h"
+#include "data/prime.h"
 
 static const struct {
     const char *name;
@@ -23,7 +26,11 @@ static const struct {
     {"saltpepper", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
     {"impulse", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
     {"jitter", RP_AUG_COUNT, 0.2f, 0.0f, 1.0f}, /* expands to brightness, contrast, saturation */
+    {"augmix", RP_AUG_AUGMIX, 3.0f, 1.0f, 10.0f},
+    {"prime", RP_AUG_PRIME, 0.0f, 0.0f, 0.0f},
 };
+
+static bool is_mix(rp_augment_kind k) { return k == RP_AUG_AUGMIX || k == RP_AUG_PRIME; }
 #define N_SPECS (sizeof SPECS / sizeof SPECS[0])
 
 const char *rp_augment_name(rp_augment_kind k)
@@ -61,12 +68,12 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
         if (strlen(SPECS[i].name) == name_len && !strncmp(s, SPECS[i].name, name_len)) spec = (int)i;
     if (spec < 0)
         return rp_fail(ctx, RP_ERR_ARG, "augment: unknown augmentation '%.*s' (one of flip, crop, brightness, "
-                       "contrast, saturation, jitter, gaussian, shot, saltpepper)", (int)len, s);
-    float strength = SPECS[spec].deflt, prob = default_prob;
+                       "contrast, saturation, jitter, gaussian, shot, saltpepper, augmix, prime)", (int)len, s);
+    float strength = SPECS[spec].deflt, prob = is_mix(SPECS[spec].kind) ? 1.0f : default_prob;
     if (colon) {
         size_t slen = at ? (size_t)(at - colon - 1) : len - name_len - 1;
-        if (SPECS[spec].kind == RP_AUG_FLIP)
-            return rp_fail(ctx, RP_ERR_ARG, "augment: 'flip' takes no strength (in '%.*s')", (int)len, s);
+        if (SPECS[spec].kind == RP_AUG_FLIP || SPECS[spec].kind == RP_AUG_PRIME)
+            return rp_fail(ctx, RP_ERR_ARG, "augment: '%s' takes no strength (in '%.*s')", SPECS[spec].name, (int)len, s);
         if (!parse_float(colon + 1, slen, &strength) || strength < SPECS[spec].lo || strength > SPECS[spec].hi)
             return rp_fail(ctx, RP_ERR_ARG, "augment: bad strength in '%.*s' (%s takes %g..%g)", (int)len, s,
                            SPECS[spec].name, (double)SPECS[spec].lo, (double)SPECS[spec].hi);
@@ -103,6 +110,9 @@ rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp
         s += len + (comma ? 1 : 0);
         if (comma && !*s) return rp_fail(ctx, RP_ERR_ARG, "augment: empty item in '%s'", spec);
     }
+    int mixes = 0;
+    for (int i = 0; i < *n_ops; i++) mixes += is_mix(ops[i].kind);
+    if (mixes > 1) return rp_fail(ctx, RP_ERR_ARG, "augment: '%s' holds more than one of augmix, prime", spec);
     return RP_OK;
 }
 
@@ -117,7 +127,7 @@ rp_status rp_augment_create(rp_ctx *ctx, const char *spec, float default_prob, u
             return rp_fail(ctx, RP_ERR_ARG, "augment: crop padding %g must be smaller than the %dx%d image",
                            (double)tmp.ops[i].strength, H, W);
     rp_augment *a = malloc(sizeof *a);
-    float *scratch = malloc((size_t)H * W * C * sizeof *scratch);
+    float *scratch = malloc(rp_augment_scratch_floats(tmp.ops, tmp.n_ops, H, W, C) * sizeof *scratch);
     if (!a || !scratch) {
         free(a), free(scratch);
         return rp_fail(ctx, RP_ERR_NOMEM, "augment: out of memory");
@@ -187,6 +197,35 @@ static void jitter(float *img, int H, int W, int C, int mode, float f)
     }
 }
 
+size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int W, int C)
+{
+    size_t X = (size_t)H * W * C, mix = 0;
+    for (int k = 0; k < n_ops; k++) {
+        size_t m = ops[k].kind == RP_AUG_AUGMIX ? rp_augmix_scratch_floats(H, W, C)
+                   : ops[k].kind == RP_AUG_PRIME ? rp_prime_scratch_floats(H, W, C)
+                                                 : 0;
+        if (m > mix) mix = m;
+    }
+    return X + mix; /* one image (crop, a mixing op's output), then the mixing op's own */
+}
+
+/* img <- mix(img): the mixing op writes its view into scratch, then it is copied back. */
+static void apply_mix(const rp_augment_op *op, float *img, int H, int W, int C, rp_rng *rng, float *scratch)
+{
+    size_t X = (size_t)H * W * C;
+    if (op->kind == RP_AUG_AUGMIX) {
+        rp_augmix_config cfg;
+        rp_augmix_config_default(&cfg);
+        cfg.severity = (int)op->strength;
+        rp_augmix_image(&cfg, img, scratch, H, W, C, rng, scratch + X);
+    } else {
+        rp_prime_config cfg;
+        rp_prime_config_default(&cfg);
+        rp_prime_image(&cfg, img, scratch, H, W, C, rng, scratch + X);
+    }
+    memcpy(img, scratch, X * sizeof *img);
+}
+
 void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, int W, int C, rp_rng *rng,
                       float *scratch)
 {
@@ -211,9 +250,59 @@ void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, in
         case RP_AUG_GAUSSIAN: rp_noise_apply(RP_NOISE_GAUSSIAN, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_SHOT: rp_noise_apply(RP_NOISE_SHOT, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_SALTPEPPER: rp_noise_apply(RP_NOISE_IMPULSE, op->strength, img, 1, H, W, C, rng); break;
+        case RP_AUG_AUGMIX:
+        case RP_AUG_PRIME: apply_mix(op, img, H, W, C, rng, scratch); break;
         default: RP_ASSERT(!"unknown augmentation kind");
         }
     }
+}
+
+int rp_augment_mix_index(const rp_augment_op *ops, int n_ops)
+{
+    for (int k = 0; k < n_ops; k++)
+        if (is_mix(ops[k].kind)) return k;
+    return -1;
+}
+
+void rp_augment_views(const rp_augment_op *ops, int n_ops, float *img, float *views, int H, int W, int C,
+                      rp_rng *rng, float *scratch)
+{
+    int mix = rp_augment_mix_index(ops, n_ops);
+    RP_ASSERT(mix >= 0);
+    size_t X = (size_t)H * W * C;
+    rp_augment_image(ops, mix, img, H, W, C, rng, scratch);
+    for (int v = 0; v < 2; v++) {
+        memcpy(views + v * X, img, X * sizeof *img);
+        rp_augment_image(ops + mix, n_ops - mix, views + v * X, H, W, C, rng, scratch);
+    }
+}
+
+unsigned rp_augment_families(const rp_augment_op *ops, int n_ops)
+{
+    unsigned f = 0;
+    for (int k = 0; k < n_ops; k++) {
+        switch (ops[k].kind) {
+        case RP_AUG_FLIP:
+        case RP_AUG_CROP: f |= 1u << RP_FAMILY_GEOMETRIC; break;
+        case RP_AUG_BRIGHTNESS: f |= 1u << RP_FAMILY_WEATHER; break;
+        case RP_AUG_CONTRAST:
+        case RP_AUG_SATURATION: f |= 1u << RP_FAMILY_DIGITAL; break;
+        case RP_AUG_GAUSSIAN:
+        case RP_AUG_SHOT:
+        case RP_AUG_SALTPEPPER: f |= 1u << RP_FAMILY_NOISE; break;
+        case RP_AUG_AUGMIX: {
+            rp_augmix_config cfg;
+            rp_augmix_config_default(&cfg);
+            f |= rp_augmix_families(&cfg);
+            break;
+        }
+        case RP_AUG_PRIME:
+            for (int p = 0; p < RP_PRIME_COUNT; p++) f |= rp_prime_families((rp_prime_primitive)p);
+            break;
+        default: RP_ASSERT(!"unknown augmentation kind");
+        }
+    }
+    return f;
 }
 
 void rp_augment_apply(rp_augment *a, float *x, int B)

@@ -16,6 +16,16 @@
  *   gaussian:SIGMA        x + N(0, SIGMA^2)                        (SIGMA = 0.1)
  *   shot:C                Poisson(x C) / C                         (C = 60)
  *   saltpepper:A          a fraction A of values set to 0 or 1     (A = 0.05; alias impulse)
+ *   augmix:S              AugMix (Hendrycks et al. 2020, data/augmix.h): three chains of 1-3
+ *                         operations mixed by Dirichlet weights, blended with the image by
+ *                         Beta(1, 1); S = operation severity 1..10 (3)
+ *   prime                 PRIME (Modas et al. 2022, data/prime.h): chains of max-entropy
+ *                         spectral, spatial and colour transforms, mixed as AugMix
+ *
+ * The mixing operations (augmix, prime) fire with probability 1 unless @PROB says otherwise,
+ * and a spec holds at most one of them. For a consistency loss the loader makes two views of
+ * every image (rp_augment_views): the ops before the mixing op give the clean image, and each
+ * view is that image through the mixing op and the ops after it, with fresh draws.
  *
  * Every result is clipped to [0, 1]. Example: "flip,crop:4,gaussian:0.1@0.3". */
 #ifndef RP_DATA_AUGMENT_H
@@ -35,6 +45,8 @@ typedef enum rp_augment_kind {
     RP_AUG_GAUSSIAN,
     RP_AUG_SHOT,
     RP_AUG_SALTPEPPER,
+    RP_AUG_AUGMIX,
+    RP_AUG_PRIME,
     RP_AUG_COUNT
 } rp_augment_kind;
 
@@ -51,7 +63,7 @@ typedef struct rp_augment {
     int n_ops;
     int H, W, C;
     rp_rng rng;     /* RP_STREAM_AUGMENT */
-    float *scratch; /* (H, W, C): one image, for crop */
+    float *scratch; /* rp_augment_scratch_floats */
 } rp_augment;
 
 /* "flip", "crop", ... STATIC. */
@@ -70,8 +82,27 @@ void rp_augment_destroy(rp_augment *a);
 /* Augment a batch x (B,H,W,C) in place, image by image, from a's stream. */
 void rp_augment_apply(rp_augment *a, float *x, int B);
 
-/* One image img (H,W,C) through ops, drawing from rng; scratch holds H*W*C floats. */
+/* Floats of scratch rp_augment_image and rp_augment_views need for these ops. */
+size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int W, int C);
+
+/* One image img (H,W,C) through ops, drawing from rng; scratch as above. */
 void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, int W, int C, rp_rng *rng,
                       float *scratch);
+
+/* Index of the mixing op (augmix, prime) in ops, or -1: only such a spec makes views. */
+int rp_augment_mix_index(const rp_augment_op *ops, int n_ops);
+/* img through the ops before the mixing op, in place; then views (2, H, W, C): two draws of
+ * img through the mixing op and the ops after it. Requires a mixing op. */
+void rp_augment_views(const rp_augment_op *ops, int n_ops, float *img, float *views, int H, int W, int C,
+                      rp_rng *rng, float *scratch);
+
+/* The corruption families (bits 1u << rp_corruption_family, data/corrupt.h) these ops touch:
+ * a recipe is evidence only about the other families. Fixed in code, before any measurement:
+ *   flip, crop          geometric (mirror; translation with zero fill)
+ *   brightness          weather (ImageNet-C files brightness under weather)
+ *   contrast, saturation digital (contrast, saturate)
+ *   gaussian, shot, saltpepper  noise
+ *   augmix, prime       their operations' families (rp_augmix_families, rp_prime_families) */
+unsigned rp_augment_families(const rp_augment_op *ops, int n_ops);
 
 #endif

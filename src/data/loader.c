@@ -12,6 +12,7 @@ enum slot_state { SLOT_FREE, SLOT_BUSY, SLOT_READY };
 
 typedef struct slot {
     float *x;          /* (B, H, W, C) */
+    float *views;      /* (2, B, H, W, C) with cfg.views */
     int32_t *y;        /* (B) */
     int *idx;          /* (B) */
     long job;          /* job held, when not free */
@@ -31,6 +32,7 @@ struct rp_loader {
     int n, batches, K; /* samples, batches per epoch, ring slots */
     long last_job;     /* jobs stop before this (LONG_MAX-like when unbounded) */
     size_t X;          /* floats per image */
+    size_t S;          /* scratch floats per worker (rp_augment_scratch_floats) */
     slot *slots;
     float **scratch;   /* one image per worker (and one for the caller), for augmentation */
     int *perm[2];      /* permutations of the epochs in flight, by epoch parity */
@@ -85,8 +87,18 @@ static void fill(rp_loader *l, slot *s, long j, const int *perm, float *scratch)
     const rp_dataset *ds = l->ds;
     rp_rng rng;
     rp_rng_seed(&rng, rp_loader_batch_seed(l->cfg.seed, e, b), RP_STREAM_AUGMENT);
-    for (int i = 0; i < B; i++)
-        rp_augment_image(l->ops, l->n_ops, s->x + (size_t)i * l->X, ds->H, ds->W, ds->C, &rng, scratch);
+    for (int i = 0; i < B; i++) {
+        float *img = s->x + (size_t)i * l->X;
+        if (!l->cfg.views) {
+            rp_augment_image(l->ops, l->n_ops, img, ds->H, ds->W, ds->C, &rng, scratch);
+            continue;
+        }
+        /* the two views of image i land at rows i and B + i of [view1; view2] */
+        float *v = scratch + l->S - 2 * l->X; /* the scratch's last two images */
+        rp_augment_views(l->ops, l->n_ops, img, v, ds->H, ds->W, ds->C, &rng, scratch);
+        memcpy(s->views + (size_t)i * l->X, v, l->X * sizeof *v);
+        memcpy(s->views + ((size_t)B + i) * l->X, v + l->X, l->X * sizeof *v);
+    }
 }
 
 /* Claim the next job when its slot is free; called with mu held. */
@@ -161,7 +173,7 @@ bool rp_loader_next(rp_loader *l, rp_batch *out)
     if (waited) l->waited += now() - t0;
     pthread_mutex_unlock(&l->mu);
     int b = (int)(j % l->batches), start = b * l->cfg.batch;
-    *out = (rp_batch){.epoch = job_epoch(l, j), .index = b, .x = s->x, .y = s->y, .idx = s->idx,
+    *out = (rp_batch){.epoch = job_epoch(l, j), .index = b, .x = s->x, .views = s->views, .y = s->y, .idx = s->idx,
                       .B = l->n - start < l->cfg.batch ? l->n - start : l->cfg.batch};
     return true;
 }
@@ -180,9 +192,10 @@ static rp_status alloc_buffers(rp_ctx *ctx, rp_loader *l)
     for (int k = 0; ok && k < l->K; k++) {
         slot *s = &l->slots[k];
         ok = (s->x = malloc(B * l->X * sizeof *s->x)) && (s->y = malloc(B * sizeof *s->y)) &&
-             (s->idx = malloc(B * sizeof *s->idx));
+             (s->idx = malloc(B * sizeof *s->idx)) &&
+             (!l->cfg.views || (s->views = malloc(2 * B * l->X * sizeof *s->views)));
     }
-    for (int w = 0; ok && w < n_scratch; w++) ok = (l->scratch[w] = malloc(l->X * sizeof(float))) != NULL;
+    for (int w = 0; ok && w < n_scratch; w++) ok = (l->scratch[w] = malloc(l->S * sizeof(float))) != NULL;
     if (!ok)
         return rp_fail(ctx, RP_ERR_NOMEM, "loader: cannot allocate %d batches of %d images", l->K, l->cfg.batch);
     return RP_OK;
@@ -201,6 +214,7 @@ void rp_loader_destroy(rp_loader *l)
     pthread_cond_destroy(&l->ready);
     for (int k = 0; l->slots && k < l->K; k++) {
         free(l->slots[k].x);
+        free(l->slots[k].views);
         free(l->slots[k].y);
         free(l->slots[k].idx);
     }
@@ -249,6 +263,10 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
         }
         rp_augment_destroy(a);
     }
+    if (s == RP_OK && cfg->views && rp_augment_mix_index(l->ops, l->n_ops) < 0)
+        s = rp_fail(ctx, RP_ERR_ARG, "loader: two views of every image need a mixing augmentation (augmix or prime) "
+                    "in the augmentation spec '%s'", cfg->augment ? cfg->augment : "");
+    l->S = rp_augment_scratch_floats(l->ops, l->n_ops, ds->H, ds->W, ds->C) + (cfg->views ? 2 * l->X : 0);
     if (s == RP_OK) s = alloc_buffers(ctx, l);
     for (int w = 0; s == RP_OK && w < cfg->workers; w++) {
         l->args[w] = (worker_arg){.l = l, .id = w};

@@ -32,12 +32,15 @@ typedef struct rp_loader_config {
     int epochs;           /* jobs stop after this many epochs (<= 0: never) */
     const char *augment;  /* augmentation spec (data/augment.h) or NULL / "" for none */
     float augment_prob;   /* default probability of each op */
+    bool views;           /* also two augmented views of every image (rp_augment_views: the
+                             spec needs a mixing op, augmix or prime; RP_ERR_ARG otherwise) */
 } rp_loader_config;
 
 typedef struct rp_batch {
     int epoch, index;     /* which batch of which epoch */
     int B;                /* images in it */
     const float *x;       /* (B, H, W, C) in [0, 1], BORROWED until the next rp_loader_next */
+    const float *views;   /* (2, B, H, W, C) = [view1; view2] with cfg.views, else NULL; BORROWED */
     const int32_t *y;     /* (B) labels */
     const int *idx;       /* (B) sample indices */
 } rp_batch;

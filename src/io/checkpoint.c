@@ -107,9 +107,12 @@ rp_status rp_model_save(rp_ctx *ctx, const rp_model *m, const char *path, const 
         snprintf(input, sizeof input, "%dx%dx%d", c->H, c->W, c->C);
         fmt_floats(mean, sizeof mean, c->mean, c->C);
         fmt_floats(std, sizeof std, c->std, c->C);
-        const char *keys[] = {"format", "arch", "num_classes", "input", "mean", "std", "width", "class_names"};
-        const char *vals[] = {RP_CHECKPOINT_FORMAT, m->arch, ncls, input, mean, std, width, names};
-        s = rp_st_write(ctx, path, e, g->n_params, keys, vals, names ? 8 : 7);
+        const char *keys[8 + RP_MODEL_MAX_META] = {"format", "arch", "num_classes", "input", "mean", "std", "width"};
+        const char *vals[8 + RP_MODEL_MAX_META] = {RP_CHECKPOINT_FORMAT, m->arch, ncls, input, mean, std, width};
+        int nk = 7;
+        if (names) keys[nk] = "class_names", vals[nk++] = names;
+        for (int i = 0; i < m->n_meta; i++) keys[nk] = m->meta_key[i], vals[nk++] = m->meta_val[i];
+        s = rp_st_write(ctx, path, e, g->n_params, keys, vals, nk);
     }
     for (int i = 0; tmp && i < g->n_params; i++) free(tmp[i]);
     free(tmp);

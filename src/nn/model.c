@@ -70,7 +70,38 @@ void rp_model_destroy(rp_model *m)
 {
     if (!m) return;
     rp_graph_free(&m->g);
+    for (int i = 0; i < m->n_meta; i++) free(m->meta_key[i]), free(m->meta_val[i]);
     free(m);
+}
+
+static char *dup_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+rp_status rp_model_set_meta(rp_ctx *ctx, rp_model *m, const char *key, const char *value)
+{
+    static const char *const RESERVED[] = {"format", "arch", "num_classes", "input", "mean", "std", "width",
+                                           "class_names"};
+    for (size_t i = 0; i < sizeof RESERVED / sizeof RESERVED[0]; i++)
+        if (!strcmp(key, RESERVED[i])) return rp_fail(ctx, RP_ERR_ARG, "metadata key '%s' is the model's own", key);
+    int at = 0;
+    while (at < m->n_meta && strcmp(m->meta_key[at], key)) at++;
+    if (at == RP_MODEL_MAX_META) return rp_fail(ctx, RP_ERR_ARG, "more than %d metadata keys", RP_MODEL_MAX_META);
+    char *v = dup_string(value), *k = at < m->n_meta ? m->meta_key[at] : dup_string(key);
+    if (!v || !k) {
+        free(v);
+        if (at == m->n_meta) free(k);
+        return rp_fail(ctx, RP_ERR_NOMEM, "metadata '%s': out of memory", key);
+    }
+    if (at == m->n_meta) m->n_meta++;
+    else free(m->meta_val[at]);
+    m->meta_key[at] = k;
+    m->meta_val[at] = v;
+    return RP_OK;
 }
 
 const rp_model_config *rp_model_get_config(const rp_model *m) { return &m->cfg; }

@@ -15,11 +15,15 @@ typedef struct rp_arch {
     const char *about;
 } rp_arch;
 
+#define RP_MODEL_MAX_META 8
+
 struct rp_model {
     rp_ctx *ctx; /* BORROWED from the creator */
     rp_model_config cfg;
     char arch[32];
     rp_graph g;
+    char *meta_key[RP_MODEL_MAX_META], *meta_val[RP_MODEL_MAX_META]; /* OWNED: extra checkpoint metadata */
+    int n_meta;
 };
 
 /* NULL when unknown. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/corrupt.h"
 #include "kernels/loss.h"
 #include "robust/attack_internal.h"
 
@@ -27,6 +28,7 @@ rp_objective_config rp_objective_defaults(void)
         .alpha = 0.5f,
         .beta = 6.0f,
         .seed = 0,
+        .consistency = 0.0f,
     };
 }
 
@@ -99,6 +101,8 @@ static rp_status validate(rp_ctx *ctx, rp_objective_config *c)
     const char *name = OBJ_NAMES[c->kind];
     if (!(c->label_smoothing >= 0.0f && c->label_smoothing < 1.0f))
         return rp_fail(ctx, RP_ERR_ARG, "label smoothing %g outside [0, 1)", (double)c->label_smoothing);
+    if (!(c->consistency >= 0.0f && isfinite(c->consistency)))
+        return rp_fail(ctx, RP_ERR_ARG, "consistency weight %g must be finite and >= 0", (double)c->consistency);
     if (c->kind == RP_OBJ_ERM) return RP_OK;
     if (!(c->clip_min < c->clip_max))
         return rp_fail(ctx, RP_ERR_ARG, "objective %s: clip range [%g, %g] is empty", name, (double)c->clip_min,
@@ -145,7 +149,8 @@ rp_status rp_objective_create(rp_ctx *ctx, rp_model *m, const rp_objective_confi
     if (max_batch < 1) return rp_fail(ctx, RP_ERR_ARG, "objective: batch %d < 1", max_batch);
     rp_objective_config c = *cfg;
     RP_TRY(validate(ctx, &c));
-    RP_TRY(rp_model_reserve(m, c.kind == RP_OBJ_TRADES ? 2 * max_batch : max_batch));
+    int views = c.consistency > 0.0f ? 3 : c.kind == RP_OBJ_TRADES ? 2 : 1; /* rows of the widest pass */
+    RP_TRY(rp_model_reserve(m, views * max_batch));
     rp_objective *o = calloc(1, sizeof *o);
     if (!o) return rp_fail(ctx, RP_ERR_NOMEM, "out of memory");
     size_t K = (size_t)m->cfg.num_classes, X = (size_t)m->cfg.H * m->cfg.W * m->cfg.C;
@@ -158,9 +163,9 @@ rp_status rp_objective_create(rp_ctx *ctx, rp_model *m, const rp_objective_confi
     o->x_adv = malloc((size_t)max_batch * X * sizeof(float));
     o->dx = malloc((size_t)max_batch * X * sizeof(float));
     o->dir = malloc((size_t)max_batch * X * sizeof(float)); /* a row per example: steps run in parallel */
-    if (c.kind == RP_OBJ_TRADES) o->xcat = malloc(2 * (size_t)max_batch * X * sizeof(float));
+    if (views > 1) o->xcat = malloc((size_t)views * max_batch * X * sizeof(float));
     rp_rng_seed(&o->rng, cfg->seed, RP_STREAM_ATTACK);
-    if (!o->dlogits || !o->logits || !o->x_adv || !o->dx || !o->dir || (c.kind == RP_OBJ_TRADES && !o->xcat)) {
+    if (!o->dlogits || !o->logits || !o->x_adv || !o->dx || !o->dir || (views > 1 && !o->xcat)) {
         rp_objective_destroy(o);
         return rp_fail(ctx, RP_ERR_NOMEM, "objective: out of memory for batch %d", max_batch);
     }
@@ -368,18 +373,53 @@ static void trades_step(rp_objective *o, const float *x, const int32_t *y, int B
     rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
 }
 
+/* AugMix's consistency: one training-mode pass of [x; view1; view2] adding
+ * lambda * d JS / d params (and, for erm, the clean cross-entropy from the x rows). */
+static void consistency_step(rp_objective *o, const float *x, const float *views, const int32_t *y, int B,
+                             bool with_ce, rp_step_stats *st)
+{
+    int K = o->m->cfg.num_classes;
+    size_t X = numel(o), BK = (size_t)B * K;
+    memcpy(o->xcat, x, (size_t)B * X * sizeof(float));
+    memcpy(o->xcat + (size_t)B * X, views, 2 * (size_t)B * X * sizeof(float));
+    const float *z = rp_model_forward(o->m, o->xcat, 3 * B, true);
+    memset(o->dlogits, 0, 3 * BK * sizeof(float));
+    if (with_ce) {
+        st->clean_loss = rp_softmax_xent(z, y, B, K, o->cfg.label_smoothing, o->dlogits, 1.0f, &st->correct);
+        st->loss = st->clean_loss;
+    }
+    st->consistency_loss = rp_jsd_logits(z, 3, B, K, o->dlogits, o->cfg.consistency);
+    st->loss += o->cfg.consistency * st->consistency_loss;
+    rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
+}
+
 rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const int32_t *y, int B,
                         rp_step_stats *stats)
 {
+    return rp_train_step_views(o, opt, x, NULL, y, B, stats);
+}
+
+rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, const float *views,
+                              const int32_t *y, int B, rp_step_stats *stats)
+{
     RP_ASSERT(B >= 1 && B <= o->max_batch);
+    bool consistency = o->cfg.consistency > 0.0f;
+    if (consistency && !views)
+        return rp_fail(o->ctx, RP_ERR_ARG, "consistency: the objective needs two augmented views of every image "
+                       "(an augmentation that makes views, e.g. augmix or prime)");
     rp_step_stats st = {0};
     rp_model_zero_grad(o->m);
-    switch (o->cfg.kind) {
-    case RP_OBJ_ERM: erm_step(o, x, y, B, &st); break;
-    case RP_OBJ_ADVREG: advreg_step(o, x, y, B, &st); break;
-    case RP_OBJ_FGSM: fgsm_step(o, x, y, B, &st); break;
-    case RP_OBJ_FAST: case RP_OBJ_PGD: pgd_step(o, x, y, B, &st); break;
-    case RP_OBJ_TRADES: trades_step(o, x, y, B, &st); break;
+    if (consistency && o->cfg.kind == RP_OBJ_ERM) { /* CE(x) comes from the consistency pass */
+        consistency_step(o, x, views, y, B, true, &st);
+    } else {
+        switch (o->cfg.kind) {
+        case RP_OBJ_ERM: erm_step(o, x, y, B, &st); break;
+        case RP_OBJ_ADVREG: advreg_step(o, x, y, B, &st); break;
+        case RP_OBJ_FGSM: fgsm_step(o, x, y, B, &st); break;
+        case RP_OBJ_FAST: case RP_OBJ_PGD: pgd_step(o, x, y, B, &st); break;
+        case RP_OBJ_TRADES: trades_step(o, x, y, B, &st); break;
+        }
+        if (consistency) consistency_step(o, x, views, y, B, false, &st);
     }
     if (!isfinite(st.loss))
         return rp_fail(o->ctx, RP_ERR_NUMERIC, "training loss is %g; %s", (double)st.loss,
@@ -389,4 +429,9 @@ rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const in
     rp_optim_step(opt);
     if (stats) *stats = st;
     return RP_OK;
+}
+
+unsigned rp_objective_families(const rp_objective_config *c)
+{
+    return c->kind == RP_OBJ_ERM ? 0u : 1u << RP_FAMILY_NOISE;
 }

@@ -26,7 +26,7 @@ struct rp_objective {
     float *logits;   /* (max_batch, K) copy of the clean logits */
     float *x_adv;    /* (max_batch, H, W, C) */
     float *dx;       /* (max_batch, H, W, C) */
-    float *xcat;     /* trades: (2 max_batch, H, W, C) = [x; x_adv] */
+    float *xcat;     /* trades: (2 max_batch, H, W, C) = [x; x_adv]; consistency: (3 max_batch, ...) = [x; views] */
     float *dir;      /* (H, W, C) one example's step direction / sort scratch */
     rp_rng rng;      /* attack stream */
 };
@@ -39,5 +39,10 @@ void rp_obj_direction(rp_norm norm, const float *g, float *d, size_t X);
  * then clip to [lo, hi]; scratch holds X floats (L1 sorts there). */
 void rp_obj_project(float *v, const float *x, size_t X, rp_norm norm, float eps, float lo, float hi,
                     float *scratch);
+
+/* The corruption families (bits 1u << rp_corruption_family, data/corrupt.h) an objective's
+ * training touches: the adversarial ones perturb every pixel by a small bounded amount, as the
+ * noise family does (fixed before any measurement; erm touches none). */
+unsigned rp_objective_families(const rp_objective_config *c);
 
 #endif

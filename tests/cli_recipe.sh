@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# rampart train --recipe and --consistency: the recipe's expansion is printed and stored in the
+# checkpoint's metadata with the corruption families its training touches; an explicit flag
+# overrides the recipe (--recipe generalize --consistency none is --augment augmix:3 alone);
+# the same seed gives the same weights with AugMix views in 0 and 2 loader workers; bad
+# values and --consistency without a mixing augmentation fail with one line.
+set -uo pipefail
+bin=${RAMPART_BIN:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails+1)); }
+train() { # out, extra flags...
+  local out=$1; shift
+  "$bin" train --data fashion-mnist --model smallcnn --epochs 1 --limit 256 --test-limit 20 --seed 4 \
+      --out "$tmp/$out" "$@" >"$tmp/$out.log" 2>"$tmp/err" || { cat "$tmp/err"; fail "train $out $*"; }
+}
+meta() { # the checkpoint's __metadata__ "recipe" value
+  python3 -c 'import json,struct,sys
+f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.read(n))
+print(h["__metadata__"].get("recipe",""))' "$1"
+}
+train gen.safetensors --recipe generalize
+grep -q "^recipe generalize = --augment augmix:3 --consistency jsd:12" "$tmp/gen.safetensors.log" || fail "expansion not printed"
+grep -q "training touches corruption families: digital,geometric; unseen: noise,blur,weather,occlusion" \
+    "$tmp/gen.safetensors.log" || { fail "families not printed"; cat "$tmp/gen.safetensors.log"; }
+m=$(meta "$tmp/gen.safetensors")
+echo "$m" | grep -q '"recipe":"generalize"' || fail "metadata lacks the recipe: $m"
+echo "$m" | grep -q '"consistency":"jsd:12"' || fail "metadata lacks the consistency: $m"
+echo "$m" | grep -q '"unseen":"noise,blur,weather,occlusion"' || fail "metadata lacks the unseen families: $m"
+train explicit.safetensors --augment augmix:3 --consistency jsd:12 --workers 0
+cmp -s "$tmp/gen.safetensors" "$tmp/explicit.safetensors" && fail "metadata should name the recipe"
+python3 - "$tmp/gen.safetensors" "$tmp/explicit.safetensors" <<'PY' || fail "recipe and its explicit flags (0 workers) trained different weights"
+import json, struct, sys
+def tensors(p):
+    f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); h.pop("__metadata__")
+    return h, f.read()
+(a, da), (b, db) = tensors(sys.argv[1]), tensors(sys.argv[2])
+sys.exit(0 if a == b and da == db else 1)
+PY
+train over.safetensors --recipe generalize --consistency none
+meta "$tmp/over.safetensors" | grep -q '"consistency":"none"' || fail "an explicit --consistency did not override the recipe"
+train plain.safetensors --augment augmix:3
+python3 - "$tmp/over.safetensors" "$tmp/plain.safetensors" <<'PY' || fail "--recipe generalize --consistency none differs from --augment augmix:3"
+import json, struct, sys
+def data(p):
+    f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; f.read(n); return f.read()
+sys.exit(0 if data(sys.argv[1]) == data(sys.argv[2]) else 1)
+PY
+bad() { # expected message, flags...
+  local want=$1; shift
+  "$bin" train --limit 64 --epochs 1 --out "$tmp/bad.safetensors" "$@" >/dev/null 2>"$tmp/err"
+  local rc=$?
+  { [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "$want" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -le 3 ]; } ||
+      { fail "$* (exit $rc)"; cat "$tmp/err"; }
+}
+bad "needs an augmentation that makes two views" --consistency jsd
+bad "needs an augmentation that makes two views" --consistency jsd --augment flip,gaussian
+bad "expected none or jsd[:LAMBDA]" --consistency kl --augment augmix
+bad "expected none or jsd[:LAMBDA]" --consistency jsd:-1 --augment augmix
+bad "unknown recipe 'fast'" --recipe fast
+bad "more than one of augmix, prime" --augment augmix,prime
+[ -e "$tmp/bad.safetensors" ] && fail "a refused run wrote a checkpoint"
+echo "$fails failed"
+[ $fails -eq 0 ]
