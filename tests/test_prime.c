@@ -434,6 +434,20 @@ static void test_prime_image(void **state)
             tu_assert_close("no primitives", a, x, N, 0.0f, 1e-6f);
             free(x), free(a), free(b), free(scr);
         }
+    /* degenerate sizes: no mode fits a grid of fewer than 3 points, nothing breaks */
+    const int tiny[4][2] = {{1, 1}, {2, 5}, {3, 3}, {7, 2}};
+    for (int t = 0; t < 4; t++) {
+        int H = tiny[t][0], W = tiny[t][1];
+        float *x = test_image(H, W, 3, 42), out[7 * 5 * 3];
+        float *scr = malloc(rp_prime_scratch_floats(H, W, 3) * sizeof *scr);
+        rp_rng r;
+        rp_rng_seed(&r, 43, RP_STREAM_AUGMENT);
+        for (int rep = 0; rep < 20; rep++) {
+            rp_prime_image(&c, x, out, H, W, 3, &r, scr);
+            assert_in_unit("tiny view", out, (size_t)H * W * 3);
+        }
+        free(x), free(scr);
+    }
 }
 
 /* The mixing's structure through a primitive whose effect is known: only the spectral one,

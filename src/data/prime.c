@@ -295,6 +295,7 @@ static size_t field_ws_floats(int H, int W)
  * sin((a+1) t) = 2 cos(t) sin(a t) - sin((a-1) t) in double. */
 static void sine_table(int n, int K, float *s, size_t sp, size_t sa)
 {
+    if (K == 0) return; /* n < 3: every mode vanishes on the grid */
     for (int p = 0; p < n; p++) {
         double t = PI * p / (n - 1), c2 = 2.0 * cos(t), s0 = 0.0, s1 = sin(t);
         for (int a = 0; a < K; a++) {
