@@ -153,26 +153,16 @@ static inline int quant8(float v)
     return q < 0 ? 0 : q > 255 ? 255 : q;
 }
 
-static const float *u8_to_unit(void)
-{
-    static float tab[256]; /* filled once; benign if two threads race (same values) */
-    static int ready;
-    if (!ready) {
-        for (int i = 0; i < 256; i++) tab[i] = (float)i / 255.0f;
-        ready = 1;
-    }
-    return tab;
-}
-
-/* Apply lut (256 entries) to channel c (or all channels, c = -1). */
+/* Apply lut (256 entries) to channel c (or all channels, c = -1); outputs are k / 255.0f. */
 static void apply_lut(float *img, size_t P, int C, int c, const uint8_t *lut)
 {
-    const float *unit = u8_to_unit();
+    float unit[256];
+    for (int i = 0; i < 256; i++) unit[i] = (float)lut[i] / 255.0f;
     if (c < 0) {
-        for (size_t i = 0; i < P * C; i++) img[i] = unit[lut[quant8(img[i])]];
+        for (size_t i = 0; i < P * C; i++) img[i] = unit[quant8(img[i])];
         return;
     }
-    for (size_t p = 0; p < P; p++) img[p * C + c] = unit[lut[quant8(img[p * C + c])]];
+    for (size_t p = 0; p < P; p++) img[p * C + c] = unit[quant8(img[p * C + c])];
 }
 
 static void histogram(const float *img, size_t P, int C, int c, uint32_t h[256])
