@@ -409,7 +409,7 @@ void rp_cx_elastic(const rp_corrupt_job *j)
             smooth_random_field(dx, H, W, 1.0, f[1] * side, f[1] * side, f[0] * side, j->rng, taps, fs);
             smooth_random_field(dy, H, W, 1.0, f[1] * side, f[1] * side, f[0] * side, j->rng, taps, fs);
         } else {
-            memset(dx, 0, 2 * P * sizeof(float));
+            memset(dy, 0, 2 * P * sizeof(float)); /* dy and dx, adjacent */
         }
     }
     for (int y = 0; y < H; y++)

@@ -67,7 +67,8 @@ void rp_plasma_fractal(float *map, int N, int step, double decay, rp_rng *rng)
  * length (lag where the autocorrelation falls to 1/2) 1-7 px at CIFAR's 0.2 scale, 2-11 at
  * Tiny's 0.3, 6-40 at imagecorruptions' 1.1. The texture: a plasma fractal started from a
  * random lattice of spacing 1-2 grain (rounded up to a power of two) (cloudy ice), plus straight ice needles with side
- * branches at 60 degrees, the sum standardised to the drawn mean and contrast. */
+ * branches at 60 degrees, plus pixel grain, the sum standardised to the drawn mean and
+ * contrast. */
 
 size_t rp_frost_texture_scratch(int H, int W)
 {
@@ -111,7 +112,9 @@ void rp_frost_texture(float *tex, int H, int W, int C, double grain, rp_rng *rng
         double len = grain * (1.0 + 3.0 * rp_rng_uniform(rng));
         needle(lines, H, W, y, x, a, len, grain / 2.0, 0, rng);
     }
-    /* v = standardised cloud + 1.5 needles, then standardised to the drawn mean and contrast */
+    /* v = standardised cloud + 1.5 needles + 0.4 N(0, 1) grain (the photographs' pixel-scale
+     * roughness: mean |horizontal step| / sd 0.43 at every original's scale), then standardised
+     * to the drawn mean and contrast */
     double s = 0, s2 = 0;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) s += map[(size_t)y * N + x];
@@ -123,7 +126,7 @@ void rp_frost_texture(float *tex, int H, int W, int C, double grain, rp_rng *rng
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             float *v = &lines[(size_t)y * W + x];
-            *v = (float)((map[(size_t)y * N + x] - mz) * iz + 1.5 * *v);
+            *v = (float)((map[(size_t)y * N + x] - mz) * iz + 1.5 * *v + 0.4 * rp_rng_normal(rng));
             s += *v;
             s2 += (double)*v * *v;
         }
