@@ -365,6 +365,10 @@ static void random_affine(float *out, const float *in, int H, int W, int C, doub
     /* the forward map dst = A src + t from the three pairs, then its inverse */
     double ux = src[0][0] - src[2][0], uy = src[0][1] - src[2][1], vx = src[1][0] - src[2][0],
            vy = src[1][1] - src[2][1], det = ux * vy - uy * vx;
+    if (sq < 1) { /* under 3 px there is no square to move: identity */
+        memcpy(out, in, (size_t)H * W * C * sizeof(float));
+        return;
+    }
     double A[2][2];
     for (int r = 0; r < 2; r++) {
         double du = dst[0][r] - dst[2][r], dv = dst[1][r] - dst[2][r];

@@ -212,7 +212,8 @@ static const spatter_row SPATTER[NT][5] = {
                             {0.67f, 0.4f, 1, 0.65f, 1.5f, 1}},
 };
 
-static inline int mirror(int i, int n) { return rp_border_index(i, n, RP_BORDER_MIRROR); }
+/* BORDER_REFLECT_101 for the one-pixel reach of 3 x 3 windows */
+static inline int mirror(int i, int n) { return i < 0 ? (n > 1 ? 1 : 0) : i >= n ? (n > 1 ? n - 2 : 0) : i; }
 static inline uint8_t sat_u8(float v) { return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v)); }
 
 /* cv2.Canny(img, lo, hi), aperture 3, L1 magnitude: edges (H, W) 255 or 0. mag holds (H, W)
@@ -266,44 +267,51 @@ static void cv_canny(uint8_t *edges, const uint8_t *img, int H, int W, int lo, i
     for (size_t p = 0; p < (size_t)H * W; p++) edges[p] = edges[p] == 2 ? 255 : 0;
 }
 
-/* cv2.distanceTransform(src, DIST_L2, 5): chamfer distance to the nearest 0 of src, two passes */
-static void cv_distance5(float *d, const uint8_t *src, int H, int W)
+/* cv2.distanceTransform(src, DIST_L2, 5): chamfer distance to the nearest 0 of src, a
+ * forward and a backward pass over pad ((H + 4) x (W + 4): a two-pixel frame that stays
+ * far) with the 5 x 5 mask's costs 1 (edge), 1.4 (diagonal), 2.1969 (knight's move). */
+static void cv_distance5(float *d, const uint8_t *src, int H, int W, float *pad)
 {
-    static const int OFF[6][2] = {{0, -1}, {-1, 0}, {-1, -1}, {-1, 1}, {-1, -2}, {-2, -1}};
-    static const float COST[6] = {1.0f, 1.0f, 1.4f, 1.4f, 2.1969f, 2.1969f};
-    static const int OFF2[2][2] = {{-1, 2}, {-2, 1}};
-    const float BIG = 1e6f;
-    for (size_t p = 0; p < (size_t)H * W; p++) d[p] = src[p] ? BIG : 0.0f;
-    for (int pass = 0; pass < 2; pass++) {
-        int sgn = pass ? -1 : 1;
-        for (int i = 0; i < H; i++) {
-            int y = pass ? H - 1 - i : i;
-            for (int k = 0; k < W; k++) {
-                int x = pass ? W - 1 - k : k;
-                float *v = &d[(size_t)y * W + x];
-                for (int o = 0; o < 8; o++) {
-                    int oy = o < 6 ? OFF[o][0] : OFF2[o - 6][0], ox = o < 6 ? OFF[o][1] : OFF2[o - 6][1];
-                    float cost = o < 6 ? COST[o] : 2.1969f;
-                    int a = y + sgn * oy, b = x + sgn * ox;
-                    if (a < 0 || a >= H || b < 0 || b >= W) continue;
-                    float u = d[(size_t)a * W + b] + cost;
-                    if (u < *v) *v = u;
-                }
-            }
-        }
-    }
-}
-
-/* 3x3 mean (cv2.blur), BORDER_REFLECT_101 */
-static void cv_box3(float *out, const float *in, int H, int W)
-{
+    const float A = 1.0f, B = 1.4f, K = 2.1969f, FAR = 1e6f;
+    const ptrdiff_t R = W + 4; /* padded row */
+    for (ptrdiff_t i = 0; i < (H + 4) * R; i++) pad[i] = FAR;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) pad[(y + 2) * R + x + 2] = src[(size_t)y * W + x] ? FAR : 0.0f;
+    /* the half-mask looked back at in the forward pass (mirrored in the backward one) */
+    const ptrdiff_t off[8] = {-1, -R, -R - 1, -R + 1, -R - 2, -R + 2, -2 * R - 1, -2 * R + 1};
+    const float cost[8] = {A, A, B, B, K, K, K, K};
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            float s = 0;
-            for (int a = -1; a <= 1; a++)
-                for (int b = -1; b <= 1; b++) s += in[(size_t)mirror(y + a, H) * W + mirror(x + b, W)];
-            out[(size_t)y * W + x] = s / 9.0f;
+            float *v = pad + (y + 2) * R + x + 2, m = *v;
+            for (int o = 0; o < 8; o++) {
+                float u = v[off[o]] + cost[o];
+                m = u < m ? u : m; /* minss, where fminf is a libm call */
+            }
+            *v = m;
         }
+    for (int y = H - 1; y >= 0; y--)
+        for (int x = W - 1; x >= 0; x--) {
+            float *v = pad + (y + 2) * R + x + 2, m = *v;
+            for (int o = 0; o < 8; o++) {
+                float u = v[-off[o]] + cost[o];
+                m = u < m ? u : m;
+            }
+            *v = m;
+        }
+    for (int y = 0; y < H; y++) memcpy(d + (size_t)y * W, pad + (y + 2) * R + 2, (size_t)W * sizeof(float));
+}
+
+/* 3x3 mean (cv2.blur), BORDER_REFLECT_101: row sums of three, then columns of three */
+static void cv_box3(float *out, const float *in, int H, int W, float *rows)
+{
+    for (int y = 0; y < H; y++) {
+        const float *r = in + (size_t)y * W;
+        for (int x = 0; x < W; x++) rows[(size_t)y * W + x] = r[mirror(x - 1, W)] + r[x] + r[mirror(x + 1, W)];
+    }
+    for (int y = 0; y < H; y++) {
+        const float *a = rows + (size_t)mirror(y - 1, H) * W, *b = rows + (size_t)y * W, *c = rows + (size_t)mirror(y + 1, H) * W;
+        for (int x = 0; x < W; x++) out[(size_t)y * W + x] = (a[x] + b[x] + c[x]) * (1.0f / 9.0f);
+    }
 }
 
 /* cv2.equalizeHist on bytes (in place) */
@@ -325,17 +333,20 @@ static void cv_equalize(uint8_t *v, size_t n)
 }
 
 /* the water's shading (H, W) from the 8-bit layer: see the section comment. f is (H, W)
- * floats, ints 4 H W ints, bytes 2 H W bytes of scratch; layer may be bytes + H W. */
-static void water_shading(float *shade, const uint8_t *layer, int H, int W, float *f, int *ints, uint8_t *bytes)
+ * floats, ints 4 H W ints, bytes 2 H W bytes, pad (H + 4) (W + 4) floats of scratch; layer may
+ * be bytes + H W. */
+static void water_shading(float *shade, const uint8_t *layer, int H, int W, float *f, int *ints, uint8_t *bytes,
+                          float *pad)
 {
+    float *rows = (float *)ints; /* the box blurs' row sums reuse the Canny step's ints */
     static const int EMBOSS[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
     const size_t P = (size_t)H * W;
     uint8_t *edges = bytes, *u8 = bytes + P;
     cv_canny(edges, layer, H, W, 50, 150, ints, ints + P, ints + 3 * P);
     for (size_t p = 0; p < P; p++) edges[p] = (uint8_t)(255 - edges[p]);
-    cv_distance5(f, edges, H, W);
+    cv_distance5(f, edges, H, W, pad);
     for (size_t p = 0; p < P; p++) f[p] = f[p] > 20.0f ? 20.0f : f[p];
-    cv_box3(shade, f, H, W);
+    cv_box3(shade, f, H, W, rows);
     for (size_t p = 0; p < P; p++) u8[p] = (uint8_t)shade[p]; /* astype(uint8): truncation */
     cv_equalize(u8, P);
     for (int y = 0; y < H; y++)
@@ -345,7 +356,7 @@ static void water_shading(float *shade, const uint8_t *layer, int H, int W, floa
                 for (int b = -1; b <= 1; b++) s += EMBOSS[a + 1][b + 1] * u8[(size_t)mirror(y + a, H) * W + mirror(x + b, W)];
             f[(size_t)y * W + x] = (float)sat_u8(s);
         }
-    cv_box3(shade, f, H, W);
+    cv_box3(shade, f, H, W, rows);
     for (size_t p = 0; p < P; p++) shade[p] = (float)sat_u8(shade[p]); /* an 8-bit blur rounds */
 }
 
@@ -354,7 +365,7 @@ size_t rp_cx_spatter_scratch(int H, int W, int C)
     (void)C;
     const size_t P = (size_t)H * W;
     size_t gauss = rp_img_gaussian_scratch(H, W, 1, 4.0, 4.0); /* the widest sigma of any row */
-    return 3 * P + 4 * P + (2 * P + 3) / 4 + gauss;            /* layer, shade, f; 4 P ints; 2 P bytes */
+    return 3 * P + 4 * P + (2 * P + 3) / 4 + gauss + (size_t)(H + 4) * (W + 4); /* see rp_cx_spatter */
 }
 
 void rp_cx_spatter(const rp_corrupt_job *j)
@@ -365,7 +376,8 @@ void rp_cx_spatter(const rp_corrupt_job *j)
     float *layer = j->scratch, *shade = layer + P, *f = shade + P;
     int *ints = (int *)(f + P);
     uint8_t *bytes = (uint8_t *)(ints + 4 * P);
-    float *gs = f + P + 4 * P + (2 * P + 3) / 4;
+    float *gs = f + P + 4 * P + (2 * P + 3) / 4; /* layer, shade, f; 4 P ints; 2 P bytes; gaussian; pad */
+    float *pad = gs + rp_img_gaussian_scratch(H, W, 1, 4.0, 4.0);
     for (size_t p = 0; p < P; p++) layer[p] = r->mean + r->sd * rp_rng_normal(j->rng);
     rp_img_gaussian(layer, layer, H, W, 1, r->sigma, 4.0, RP_BORDER_NEAREST, gs);
     for (size_t p = 0; p < P; p++) layer[p] = layer[p] < r->threshold ? 0.0f : layer[p];
@@ -377,7 +389,7 @@ void rp_cx_spatter(const rp_corrupt_job *j)
             layer8[p] = (uint8_t)(v >= 255.0f ? 255.0f : v);
             layer[p] = (float)layer8[p];
         }
-        water_shading(shade, bytes + P, H, W, f, ints, bytes);
+        water_shading(shade, bytes + P, H, W, f, ints, bytes, pad);
         float top = 0;
         for (size_t p = 0; p < P; p++) {
             shade[p] *= layer[p];
