@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev libomp-dev zlib1g-dev libcjson-dev
       libpng-dev libjpeg62-turbo-dev libcmocka-dev dataset-fashion-mnist
-      python3 python3-torch python3-torchvision)
+      python3 python3-torch python3-torchvision python3-pil)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

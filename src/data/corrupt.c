@@ -172,7 +172,7 @@ rp_status rp_corruption_parse_severities(rp_ctx *ctx, const char *spec, bool sev
         if (a < 1 || b > 5 || a > b)
             return rp_fail(ctx, RP_ERR_ARG, "severity: '%s' is outside 1..5", spec);
         for (long s = a; s <= b; s++) sev[s] = true;
-        if (*end == ',') end++;
+        if (*end == ',' && end[1]) end++;
         else if (*end) return rp_fail(ctx, RP_ERR_ARG, "severity: '%s' is not a list of 1..5", spec);
         p = end;
     }
