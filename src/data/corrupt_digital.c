@@ -315,7 +315,10 @@ void rp_cx_jpeg(const rp_corrupt_job *j)
  * a) are fractions of the image side (32 or 64 px there; the side of the image here). */
 
 static const double ELASTIC_FRAC[NT][5][3] = { /* (alpha, sigma, affine) / side */
-    [RP_CTABLE_28] = {{0, 0, 0.08}, {0.05, 0.2, 0.07}, {0.08, 0.06, 0.06}, {0.1, 0.04, 0.05}, {0.1, 0.03, 0.03}},
+    /* 28 px: CIFAR's severity 5 (a small affine map, the elastic field at sigma .04 of the side),
+       its field's strength alpha rising step by step so that every severity moves more pixels
+       (CIFAR's own row trades a shrinking affine map against a growing field, and falls) */
+    [RP_CTABLE_28] = {{0.06, 0.04, 0.03}, {0.1, 0.04, 0.03}, {0.15, 0.04, 0.03}, {0.2, 0.04, 0.03}, {0.25, 0.04, 0.03}},
     [RP_CTABLE_CIFAR] = {{0, 0, 0.08}, {0.05, 0.2, 0.07}, {0.08, 0.06, 0.06}, {0.1, 0.04, 0.05}, {0.1, 0.03, 0.03}},
     [RP_CTABLE_TINY] = {{0, 0, 0.08}, {0.05, 0.3, 0.06}, {0.1, 0.08, 0.06}, {0.1, 0.03, 0.03}, {0.16, 0.03, 0.02}},
 };
