@@ -53,7 +53,7 @@ assert abs(allr[0]["accuracy"] - sum(r["accuracy"] for r in per.values()) / 6) <
 print(f"ok: {len(cond)} condition rows, {len(summ)} summary rows")
 PY
 "$bin" eval "${common[@]}" --corruptions blur,fog --severity 1,3 --json > "$tmp/b.jsonl" 2>/dev/null
-strip() { sed -E 's/"seconds":[^,}]*//' "$1"; }
+strip() { sed -E 's/"(seconds|ece)":[^,}]*//g' "$1"; } # ece: logits of another batch size round differently
 cmp <(strip "$tmp/a.jsonl") <(strip "$tmp/b.jsonl") >/dev/null || fail "same seed gave different results"
 "$bin" eval "${common[@]}" --corruptions fog --severity 1-2 --batch 7 --json > "$tmp/c.jsonl" 2>/dev/null
 grep '"corruption":"fog","family":"weather","severity":1,' "$tmp/a.jsonl" | strip /dev/stdin > "$tmp/a1"
@@ -182,6 +182,11 @@ PY
 grep -q '"n":10,' "$tmp/c10.jsonl" || fail "cifar10-c severity 2 should hold 10 images"
 expect_fail "truncated .npy" "$tmp/npy/snow.npy: truncated" eval --model "$tmp/m32.safetensors" --data "cifar10-c:$tmp/npy,snow,1" --attack none
 expect_fail "cifar10-c severity 6" "SEVERITY '6'" eval --model "$tmp/m32.safetensors" --data "cifar10-c:$tmp/npy,fog,6" --attack none
+# --adapt-bn: refused with attacks, without corruption or noise rows, on a model without batch norm
+expect_fail "adapt-bn with an attack" "give --corruptions or --noise and no --attack" eval --model "$A" --corruptions fog --attack fgsm --adapt-bn
+expect_fail "adapt-bn alone" "give --corruptions or --noise and no --attack" eval --model "$A" --adapt-bn
+expect_fail "adapt-bn without batch norm" "has no batch norm to adapt" eval --model "$A" --corruptions fog --severity 1 --limit 20 --adapt-bn
+grep -q '"ece":' "$tmp/rows.jsonl" 2>/dev/null || grep -rqs '"ece":' "$tmp"/*.jsonl || fail "no ece in the JSON rows"
 "$bin" eval --help > "$tmp/help"; grep -q -- "--corruptions VALUE" "$tmp/help" || fail "--help lacks --corruptions"
 "$bin" corrupt --help > "$tmp/help"; grep -q -- "--severity VALUE .*(default: 1-5)" "$tmp/help" || fail "corrupt --help lacks the severity default"
 

@@ -5,7 +5,10 @@
  * from the model itself equals white-box FGSM, and a model of another input size is refused.
  * Corruption rows: the same images for any batch size and for every model, saturate on
  * grayscale not applicable (NaN, never zeros), and the CE / relative CE / mCE arithmetic on
- * hand-made results. */
+ * hand-made results. Calibration: the expected calibration error of a clean and a corrupted
+ * row recomputed here from the logits. Test-time batch-norm adaptation (a ResNet): each batch
+ * is scored as a batch-statistics forward of that batch would score it, the running statistics
+ * are the same bytes afterwards, and a model without batch norm or an attack row is refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,9 +262,152 @@ static void test_corruption_summary(void **state)
     assert_int_equal(mn.count, 16);
 }
 
+/* ECE from the logits of every batch: 15 equal-width bins of the top softmax probability. */
+static double ece_by_hand(rp_model *m, const float *x, const int32_t *y, int n)
+{
+    double cnt[15] = {0}, conf[15] = {0}, hit[15] = {0};
+    const float *z = rp_model_forward(m, x, n, false);
+    for (int i = 0; i < n; i++) {
+        int top = 0;
+        for (int k = 1; k < K; k++)
+            if (z[i * K + k] > z[i * K + top]) top = k;
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) sum += exp((double)z[i * K + k] - (double)z[i * K + top]);
+        double p = 1.0 / sum;
+        int b = p >= 1.0 ? 14 : (int)(p * 15);
+        cnt[b] += 1, conf[b] += p, hit[b] += top == y[i];
+    }
+    double e = 0.0;
+    for (int b = 0; b < 15; b++) e += fabs(hit[b] - conf[b]) / n;
+    return e;
+}
+
+static void test_calibration(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model *m = make_model(ctx, H, 5);
+    rp_dataset *ds = make_data(ctx, m);
+    rp_model *other = make_model(ctx, H, 6); /* not its labeller: some errors, some confidence */
+    rp_condition c[2] = {{.kind = RP_COND_CLEAN}, {.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_FOG, .severity = 3}};
+    rp_eval_table_opts o = {.batch = 16, .seed = 2};
+    rp_cond_result r[2];
+    assert_int_equal(rp_evaluate_table(ctx, &other, 1, ds, c, 2, &o, r), RP_OK);
+    float *x = malloc((size_t)N * H * W * C * sizeof(float)), *xc = malloc((size_t)N * H * W * C * sizeof(float));
+    int32_t y[N];
+    int idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i;
+    rp_dataset_gather(ds, idx, N, x, y);
+    memcpy(xc, x, (size_t)N * H * W * C * sizeof(float));
+    assert_int_equal(rp_corrupt_batch(ctx, RP_CORR_FOG, 3, xc, N, H, W, C, 2, 0), RP_OK);
+    double want[2] = {ece_by_hand(other, x, y, N), ece_by_hand(other, xc, y, N)};
+    for (int k = 0; k < 2; k++) {
+        printf("# ece %s: %.4f (by hand %.4f), accuracy %.3f\n", k ? "fog 3" : "clean", r[k].ece, want[k], r[k].accuracy);
+        assert_true(fabs(r[k].ece - want[k]) < 1e-5); /* batches of 16 vs one of 40: logits differ in rounding */
+        assert_true(r[k].ece > 0.0 && r[k].ece < 1.0);
+    }
+    free(x), free(xc);
+    rp_model_destroy(m), rp_model_destroy(other);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
+static void test_adapt_bn(void **state)
+{
+    (void)state;
+    enum { S = 16, NB = 32, BATCH = 16, C3 = 3 };
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model_config mc = {.arch = "resnet18_cifar", .num_classes = K, .H = S, .W = S, .C = C3, .max_batch = BATCH,
+                          .seed = 4, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
+    rp_model *m = NULL;
+    assert_int_equal(rp_model_create(ctx, &mc, &m), RP_OK);
+    /* images with a common offset the stored statistics do not know: adaptation matters */
+    size_t X = (size_t)S * S * C3;
+    uint8_t *pix = malloc(NB * X);
+    float *x = malloc(NB * X * sizeof(float));
+    int32_t y[NB];
+    rp_rng r;
+    rp_rng_seed(&r, 8, 1);
+    for (size_t i = 0; i < NB * X; i++) pix[i] = (uint8_t)(150 + rp_rng_below(&r, 100)), x[i] = pix[i] / 255.0f;
+    for (int i = 0; i < NB; i++) y[i] = i % K;
+    rp_dataset *ds = NULL;
+    assert_int_equal(rp_dataset_from_memory(ctx, pix, y, NB, S, S, C3, K, NULL, &ds), RP_OK);
+    /* running statistics as training leaves them: a few batch-statistics passes of other data */
+    float *warm = malloc(BATCH * X * sizeof(float));
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < BATCH * X; i++) warm[i] = rp_rng_uniform(&r) * 0.5f;
+        rp_model_forward(m, warm, BATCH, true);
+    }
+    size_t nbuf = 0;
+    for (int i = 0; i < m->g.n_params; i++) nbuf += m->g.params[i].trainable ? 0 : m->g.params[i].numel;
+    float *before = malloc(nbuf * sizeof(float)), *after = malloc(nbuf * sizeof(float));
+    for (int i = 0, at = 0; i < m->g.n_params; i++)
+        if (!m->g.params[i].trainable) memcpy(before + at, m->g.params[i].data, m->g.params[i].numel * 4), at += (int)m->g.params[i].numel;
+
+    /* and the logits of one adapted batch against the batch-statistics forward */
+    float *zt = malloc(BATCH * K * sizeof(float));
+    memcpy(zt, rp_model_forward(m, x, BATCH, true), BATCH * K * sizeof(float));
+    for (int i = 0, at = 0; i < m->g.n_params; i++)
+        if (!m->g.params[i].trainable) memcpy(m->g.params[i].data, before + at, m->g.params[i].numel * 4), at += (int)m->g.params[i].numel;
+    const float *zs = rp_model_forward(m, x, BATCH, false); /* stored statistics */
+    double dplain = 0.0;
+    for (int i = 0; i < BATCH * K; i++) dplain = fmax(dplain, fabs(zs[i] - zt[i]));
+    float *kept;
+    assert_int_equal(rp_model_adapt_bn_begin(ctx, m, &kept), RP_OK);
+    rp_model_adapt_bn_batch(m, x, BATCH);
+    const float *za = rp_model_forward(m, x, BATCH, false);
+    double dmax = 0.0, zmax = 0.0;
+    for (int i = 0; i < BATCH * K; i++) dmax = fmax(dmax, fabs(za[i] - zt[i])), zmax = fmax(zmax, fabs(zt[i]));
+    printf("# logits against a batch-statistics forward: max |diff| %.2e adapted, %.2e stored (max |z| %.2e)\n",
+           dmax, dplain, zmax);
+    /* the running variance is the unbiased one (N/(N-1), N = 96 in the last stage): close, not equal */
+    assert_true(dmax < 5e-2 * zmax && dmax < 0.1 * dplain);
+    rp_model_adapt_bn_end(m, kept);
+
+    rp_condition c[2] = {{.kind = RP_COND_CLEAN}, {.kind = RP_COND_CORRUPTION, .corruption = RP_CORR_CONTRAST, .severity = 5}};
+    rp_eval_table_opts o = {.batch = BATCH, .seed = 1, .adapt_bn = true};
+    rp_cond_result res[2], plain[2];
+    assert_int_equal(rp_evaluate_table(ctx, &m, 1, ds, c, 2, &o, res), RP_OK);
+    for (int i = 0, at = 0; i < m->g.n_params; i++)
+        if (!m->g.params[i].trainable) memcpy(after + at, m->g.params[i].data, m->g.params[i].numel * 4), at += (int)m->g.params[i].numel;
+    assert_memory_equal(before, after, nbuf * sizeof(float));
+    /* the table adapts batch by batch: the same predictions as adapting by hand */
+    long want = 0;
+    assert_int_equal(rp_model_adapt_bn_begin(ctx, m, &kept), RP_OK);
+    for (int start = 0; start < NB; start += BATCH) {
+        rp_model_adapt_bn_batch(m, x + start * X, BATCH);
+        const float *z = rp_model_forward(m, x + start * X, BATCH, false);
+        for (int i = 0; i < BATCH; i++) {
+            int top = 0;
+            for (int k = 1; k < K; k++)
+                if (z[i * K + k] > z[i * K + top]) top = k;
+            want += top == y[start + i];
+        }
+    }
+    rp_model_adapt_bn_end(m, kept);
+    printf("# adapt-bn clean: %ld correct (adapted by hand: %ld)\n", res[0].correct, want);
+    assert_int_equal(res[0].correct, want);
+    o.adapt_bn = false;
+    assert_int_equal(rp_evaluate_table(ctx, &m, 1, ds, c, 2, &o, plain), RP_OK);
+    printf("# contrast 5: %.3f adapted, %.3f stored statistics\n", res[1].accuracy, plain[1].accuracy);
+    /* refusals: an attack row, a model without batch norm */
+    rp_condition a = {.kind = RP_COND_ATTACK, .attack = rp_attack_defaults(RP_ATTACK_FGSM, 0.1f)};
+    o.adapt_bn = true;
+    assert_int_equal(rp_evaluate_table(ctx, &m, 1, ds, &a, 1, &o, res), RP_ERR_ARG);
+    rp_model *mlp = make_model(ctx, H, 5);
+    rp_dataset *d2 = make_data(ctx, mlp);
+    assert_int_equal(rp_evaluate_table(ctx, &mlp, 1, d2, c, 1, &o, res), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "no batch norm"));
+    free(pix), free(x), free(warm), free(before), free(after), free(zt);
+    rp_model_destroy(m), rp_model_destroy(mlp);
+    rp_dataset_destroy(ds), rp_dataset_destroy(d2);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_corruption_rows),
-                                       cmocka_unit_test(test_corruption_summary)};
+                                       cmocka_unit_test(test_corruption_summary), cmocka_unit_test(test_calibration),
+                                       cmocka_unit_test(test_adapt_bn)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@ typedef struct eval_opts {
     const char *data, *norm, *source, *corruptions, *reference;
     cli_arch arch; /* bare state_dicts */
     int limit, batch, threads, steps, restarts, queries, seed;
-    bool json;
+    bool json, adapt_bn;
 } eval_opts;
 
 #define MAX_CONDS 256
@@ -196,6 +196,8 @@ static void json_row(const eval_opts *o, const char *model, const rp_condition *
     cJSON_AddNumberToObject(j, "n", r->n);
     if (r->not_applicable) cJSON_AddNullToObject(j, "accuracy"); /* never a zero */
     else cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+    if (isfinite(r->ece)) cJSON_AddNumberToObject(j, "ece", r->ece);
+    if (o->adapt_bn) cJSON_AddBoolToObject(j, "adapt_bn", true);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     char *s = cJSON_PrintUnformatted(j);
     printf("%s\n", s);
@@ -297,7 +299,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
     if (!res) return CLI_EXIT_FAIL;
     progress_state ps = {.cond = -2, .conds = conds};
     rp_eval_table_opts eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
-                             .progress = on_progress, .progress_arg = &ps};
+                             .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps};
     double t0 = cli_now();
     rp_status s = rp_evaluate_table(ctx, models, M, ds, conds, n_conds, &eo, res);
     if (ps.cond != -2) cli_progress_end(&ps.p);
@@ -386,7 +388,10 @@ int cmd_eval(int argc, char **argv)
         {"--batch", CLI_INT, &o.batch, "256", "batch size"},
         {"--seed", CLI_INT, &o.seed, "0", "seed for attacks, noise and corruptions"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
-        {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition, then warnings, on stdout"},
+        {"--adapt-bn", CLI_BOOL, &o.adapt_bn, "false", "test-time batch-norm adaptation: every batch of the clean, "
+         "noise and corruption rows normalised with its own statistics (models with batch norm; no attacks)"},
+        {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition (with the expected "
+         "calibration error, ece, for clean, noise and corruption rows), then warnings, on stdout"},
     };
     int p = cli_parse("eval", "Evaluate models under noise, corruptions and attacks: one table, conditions x models.", flags,
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
@@ -402,6 +407,11 @@ int cmd_eval(int argc, char **argv)
     if (o.limit < 0 || o.batch < 1 || o.batch > 4096 || o.threads < 1 || o.steps < 1 || o.restarts < 1 || o.queries < 1) {
         fprintf(stderr, "rampart eval: --limit must be >= 0, --batch 1..4096, --threads, --steps, --restarts and "
                         "--queries >= 1\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.adapt_bn && (o.attacks.n > 0 || (!o.corruptions && o.noises.n == 0))) {
+        fprintf(stderr, "rampart eval: --adapt-bn adapts the clean, noise and corruption rows; give --corruptions or "
+                        "--noise and no --attack\n");
         return CLI_EXIT_USAGE;
     }
     if (o.reference && !o.corruptions) {

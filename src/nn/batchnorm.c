@@ -14,6 +14,7 @@ enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
 
 typedef struct bn_state {
     float eps, momentum;
+    float kept_momentum; /* the layer's own, while rp_graph_bn_adapt has set momentum 1 */
     bool bits_valid; /* the last forward (training, with its ReLU/ReLU6) wrote the mask bits */
 } bn_state;
 
@@ -156,4 +157,18 @@ int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float mom
         if (i == BN_COUNT) g->params[idx].is_int64 = true;
     }
     return node;
+}
+
+int rp_graph_bn_adapt(rp_graph *g, bool adapt)
+{
+    int count = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        if (n->ops != &bn_ops) continue;
+        bn_state *s = n->state;
+        if (adapt) s->kept_momentum = s->momentum, s->momentum = 1.0f;
+        else s->momentum = s->kept_momentum;
+        count++;
+    }
+    return count;
 }

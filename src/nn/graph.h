@@ -276,6 +276,11 @@ int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride
                 int groups, bool bias);
 int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias);
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum);
+/* Test-time adaptation: with adapt, every batch norm's momentum becomes 1, so the next
+ * training-mode forward leaves each one's running statistics equal to that batch's (mean, and
+ * the unbiased variance); without, their own momentum is back. Returns the number of batch
+ * norms. The running statistics themselves are the caller's to save and restore. */
+int rp_graph_bn_adapt(rp_graph *g, bool adapt);
 int rp_g_relu(rp_graph *g, int in, const char *name);
 int rp_g_relu6(rp_graph *g, int in, const char *name);
 int rp_g_maxpool2d(rp_graph *g, int in, const char *name, int K, int stride, int pad);

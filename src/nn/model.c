@@ -1,6 +1,7 @@
 #include "nn/model.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const rp_arch ARCHS[] = {
@@ -174,4 +175,50 @@ int rp_model_freeze(rp_model *m, const char *prefix, bool frozen)
         }
     }
     return count;
+}
+
+/* The buffers (non-trainable parameters: running statistics, batch counts) in one array. */
+static size_t buffer_floats(const rp_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->g.n_params; i++)
+        if (!m->g.params[i].trainable) n += m->g.params[i].numel;
+    return n;
+}
+
+static void copy_buffers(rp_model *m, float *saved, bool save)
+{
+    size_t at = 0;
+    for (int i = 0; i < m->g.n_params; i++) {
+        rp_param *p = &m->g.params[i];
+        if (p->trainable) continue;
+        if (save) memcpy(saved + at, p->data, p->numel * sizeof(float));
+        else memcpy(p->data, saved + at, p->numel * sizeof(float));
+        at += p->numel;
+    }
+}
+
+rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved)
+{
+    *saved = NULL;
+    if (rp_graph_bn_adapt(&m->g, false) == 0)
+        return rp_fail(ctx, RP_ERR_ARG, "adapt-bn: the model (%s) has no batch norm to adapt", m->arch);
+    *saved = malloc((buffer_floats(m) + 1) * sizeof(float));
+    if (!*saved) return rp_fail(ctx, RP_ERR_NOMEM, "adapt-bn: out of memory");
+    copy_buffers(m, *saved, true);
+    return RP_OK;
+}
+
+void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B)
+{
+    rp_graph_bn_adapt(&m->g, true);
+    rp_model_forward(m, x, B, true);
+    rp_graph_bn_adapt(&m->g, false);
+}
+
+void rp_model_adapt_bn_end(rp_model *m, float *saved)
+{
+    if (!saved) return;
+    copy_buffers(m, saved, false);
+    free(saved);
 }

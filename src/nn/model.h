@@ -26,6 +26,17 @@ struct rp_model {
     int n_meta;
 };
 
+/* Test-time batch-norm adaptation (Schneider et al. 2020; Nado et al. 2020, "prediction-time
+ * batch normalization"): between begin and end, rp_model_adapt_bn_batch sets every batch norm's
+ * running statistics to those of the batch x (one training-mode forward, momentum 1), so the
+ * evaluation-mode forward that follows normalises with the statistics of the data it sees.
+ * begin saves the running statistics (OWNED *saved, RP_ERR_ARG when the model has no batch
+ * norm); end restores them exactly and frees *saved. Dropout is active in that forward; no
+ * architecture here has a batch norm after a dropout, so the statistics are not affected. */
+rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved);
+void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B);
+void rp_model_adapt_bn_end(rp_model *m, float *saved);
+
 /* NULL when unknown. */
 const rp_arch *rp_arch_find(const char *name);
 

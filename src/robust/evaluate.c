@@ -67,7 +67,10 @@ typedef struct table {
     int *idx;
     unsigned char *clean_ok; /* (M, n) */
     unsigned char *robust;   /* (conds, M, n) */
+    double *calib;           /* (conds + 1, M, ECE_BINS, 3): examples, sum of confidence, correct */
 } table;
+
+enum { ECE_BINS = 15 };
 
 static double now_s(void)
 {
@@ -84,12 +87,39 @@ static int argmax(const float *v, int K)
     return best;
 }
 
-/* ok[b] |= (prediction of model on x[b] == y[b]) for the batch at start. */
-static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok)
+/* ok[b] = (prediction of model on x[b] == y[b]) for the batch at start; with calib, the
+ * calibration bins (ECE_BINS x {examples, confidence, correct}) take the batch's top softmax
+ * probabilities. With adapt, the batch norms first take this batch's statistics. */
+static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok, double *calib, bool adapt)
 {
+    if (adapt) rp_model_adapt_bn_batch(m, x, B);
     const float *logits = rp_model_forward(m, x, B, false);
     int K = m->cfg.num_classes;
-    for (int b = 0; b < B; b++) ok[b] = argmax(logits + (size_t)b * K, K) == y[b];
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + (size_t)b * K;
+        int top = argmax(z, K);
+        ok[b] = top == y[b];
+        if (!calib) continue;
+        double sum = 0.0; /* p_top = 1 / sum_k exp(z_k - z_top) */
+        for (int k = 0; k < K; k++) sum += exp((double)z[k] - z[top]);
+        double conf = 1.0 / sum;
+        int bin = (int)(conf * ECE_BINS);
+        bin = bin >= ECE_BINS ? ECE_BINS - 1 : bin;
+        calib[3 * bin] += 1.0, calib[3 * bin + 1] += conf, calib[3 * bin + 2] += ok[b];
+    }
+}
+
+static double *calib_of(table *t, int cond, int m)
+{
+    return t->calib + (((size_t)(cond < 0 ? 0 : cond + 1)) * t->M + m) * ECE_BINS * 3;
+}
+
+static double ece_of(const double *c, int n)
+{
+    double e = 0.0;
+    for (int b = 0; b < ECE_BINS; b++)
+        if (c[3 * b] > 0.0) e += fabs(c[3 * b + 2] - c[3 * b + 1]) / n;
+    return e;
 }
 
 static int gather(table *t, int start)
@@ -120,9 +150,11 @@ static rp_status run_clean(table *t, int cond, rp_cond_result *res)
         for (int m = 0; m < t->M; m++) {
             rp_model *md = t->models[m];
             size_t KB = (size_t)B * md->cfg.num_classes;
-            if (start == 0) memcpy(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first);
-            score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start);
-            if (start == 0 && memcmp(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first) != 0) det = false;
+            score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start, calib_of(t, cond, m), t->o->adapt_bn);
+            if (start == 0) { /* twice more, as scored (with adapt_bn, the batch's statistics are in place) */
+                memcpy(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first);
+                if (memcmp(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first) != 0) det = false;
+            }
         }
         progress(t, cond, start + B);
     }
@@ -147,7 +179,8 @@ static rp_status run_noise(table *t, int cond, const rp_condition *c)
         memcpy(t->xw, t->x, (size_t)B * t->X * sizeof *t->xw);
         rp_noise_apply(c->noise, c->strength, t->xw, B, t->H, t->W, t->C, &rng);
         for (int m = 0; m < t->M; m++)
-            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start);
+            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start,
+                  calib_of(t, cond, m), t->o->adapt_bn);
         progress(t, cond, start + B);
     }
     return RP_OK;
@@ -162,7 +195,8 @@ static rp_status run_corruption(table *t, int cond, const rp_condition *c)
         RP_TRY(rp_corrupt_batch(t->ctx, c->corruption, c->severity, t->xw, B, t->H, t->W, t->C, t->o->seed,
                                 (uint64_t)start));
         for (int m = 0; m < t->M; m++)
-            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start);
+            score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start,
+                  calib_of(t, cond, m), t->o->adapt_bn);
         progress(t, cond, start + B);
     }
     return RP_OK;
@@ -198,7 +232,7 @@ static rp_status run_attack(table *t, int cond, const rp_attack_config *cfg, rp_
                     rr->passes += passes;
                 }
             }
-            score(t->models[m], t->xw, t->y, B, ok);
+            score(t->models[m], t->xw, t->y, B, ok, NULL, false);
             unsigned char *rb = t->robust + ((size_t)cond * t->M + m) * t->n + start;
             for (int b = 0; b < B; b++) rb[b] = rb[b] && ok[b];
         }
@@ -278,6 +312,8 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
             r->n = t->n;
             r->correct = k;
             r->accuracy = (double)k / t->n;
+            bool calibrated = conds[c].kind != RP_COND_ATTACK;
+            r->ece = calibrated ? ece_of(calib_of(t, c, m), t->n) : NAN;
         }
     return RP_OK;
 }
@@ -312,6 +348,9 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
                            (int)cd->corruption, cd->severity, RP_CORR_COUNT - 1);
         if (cd->kind == RP_COND_ATTACK && !(cd->attack.eps >= 0.0f))
             return rp_fail(ctx, RP_ERR_ARG, "evaluate: eps must be >= 0 (got %g)", (double)cd->attack.eps);
+        if (cd->kind == RP_COND_ATTACK && o->adapt_bn)
+            return rp_fail(ctx, RP_ERR_ARG, "evaluate: batch-norm adaptation is for clean, noise and corruption rows; "
+                           "attacks see the model as it is (evaluate them without it)");
     }
     t.n = o->n > 0 && o->n < rp_dataset_size(ds) ? o->n : rp_dataset_size(ds);
     t.batch = o->batch;
@@ -322,15 +361,26 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
     t.idx = malloc((size_t)t.batch * sizeof *t.idx);
     t.clean_ok = malloc((size_t)n_models * t.n);
     t.robust = malloc((size_t)n_conds * n_models * t.n);
+    t.calib = calloc((size_t)(n_conds + 1) * n_models * ECE_BINS * 3, sizeof *t.calib);
+    float *kept[64] = {0}; /* adapt_bn: each model's running statistics, restored at the end */
     rp_status s = RP_OK;
-    if (!t.x || !t.xw || !t.y || !t.idx || !t.clean_ok || !t.robust) {
+    if (!t.x || !t.xw || !t.y || !t.idx || !t.clean_ok || !t.robust || !t.calib)
         s = rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
-    } else {
+    for (int m = 0; s == RP_OK && o->adapt_bn && m < n_models; m++) {
+        s = rp_model_adapt_bn_begin(ctx, models[m], &kept[m]);
+        if (s != RP_OK) {
+            char msg[sizeof ctx->msg];
+            snprintf(msg, sizeof msg, "%s", rp_ctx_error(ctx));
+            s = rp_fail(ctx, s, "model %d: %s", m + 1, msg);
+        }
+    }
+    if (s == RP_OK) {
         for (size_t i = 0; i < (size_t)n_conds * n_models; i++)
             results[i] = (rp_cond_result){.in_ball = true, .deterministic = true};
         s = run_table(&t, conds, n_conds, results);
     }
-    free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust);
+    for (int m = 0; m < n_models; m++) rp_model_adapt_bn_end(models[m], kept[m]);
+    free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust), free(t.calib);
     return s;
 }
 

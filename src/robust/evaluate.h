@@ -45,6 +45,9 @@ typedef struct rp_cond_result {
     long passes;      /* forward+backward passes the attack reported */
     double seconds;   /* wall time of the condition (all models) */
     bool not_applicable; /* corruption that is the identity on this data: not run (n 0, accuracy NaN) */
+    double ece;       /* clean, noise, corruption: expected calibration error (15 equal-width bins of
+                         the top softmax probability, sum over bins of n_b / n |acc_b - conf_b|,
+                         Guo et al. 2017); NaN for attacks */
 } rp_cond_result;
 
 typedef struct rp_eval_table_opts {
@@ -52,6 +55,9 @@ typedef struct rp_eval_table_opts {
     int batch;        /* batch size (models must accept it) */
     uint64_t seed;    /* noise and corruption streams; attacks use their own config's seed */
     rp_model *source; /* NULL: white-box; else every attack is crafted on source (transfer) */
+    bool adapt_bn;    /* clean, noise and corruption rows: test-time batch-norm adaptation, each
+                         batch normalised with its own statistics (rp_model_adapt_bn_*); the
+                         attacks see the stored statistics. Models without batch norm: RP_ERR_ARG */
     /* optional: called after each batch of each condition */
     void (*progress)(void *arg, int cond, int done, int total);
     void *progress_arg;
