@@ -28,19 +28,19 @@ static void test_tables(void **state)
 {
     (void)state;
     /* Fashion-MNIST 28x28 and CIFAR 32x32: the CIFAR-10-C row; 64x64: Tiny-ImageNet-C */
-    assert_int_equal(rp_noise_table_for(28, 28), RP_NOISE_TABLE_CIFAR);
-    assert_int_equal(rp_noise_table_for(32, 32), RP_NOISE_TABLE_CIFAR);
-    assert_int_equal(rp_noise_table_for(64, 64), RP_NOISE_TABLE_TINY);
-    assert_int_equal(rp_noise_table_for(224, 224), RP_NOISE_TABLE_IMAGENET);
-    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 1, RP_NOISE_TABLE_CIFAR), 0.04, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 5, RP_NOISE_TABLE_CIFAR), 0.10, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 5, RP_NOISE_TABLE_TINY), 0.18, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_SHOT, 1, RP_NOISE_TABLE_CIFAR), 500, 0);
-    assert_float_equal(rp_noise_strength(RP_NOISE_SHOT, 5, RP_NOISE_TABLE_TINY), 15, 0);
-    assert_float_equal(rp_noise_strength(RP_NOISE_IMPULSE, 3, RP_NOISE_TABLE_CIFAR), 0.03, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_IMPULSE, 5, RP_NOISE_TABLE_TINY), 0.14, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_SPECKLE, 2, RP_NOISE_TABLE_CIFAR), 0.10, 1e-7);
-    assert_float_equal(rp_noise_strength(RP_NOISE_SPECKLE, 4, RP_NOISE_TABLE_TINY), 0.30, 1e-7);
+    assert_int_equal(rp_corrupt_table_for(28, 28), RP_CTABLE_28);
+    assert_int_equal(rp_corrupt_table_for(32, 32), RP_CTABLE_CIFAR);
+    assert_int_equal(rp_corrupt_table_for(64, 64), RP_CTABLE_TINY);
+    assert_int_equal(rp_corrupt_table_for(224, 224), RP_CTABLE_IMAGENET);
+    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 1, RP_CTABLE_CIFAR), 0.04, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 5, RP_CTABLE_CIFAR), 0.10, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_GAUSSIAN, 5, RP_CTABLE_TINY), 0.18, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_SHOT, 1, RP_CTABLE_CIFAR), 500, 0);
+    assert_float_equal(rp_noise_strength(RP_NOISE_SHOT, 5, RP_CTABLE_TINY), 15, 0);
+    assert_float_equal(rp_noise_strength(RP_NOISE_IMPULSE, 3, RP_CTABLE_CIFAR), 0.03, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_IMPULSE, 5, RP_CTABLE_TINY), 0.14, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_SPECKLE, 2, RP_CTABLE_CIFAR), 0.10, 1e-7);
+    assert_float_equal(rp_noise_strength(RP_NOISE_SPECKLE, 4, RP_CTABLE_TINY), 0.30, 1e-7);
     for (int s = 2; s <= 5; s++) /* severities get harsher */
         for (int t = 0; t < 3; t++) {
             assert_true(rp_noise_strength(RP_NOISE_GAUSSIAN, s, t) > rp_noise_strength(RP_NOISE_GAUSSIAN, s - 1, t));

@@ -68,17 +68,24 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
         }
         n_noise++;
     }
-    int sev[CLI_MAX_LIST] = {1, 3, 5}, n_sev = o->severities.n ? o->severities.n : 3;
-    for (int i = 0; i < o->severities.n && n_noise > 0; i++) {
-        char *end = NULL;
-        long v = strtol(o->severities.items[i], &end, 10);
-        if (*end || end == o->severities.items[i] || v < 1 || v > 5) {
-            fprintf(stderr, "rampart eval: bad severity '%s' (1..5)\n", o->severities.items[i]);
+    int sev[5] = {1, 3, 5}, n_sev = 3;
+    if (o->severities.n && n_noise > 0) { /* the corruptions' syntax: "1,3", "1-5" */
+        char spec[256] = "";
+        for (int i = 0; i < o->severities.n; i++)
+            snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%s%s", i ? "," : "", o->severities.items[i]);
+        bool on[6];
+        rp_ctx *pctx = rp_ctx_create(1);
+        if (rp_corruption_parse_severities(pctx, spec, on) != RP_OK) {
+            fprintf(stderr, "rampart eval: bad severity '%s' (1..5)\n", spec);
+            rp_ctx_destroy(pctx);
             return -1;
         }
-        sev[i] = (int)v;
+        rp_ctx_destroy(pctx);
+        n_sev = 0;
+        for (int s = 1; s <= 5; s++)
+            if (on[s]) sev[n_sev++] = s;
     }
-    rp_noise_table table = rp_noise_table_for(H, W);
+    rp_corrupt_table table = rp_corrupt_table_for(H, W);
     for (int k = 0; k < n_noise; k++)
         for (int s = 0; s < n_sev && n < MAX_CONDS; s++)
             conds[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = noises[k], .severity = sev[s],

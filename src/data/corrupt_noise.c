@@ -28,7 +28,7 @@ static const float NOISE_TABLE[RP_CTABLE_COUNT][RP_NOISE_COUNT][5] = {
                             {.15f, .20f, .35f, .45f, .60f}},
 };
 
-float rp_noise_strength_ctable(rp_noise_kind k, int severity, rp_corrupt_table t)
+float rp_noise_strength(rp_noise_kind k, int severity, rp_corrupt_table t)
 {
     RP_ASSERT(k >= 0 && k < RP_NOISE_COUNT && severity >= 1 && severity <= 5);
     RP_ASSERT(t >= 0 && t < RP_CTABLE_COUNT);
@@ -37,7 +37,7 @@ float rp_noise_strength_ctable(rp_noise_kind k, int severity, rp_corrupt_table t
 
 static void apply(rp_noise_kind k, const rp_corrupt_job *j)
 {
-    rp_noise_apply(k, rp_noise_strength_ctable(k, j->severity, j->table), j->img, 1, j->H, j->W, j->C, j->rng);
+    rp_noise_apply(k, rp_noise_strength(k, j->severity, j->table), j->img, 1, j->H, j->W, j->C, j->rng);
 }
 
 size_t rp_cx_gaussian_noise_scratch(int H, int W, int C) { (void)H; (void)W; (void)C; return 0; }

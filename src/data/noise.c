@@ -28,25 +28,6 @@ bool rp_noise_parse(const char *name, rp_noise_kind *out)
     return false;
 }
 
-rp_noise_table rp_noise_table_for(int H, int W)
-{
-    int side = H > W ? H : W;
-    return side <= 32 ? RP_NOISE_TABLE_CIFAR : side <= 96 ? RP_NOISE_TABLE_TINY : RP_NOISE_TABLE_IMAGENET;
-}
-
-const char *rp_noise_table_name(rp_noise_table t)
-{
-    return t == RP_NOISE_TABLE_CIFAR ? "CIFAR-10-C" : t == RP_NOISE_TABLE_TINY ? "Tiny-ImageNet-C" : "ImageNet-C";
-}
-
-float rp_noise_strength(rp_noise_kind k, int severity, rp_noise_table t)
-{
-    static const rp_corrupt_table CT[3] = {[RP_NOISE_TABLE_CIFAR] = RP_CTABLE_CIFAR, [RP_NOISE_TABLE_TINY] = RP_CTABLE_TINY,
-                                           [RP_NOISE_TABLE_IMAGENET] = RP_CTABLE_IMAGENET};
-    RP_ASSERT(t >= RP_NOISE_TABLE_CIFAR && t <= RP_NOISE_TABLE_IMAGENET);
-    return rp_noise_strength_ctable(k, severity, CT[t]);
-}
-
 double rp_noise_poisson(rp_rng *rng, double lambda)
 {
     if (lambda <= 0.0) return 0.0;
@@ -105,5 +86,5 @@ void rp_noise_apply(rp_noise_kind k, float strength, float *x, int B, int H, int
 
 void rp_noise_apply_severity(rp_noise_kind k, int severity, float *x, int B, int H, int W, int C, rp_rng *rng)
 {
-    rp_noise_apply(k, rp_noise_strength_ctable(k, severity, rp_corrupt_table_for(H, W)), x, B, H, W, C, rng);
+    rp_noise_apply(k, rp_noise_strength(k, severity, rp_corrupt_table_for(H, W)), x, B, H, W, C, rng);
 }

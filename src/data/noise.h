@@ -31,18 +31,11 @@ const char *rp_noise_name(rp_noise_kind k);
  * unknown. */
 bool rp_noise_parse(const char *name, rp_noise_kind *out);
 
-/* Which published severity table an image size uses: max(H, W) <= 32 the CIFAR-10-C row,
- * <= 96 the Tiny-ImageNet-C row (64x64), else ImageNet-C. The severity values themselves
- * live with the corruption suite (data/corrupt_noise.c), one table for both: the noise rows
- * of its 28-px table (images <= 28 px, Fashion-MNIST) are CIFAR-10-C's, so CIFAR-10-C is
- * also the right answer at 28 px. */
-typedef enum rp_noise_table { RP_NOISE_TABLE_CIFAR, RP_NOISE_TABLE_TINY, RP_NOISE_TABLE_IMAGENET } rp_noise_table;
-rp_noise_table rp_noise_table_for(int H, int W);
-const char *rp_noise_table_name(rp_noise_table t);
-/* The strength (sigma, c or amount) of severity 1..5 in table t. */
-float rp_noise_strength(rp_noise_kind k, int severity, rp_noise_table t);
-/* The same in one of the corruption suite's tables (the single source of both). */
-float rp_noise_strength_ctable(rp_noise_kind k, int severity, rp_corrupt_table t);
+/* The strength (sigma, c or amount) of severity 1..5 in one of the corruption suite's
+ * severity tables (data/corrupt.h: the table follows the image size, rp_corrupt_table_for).
+ * The values live with the noise corruptions (data/corrupt_noise.c), one table for the
+ * --noise evaluation conditions, the noise augmentations and the corruption suite. */
+float rp_noise_strength(rp_noise_kind k, int severity, rp_corrupt_table t);
 
 /* Apply noise of the given strength in place to x (B,H,W,C), drawing from rng. */
 void rp_noise_apply(rp_noise_kind k, float strength, float *x, int B, int H, int W, int C, rp_rng *rng);
