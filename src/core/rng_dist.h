@@ -1,4 +1,4 @@
-/* Gamma, Beta and Dirichlet draws from an rp_rng stream (for AugMix's mixing weights). */
+/* Gamma, Beta and Dirichlet draws from an rp_rng stream (AugMix and PRIME mixing weights, PRIME's cut-off and temperature draws). */
 #ifndef RP_CORE_RNG_DIST_H
 #define RP_CORE_RNG_DIST_H
 

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/rng_dist.h"
 #include "core/status.h"
 #include "data/corrupt.h"
 
@@ -74,7 +75,7 @@ const char *rp_prime_family_reason(rp_prime_primitive p)
     return WHY[p];
 }
 
-/* ---- sampling (static; AugMix may carry its own: a later review may merge them) ---- */
+/* ---- sampling (Gamma, Beta: core/rng_dist.h, shared with AugMix) ---- */
 
 /* Uniform in (0, 1), never 0 or 1. */
 static double uniform_open(rp_rng *r) { return ((double)rp_rng_u32(r) + 0.5) / 4294967296.0; }
@@ -95,44 +96,14 @@ static void normal_fill(rp_rng *r, float *out, size_t n)
     }
 }
 
-static double normal_one(rp_rng *r)
-{
-    return sqrt(-2.0 * log(uniform_open(r))) * cos(2.0 * PI * uniform_open(r));
-}
-
-/* Gamma(a, 1), Marsaglia & Tsang (2000); a < 1 through Gamma(a + 1) U^(1/a). */
-static double gamma_sample(rp_rng *r, double a)
-{
-    RP_ASSERT(a > 0);
-    if (a < 1.0) return gamma_sample(r, a + 1.0) * pow(uniform_open(r), 1.0 / a);
-    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
-    for (;;) {
-        double x, v;
-        do {
-            x = normal_one(r);
-            v = 1.0 + c * x;
-        } while (v <= 0);
-        v = v * v * v;
-        double u = uniform_open(r);
-        if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
-        if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v))) return d * v;
-    }
-}
-
-static double beta_sample(rp_rng *r, double a, double b)
-{
-    double x = gamma_sample(r, a), y = gamma_sample(r, b);
-    return x / (x + y);
-}
-
 void rp_prime_mixing_weights(const rp_prime_config *cfg, rp_rng *rng, float *ws, float *m)
 {
     int K = cfg->mixture_width;
     RP_ASSERT(K >= 1 && K <= RP_PRIME_MAX_WIDTH);
     double g[RP_PRIME_MAX_WIDTH], sum = 0;
-    for (int k = 0; k < K; k++) sum += g[k] = gamma_sample(rng, cfg->dirichlet_alpha);
+    for (int k = 0; k < K; k++) sum += g[k] = rp_rng_gamma(rng, cfg->dirichlet_alpha);
     for (int k = 0; k < K; k++) ws[k] = (float)(g[k] / sum);
-    *m = (float)beta_sample(rng, cfg->beta_a, cfg->beta_b);
+    *m = (float)rp_rng_beta(rng, cfg->beta_a, cfg->beta_b);
 }
 
 /* ---- spectral ---- */
@@ -262,7 +233,7 @@ void rp_prime_spatial_params(const rp_prime_config *cfg, int n, rp_rng *rng, int
     RP_ASSERT(lo >= 2 && hi > lo);
     int cmax = lo + 1 + (int)rp_rng_below(rng, (uint32_t)(hi - lo)); /* randint(lo + 1, hi + 1) */
     double s = cfg->diffeo_scut, r = cfg->diffeo_rcut;
-    double b = beta_sample(rng, s - s / (r + 1.0), s / (r + 1.0));
+    double b = rp_rng_beta(rng, s - s / (r + 1.0), s / (r + 1.0));
     int k = (int)(b * (cmax + 1 - lo) + lo);
     *cut = k > cmax ? cmax : k;
     double T1, T2;
@@ -270,7 +241,7 @@ void rp_prime_spatial_params(const rp_prime_config *cfg, int n, rp_rng *rng, int
     T2 = fmax(T1, cfg->diffeo_alpha * T2);
     s = cfg->diffeo_sT;
     r = cfg->diffeo_rT;
-    *T = (float)(beta_sample(rng, s - s / (r + 1.0), s / (r + 1.0)) * (T2 - T1) + T1);
+    *T = (float)(rp_rng_beta(rng, s - s / (r + 1.0), s / (r + 1.0)) * (T2 - T1) + T1);
 }
 
 /* Modes above n - 2 alias on the n-point grid p/(n-1): with L = n - 1, sin(pi k p/L) depends
