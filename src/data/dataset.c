@@ -262,17 +262,6 @@ static rp_status open_cifar10_c(rp_ctx *ctx, rp_dataset *ds, const char *spec)
     return set_names(ctx, ds, CIFAR_NAMES);
 }
 
-static bool image_file_name(const char *name)
-{
-    size_t n = strlen(name);
-    const char *exts[] = {".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG"};
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t e = strlen(exts[i]);
-        if (n > e && !strcmp(name + n - e, exts[i])) return true;
-    }
-    return false;
-}
-
 /* Tiny-ImageNet-C: DIR/NAME/SEVERITY/<wnid>/<file>.JPEG, 64x64 RGB. The classes are the sorted
  * wnid folders, which is Tiny ImageNet's label order (its sorted wnids) when all 200 are there. */
 static rp_status list_tiny_c(rp_ctx *ctx, const char *root, rp_image_list *l, char ***classes, int *K)
@@ -287,7 +276,7 @@ static rp_status list_tiny_c(rp_ctx *ctx, const char *root, rp_image_list *l, ch
         RP_TRY(rp_list_dir(ctx, sub, false, &files, &n));
         rp_status s = RP_OK;
         for (int i = 0; s == RP_OK && i < n; i++) {
-            if (!image_file_name(files[i])) continue;
+            if (!rp_image_file_name(files[i])) continue;
             s = rp_path_join(ctx, path, sizeof path, sub, files[i]);
             if (s == RP_OK) s = rp_image_list_add(ctx, l, path, k);
             added++;

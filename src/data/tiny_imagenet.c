@@ -68,7 +68,7 @@ static rp_status read_wnids(rp_ctx *ctx, const char *dir, char ***wnids, int *K)
     return RP_OK;
 }
 
-static bool has_image_name(const char *name)
+bool rp_image_file_name(const char *name)
 {
     size_t n = strlen(name);
     const char *exts[] = {".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG"};
@@ -89,7 +89,7 @@ static rp_status list_train(rp_ctx *ctx, const char *dir, char **wnids, int K, r
         RP_TRY(rp_list_dir(ctx, sub, false, &files, &n));
         rp_status s = RP_OK;
         for (int i = 0; s == RP_OK && i < n; i++) {
-            if (!has_image_name(files[i])) continue;
+            if (!rp_image_file_name(files[i])) continue;
             s = rp_path_join(ctx, path, sizeof path, sub, files[i]);
             if (s == RP_OK) s = rp_image_list_add(ctx, l, path, k);
             added++;
