@@ -31,7 +31,8 @@ def recipe_meta(ckpt):
 
 
 def load(out, name):
-    ev = rows(out / f"{name}.eval.jsonl")
+    # the file also holds the reference model's rows (erm, for CE): keep this model's
+    ev = [r for r in rows(out / f"{name}.eval.jsonl") if r.get("model", "").endswith(f"/{name}.safetensors")]
     acc, fam, ece = {}, {}, {}
     clean = None
     for r in ev:
