@@ -117,7 +117,7 @@ def main():
                     fmt(cells["time"], scale=1.0, digits=2) + "×" if cells["time"] else "–"]
         print("| " + " | ".join(row) + " |")
     print()
-    print("Accuracy in %, mean ± standard deviation over the seeds; * marks a family the recipe trains on.")
+    print("Accuracy and ECE in %, mean ± standard deviation over the seeds; * marks a family the recipe trains on.")
 
 
 if __name__ == "__main__":
