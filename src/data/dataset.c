@@ -268,22 +268,10 @@ static rp_status list_tiny_c(rp_ctx *ctx, const char *root, rp_image_list *l, ch
 {
     RP_TRY(rp_list_dir(ctx, root, true, classes, K));
     if (*K < 2) return rp_fail(ctx, RP_ERR_FORMAT, "%s: %d class folders; a data set needs at least 2", root, *K);
-    char sub[8400], path[8800];
+    char sub[8400];
     for (int k = 0; k < *K; k++) {
-        char **files;
-        int n, added = 0;
         RP_TRY(rp_path_join(ctx, sub, sizeof sub, root, (*classes)[k]));
-        RP_TRY(rp_list_dir(ctx, sub, false, &files, &n));
-        rp_status s = RP_OK;
-        for (int i = 0; s == RP_OK && i < n; i++) {
-            if (!rp_image_file_name(files[i])) continue;
-            s = rp_path_join(ctx, path, sizeof path, sub, files[i]);
-            if (s == RP_OK) s = rp_image_list_add(ctx, l, path, k);
-            added++;
-        }
-        rp_free_strings(files, n);
-        if (s == RP_OK && !added) s = rp_fail(ctx, RP_ERR_FORMAT, "%s: class folder holds no images", sub);
-        RP_TRY(s);
+        RP_TRY(rp_image_list_add_folder(ctx, l, sub, k));
     }
     return rp_image_list_interleave(ctx, l, *K);
 }

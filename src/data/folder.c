@@ -151,9 +151,7 @@ static bool has_image_ext(const char *name)
     return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png");
 }
 
-/* The images (*.jpg, *.jpeg, *.png) directly inside dir, sorted, with label; an empty
- * folder is an error naming it. */
-static rp_status add_image_dir(rp_ctx *ctx, rp_image_list *l, const char *dir, int32_t label)
+rp_status rp_image_list_add_folder(rp_ctx *ctx, rp_image_list *l, const char *dir, int32_t label)
 {
     char **files;
     int n, added = 0;
@@ -398,7 +396,7 @@ static rp_status list_split(rp_ctx *ctx, const char *dir, char **classes, int K,
         s = rp_path_join(ctx, path, sizeof path, dir, sub[i]);
         if (s != RP_OK) break;
         if (k < 0) s = rp_fail(ctx, RP_ERR_FORMAT, "%s: class '%s' is not among the training classes", path, sub[i]);
-        else s = add_image_dir(ctx, l, path, k);
+        else s = rp_image_list_add_folder(ctx, l, path, k);
     }
     rp_free_strings(sub, n);
     return s;

@@ -123,8 +123,9 @@ rp_status rp_tiny_imagenet_open(rp_ctx *ctx, const char *spec, bool train, const
 /* Sorted names of the entries of dir (hidden ones left out) that are directories
  * (dirs=true) or regular files (dirs=false). OWNED array of OWNED strings. */
 rp_status rp_list_dir(rp_ctx *ctx, const char *dir, bool dirs, char ***names, int *n);
-/* A file name ending in .JPEG/.jpeg/.jpg/.JPG/.png/.PNG (the image files a folder data set takes). */
-bool rp_image_file_name(const char *name);
+/* The images (*.jpg, *.jpeg, *.png, any case) directly inside dir, sorted, added to l with
+ * label; a folder without one is RP_ERR_FORMAT naming it. */
+rp_status rp_image_list_add_folder(rp_ctx *ctx, rp_image_list *l, const char *dir, int32_t label);
 void rp_free_strings(char **s, int n);
 /* buf = a/b; RP_ERR_ARG naming both when it does not fit. */
 rp_status rp_path_join(rp_ctx *ctx, char *buf, size_t size, const char *a, const char *b);

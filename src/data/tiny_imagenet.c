@@ -68,35 +68,12 @@ static rp_status read_wnids(rp_ctx *ctx, const char *dir, char ***wnids, int *K)
     return RP_OK;
 }
 
-bool rp_image_file_name(const char *name)
-{
-    size_t n = strlen(name);
-    const char *exts[] = {".JPEG", ".jpeg", ".jpg", ".JPG", ".png", ".PNG"};
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t e = strlen(exts[i]);
-        if (n > e && !strcmp(name + n - e, exts[i])) return true;
-    }
-    return false;
-}
-
 static rp_status list_train(rp_ctx *ctx, const char *dir, char **wnids, int K, rp_image_list *l)
 {
-    char sub[4400], path[8800];
+    char sub[4400];
     for (int k = 0; k < K; k++) {
         snprintf(sub, sizeof sub, "%s/train/%s/images", dir, wnids[k]);
-        char **files;
-        int n, added = 0;
-        RP_TRY(rp_list_dir(ctx, sub, false, &files, &n));
-        rp_status s = RP_OK;
-        for (int i = 0; s == RP_OK && i < n; i++) {
-            if (!rp_image_file_name(files[i])) continue;
-            s = rp_path_join(ctx, path, sizeof path, sub, files[i]);
-            if (s == RP_OK) s = rp_image_list_add(ctx, l, path, k);
-            added++;
-        }
-        rp_free_strings(files, n);
-        if (s == RP_OK && added == 0) s = rp_fail(ctx, RP_ERR_FORMAT, "%s: class folder holds no images", sub);
-        RP_TRY(s);
+        RP_TRY(rp_image_list_add_folder(ctx, l, sub, k));
     }
     return RP_OK;
 }
