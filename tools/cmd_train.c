@@ -179,14 +179,13 @@ static void family_list(unsigned bits, bool in, char *buf, size_t n)
 /* The recipe in the log and in the checkpoint's metadata ("recipe"): the flags that shape
  * robustness, and the corruption families its training touches (the rest are what it may be
  * judged on: bench/corruptions_fmnist). */
-static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const rp_objective_config *ocfg, int H,
-                           int W, int C)
+static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const rp_objective_config *ocfg)
 {
-    rp_augment *a = NULL;
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n_ops = 0;
     const char *spec = strcmp(o->augment, "none") ? o->augment : "";
-    if (rp_augment_create(ctx, spec, o->augment_prob, 0, H, W, C, &a) != RP_OK) return cli_fail("train", ctx);
-    unsigned fam = rp_augment_families(a->ops, a->n_ops) | rp_objective_families(ocfg);
-    rp_augment_destroy(a);
+    if (rp_augment_parse(ctx, spec, o->augment_prob, ops, &n_ops) != RP_OK) return cli_fail("train", ctx);
+    unsigned fam = rp_augment_families(ops, n_ops) | rp_objective_families(ocfg);
     char touched[128], judged[128], expansion[256] = "";
     family_list(fam, true, touched, sizeof touched);
     family_list(fam, false, judged, sizeof judged);
@@ -266,7 +265,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         rc = cli_fail("train", ctx);
         goto done;
     }
-    if (set_recipe_meta(o, ctx, m, ocfg, H, W, C) != 0) goto done;
+    if (set_recipe_meta(o, ctx, m, ocfg) != 0) goto done;
     if (o->summary) cli_print_summary(o->json ? stderr : stdout, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
     rc = CLI_EXIT_FAIL;
