@@ -100,27 +100,21 @@ float rp_jsd_logits(const float *z, int V, int B, int K, float *dz, float scale)
     const double g = (double)scale / ((double)V * B);
     double total = 0.0;
     for (int b = 0; b < B; b++) {
-        double lse[8];
+        double lse[8], dot[8] = {0}; /* dot[v] = sum_k p_vk dJS/dp_vk, for the softmax's backward */
         for (int v = 0; v < V; v++) lse[v] = log_sum_exp(z + ((size_t)v * B + b) * K, K);
         for (int k = 0; k < K; k++) {
             double m = jsd_mix(z, lse, V, B, b, K, k), logm = log(m > 1e-7 ? (m < 1.0 ? m : 1.0) : 1e-7);
             for (int v = 0; v < V; v++) {
-                double logp = (double)z[((size_t)v * B + b) * K + k] - lse[v];
-                total += exp(logp) * (logp - logm);
+                double logp = (double)z[((size_t)v * B + b) * K + k] - lse[v], p = exp(logp);
+                total += p * (logp - logm);
+                dot[v] += p * jsd_bracket(logp, m);
             }
         }
-        if (!dz) continue;
-        for (int v = 0; v < V; v++) { /* through the softmax: dz_j = p_j (g_j - sum_k p_k g_k) */
-            const float *zr = z + ((size_t)v * B + b) * K;
-            float *dr = dz + ((size_t)v * B + b) * K;
-            double dot = 0.0;
-            for (int k = 0; k < K; k++) {
-                double logp = (double)zr[k] - lse[v];
-                dot += exp(logp) * jsd_bracket(logp, jsd_mix(z, lse, V, B, b, K, k));
-            }
-            for (int k = 0; k < K; k++) {
-                double logp = (double)zr[k] - lse[v];
-                dr[k] += (float)(g * exp(logp) * (jsd_bracket(logp, jsd_mix(z, lse, V, B, b, K, k)) - dot));
+        for (int k = 0; dz && k < K; k++) { /* dz_vk = p_vk (dJS/dp_vk - dot_v) */
+            double m = jsd_mix(z, lse, V, B, b, K, k);
+            for (int v = 0; v < V; v++) {
+                double logp = (double)z[((size_t)v * B + b) * K + k] - lse[v];
+                dz[((size_t)v * B + b) * K + k] += (float)(g * exp(logp) * (jsd_bracket(logp, m) - dot[v]));
             }
         }
     }
