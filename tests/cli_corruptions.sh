@@ -26,7 +26,7 @@ common=(--model "$A" --limit 60 --batch 32 --seed 3)
     || { cat "$tmp/a.err"; fail "eval --corruptions --json"; }
 $py - "$tmp/a.jsonl" "$A" <<'PY' || fails=$((fails+1))
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] != "run"]
 cond = [r for r in rows if "condition" in r]
 summ = [r for r in rows if "summary" in r]
 names = {"defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur", "fog"}
@@ -53,7 +53,7 @@ assert abs(allr[0]["accuracy"] - sum(r["accuracy"] for r in per.values()) / 6) <
 print(f"ok: {len(cond)} condition rows, {len(summ)} summary rows")
 PY
 "$bin" eval "${common[@]}" --corruptions blur,fog --severity 1,3 --json > "$tmp/b.jsonl" 2>/dev/null
-strip() { sed -E 's/"(seconds|ece)":[^,}]*//g' "$1"; } # ece: logits of another batch size round differently
+strip() { sed -E 's/"(seconds|ece|run|started)":[^,}]*//g' "$1"; } # ece: logits of another batch size round differently
 cmp <(strip "$tmp/a.jsonl") <(strip "$tmp/b.jsonl") >/dev/null || fail "same seed gave different results"
 "$bin" eval "${common[@]}" --corruptions fog --severity 1-2 --batch 7 --json > "$tmp/c.jsonl" 2>/dev/null
 grep '"corruption":"fog","family":"weather","severity":1,' "$tmp/a.jsonl" | strip /dev/stdin > "$tmp/a1"
@@ -73,7 +73,7 @@ grep -qE '^mean over 1 applicable corruption +[0-9.]+%$' "$tmp/t.txt" || fail "m
 "$bin" eval "${common[@]}" --corruptions saturate --severity 1,5 --json > "$tmp/s.jsonl" 2>"$tmp/s.err" || { cat "$tmp/s.err"; fail "saturate"; }
 $py - "$tmp/s.jsonl" <<'PY' || fails=$((fails+1))
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] != "run"]
 sat = [r for r in rows if r.get("condition") == "corruption"]
 assert len(sat) == 2 and all(r["applicable"] is False and r["accuracy"] is None and r["n"] == 0 for r in sat), sat
 s = [r for r in rows if r.get("summary") == "corruption"]
@@ -90,7 +90,7 @@ PY
     > "$tmp/ce2.jsonl" 2>"$tmp/ce2.err" || { cat "$tmp/ce2.err"; fail "eval --reference-model (other)"; }
 $py - "$tmp/ce.jsonl" "$tmp/ce2.jsonl" "$A" "$R" <<'PY' || fails=$((fails+1))
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] != "run"]
 A, R = sys.argv[3], sys.argv[4]
 assert {r["model"] for r in rows} == {A}, "the model is its own reference: one column"
 per = [r for r in rows if r.get("summary") == "corruption"]
@@ -102,7 +102,7 @@ for r in per:
 m = [r for r in rows if r.get("summary") == "corruptions"][0]
 assert m["mce_over"] == "evaluated" and m["mce_corruptions"] == 3, m
 assert m["mce"] is None or abs(m["mce"] - 1) < 1e-12, m
-rows2 = [json.loads(l) for l in open(sys.argv[2])]
+rows2 = [r for r in map(json.loads, open(sys.argv[2])) if r["kind"] != "run"]
 assert {r["model"] for r in rows2} == {A, R}
 ref_rows = [r for r in rows2 if r.get("condition") and r["model"] == R]
 assert ref_rows and all(r.get("reference") is True for r in ref_rows), ref_rows

@@ -63,7 +63,7 @@ PY
 # --- the same command gives the same numbers ---------------------------------------------
 "$bin" eval "${common[@]}" --attack fgsm,pgd,worst --eps 0.05,8/255 --noise gaussian,impulse --severity 1,5 \
     --json > "$tmp/b.jsonl" 2>/dev/null
-strip() { sed -E 's/"seconds":[^,}]*//' "$1"; }
+strip() { sed -E 's/"(seconds|run|started)":[^,}]*//g' "$1"; }
 cmp <(strip "$tmp/a.jsonl") <(strip "$tmp/b.jsonl") >/dev/null || fail "same seed gave different results"
 
 # --- text table ---------------------------------------------------------------------------

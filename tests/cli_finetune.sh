@@ -73,12 +73,12 @@ pre, ft1 = tensors(f"{tmp}/pre.safetensors"), tensors(f"{tmp}/ft1.safetensors")
 for k in ("conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "fc1.bias"):
     assert np.array_equal(pre[k], ft1[k]), f"frozen {k} changed in epoch 1"
 assert ft1["fc2.weight"].size == 4 * 128, ft1["fc2.weight"].size
-rows = [json.loads(l) for l in open(f"{tmp}/ft.jsonl")]
+rows = [r for r in map(json.loads, open(f"{tmp}/ft.jsonl")) if r["kind"] != "run"]
 ev = [(r["epoch"], r["group"]) for r in rows if r["event"] == "unfreeze"]
 assert ev == [(2, "fc1"), (2, "conv2"), (3, "conv1")], ev
 ep = [r for r in rows if r["event"] == "epoch"]
 acc, tr, loss = [r["test_accuracy"] for r in ep], [r["train_accuracy"] for r in ep], [r["loss"] for r in ep]
-scratch = [json.loads(l)["test_accuracy"] for l in open(f"{tmp}/scratch.jsonl")]
+scratch = [r["test_accuracy"] for r in map(json.loads, open(f"{tmp}/scratch.jsonl")) if r["kind"] == "train_epoch"]
 print("fine-tune by epoch: loss", loss, "train accuracy", tr, "test accuracy", acc, "; from scratch", scratch)
 assert len(ep) == 3 and loss[0] > loss[1] > loss[2] and tr[2] > tr[0], ep
 assert min(acc) >= 0.85, acc  # the transferred features carry it from epoch 1 on

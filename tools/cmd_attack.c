@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "robust/evaluate.h"
@@ -16,6 +17,8 @@
 typedef struct attack_opts {
     const char *model, *data, *attack, *eps, *norm, *out;
     int limit, steps, restarts, queries, seed, threads;
+    bool json;
+    jsonl_run run;
 } attack_opts;
 
 typedef struct outcome {
@@ -179,6 +182,43 @@ static rp_status write_grid(rp_ctx *ctx, const char *path, const outcome *o, con
     return st;
 }
 
+/* --json: one row of kind "attack" (docs/json.md). */
+static void json_summary(const attack_opts *ao, const rp_dataset *ds, const outcome *o, const rp_attack_config *r)
+{
+    cJSON *j = jsonl_row(&ao->run, "attack");
+    char sha[65];
+    jsonl_add_model(j, ao->model, jsonl_file_sha256(ao->model, sha) ? sha : NULL);
+    jsonl_testset t;
+    if (jsonl_testset_of(&t, ds, ao->data, "test", o->n)) jsonl_add_testset(j, &t, NULL);
+    jsonl_testset_free(&t);
+    cJSON_AddStringToObject(j, "attack", rp_attack_name(r->kind));
+    if (isinf(r->eps)) cJSON_AddStringToObject(j, "eps", "inf");
+    else cJSON_AddNumberToObject(j, "eps", r->eps), cJSON_AddNumberToObject(j, "eps_255", r->eps * 255.0);
+    cJSON_AddStringToObject(j, "norm", norm_name(r->norm));
+    cJSON_AddNumberToObject(j, "steps", r->steps);
+    cJSON_AddNumberToObject(j, "restarts", r->restarts);
+    cJSON_AddNumberToObject(j, "seed", ao->seed);
+    cJSON_AddNumberToObject(j, "n", o->n);
+    unsigned char *ok = malloc((size_t)o->n * 2);
+    int clean = 0, adv = 0;
+    for (int i = 0; ok && i < o->n; i++) {
+        ok[i] = o->pred[i] == o->y[i];
+        ok[o->n + i] = ok[i] && o->pred_adv[i] == o->y[i];
+        clean += ok[i], adv += ok[o->n + i];
+    }
+    cJSON_AddNumberToObject(j, "clean_accuracy", o->n ? (double)clean / o->n : 0.0);
+    cJSON_AddNumberToObject(j, "accuracy", o->n ? (double)adv / o->n : 0.0);
+    if (ok) jsonl_add_bitmap(j, "clean_correct_b64", ok, o->n), jsonl_add_bitmap(j, "correct_b64", ok + o->n, o->n);
+    free(ok);
+    cJSON_AddNumberToObject(j, "max_norm", o->max_norm);
+    cJSON_AddBoolToObject(j, "in_ball", o->in_ball);
+    cJSON_AddStringToObject(j, "out", ao->out);
+    cJSON *files = cJSON_AddArrayToObject(j, "files");
+    cJSON_AddItemToArray(files, cJSON_CreateString("grid.png"));
+    cJSON_AddItemToArray(files, cJSON_CreateString("adversarial.safetensors"));
+    jsonl_emit(j);
+}
+
 static int run(const attack_opts *ao, rp_ctx *ctx, const rp_attack_config *cfg)
 {
     rp_dataset *ds = NULL;
@@ -225,11 +265,13 @@ static int run(const attack_opts *ao, rp_ctx *ctx, const rp_attack_config *cfg)
         rc = cli_fail("attack", ctx);
         goto done;
     }
-    printf("%s %s eps %s, %d steps x %d restarts, on %d images of %s: clean %d/%d, adversarial %d/%d correct; "
+    FILE *say = ao->json ? stderr : stdout;
+    if (ao->json) json_summary(ao, ds, &o, &r);
+    fprintf(say, "%s %s eps %s, %d steps x %d restarts, on %d images of %s: clean %d/%d, adversarial %d/%d correct; "
            "largest perturbation %.6g (%s); %ld passes\n",
            rp_attack_name(r.kind), norm_name(r.norm), e, r.steps, r.restarts, o.n, ao->data, clean, o.n, adv, o.n,
            (double)o.max_norm, o.in_ball ? "inside the ball" : "OUTSIDE THE BALL", o.passes);
-    printf("wrote %s\nwrote %s\n", st_path, png_path);
+    fprintf(say, "wrote %s\nwrote %s\n", st_path, png_path);
     rc = o.in_ball ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 done:
     free(o.x), free(o.x_adv), free(o.y);
@@ -254,6 +296,7 @@ int cmd_attack(int argc, char **argv)
         {"--seed", CLI_INT, &ao.seed, "0", "attack seed"},
         {"--threads", CLI_INT, &ao.threads, "2", "CPU threads"},
         {"--out", CLI_STRING, &ao.out, NULL, "output directory (created if missing)"},
+        {"--json", CLI_BOOL, &ao.json, "false", "a run line and one summary row (kind attack, docs/json.md) on stdout"},
     };
     int p = cli_parse("attack", "Attack test images; write the adversarial examples and a PNG grid.", flags,
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
@@ -294,7 +337,9 @@ int cmd_attack(int argc, char **argv)
     if (kind == RP_ATTACK_SQUARE) cfg.steps = ao.queries;
     if (kind == RP_ATTACK_WORST) cfg.square_queries = ao.queries;
     rp_set_threads(ao.threads);
+    jsonl_run_init(&ao.run, "attack", argc, argv);
     int rc = run(&ao, ctx, &cfg);
+    if (ao.json && rc == CLI_EXIT_OK) jsonl_emit_run(&ao.run, ao.threads, ao.seed);
     rp_ctx_destroy(ctx);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "eval_corruptions.h"
+#include "jsonl.h"
 #include "robust/evaluate.h"
 #include "robust/report.h"
 
@@ -17,7 +18,18 @@ typedef struct eval_opts {
     cli_arch arch; /* bare state_dicts */
     int limit, batch, threads, steps, restarts, queries, seed;
     bool json, adapt_bn;
+    const char *report; /* --report FILE.html */
+    jsonl_run run;      /* --json rows' run id */
 } eval_opts;
+
+/* What every JSON row of one model says about its inputs (docs/json.md). */
+typedef struct eval_ident {
+    const char *sha[CLI_MAX_LIST + 1]; /* model content hashes, by column */
+    const jsonl_testset *test;
+    const unsigned char *correct;      /* (conds, M, n) per-example correctness */
+    const rp_dataset *ds;              /* class names */
+    int M, n;
+} eval_ident;
 
 #define MAX_CONDS 256
 
@@ -168,11 +180,11 @@ static double dec(float v)
     return strtod(b, NULL);
 }
 
-static void json_row(const eval_opts *o, const char *model, const rp_condition *c, const rp_cond_result *r,
-                     const rp_attack_config *resolved)
+static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, const char *model, const rp_condition *c,
+                     const rp_cond_result *r, const rp_attack_config *resolved)
 {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", model);
+    cJSON *j = jsonl_row(&o->run, "eval");
+    jsonl_add_model(j, model, id->sha[m]);
     cJSON_AddStringToObject(j, "condition", c->kind == RP_COND_CLEAN        ? "clean"
                                             : c->kind == RP_COND_NOISE      ? rp_noise_name(c->noise)
                                             : c->kind == RP_COND_CORRUPTION ? "corruption"
@@ -206,22 +218,23 @@ static void json_row(const eval_opts *o, const char *model, const rp_condition *
     if (isfinite(r->ece)) cJSON_AddNumberToObject(j, "ece", r->ece);
     if (o->adapt_bn) cJSON_AddBoolToObject(j, "adapt_bn", true);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
-    char *s = cJSON_PrintUnformatted(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
+    jsonl_add_testset(j, id->test, c->kind == RP_COND_CLEAN ? id->ds : NULL);
+    const unsigned char *ok = id->correct + ((size_t)ci * id->M + m) * id->n;
+    if (!r->not_applicable) {
+        jsonl_add_class_correct(j, id->test, ok);
+        jsonl_add_bitmap(j, "correct_b64", ok, id->n);
+    }
+    jsonl_emit(j);
 }
 
-static void json_warning(const char *model, const rp_warning *w)
+static void json_warning(const eval_opts *o, const eval_ident *id, int m, const char *model, const rp_warning *w)
 {
-    cJSON *j = cJSON_CreateObject();
+    cJSON *j = jsonl_row(&o->run, "eval_warning");
     cJSON_AddStringToObject(j, "warning", w->message);
     cJSON_AddStringToObject(j, "check", w->check);
-    cJSON_AddStringToObject(j, "model", model);
-    char *s = cJSON_PrintUnformatted(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
+    jsonl_add_model(j, model, id->sha[m]);
+    jsonl_add_testset(j, id->test, NULL);
+    jsonl_emit(j);
 }
 
 typedef struct progress_state {
@@ -303,15 +316,26 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
         head_ptrs[m] = heads[m];
     }
     rp_cond_result *res = calloc((size_t)n_conds * M, sizeof *res);
-    if (!res) return CLI_EXIT_FAIL;
+    unsigned char *correct = malloc((size_t)n_conds * M * n);
+    char sha[CLI_MAX_LIST + 1][65];
+    jsonl_testset test = {0};
+    eval_ident id = {.test = &test, .correct = correct, .M = M, .n = n, .ds = ds};
+    if (!res || !correct || !jsonl_testset_of(&test, ds, o->data, "test", n)) {
+        free(res), free(correct);
+        fprintf(stderr, "rampart eval: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    for (int m = 0; m < M; m++) id.sha[m] = jsonl_file_sha256(paths[m], sha[m]) ? sha[m] : NULL;
     progress_state ps = {.cond = -2, .conds = conds};
     rp_eval_table_opts eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
-                             .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps};
+                             .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps,
+                             .correct = correct};
     double t0 = cli_now();
     rp_status s = rp_evaluate_table(ctx, models, M, ds, conds, n_conds, &eo, res);
     if (ps.cond != -2) cli_progress_end(&ps.p);
     if (s != RP_OK) {
-        free(res);
+        free(res), free(correct);
+        jsonl_testset_free(&test);
         return cli_fail("eval", ctx);
     }
     if (!o->json) print_table(o, head_ptrs, M, conds, n_conds, res, n, total, K);
@@ -327,20 +351,23 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
                 rp_attack_config r = conds[c].kind == RP_COND_ATTACK
                                          ? resolved_config(ctx, source ? source : models[m], &conds[c].attack)
                                          : conds[c].attack;
-                json_row(o, paths[m], &conds[c], &res[(size_t)c * M + m], &r);
+                json_row(o, &id, c, m, paths[m], &conds[c], &res[(size_t)c * M + m], &r);
             }
         int nw = rp_report_check(rows, n_rows, K, 0.0, w, 64);
         for (int i = 0; i < nw && i < 64; i++) {
-            if (o->json) json_warning(paths[m], &w[i]);
+            if (o->json) json_warning(o, &id, m, paths[m], &w[i]);
             else printf("warning (%s) [%s]: %s\n", paths[m], w[i].check, w[i].message);
         }
     }
-    eval_corruption_report cr = {.paths = paths, .heads = head_ptrs, .M = M, .ref = ref, .json = o->json};
+    eval_corruption_report cr = {.paths = paths, .heads = head_ptrs, .M = M, .ref = ref, .json = o->json,
+                                 .run = &o->run, .sha = id.sha};
     eval_corruption_summary(&cr, conds, n_conds, res);
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t0);
     fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
-    free(res);
+    free(res), free(correct);
+    jsonl_testset_free(&test);
+    if (o->json) jsonl_emit_run(&o->run, o->threads, o->seed);
     return CLI_EXIT_OK;
 }
 
@@ -429,6 +456,7 @@ int cmd_eval(int argc, char **argv)
         static rp_condition probe[MAX_CONDS];
         if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
     }
+    jsonl_run_init(&o.run, "eval", argc, argv);
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *ds = NULL;

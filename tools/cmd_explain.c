@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include "cmd_explain.h"
+#include "jsonl.h"
 #include "data/image.h"
 #include "explain/sanity.h"
 #include "io/checkpoint.h"
@@ -436,9 +439,41 @@ done:
     return rc;
 }
 
+/* --json: after a run that succeeded, one row of kind "explain"
+ * (docs/json.md) naming the folder; the human lines go to stderr meanwhile. */
+static int run_json(rp_ctx *ctx, const explain_opts *o, setup *su, int argc, char **argv)
+{
+    jsonl_run r;
+    jsonl_run_init(&r, "explain", argc, argv);
+    int saved = dup(STDOUT_FILENO);
+    if (saved < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) return run(ctx, o, su);
+    int rc = run(ctx, o, su);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    if (rc != CLI_EXIT_OK) return rc;
+    cJSON *j = jsonl_row(&r, "explain");
+    char sha[65];
+    jsonl_add_model(j, o->model, jsonl_file_sha256(o->model, sha) ? sha : NULL);
+    if (o->compare) cJSON_AddStringToObject(j, "compare_model", o->compare);
+    cJSON_AddStringToObject(j, "data", o->images.n ? "files" : o->data);
+    cJSON_AddNumberToObject(j, "start", o->start);
+    cJSON *ms = cJSON_AddArrayToObject(j, "methods");
+    for (int k = 0; k < su->n_ms; k++) cJSON_AddItemToArray(ms, cJSON_CreateString(rp_xai_method_name(su->ms[k])));
+    cJSON_AddBoolToObject(j, "adversarial", o->adversarial);
+    if (o->adversarial) cJSON_AddStringToObject(j, "attack", o->attack), cJSON_AddStringToObject(j, "eps", o->eps);
+    cJSON_AddNumberToObject(j, "seed", o->seed);
+    cJSON_AddStringToObject(j, "out", o->out);
+    cJSON_AddStringToObject(j, "explain_json", "explain.json");
+    jsonl_emit(j);
+    jsonl_emit_run(&r, o->threads, o->seed);
+    return rc;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     explain_opts o = {0};
+    bool json = false;
     cli_flag flags[] = {
         {"--model", CLI_STRING, &o.model, NULL, "checkpoint to explain"},
         {"--images", CLI_LIST, &o.images, NULL, "image files (PNG/JPEG, fitted to the model's input), comma-separated or repeated, up to 16"},
@@ -474,6 +509,8 @@ int cmd_explain(int argc, char **argv)
         {"--chunk", CLI_INT, &o.chunk, "32", "inputs per forward/backward pass"},
         {"--seed", CLI_INT, &o.seed, "0", "SmoothGrad noise, attacks, random maps"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        {"--json", CLI_BOOL, &json, "false", "a run line and one summary row (kind explain, docs/json.md) on stdout; "
+         "the human lines go to stderr"},
     };
     int p = cli_parse("explain", "Explain a model's predictions: attribution maps as PNG panels and raw floats.", flags,
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
@@ -529,7 +566,7 @@ int cmd_explain(int argc, char **argv)
         su.ac.seed = (uint64_t)o.seed;
         if (kind == RP_ATTACK_PGD || kind == RP_ATTACK_APGD_CE) su.ac.steps = o.attack_steps;
     }
-    rc = run(ctx, &o, &su);
+    rc = json ? run_json(ctx, &o, &su, argc, argv) : run(ctx, &o, &su);
 out:
     free(custom);
     rp_ctx_destroy(ctx);

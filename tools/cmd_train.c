@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "recipe.h"
 #include "train_robust.h"
 #include "data/augment.h"
@@ -31,6 +32,8 @@ typedef struct train_opts {
     int num_classes; /* 0: the data's */
     bool summary;
     train_robust_opts robust; /* objective flags (train_robust.h) */
+    jsonl_run run;            /* --json: the rows' run id */
+    jsonl_testset test;       /* --json: the test images each epoch is measured on */
 } train_opts;
 
 static int parse_enum(const char *what, const char *v, const char *const *names, int n)
@@ -43,10 +46,20 @@ static int parse_enum(const char *what, const char *v, const char *const *names,
     return -1;
 }
 
-static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int seen, double train_acc,
-                             double test_acc, double test_loss, double seconds, double lr, size_t trainable)
+static void print_json_epoch(const train_opts *t, int epoch, const rp_step_stats *sum, int steps, int seen,
+                             double train_acc, double test_acc, double test_loss, double seconds, double lr,
+                             size_t trainable)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = jsonl_row(&t->run, "train_epoch");
+    char sha[65];
+    jsonl_add_model(o, t->out, jsonl_file_sha256(t->out, sha) ? sha : NULL);
+    cJSON_AddStringToObject(o, "arch", t->model);
+    cJSON_AddStringToObject(o, "objective", t->objective);
+    cJSON_AddStringToObject(o, "recipe", t->recipe ? t->recipe->name : "none");
+    cJSON_AddNumberToObject(o, "seed", t->seed);
+    cJSON_AddNumberToObject(o, "epochs", t->epochs);
+    cJSON_AddStringToObject(o, "train_data", t->data);
+    jsonl_add_testset(o, &t->test, NULL);
     cJSON_AddStringToObject(o, "event", "epoch");
     cJSON_AddNumberToObject(o, "epoch", epoch);
     cJSON_AddNumberToObject(o, "loss", sum->loss / steps);
@@ -58,11 +71,7 @@ static void print_json_epoch(int epoch, const rp_step_stats *sum, int steps, int
     cJSON_AddNumberToObject(o, "images_per_s", seen / seconds);
     cJSON_AddNumberToObject(o, "lr", lr);
     cJSON_AddNumberToObject(o, "trainable", (double)trainable); /* parameters not frozen in this epoch */
-    char *s = cJSON_PrintUnformatted(o);
-    printf("%s\n", s);
-    fflush(stdout);
-    free(s);
-    cJSON_Delete(o);
+    jsonl_emit(o);
 }
 
 /* One epoch over the shuffled training set; returns 0 or an exit code. */
@@ -153,17 +162,14 @@ static void log_unfreeze(const train_opts *o, const rp_model *m, int epoch, cons
     fprintf(log, "epoch %d: unfroze %s (%s); %zu of %zu parameters trainable\n", epoch, group, why,
             rp_model_num_unfrozen(m), rp_model_num_params(m));
     if (!o->json) return;
-    cJSON *j = cJSON_CreateObject();
+    cJSON *j = jsonl_row(&o->run, "train_event");
+    cJSON_AddStringToObject(j, "model", o->out);
     cJSON_AddStringToObject(j, "event", "unfreeze");
     cJSON_AddNumberToObject(j, "epoch", epoch);
     cJSON_AddStringToObject(j, "group", group);
     cJSON_AddStringToObject(j, "reason", why);
     cJSON_AddNumberToObject(j, "trainable", (double)rp_model_num_unfrozen(m));
-    char *str = cJSON_PrintUnformatted(j);
-    printf("%s\n", str);
-    fflush(stdout);
-    free(str);
-    cJSON_Delete(j);
+    jsonl_emit(j);
 }
 
 static void family_list(unsigned bits, bool in, char *buf, size_t n)
@@ -286,12 +292,13 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
             rc = cli_fail("train", ctx);
             goto done;
         }
-        if ((e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json, o->json ? stderr : stdout)) != 0) {
+        if ((e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json ? &o->run : NULL, o->out,
+                                    o->json ? stderr : stdout)) != 0) {
             rc = e;
             goto done;
         }
         double train_acc = (double)correct / seen;
-        if (o->json) print_json_epoch(epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr,
+        if (o->json) print_json_epoch(o, epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr,
                                      rp_model_num_unfrozen(m));
         fprintf(o->json ? stderr : stdout,
                 "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
@@ -304,6 +311,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t_all);
     fprintf(o->json ? stderr : stdout, "saved %s (%s)\n", o->out, dur);
+    if (o->json) jsonl_emit_run(&o->run, o->threads, o->seed);
     rc = CLI_EXIT_OK;
 done:
     rp_loader_destroy(loader);
@@ -325,6 +333,17 @@ static void report_skipped(const rp_dataset *ds, const char *spec, const char *w
 }
 
 static int train_main(train_opts *op, int argc, char **argv);
+
+/* --json: the run id, and the identity of the test images every epoch row names. */
+static int json_start(train_opts *o, const rp_dataset *te, int argc, char **argv)
+{
+    jsonl_run_init(&o->run, "train", argc, argv);
+    int n = rp_dataset_size(te);
+    if (o->test_limit > 0 && o->test_limit < n) n = o->test_limit;
+    if (jsonl_testset_of(&o->test, te, o->test_data ? o->test_data : o->data, "test", n)) return 0;
+    fprintf(stderr, "rampart train: out of memory\n");
+    return CLI_EXIT_FAIL;
+}
 
 int cmd_train(int argc_user, char **argv_user)
 {
@@ -439,9 +458,11 @@ static int train_main(train_opts *op, int argc, char **argv)
         report_skipped(te, o.test_data ? o.test_data : o.data, "test");
         /* an explicit --test-data is used whole; the default is the test split */
         if (o.limit > 0 && o.limit < rp_dataset_size(tr)) rp_dataset_truncate(tr, o.limit);
-        rc = train_robust_holdout(&o.robust, &ocfg, ctx, tr);
+        rc = o.json ? json_start(&o, te, argc, argv) : 0;
+        if (!rc) rc = train_robust_holdout(&o.robust, &ocfg, ctx, tr);
         if (!rc) rc = train(&o, ctx, tr, te, &ocfg, &optc);
         train_robust_free(&o.robust);
+        jsonl_testset_free(&o.test);
     }
     rp_dataset_destroy(tr);
     rp_dataset_destroy(te);

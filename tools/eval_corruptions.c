@@ -80,6 +80,13 @@ static void severities_of(const rp_condition *conds, int n_conds, char *buf, siz
         }
 }
 
+static cJSON *summary_row(const eval_corruption_report *r, int m)
+{
+    cJSON *j = jsonl_row(r->run, "eval_summary");
+    jsonl_add_model(j, r->paths[m], r->sha[m]);
+    return j;
+}
+
 static const char *mce_set(const rp_corruption_means *mn) { return mn->mce_imagenet_c ? "imagenet-c" : "evaluated"; }
 
 static void json_summary(const eval_corruption_report *r, const rp_condition *conds, int n_conds, int m,
@@ -88,8 +95,7 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
     const char *ref = r->ref >= 0 ? r->paths[r->ref] : NULL;
     for (int k = 0; k < RP_CORR_COUNT; k++) {
         if (!sum[k].present) continue;
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "model", r->paths[m]);
+        cJSON *j = summary_row(r, m);
         cJSON_AddStringToObject(j, "summary", "corruption");
         cJSON_AddStringToObject(j, "corruption", rp_corruption_name(k));
         cJSON_AddStringToObject(j, "family", rp_corruption_family_name(rp_corruption_family_of(k)));
@@ -106,16 +112,14 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
     }
     for (int f = 0; f < RP_FAMILY_COUNT; f++) {
         if (!mn->family_count[f]) continue;
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "model", r->paths[m]);
+        cJSON *j = summary_row(r, m);
         cJSON_AddStringToObject(j, "summary", "family");
         cJSON_AddStringToObject(j, "family", rp_corruption_family_name(f));
         cJSON_AddNumberToObject(j, "corruptions", mn->family_count[f]);
         add_number_or_null(j, "accuracy", mn->family_accuracy[f]);
         emit(j);
     }
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model", r->paths[m]);
+    cJSON *j = summary_row(r, m);
     cJSON_AddStringToObject(j, "summary", "corruptions");
     cJSON_AddNumberToObject(j, "corruptions", mn->count);
     add_number_or_null(j, "accuracy", mn->accuracy);

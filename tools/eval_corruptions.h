@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "robust/evaluate.h"
 
 /* Append a condition for every corruption of spec ("all", a family, names; comma-separated)
@@ -26,6 +27,8 @@ typedef struct eval_corruption_report {
     int M;                    /* columns of the results */
     int ref;                  /* the reference model's column for CE, or -1 */
     bool json;
+    const jsonl_run *run;     /* JSON rows: the run id */
+    const char *const *sha;   /* ... and the models' content hashes (NULL entries: unknown) */
 } eval_corruption_report;
 
 /* The summary: table sections on stdout, or JSON rows (one per model and corruption, per

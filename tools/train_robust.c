@@ -163,7 +163,8 @@ static int accuracy(rp_ctx *ctx, rp_attack *a, train_robust_watch *w, double *ac
     return 0;
 }
 
-int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int epoch, bool json, FILE *log)
+int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int epoch, const jsonl_run *run,
+                       const char *out, FILE *log)
 {
     train_robust_watch *w = r->watch;
     if (!w) return 0;
@@ -184,19 +185,16 @@ int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int
                         "multi-step attacks. Keep the epoch-%d weights (train with --epochs %d), lower --attack-step, "
                         "or use --objective pgd\n",
                 epoch, pgd, w->best_pgd, w->best_epoch, fgsm, w->best_epoch, w->best_epoch);
-    if (json) {
-        cJSON *j = cJSON_CreateObject();
+    if (run) {
+        cJSON *j = jsonl_row(run, "train_event");
+        cJSON_AddStringToObject(j, "model", out);
         cJSON_AddStringToObject(j, "event", "robust_check");
         cJSON_AddNumberToObject(j, "epoch", epoch);
         cJSON_AddNumberToObject(j, "pgd_accuracy", pgd);
         cJSON_AddNumberToObject(j, "fgsm_accuracy", fgsm);
         cJSON_AddNumberToObject(j, "eps", w->pc.eps);
         cJSON_AddBoolToObject(j, "catastrophic_overfitting", co);
-        char *s = cJSON_PrintUnformatted(j);
-        printf("%s\n", s);
-        fflush(stdout);
-        free(s);
-        cJSON_Delete(j);
+        jsonl_emit(j);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "jsonl.h"
 
 typedef struct train_robust_watch train_robust_watch;
 
@@ -43,7 +44,9 @@ int train_robust_holdout(train_robust_opts *r, const rp_objective_config *cfg, r
 /* After each epoch: PGD-10 and FGSM accuracy on the held-out batch; a warning naming
  * catastrophic overfitting when PGD accuracy collapses (below 20% of its best) while FGSM
  * accuracy rises. Returns 0 or an exit code. Nothing happens without a held-out batch. */
-int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int epoch, bool json, FILE *log);
+/* With run, also a JSON row (kind train_event, event robust_check) naming the checkpoint out. */
+int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int epoch, const jsonl_run *run,
+                       const char *out, FILE *log);
 void train_robust_free(train_robust_opts *r);
 
 #endif

@@ -301,12 +301,14 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
         for (int m = 0; m < t->M; m++) {
             rp_cond_result *r = &res[(size_t)c * t->M + m];
             if (r->not_applicable) {
+                if (t->o->correct) memset(t->o->correct + ((size_t)c * t->M + m) * t->n, 0, (size_t)t->n);
                 r->n = 0;
                 r->correct = 0;
                 r->accuracy = NAN;
                 continue;
             }
             const unsigned char *rb = t->robust + ((size_t)c * t->M + m) * t->n;
+            if (t->o->correct) memcpy(t->o->correct + ((size_t)c * t->M + m) * t->n, rb, (size_t)t->n);
             long k = 0;
             for (int i = 0; i < t->n; i++) k += rb[i];
             r->n = t->n;

@@ -61,6 +61,9 @@ typedef struct rp_eval_table_opts {
     /* optional: called after each batch of each condition */
     void (*progress)(void *arg, int cond, int done, int total);
     void *progress_arg;
+    /* optional, caller-owned (n_conds, n_models, n) bytes: per-example correctness (robust
+       correctness for attacks, 0 for rows not applicable), for paired statistics */
+    unsigned char *correct;
 } rp_eval_table_opts;
 
 /* Fill results[c * n_models + m] for every condition c and model m. Models and source
