@@ -142,6 +142,43 @@ static void test_same_batches_any_workers(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* A loader that starts at batch 4 of epoch 1 (a resumed run) hands out exactly the batches
+ * the uninterrupted loader hands out from there on, with any number of workers; a first
+ * batch outside the epoch is refused. */
+static void test_first_batch(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_dataset *ds = make_set(ctx);
+    run ref = collect(ctx, ds, 2, 0, AUG, 42);
+    int per = (N + BATCH - 1) / BATCH, skip = 4;
+    for (int workers = 0; workers <= 3; workers += 3) {
+        rp_loader_config cfg = {.batch = BATCH, .workers = workers, .seed = 42, .shuffle = true, .first_epoch = 1,
+                                .first_batch = skip, .epochs = EPOCHS, .augment = AUG, .augment_prob = 1.0f};
+        rp_loader *l = NULL;
+        assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_OK);
+        rp_batch b;
+        size_t at = (size_t)skip * BATCH;
+        for (int j = skip; j < per * EPOCHS; j++) {
+            assert_true(rp_loader_next(l, &b));
+            assert_int_equal(b.epoch, ref.epoch[j]);
+            assert_int_equal(b.index, ref.index[j]);
+            assert_int_equal(b.B, ref.B[j]);
+            assert_memory_equal(b.idx, ref.idx + at, (size_t)b.B * sizeof(int));
+            assert_memory_equal(b.x, ref.x + at * X, (size_t)b.B * X * sizeof(float));
+            at += (size_t)b.B;
+        }
+        assert_false(rp_loader_next(l, &b));
+        rp_loader_destroy(l);
+        cfg.first_batch = per;
+        assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_ERR_ARG);
+        assert_non_null(strstr(rp_ctx_error(ctx), "first batch"));
+    }
+    run_free(&ref);
+    rp_dataset_destroy(ds);
+    rp_ctx_destroy(ctx);
+}
+
 /* Unbounded epochs, a consumer that stops early, unshuffled order, bad arguments. */
 static void test_loader_edges(void **state)
 {
@@ -235,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_batches_any_workers),
         cmocka_unit_test(test_loader_edges),
+        cmocka_unit_test(test_first_batch),
         cmocka_unit_test(test_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "jsonl.h"
 #include "recipe.h"
+#include "train_resume.h"
 #include "train_robust.h"
 #include "data/augment.h"
 #include "data/corrupt.h"
@@ -34,6 +35,9 @@ typedef struct train_opts {
     train_robust_opts robust; /* objective flags (train_robust.h) */
     jsonl_run run;            /* --json: the rows' run id */
     jsonl_testset test;       /* --json: the test images each epoch is measured on */
+    bool resume;              /* --resume: go on from OUT.state */
+    int save_every;           /* --save-every K steps (and every epoch end) */
+    train_resume res;         /* OUT.state and the run's fingerprint */
 } train_opts;
 
 static int parse_enum(const char *what, const char *v, const char *const *names, int n)
@@ -46,8 +50,7 @@ static int parse_enum(const char *what, const char *v, const char *const *names,
     return -1;
 }
 
-static void print_json_epoch(const train_opts *t, int epoch, const rp_step_stats *sum, int steps, int seen,
-                             double train_acc, double test_acc, double test_loss, double seconds, double lr,
+static void print_json_epoch(const train_opts *t, int epoch, double loss, int64_t seen, double train_acc, double test_acc, double test_loss, double seconds, double lr,
                              size_t trainable)
 {
     cJSON *o = jsonl_row(&t->run, "train_epoch");
@@ -62,47 +65,56 @@ static void print_json_epoch(const train_opts *t, int epoch, const rp_step_stats
     jsonl_add_testset(o, &t->test, NULL);
     cJSON_AddStringToObject(o, "event", "epoch");
     cJSON_AddNumberToObject(o, "epoch", epoch);
-    cJSON_AddNumberToObject(o, "loss", sum->loss / steps);
+    cJSON_AddNumberToObject(o, "loss", loss);
     cJSON_AddNumberToObject(o, "train_accuracy", train_acc);
     cJSON_AddNumberToObject(o, "test_accuracy", test_acc);
     cJSON_AddNumberToObject(o, "test_loss", test_loss);
-    cJSON_AddNumberToObject(o, "images", seen);
+    cJSON_AddNumberToObject(o, "images", (double)seen);
     cJSON_AddNumberToObject(o, "seconds", seconds);
-    cJSON_AddNumberToObject(o, "images_per_s", seen / seconds);
+    cJSON_AddNumberToObject(o, "images_per_s", (double)seen / seconds);
     cJSON_AddNumberToObject(o, "lr", lr);
     cJSON_AddNumberToObject(o, "trainable", (double)trainable); /* parameters not frozen in this epoch */
     jsonl_emit(o);
 }
 
-/* One epoch over the shuffled training set; returns 0 or an exit code. */
-static int run_epoch(const train_opts *o, int epoch, rp_loader *loader, rp_objective *obj, rp_optim *opt,
-                     rp_ctx *ctx, rp_step_stats *sum, int *seen, int *correct, int *steps)
+/* The rest of epoch pos->epoch over the shuffled training set, from batch pos->batch, its
+ * sums kept in pos; every --save-every steps the training state. Returns 0 or an exit code. */
+static int run_epoch(const train_opts *o, rp_loader *loader, const rp_train_parts *parts, rp_ctx *ctx,
+                     rp_train_position *pos)
 {
-    int batches = rp_loader_batches(loader);
+    int batches = rp_loader_batches(loader), epoch = pos->epoch;
     cli_progress pr;
     char label[32];
     snprintf(label, sizeof label, "epoch %d/%d", epoch, o->epochs);
     cli_progress_start(&pr, label, batches);
-    for (int b = 0; b < batches; b++) {
+    int64_t seen0 = pos->seen;
+    for (int b = pos->batch; b < batches; b++) {
         rp_batch bt; /* shuffled by (seed, epoch), augmented in the loader's threads */
         bool got = rp_loader_next(loader, &bt);
         RP_ASSERT(got && bt.epoch == epoch && bt.index == b);
         int B = bt.B;
         rp_step_stats st;
-        if (rp_train_step_views(obj, opt, bt.x, bt.views, bt.y, B, &st) != RP_OK) {
+        if (rp_train_step_views(parts->obj, parts->opt, bt.x, bt.views, bt.y, B, &st) != RP_OK) {
             cli_progress_end(&pr);
             fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
             return CLI_EXIT_FAIL;
         }
-        sum->loss += st.loss;
-        *seen += B;
-        *correct += st.correct;
-        (*steps)++;
+        pos->loss_sum += st.loss;
+        pos->seen += B;
+        pos->correct += st.correct;
+        pos->steps++;
+        pos->batch = b + 1;
+        long step = (long)rp_optim_steps(parts->opt);
+        if (o->save_every > 0 && step % o->save_every == 0 && b + 1 < batches) {
+            int e = train_resume_save(&o->res, ctx, parts, &o->robust, pos, NULL);
+            if (e) return e;
+        }
+        train_resume_fault(&o->res, step);
         if ((b & 7) == 0 || b == batches - 1) {
             char status[128];
             double el = cli_now() - pr.t0;
-            snprintf(status, sizeof status, "loss %.4f acc %.4f %.0f img/s", sum->loss / *steps,
-                     (double)*correct / *seen, *seen / (el > 0 ? el : 1e-9));
+            snprintf(status, sizeof status, "loss %.4f acc %.4f %.0f img/s", pos->loss_sum / (double)pos->steps,
+                     (double)pos->correct / (double)pos->seen, (double)(pos->seen - seen0) / (el > 0 ? el : 1e-9));
             cli_progress_update(&pr, b + 1, status);
         }
     }
@@ -266,25 +278,40 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     const char *names[1024] = {0};
     int K = rp_dataset_num_classes(train);
     for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
+    FILE *log = o->json ? stderr : stdout;
     if (rp_model_create(ctx, &mc, &m) != RP_OK || rp_objective_create(ctx, m, ocfg, o->batch, &obj) != RP_OK ||
-        rp_optim_create(ctx, m, &optc, &opt) != RP_OK || rp_loader_create(ctx, train, &lc, &loader) != RP_OK) {
+        rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
         rc = cli_fail("train", ctx);
         goto done;
     }
     if (set_recipe_meta(o, ctx, m, ocfg) != 0) goto done;
-    if (o->summary) cli_print_summary(o->json ? stderr : stdout, m);
+    if (o->summary) cli_print_summary(log, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
+    rp_train_parts parts = {m, opt, obj, unfreeze};
+    rp_train_position pos = {.epoch = 1};
+    if (o->resume && (rc = train_resume_load(&o->res, ctx, &parts, &o->robust, o->out, &pos, log)) != 0) goto done;
+    if (pos.epoch > o->epochs) {
+        fprintf(log, "resume: %s already finished all %d epochs\n", o->res.path, o->epochs);
+        goto done; /* rc is 0 */
+    }
     rc = CLI_EXIT_FAIL;
+    lc.first_epoch = pos.epoch, lc.first_batch = pos.batch, lc.epochs = o->epochs - pos.epoch + 1;
+    if (rp_loader_create(ctx, train, &lc, &loader) != RP_OK) {
+        rc = cli_fail("train", ctx);
+        goto done;
+    }
     fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
             o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads);
     double t_all = cli_now();
-    for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        rp_step_stats sum = {0};
-        int seen = 0, correct = 0, steps = 0;
-        const char *group = unfreeze ? rp_unfreeze_epoch_start(unfreeze, epoch) : NULL;
-        if (group) log_unfreeze(o, m, epoch, group, "--unfreeze-at");
+    for (int epoch = pos.epoch; epoch <= o->epochs; epoch++) {
+        if (pos.batch == 0) { /* a fresh epoch (a resumed one has had its start) */
+            pos = (rp_train_position){.epoch = epoch, .seconds = pos.seconds};
+            const char *group = unfreeze ? rp_unfreeze_epoch_start(unfreeze, epoch) : NULL;
+            if (group) log_unfreeze(o, m, epoch, group, "--unfreeze-at");
+        }
         double lr = rp_optim_lr(opt), t0 = cli_now();
-        int e = run_epoch(o, epoch, loader, obj, opt, ctx, &sum, &seen, &correct, &steps);
+        int64_t seen_before = pos.seen; /* a resumed epoch's first part ran in an earlier process */
+        int e = run_epoch(o, loader, &parts, ctx, &pos);
         if (e) { rc = e; goto done; }
         double secs = cli_now() - t0, test_acc = 0, test_loss = 0;
         if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
@@ -297,16 +324,20 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
             rc = e;
             goto done;
         }
-        double train_acc = (double)correct / seen;
-        if (o->json) print_json_epoch(o, epoch, &sum, steps, seen, train_acc, test_acc, test_loss, secs, lr,
+        double train_acc = (double)pos.correct / (double)pos.seen, loss = pos.loss_sum / (double)pos.steps;
+        if (o->json) print_json_epoch(o, epoch, loss, pos.seen, train_acc, test_acc, test_loss, secs, lr,
                                      rp_model_num_unfrozen(m));
-        fprintf(o->json ? stderr : stdout,
-                "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
-                o->epochs, sum.loss / steps, train_acc, test_acc, secs, seen / secs, lr);
+        fprintf(log, "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs  %.0f img/s  lr %.4g\n", epoch,
+                o->epochs, loss, train_acc, test_acc, secs, (double)(pos.seen - seen_before) / secs, lr);
         fflush(stdout);
         char why[160];
-        group = unfreeze ? rp_unfreeze_epoch_end(unfreeze, sum.loss / steps, why, sizeof why) : NULL;
+        const char *group = unfreeze ? rp_unfreeze_epoch_end(unfreeze, loss, why, sizeof why) : NULL;
         if (group) log_unfreeze(o, m, epoch, group, why);
+        pos = (rp_train_position){.epoch = epoch + 1, .seconds = pos.seconds + secs};
+        if ((e = train_resume_save(&o->res, ctx, &parts, &o->robust, &pos, o->out)) != 0) {
+            rc = e;
+            goto done;
+        }
     }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t_all);
@@ -333,6 +364,34 @@ static void report_skipped(const rp_dataset *ds, const char *spec, const char *w
 }
 
 static int train_main(train_opts *op, int argc, char **argv);
+
+/* The settings a resumed run must share with the run it continues: everything that shapes
+ * the weights (threads and workers do not: results do not depend on them). */
+static cJSON *fingerprint(const train_opts *o, const rp_objective_config *oc, const rp_optim_config *pc)
+{
+    cJSON *f = cJSON_CreateObject();
+    train_resume_flag(f, "model", "%s width %.9g classes %d", o->model, (double)o->width, o->num_classes);
+    train_resume_flag(f, "data", "%s limit %d", o->data, o->limit);
+    train_resume_flag(f, "epochs", "%d", o->epochs);
+    train_resume_flag(f, "batch", "%d", o->batch);
+    train_resume_flag(f, "seed", "%d", o->seed);
+    train_resume_flag(f, "optimizer", "%s lr %.9g momentum %.9g nesterov %d weight decay %.9g", o->optimizer,
+                      (double)pc->lr, (double)pc->momentum, pc->nesterov, (double)pc->weight_decay);
+    train_resume_flag(f, "schedule", "%s warmup %d step %d gamma %.9g", o->schedule, pc->warmup_steps,
+                      pc->step_size, (double)pc->gamma);
+    train_resume_flag(f, "objective", "%s %d eps %.9g step %.9g steps %d random %d clip %.9g,%.9g multiplier %.9g "
+                      "alpha %.9g beta %.9g smoothing %.9g", o->objective, (int)oc->norm, (double)oc->eps,
+                      (double)oc->step, oc->steps, oc->random_init, (double)oc->clip_min, (double)oc->clip_max,
+                      (double)oc->multiplier, (double)oc->alpha, (double)oc->beta, (double)oc->label_smoothing);
+    train_resume_flag(f, "augment", "%s prob %.9g", o->augment, (double)o->augment_prob);
+    train_resume_flag(f, "consistency", "%.9g", (double)oc->consistency);
+    train_resume_flag(f, "init", "%s", o->init ? o->init : "none");
+    char at[256] = "";
+    for (int i = 0, used = 0; i < o->unfreeze_at.n && used < (int)sizeof at; i++)
+        used += snprintf(at + used, sizeof at - (size_t)used, "%s%s", i ? "," : "", o->unfreeze_at.items[i]);
+    train_resume_flag(f, "freeze", "%d at %s plateau %s", o->freeze, at, o->unfreeze_plateau ? o->unfreeze_plateau : "");
+    return f;
+}
 
 /* --json: the run id, and the identity of the test images every epoch row names. */
 static int json_start(train_opts *o, const rp_dataset *te, int argc, char **argv)
@@ -388,6 +447,10 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
         {"--out", CLI_STRING, &o.out, "model.safetensors", "checkpoint path (written atomically after every epoch)"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per epoch on stdout"},
+        {"--resume", CLI_BOOL, &o.resume, "false", "go on from the training state OUT.state (written beside the "
+         "checkpoint every epoch) exactly where the run stopped; the flags must be the run's"},
+        {"--save-every", CLI_INT, &o.save_every, "0", "also write the training state every K steps (0: at epoch ends "
+         "only)"},
         {"--augment", CLI_STRING, &o.augment, "none", "augmentations NAME[:STRENGTH][@PROB],...: flip, crop:PAD, "
          "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT, "
          "augmix[:SEVERITY], prime (e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
@@ -412,9 +475,9 @@ static int train_main(train_opts *op, int argc, char **argv)
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0) ||
-        o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0)) {
-        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits >= 0, "
-                        "--workers in 0..64, --num-classes >= 0, --width > 0\n");
+        o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0) || o.save_every < 0) {
+        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits and "
+                        "--save-every >= 0, --workers in 0..64, --num-classes >= 0, --width > 0\n");
         return CLI_EXIT_USAGE;
     }
     static const char *const OPTS[] = {"sgd", "adamw"}, *const SCHEDS[] = {"constant", "step", "cosine"},
@@ -445,6 +508,10 @@ static int train_main(train_opts *op, int argc, char **argv)
         }
     }
 
+    if (train_resume_init(&o.res, o.out, o.save_every, fingerprint(&o, &ocfg, &optc)) != 0) {
+        train_resume_free(&o.res);
+        return CLI_EXIT_FAIL;
+    }
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *tr = NULL, *te = NULL;
@@ -467,5 +534,6 @@ static int train_main(train_opts *op, int argc, char **argv)
     rp_dataset_destroy(tr);
     rp_dataset_destroy(te);
     rp_ctx_destroy(ctx);
+    train_resume_free(&o.res);
     return rc;
 }

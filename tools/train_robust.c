@@ -20,6 +20,7 @@ struct train_robust_watch {
     rp_attack_config pc, fc;
     double best_pgd, fgsm_at_best;
     int best_epoch;
+    uint64_t seed; /* the objective's */
 };
 
 /* "0.1" or "8/255"; -1 when neither. */
@@ -145,7 +146,7 @@ int train_robust_holdout(train_robust_opts *r, const rp_objective_config *cfg, r
     w->pc = rp_attack_defaults(RP_ATTACK_PGD, cfg->eps);
     w->fc = rp_attack_defaults(RP_ATTACK_FGSM, cfg->eps);
     w->pc.norm = w->fc.norm = cfg->norm;
-    w->pc.seed = w->fc.seed = cfg->seed;
+    w->seed = cfg->seed;
     w->pc.clip_min = w->fc.clip_min = cfg->clip_min;
     w->pc.clip_max = w->fc.clip_max = cfg->clip_max;
     w->best_pgd = -1.0;
@@ -168,8 +169,13 @@ int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int
 {
     train_robust_watch *w = r->watch;
     if (!w) return 0;
-    if (!w->pgd && (rp_attack_create(ctx, m, &w->pc, HOLDOUT, &w->pgd) != RP_OK ||
-                    rp_attack_create(ctx, m, &w->fc, HOLDOUT, &w->fgsm) != RP_OK))
+    /* fresh attacks every epoch, their random starts keyed by (seed, epoch): nothing carried
+       from one epoch to the next, so a resumed run checks the same points */
+    rp_attack_destroy(w->pgd), rp_attack_destroy(w->fgsm);
+    w->pgd = w->fgsm = NULL;
+    w->pc.seed = w->fc.seed = w->seed ^ ((uint64_t)(uint32_t)epoch << 32);
+    if (rp_attack_create(ctx, m, &w->pc, HOLDOUT, &w->pgd) != RP_OK ||
+        rp_attack_create(ctx, m, &w->fc, HOLDOUT, &w->fgsm) != RP_OK)
         return cli_fail("train", ctx);
     double pgd, fgsm;
     int e = accuracy(ctx, w->pgd, w, &pgd);
@@ -197,4 +203,31 @@ int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int
         jsonl_emit(j);
     }
     return 0;
+}
+
+char *train_robust_state(const train_robust_opts *r)
+{
+    const train_robust_watch *w = r->watch;
+    if (!w) return NULL;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "best_pgd", w->best_pgd);
+    cJSON_AddNumberToObject(j, "best_epoch", w->best_epoch);
+    cJSON_AddNumberToObject(j, "fgsm_at_best", w->fgsm_at_best);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+int train_robust_restore(const train_robust_opts *r, const char *json)
+{
+    train_robust_watch *w = r->watch;
+    if (!json || !w) return !json && !w ? 0 : -1;
+    cJSON *j = cJSON_Parse(json);
+    const cJSON *bp = cJSON_GetObjectItemCaseSensitive(j, "best_pgd"),
+                *be = cJSON_GetObjectItemCaseSensitive(j, "best_epoch"),
+                *fa = cJSON_GetObjectItemCaseSensitive(j, "fgsm_at_best");
+    bool ok = cJSON_IsNumber(bp) && cJSON_IsNumber(be) && cJSON_IsNumber(fa);
+    if (ok) w->best_pgd = bp->valuedouble, w->best_epoch = be->valueint, w->fgsm_at_best = fa->valuedouble;
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
 }

@@ -49,4 +49,11 @@ int train_robust_epoch(const train_robust_opts *r, rp_ctx *ctx, rp_model *m, int
                        const char *out, FILE *log);
 void train_robust_free(train_robust_opts *r);
 
+/* The watch's bookkeeping (best PGD accuracy so far, its epoch, FGSM accuracy then) as JSON
+ * for the training state, OWNED (free()); NULL without a watch. */
+char *train_robust_state(const train_robust_opts *r);
+/* Restore it; json NULL means none was saved. Returns 0, or -1 when the record does not fit
+ * (malformed, or saved with a watch this run lacks, or the other way round). */
+int train_robust_restore(const train_robust_opts *r, const char *json);
+
 #endif

@@ -44,7 +44,7 @@ struct rp_loader {
     pthread_mutex_t mu;
     pthread_cond_t work, ready;
     long next_job;     /* next job to claim */
-    long current;      /* job held by the consumer, -1 before the first */
+    long current;      /* job held by the consumer, first_batch - 1 before the first */
     bool stop;
     double waited;
 };
@@ -147,7 +147,7 @@ bool rp_loader_next(rp_loader *l, rp_batch *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&l->mu);
-    if (l->current >= 0) { /* hand back the previous batch */
+    if (l->current >= l->cfg.first_batch) { /* hand back the previous batch */
         l->slots[l->current % l->K].state = SLOT_FREE;
         pthread_cond_broadcast(&l->work);
     }
@@ -235,6 +235,9 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
     if (cfg->batch < 1 || cfg->workers < 0 || cfg->workers > 64 || n < 1)
         return rp_fail(ctx, RP_ERR_ARG, "loader: batch %d, workers %d (0..64) on %d samples", cfg->batch,
                        cfg->workers, n);
+    if (cfg->first_batch < 0 || cfg->first_batch >= (n + cfg->batch - 1) / cfg->batch)
+        return rp_fail(ctx, RP_ERR_ARG, "loader: first batch %d outside the %d batches of an epoch", cfg->first_batch,
+                       (n + cfg->batch - 1) / cfg->batch);
     rp_loader *l = calloc(1, sizeof *l);
     if (!l) return rp_fail(ctx, RP_ERR_NOMEM, "loader: out of memory");
     l->ds = ds;
@@ -248,7 +251,8 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
     l->K = l->K < 2 ? 2 : l->K;
     l->K = l->K > l->batches ? l->batches : l->K; /* the ring spans at most two epochs */
     l->n_scratch = cfg->workers > 0 ? cfg->workers : 1;
-    l->current = -1;
+    l->current = cfg->first_batch - 1;
+    l->next_job = cfg->first_batch;
     l->perm_epoch[0] = l->perm_epoch[1] = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work, NULL);

@@ -29,6 +29,9 @@ typedef struct rp_loader_config {
     uint64_t seed;        /* shuffle and augmentation */
     bool shuffle;         /* epoch e's order is rp_permutation(seed, e); false: 0..n-1 */
     int first_epoch;      /* epoch of job 0 (the CLI counts from 1) */
+    int first_batch;      /* the first batch handed out is this one of first_epoch (0..batches-1;
+                             > 0 when a run resumes mid-epoch); epochs still count from
+                             first_epoch */
     int epochs;           /* jobs stop after this many epochs (<= 0: never) */
     const char *augment;  /* augmentation spec (data/augment.h) or NULL / "" for none */
     float augment_prob;   /* default probability of each op */

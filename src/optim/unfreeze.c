@@ -149,3 +149,21 @@ const char *rp_unfreeze_epoch_end(rp_unfreeze *u, double loss, char *why, size_t
 int rp_unfreeze_frozen(const rp_unfreeze *u) { return u->n_frozen; }
 int rp_unfreeze_groups(const rp_unfreeze *u) { return u->n_groups; }
 const char *rp_unfreeze_group(const rp_unfreeze *u, int i) { return i >= 0 && i < u->n_groups ? u->groups[i] : NULL; }
+
+rp_unfreeze_state rp_unfreeze_get_state(const rp_unfreeze *u)
+{
+    return (rp_unfreeze_state){.n_frozen = u->n_frozen, .best = u->best, .have_best = u->have_best, .bad = u->bad};
+}
+
+rp_status rp_unfreeze_set_state(rp_ctx *ctx, rp_unfreeze *u, const rp_unfreeze_state *s)
+{
+    if (s->n_frozen < 0 || s->n_frozen >= u->n_groups || s->bad < 0)
+        return rp_fail(ctx, RP_ERR_ARG, "unfreeze state: %d frozen groups of %d, %d epochs without improvement",
+                       s->n_frozen, u->n_groups, s->bad);
+    for (int g = 0; g < u->n_groups - 1; g++) set_group(u, g, g < s->n_frozen);
+    u->n_frozen = s->n_frozen;
+    u->best = s->best;
+    u->have_best = s->have_best;
+    u->bad = s->bad;
+    return RP_OK;
+}

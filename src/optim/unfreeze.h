@@ -11,6 +11,8 @@
 #ifndef RP_OPTIM_UNFREEZE_H
 #define RP_OPTIM_UNFREEZE_H
 
+#include <stdbool.h>
+
 #include "core/status.h"
 
 #define RP_GROUP_NAME 64
@@ -45,5 +47,19 @@ int rp_unfreeze_frozen(const rp_unfreeze *u);
 int rp_unfreeze_groups(const rp_unfreeze *u);
 /* BORROWED name of group i. */
 const char *rp_unfreeze_group(const rp_unfreeze *u, int i);
+
+/* The schedule's position, for exact resume (io/trainstate.h): groups still frozen and the
+ * plateau rule's bookkeeping. */
+typedef struct rp_unfreeze_state {
+    int n_frozen;
+    double best;    /* best epoch loss so far (valid when have_best) */
+    bool have_best;
+    int bad;        /* epochs since the last improvement or unfreeze */
+} rp_unfreeze_state;
+
+rp_unfreeze_state rp_unfreeze_get_state(const rp_unfreeze *u);
+/* Restore a position taken from an unfreezer over the same model and schedule: the groups
+ * [0, n_frozen) end frozen, the rest trainable. RP_ERR_ARG when n_frozen is out of range. */
+rp_status rp_unfreeze_set_state(rp_ctx *ctx, rp_unfreeze *u, const rp_unfreeze_state *s);
 
 #endif
