@@ -77,5 +77,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_corrupt(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"attack", cmd_attack, "attack test images; write adversarial examples and a PNG grid"},
     {"explain", cmd_explain, "attribution maps (saliency, IG, Grad-CAM, ...) as PNG panels and raw floats"},
     {"corrupt", cmd_corrupt, "write corrupted copies of a test set (IDX or PNG folders) per corruption and severity"},
+    {"report", cmd_report, "one self-contained HTML page from the JSON lines of train, eval, attack and explain"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,274 @@
+/* rampart report: the rows indexed by model (content hash), condition and training run. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base64.h"
+#include "report.h"
+
+double rpt_num(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+const char *rpt_str(const cJSON *j, const char *key, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static void model_key(const cJSON *j, char *key, size_t size)
+{
+    const char *sha = rpt_str(j, "model_sha256", NULL);
+    if (sha) snprintf(key, size, "%s", sha);
+    else snprintf(key, size, "path:%.70s", rpt_str(j, "model", ""));
+}
+
+static void base_label(const char *path, char *buf, size_t size)
+{
+    const char *b = strrchr(path, '/');
+    snprintf(buf, size, "%s", b ? b + 1 : path);
+    char *dot = strstr(buf, ".safetensors");
+    if (dot && dot != buf) *dot = '\0';
+}
+
+/* The model of row j (added when new); -1 (printed) past RPT_MAX_MODELS. */
+static int model_of(rpt_data *d, const cJSON *j)
+{
+    char key[80];
+    model_key(j, key, sizeof key);
+    for (int m = 0; m < d->n_models; m++)
+        if (!strcmp(d->models[m].key, key)) return m;
+    if (d->n_models == RPT_MAX_MODELS) {
+        fprintf(stderr, "rampart report: more than %d models\n", RPT_MAX_MODELS);
+        return -1;
+    }
+    rpt_model *md = &d->models[d->n_models];
+    snprintf(md->key, sizeof md->key, "%s", key);
+    md->path = rpt_str(j, "model", "");
+    md->sha = rpt_str(j, "model_sha256", NULL);
+    base_label(md->path, md->label, sizeof md->label);
+    for (int m = 0; m < d->n_models; m++) /* two checkpoints of one name: number them */
+        if (!strcmp(d->models[m].label, md->label)) {
+            char base[48];
+            snprintf(base, sizeof base, "%.47s", md->label);
+            snprintf(md->label, sizeof md->label, "%s#%d", base, d->n_models + 1 < 100 ? d->n_models + 1 : 99);
+        }
+    return d->n_models++;
+}
+
+static const char *eps_text(double eps, char *buf, size_t size)
+{
+    if (isinf(eps)) snprintf(buf, size, "inf");
+    else snprintf(buf, size, "%g", eps);
+    return buf;
+}
+
+static void attack_cond(const cJSON *j, const char *cond, rpt_cond *c)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eps");
+    double eps = cJSON_IsNumber(e) ? e->valuedouble : INFINITY;
+    int steps = (int)rpt_num(j, "steps"), restarts = (int)rpt_num(j, "restarts");
+    const char *src = rpt_str(j, "source", "");
+    char es[32], name[64];
+    bool iter = !strcmp(cond, "pgd") || !strcmp(cond, "apgd-ce") || !strcmp(cond, "apgd-t");
+    int k = snprintf(name, sizeof name, "%s", cond);
+    if (iter) k += snprintf(name + k, sizeof name - (size_t)k, "-%d", steps);
+    if (restarts > 1) snprintf(name + k, sizeof name - (size_t)k, "x%d", restarts);
+    c->kind = RPT_ATTACK;
+    c->x = eps;
+    c->worst = !strcmp(cond, "worst");
+    snprintf(c->group, sizeof c->group, "%.47s", name);
+    snprintf(c->norm, sizeof c->norm, "%s", rpt_str(j, "norm", "linf"));
+    snprintf(c->key, sizeof c->key, "attack/%s/%s/%s/%d/%d/%s", cond, c->norm, eps_text(eps, es, sizeof es), steps,
+             restarts, src);
+    snprintf(c->label, sizeof c->label, "%s %s eps %s%s", name, c->norm, es, src[0] ? " (transfer)" : "");
+}
+
+/* The condition an eval row measures (key, label, kind, group, x). */
+static void cond_of(const cJSON *j, rpt_cond *c)
+{
+    const char *cond = rpt_str(j, "condition", "");
+    *c = (rpt_cond){.applicable = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "applicable"))};
+    double sev = rpt_num(j, "severity");
+    if (!strcmp(cond, "clean")) {
+        c->kind = RPT_CLEAN;
+        snprintf(c->key, sizeof c->key, "clean");
+        snprintf(c->label, sizeof c->label, "clean");
+    } else if (!strcmp(cond, "corruption")) {
+        c->kind = RPT_CORRUPTION, c->x = sev;
+        snprintf(c->group, sizeof c->group, "%s", rpt_str(j, "corruption", "?"));
+        snprintf(c->key, sizeof c->key, "corruption/%s/%g", c->group, sev);
+        snprintf(c->label, sizeof c->label, "%s sev %g", c->group, sev);
+    } else if (cJSON_GetObjectItemCaseSensitive(j, "eps")) {
+        attack_cond(j, cond, c);
+    } else {
+        c->kind = RPT_NOISE, c->x = sev;
+        snprintf(c->group, sizeof c->group, "%s", cond);
+        snprintf(c->key, sizeof c->key, "noise/%s/%g", cond, sev);
+        snprintf(c->label, sizeof c->label, "%s noise sev %g", cond, sev);
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "adapt_bn"))) {
+        strncat(c->key, "/adapt_bn", sizeof c->key - strlen(c->key) - 1);
+        strncat(c->label, " (BN adapted)", sizeof c->label - strlen(c->label) - 1);
+    }
+}
+
+static int add_eval(rpt_data *d, int i, int m)
+{
+    rpt_cond c;
+    cond_of(d->rows[i].j, &c);
+    int k = 0;
+    while (k < d->n_conds && strcmp(d->conds[k].key, c.key)) k++;
+    if (k == d->n_conds) {
+        if (k == RPT_MAX_CONDS) {
+            fprintf(stderr, "rampart report: more than %d conditions\n", RPT_MAX_CONDS);
+            return -1;
+        }
+        for (int mm = 0; mm < RPT_MAX_MODELS; mm++) c.row[mm] = -1;
+        d->conds[d->n_conds++] = c;
+    }
+    if (d->conds[k].row[m] < 0) d->conds[k].row[m] = i; /* a repeated row: the first counts */
+    if (c.kind == RPT_CLEAN && d->clean_row < 0 && cJSON_GetObjectItemCaseSensitive(d->rows[i].j, "class_names"))
+        d->clean_row = i;
+    if (d->test_row < 0) d->test_row = i;
+    return 0;
+}
+
+static rpt_train *train_of(rpt_data *d, const char *run)
+{
+    for (int t = 0; t < d->n_train; t++)
+        if (!strcmp(d->train[t].run, run)) return &d->train[t];
+    if (d->n_train == RPT_MAX_TRAIN) return NULL;
+    rpt_train *t = &d->train[d->n_train++];
+    *t = (rpt_train){.run = run, .model = -1};
+    return t;
+}
+
+static void add_train(rpt_data *d, int i)
+{
+    const cJSON *j = d->rows[i].j;
+    rpt_train *t = train_of(d, rpt_str(j, "run", ""));
+    if (!t) return;
+    if (!strcmp(d->rows[i].kind, "train_event")) {
+        if (t->n_events < 128) t->events[t->n_events++] = i;
+        return;
+    }
+    if (t->n < 512) t->rows[t->n++] = i;
+    t->path = rpt_str(j, "model", "");
+    t->sha = rpt_str(j, "model_sha256", NULL);
+}
+
+/* Each training run's model: the eval model with its last checkpoint's hash. */
+static void link_training(rpt_data *d)
+{
+    for (int t = 0; t < d->n_train; t++) {
+        rpt_train *tr = &d->train[t];
+        base_label(tr->path ? tr->path : "?", tr->label, sizeof tr->label);
+        for (int m = 0; m < d->n_models && tr->sha; m++)
+            if (d->models[m].sha && !strcmp(d->models[m].sha, tr->sha)) {
+                tr->model = m;
+                snprintf(tr->label, sizeof tr->label, "%s", d->models[m].label);
+            }
+    }
+}
+
+int rpt_index(rpt_data *d)
+{
+    d->conds = calloc(RPT_MAX_CONDS, sizeof *d->conds);
+    if (!d->conds) return -1;
+    d->test_row = d->clean_row = -1;
+    for (int i = 0; i < d->n_rows; i++) {
+        const char *kind = d->rows[i].kind;
+        if (!strcmp(kind, "eval")) {
+            int m = model_of(d, d->rows[i].j);
+            if (m < 0 || add_eval(d, i, m) != 0) return -1;
+        } else if (!strcmp(kind, "train_epoch") || !strcmp(kind, "train_event")) {
+            add_train(d, i);
+        }
+    }
+    link_training(d);
+    return 0;
+}
+
+unsigned char *rpt_correct(const rpt_data *d, int row, int *n)
+{
+    const cJSON *j = d->rows[row].j;
+    const char *b = rpt_str(j, "correct_b64", NULL);
+    *n = (int)rpt_num(j, "n");
+    size_t len;
+    unsigned char *bits = b ? rp_base64_decode(b, &len) : NULL, *ok = bits ? malloc((size_t)*n + 1) : NULL;
+    for (int i = 0; ok && i < *n; i++) ok[i] = bits[i >> 3] >> (i & 7) & 1;
+    free(bits);
+    return ok;
+}
+
+double *rpt_per_image_mean(const rpt_data *d, int m, rpt_cond_kind kind, int *n, int *count)
+{
+    double *v = NULL;
+    *count = 0;
+    for (int c = 0; c < d->n_conds; c++) {
+        const rpt_cond *cd = &d->conds[c];
+        if (cd->kind != kind || !cd->applicable || cd->row[m] < 0) continue;
+        int k;
+        unsigned char *ok = rpt_correct(d, cd->row[m], &k);
+        if (!ok || (v && k != *n)) {
+            free(ok), free(v);
+            return NULL;
+        }
+        if (!v && !(v = calloc((size_t)k + 1, sizeof *v))) return free(ok), NULL;
+        *n = k;
+        for (int i = 0; i < k; i++) v[i] += ok[i];
+        free(ok);
+        (*count)++;
+    }
+    for (int i = 0; v && i < *n; i++) v[i] /= *count;
+    return v;
+}
+
+double rpt_mce(const rpt_data *d, int m, int ref)
+{
+    double sum = 0.0;
+    int defined = 0;
+    for (int c = 0; c < d->n_conds; c++) { /* each corruption once: at its first condition */
+        const rpt_cond *cd = &d->conds[c];
+        bool first = cd->kind == RPT_CORRUPTION && cd->applicable;
+        for (int e = 0; first && e < c; e++) first = !(d->conds[e].kind == RPT_CORRUPTION && !strcmp(d->conds[e].group, cd->group));
+        if (!first) continue;
+        double err = 0.0, err_ref = 0.0;
+        for (int e = c; e < d->n_conds; e++) {
+            const rpt_cond *ce = &d->conds[e];
+            if (ce->kind != RPT_CORRUPTION || strcmp(ce->group, cd->group) || ce->row[m] < 0 || ce->row[ref] < 0) continue;
+            err += 1.0 - rpt_num(d->rows[ce->row[m]].j, "accuracy");
+            err_ref += 1.0 - rpt_num(d->rows[ce->row[ref]].j, "accuracy");
+        }
+        if (err_ref > 0.0 && isfinite(err)) sum += err / err_ref, defined++;
+    }
+    return defined ? sum / defined : NAN;
+}
+
+int rpt_worst_eps(const rpt_data *d, const char *norm, double *eps)
+{
+    int n = 0;
+    for (int c = 0; c < d->n_conds; c++) {
+        const rpt_cond *cd = &d->conds[c];
+        if (cd->kind != RPT_ATTACK || !cd->worst || strcmp(cd->norm, norm) || n == 32) continue;
+        int k = 0;
+        while (k < n && eps[k] < cd->x) k++;
+        if (k < n && eps[k] == cd->x) continue;
+        memmove(eps + k + 1, eps + k, (size_t)(n - k) * sizeof *eps);
+        eps[k] = cd->x, n++;
+    }
+    return n;
+}
+
+int rpt_worst_cond(const rpt_data *d, const char *norm, double eps)
+{
+    for (int c = 0; c < d->n_conds; c++) {
+        const rpt_cond *cd = &d->conds[c];
+        if (cd->kind == RPT_ATTACK && cd->worst && !strcmp(cd->norm, norm) && cd->x == eps && !strstr(cd->key, "/adapt"))
+            return c;
+    }
+    return -1;
+}
