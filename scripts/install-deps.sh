@@ -3,7 +3,9 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev libomp-dev zlib1g-dev libcjson-dev
       libpng-dev libjpeg62-turbo-dev libcmocka-dev dataset-fashion-mnist
-      python3 python3-torch python3-torchvision python3-pil)
+      python3 python3-torch python3-torchvision python3-pil
+      libopenmpi-dev openmpi-bin  # data-parallel training and sharded evaluation (src/dist)
+      chromium)  # tests/cli_report.sh renders the HTML report headless
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "eval_corruptions.h"
 #include "jsonl.h"
+#include "report.h"
 #include "robust/evaluate.h"
 #include "robust/report.h"
 
@@ -224,7 +225,7 @@ static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, co
         jsonl_add_class_correct(j, id->test, ok);
         jsonl_add_bitmap(j, "correct_b64", ok, id->n);
     }
-    jsonl_emit(j);
+    jsonl_write(&o->run, j);
 }
 
 static void json_warning(const eval_opts *o, const eval_ident *id, int m, const char *model, const rp_warning *w)
@@ -234,7 +235,7 @@ static void json_warning(const eval_opts *o, const eval_ident *id, int m, const 
     cJSON_AddStringToObject(j, "check", w->check);
     jsonl_add_model(j, model, id->sha[m]);
     jsonl_add_testset(j, id->test, NULL);
-    jsonl_emit(j);
+    jsonl_write(&o->run, j);
 }
 
 typedef struct progress_state {
@@ -339,6 +340,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
         return cli_fail("eval", ctx);
     }
     if (!o->json) print_table(o, head_ptrs, M, conds, n_conds, res, n, total, K);
+    bool rows_out = o->json || o->report; /* --report reads the rows from run.copy */
     rp_warning w[64];
     for (int m = 0; m < M; m++) {
         rp_report_row rows[MAX_CONDS];
@@ -346,7 +348,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
         for (int c = 0; c < n_conds; c++)
             if (conds[c].kind != RP_COND_CORRUPTION)
                 rows[n_rows++] = rp_report_row_of(&conds[c], &res[(size_t)c * M + m], source != NULL);
-        if (o->json)
+        if (rows_out)
             for (int c = 0; c < n_conds; c++) {
                 rp_attack_config r = conds[c].kind == RP_COND_ATTACK
                                          ? resolved_config(ctx, source ? source : models[m], &conds[c].attack)
@@ -355,20 +357,27 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
             }
         int nw = rp_report_check(rows, n_rows, K, 0.0, w, 64);
         for (int i = 0; i < nw && i < 64; i++) {
-            if (o->json) json_warning(o, &id, m, paths[m], &w[i]);
-            else printf("warning (%s) [%s]: %s\n", paths[m], w[i].check, w[i].message);
+            if (rows_out) json_warning(o, &id, m, paths[m], &w[i]);
+            if (!o->json) printf("warning (%s) [%s]: %s\n", paths[m], w[i].check, w[i].message);
         }
     }
     eval_corruption_report cr = {.paths = paths, .heads = head_ptrs, .M = M, .ref = ref, .json = o->json,
                                  .run = &o->run, .sha = id.sha};
     eval_corruption_summary(&cr, conds, n_conds, res);
+    if (o->report && !o->json) { /* the text summary went to stdout: the rows too, for the page */
+        cr.json = true;
+        eval_corruption_summary(&cr, conds, n_conds, res);
+    }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t0);
     fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
     free(res), free(correct);
     jsonl_testset_free(&test);
-    if (o->json) jsonl_emit_run(&o->run, o->threads, o->seed);
-    return CLI_EXIT_OK;
+    if (!rows_out) return CLI_EXIT_OK;
+    jsonl_emit_run(&o->run, o->threads, o->seed);
+    if (!o->report) return CLI_EXIT_OK;
+    rewind(o->run.copy);
+    return report_from_stream("(rows of this evaluation)", o->run.copy, o->report);
 }
 
 /* Load path and check it fits the data; messages name the file. */
@@ -424,6 +433,8 @@ int cmd_eval(int argc, char **argv)
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
         {"--adapt-bn", CLI_BOOL, &o.adapt_bn, "false", "test-time batch-norm adaptation: every batch of the clean, "
          "noise and corruption rows normalised with its own statistics (models with batch norm; no attacks)"},
+        {"--report", CLI_STRING, &o.report, NULL, "also write this self-contained HTML report of the rows (as "
+         "rampart report FILE.jsonl --out FILE.html would)"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per model and condition (with the expected "
          "calibration error, ece, for clean, noise and corruption rows), then warnings, on stdout"},
     };
@@ -457,6 +468,14 @@ int cmd_eval(int argc, char **argv)
         if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
     }
     jsonl_run_init(&o.run, "eval", argc, argv);
+    if (o.report) {
+        o.run.copy = tmpfile();
+        o.run.out = o.json ? stdout : NULL;
+        if (!o.run.copy) {
+            fprintf(stderr, "rampart eval: --report: cannot make a temporary file\n");
+            return CLI_EXIT_FAIL;
+        }
+    }
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
     rp_dataset *ds = NULL;
@@ -478,5 +497,6 @@ done:
     rp_model_destroy(source);
     rp_dataset_destroy(ds);
     rp_ctx_destroy(ctx);
+    if (o.run.copy) fclose(o.run.copy);
     return rc;
 }

@@ -57,14 +57,6 @@ static void add_number_or_null(cJSON *j, const char *key, double v)
     else cJSON_AddNullToObject(j, key);
 }
 
-static void emit(cJSON *j)
-{
-    char *s = cJSON_PrintUnformatted(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
-}
-
 /* The severities the table holds, as "1,3,5", and as a JSON array when arr is not NULL. */
 static void severities_of(const rp_condition *conds, int n_conds, char *buf, size_t size, cJSON *arr)
 {
@@ -108,7 +100,7 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
             add_number_or_null(j, "relative_ce", sum[k].relative_ce);
             cJSON_AddStringToObject(j, "reference", ref);
         }
-        emit(j);
+        jsonl_write(r->run, j);
     }
     for (int f = 0; f < RP_FAMILY_COUNT; f++) {
         if (!mn->family_count[f]) continue;
@@ -117,7 +109,7 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
         cJSON_AddStringToObject(j, "family", rp_corruption_family_name(f));
         cJSON_AddNumberToObject(j, "corruptions", mn->family_count[f]);
         add_number_or_null(j, "accuracy", mn->family_accuracy[f]);
-        emit(j);
+        jsonl_write(r->run, j);
     }
     cJSON *j = summary_row(r, m);
     cJSON_AddStringToObject(j, "summary", "corruptions");
@@ -132,7 +124,7 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
         cJSON_AddNumberToObject(j, "relative_mce_defined", mn->relative_mce_defined);
         cJSON_AddStringToObject(j, "reference", ref);
     }
-    emit(j);
+    jsonl_write(r->run, j);
 }
 
 typedef struct summaries {

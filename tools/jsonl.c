@@ -29,6 +29,8 @@ void jsonl_run_init(jsonl_run *r, const char *command, int argc, char **argv)
     r->argc = argc;
     r->argv = argv;
     r->t0 = cli_now();
+    r->out = stdout;
+    r->copy = NULL;
 }
 
 cJSON *jsonl_row(const jsonl_run *r, const char *kind)
@@ -45,6 +47,16 @@ void jsonl_emit(cJSON *j)
     char *s = cJSON_PrintUnformatted(j);
     if (s) printf("%s\n", s);
     fflush(stdout);
+    free(s);
+    cJSON_Delete(j);
+}
+
+void jsonl_write(const jsonl_run *r, cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    FILE *to[2] = {r->out, r->copy};
+    for (int i = 0; i < 2 && s; i++)
+        if (to[i]) fprintf(to[i], "%s\n", s), fflush(to[i]);
     free(s);
     cJSON_Delete(j);
 }
@@ -80,7 +92,7 @@ void jsonl_emit_run(const jsonl_run *r, int threads, int seed)
     cJSON_AddNumberToObject(j, "seed", seed);
     cJSON_AddStringToObject(j, "started", r->started);
     cJSON_AddNumberToObject(j, "seconds", cli_now() - r->t0);
-    jsonl_emit(j);
+    jsonl_write(r, j);
 }
 
 bool jsonl_file_sha256(const char *path, char out[65])

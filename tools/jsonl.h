@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "rampart.h"
 
@@ -21,6 +22,7 @@ typedef struct jsonl_run {
     int argc;         /* the command's arguments (after its name), borrowed */
     char **argv;
     double t0;        /* monotonic start, for the run line's seconds */
+    FILE *out, *copy; /* where jsonl_write puts rows: out (stdout after init; NULL: nowhere) and copy */
 } jsonl_run;
 
 /* The test images a row was measured on: the first n of data's split. */
@@ -39,6 +41,8 @@ cJSON *jsonl_row(const jsonl_run *r, const char *kind);
 
 /* Print the row as one line on stdout, flush, and free it. */
 void jsonl_emit(cJSON *j);
+/* The same into r->out and r->copy (those not NULL). */
+void jsonl_write(const jsonl_run *r, cJSON *j);
 
 /* The "run" line, written last when the command succeeded (readers of the first line keep
  * finding the first row): the command's arguments, rampart's version, CPU, threads, seed,
