@@ -269,7 +269,7 @@ static void run_passes(rp_model *m, const float *x, const float *dl, int B, int 
     rp_graph *g = &m->g;
     o->z = floats((size_t)B * K), o->dx = floats(X), o->gr = floats(np), o->guided = floats(X);
     memcpy(o->z, rp_model_forward(m, x, B, false), (size_t)B * K * sizeof(float));
-    *chained = g->last_chained;
+    *chained = rp_plan_count(g->last_plan, RP_STEP_CHAIN) > 0;
     rp_model_backward(m, dl, o->dx, RP_GRAD_INPUT);
     rp_model_zero_grad(m);
     rp_model_forward(m, x, B, false);
@@ -308,9 +308,9 @@ static void check_model_chains(const char *arch, int H, int expect_chains)
     tu_fill_uniform(dl, (size_t)B * K, -1.0f, 1.0f, 92);
     pass_out plain, chained;
     bool used[2];
-    g->no_chain = true;
+    g->options = RP_OPT_NO_CHAIN;
     run_passes(m, x, dl, B, K, X, np, &plain, &used[0]);
-    g->no_chain = false;
+    g->options = 0;
     for (int i = 0; i < g->n_nodes; i++) /* poison: a chain must not read what it never wrote */
         for (size_t j = 0; j < (size_t)B * rp_shape_numel(g->nodes[i].out_shape); j++)
             g->nodes[i].dy[j] = g->nodes[i].y[j] = NAN;

@@ -592,8 +592,8 @@ static void test_conv_act_epilogue(void **state)
 
 /* A whole model with the graph's run-loop shortcuts (gradients written in place, batch norm
  * doing the ReLU/ReLU6 after it, forward and backward, conv doing the batch norm after it in
- * evaluation) equals, bit for bit, the plain run (g->zero_all_dx: zero
- * every gradient and add; g->no_fusion: every node its own forward): logits, input gradient
+ * evaluation) equals, bit for bit, the plain run (RP_OPT_ZERO_DX: zero
+ * every gradient and add; RP_OPT_NO_FUSION: every node its own step): logits, input gradient
  * and parameter gradients, in training and evaluation mode. Stale NaN in every activation and
  * gradient buffer (a poisoned previous pass) never leaks into the results. */
 static void check_graph_write(const char *arch, int H, int C, int K, bool train)
@@ -604,8 +604,9 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     rp_model *m;
     assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
     rp_graph *g = &m->g;
-    g->no_chain = true; /* chains agree to rounding, not bit for bit: tests/test_chain.c */
-    g->no_train_fold = true; /* nor the training conv + batch norm: tests/test_pwbn.c, test_models_ref.c */
+    /* chains agree to rounding, not bit for bit (tests/test_chain.c); nor does the training conv +
+     * batch norm (tests/test_pwbn.c, test_models_ref.c) */
+    const unsigned shortcuts = RP_OPT_NO_CHAIN | RP_OPT_NO_TRAIN_FOLD;
     size_t X = (size_t)3 * H * H * C, np = 0;
     for (int i = 0; i < g->n_params; i++) np += g->params[i].grad ? g->params[i].numel : 0;
     for (int i = 0; i < g->n_params; i++) { /* BN gamma 3: many values above ReLU6's clip */
@@ -621,7 +622,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     rp_rng dropout = g->dropout_rng; /* the same dropout masks in both passes */
     int fused = 0, fused_bwd = 0, sums = 0;
     for (int mode = 0; mode < 2; mode++) {
-        g->zero_all_dx = g->no_fusion = mode == 0;
+        g->options = shortcuts | (mode == 0 ? RP_OPT_ZERO_DX | RP_OPT_NO_FUSION : 0u);
         g->dropout_rng = dropout;
         dx[mode] = floats(X);
         gr[mode] = floats(np);
@@ -639,10 +640,11 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
                 memcpy(gr[mode] + o, g->params[i].grad, g->params[i].numel * sizeof(float));
                 o += g->params[i].numel;
             }
-        for (int i = 0; mode == 1 && i < g->n_nodes; i++) {
-            fused += g->nodes[i].act != RP_ACT_NONE;
-            fused_bwd += g->nodes[i].act_dy != NULL; /* the BN did its ReLU6's backward */
-            sums += g->nodes[i].sums_in != NULL;     /* the conv before formed the BN's sums */
+        const rp_plan *plan = g->last_plan; /* the forward the backward ran after */
+        for (int k = 0; mode == 1 && k < plan->n_steps; k++) fused += plan->steps[k].act >= 0;
+        if (mode == 1) {
+            fused_bwd = rp_plan_count_act_bwd(g, plan); /* the BN did its ReLU6's backward */
+            sums = rp_plan_count(plan, RP_STEP_CONV_BN_SUMS); /* the conv before formed the BN's sums */
         }
     }
     if (!strcmp(arch, "mobilenet_v2")) assert_true(fused > 30 && fused_bwd > 30); /* every BN before a ReLU6 */
@@ -661,7 +663,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
                 g->nodes[i].dy[j] = g->nodes[i].y[j] = NAN;
         float *z2 = floats(3 * (size_t)K), *dx2 = floats(X);
         memcpy(z2, rp_model_forward(m, x, 3, false), 3 * (size_t)K * sizeof(float));
-        assert_true(g->last_folded);
+        assert_true(rp_plan_count(g->last_plan, RP_STEP_CONV_BN_EVAL) > 0);
         rp_model_backward(m, dl, dx2, RP_GRAD_INPUT);
         if (memcmp(z[0], z2, 3 * (size_t)K * sizeof(float)) || memcmp(dx[0], dx2, X * sizeof(float)))
             fail_msg("%s: the folded evaluation pass changes the logits or the input gradient", arch);

@@ -366,16 +366,14 @@ static void run_case(const char *arch, const char *const *weights)
         m = create_without_dropout(ctx, &c);
         load(m, weights);
     }
-    m->g.no_train_fold = true; /* the layer-by-layer training path */
+    m->g.options = RP_OPT_NO_TRAIN_FOLD; /* the layer-by-layer training path */
     train_pass(m, &r, x, y, B, K, &e);
     /* again with every pointwise conv that widens its input doing the batch norm after it
      * (kernels/pwbn.h), from the same weights and running statistics */
     load(m, weights);
-    m->g.no_train_fold = false;
-    m->g.train_fold_always = true;
+    m->g.options = RP_OPT_TRAIN_FOLD_ALWAYS;
     train_pass(m, &r, x, y, B, K, &e);
-    int folded = 0;
-    for (int i = 0; i < m->g.n_nodes; i++) folded += m->g.nodes[i].train_fold;
+    int folded = rp_plan_count(m->g.last_plan, RP_STEP_CONV_BN_TRAIN);
     if (!strcmp(arch, "mobilenet_v2") && folded < 17) /* features.2-17's expand convs and features.18 */
         fail_msg("%s: only %d convs did their batch norm in training", arch, folded);
     print_message("%s: logits max|diff| %.3g, loss rel %.3g, worst param grad rel L2 %.3g, "

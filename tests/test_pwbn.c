@@ -256,16 +256,16 @@ static void test_fold_buffers(void **state)
     for (int c = 0; c < 4; c++) cfg.mean[c] = 0.5f, cfg.std[c] = 0.25f;
     rp_model *m;
     assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
-    const rp_graph *g = &m->g;
+    rp_graph *g = &m->g;
+    g->options = RP_OPT_TRAIN_FOLD_ALWAYS;
+    const rp_plan *p = rp_graph_plan(g, RP_PLAN_TRAIN, 3);
     int folds = 0;
-    for (int i = 0; i + 1 < g->n_nodes; i++) {
-        const rp_node *n = &g->nodes[i];
-        if (!n->ops->train_fold_applies || n->fold_node != i + 1 || !n->ops->train_fold_applies(n, 3, true) ||
-            n->in[0] == RP_INPUT)
-            continue;
-        const rp_node *bn = &g->nodes[i + 1];
+    for (int k = 0; k < p->n_steps; k++) {
+        const rp_step *s = &p->steps[k];
+        const rp_node *n = &g->nodes[s->node];
+        if (s->kind != RP_STEP_CONV_BN_TRAIN || n->in[0] == RP_INPUT) continue;
         int sx = g->nodes[n->in[0]].dy_slot;
-        if (sx == bn->dy_slot || (bn->act_node >= 0 && sx == g->nodes[bn->act_node].dy_slot))
+        if (sx == g->nodes[s->bn].dy_slot || (s->act >= 0 && sx == g->nodes[s->act].dy_slot))
             fail_msg("%s: its input's gradient shares a buffer with the gradient it reads", n->name);
         folds++;
     }

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "core/rng.h"
 #include "kernels/cpu.h"
+#include "nn/chain.h"
 #include "nn/model.h"
 
 typedef struct bench_opts {
@@ -255,10 +256,11 @@ static void print_profile(const bench *b, const bench_result *res)
            "bwd GF/s", "share");
     for (int i = 0; i < g->n_nodes; i++) {
         const rp_node *n = &g->nodes[i];
-        if (n->chain_first >= 0) { /* the chain starting here, when it ran as one */
-            const rp_chain *ch = &g->chains[n->chain_first];
+        int c = rp_chain_starting_at(g, i);
+        if (c >= 0) { /* the chain starting here, when it ran as one */
+            const rp_chain *ch = &g->chains[c];
             double f = ch->ms_fwd / S, bw = ch->ms_bwd / S;
-            double ff = chain_flop(b, n->chain_first, false) / S, fb = chain_flop(b, n->chain_first, true) / S;
+            double ff = chain_flop(b, c, false) / S, fb = chain_flop(b, c, true) / S;
             char name[160], kind[32];
             snprintf(name, sizeof name, "%s..%s", n->name, g->nodes[ch->last].name);
             snprintf(kind, sizeof kind, "chain(%d convs)", ch->n);
@@ -403,7 +405,7 @@ int cmd_bench(int argc, char **argv)
     bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
     if (!b.ctx) return CLI_EXIT_FAIL;
     rc = setup(&b);
-    if (!rc) b.m->g.no_chain = !o.chains, b.m->g.no_train_fold = !o.train_fold;
+    if (!rc) b.m->g.options = (o.chains ? 0u : RP_OPT_NO_CHAIN) | (o.train_fold ? 0u : RP_OPT_NO_TRAIN_FOLD);
     double secs = 0.0;
     int steps = o.steps;
     for (int w = 0; w < o.warmup && !rc; w++) rc = run_steps(&b, steps ? steps : 1, &secs);

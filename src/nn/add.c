@@ -30,8 +30,7 @@ static void add_bwd(rp_node *n, const rp_pass *p)
     }
 }
 
-static const rp_layer_ops add_ops = {.kind = "add", .forward = add_fwd, .backward = add_bwd,
-                                     .writes_dx = true};
+static const rp_layer_ops add_ops = {.kind = "add", .forward = add_fwd, .backward = add_bwd};
 
 int rp_g_add(rp_graph *g, int a, int b, const char *name)
 {

@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/chain.h"
 #include "nn/chain.h"
+#include "nn/fused.h"
 
 _Static_assert(RP_CHAIN_MAX == CHAIN_MAX, "the graph's and the kernel's chain lengths agree");
 
@@ -31,7 +32,7 @@ static bool find_chain(const rp_graph *g, int i, rp_chain *c)
         const float *w, *b;
         if (g->nodes[j].n_in != 1 || !rp_conv2d_describe(&g->nodes[j], 1, &s, &w, &b) || !chain_unit_applies(&s))
             return false;
-        if (!feeds_next(g, j) || !g->nodes[j + 1].ops->fold_eval) return false;
+        if (!feeds_next(g, j) || !kind_is(&g->nodes[j + 1], "batchnorm2d")) return false;
         int bn = j + 1, act = -1;
         if (feeds_next(g, bn) && (kind_is(&g->nodes[bn + 1], "relu") || kind_is(&g->nodes[bn + 1], "relu6")))
             act = bn + 1;
@@ -70,14 +71,12 @@ void rp_chains_free(rp_graph *g)
 rp_status rp_chains_plan(rp_graph *g)
 {
     rp_chains_free(g);
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].chain_first = g->nodes[i].chain_last = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         rp_chain c;
         if (!find_chain(g, i, &c)) continue;
         rp_chain *cs = realloc(g->chains, (size_t)(g->n_chains + 1) * sizeof *cs);
         if (!cs) return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning chains");
         g->chains = cs;
-        g->nodes[c.first].chain_first = g->nodes[c.last].chain_last = g->n_chains;
         g->chains[g->n_chains++] = c;
         i = c.last;
     }
@@ -103,11 +102,18 @@ static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
     for (int u = 0; u < c->n; u++) {
         rp_node *bn = &g->nodes[c->bn[u]];
         rp_fold f;
-        bn->ops->fold_eval(bn, &f);
+        rp_bn_eval_map(bn, &f);
         k.u[u].bn = (conv_bn){.mean = f.mean, .invstd = f.invstd, .gamma = f.gamma, .beta = f.beta};
         k.u[u].act = c->act[u] < 0 ? ACT_NONE : kind_is(&g->nodes[c->act[u]], "relu6") ? ACT_RELU6 : ACT_RELU;
     }
     return k;
+}
+
+int rp_chain_starting_at(const rp_graph *g, int node)
+{
+    for (int c = 0; c < g->n_chains; c++)
+        if (g->chains[c].first == node) return c;
+    return -1;
 }
 
 size_t rp_chains_scratch(const rp_graph *g, int B)

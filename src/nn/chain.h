@@ -10,9 +10,11 @@
  * (nn/conv2d.c). */
 bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **w, const float **b);
 
-/* Find every chain (replacing an earlier plan) and mark chain_first/chain_last. */
+/* Find every chain (replacing an earlier plan). */
 rp_status rp_chains_plan(rp_graph *g);
 void rp_chains_free(rp_graph *g);
+/* The chain whose first node is node, or -1. */
+int rp_chain_starting_at(const rp_graph *g, int node);
 /* Scratch floats the chains need at batch B on g->chain_threads threads. */
 size_t rp_chains_scratch(const rp_graph *g, int B);
 /* Bytes of chain c's masks at batch B (rp_chain.masks). */

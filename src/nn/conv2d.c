@@ -8,6 +8,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/pwbn.h"
 #include "nn/chain.h"
+#include "nn/fused.h"
 #include "nn/graph.h"
 
 typedef struct conv_state {
@@ -22,23 +23,52 @@ static conv2d_shape shape_of(const rp_node *n, int B)
     return conv2d_shape_make(B, in.H, in.W, in.C, st->OC, st->K, st->stride, st->pad, st->groups);
 }
 
-/* A pointwise one-group conv that widens its input (OC >= 2 C: MobileNetV2's expand convs) and
- * whose only reader is a batch norm may do that batch norm in training (kernels/pwbn.h): it
- * keeps its input's moments (doubles) in saved. */
+static size_t rows_of(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
+
+static size_t conv_scratch(const rp_node *n, int B)
+{
+    conv2d_shape s = shape_of(n, B);
+    return conv2d_scratch_floats(&s);
+}
+
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, int act, uint8_t *bits,
+                          double *sums)
+{
+    const conv_state *st = n->state;
+    conv2d_shape s = shape_of(n, p->B);
+    const float *b = st->bias ? n->param[1].data : NULL;
+    if (sums) { /* training, the batch norm after it takes the sums (rp_conv2d_forms_sums) */
+        RP_ASSERT(!bn && act == ACT_NONE && !bits);
+        conv2d_forward_sums(y, n->x[0], n->param[0].data, b, &s, n->scratch, sums);
+        return;
+    }
+    conv_bn map = bn ? (conv_bn){.mean = bn->mean, .invstd = bn->invstd, .gamma = bn->gamma, .beta = bn->beta}
+                     : (conv_bn){0};
+    conv2d_forward_bn_bits(y, n->x[0], n->param[0].data, b, &s, n->scratch, bn ? &map : NULL, act, bits);
+}
+
+static void conv_fwd(rp_node *n, const rp_pass *p) { rp_conv2d_forward_to(n, p, n->y, NULL, ACT_NONE, NULL, NULL); }
+
+bool rp_conv2d_forms_sums(const rp_node *n)
+{
+    conv2d_shape s = shape_of(n, 1);
+    return conv2d_forms_sums(&s);
+}
+
+/* The training fold (kernels/pwbn.h): a pointwise one-group conv that widens its input (OC >= 2 C:
+ * MobileNetV2's expand convs); it keeps its input's moments (doubles) in the step's memory. */
 static bool can_train_fold(const rp_node *n)
 {
     const conv_state *st = n->state;
-    return n->fold_node >= 0 && st->K == 1 && st->stride == 1 && st->pad == 0 && st->groups == 1 &&
-           st->OC >= 2 * n->in_shape[0].C;
+    return st->K == 1 && st->stride == 1 && st->pad == 0 && st->groups == 1 && st->OC >= 2 * n->in_shape[0].C;
 }
 
-static size_t conv_saved(const rp_node *n, int B)
+bool rp_conv2d_bn_train_applies(const rp_node *n, int B, bool always)
 {
-    (void)B;
-    return can_train_fold(n) ? 2 * pwbn_moment_doubles(n->in_shape[0].C) : 0;
+    return can_train_fold(n) && (always || B == 0 || pwbn_worth(rows_of(n, B), n->in_shape[0].C, n->out_shape.C));
 }
 
-static size_t rows_of(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
+size_t rp_conv2d_bn_train_mem_floats(const rp_node *n) { return 2 * pwbn_moment_doubles(n->in_shape[0].C); }
 
 /* The fused path's scratch: pwbn's floats, then its doubles from a 64-byte boundary. */
 static size_t pwbn_floats(const rp_node *n) { return pwbn_scratch_floats(n->in_shape[0].C, n->out_shape.C); }
@@ -49,48 +79,20 @@ static double *pwbn_work(const rp_node *n, int B)
     return (double *)(n->scratch + (((f > mf ? f : mf) + 15) & ~(size_t)15));
 }
 
-static size_t conv_scratch(const rp_node *n, int B)
+size_t rp_conv2d_bn_train_scratch_floats(const rp_node *n, int B)
 {
-    conv2d_shape s = shape_of(n, B);
-    size_t own = conv2d_scratch_floats(&s);
-    if (!can_train_fold(n)) return own;
     size_t N = rows_of(n, B), C = (size_t)n->in_shape[0].C;
     size_t work = 2 * pwbn_work_doubles(N, (int)C, n->out_shape.C), floats = pwbn_floats(n);
     if (pwbn_moment_floats(N, (int)C) > floats) floats = pwbn_moment_floats(N, (int)C);
-    size_t fused = ((floats + 15) & ~(size_t)15) + work;
-    return fused > own ? fused : own;
+    return ((floats + 15) & ~(size_t)15) + work;
 }
 
-static void conv_fwd(rp_node *n, const rp_pass *p)
-{
-    const conv_state *st = n->state;
-    conv2d_shape s = shape_of(n, p->B);
-    if (n->sums_out) { /* training, the batch norm after it takes the sums (conv_forms_sums) */
-        conv2d_forward_sums(n->y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
-                            n->sums_out);
-        return;
-    }
-    /* with a fused ReLU/ReLU6 after it (n->act), write the activation's output instead; with
-     * the batch norm after it folded (n->fold_on, evaluation), that and its activation's */
-    int a = n->fold_on ? n->fold_act : n->act;
-    int act = a == RP_ACT_RELU6 ? ACT_RELU6 : a == RP_ACT_RELU ? ACT_RELU : ACT_NONE;
-    float *y = n->fold_on ? n->fold_y : n->act ? n->act_y : n->y;
-    conv_bn bn = {.mean = n->fold.mean, .invstd = n->fold.invstd, .gamma = n->fold.gamma, .beta = n->fold.beta};
-    conv2d_forward_bn_bits(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch,
-                           n->fold_on ? &bn : NULL, act, n->fold_bits);
-}
-
-static bool conv_train_fold_applies(const rp_node *n, int B, bool always)
-{
-    return can_train_fold(n) && (always || pwbn_worth(rows_of(n, B), n->in_shape[0].C, n->out_shape.C));
-}
-
-static void conv_train_stats(rp_node *n, int B, double *mean, double *var)
+void rp_conv2d_bn_train_stats(rp_node *n, int B, float *mem, double *mean, double *var)
 {
     const conv_state *st = n->state;
     int C = n->in_shape[0].C;
-    pwbn_moments((double *)n->saved, n->x[0], rows_of(n, B), C, pwbn_work(n, B), n->scratch);
-    pwbn_stats(mean, var, (double *)n->saved, n->param[0].data, st->bias ? n->param[1].data : NULL, C, st->OC);
+    pwbn_moments((double *)mem, n->x[0], rows_of(n, B), C, pwbn_work(n, B), n->scratch);
+    pwbn_stats(mean, var, (double *)mem, n->param[0].data, st->bias ? n->param[1].data : NULL, C, st->OC);
 }
 
 /* A parameter's gradient buffer when this pass accumulates it, else NULL. */
@@ -99,29 +101,26 @@ static float *grad_if_wanted(const rp_param *prm, const rp_pass *p)
     return p->param_grads && prm->trainable && !prm->frozen ? prm->grad : NULL;
 }
 
+void rp_conv2d_bn_train_backward(rp_node *n, const rp_pass *p, const rp_fold_grads *f, const float *mem)
+{
+    const conv_state *st = n->state;
+    float *dw = grad_if_wanted(&n->param[0], p);
+    float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
+    pwbn_grads d = {.dx = n->dx[0], .dw = dw, .db = db, .dgamma = f->dgamma, .dbeta = f->dbeta,
+                    .acc_dx = !n->dx_write[0]};
+    pwbn_backward(&d, f->g, f->bits, n->x[0], n->param[0].data, f->gamma, f->invstd, (const double *)mem,
+                  rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n, p->B));
+}
+
 static void conv_bwd(rp_node *n, const rp_pass *p)
 {
     const conv_state *st = n->state;
     float *dw = grad_if_wanted(&n->param[0], p);
     float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
-    if (n->train_fold) { /* this conv's and the batch norm's backward (kernels/pwbn.h) */
-        const rp_fold_grads *f = &n->fold_grads;
-        pwbn_grads d = {.dx = n->dx[0], .dw = dw, .db = db, .dgamma = f->dgamma, .dbeta = f->dbeta,
-                        .acc_dx = !n->dx_write[0]};
-        pwbn_backward(&d, f->g, f->bits, n->x[0], n->param[0].data, f->gamma, f->invstd, (const double *)n->saved,
-                      rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n, p->B));
-        return;
-    }
     if (!n->dx[0] && !dw && !db) return;
     conv2d_shape s = shape_of(n, p->B);
     conv2d_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch,
                        !n->dx_write[0]);
-}
-
-static bool conv_forms_sums(const rp_node *n, int B)
-{
-    conv2d_shape s = shape_of(n, B);
-    return n->act == RP_ACT_NONE && conv2d_forms_sums(&s);
 }
 
 static const rp_layer_ops conv_ops;
@@ -136,11 +135,8 @@ bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **
     return true;
 }
 
-static const rp_layer_ops conv_ops = {.kind = "conv2d", .saved_floats = conv_saved, .scratch_floats = conv_scratch,
-                                      .forward = conv_fwd, .backward = conv_bwd, .writes_dx = true,
-                                      .fuses_act = true, .accepts_fold = true, .forms_sums = conv_forms_sums,
-                                      .train_fold_applies = conv_train_fold_applies,
-                                      .train_stats = conv_train_stats};
+static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch, .forward = conv_fwd,
+                                      .backward = conv_bwd};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,
                 int groups, bool bias)

@@ -41,8 +41,7 @@ static void dropout_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops dropout_ops = {.kind = "dropout", .saved_floats = dropout_saved,
-                                         .forward = dropout_fwd, .backward = dropout_bwd,
-                                         .writes_dx = true};
+                                         .forward = dropout_fwd, .backward = dropout_bwd};
 
 int rp_g_dropout(rp_graph *g, int in, const char *name, float p)
 {

@@ -35,7 +35,7 @@ static void flatten_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops flatten_ops = {.kind = "flatten", .forward = flatten_fwd,
-                                         .backward = flatten_bwd, .writes_dx = true};
+                                         .backward = flatten_bwd};
 
 int rp_g_flatten(rp_graph *g, int in, const char *name)
 {

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/activation.h"
 #include "nn/chain.h"
+#include "nn/fused.h"
 
 void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
 {
@@ -17,6 +19,7 @@ void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input)
 void rp_graph_free(rp_graph *g)
 {
     rp_chains_free(g);
+    rp_plans_free(g);
     for (int i = 0; i < g->n_nodes; i++) free(g->nodes[i].state);
     free(g->nodes);
     free(g->params);
@@ -117,9 +120,11 @@ static void carve_params(rp_graph *g, rp_arena *a)
         g->params[i].grad = g->params[i].trainable ? rp_arena_floats(a, g->params[i].numel) : NULL;
 }
 
-static void carve_activations(rp_graph *g, rp_arena *a, int B)
+static rp_status carve_activations(rp_graph *g, rp_arena *a, int B)
 {
-    size_t scratch = 0;
+    rp_plan_mem mem;
+    RP_TRY(rp_plan_mem_sizes(g, B, &mem));
+    size_t scratch = mem.scratch;
     g->input = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
     for (int s = 0; s < g->n_dy_slots; s++) { /* each slot as large as its largest user */
         size_t most = 0;
@@ -136,104 +141,29 @@ static void carve_activations(rp_graph *g, rp_arena *a, int B)
         n->y = rp_arena_floats(a, out);
         size_t saved = n->ops->saved_floats ? n->ops->saved_floats(n, B) : 0;
         n->saved = saved ? rp_arena_floats(a, saved) : NULL;
+        g->step_mem[i] = mem.node[i] ? rp_arena_floats(a, mem.node[i]) : NULL;
         size_t s = n->ops->scratch_floats ? n->ops->scratch_floats(n, B) : 0;
         if (s > scratch) scratch = s;
     }
+    free(mem.node);
     if (rp_chains_scratch(g, B) > scratch) scratch = rp_chains_scratch(g, B);
     for (int c = 0; c < g->n_chains; c++)
         g->chains[c].masks = (uint8_t *)rp_arena_floats(a, (rp_chain_mask_bytes(g, &g->chains[c], B) + 3) / 4);
-    size_t sums = 0; /* doubles */
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].ops->takes_sums && (size_t)2 * B * g->nodes[i].out_shape.C > sums)
-            sums = (size_t)2 * B * g->nodes[i].out_shape.C;
-    g->bn_sums = sums ? (double *)rp_arena_floats(a, 2 * sums) : NULL;
+    g->bn_sums = mem.sums ? (double *)rp_arena_floats(a, 2 * mem.sums) : NULL;
     float *shared = scratch ? rp_arena_floats(a, scratch) : NULL;
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].scratch = shared;
-}
-
-/* A ReLU or ReLU6 node: the activations the run loop's fusions handle. */
-static bool is_act(const rp_node *n) { return !strcmp(n->ops->kind, "relu") || !strcmp(n->ops->kind, "relu6"); }
-
-/* The backward steps (node indices, run from high to low) during which node i's gradient
- * buffer holds a value: from its first writer to its own backward. Conservative where the
- * run loop's shortcuts move a read or a write: a ReLU's gradient is read by its producer
- * (fuses_own_act_bwd), and a node read by a ReLU may be written by that ReLU's reader
- * (fuses_act_bwd); a conv that may do the training batch norm after it reads that batch
- * norm's and its activation's gradients (train_fold_conv). The last node's is filled before
- * the first step (n_nodes). */
-/* The conv that may do batch norm node b's training forward and backward (ops->train_fold:
- * it then reads b's gradient, or b's activation's, in its own backward step), or -1. */
-static int train_fold_conv(const rp_graph *g, int b)
-{
-    const rp_node *n = &g->nodes[b];
-    if (!n->ops->train_fold || n->n_in != 1 || n->in[0] == RP_INPUT) return -1;
-    const rp_node *c = &g->nodes[n->in[0]];
-    return c->fold_node == b && c->ops->train_fold_applies ? n->in[0] : -1;
-}
-
-static void dy_life(const rp_graph *g, int i, int *lo, int *hi)
-{
-    const rp_node *n = &g->nodes[i];
-    *lo = i;
-    *hi = i == g->n_nodes - 1 ? g->n_nodes : n->last_reader < 0 ? i : n->last_reader;
-    if (is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT) *lo = n->in[0];
-    /* a training fold reads a batch norm's gradient, or its activation's, at the conv's step */
-    int b = is_act(n) && n->n_in == 1 && n->in[0] != RP_INPUT ? n->in[0] : i, fc = train_fold_conv(g, b);
-    if (fc >= 0 && fc < *lo) *lo = fc;
-    if (n->last_reader >= 0 && is_act(&g->nodes[n->last_reader]) && g->nodes[n->last_reader].last_reader > *hi)
-        *hi = g->nodes[n->last_reader].last_reader;
-    for (int c = 0; c < g->n_chains; c++) /* a chain writes its input's gradient at its last node */
-        if (g->chains[c].input == i && g->chains[c].last > *hi) *hi = g->chains[c].last;
-}
-
-/* Slots for the gradient buffers: walking the backward steps from last to first, a node
- * takes a free slot when its gradient's life starts (the smallest free one that is large
- * enough, else the largest free one, which grows) and frees it after its life ends. Kept
- * nodes (rp_graph_keep) hold theirs to the end. */
-static rp_status assign_dy_slots(rp_graph *g)
-{
-    int N = g->n_nodes, n_slots = 0;
-    size_t *size = calloc((size_t)N, sizeof *size);
-    bool *busy = calloc((size_t)N, sizeof *busy);
-    int *lo = malloc((size_t)N * sizeof *lo), *hi = malloc((size_t)N * sizeof *hi);
-    if (!size || !busy || !lo || !hi) {
-        free(size), free(busy), free(lo), free(hi);
-        return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning gradient buffers");
-    }
-    for (int i = 0; i < N; i++) dy_life(g, i, &lo[i], &hi[i]);
-    for (int t = N; t >= 0; t--) {
-        for (int i = 0; i < N; i++) {
-            if (hi[i] != t) continue;
-            size_t need = rp_shape_numel(g->nodes[i].out_shape);
-            int best = -1;
-            for (int s = 0; s < n_slots; s++) {
-                if (busy[s] || g->nodes[i].keep_y) continue;
-                bool fits = size[s] >= need, best_fits = best >= 0 && size[best] >= need;
-                if (best < 0 || (fits && (!best_fits || size[s] < size[best])) || (!fits && !best_fits && size[s] > size[best]))
-                    best = s;
-            }
-            if (best < 0) best = n_slots++;
-            if (size[best] < need) size[best] = need;
-            busy[best] = true;
-            g->nodes[i].dy_slot = best;
-        }
-        for (int i = 0; i < N; i++)
-            if (lo[i] == t && !g->nodes[i].keep_y) busy[g->nodes[i].dy_slot] = false;
-    }
-    g->n_dy_slots = n_slots;
-    free(size), free(busy), free(lo), free(hi);
     return RP_OK;
 }
 
 static rp_status carve_arena(rp_graph *g, int max_batch)
 {
     rp_arena measure = {0};
-    carve_activations(g, &measure, max_batch);
+    RP_TRY(carve_activations(g, &measure, max_batch));
     rp_arena_free(&g->act_arena);
     if (rp_arena_init(&g->act_arena, measure.used) != 0)
         return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: cannot allocate %zu MiB of activations for batch %d",
                        measure.used >> 20, max_batch);
-    carve_activations(g, &g->act_arena, max_batch);
+    RP_TRY(carve_activations(g, &g->act_arena, max_batch));
     g->max_batch = max_batch;
     return RP_OK;
 }
@@ -243,7 +173,8 @@ rp_status rp_graph_keep(rp_graph *g, int node)
     RP_ASSERT(g->finalized && node >= 0 && node < g->n_nodes);
     if (g->nodes[node].keep_y) return RP_OK;
     g->nodes[node].keep_y = true;
-    RP_TRY(assign_dy_slots(g));
+    g->plan_stamp++;
+    RP_TRY(rp_plan_assign_slots(g));
     return carve_arena(g, g->max_batch);
 }
 
@@ -275,29 +206,6 @@ static void find_last_readers(rp_graph *g)
                 g->nodes[src].n_readers++;
             }
         }
-    /* a node whose only reader is a ReLU/ReLU6 can do that forward too (ops->fuses_act) */
-    for (int i = 0; i < g->n_nodes; i++) {
-        rp_node *n = &g->nodes[i];
-        n->act_node = -1;
-        if (!n->ops->fuses_act || n->n_readers != 1) continue;
-        const rp_node *r = &g->nodes[n->last_reader];
-        if (is_act(r) && r->n_in == 1) n->act_node = n->last_reader;
-    }
-    /* a conv whose only reader is a batch norm can do its evaluation forward (ops->accepts_fold) */
-    for (int i = 0; i < g->n_nodes; i++) {
-        rp_node *n = &g->nodes[i];
-        n->fold_node = -1;
-        if (!n->ops->accepts_fold || n->n_readers != 1) continue;
-        const rp_node *r = &g->nodes[n->last_reader];
-        if (r->ops->fold_eval && r->n_in == 1) n->fold_node = n->last_reader;
-    }
-}
-
-/* The activation node i's forward applies, or RP_ACT_NONE (see find_last_readers). */
-static int fused_act(const rp_graph *g, const rp_node *n)
-{
-    if (n->act_node < 0 || n->keep_y || g->no_fusion) return RP_ACT_NONE;
-    return strcmp(g->nodes[n->act_node].ops->kind, "relu6") ? RP_ACT_RELU : RP_ACT_RELU6;
 }
 
 rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
@@ -318,7 +226,8 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     find_last_readers(g);
     RP_TRY(rp_chains_plan(g));
     g->chain_threads = omp_get_max_threads();
-    RP_TRY(assign_dy_slots(g));
+    RP_TRY(rp_plans_init(g));
+    RP_TRY(rp_plan_assign_slots(g));
     g->finalized = true;
     return rp_graph_reserve(g, max_batch);
 }
@@ -339,76 +248,81 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-/* Every node's forward on the graph input already in place. fold: conv + batch norm pairs may
- * run as one in evaluation mode (see rp_layer_ops.accepts_fold); chain: so may chains
- * (rp_chain), which write their last node's output alone. */
-static void run_forward(rp_graph *g, int B, bool train, bool fold, bool chain)
+/* The activation (kernels/activation.h) of ReLU/ReLU6 node a; ACT_NONE for -1. */
+static int act_of(const rp_graph *g, int a)
+{
+    if (a < 0) return ACT_NONE;
+    return strcmp(g->nodes[a].ops->kind, "relu6") ? ACT_RELU : ACT_RELU6;
+}
+
+/* Batch norm node i's activation mask (kernels/actmask.h), kept by its training steps. */
+static uint8_t *mask_of(const rp_graph *g, int i) { return (uint8_t *)g->step_mem[i]; }
+
+static void profile_fwd(const rp_graph *g, rp_node *n, double t0)
+{
+    if (!g->profile) return;
+    n->ms_fwd += now_ms() - t0;
+    n->n_fwd++;
+}
+
+/* Step s's forward: it writes its last node's output (and what its backward needs). */
+static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
+{
+    rp_node *n = &g->nodes[s->node], *bn = s->bn >= 0 ? &g->nodes[s->bn] : NULL;
+    float *y = g->nodes[s->last].y;
+    int act = act_of(g, s->act);
+    double t0 = g->profile ? now_ms() : 0.0;
+    rp_fold f;
+    if (s->kind != RP_STEP_CHAIN) bind_inputs(g, n);
+    switch (s->kind) {
+    case RP_STEP_LAYER:
+        n->ops->forward(n, p);
+        break;
+    case RP_STEP_LAYER_ACT: /* a conv, or a batch norm (keeping the mask bits in training) */
+        if (!strcmp(n->ops->kind, "conv2d")) rp_conv2d_forward_to(n, p, y, NULL, act, NULL, NULL);
+        else rp_bn_forward_act(n, p, y, act, NULL, mask_of(g, s->node));
+        break;
+    case RP_STEP_CONV_BN_EVAL:
+        rp_bn_eval_map(bn, &f);
+        rp_conv2d_forward_to(n, p, y, &f, act, NULL, NULL);
+        break;
+    case RP_STEP_CONV_BN_SUMS: /* the statistics pass through g->bn_sums */
+        rp_conv2d_forward_to(n, p, n->y, NULL, ACT_NONE, NULL, g->bn_sums);
+        profile_fwd(g, n, t0);
+        t0 = g->profile ? now_ms() : 0.0;
+        n = bn;
+        bind_inputs(g, bn);
+        rp_bn_forward_act(bn, p, y, act, g->bn_sums, mask_of(g, s->bn));
+        break;
+    case RP_STEP_CONV_BN_TRAIN: { /* the batch mean and variance pass through g->bn_sums */
+        double *mean = g->bn_sums, *var = mean + bn->out_shape.C;
+        RP_ASSERT(g->step_mem[s->node] && (act == ACT_NONE || g->step_mem[s->bn]));
+        rp_conv2d_bn_train_stats(n, p->B, g->step_mem[s->node], mean, var);
+        rp_bn_train_from_stats(bn, mean, var, (size_t)p->B * bn->out_shape.H * bn->out_shape.W, &f);
+        rp_conv2d_forward_to(n, p, y, &f, act, act != ACT_NONE ? mask_of(g, s->bn) : NULL, NULL);
+        break;
+    }
+    case RP_STEP_CHAIN: {
+        rp_chain *ch = &g->chains[s->chain];
+        rp_chain_forward(g, ch, p->B);
+        if (g->profile) {
+            ch->ms_fwd += now_ms() - t0;
+            ch->n_fwd++;
+        }
+        return;
+    }
+    case RP_STEP_KINDS: RP_ASSERT(!"step kind");
+    }
+    profile_fwd(g, n, t0);
+}
+
+/* Runs plan's steps on the graph input already in place. */
+static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
 {
     rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
-    g->last_folded = g->last_chained = false;
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
-    for (int i = 0; i < g->n_nodes; i++) {
-        rp_node *n = &g->nodes[i];
-        n->sums_out = NULL, n->sums_in = NULL, n->train_fold = false, n->fold_bits = NULL;
-    }
-    for (int i = 0; i < g->n_nodes; i++) {
-        rp_node *n = &g->nodes[i];
-        rp_chain *ch = n->chain_first >= 0 ? &g->chains[n->chain_first] : NULL;
-        if (ch && chain && fold && !train && !g->no_fusion && !g->no_chain && rp_chain_usable(g, ch)) {
-            for (int j = ch->first; j <= ch->last; j++) g->nodes[j].act = RP_ACT_NONE, g->nodes[j].fold_on = false;
-            double t0 = g->profile ? now_ms() : 0.0;
-            rp_chain_forward(g, ch, B);
-            if (g->profile) {
-                ch->ms_fwd += now_ms() - t0;
-                ch->n_fwd++;
-            }
-            g->last_chained = true;
-            i = ch->last;
-            continue;
-        }
-        if (n->n_in == 1 && n->in[0] != RP_INPUT && (g->nodes[n->in[0]].act || g->nodes[n->in[0]].fold_on))
-            continue; /* done by the producer */
-        bind_inputs(g, n);
-        n->act = fused_act(g, n);
-        n->act_y = n->act ? g->nodes[n->act_node].y : NULL;
-        n->fold_on = false;
-        rp_node *bn = n->fold_node >= 0 ? &g->nodes[n->fold_node] : NULL;
-        if (bn && fold && !train && !g->no_fusion && !n->keep_y && !bn->keep_y) {
-            bn->ops->fold_eval(bn, &n->fold);
-            bn->act = fused_act(g, bn);
-            bn->act_y = bn->act ? g->nodes[bn->act_node].y : NULL;
-            n->fold_act = bn->act;
-            n->fold_y = bn->act ? bn->act_y : bn->y;
-            n->fold_on = g->last_folded = true;
-        }
-        /* training: the conv does the batch norm after it (statistics from its input's moments,
-         * kernels/pwbn.h), where that pays; the mean and variance pass through g->bn_sums */
-        if (bn && n->fold_node == i + 1 && train && !g->no_fusion && !g->no_train_fold && !n->keep_y &&
-            !bn->keep_y && n->ops->train_fold_applies && bn->ops->train_fold &&
-            n->ops->train_fold_applies(n, B, g->train_fold_always)) {
-            double *mean = g->bn_sums, *var = mean + bn->out_shape.C;
-            n->ops->train_stats(n, B, mean, var);
-            bn->act = fused_act(g, bn);
-            bn->act_y = bn->act ? g->nodes[bn->act_node].y : NULL;
-            bn->ops->train_fold(bn, mean, var, (size_t)B * bn->out_shape.H * bn->out_shape.W, &n->fold, &n->fold_bits);
-            n->fold_act = bn->act;
-            n->fold_y = bn->act ? bn->act_y : bn->y;
-            n->fold_on = n->train_fold = true;
-        }
-        /* the batch norm's statistics while each sample is in cache; one buffer, so only for a
-         * batch norm right after its conv */
-        if (bn && !n->train_fold && n->fold_node == i + 1 && train && !g->no_fusion && bn->ops->takes_sums &&
-            n->ops->forms_sums && n->ops->forms_sums(n, B)) {
-            n->sums_out = g->bn_sums;
-            bn->sums_in = g->bn_sums;
-        }
-        double t0 = g->profile ? now_ms() : 0.0;
-        n->ops->forward(n, &p);
-        if (g->profile) {
-            n->ms_fwd += now_ms() - t0;
-            n->n_fwd++;
-        }
-    }
+    for (int k = 0; k < plan->n_steps; k++) step_forward(g, &plan->steps[k], &p);
+    g->last_plan = plan;
     g->last_B = B;
     g->last_train = train;
 }
@@ -417,7 +331,7 @@ const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
 {
     RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
     memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
-    run_forward(g, B, train, true, true);
+    run_forward(g, rp_graph_plan(g, train ? RP_PLAN_TRAIN : RP_PLAN_EVAL, B), B, train);
     return g->nodes[g->n_nodes - 1].y;
 }
 
@@ -441,115 +355,114 @@ static void mark_backward(rp_graph *g, bool param_grads, bool input_grad)
     }
 }
 
-/* The ReLU/ReLU6 node whose backward node n can do as well (ops->fuses_act_bwd), or -1: n
- * is its only reader, and it is the only reader of its own input, so n writes that gradient.
- * Not for guided or all-node passes (they want the ReLU's own rule or its dy). */
-static int act_before(const rp_graph *g, const rp_node *n, bool plain)
+/* Binds node n's k-th input gradient, written as node `as` would (n itself, or the ReLU whose
+ * backward a max-pool does): NULL when nobody needs it; the first writer of a gradient (its
+ * highest-index reader) zeroes it, or, when it is the only reader, writes instead of adding. */
+static void bind_dx(rp_graph *g, rp_node *n, int as, int k, float *dx, int B)
 {
-    if (plain || g->no_fusion || !n->ops->fuses_act_bwd || n->n_in != 1 || n->in[0] == RP_INPUT) return -1;
-    const rp_node *r = &g->nodes[n->in[0]];
-    if (!is_act(r) || r->n_in != 1 || r->n_readers != 1 || r->keep_y || !r->bwd_run)
-        return -1;
-    int readers = r->in[0] == RP_INPUT ? g->input_readers : g->nodes[r->in[0]].n_readers;
-    return readers == 1 ? n->in[0] : -1;
+    const rp_node *r = &g->nodes[as];
+    int src = r->in[k];
+    bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
+    n->dx[k] = !wanted ? NULL : src == RP_INPUT ? dx : g->nodes[src].dy;
+    n->dx_write[k] = false;
+    bool first = src == RP_INPUT ? g->input_last_reader == as : g->nodes[src].last_reader == as;
+    int readers = src == RP_INPUT ? g->input_readers : g->nodes[src].n_readers;
+    if (!wanted || !first || (k > 0 && r->in[0] == src)) return;
+    if (readers == 1 && !(g->options & RP_OPT_ZERO_DX)) n->dx_write[k] = true;
+    else memset(n->dx[k], 0, (size_t)B * rp_shape_numel(r->in_shape[k]) * sizeof(float));
 }
 
-/* Whether ReLU/ReLU6 node r's backward can be left to its producer (ops->fuses_own_act_bwd):
- * the producer did r's forward in the last pass (so it is r's input's only reader and holds
- * r's output as act_y) and runs its own backward. Not for guided or all-node passes. */
-static bool act_in_producer(const rp_graph *g, const rp_node *r, bool plain)
+static void profile_bwd(const rp_graph *g, rp_node *n, const rp_pass *p, double t0)
 {
-    if (plain || g->no_fusion || r->n_in != 1 || r->in[0] == RP_INPUT || !is_act(r)) return false;
-    const rp_node *p = &g->nodes[r->in[0]];
-    return p->ops->fuses_own_act_bwd && p->act != RP_ACT_NONE && &g->nodes[p->act_node] == r && p->bwd_run;
+    if (!g->profile) return;
+    n->ms_bwd += now_ms() - t0;
+    n->n_bwd_terms += (p->param_grads && trains_a_param(n)) + (n->dx[0] != NULL) + (n->n_in > 1 && n->dx[1] != NULL);
+}
+
+/* One operation of a step's backward (rp_step_bwd_ops); nodes that need no gradient are skipped. */
+static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
+{
+    rp_node *n = &g->nodes[o->node];
+    int B = p->B;
+    double t0 = g->profile ? now_ms() : 0.0;
+    rp_fold_grads f;
+    switch (o->kind) {
+    case RP_BOP_NODE:
+        if (!n->bwd_run) return;
+        if (n->last_reader < 0 && o->node != g->n_nodes - 1) /* read by no one: its gradient is zero */
+            memset(n->dy, 0, (size_t)B * rp_shape_numel(n->out_shape) * sizeof(float));
+        bind_inputs(g, n);
+        for (int k = 0; k < n->n_in; k++) bind_dx(g, n, o->node, k, dx, B);
+        n->ops->backward(n, p);
+        break;
+    case RP_BOP_BN_ACT: /* the mask from the forward's bits (training) or the activation's output */
+        if (!n->bwd_run) return;
+        bind_inputs(g, n);
+        bind_dx(g, n, o->node, 0, dx, B);
+        rp_bn_backward_act(n, p, g->nodes[o->act].dy, act_of(g, o->act), g->nodes[o->act].y,
+                           p->train ? mask_of(g, o->node) : NULL);
+        break;
+    case RP_BOP_POOL_ACT: /* the pool writes the gradient of the activation's input; the activation is skipped */
+        if (!n->bwd_run) return;
+        bind_inputs(g, n);
+        bind_dx(g, n, o->act, 0, dx, B);
+        g->nodes[o->act].bwd_run = false;
+        rp_maxpool_backward_act(n, p, act_of(g, o->act));
+        break;
+    case RP_BOP_CONV_BN: { /* both layers' (kernels/pwbn.h); when the conv would not run (nothing
+                            * before it needs a gradient), it runs for the batch norm's parameters */
+        rp_node *bn = &g->nodes[o->bn];
+        if (!bn->bwd_run) return;
+        rp_bn_fold_grads(bn, p, g->nodes[o->grad].dy, o->act >= 0 ? mask_of(g, o->bn) : NULL, &f);
+        bind_inputs(g, n);
+        rp_pass q = *p;
+        if (n->bwd_run) bind_dx(g, n, o->node, 0, dx, B);
+        else q.param_grads = false, n->dx[0] = NULL;
+        rp_conv2d_bn_train_backward(n, &q, &f, g->step_mem[o->node]);
+        if (!n->bwd_run) return;
+        break;
+    }
+    case RP_BOP_CHAIN: { /* the chain's input gradient, written (its only readers are inside) */
+        rp_chain *ch = &g->chains[o->chain];
+        if (!g->nodes[ch->last].bwd_run) return;
+        bool wanted = ch->input == RP_INPUT || g->nodes[ch->input].bwd_run;
+        if (wanted) rp_chain_backward(g, ch, B, ch->input == RP_INPUT ? dx : g->nodes[ch->input].dy, false);
+        if (g->profile) {
+            ch->ms_bwd += now_ms() - t0;
+            ch->n_bwd += wanted;
+        }
+        return;
+    }
+    }
+    profile_bwd(g, n, p, t0);
 }
 
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
-    RP_ASSERT(g->finalized && g->last_B >= 1);
+    RP_ASSERT(g->finalized && g->last_B >= 1 && g->last_plan);
     int B = g->last_B;
-    /* a folded batch norm left its input unwritten: its parameter gradients need it; a chain
-     * run as one left every node inside unwritten: only an input-gradient pass can use it */
-    bool chains = g->last_chained && dx && !param_grads && !guided;
-    if ((param_grads && g->last_folded) || (g->last_chained && !chains))
-        run_forward(g, B, g->last_train, !param_grads, false);
+    /* a conv that did its batch norm left that one's input unwritten, which its parameter
+     * gradients need; a chain run as one left every node inside unwritten: only an
+     * input-gradient pass can use it. Otherwise the forward re-runs without them. */
+    const rp_plan *plan = g->last_plan;
+    bool chained = rp_plan_count(plan, RP_STEP_CHAIN) > 0, folded = rp_plan_count(plan, RP_STEP_CONV_BN_EVAL) > 0;
+    bool chains_ok = dx && !param_grads && !guided;
+    if ((param_grads && (folded || chained)) || (chained && !chains_ok)) {
+        RP_ASSERT(!g->last_train);
+        plan = rp_graph_plan(g, param_grads ? RP_PLAN_EVAL_PARAMS : RP_PLAN_EVAL_UNCHAINED, B);
+        run_forward(g, plan, B, false);
+    }
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
                  .rng = &g->dropout_rng};
     mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));
+    /* guided backpropagation and every node's gradient: each ReLU/ReLU6 runs its own backward */
     bool plain = guided || (!param_grads && !dx);
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].act_dy = NULL;
-    for (int i = g->n_nodes - 1; i >= 0; i--) {
-        rp_node *n = &g->nodes[i];
-        if (!n->bwd_run) continue;
-        rp_chain *ch = n->chain_last >= 0 ? &g->chains[n->chain_last] : NULL;
-        if (chains && ch && ch->ran) { /* the chain's input gradient, written (its only readers are inside) */
-            bool wanted = ch->input == RP_INPUT || g->nodes[ch->input].bwd_run;
-            double t0 = g->profile ? now_ms() : 0.0;
-            if (wanted) rp_chain_backward(g, ch, B, ch->input == RP_INPUT ? dx : g->nodes[ch->input].dy, false);
-            if (g->profile) {
-                ch->ms_bwd += now_ms() - t0;
-                ch->n_bwd += wanted;
-            }
-            i = ch->first;
-            continue;
-        }
-        if (act_in_producer(g, n, plain)) { /* the producer applies this ReLU's mask itself */
-            g->nodes[n->in[0]].act_dy = n->dy;
-            continue;
-        }
-        if (n->n_in == 1 && n->in[0] != RP_INPUT && g->nodes[n->in[0]].train_fold) {
-            /* a batch norm its conv did in training: the conv's backward is both layers'
-             * (kernels/pwbn.h); when the conv would not run (nothing before it needs a
-             * gradient), it runs here for the batch norm's parameters alone */
-            rp_node *c = &g->nodes[n->in[0]];
-            n->ops->train_fold_grads(n, &p, &c->fold_grads);
-            if (!c->bwd_run) {
-                rp_pass q = p;
-                q.param_grads = false;
-                bind_inputs(g, c);
-                c->dx[0] = NULL;
-                c->ops->backward(c, &q);
-            }
-            continue;
-        }
-        if (n->last_reader < 0 && n != last) /* read by no one: its gradient is zero */
-            memset(n->dy, 0, (size_t)B * rp_shape_numel(n->out_shape) * sizeof(float));
-        bind_inputs(g, n);
-        int a = act_before(g, n, plain);
-        n->act_bwd = RP_ACT_NONE;
-        if (a >= 0) { /* n does the ReLU's backward: bind the ReLU's input gradient, skip it */
-            rp_node *r = &g->nodes[a];
-            n->act_bwd = strcmp(r->ops->kind, "relu6") ? RP_ACT_RELU : RP_ACT_RELU6;
-            r->bwd_run = false;
-            int src = r->in[0];
-            bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
-            n->dx[0] = !wanted ? NULL : src == RP_INPUT ? dx : g->nodes[src].dy;
-            n->dx_write[0] = wanted; /* its only reader (r) is skipped: n writes it */
-        }
-        for (int k = 0; k < n->n_in && a < 0; k++) {
-            int src = n->in[k];
-            bool wanted = src == RP_INPUT ? dx != NULL : g->nodes[src].bwd_run;
-            if (src == RP_INPUT) n->dx[k] = dx;
-            if (!wanted) n->dx[k] = NULL;
-            n->dx_write[k] = false;
-            /* the first writer of a gradient (its highest-index reader) zeroes it, or, when
-             * it is the only reader and can, writes instead of adding */
-            bool first = src == RP_INPUT ? g->input_last_reader == i : g->nodes[src].last_reader == i;
-            int readers = src == RP_INPUT ? g->input_readers : g->nodes[src].n_readers;
-            size_t numel = (size_t)B * rp_shape_numel(n->in_shape[k]);
-            if (!wanted || !first || (k > 0 && n->in[0] == src)) continue;
-            if (readers == 1 && n->ops->writes_dx && !g->zero_all_dx) n->dx_write[k] = true;
-            else memset(n->dx[k], 0, numel * sizeof(float));
-        }
-        double t0 = g->profile ? now_ms() : 0.0;
-        n->ops->backward(n, &p);
-        if (g->profile) {
-            n->ms_bwd += now_ms() - t0;
-            n->n_bwd_terms += (param_grads && trains_a_param(n)) + (n->dx[0] != NULL) +
-                              (n->n_in > 1 && n->dx[1] != NULL);
-        }
+    for (int k = plan->n_steps - 1; k >= 0; k--) {
+        rp_bop ops[3];
+        int m = rp_step_bwd_ops(g, &plan->steps[k], plain, ops);
+        for (int j = 0; j < m; j++) run_bop(g, &ops[j], &p, dx);
     }
     if (dx && g->input_last_reader < 0)
         memset(dx, 0, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));

@@ -6,6 +6,8 @@
  *     node index (or -1 with g->status set), which computes the output shape and
  *     registers parameters, and
  *   - an rp_layer_ops table: forward and backward side by side.
+ * What runs is the execution plan (nn/plan.h), built from the nodes: each layer alone, or a few
+ * done as one (fusions); the layer table and the nodes know nothing of fusions.
  * Node index -1 (RP_INPUT) is the graph input. */
 #ifndef RP_NN_GRAPH_H
 #define RP_NN_GRAPH_H
@@ -17,6 +19,7 @@
 #include "core/arena.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "nn/plan.h"
 
 #define RP_INPUT (-1)
 #define RP_MAX_IN 2
@@ -67,21 +70,6 @@ typedef struct rp_pass {
     rp_rng *rng;       /* dropout stream */
 } rp_pass;
 
-/* A batch norm's evaluation-mode map (per channel), for the conv before it to apply. */
-typedef struct rp_fold {
-    const float *mean, *invstd, *gamma, *beta;
-} rp_fold;
-
-/* What a conv that did the training batch norm after it needs of that batch norm for the
- * backward of both (kernels/pwbn.h; filled by the batch norm's ops->train_fold_grads). */
-typedef struct rp_fold_grads {
-    float *g;             /* the gradient of the batch norm's output, or of its activation's (masked
-                           * in place with bits) */
-    const uint8_t *bits;  /* the activation's mask, or NULL: g is the batch norm output's gradient */
-    const float *gamma, *invstd;
-    float *dgamma, *dbeta; /* NULL when not wanted */
-} rp_fold_grads;
-
 typedef struct rp_layer_ops {
     const char *kind;
     /* floats to keep from forward for backward, for a batch of B */
@@ -90,48 +78,11 @@ typedef struct rp_layer_ops {
     size_t (*scratch_floats)(const rp_node *n, int B);
     /* y = f(x) for p->B samples */
     void (*forward)(rp_node *n, const rp_pass *p);
-    /* dx[i] += J^T dy (dx[i] may be NULL: skip); param grads += when p->param_grads */
+    /* dx[i] += J^T dy (dx[i] may be NULL: skip), or, where n->dx_write[i], dx[i] = 0 + J^T dy (the
+     * bits that adding into zeros would give: the graph need not zero the buffer first); param
+     * grads += when p->param_grads */
     void (*backward)(rp_node *n, const rp_pass *p);
-    /* backward honours n->dx_write[i]: then it WRITES dx[i] = 0 + J^T dy (the bits that
-     * adding into zeros would give), so the graph need not zero the buffer first */
-    bool writes_dx;
-    /* forward honours n->act: then it applies that activation itself and writes n->act_y
-     * (the activation node's output) instead of n->y */
-    bool fuses_act;
-    /* backward honours n->act_bwd: then n->dx[0] is the gradient of the ReLU/ReLU6 BEFORE
-     * this node, and the backward also applies that activation's mask (from this node's
-     * output: a max-pool of ReLU outputs) */
-    bool fuses_act_bwd;
-    /* backward honours n->act_dy: when set, the ReLU/ReLU6 AFTER this node (whose forward
-     * this node did, n->act) was skipped, act_dy is that activation's output gradient, and
-     * the backward applies the activation's mask (from n->act_y) to it in place of n->dy */
-    bool fuses_own_act_bwd;
-    /* a conv: whether its training forward can form the per-sample sums of its output that the
-     * batch norm after it needs (n->sums_out); a batch norm: takes them (n->sums_in) */
-    bool (*forms_sums)(const rp_node *n, int B);
-    bool takes_sums;
-    /* a batch norm: fills f with its evaluation-mode map (computing what its backward keeps),
-     * so that the producer before it can do its evaluation forward (ops->accepts_fold) */
-    void (*fold_eval)(rp_node *n, rp_fold *f);
-    /* forward honours n->fold_on: then it applies n->fold and the activation n->fold_act to
-     * its output and writes n->fold_y (the batch norm's, or its activation's, output) */
-    bool accepts_fold;
-    /* training fold (kernels/pwbn.h). A conv: whether it can do the training-mode batch norm
-     * after it for a batch of B (always: whenever it can at all; else where that pays);
-     * train_stats then writes that batch norm's batch mean and variance of its output (OC
-     * doubles each) without forming the output, keeping what its backward needs; its forward
-     * (n->fold_on, training) applies n->fold and writes n->fold_bits; its backward
-     * (n->train_fold) is both layers' from n->fold_grads. A batch norm: train_fold takes the
-     * statistics from its producer (running statistics updated, f filled, *bits its
-     * activation's mask or NULL); train_fold_grads hands over its gradients. */
-    bool (*train_fold_applies)(const rp_node *n, int B, bool always);
-    void (*train_stats)(rp_node *n, int B, double *mean, double *var);
-    void (*train_fold)(rp_node *n, const double *mean, const double *var, size_t N, rp_fold *f, uint8_t **bits);
-    void (*train_fold_grads)(rp_node *n, const rp_pass *p, rp_fold_grads *out);
 } rp_layer_ops;
-
-/* Activations a producer's forward may apply for the node after it (rp_node.act). */
-enum { RP_ACT_NONE = 0, RP_ACT_RELU = 1, RP_ACT_RELU6 = 2 };
 
 /* A run of nodes the graph may do as one kernel in evaluation mode (kernels/chain.h, planned
  * by nn/chain.c): units of conv (pointwise or depthwise), batch norm and optional ReLU/ReLU6
@@ -160,34 +111,18 @@ struct rp_node {
     /* bound by the graph before each pass: */
     const float *x[RP_MAX_IN]; /* inputs (B, in_shape) */
     float *dx[RP_MAX_IN];      /* input gradients, NULL when not needed */
-    bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (only when ops->writes_dx) */
-    int act;                   /* RP_ACT_*: apply it and write act_y, not y (ops->fuses_act) */
-    float *act_y;
-    int act_bwd;               /* RP_ACT_*: dx[0] is the input's input (ops->fuses_act_bwd) */
-    const float *act_dy;       /* the gradient of act_y, when this node does the act's backward */
-    int fold_node;             /* the batch norm whose evaluation forward this node can do, or -1 */
-    bool fold_on;              /* ... and did in the last forward: */
-    rp_fold fold;
-    int fold_act;
-    float *fold_y;
-    bool train_fold;           /* the last forward (training) did the batch norm after it too */
-    uint8_t *fold_bits;        /* ... and wrote its activation's mask here (or NULL) */
-    rp_fold_grads fold_grads;  /* ... whose gradients the backward takes from here */
-    double *sums_out;          /* forward: form the batch norm's sums of y here (ops->forms_sums) */
-    const double *sums_in;     /* forward: the producer formed this batch norm's sums (ops->takes_sums) */
+    bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (see rp_layer_ops.backward) */
     float *y, *dy;             /* output and its gradient (B, out_shape) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
     void *state;               /* layer-specific configuration */
     rp_param *param;           /* this node's parameters, in registration order */
     int first_param, n_params;
-    /* kept by the graph's run loop: */
+    /* kept by the graph: */
     int last_reader;           /* highest index of a node reading y; -1 for none */
     int n_readers;             /* inputs (of all nodes) that read y */
-    int act_node;              /* the ReLU/ReLU6 node whose forward this one can do, or -1 */
     bool keep_y;               /* set by rp_graph_keep: y and dy read by the caller (CAM) */
     int dy_slot;               /* gradient buffers share slots when their lives do not overlap */
-    int chain_first, chain_last; /* index of the chain this node starts / ends, else -1 */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -205,7 +140,7 @@ typedef struct rp_graph {
     int n_params, cap_params;
     int max_batch;
     rp_arena param_arena; /* values then gradients */
-    rp_arena act_arena;   /* input, outputs, gradient slots, saved, scratch */
+    rp_arena act_arena;   /* input, outputs, gradient slots, saved, step memory, scratch */
     int n_dy_slots;
     float *input, *dinput; /* dinput: unused (backward writes into the caller's dx) */
     rp_rng dropout_rng;
@@ -215,17 +150,15 @@ typedef struct rp_graph {
     int input_last_reader; /* highest index of a node reading the graph input */
     int input_readers;     /* inputs (of all nodes) that read the graph input */
     bool profile;          /* accumulate every node's ms_fwd, ms_bwd, n_fwd, n_bwd_terms */
-    bool zero_all_dx;      /* tests: zero every gradient buffer and add (no dx_write) */
-    bool no_fusion;        /* tests: run every node's own forward */
-    bool no_train_fold;    /* tests, benchmarks: no conv does the training batch norm after it */
-    bool train_fold_always; /* tests: ... every conv that can, where it pays or not */
-    bool last_folded;      /* the last forward folded a batch norm into a conv */
-    double *bn_sums;       /* one batch norm's per-sample sums, from the conv before it */
+    unsigned options;      /* RP_OPT_* (nn/plan.h): tests' and benchmarks' switches; 0 by default */
+    rp_plan plans[RP_PLAN_KINDS]; /* built on demand (rp_graph_plan) */
+    const rp_plan *last_plan;     /* the plan of the last forward */
+    int plan_stamp;        /* bumped when the kept nodes change (plans are rebuilt) */
+    float **step_mem;      /* per node: its fused steps' memory (rp_plan_node_mem_floats), or NULL */
+    double *bn_sums;       /* a batch norm's statistics, formed by the conv before it */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
     int n_chains;
     int chain_threads;     /* the scratch holds this many threads' chain buffers */
-    bool no_chain;         /* tests, benchmarks: run chains node by node */
-    bool last_chained;     /* the last forward ran a chain as one */
 } rp_graph;
 
 /* Building ---------------------------------------------------------------------- */

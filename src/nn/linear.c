@@ -29,7 +29,7 @@ static void linear_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops linear_ops = {.kind = "linear", .forward = linear_fwd,
-                                        .backward = linear_bwd, .writes_dx = true};
+                                        .backward = linear_bwd};
 
 int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias)
 {

@@ -66,7 +66,7 @@ static void normalize_bwd(rp_node *n, const rp_pass *p)
 }
 
 static const rp_layer_ops normalize_ops = {.kind = "normalize", .forward = normalize_fwd,
-                                           .backward = normalize_bwd, .writes_dx = true};
+                                           .backward = normalize_bwd};
 
 int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, const float *std)
 {

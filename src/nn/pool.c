@@ -1,8 +1,11 @@
 /* Pooling layers: max-pool (argmax kept for backward), average pool (count_include_pad,
  * PyTorch's default) and global average pool (output 1x1xC). No parameters. */
 #include <stdint.h>
+#include <string.h>
 
+#include "kernels/activation.h"
 #include "kernels/pool.h"
+#include "nn/fused.h"
 #include "nn/graph.h"
 
 typedef struct pool_state {
@@ -30,15 +33,17 @@ static void maxpool_fwd(rp_node *n, const rp_pass *p)
     maxpool2d_forward(n->y, (int32_t *)(void *)n->saved, n->x[0], &s);
 }
 
-static void maxpool_bwd(rp_node *n, const rp_pass *p)
+/* act (ACT_*): dx[0] is the gradient of the input of the ReLU/ReLU6 before the pool; its mask
+ * applies too (from the pool's output: a max-pool of ReLU outputs). */
+void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, int act)
 {
     if (!n->dx[0]) return;
     pool2d_shape s = shape_of(n, p->B);
-    /* n->act_bwd: dx[0] is the gradient of the ReLU's input; apply its mask too */
-    int act = n->act_bwd == RP_ACT_RELU6 ? 2 : n->act_bwd == RP_ACT_RELU ? 1 : 0;
     maxpool2d_backward_act(n->dx[0], n->dy, (const int32_t *)(const void *)n->saved, n->y, &s,
                            !n->dx_write[0], act);
 }
+
+static void maxpool_bwd(rp_node *n, const rp_pass *p) { rp_maxpool_backward_act(n, p, ACT_NONE); }
 
 static void avgpool_fwd(rp_node *n, const rp_pass *p)
 {
@@ -50,6 +55,7 @@ static void avgpool_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     pool2d_shape s = shape_of(n, p->B);
+    if (n->dx_write[0]) memset(n->dx[0], 0, (size_t)p->B * rp_shape_numel(n->in_shape[0]) * sizeof(float));
     avgpool2d_backward(n->dx[0], n->dy, &s);
 }
 
@@ -63,12 +69,12 @@ static void gap_bwd(rp_node *n, const rp_pass *p)
 {
     if (!n->dx[0]) return;
     rp_shape in = n->in_shape[0];
+    if (n->dx_write[0]) memset(n->dx[0], 0, (size_t)p->B * rp_shape_numel(in) * sizeof(float));
     global_avgpool_backward(n->dx[0], n->dy, p->B, in.H * in.W, in.C);
 }
 
 static const rp_layer_ops maxpool_ops = {.kind = "maxpool2d", .saved_floats = maxpool_saved,
-                                         .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                         .writes_dx = true, .fuses_act_bwd = true};
+                                         .forward = maxpool_fwd, .backward = maxpool_bwd};
 static const rp_layer_ops avgpool_ops = {.kind = "avgpool2d", .forward = avgpool_fwd,
                                          .backward = avgpool_bwd};
 static const rp_layer_ops gap_ops = {.kind = "global_avgpool", .forward = gap_fwd,

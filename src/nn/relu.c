@@ -39,10 +39,8 @@ static void relu6_bwd(rp_node *n, const rp_pass *p)
     else relu6_backward_ex(n->dx[0], n->dy, n->y, numel(n, p->B), !n->dx_write[0]);
 }
 
-static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd,
-                                      .writes_dx = true};
-static const rp_layer_ops relu6_ops = {.kind = "relu6", .forward = relu6_fwd, .backward = relu6_bwd,
-                                       .writes_dx = true};
+static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd};
+static const rp_layer_ops relu6_ops = {.kind = "relu6", .forward = relu6_fwd, .backward = relu6_bwd};
 
 int rp_g_relu(rp_graph *g, int in, const char *name)
 {

@@ -1,0 +1,73 @@
+/* What the conv and batch-norm layers offer the plan's fused steps (nn/plan.h) beyond their
+ * rp_layer_ops: a conv's forward into another node's output with an epilogue (the batch norm
+ * after it, an activation, the activation's mask bits, the batch norm's statistics), the
+ * training fold of kernels/pwbn.h, and a batch norm's forward and backward with the ReLU/ReLU6
+ * after it. Activations are kernels/activation.h's ACT_*. */
+#ifndef RP_NN_FUSED_H
+#define RP_NN_FUSED_H
+
+#include <stdint.h>
+
+#include "nn/graph.h"
+
+/* A batch norm's per-channel map, for the conv before it to apply. */
+typedef struct rp_fold {
+    const float *mean, *invstd, *gamma, *beta;
+} rp_fold;
+
+/* What a conv that did the training batch norm after it needs of that batch norm for the
+ * backward of both (kernels/pwbn.h; filled by rp_bn_fold_grads). */
+typedef struct rp_fold_grads {
+    float *g;             /* the gradient of the batch norm's output, or of its activation's (masked
+                           * in place with bits) */
+    const uint8_t *bits;  /* the activation's mask, or NULL: g is the batch norm output's gradient */
+    const float *gamma, *invstd;
+    float *dgamma, *dbeta; /* NULL when not wanted */
+} rp_fold_grads;
+
+/* Conv (nn/conv2d.c) ---------------------------------------------------------------- */
+/* y = conv(n->x[0]) then, in order: the batch norm map bn (or NULL), the activation act, the
+ * activation's mask into bits (or NULL); or, with sums (training, act ACT_NONE, bn NULL), y and
+ * each sample's batch-norm sums of y (rp_conv2d_forms_sums). */
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, int act, uint8_t *bits,
+                          double *sums);
+/* Whether its training forward can form the batch norm's sums of its output. */
+bool rp_conv2d_forms_sums(const rp_node *n);
+/* The training fold (kernels/pwbn.h): whether it applies at batch B (a pointwise one-group conv
+ * that widens its input, OC >= 2 C) where it pays, or wherever it can (always, or B == 0). */
+bool rp_conv2d_bn_train_applies(const rp_node *n, int B, bool always);
+/* Floats it keeps from forward to backward (its input's moments), and of scratch at batch B. */
+size_t rp_conv2d_bn_train_mem_floats(const rp_node *n);
+size_t rp_conv2d_bn_train_scratch_floats(const rp_node *n, int B);
+/* The batch norm's batch mean and variance of the conv's output (OC doubles each) from its
+ * input's moments, which it keeps in mem. */
+void rp_conv2d_bn_train_stats(rp_node *n, int B, float *mem, double *mean, double *var);
+/* Both layers' backward: n->dx[0] (n->dx_write[0]) and, with p->param_grads, the conv's
+ * parameter gradients; f the batch norm's. */
+void rp_conv2d_bn_train_backward(rp_node *n, const rp_pass *p, const rp_fold_grads *f, const float *mem);
+
+/* Max-pool (nn/pool.c) ---------------------------------------------------------------- */
+/* The backward of the ReLU/ReLU6 act before the pool too: dx[0] is that activation's input's
+ * gradient, the mask from the pool's output (a max-pool of ReLU outputs). */
+void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, int act);
+
+/* Batch norm (nn/batchnorm.c) --------------------------------------------------------- */
+/* Its evaluation-mode map (computing the mean/invstd its backward reads). */
+void rp_bn_eval_map(rp_node *n, rp_fold *f);
+/* The forward with the activation act after it applied, written to y (the activation's
+ * output); training: sums (the conv's, or NULL) and the mask bits (or NULL). */
+void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, int act, const double *sums, uint8_t *bits);
+/* The backward of the batch norm and the activation act after it: dy is act's output gradient,
+ * the mask from bits (training) or from act's output act_y. */
+void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, int act, const float *act_y,
+                        const uint8_t *bits);
+/* Floats of an activation mask of its output at batch B. */
+size_t rp_bn_mask_floats(const rp_node *n, int B);
+/* The training fold: the batch statistics (mean, biased variance over N rows) from the conv;
+ * updates the running statistics and fills f. */
+void rp_bn_train_from_stats(rp_node *n, const double *mean, const double *var, size_t N, rp_fold *f);
+/* ... and what the conv's backward needs of it: g the gradient of its output, or of its
+ * activation's with that activation's mask bits. */
+void rp_bn_fold_grads(rp_node *n, const rp_pass *p, float *g, const uint8_t *bits, rp_fold_grads *out);
+
+#endif
