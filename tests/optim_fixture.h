@@ -22,7 +22,8 @@ static void fx_nop(rp_node *n, const rp_pass *p)
     (void)p;
 }
 
-static const rp_layer_ops FX_HOLDER_OPS = {.kind = "param_holder", .forward = fx_nop, .backward = fx_nop};
+static const rp_layer_ops FX_HOLDER_OPS = {.kind = RP_LAYER_OTHER, .name = "param_holder", .forward = fx_nop,
+                                           .backward = fx_nop};
 
 /* OWNED (free with fx_model_free). Values and gradients start at 0. */
 static rp_model *fx_model(rp_ctx *ctx, const fx_tensor *t, int n)

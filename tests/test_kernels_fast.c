@@ -195,11 +195,11 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
     tu_fill_uniform(gamma, (size_t)C, 0.5f, 1.5f, seed + 3);
     tu_fill_uniform(mean, (size_t)C, -0.5f, 0.5f, seed + 4);
     tu_fill_uniform(inv, (size_t)C, 0.5f, 2.0f, seed + 5);
-    for (int act = BN_ACT_RELU; act <= BN_ACT_RELU6; act++)
+    for (int act = ACT_RELU; act <= ACT_RELU6; act++)
         for (int train = 0; train < 2; train++)
             for (int acc = 0; acc < 2; acc++) {
                 memset(gm, 0, n * sizeof *gm);
-                if (act == BN_ACT_RELU) relu_backward_ref(gm, g, v, n);
+                if (act == ACT_RELU) relu_backward_ref(gm, g, v, n);
                 else relu6_backward_ref(gm, g, v, n);
                 tu_fill_uniform(ref, n + 2 * (size_t)C, -1, 1, seed + 6);
                 if (!acc) memset(ref, 0, n * sizeof *ref);
@@ -209,7 +209,7 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
                         for (int use_bits = 0; use_bits < 2; use_bits++) { /* the mask from v, or from its bits */
                             use_level(LEVELS[level]);
                             omp_set_num_threads(t);
-                            act_mask_pack(bits, v, N, C, act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
+                            act_mask_pack(bits, v, N, C, act == ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
                             tu_fill_uniform(out, n + 2 * (size_t)C, -1, 1, seed + 6);
                             batchnorm_backward_act(out, out + n, out + n + C, g, use_bits ? NULL : v,
                                                    use_bits ? bits : NULL, act, x, mean, inv, gamma, N, C, train,
@@ -221,10 +221,10 @@ static void check_batchnorm_act(size_t N, int C, uint64_t seed)
             }
     /* evaluation without parameter gradients (an attack's pass through a chain): the mask from
      * bits gives the bits that act_y gives */
-    for (int act = BN_ACT_RELU; act <= BN_ACT_RELU6; act++)
+    for (int act = ACT_RELU; act <= ACT_RELU6; act++)
         for (int level = 0; level < N_LEVELS; level++) {
             use_level(LEVELS[level]);
-            act_mask_pack(bits, v, N, C, act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
+            act_mask_pack(bits, v, N, C, act == ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
             float *k1 = floats((size_t)C);
             batchnorm_eval_k1(k1, gamma, inv, C);
             batchnorm_backward_act(ref, NULL, NULL, g, v, NULL, act, x, mean, inv, gamma, N, C, 0, work, false);
@@ -578,7 +578,7 @@ static void test_conv_act_epilogue(void **state)
                 float m2[4096], i2[4096];
                 conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch);
                 batchnorm_forward_eval_ex(want, m2, i2, rm, rv, y, ga, be, ny / (size_t)OC, OC, 1e-5f,
-                                          act == ACT_RELU6 ? BN_ACT_RELU6 : act == ACT_RELU ? BN_ACT_RELU : BN_ACT_NONE);
+                                          act == ACT_RELU6 ? ACT_RELU6 : act == ACT_RELU ? ACT_RELU : ACT_NONE);
                 conv2d_forward_bn(got, x, w, c->bias ? b : NULL, &s, scratch, &bn, act);
                 if (memcmp(got, want, ny * sizeof(float)))
                     fail_msg("conv case %zu: forward with batch norm and activation %d differs (level %s)", k, act,

@@ -43,10 +43,10 @@ static void expect_shape(const rp_model *m, const char *name, int ndim, int64_t 
                                              (long long)p->shape[i], (long long)want[i]);
 }
 
-static int count_kind(const rp_model *m, const char *kind)
+static int count_kind(const rp_model *m, rp_layer_kind kind)
 {
     int n = 0;
-    for (int i = 0; i < m->g.n_nodes; i++) n += strcmp(m->g.nodes[i].ops->kind, kind) == 0;
+    for (int i = 0; i < m->g.n_nodes; i++) n += m->g.nodes[i].ops->kind == kind;
     return n;
 }
 
@@ -103,13 +103,13 @@ static void test_mobilenet_v2_keys(void **state)
     expect_shape(m, "classifier.1.weight", 2, 1000, 1280, 0, 0);
     expect_shape(m, "classifier.1.bias", 1, 1000, 0, 0, 0);
     /* residual iff stride 1 and in == out: blocks 3, 5, 6, 8, 9, 10, 12, 13, 15, 16 */
-    assert_int_equal(count_kind(m, "add"), 10);
+    assert_int_equal(count_kind(m, RP_LAYER_ADD), 10);
     assert_true(rp_graph_find_node(&m->g, "features.3") >= 0);
     assert_true(rp_graph_find_node(&m->g, "features.4") < 0);
-    assert_int_equal(count_kind(m, "relu6"), 35); /* 2 per block (1 in block 1) + 2 */
-    assert_int_equal(count_kind(m, "conv2d"), 52);
-    assert_int_equal(count_kind(m, "dropout"), 1);
-    assert_string_equal(m->g.nodes[0].ops->kind, "normalize");
+    assert_int_equal(count_kind(m, RP_LAYER_RELU6), 35); /* 2 per block (1 in block 1) + 2 */
+    assert_int_equal(count_kind(m, RP_LAYER_CONV2D), 52);
+    assert_int_equal(count_kind(m, RP_LAYER_DROPOUT), 1);
+    assert_int_equal(m->g.nodes[0].ops->kind, RP_LAYER_NORMALIZE);
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
 }
@@ -148,16 +148,16 @@ static void test_resnet18_keys(void **state)
     expect_shape(m, "layer2.0.downsample.1.running_mean", 1, 128, 0, 0, 0);
     expect_shape(m, "layer4.1.bn2.weight", 1, 512, 0, 0, 0);
     expect_shape(m, "fc.weight", 2, 1000, 512, 0, 0);
-    assert_int_equal(count_kind(m, "add"), 8);
-    assert_int_equal(count_kind(m, "maxpool2d"), 1);
-    assert_int_equal(count_kind(m, "conv2d"), 20); /* stem + 16 in blocks + 3 downsample */
+    assert_int_equal(count_kind(m, RP_LAYER_ADD), 8);
+    assert_int_equal(count_kind(m, RP_LAYER_MAXPOOL2D), 1);
+    assert_int_equal(count_kind(m, RP_LAYER_CONV2D), 20); /* stem + 16 in blocks + 3 downsample */
     assert_true(rp_graph_find_param(&m->g, "layer1.0.downsample.0.weight") < 0);
     assert_true(rp_graph_find_node(&m->g, "layer4.1") == m->g.n_nodes - 4); /* block output */
     rp_model_destroy(m);
     c = config("resnet18_cifar", 10, 32, 0.0f);
     m = create(ctx, &c);
     expect_shape(m, "conv1.weight", 4, 64, 3, 3, 3);
-    assert_int_equal(count_kind(m, "maxpool2d"), 0);
+    assert_int_equal(count_kind(m, RP_LAYER_MAXPOOL2D), 0);
     assert_int_equal(m->g.nodes[rp_graph_find_node(&m->g, "layer4.1")].out_shape.H, 4); /* 32/8 */
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
@@ -192,7 +192,7 @@ static double gemm_flops(const char *arch, int H, float width, double *all)
     for (int i = 0; i < g.n_nodes; i++) {
         double f = rp_graph_node_flops(&g, i);
         total += f;
-        if (!strcmp(g.nodes[i].ops->kind, "conv2d") || !strcmp(g.nodes[i].ops->kind, "linear"))
+        if (g.nodes[i].ops->kind == RP_LAYER_CONV2D || g.nodes[i].ops->kind == RP_LAYER_LINEAR)
             gemm += f;
     }
     rp_graph_free(&g);

@@ -435,7 +435,7 @@ static void test_counts(void **state)
                 double gemm = 0;
                 for (int p = 0; p < g.n_params; p++) params += g.params[p].trainable ? g.params[p].numel : 0;
                 for (int i = 0; i < g.n_nodes; i++)
-                    if (!strcmp(g.nodes[i].ops->kind, "conv2d") || !strcmp(g.nodes[i].ops->kind, "linear"))
+                    if (g.nodes[i].ops->kind == RP_LAYER_CONV2D || g.nodes[i].ops->kind == RP_LAYER_LINEAR)
                         gemm += rp_graph_node_flops(&g, i);
                 rp_graph_free(&g);
                 char key[96];

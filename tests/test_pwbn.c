@@ -190,7 +190,7 @@ static void check_case(const pw_case *pc, size_t k)
     batchnorm_forward_train(y, mean2, inv2, rm, rv, E, gamma, beta, N, OC, (size_t)pc->H * pc->W, eps, 0.1f, bnw);
     memset(ldg, 0, OC * sizeof(float)), memset(ldb, 0, OC * sizeof(float));
     memset(ldw, 0, (size_t)OC * C * sizeof(float));
-    batchnorm_backward_act(dE, ldg, ldb, dA, NULL, bits, bits ? BN_ACT_RELU6 : BN_ACT_NONE, E, mean2, inv2, gamma,
+    batchnorm_backward_act(dE, ldg, ldb, dA, NULL, bits, bits ? ACT_RELU6 : ACT_NONE, E, mean2, inv2, gamma,
                            N, OC, 1, bnw, false);
     conv2d_backward_ex(ldx, ldw, NULL, dE, x, w, &s, scratch, false);
     struct { const char *what; const float *got, *lay; const double *ref; size_t n; } out[] = {

@@ -273,7 +273,7 @@ static void print_profile(const bench *b, const bench_result *res)
         double ff = node_flop(b, i, false) / S, fb = node_flop(b, i, true) / S;
         layers += f + bw;
         if (!n->n_fwd && !n->n_bwd_terms && f + bw == 0.0) continue; /* inside a chain that ran as one */
-        printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", n->name, n->ops->kind, f, bw,
+        printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", n->name, n->ops->name, f, bw,
                f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
     }
     double rate = res->step_gflop / (res->step_ms * 1e-3);
@@ -299,7 +299,7 @@ static void json_profile(const bench *b, const bench_result *res, cJSON *o)
         const rp_node *n = &g->nodes[i];
         cJSON *l = cJSON_CreateObject();
         cJSON_AddStringToObject(l, "name", n->name);
-        cJSON_AddStringToObject(l, "kind", n->ops->kind);
+        cJSON_AddStringToObject(l, "kind", n->ops->name);
         cJSON_AddNumberToObject(l, "fwd_ms", n->ms_fwd / S);
         cJSON_AddNumberToObject(l, "bwd_ms", n->ms_bwd / S);
         cJSON_AddNumberToObject(l, "fwd_gflop", node_flop(b, i, false) / S * 1e-9);

@@ -16,7 +16,7 @@ void cli_print_summary(FILE *f, const rp_model *m)
         double flops = rp_graph_node_flops(g, i);
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%dx%d", n->out_shape.H, n->out_shape.W, n->out_shape.C);
-        fprintf(f, "%-28s %-12s %-16s %12zu %12.3f\n", n->name, n->ops->kind, shape, params, flops / 1e6);
+        fprintf(f, "%-28s %-12s %-16s %12zu %12.3f\n", n->name, n->ops->name, shape, params, flops / 1e6);
         total_params += params;
         total_flops += flops;
     }

@@ -34,10 +34,10 @@ static const float *cam_head(rp_explainer *ex)
     const rp_graph *g = &ex->m->g;
     const rp_node *last = &g->nodes[g->n_nodes - 1];
     int n = last->in[0];
-    while (n >= 0 && (!strcmp(g->nodes[n].ops->kind, "flatten") || !strcmp(g->nodes[n].ops->kind, "dropout")))
+    while (n >= 0 && (g->nodes[n].ops->kind == RP_LAYER_FLATTEN || g->nodes[n].ops->kind == RP_LAYER_DROPOUT))
         n = g->nodes[n].in[0];
     const char *lname = g->nodes[ex->layer].name;
-    if (strcmp(last->ops->kind, "linear") || n < 0 || strcmp(g->nodes[n].ops->kind, "global_avgpool") ||
+    if (last->ops->kind != RP_LAYER_LINEAR || n < 0 || g->nodes[n].ops->kind != RP_LAYER_GLOBAL_AVGPOOL ||
         g->nodes[n].in[0] != ex->layer) {
         rp_fail(ex->ctx, RP_ERR_UNSUPPORTED,
                 "explain: CAM needs layer %s to feed global average pooling and a linear head that ends "

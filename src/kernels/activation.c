@@ -87,9 +87,9 @@ RP_SIMD_VARIANTS(relu6_bwd_blk, (float *restrict dx, const float *restrict dy, c
             y[i] = v < 6.0f ? v : 6.0f;                                         \
         }                                                                       \
     }
-RP_SIMD_VARIANTS(act_blk, (float *y, size_t n, int act))
+RP_SIMD_VARIANTS(act_blk, (float *y, size_t n, act_kind act))
 
-void act_inplace(float *y, size_t n, int act)
+void act_inplace(float *y, size_t n, act_kind act)
 {
     if (act != ACT_NONE) RP_SIMD_CALL(rp_simd_level(), act_blk, (y, n, act));
 }
@@ -108,7 +108,7 @@ enum { BLK = 8192 }; /* floats per block: 32 KiB */
         }                                                                       \
     } while (0)
 
-void act_inplace_parallel(float *y, size_t n, int act)
+void act_inplace_parallel(float *y, size_t n, act_kind act)
 {
     if (act != ACT_NONE) FOR_BLOCKS(n, RP_SIMD_CALL(simd_, act_blk, (y + i0, len, act)));
 }

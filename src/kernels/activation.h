@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The activation a kernel applies after its own operation (a conv's or batch norm's epilogue,
+ * a max-pool's or batch norm's backward through it, a mask of bits): the one enum for it. */
+typedef enum act_kind { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 } act_kind;
+
 void relu_forward(float *y, const float *x, size_t n);
 void relu_backward(float *dx, const float *dy, const float *x, size_t n);
 /* min(max(x, 0), 6); gradient 1 on (0, 6), 0 elsewhere (as PyTorch's hardtanh). */
@@ -20,10 +24,9 @@ void relu6_backward_ex(float *dx, const float *dy, const float *x, size_t n, boo
 /* In place, on the calling thread (no OpenMP): kernels apply an activation to a block they
  * have just written, while it is in cache. ACT_RELU / ACT_RELU6 use relu*_forward's
  * expressions (bit-identical); ACT_NONE does nothing. */
-enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
-void act_inplace(float *y, size_t n, int act);
+void act_inplace(float *y, size_t n, act_kind act);
 /* The same over a large array, threads sharing blocks (outside parallel regions). */
-void act_inplace_parallel(float *y, size_t n, int act);
+void act_inplace_parallel(float *y, size_t n, act_kind act);
 
 void relu_forward_ref(float *y, const float *x, size_t n);
 void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n);

@@ -27,11 +27,11 @@
         }                                                                                   \
     }
 RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
-                                           int act)
+                                           act_kind act)
 {
     pack_masks_BODY
 }
-static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y, size_t rows, int C, int act)
+static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y, size_t rows, int C, act_kind act)
 {
     pack_masks_BODY
 }
@@ -41,7 +41,7 @@ static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y,
 /* AVX-512 compares give the 16 lane bits directly (the portable body's lane sums cost about
  * a tenth of an evaluation forward of MobileNetV2); ordered compares: NaN passes neither. */
 RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
-                                               int act)
+                                               act_kind act)
 {
     const size_t RB = ((size_t)C + 7) / 8;
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
@@ -67,7 +67,7 @@ RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const flo
 #endif
 
 
-void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, int act)
+void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, act_kind act)
 {
     RP_SIMD_CALL(rp_simd_level(), pack_masks, (bits, y, rows, C, act));
 }

@@ -8,12 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/activation.h"
 #include "kernels/simd.h"
 
 static inline size_t act_mask_row_bytes(int C) { return ((size_t)C + 7) / 8; }
 
 /* bits (rows x act_mask_row_bytes(C)) from y (rows, C); act: ACT_RELU or ACT_RELU6. */
-void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, int act);
+void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, act_kind act);
 
 /* For SIMD bodies: the 16 lanes of channels [c0, c0 + 16) of a row's bits br (c0 % 16 == 0)
  * as all-ones / zero lanes, to AND with a gradient's bits. */

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/activation.h"
+
 #define BN_CHUNKS 32 /* fixed: the reduction order must not depend on the thread count */
 
 /* Doubles of work for C channels and `samples` samples (the training forward's statistics are
@@ -52,34 +54,33 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *invstd, const float *gamma, size_t N,
                         int C, int train, double *work);
-/* The forwards with an activation applied to y: act = BN_ACT_RELU or BN_ACT_RELU6 gives,
+/* The forwards with an activation applied to y: act = ACT_RELU or ACT_RELU6 gives,
  * bit for bit, relu_forward / relu6_forward of the plain forward's y (a BN and the ReLU
  * after it in one pass, without writing the BN's own output). */
-enum { BN_ACT_NONE = 0, BN_ACT_RELU = 1, BN_ACT_RELU6 = 2 };
 /* sums: the samples' batchnorm_sample_sums (N/P x 2C doubles) when the producer formed them,
  * else NULL (computed here). bits (N x act_mask_row_bytes(C), or NULL): with act, the
  * activation's mask (kernels/actmask.h) for batchnorm_backward_act. */
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
                                 const float *beta, size_t N, int C, size_t P, float eps, float momentum,
-                                double *work, int act, const double *sums, uint8_t *bits);
+                                double *work, act_kind act, const double *sums, uint8_t *bits);
 void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
                                const float *running_var, const float *x, const float *gamma,
-                               const float *beta, size_t N, int C, float eps, int act);
+                               const float *beta, size_t N, int C, float eps, act_kind act);
 /* acc = true: as batchnorm_backward; false: WRITES dx = 0 + ... (bit-identical to adding into
  * a zeroed dx). dgamma and dbeta always accumulate. */
 void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                            const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, double *work, bool acc);
 
-/* batchnorm_backward_ex for a batch norm followed by a ReLU (act = BN_ACT_RELU) or ReLU6
- * (BN_ACT_RELU6) whose forward it did: dy is the activation's output gradient and act_y its
+/* batchnorm_backward_ex for a batch norm followed by a ReLU (act = ACT_RELU) or ReLU6
+ * (ACT_RELU6) whose forward it did: dy is the activation's output gradient and act_y its
  * output; the gradient used is relu*_backward_ex's (acc = false) from them, bit for bit, so
- * the result equals that backward followed by batchnorm_backward_ex. act = BN_ACT_NONE:
+ * the result equals that backward followed by batchnorm_backward_ex. act = ACT_NONE:
  * batchnorm_backward_ex (act_y unused). bits (not NULL, training or with dgamma/dbeta): the
  * mask from the forward's bits instead of act_y, the same results. */
 void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
-                            const uint8_t *bits, int act, const float *x, const float *mean, const float *invstd,
+                            const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
                             const float *gamma, size_t N, int C, int train, double *work, bool acc);
 
 /* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward_bn):
@@ -89,7 +90,7 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
 void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean, const float *running_var, int C,
                           float eps);
 void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const float *invstd, const float *gamma,
-                          const float *beta, int act);
+                          const float *beta, act_kind act);
 
 /* The evaluation-mode input gradient without parameter gradients on the calling thread, for
  * a kernel that runs a batch norm inside its own blocks (kernels/chain.h): k1[c] = gamma[c] *
@@ -97,7 +98,7 @@ void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const
  * (BN_ACT_*) from act_y, or from bits (kernels/actmask.h; write mode only) when given; acc
  * adds into dx. Bit-identical to batchnorm_backward_act's dx. */
 void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C);
-void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, int act,
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
                             const float *k1, size_t rows, int C, bool acc);
 
 /* The reference kernels: the same maths in plain loops. The kernels above are SIMD versions

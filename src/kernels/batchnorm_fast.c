@@ -58,7 +58,7 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
         const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
         for (int c0 = 0; c0 < C; c0 += 256) {                                           \
             int cn = C - c0 < 256 ? C - c0 : 256;                                       \
-            if (act == BN_ACT_RELU6) {                                                  \
+            if (act == ACT_RELU6) {                                                  \
                 MASKED_ROW(MASK_RELU6)                                                  \
             } else {                                                                    \
                 MASKED_ROW(MASK_RELU)                                                   \
@@ -67,7 +67,7 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
         }                                                                               \
     }
 RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, const float *g, const float *v,
-                                  int act, const float *x, const double *m, size_t n0, size_t n1, int C))
+                                  act_kind act, const float *x, const double *m, size_t n0, size_t n1, int C))
 
 /* The same with the mask from the forward's bits (actmask.h) instead of the activation's
  * output: the same masked values, 16 channels at a time. */
@@ -94,7 +94,7 @@ RP_SIMD_VARIANTS(chunk_sums_bits, (double *restrict q1, double *restrict q2, con
  * act (then b = x, cb = m, ca = 0 and s2 != NULL), a is the gradient of the activation after
  * the batch norm and v its output: the sums of the masked gradient (chunk_sums_act). */
 static void channel_sums(double *s1, double *s2, const float *a, const double *ca, const float *b,
-                         const double *cb, size_t N, int C, double *part, const float *v, int act,
+                         const double *cb, size_t N, int C, double *part, const float *v, act_kind act,
                          const uint8_t *bits)
 {
     int K = n_chunks(N);
@@ -130,13 +130,13 @@ static size_t block_rows(int C) { return C >= 16384 ? 1 : (size_t)16384 / (size_
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *xr = x + n * C;                                                    \
         float *yr = y + n * C;                                                          \
-        if (act == BN_ACT_RELU6) {                                                      \
+        if (act == ACT_RELU6) {                                                      \
             _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
                 float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
                 v = v > 0.0f ? v : 0.0f;                                                \
                 yr[c] = v < 6.0f ? v : 6.0f;                                            \
             }                                                                           \
-        } else if (act == BN_ACT_RELU) {                                                \
+        } else if (act == ACT_RELU) {                                                \
             _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
                 float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
                 yr[c] = v > 0.0f ? v : 0.0f;                                            \
@@ -148,23 +148,23 @@ static size_t block_rows(int C) { return C >= 16384 ? 1 : (size_t)16384 / (size_
     }
 RP_SIMD_VARIANTS(normalise_rows, (float *restrict y, const float *restrict x, const float *mean,
                                   const float *invstd, const float *gamma, const float *beta,
-                                  size_t n0, size_t n1, int C, int act))
+                                  size_t n0, size_t n1, int C, act_kind act))
 
 /* The same rows in place (y == x), for a producer's epilogue (conv2d_forward_bn). */
 #define normalise_rows_inplace_BODY normalise_rows_BODY
 RP_SIMD_VARIANTS(normalise_rows_inplace, (float *y, const float *x, const float *mean, const float *invstd,
                                           const float *gamma, const float *beta, size_t n0, size_t n1, int C,
-                                          int act))
+                                          act_kind act))
 
 void batchnorm_eval_apply(float *y, size_t rows, int C, const float *mean, const float *invstd, const float *gamma,
-                          const float *beta, int act)
+                          const float *beta, act_kind act)
 {
     RP_SIMD_CALL(rp_simd_level(), normalise_rows_inplace, (y, y, mean, invstd, gamma, beta, 0, rows, C, act));
 }
 
 /* y = act((x - mean) * (invstd * gamma) + beta); bits (when act): its mask, block by block. */
 static void normalise(float *y, const float *x, const float *mean, const float *invstd,
-                      const float *gamma, const float *beta, size_t N, int C, int act, uint8_t *bits)
+                      const float *gamma, const float *beta, size_t N, int C, act_kind act, uint8_t *bits)
 {
     rp_simd simd = rp_simd_level();
     size_t R = block_rows(C);
@@ -175,7 +175,7 @@ static void normalise(float *y, const float *x, const float *mean, const float *
         RP_SIMD_CALL(simd, normalise_rows, (y, x, mean, invstd, gamma, beta, n0, n1, C, act));
         if (bits && act)
             act_mask_pack(bits + n0 * act_mask_row_bytes(C), y + n0 * C, n1 - n0, C,
-                          act == BN_ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
+                          act == ACT_RELU6 ? ACT_RELU6 : ACT_RELU);
     }
 }
 
@@ -185,7 +185,7 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                              double *work)
 {
     batchnorm_forward_train_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C, P,
-                               eps, momentum, work, BN_ACT_NONE, NULL, NULL);
+                               eps, momentum, work, ACT_NONE, NULL, NULL);
 }
 
 /* q1 += u, q2 += u*u over rows [0, P), u = x - x[row 0] in double. */
@@ -209,7 +209,7 @@ void batchnorm_sample_sums(double *q, const float *x, size_t P, int C)
 void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
                                 float *running_var, const float *x, const float *gamma,
                                 const float *beta, size_t N, int C, size_t P, float eps, float momentum,
-                                double *work, int act, const double *sums, uint8_t *bits)
+                                double *work, act_kind act, const double *sums, uint8_t *bits)
 {
     double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
     double *q = work + 4 * (size_t)C;
@@ -247,7 +247,7 @@ void batchnorm_forward_eval(float *y, float *mean, float *invstd, const float *r
                             const float *beta, size_t N, int C, float eps)
 {
     batchnorm_forward_eval_ex(y, mean, invstd, running_mean, running_var, x, gamma, beta, N, C, eps,
-                              BN_ACT_NONE);
+                              ACT_NONE);
 }
 
 void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean, const float *running_var, int C,
@@ -261,7 +261,7 @@ void batchnorm_eval_stats(float *mean, float *invstd, const float *running_mean,
 
 void batchnorm_forward_eval_ex(float *y, float *mean, float *invstd, const float *running_mean,
                                const float *running_var, const float *x, const float *gamma,
-                               const float *beta, size_t N, int C, float eps, int act)
+                               const float *beta, size_t N, int C, float eps, act_kind act)
 {
     batchnorm_eval_stats(mean, invstd, running_mean, running_var, C, eps);
     normalise(y, x, mean, invstd, gamma, beta, N, C, act, NULL);
@@ -295,9 +295,9 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
         float *dxr = dx + n * C;                                                        \
-        if (act == BN_ACT_RELU6 && acc) {                                               \
+        if (act == ACT_RELU6 && acc) {                                               \
             DX_ACT_ROW(MASK_RELU6, 1)                                                   \
-        } else if (act == BN_ACT_RELU6) {                                               \
+        } else if (act == ACT_RELU6) {                                               \
             DX_ACT_ROW(MASK_RELU6, 0)                                                   \
         } else if (acc) {                                                               \
             DX_ACT_ROW(MASK_RELU, 1)                                                    \
@@ -306,7 +306,7 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
         }                                                                               \
     }
 RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, const float *restrict v,
-                                  int act, const float *restrict x, const float *mean, const float *k0,
+                                  act_kind act, const float *restrict x, const float *mean, const float *k0,
                                   const float *k1, const float *k2, size_t n0, size_t n1, int C, bool acc))
 
 /* bn_dx_act_rows with the mask from the forward's bits: the same operations, 16 channels at a
@@ -350,10 +350,10 @@ RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, 
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *gr = g + n * C, *vr = v ? v + n * C : NULL;                        \
         float *dxr = dx + n * C;                                                        \
-        if (act == BN_ACT_RELU6) {                                                      \
+        if (act == ACT_RELU6) {                                                      \
             if (acc) DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 1)                        \
             else DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 0)                            \
-        } else if (act == BN_ACT_RELU) {                                                \
+        } else if (act == ACT_RELU) {                                                \
             if (acc) DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 1)                         \
             else DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 0)                             \
         } else {                                                                        \
@@ -361,7 +361,7 @@ RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, 
             else DX_EVAL_ROW(gv, 0)                                                     \
         }                                                                               \
     }
-RP_SIMD_VARIANTS(bn_dx_eval_rows, (float *restrict dx, const float *restrict g, const float *restrict v, int act,
+RP_SIMD_VARIANTS(bn_dx_eval_rows, (float *restrict dx, const float *restrict g, const float *restrict v, act_kind act,
                                    const float *k1, size_t n0, size_t n1, int C, bool acc))
 
 void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C)
@@ -391,7 +391,7 @@ void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C
 RP_SIMD_VARIANTS(bn_dx_eval_bits_rows, (float *restrict dx, const float *restrict g, const uint8_t *restrict bits,
                                         const float *restrict k1, size_t rows, int C))
 
-void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, int act,
+void batchnorm_eval_dx_rows(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
                             const float *k1, size_t rows, int C, bool acc)
 {
     if (act && bits) {
@@ -413,13 +413,13 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
                            const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, double *work, bool acc)
 {
-    batchnorm_backward_act(dx, dgamma, dbeta, dy, NULL, NULL, BN_ACT_NONE, x, mean, invstd, gamma, N, C, train,
+    batchnorm_backward_act(dx, dgamma, dbeta, dy, NULL, NULL, ACT_NONE, x, mean, invstd, gamma, N, C, train,
                            work, acc);
 }
 
 /* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
 void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
-                            const uint8_t *bits, int act, const float *x, const float *mean, const float *invstd,
+                            const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
                             const float *gamma, size_t N, int C, int train, double *work, bool acc)
 {
     double *sdy = work, *sdyx = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;

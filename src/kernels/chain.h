@@ -36,7 +36,7 @@ typedef struct chain_unit {
     conv2d_shape s;       /* this conv for the whole batch (tiles take their own B) */
     const float *w, *b;   /* OHWI weights; bias or NULL */
     conv_bn bn;           /* the batch norm after it (evaluation mode; all four set) */
-    int act;              /* ACT_NONE, ACT_RELU, ACT_RELU6 (kernels/activation.h) */
+    act_kind act;              /* ACT_NONE, ACT_RELU, ACT_RELU6 (kernels/activation.h) */
 } chain_unit;
 
 typedef struct conv_chain {

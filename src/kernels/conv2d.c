@@ -60,28 +60,28 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
 }
 
 void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
-                       const conv2d_shape *s, float *scratch, int act)
+                       const conv2d_shape *s, float *scratch, act_kind act)
 {
     conv2d_forward_bn(y, x, w, b, s, scratch, NULL, act);
 }
 
-void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act)
+void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, act_kind act)
 {
     if (bn) batchnorm_eval_apply(y, rows, OC, bn->mean, bn->invstd, bn->gamma, bn->beta, act);
     else act_inplace(y, rows * OC, act);
 }
 
 static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                    float *scratch, const conv_bn *bn, int act);
+                                    float *scratch, const conv_bn *bn, act_kind act);
 
 void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                       float *scratch, const conv_bn *bn, int act)
+                       float *scratch, const conv_bn *bn, act_kind act)
 {
     conv2d_forward_bn_bits(y, x, w, b, s, scratch, bn, act, NULL);
 }
 
 void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                            float *scratch, const conv_bn *bn, int act, uint8_t *bits)
+                            float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits)
 {
     if (conv2d_uses_slots(s) && !conv2d_uses_direct(s) && !dwconv2d_fast_applies(s)) {
         conv2d_slots_forward_bits(y, x, w, b, s, scratch, bn, act, bits);
@@ -100,7 +100,7 @@ void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const floa
 }
 
 static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                    float *scratch, const conv_bn *bn, int act)
+                                    float *scratch, const conv_bn *bn, act_kind act)
 {
     if (dwconv2d_fast_applies(s))
         dwconv2d_fast_forward(y, x, w, b, s, scratch, bn, act);
@@ -126,7 +126,7 @@ static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, co
 }
 
 void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
-                         const conv2d_shape *s, const conv_bn *bn, int act, double *sums)
+                         const conv2d_shape *s, const conv_bn *bn, act_kind act, double *sums)
 {
     if (!sums) {
 #pragma omp parallel for schedule(static)

@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/activation.h"
+
 /* Upper bound on im2col column floats per chunk (16 MiB); a chunk is at least 1 sample. */
 #define RP_CONV_COLS_BUDGET ((size_t)1 << 22)
 
@@ -77,7 +79,7 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b,
  * y: bit-identical to relu*_forward of conv2d_forward's y, done on each block while it is
  * in cache. */
 void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
-                       const conv2d_shape *s, float *scratch, int act);
+                       const conv2d_shape *s, float *scratch, act_kind act);
 /* A batch norm in evaluation mode after the conv: per-channel mean, invstd (as
  * batchnorm_eval_stats writes them), gamma, beta. */
 typedef struct conv_bn {
@@ -87,12 +89,12 @@ typedef struct conv_bn {
  * block of output rows while it is in cache: y is bit-identical to conv2d_forward then
  * batchnorm_forward_eval_ex(act), without the separate pass over memory. */
 void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                       float *scratch, const conv_bn *bn, int act);
+                       float *scratch, const conv_bn *bn, act_kind act);
 /* conv2d_forward_bn and, when bits is not NULL, the activation's mask of y (kernels/actmask.h:
  * rows of act_mask_row_bytes(OC); act ACT_RELU or ACT_RELU6), packed block by block on the
  * slots path. For a batch norm done by the conv in training (kernels/pwbn.h). */
 void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                            float *scratch, const conv_bn *bn, int act, uint8_t *bits);
+                            float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits);
 /* Training: conv2d_forward's y, and each sample's batch-norm sums of it
  * (batchnorm_sample_sums: sums, B x 2 OC doubles) formed while that sample's output is in
  * cache, for the batch norm after the conv (batchnorm_forward_train_ex). For the paths
@@ -111,11 +113,11 @@ void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const f
  * parallel; with sums, a sample at a time, each sample's batchnorm_sample_sums formed while it
  * is in cache (then bn and act must be NULL and ACT_NONE). */
 typedef void (*conv2d_rows_fn)(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
-                               int r0, int r1, const conv_bn *bn, int act);
+                               int r0, int r1, const conv_bn *bn, act_kind act);
 void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
-                         const conv2d_shape *s, const conv_bn *bn, int act, double *sums);
+                         const conv2d_shape *s, const conv_bn *bn, act_kind act, double *sums);
 /* The fast paths' epilogue: bn (unless NULL) then act over rows of OC channels. */
-void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, int act);
+void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, act_kind act);
 void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                      const float *w, const conv2d_shape *s, float *scratch);
 /* acc = true: as conv2d_backward; false: WRITES dx = 0 + J^T dy (bit-identical to adding
@@ -142,15 +144,15 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
 bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
+                          const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
 void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, const conv_bn *bn, int act, uint8_t *bits);
+                               float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
@@ -159,7 +161,7 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
  * [r0, r1) of the B*OH rows with bn and act (bit-identical to conv2d_direct_forward's). */
 void conv2d_direct_weights(float *wt, const float *w, const conv2d_shape *s);
 void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
-                        int r1, const conv_bn *bn, int act);
+                        int r1, const conv_bn *bn, act_kind act);
 /* The input gradient of one sample of a one-group, not pointwise conv on the calling thread:
  * cols (OH*OW, K*K*C) = dyb x w, then added into dxb output pixel by output pixel (acc adds
  * to dxb, else writes it) — the slots path's sums in another order (equal to rounding). */
@@ -168,7 +170,7 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act);
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
@@ -178,7 +180,7 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
  * (acc as conv2d_backward_ex). Bit-identical to the whole-tensor calls. */
 void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s);
 void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
-                        int r0, int r1, const conv_bn *bn, int act);
+                        int r0, int r1, const conv_bn *bn, act_kind act);
 void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const conv2d_shape *s, int r0, int r1,
                            bool acc);
 

@@ -157,16 +157,16 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
 }
 
 static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, int act, double *sums, uint8_t *bits);
+                          float *scratch, const conv_bn *bn, act_kind act, double *sums, uint8_t *bits);
 
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
+                          const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
 {
     slots_forward(y, x, w, b, s, scratch, bn, act, NULL, NULL);
 }
 
 void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, const conv_bn *bn, int act, uint8_t *bits)
+                               float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits)
 {
     slots_forward(y, x, w, b, s, scratch, bn, act, NULL, bits);
 }
@@ -174,7 +174,7 @@ void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const f
 /* sums: each sample's batchnorm_sample_sums of y, formed after its block's GEMM; bits: the
  * activation's mask (kernels/actmask.h) of each block after its epilogue. */
 static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, int act, double *sums, uint8_t *bits)
+                          float *scratch, const conv_bn *bn, act_kind act, double *sums, uint8_t *bits)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -420,7 +420,7 @@ void conv2d_direct_weights(float *wt, const float *w, const conv2d_shape *s)
 }
 
 void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
-                        int r1, const conv_bn *bn, int act)
+                        int r1, const conv_bn *bn, act_kind act)
 {
     rp_simd simd = rp_simd_level();
     for (int r = r0; r < r1; r++) {
@@ -433,7 +433,7 @@ void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *
 }
 
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
 {
     RP_ASSERT(conv2d_uses_direct(s));
     conv2d_direct_weights(scratch, w, s);

@@ -416,7 +416,7 @@ static int row_kernel(const conv2d_shape *s, bool pixel_major)
 
 /* Rows [r0, r1) of the output. */
 static void fwd_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s, int r0,
-                     int r1, const conv_bn *bn, int act, bool pixel_major)
+                     int r1, const conv_bn *bn, act_kind act, bool pixel_major)
 {
     rp_simd simd = rp_simd_level();
     const int kernel = row_kernel(s, pixel_major);
@@ -432,14 +432,14 @@ static void fwd_rows(float *y, const float *x, const float *wt, const float *b, 
 }
 
 void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
-                        int r0, int r1, const conv_bn *bn, int act)
+                        int r0, int r1, const conv_bn *bn, act_kind act)
 {
     fwd_rows(y, x, wt, b, s, r0, r1, bn, act, false);
 }
 
 /* The whole-batch forward's rows: the input comes from memory. */
 static void rows_from_memory(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
-                             int r0, int r1, const conv_bn *bn, int act)
+                             int r0, int r1, const conv_bn *bn, act_kind act)
 {
     fwd_rows(y, x, wt, b, s, r0, r1, bn, act, true);
 }
@@ -466,7 +466,7 @@ void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const co
 }
 
 void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, int act)
+                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);

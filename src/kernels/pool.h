@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/activation.h"
+
 typedef struct pool2d_shape {
     int B, H, W, C;
     int K, stride, pad;
@@ -31,12 +33,12 @@ void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const
 /* acc = false: WRITES dx (bit-identical to adding into a zeroed dx). */
 void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s,
                            bool acc);
-/* Backward through a ReLU (act 1) or ReLU6 (act 2) before the pool as well: dx is the
+/* Backward through a ReLU (ACT_RELU) or ReLU6 (ACT_RELU6) before the pool as well: dx is the
  * ReLU's input gradient, masked where the pool's output y (the ReLU's output at the argmax)
  * is outside (0, inf) / (0, 6). Bit-identical to the two backwards in turn when dx is
  * written (acc = false). */
 void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, const float *y,
-                            const pool2d_shape *s, bool acc, int act);
+                            const pool2d_shape *s, bool acc, act_kind act);
 
 void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s);
 void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s);

@@ -30,7 +30,7 @@ static void add_bwd(rp_node *n, const rp_pass *p)
     }
 }
 
-static const rp_layer_ops add_ops = {.kind = "add", .forward = add_fwd, .backward = add_bwd};
+static const rp_layer_ops add_ops = {.kind = RP_LAYER_ADD, .name = "add", .forward = add_fwd, .backward = add_bwd};
 
 int rp_g_add(rp_graph *g, int a, int b, const char *name)
 {

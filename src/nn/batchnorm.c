@@ -37,7 +37,7 @@ static size_t bn_scratch(const rp_node *n, int B)
     return 2 * batchnorm_work_doubles(n->out_shape.C, (size_t)B); /* doubles in floats; arena is 64-aligned */
 }
 
-void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, int act, const double *sums, uint8_t *bits)
+void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, const double *sums, uint8_t *bits)
 {
     bn_state *s = n->state;
     int C = n->out_shape.C;
@@ -55,7 +55,7 @@ void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, int act, const do
     }
 }
 
-static void bn_fwd(rp_node *n, const rp_pass *p) { rp_bn_forward_act(n, p, n->y, BN_ACT_NONE, NULL, NULL); }
+static void bn_fwd(rp_node *n, const rp_pass *p) { rp_bn_forward_act(n, p, n->y, ACT_NONE, NULL, NULL); }
 
 /* The conv before this node does its evaluation forward: mean/invstd kept as the forward keeps them. */
 void rp_bn_eval_map(rp_node *n, rp_fold *f)
@@ -67,7 +67,7 @@ void rp_bn_eval_map(rp_node *n, rp_fold *f)
     *f = (rp_fold){.mean = n->saved, .invstd = n->saved + C, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
 }
 
-void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, int act, const float *act_y,
+void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
                         const uint8_t *bits)
 {
     int C = n->out_shape.C;
@@ -78,7 +78,7 @@ void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, int act, 
                            w->data, rows(n, p->B), C, p->train, (double *)n->scratch, !n->dx_write[0]);
 }
 
-static void bn_bwd(rp_node *n, const rp_pass *p) { rp_bn_backward_act(n, p, n->dy, BN_ACT_NONE, NULL, NULL); }
+static void bn_bwd(rp_node *n, const rp_pass *p) { rp_bn_backward_act(n, p, n->dy, ACT_NONE, NULL, NULL); }
 
 /* The conv before did this batch norm in training (kernels/pwbn.h): the batch statistics of
  * its output, which it never wrote. */
@@ -108,7 +108,7 @@ void rp_bn_fold_grads(rp_node *n, const rp_pass *p, float *g, const uint8_t *bit
     };
 }
 
-static const rp_layer_ops bn_ops = {.kind = "batchnorm2d", .saved_floats = bn_saved, .scratch_floats = bn_scratch,
+static const rp_layer_ops bn_ops = {.kind = RP_LAYER_BATCHNORM2D, .name = "batchnorm2d", .saved_floats = bn_saved, .scratch_floats = bn_scratch,
                                     .forward = bn_fwd, .backward = bn_bwd};
 
 int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float momentum)

@@ -11,7 +11,7 @@
 
 _Static_assert(RP_CHAIN_MAX == CHAIN_MAX, "the graph's and the kernel's chain lengths agree");
 
-static bool kind_is(const rp_node *n, const char *kind) { return !strcmp(n->ops->kind, kind); }
+static bool kind_is(const rp_node *n, rp_layer_kind kind) { return n->ops->kind == kind; }
 
 /* Node j's only reader is node j + 1. */
 static bool feeds_next(const rp_graph *g, int j)
@@ -32,9 +32,9 @@ static bool find_chain(const rp_graph *g, int i, rp_chain *c)
         const float *w, *b;
         if (g->nodes[j].n_in != 1 || !rp_conv2d_describe(&g->nodes[j], 1, &s, &w, &b) || !chain_unit_applies(&s))
             return false;
-        if (!feeds_next(g, j) || !kind_is(&g->nodes[j + 1], "batchnorm2d")) return false;
+        if (!feeds_next(g, j) || !kind_is(&g->nodes[j + 1], RP_LAYER_BATCHNORM2D)) return false;
         int bn = j + 1, act = -1;
-        if (feeds_next(g, bn) && (kind_is(&g->nodes[bn + 1], "relu") || kind_is(&g->nodes[bn + 1], "relu6")))
+        if (feeds_next(g, bn) && rp_node_act(&g->nodes[bn + 1]) != ACT_NONE)
             act = bn + 1;
         if (c->n == RP_CHAIN_MAX) return false;
         c->conv[c->n] = j, c->bn[c->n] = bn, c->act[c->n] = act;
@@ -49,7 +49,7 @@ static bool find_chain(const rp_graph *g, int i, rp_chain *c)
     if (c->n < 2) return false;
     c->last = tail;
     const rp_node *t = &g->nodes[tail];
-    if (t->n_readers == 1 && t->last_reader == tail + 1 && kind_is(&g->nodes[tail + 1], "add")) {
+    if (t->n_readers == 1 && t->last_reader == tail + 1 && kind_is(&g->nodes[tail + 1], RP_LAYER_ADD)) {
         const rp_node *a = &g->nodes[tail + 1];
         if ((a->in[0] == tail && a->in[1] == c->input) || (a->in[1] == tail && a->in[0] == c->input)) {
             c->residual = true;
@@ -104,7 +104,7 @@ static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
         rp_fold f;
         rp_bn_eval_map(bn, &f);
         k.u[u].bn = (conv_bn){.mean = f.mean, .invstd = f.invstd, .gamma = f.gamma, .beta = f.beta};
-        k.u[u].act = c->act[u] < 0 ? ACT_NONE : kind_is(&g->nodes[c->act[u]], "relu6") ? ACT_RELU6 : ACT_RELU;
+        k.u[u].act = c->act[u] < 0 ? ACT_NONE : rp_node_act(&g->nodes[c->act[u]]);
     }
     return k;
 }

@@ -31,7 +31,7 @@ static size_t conv_scratch(const rp_node *n, int B)
     return conv2d_scratch_floats(&s);
 }
 
-void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, int act, uint8_t *bits,
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, act_kind act, uint8_t *bits,
                           double *sums)
 {
     const conv_state *st = n->state;
@@ -135,7 +135,7 @@ bool rp_conv2d_describe(const rp_node *n, int B, conv2d_shape *s, const float **
     return true;
 }
 
-static const rp_layer_ops conv_ops = {.kind = "conv2d", .scratch_floats = conv_scratch, .forward = conv_fwd,
+static const rp_layer_ops conv_ops = {.kind = RP_LAYER_CONV2D, .name = "conv2d", .scratch_floats = conv_scratch, .forward = conv_fwd,
                                       .backward = conv_bwd};
 
 int rp_g_conv2d(rp_graph *g, int in, const char *name, int OC, int K, int stride, int pad,

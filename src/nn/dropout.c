@@ -40,7 +40,7 @@ static void dropout_bwd(rp_node *n, const rp_pass *p)
         for (size_t i = 0; i < N; i++) dx[i] += n->dy[i] * n->saved[i];
 }
 
-static const rp_layer_ops dropout_ops = {.kind = "dropout", .saved_floats = dropout_saved,
+static const rp_layer_ops dropout_ops = {.kind = RP_LAYER_DROPOUT, .name = "dropout", .saved_floats = dropout_saved,
                                          .forward = dropout_fwd, .backward = dropout_bwd};
 
 int rp_g_dropout(rp_graph *g, int in, const char *name, float p)

@@ -34,7 +34,7 @@ static void flatten_bwd(rp_node *n, const rp_pass *p)
     }
 }
 
-static const rp_layer_ops flatten_ops = {.kind = "flatten", .forward = flatten_fwd,
+static const rp_layer_ops flatten_ops = {.kind = RP_LAYER_FLATTEN, .name = "flatten", .forward = flatten_fwd,
                                          .backward = flatten_bwd};
 
 int rp_g_flatten(rp_graph *g, int in, const char *name)

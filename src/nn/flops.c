@@ -12,12 +12,12 @@ double rp_graph_node_flops(const rp_graph *g, int i)
     const rp_node *n = &g->nodes[i];
     const rp_param *w = &g->params[n->first_param]; /* valid before and after finalize */
     double out = (double)rp_shape_numel(n->out_shape);
-    if (strcmp(n->ops->kind, "conv2d") == 0) {
+    if (n->ops->kind == RP_LAYER_CONV2D) {
         RP_ASSERT(n->n_params >= 1 && w->ndim == 4);
         /* weight (OC, IC/groups, K, K): one multiply-add per weight per output position */
         return 2.0 * n->out_shape.H * n->out_shape.W * (double)w->numel;
     }
-    if (strcmp(n->ops->kind, "linear") == 0) {
+    if (n->ops->kind == RP_LAYER_LINEAR) {
         RP_ASSERT(n->n_params >= 1 && w->ndim == 2);
         return 2.0 * (double)w->numel; /* weight (OUT, IN) */
     }

@@ -2,12 +2,13 @@
  * rp_layer_ops: a conv's forward into another node's output with an epilogue (the batch norm
  * after it, an activation, the activation's mask bits, the batch norm's statistics), the
  * training fold of kernels/pwbn.h, and a batch norm's forward and backward with the ReLU/ReLU6
- * after it. Activations are kernels/activation.h's ACT_*. */
+ * after it. */
 #ifndef RP_NN_FUSED_H
 #define RP_NN_FUSED_H
 
 #include <stdint.h>
 
+#include "kernels/activation.h"
 #include "nn/graph.h"
 
 /* A batch norm's per-channel map, for the conv before it to apply. */
@@ -25,11 +26,15 @@ typedef struct rp_fold_grads {
     float *dgamma, *dbeta; /* NULL when not wanted */
 } rp_fold_grads;
 
+/* The activation a ReLU (ACT_RELU) or ReLU6 (ACT_RELU6) node applies; ACT_NONE for other
+ * nodes (nn/relu.c). */
+act_kind rp_node_act(const rp_node *n);
+
 /* Conv (nn/conv2d.c) ---------------------------------------------------------------- */
 /* y = conv(n->x[0]) then, in order: the batch norm map bn (or NULL), the activation act, the
  * activation's mask into bits (or NULL); or, with sums (training, act ACT_NONE, bn NULL), y and
  * each sample's batch-norm sums of y (rp_conv2d_forms_sums). */
-void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, int act, uint8_t *bits,
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, act_kind act, uint8_t *bits,
                           double *sums);
 /* Whether its training forward can form the batch norm's sums of its output. */
 bool rp_conv2d_forms_sums(const rp_node *n);
@@ -49,17 +54,17 @@ void rp_conv2d_bn_train_backward(rp_node *n, const rp_pass *p, const rp_fold_gra
 /* Max-pool (nn/pool.c) ---------------------------------------------------------------- */
 /* The backward of the ReLU/ReLU6 act before the pool too: dx[0] is that activation's input's
  * gradient, the mask from the pool's output (a max-pool of ReLU outputs). */
-void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, int act);
+void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, act_kind act);
 
 /* Batch norm (nn/batchnorm.c) --------------------------------------------------------- */
 /* Its evaluation-mode map (computing the mean/invstd its backward reads). */
 void rp_bn_eval_map(rp_node *n, rp_fold *f);
 /* The forward with the activation act after it applied, written to y (the activation's
  * output); training: sums (the conv's, or NULL) and the mask bits (or NULL). */
-void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, int act, const double *sums, uint8_t *bits);
+void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, const double *sums, uint8_t *bits);
 /* The backward of the batch norm and the activation act after it: dy is act's output gradient,
  * the mask from bits (training) or from act's output act_y. */
-void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, int act, const float *act_y,
+void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
                         const uint8_t *bits);
 /* Floats of an activation mask of its output at batch B. */
 size_t rp_bn_mask_floats(const rp_node *n, int B);

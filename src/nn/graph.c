@@ -41,7 +41,7 @@ int rp_graph_add(rp_graph *g, const rp_layer_ops *ops, const char *name, const i
     if (g->status != RP_OK) return -1;
     if (out.H <= 0 || out.W <= 0 || out.C <= 0) {
         g->status = rp_fail(g->ctx, RP_ERR_SHAPE, "layer %s (%s): output shape %dx%dx%d is empty",
-                            name, ops->kind, out.H, out.W, out.C);
+                            name, ops->name, out.H, out.W, out.C);
         return -1;
     }
     if (g->n_nodes == g->cap_nodes) {
@@ -248,12 +248,8 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-/* The activation (kernels/activation.h) of ReLU/ReLU6 node a; ACT_NONE for -1. */
-static int act_of(const rp_graph *g, int a)
-{
-    if (a < 0) return ACT_NONE;
-    return strcmp(g->nodes[a].ops->kind, "relu6") ? ACT_RELU : ACT_RELU6;
-}
+/* The activation of ReLU/ReLU6 node a; ACT_NONE for -1. */
+static act_kind act_of(const rp_graph *g, int a) { return a < 0 ? ACT_NONE : rp_node_act(&g->nodes[a]); }
 
 /* Batch norm node i's activation mask (kernels/actmask.h), kept by its training steps. */
 static uint8_t *mask_of(const rp_graph *g, int i) { return (uint8_t *)g->step_mem[i]; }
@@ -270,7 +266,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
 {
     rp_node *n = &g->nodes[s->node], *bn = s->bn >= 0 ? &g->nodes[s->bn] : NULL;
     float *y = g->nodes[s->last].y;
-    int act = act_of(g, s->act);
+    act_kind act = act_of(g, s->act);
     double t0 = g->profile ? now_ms() : 0.0;
     rp_fold f;
     if (s->kind != RP_STEP_CHAIN) bind_inputs(g, n);
@@ -279,7 +275,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
         n->ops->forward(n, p);
         break;
     case RP_STEP_LAYER_ACT: /* a conv, or a batch norm (keeping the mask bits in training) */
-        if (!strcmp(n->ops->kind, "conv2d")) rp_conv2d_forward_to(n, p, y, NULL, act, NULL, NULL);
+        if (n->ops->kind == RP_LAYER_CONV2D) rp_conv2d_forward_to(n, p, y, NULL, act, NULL, NULL);
         else rp_bn_forward_act(n, p, y, act, NULL, mask_of(g, s->node));
         break;
     case RP_STEP_CONV_BN_EVAL:

@@ -70,8 +70,26 @@ typedef struct rp_pass {
     rp_rng *rng;       /* dropout stream */
 } rp_pass;
 
+/* What a layer is: the plan builder, the explainers and the tools tell layers apart by it. */
+typedef enum rp_layer_kind {
+    RP_LAYER_CONV2D,
+    RP_LAYER_LINEAR,
+    RP_LAYER_BATCHNORM2D,
+    RP_LAYER_RELU,
+    RP_LAYER_RELU6,
+    RP_LAYER_MAXPOOL2D,
+    RP_LAYER_AVGPOOL2D,
+    RP_LAYER_GLOBAL_AVGPOOL,
+    RP_LAYER_ADD,
+    RP_LAYER_DROPOUT,
+    RP_LAYER_FLATTEN,
+    RP_LAYER_NORMALIZE,
+    RP_LAYER_OTHER, /* a layer of a test's own */
+} rp_layer_kind;
+
 typedef struct rp_layer_ops {
-    const char *kind;
+    rp_layer_kind kind;
+    const char *name; /* the kind in messages and tables: "conv2d", "batchnorm2d", ... */
     /* floats to keep from forward for backward, for a batch of B */
     size_t (*saved_floats)(const rp_node *n, int B);
     /* floats of temporary workspace, for a batch of B (shared by all nodes) */

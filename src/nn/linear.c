@@ -28,7 +28,7 @@ static void linear_bwd(rp_node *n, const rp_pass *p)
     linear_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], w->data, p->B, s->IN, s->OUT, !n->dx_write[0]);
 }
 
-static const rp_layer_ops linear_ops = {.kind = "linear", .forward = linear_fwd,
+static const rp_layer_ops linear_ops = {.kind = RP_LAYER_LINEAR, .name = "linear", .forward = linear_fwd,
                                         .backward = linear_bwd};
 
 int rp_g_linear(rp_graph *g, int in, const char *name, int OUT, bool bias)

@@ -65,7 +65,7 @@ static void normalize_bwd(rp_node *n, const rp_pass *p)
         dx[i] = write ? 0.0f + dy[i] / sd[i - done] : dx[i] + dy[i] / sd[i - done];
 }
 
-static const rp_layer_ops normalize_ops = {.kind = "normalize", .forward = normalize_fwd,
+static const rp_layer_ops normalize_ops = {.kind = RP_LAYER_NORMALIZE, .name = "normalize", .forward = normalize_fwd,
                                            .backward = normalize_bwd};
 
 int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, const float *std)

@@ -9,10 +9,9 @@
 #include "nn/fused.h"
 #include "nn/graph.h"
 
-static bool kind_is(const rp_node *n, const char *kind) { return !strcmp(n->ops->kind, kind); }
-static bool is_act(const rp_node *n) { return kind_is(n, "relu") || kind_is(n, "relu6"); }
-static bool is_conv(const rp_node *n) { return kind_is(n, "conv2d"); }
-static bool is_bn(const rp_node *n) { return kind_is(n, "batchnorm2d"); }
+static bool is_act(const rp_node *n) { return rp_node_act(n) != ACT_NONE; }
+static bool is_conv(const rp_node *n) { return n->ops->kind == RP_LAYER_CONV2D; }
+static bool is_bn(const rp_node *n) { return n->ops->kind == RP_LAYER_BATCHNORM2D; }
 
 /* Node i + 1 is node i's only reader, with node i its only input. */
 static bool feeds_next(const rp_graph *g, int i)
@@ -82,7 +81,7 @@ void rp_plan_build(rp_graph *g, rp_plan *p, rp_plan_kind kind, int B)
     for (int k = 0; k + 1 < p->n_steps; k++) {
         rp_step *s = &p->steps[k], *t = &p->steps[k + 1];
         if (s->act < 0 || s->act != s->last || t->kind != RP_STEP_LAYER || t->node != s->act + 1 ||
-            !feeds_next(g, s->act) || g->nodes[s->act].keep_y || !kind_is(&g->nodes[t->node], "maxpool2d"))
+            !feeds_next(g, s->act) || g->nodes[s->act].keep_y || g->nodes[t->node].ops->kind != RP_LAYER_MAXPOOL2D)
             continue;
         s->act_bwd = false;
         t->act_in = s->act;

@@ -35,7 +35,7 @@ static void maxpool_fwd(rp_node *n, const rp_pass *p)
 
 /* act (ACT_*): dx[0] is the gradient of the input of the ReLU/ReLU6 before the pool; its mask
  * applies too (from the pool's output: a max-pool of ReLU outputs). */
-void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, int act)
+void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, act_kind act)
 {
     if (!n->dx[0]) return;
     pool2d_shape s = shape_of(n, p->B);
@@ -73,11 +73,11 @@ static void gap_bwd(rp_node *n, const rp_pass *p)
     global_avgpool_backward(n->dx[0], n->dy, p->B, in.H * in.W, in.C);
 }
 
-static const rp_layer_ops maxpool_ops = {.kind = "maxpool2d", .saved_floats = maxpool_saved,
+static const rp_layer_ops maxpool_ops = {.kind = RP_LAYER_MAXPOOL2D, .name = "maxpool2d", .saved_floats = maxpool_saved,
                                          .forward = maxpool_fwd, .backward = maxpool_bwd};
-static const rp_layer_ops avgpool_ops = {.kind = "avgpool2d", .forward = avgpool_fwd,
+static const rp_layer_ops avgpool_ops = {.kind = RP_LAYER_AVGPOOL2D, .name = "avgpool2d", .forward = avgpool_fwd,
                                          .backward = avgpool_bwd};
-static const rp_layer_ops gap_ops = {.kind = "global_avgpool", .forward = gap_fwd,
+static const rp_layer_ops gap_ops = {.kind = RP_LAYER_GLOBAL_AVGPOOL, .name = "global_avgpool", .forward = gap_fwd,
                                      .backward = gap_bwd};
 
 static int add_pool(rp_graph *g, const rp_layer_ops *ops, int in, const char *name, int K,
@@ -88,19 +88,19 @@ static int add_pool(rp_graph *g, const rp_layer_ops *ops, int in, const char *na
     if (K < 1 || stride < 1 || pad < 0 || pad > K / 2) {
         g->status = rp_fail(g->ctx, RP_ERR_ARG,
                             "layer %s (%s): bad configuration K=%d stride=%d pad=%d (need K, "
-                            "stride >= 1 and 0 <= pad <= K/2)", name, ops->kind, K, stride, pad);
+                            "stride >= 1 and 0 <= pad <= K/2)", name, ops->name, K, stride, pad);
         return -1;
     }
     if (rp_shape_numel(is) > (size_t)INT32_MAX) {
         g->status = rp_fail(g->ctx, RP_ERR_SHAPE, "layer %s (%s): input %dx%dx%d too large",
-                            name, ops->kind, is.H, is.W, is.C);
+                            name, ops->name, is.H, is.W, is.C);
         return -1;
     }
     pool2d_shape s = pool2d_shape_make(1, is.H, is.W, is.C, K, stride, pad);
     if (s.OH < 1 || s.OW < 1) {
         g->status = rp_fail(g->ctx, RP_ERR_SHAPE,
                             "layer %s (%s): window %d with pad %d does not fit input %dx%d",
-                            name, ops->kind, K, pad, is.H, is.W);
+                            name, ops->name, K, pad, is.H, is.W);
         return -1;
     }
     pool_state st = {K, stride, pad};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/activation.h"
+#include "nn/fused.h"
 #include "nn/graph.h"
 
 static size_t numel(const rp_node *n, int B) { return (size_t)B * rp_shape_numel(n->out_shape); }
@@ -39,8 +40,13 @@ static void relu6_bwd(rp_node *n, const rp_pass *p)
     else relu6_backward_ex(n->dx[0], n->dy, n->y, numel(n, p->B), !n->dx_write[0]);
 }
 
-static const rp_layer_ops relu_ops = {.kind = "relu", .forward = relu_fwd, .backward = relu_bwd};
-static const rp_layer_ops relu6_ops = {.kind = "relu6", .forward = relu6_fwd, .backward = relu6_bwd};
+static const rp_layer_ops relu_ops = {.kind = RP_LAYER_RELU, .name = "relu", .forward = relu_fwd, .backward = relu_bwd};
+static const rp_layer_ops relu6_ops = {.kind = RP_LAYER_RELU6, .name = "relu6", .forward = relu6_fwd, .backward = relu6_bwd};
+
+act_kind rp_node_act(const rp_node *n)
+{
+    return n->ops == &relu_ops ? ACT_RELU : n->ops == &relu6_ops ? ACT_RELU6 : ACT_NONE;
+}
 
 int rp_g_relu(rp_graph *g, int in, const char *name)
 {
