@@ -23,8 +23,9 @@ static const char CSS[] =
     "svg .legend{fill:#222}svg .mark{stroke:#999;stroke-dasharray:3 3}svg .err{stroke-width:1}"
     "figure{margin:0 0 10px;break-inside:avoid}figure img{image-rendering:pixelated;border:1px solid #ddd;"
     "max-width:100%}figcaption{font-size:12px;color:#444;max-width:520px}code{font-size:12px;word-break:break-all}"
-    "@media print{body{max-width:none;padding:0;font-size:11px}h2{break-after:avoid}table,figure,svg{"
-    "break-inside:avoid}.warn{border-width:2px}}";
+    "@page{margin:12mm}@media print{body{max-width:none;padding:0;font-size:10px}h3{break-after:avoid}h2{break-after:avoid;"
+    "font-size:15px}table{font-size:9.5px}th,td{padding:1px 4px}.ci{font-size:8.5px}table,figure,svg{"
+    "break-inside:avoid}svg.plot{max-width:100%;height:auto}figure img{max-width:60%}.warn{border-width:2px}}";
 
 static void head(rp_buf *b)
 {

@@ -169,7 +169,7 @@ static void link_training(rpt_data *d)
         for (int m = 0; m < d->n_models && tr->sha; m++)
             if (d->models[m].sha && !strcmp(d->models[m].sha, tr->sha)) {
                 tr->model = m;
-                snprintf(tr->label, sizeof tr->label, "%s", d->models[m].label);
+                memcpy(tr->label, d->models[m].label, sizeof tr->label);
             }
     }
 }
