@@ -121,7 +121,7 @@ static void reference_forward(float **outs, const float *x, const conv_chain *c,
     const float *in = x;
     for (int k = 0; k < c->n; k++) {
         const chain_unit *u = &c->u[k];
-        conv2d_forward_bn(outs[k], in, u->w, u->b, &u->s, scratch, &u->bn, u->act);
+        conv2d_forward(outs[k], in, u->w, u->b, &u->s, scratch, &(conv_epilogue){.bn = &u->bn, .act = u->act});
         in = outs[k];
     }
     if (c->residual)
@@ -143,7 +143,7 @@ static void reference_backward(float *dx, const float *dy, float **outs, const c
         batchnorm_backward_act(t, NULL, NULL, g, outs[k], NULL, u->act, NULL, u->bn.mean, u->bn.invstd, u->bn.gamma,
                                (size_t)B * u->s.OH * u->s.OW, u->s.OC, 0, work, false);
         float *to = k == 0 ? dx : g;
-        conv2d_backward_ex(to, NULL, NULL, t, NULL, u->w, &u->s, scratch, false);
+        conv2d_backward(to, NULL, NULL, t, NULL, u->w, &u->s, scratch, false);
     }
     if (c->residual)
         for (size_t i = 0; i < unit_in(&c->u[0], B); i++) dx[i] += dy[i];

@@ -159,7 +159,7 @@ static void test_against_naive(void **state)
         double *dwr = calloc(t.nw, sizeof *dwr), *dbr = calloc((size_t)c->OC, sizeof *dbr);
         float *y = malloc(t.ny * sizeof *y), *want = malloc(t.ny * sizeof *want);
         naive_forward(yr, t.x, t.w, c->bias ? t.b : NULL, &t.s);
-        conv2d_forward(y, t.x, t.w, c->bias ? t.b : NULL, &t.s, t.scratch);
+        conv2d_forward(y, t.x, t.w, c->bias ? t.b : NULL, &t.s, t.scratch, NULL);
         to_float(want, yr, t.ny);
         tu_assert_close("conv forward vs naive", y, want, t.ny, tol, tol);
 
@@ -169,7 +169,7 @@ static void test_against_naive(void **state)
         for (size_t i = 0; i < t.nx; i++) { dx[i] = 0.5f; dxr[i] += 0.5; }
         for (size_t i = 0; i < t.nw; i++) { dw[i] = -0.25f; dwr[i] -= 0.25; }
         for (int i = 0; i < c->OC; i++) { db[i] = 2.0f; dbr[i] += 2.0; }
-        conv2d_backward(dx, dw, db, t.dy, t.x, t.w, &t.s, t.scratch);
+        conv2d_backward(dx, dw, db, t.dy, t.x, t.w, &t.s, t.scratch, true);
         float *wx = malloc(t.nx * sizeof *wx), *ww = malloc(t.nw * sizeof *ww), wb[64];
         to_float(wx, dxr, t.nx);
         to_float(ww, dwr, t.nw);
@@ -180,7 +180,7 @@ static void test_against_naive(void **state)
 
         /* dx == NULL skips the input gradient; dw/db alone still come out right */
         memset(dw, 0, t.nw * sizeof *dw);
-        conv2d_backward(NULL, dw, NULL, t.dy, t.x, t.w, &t.s, t.scratch);
+        conv2d_backward(NULL, dw, NULL, t.dy, t.x, t.w, &t.s, t.scratch, true);
         for (size_t i = 0; i < t.nw; i++) ww[i] = (float)(dwr[i] + 0.25);
         tu_assert_close("conv dw alone vs naive", dw, ww, t.nw, tol, tol);
 
@@ -261,8 +261,8 @@ static void test_thread_independence(void **state)
             omp_set_num_threads(i + 1);
             y[i] = malloc(t.ny * sizeof(float));
             g[i] = calloc(ng, sizeof(float));
-            conv2d_forward(y[i], t.x, t.w, t.b, &t.s, t.scratch);
-            conv2d_backward(g[i], g[i] + t.nx, g[i] + t.nx + t.nw, t.dy, t.x, t.w, &t.s, t.scratch);
+            conv2d_forward(y[i], t.x, t.w, t.b, &t.s, t.scratch, NULL);
+            conv2d_backward(g[i], g[i] + t.nx, g[i] + t.nx + t.nw, t.dy, t.x, t.w, &t.s, t.scratch, true);
         }
         assert_memory_equal(y[0], y[1], t.ny * sizeof(float));
         assert_memory_equal(g[0], g[1], ng * sizeof(float));

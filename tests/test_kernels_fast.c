@@ -323,9 +323,9 @@ static void check_conv(const conv_case *c, int path)
             omp_set_num_threads(t);
             int f = gemm_direct_applies();
             conv_run *o = have[f] ? &r : &first[f];
-            conv2d_forward(o->y, x, w, bias, &s, scratch);
+            conv2d_forward(o->y, x, w, bias, &s, scratch, NULL);
             seed_grads(o, nx, nw, s.OC);
-            conv2d_backward(o->dx, o->dw, o->db, dy, x, w, &s, scratch);
+            conv2d_backward(o->dx, o->dw, o->db, dy, x, w, &s, scratch, true);
             tu_assert_close("conv y vs reference", o->y, ref.y, ny, 1e-5f, 1e-5f);
             tu_assert_close("conv dx vs reference", o->dx, ref.dx, nx, 1e-5f, 1e-5f);
             tu_assert_close("conv dw vs reference", o->dw, ref.dw, nw, tol_sum, tol_sum);
@@ -341,10 +341,10 @@ static void check_conv(const conv_case *c, int path)
     /* dx == NULL (first layers) and dw == NULL (attacks) skip just that output */
     int f = gemm_direct_applies();
     seed_grads(&r, nx, nw, s.OC);
-    conv2d_backward(NULL, r.dw, NULL, dy, x, w, &s, scratch);
+    conv2d_backward(NULL, r.dw, NULL, dy, x, w, &s, scratch, true);
     assert_memory_equal(r.dw, first[f].dw, nw * sizeof(float));
     seed_grads(&r, nx, nw, s.OC);
-    conv2d_backward(r.dx, NULL, NULL, dy, x, w, &s, scratch);
+    conv2d_backward(r.dx, NULL, NULL, dy, x, w, &s, scratch, true);
     assert_memory_equal(r.dx, first[f].dx, nx * sizeof(float));
     rp_simd_force(RP_SIMD_AVX512);
     conv_run_free(&ref); conv_run_free(&first[0]); conv_run_free(&first[1]); conv_run_free(&r);
@@ -423,9 +423,9 @@ static void test_depthwise_bitwise(void **state)
             for (int t = 1; t <= 2; t++) {
                 use_level(LEVELS[l]);
                 omp_set_num_threads(t);
-                conv2d_forward(r.y, x, w, bias, &s, scratch);
+                conv2d_forward(r.y, x, w, bias, &s, scratch, NULL);
                 seed_grads(&r, nx, nw, s.OC);
-                conv2d_backward(r.dx, r.dw, r.db, dy, x, w, &s, scratch);
+                conv2d_backward(r.dx, r.dw, r.db, dy, x, w, &s, scratch, true);
                 if (memcmp(r.y, ref.y, ny * sizeof(float)) || memcmp(r.dx, ref.dx, nx * sizeof(float)) ||
                     memcmp(r.dw, ref.dw, nw * sizeof(float)) || memcmp(r.db, ref.db, (size_t)s.OC * sizeof(float)))
                     fail_msg("depthwise case %zu level %s threads %d differs from the reference", k,
@@ -515,8 +515,8 @@ static const conv_case PATH_CASES[] = {
     {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
 };
 
-/* conv2d_backward_ex on every path: slots (im2col, pointwise), direct, depthwise fast and
- * reference (multiplier 2), the general reference (big weights). */
+/* conv2d_backward's write mode (acc = false) on every path: slots (im2col, pointwise), direct,
+ * depthwise fast and reference (multiplier 2), the general reference (big weights). */
 static void test_write_mode_conv(void **state)
 {
     (void)state;
@@ -531,17 +531,19 @@ static void test_write_mode_conv(void **state)
         tu_fill_uniform(w, nw, -1, 1, 91 + k);
         tu_fill_uniform(dy, ny, -1, 1, 92 + k);
         memset(a, 0, nx * sizeof *a);
-        conv2d_backward(a, NULL, NULL, dy, x, w, &s, scratch);
+        conv2d_backward(a, NULL, NULL, dy, x, w, &s, scratch, true);
         for (size_t i = 0; i < nx; i++) wb[i] = NAN;
-        conv2d_backward_ex(wb, NULL, NULL, dy, x, w, &s, scratch, false);
+        conv2d_backward(wb, NULL, NULL, dy, x, w, &s, scratch, false);
         check_write("conv2d", wb, a, nx);
         free(x); free(w); free(dy); free(a); free(wb); free(scratch);
     }
 }
 
-/* conv2d_forward_ex with ReLU / ReLU6 on every path equals conv2d_forward then the reference
- * activation, and conv2d_forward_bn equals conv2d_forward then batchnorm_forward_eval_ex, bit
- * for bit, at every SIMD level. */
+/* conv2d_forward's epilogue on every path, bit for bit, at every SIMD level: an activation equals
+ * conv2d_forward then the reference activation; a batch norm (and activation) equals
+ * conv2d_forward then batchnorm_forward_eval_ex; the mask bits equal act_mask_pack of that
+ * output; the batch-norm sums (where the path forms them) equal batchnorm_sample_sums of y per
+ * sample. */
 static void test_conv_act_epilogue(void **state)
 {
     (void)state;
@@ -556,10 +558,10 @@ static void test_conv_act_epilogue(void **state)
         tu_fill_uniform(w, nw, -1, 1, 101 + k);
         tu_fill_uniform(b, (size_t)s.OC, -1, 1, 102 + k);
         for (int act = ACT_RELU; act <= ACT_RELU6; act++) {
-            conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch);
+            conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch, NULL);
             if (act == ACT_RELU) relu_forward_ref(want, y, ny);
             else relu6_forward_ref(want, y, ny);
-            conv2d_forward_ex(got, x, w, c->bias ? b : NULL, &s, scratch, act);
+            conv2d_forward(got, x, w, c->bias ? b : NULL, &s, scratch, &(conv_epilogue){.act = act});
             if (memcmp(got, want, ny * sizeof(float)))
                 fail_msg("conv case %zu: forward with activation %d differs from forward then activation", k, act);
         }
@@ -576,14 +578,35 @@ static void test_conv_act_epilogue(void **state)
             for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
                 use_level(LEVELS[level]);
                 float m2[4096], i2[4096];
-                conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch);
+                conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch, NULL);
                 batchnorm_forward_eval_ex(want, m2, i2, rm, rv, y, ga, be, ny / (size_t)OC, OC, 1e-5f,
                                           act == ACT_RELU6 ? ACT_RELU6 : act == ACT_RELU ? ACT_RELU : ACT_NONE);
-                conv2d_forward_bn(got, x, w, c->bias ? b : NULL, &s, scratch, &bn, act);
+                conv2d_forward(got, x, w, c->bias ? b : NULL, &s, scratch, &(conv_epilogue){.bn = &bn, .act = act});
                 if (memcmp(got, want, ny * sizeof(float)))
                     fail_msg("conv case %zu: forward with batch norm and activation %d differs (level %s)", k, act,
                              rp_simd_name(rp_simd_level()));
+                if (act == ACT_NONE) continue;
+                size_t rows = ny / (size_t)OC, nb = rows * act_mask_row_bytes(OC);
+                uint8_t *bits = malloc(2 * nb), *bits_want = bits + nb;
+                act_mask_pack(bits_want, want, rows, OC, (act_kind)act);
+                memset(bits, 0xA5, nb);
+                conv2d_forward(got, x, w, c->bias ? b : NULL, &s, scratch,
+                               &(conv_epilogue){.bn = &bn, .act = act, .bits = bits});
+                if (memcmp(got, want, ny * sizeof(float)) || memcmp(bits, bits_want, nb))
+                    fail_msg("conv case %zu: forward with the mask bits of activation %d differs (level %s)", k, act,
+                             rp_simd_name(rp_simd_level()));
+                free(bits);
             }
+        if (conv2d_forms_sums(&s)) { /* each sample's batch-norm sums of y, formed by the conv */
+            size_t P = (size_t)s.OH * s.OW, nq = (size_t)s.B * 2 * OC;
+            double *q = malloc(2 * nq * sizeof *q), *q_want = q + nq;
+            conv2d_forward(y, x, w, c->bias ? b : NULL, &s, scratch, NULL);
+            for (int i = 0; i < s.B; i++) batchnorm_sample_sums(q_want + (size_t)i * 2 * OC, y + i * P * OC, P, OC);
+            conv2d_forward(got, x, w, c->bias ? b : NULL, &s, scratch, &(conv_epilogue){.sums = q});
+            if (memcmp(got, y, ny * sizeof(float)) || memcmp(q, q_want, nq * sizeof *q))
+                fail_msg("conv case %zu: forward with the batch norm's sums differs", k);
+            free(q);
+        }
         rp_simd_force(RP_SIMD_AVX512);
         free(bnp);
         free(x); free(w); free(b); free(y); free(want); free(got); free(scratch);

@@ -142,7 +142,7 @@ static void check_case(const pw_case *pc, size_t k)
     }
     float *scratch = floats(conv2d_scratch_floats(&s) + pwbn_scratch_floats(C, OC));
     conv_bn bn = {.mean = mean, .invstd = invstd, .gamma = gamma, .beta = beta};
-    conv2d_forward_bn(y, x, w, bias, &s, scratch, &bn, pc->relu6 ? ACT_RELU6 : ACT_NONE);
+    conv2d_forward(y, x, w, bias, &s, scratch, &(conv_epilogue){.bn = &bn, .act = pc->relu6 ? ACT_RELU6 : ACT_NONE});
     uint8_t *bits = NULL;
     if (pc->relu6) {
         bits = malloc(N * act_mask_row_bytes(OC));
@@ -186,13 +186,13 @@ static void check_case(const pw_case *pc, size_t k)
     float *ldg = floats(OC), *ldb = floats(OC), *mean2 = floats(OC), *inv2 = floats(OC);
     float *rm = floats(OC), *rv = floats(OC);
     double *bnw = doubles(batchnorm_work_doubles(OC, (size_t)pc->B) * 2);
-    conv2d_forward(E, x, w, bias, &s, scratch);
+    conv2d_forward(E, x, w, bias, &s, scratch, NULL);
     batchnorm_forward_train(y, mean2, inv2, rm, rv, E, gamma, beta, N, OC, (size_t)pc->H * pc->W, eps, 0.1f, bnw);
     memset(ldg, 0, OC * sizeof(float)), memset(ldb, 0, OC * sizeof(float));
     memset(ldw, 0, (size_t)OC * C * sizeof(float));
     batchnorm_backward_act(dE, ldg, ldb, dA, NULL, bits, bits ? ACT_RELU6 : ACT_NONE, E, mean2, inv2, gamma,
                            N, OC, 1, bnw, false);
-    conv2d_backward_ex(ldx, ldw, NULL, dE, x, w, &s, scratch, false);
+    conv2d_backward(ldx, ldw, NULL, dE, x, w, &s, scratch, false);
     struct { const char *what; const float *got, *lay; const double *ref; size_t n; } out[] = {
         {"dx", dx[0], ldx, t.dx, N * C}, {"dw", dw[0], ldw, t.dw, (size_t)OC * C},
         {"dgamma", dg[0], ldg, t.dgamma, OC}, {"dbeta", dbe[0], ldb, t.dbeta, OC},

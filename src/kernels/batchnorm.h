@@ -26,7 +26,7 @@ size_t batchnorm_work_doubles(int C, size_t samples);
  * The rows are N / P samples of P rows (N % P == 0). The statistics are summed per sample,
  * around the sample's first row, in row order (batchnorm_sample_sums), then moved to the
  * batch's first row and added in sample order (batchnorm_stats_combine): a conv that writes x
- * can form those sums while each sample's output is in cache (conv2d_forward_stats). */
+ * can form those sums while each sample's output is in cache (conv2d_forward with conv_epilogue.sums). */
 void batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
                              float *running_var, const float *x, const float *gamma,
                              const float *beta, size_t N, int C, size_t P, float eps, float momentum,
@@ -83,7 +83,7 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
                             const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
                             const float *gamma, size_t N, int C, int train, double *work, bool acc);
 
-/* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward_bn):
+/* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward, conv_epilogue.bn):
  * the per-channel mean/invstd batchnorm_forward_eval writes, and its rows applied in place
  * on the calling thread (bit-identical to batchnorm_forward_eval_ex's y). In evaluation mode
  * without dgamma/dbeta the backward never reads x. */

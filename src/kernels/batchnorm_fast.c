@@ -150,7 +150,7 @@ RP_SIMD_VARIANTS(normalise_rows, (float *restrict y, const float *restrict x, co
                                   const float *invstd, const float *gamma, const float *beta,
                                   size_t n0, size_t n1, int C, act_kind act))
 
-/* The same rows in place (y == x), for a producer's epilogue (conv2d_forward_bn). */
+/* The same rows in place (y == x), for a producer's epilogue (conv2d_forward's). */
 #define normalise_rows_inplace_BODY normalise_rows_BODY
 RP_SIMD_VARIANTS(normalise_rows_inplace, (float *y, const float *x, const float *mean, const float *invstd,
                                           const float *gamma, const float *beta, size_t n0, size_t n1, int C,
@@ -338,7 +338,7 @@ RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, 
 
 /* Evaluation mode without parameter gradients: dx = k1 * dy (dy masked when act), which is
  * what the rows above give (k0 = k2 = 0) for finite x, without reading x: a conv that did
- * this batch norm's forward (conv2d_forward_bn) never wrote it. */
+ * this batch norm's forward (a conv's epilogue) never wrote it. */
 #define DX_EVAL_ROW(GRAD, ACC)                                                          \
     _Pragma("omp simd") for (int c = 0; c < C; c++) {                                   \
         float gv = gr[c], vv = vr ? vr[c] : 0.0f;                                       \

@@ -53,93 +53,10 @@ size_t conv2d_scratch_floats(const conv2d_shape *s)
     return conv2d_gemm_scratch_floats(s);
 }
 
-void conv2d_forward(float *y, const float *x, const float *w, const float *b,
-                    const conv2d_shape *s, float *scratch)
-{
-    conv2d_forward_ex(y, x, w, b, s, scratch, ACT_NONE);
-}
-
-void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
-                       const conv2d_shape *s, float *scratch, act_kind act)
-{
-    conv2d_forward_bn(y, x, w, b, s, scratch, NULL, act);
-}
-
 void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, act_kind act)
 {
     if (bn) batchnorm_eval_apply(y, rows, OC, bn->mean, bn->invstd, bn->gamma, bn->beta, act);
     else act_inplace(y, rows * OC, act);
-}
-
-static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                    float *scratch, const conv_bn *bn, act_kind act);
-
-void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                       float *scratch, const conv_bn *bn, act_kind act)
-{
-    conv2d_forward_bn_bits(y, x, w, b, s, scratch, bn, act, NULL);
-}
-
-void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                            float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits)
-{
-    if (conv2d_uses_slots(s) && !conv2d_uses_direct(s) && !dwconv2d_fast_applies(s)) {
-        conv2d_slots_forward_bits(y, x, w, b, s, scratch, bn, act, bits);
-        return;
-    }
-    conv2d_forward_bn_paths(y, x, w, b, s, scratch, bn, act);
-    if (bits) { /* the mask in a pass of its own (the slots path packs it block by block) */
-        size_t rows = (size_t)s->B * s->OH * s->OW;
-        long blocks = (long)((rows + 255) / 256);
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < blocks; i++) {
-            size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
-            act_mask_pack(bits + r0 * act_mask_row_bytes(s->OC), y + r0 * s->OC, n, s->OC, act);
-        }
-    }
-}
-
-static void conv2d_forward_bn_paths(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                    float *scratch, const conv_bn *bn, act_kind act)
-{
-    if (dwconv2d_fast_applies(s))
-        dwconv2d_fast_forward(y, x, w, b, s, scratch, bn, act);
-    else if (conv2d_uses_direct(s))
-        conv2d_direct_forward(y, x, w, b, s, scratch, bn, act);
-    else if (conv2d_uses_slots(s))
-        conv2d_slots_forward(y, x, w, b, s, scratch, bn, act);
-    else {
-        if (conv2d_uses_depthwise(s)) dwconv2d_forward(y, x, w, b, s, scratch);
-        else conv2d_gemm_forward(y, x, w, b, s, scratch);
-        size_t rows = (size_t)s->B * s->OH * s->OW;
-        if (!bn) {
-            act_inplace_parallel(y, rows * s->OC, act);
-            return;
-        }
-        long blocks = (long)((rows + 255) / 256);
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < blocks; i++) {
-            size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
-            conv2d_epilogue(y + r0 * s->OC, n, s->OC, bn, act);
-        }
-    }
-}
-
-void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
-                         const conv2d_shape *s, const conv_bn *bn, act_kind act, double *sums)
-{
-    if (!sums) {
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < s->B * s->OH; r++) rows(y, x, wt, b, s, r, r + 1, bn, act);
-        return;
-    }
-    RP_ASSERT(!bn && act == ACT_NONE);
-    const size_t ohow = (size_t)s->OH * s->OW;
-#pragma omp parallel for schedule(static)
-    for (int bi = 0; bi < s->B; bi++) {
-        rows(y, x, wt, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
-        batchnorm_sample_sums(sums + (size_t)bi * 2 * s->OC, y + (size_t)bi * ohow * s->OC, ohow, s->OC);
-    }
 }
 
 bool conv2d_forms_sums(const conv2d_shape *s)
@@ -147,27 +64,70 @@ bool conv2d_forms_sums(const conv2d_shape *s)
     return dwconv2d_fast_applies(s) || conv2d_uses_direct(s) || conv2d_uses_slots(s);
 }
 
-void conv2d_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                         float *scratch, double *sums)
+/* The reference paths' epilogue, in a pass of its own over blocks of rows: bn and act, then the
+ * mask bits. */
+static void epilogue_pass(float *y, const conv2d_shape *s, const conv_epilogue *e)
 {
+    size_t rows = (size_t)s->B * s->OH * s->OW;
+    if (!e->bn && !e->bits) {
+        act_inplace_parallel(y, rows * s->OC, e->act);
+        return;
+    }
+    long blocks = (long)((rows + 255) / 256);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < blocks; i++) {
+        size_t r0 = (size_t)i * 256, n = rows - r0 < 256 ? rows - r0 : 256;
+        conv2d_epilogue(y + r0 * s->OC, n, s->OC, e->bn, e->act);
+        if (e->bits) act_mask_pack(e->bits + r0 * act_mask_row_bytes(s->OC), y + r0 * s->OC, n, s->OC, e->act);
+    }
+}
+
+void conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s, float *scratch,
+                    const conv_epilogue *e)
+{
+    const conv_epilogue none = {.act = ACT_NONE};
+    if (!e) e = &none;
+    RP_ASSERT(!e->sums || (!e->bn && e->act == ACT_NONE && !e->bits && conv2d_forms_sums(s)));
+    RP_ASSERT(!e->bits || e->act != ACT_NONE);
     if (dwconv2d_fast_applies(s))
-        dwconv2d_fast_forward_sums(y, x, w, b, s, scratch, sums);
+        dwconv2d_fast_forward(y, x, w, b, s, scratch, e);
     else if (conv2d_uses_direct(s))
-        conv2d_direct_forward_sums(y, x, w, b, s, scratch, sums);
+        conv2d_direct_forward(y, x, w, b, s, scratch, e);
     else if (conv2d_uses_slots(s))
-        conv2d_slots_forward_sums(y, x, w, b, s, scratch, sums);
-    else
-        RP_ASSERT(!"conv2d_forward_sums: a path that does not form the sums");
+        conv2d_slots_forward(y, x, w, b, s, scratch, e);
+    else {
+        if (conv2d_uses_depthwise(s)) dwconv2d_forward(y, x, w, b, s, scratch);
+        else conv2d_gemm_forward(y, x, w, b, s, scratch);
+        epilogue_pass(y, s, e);
+    }
 }
 
-void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                     const float *w, const conv2d_shape *s, float *scratch)
+void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
+                         const conv2d_shape *s, const conv_epilogue *e)
 {
-    conv2d_backward_ex(dx, dw, db, dy, x, w, s, scratch, true);
+    const conv_epilogue none = {.act = ACT_NONE};
+    if (!e) e = &none;
+    const size_t ohow = (size_t)s->OH * s->OW, row = (size_t)s->OW * s->OC;
+    if (!e->sums) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < s->B * s->OH; r++) {
+            rows(y, x, wt, b, s, r, r + 1, e->bn, e->act);
+            if (e->bits)
+                act_mask_pack(e->bits + (size_t)r * s->OW * act_mask_row_bytes(s->OC), y + (size_t)r * row,
+                              (size_t)s->OW, s->OC, e->act);
+        }
+        return;
+    }
+    RP_ASSERT(!e->bn && e->act == ACT_NONE && !e->bits);
+#pragma omp parallel for schedule(static)
+    for (int bi = 0; bi < s->B; bi++) {
+        rows(y, x, wt, b, s, bi * s->OH, (bi + 1) * s->OH, NULL, ACT_NONE);
+        batchnorm_sample_sums(e->sums + (size_t)bi * 2 * s->OC, y + (size_t)bi * ohow * s->OC, ohow, s->OC);
+    }
 }
 
-void conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
-                        const float *w, const conv2d_shape *s, float *scratch, bool acc)
+void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                     const conv2d_shape *s, float *scratch, bool acc)
 {
     if (dwconv2d_fast_applies(s))
         dwconv2d_fast_backward(dx, dw, db, dy, x, w, s, scratch, acc);

@@ -73,57 +73,51 @@ bool conv2d_is_pointwise(const conv2d_shape *s);
 /* Scratch floats that conv2d_forward/backward need for s (0 when none). */
 size_t conv2d_scratch_floats(const conv2d_shape *s);
 
-void conv2d_forward(float *y, const float *x, const float *w, const float *b,
-                    const conv2d_shape *s, float *scratch);
-/* The forward with an activation (ACT_RELU, ACT_RELU6 of kernels/activation.h) applied to
- * y: bit-identical to relu*_forward of conv2d_forward's y, done on each block while it is
- * in cache. */
-void conv2d_forward_ex(float *y, const float *x, const float *w, const float *b,
-                       const conv2d_shape *s, float *scratch, act_kind act);
 /* A batch norm in evaluation mode after the conv: per-channel mean, invstd (as
  * batchnorm_eval_stats writes them), gamma, beta. */
 typedef struct conv_bn {
     const float *mean, *invstd, *gamma, *beta;
 } conv_bn;
-/* conv2d_forward_ex followed by that batch norm (bn may be NULL) and act, applied to each
- * block of output rows while it is in cache: y is bit-identical to conv2d_forward then
- * batchnorm_forward_eval_ex(act), without the separate pass over memory. */
-void conv2d_forward_bn(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                       float *scratch, const conv_bn *bn, act_kind act);
-/* conv2d_forward_bn and, when bits is not NULL, the activation's mask of y (kernels/actmask.h:
- * rows of act_mask_row_bytes(OC); act ACT_RELU or ACT_RELU6), packed block by block on the
- * slots path. For a batch norm done by the conv in training (kernels/pwbn.h). */
-void conv2d_forward_bn_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                            float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits);
-/* Training: conv2d_forward's y, and each sample's batch-norm sums of it
- * (batchnorm_sample_sums: sums, B x 2 OC doubles) formed while that sample's output is in
- * cache, for the batch norm after the conv (batchnorm_forward_train_ex). For the paths
- * conv2d_forms_sums accepts (depthwise, direct, slots). */
+
+/* What the forward does to each block of output rows while it is in cache, in this order (every
+ * field optional: {0} or NULL is the plain conv):
+ *   bn    a batch norm in evaluation mode (bit-identical to batchnorm_forward_eval_ex of the
+ *         conv's y);
+ *   act   an activation (bit-identical to relu*_forward of the result);
+ *   bits  the activation's mask of the result (kernels/actmask.h: rows of
+ *         act_mask_row_bytes(OC); act ACT_RELU or ACT_RELU6), for a batch norm done by the conv
+ *         in training (kernels/pwbn.h);
+ *   sums  training: each sample's batch-norm sums of y (batchnorm_sample_sums: B x 2 OC
+ *         doubles), for the batch norm after the conv (batchnorm_forward_train_ex); only where
+ *         conv2d_forms_sums, and alone (no bn, act or bits). */
+typedef struct conv_epilogue {
+    const conv_bn *bn;
+    act_kind act;
+    uint8_t *bits;
+    double *sums;
+} conv_epilogue;
+
+/* y = conv(x, w) + b, then e's epilogue (e may be NULL). The one forward: it picks the path. */
+void conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s, float *scratch,
+                    const conv_epilogue *e);
+/* Whether e->sums is allowed: the paths that form them (depthwise, direct, slots). */
 bool conv2d_forms_sums(const conv2d_shape *s);
-void conv2d_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                         float *scratch, double *sums);
-void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                float *scratch, double *sums);
-void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                float *scratch, double *sums);
-void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, double *sums);
+/* The backward: dx += J^T dy, dw += ..., db += ... (each may be NULL: skipped); acc = false WRITES
+ * dx = 0 + J^T dy (bit-identical to adding into a zeroed dx), so a caller that owns dx need not
+ * zero it. dw, db always accumulate. */
+void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                     const conv2d_shape *s, float *scratch, bool acc);
+
 /* A conv whose forward is a row kernel (dwconv2d_fast_rows, conv2d_direct_rows: output rows
- * [r0, r1) of the B*OH rows from reordered weights wt): over the whole batch, rows in
- * parallel; with sums, a sample at a time, each sample's batchnorm_sample_sums formed while it
- * is in cache (then bn and act must be NULL and ACT_NONE). */
+ * [r0, r1) of the B*OH rows from reordered weights wt, with bn and act): over the whole batch,
+ * rows in parallel, each row's mask packed after it; with e->sums, a sample at a time, each
+ * sample's batchnorm_sample_sums formed while it is in cache. */
 typedef void (*conv2d_rows_fn)(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
                                int r0, int r1, const conv_bn *bn, act_kind act);
 void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const float *wt, const float *b,
-                         const conv2d_shape *s, const conv_bn *bn, act_kind act, double *sums);
+                         const conv2d_shape *s, const conv_epilogue *e);
 /* The fast paths' epilogue: bn (unless NULL) then act over rows of OC channels. */
 void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, act_kind act);
-void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                     const float *w, const conv2d_shape *s, float *scratch);
-/* acc = true: as conv2d_backward; false: WRITES dx = 0 + J^T dy (bit-identical to adding
- * into a zeroed dx), so a caller that owns dx need not zero it. dw, db always accumulate. */
-void conv2d_backward_ex(float *dx, float *dw, float *db, const float *dy, const float *x,
-                        const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
 /* The general path; scratch: conv2d_gemm_scratch_floats(s). */
 size_t conv2d_gemm_scratch_floats(const conv2d_shape *s);
@@ -140,19 +134,17 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
                        const float *w, const conv2d_shape *s, float *scratch);
 
 /* The fast paths; conv2d_uses_* say whether conv2d_forward/backward take them. Their
- * forward's bn and act are conv2d_forward_bn's, their backward's acc conv2d_backward_ex's. */
+ * forward's epilogue and their backward's acc are conv2d_forward's and conv2d_backward's. */
 bool conv2d_uses_slots(const conv2d_shape *s);
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s);
-void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
-void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits);
+void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                          float *scratch, const conv_epilogue *e);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
-void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
+void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                           float *scratch, const conv_epilogue *e);
 /* dx through the slots path (the input gradient of a direct conv is a GEMM-shaped sum). */
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
@@ -169,15 +161,15 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
 
 /* Depthwise, multiplier 1: same scratch as dwconv2d_*. */
 bool dwconv2d_fast_applies(const conv2d_shape *s);
-void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act);
+void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                           float *scratch, const conv_epilogue *e);
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc);
 
 /* Its pieces on the calling thread, for kernels that run a depthwise conv inside their own
  * blocks (kernels/chain.h): wt (K*K, C) from w (C, K*K); output rows [r0, r1) of the B*OH
- * rows with bn and act (as conv2d_forward_bn); input-gradient rows [r0, r1) of the B*H rows
- * (acc as conv2d_backward_ex). Bit-identical to the whole-tensor calls. */
+ * rows with bn and act (as conv2d_forward's epilogue); input-gradient rows [r0, r1) of the B*H rows
+ * (acc as conv2d_backward's). Bit-identical to the whole-tensor calls. */
 void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s);
 void dwconv2d_fast_rows(float *y, const float *x, const float *wt, const float *b, const conv2d_shape *s,
                         int r0, int r1, const conv_bn *bn, act_kind act);

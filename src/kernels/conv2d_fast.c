@@ -156,26 +156,17 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
     *b1 = (int)((long)s->B * (sl + 1) / s->slots);
 }
 
-static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, act_kind act, double *sums, uint8_t *bits);
-
-void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b,
-                          const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
+/* Each block's epilogue right after its GEMM: bn and act, the activation's mask (kernels/actmask.h),
+ * or each sample's batchnorm_sample_sums of y. */
+void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                          float *scratch, const conv_epilogue *e)
 {
-    slots_forward(y, x, w, b, s, scratch, bn, act, NULL, NULL);
-}
-
-void conv2d_slots_forward_bits(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, const conv_bn *bn, act_kind act, uint8_t *bits)
-{
-    slots_forward(y, x, w, b, s, scratch, bn, act, NULL, bits);
-}
-
-/* sums: each sample's batchnorm_sample_sums of y, formed after its block's GEMM; bits: the
- * activation's mask (kernels/actmask.h) of each block after its epilogue. */
-static void slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                          float *scratch, const conv_bn *bn, act_kind act, double *sums, uint8_t *bits)
-{
+    const conv_epilogue none = {.act = ACT_NONE};
+    if (!e) e = &none;
+    const conv_bn *bn = e->bn;
+    const act_kind act = e->act;
+    uint8_t *bits = e->bits;
+    double *sums = e->sums;
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
     /* gemm_direct reads the weights as (kkc, OCg) per group: laid out once, where the
@@ -219,12 +210,6 @@ static void slots_forward(float *y, const float *x, const float *w, const float 
         }
     }
     rp_blas_single_end(blas);
-}
-
-void conv2d_slots_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                               float *scratch, double *sums)
-{
-    slots_forward(y, x, w, b, s, scratch, NULL, ACT_NONE, sums, NULL);
 }
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
@@ -432,20 +417,12 @@ void conv2d_direct_rows(float *y, const float *x, const float *wt, const float *
     }
 }
 
-void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
+void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                           float *scratch, const conv_epilogue *e)
 {
     RP_ASSERT(conv2d_uses_direct(s));
     conv2d_direct_weights(scratch, w, s);
-    conv2d_rows_forward(conv2d_direct_rows, y, x, scratch, b, s, bn, act, NULL);
-}
-
-void conv2d_direct_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                float *scratch, double *sums)
-{
-    RP_ASSERT(conv2d_uses_direct(s));
-    conv2d_direct_weights(scratch, w, s);
-    conv2d_rows_forward(conv2d_direct_rows, y, x, scratch, b, s, NULL, ACT_NONE, sums);
+    conv2d_rows_forward(conv2d_direct_rows, y, x, scratch, b, s, e);
 }
 
 /* dxb += cols scattered output pixel by output pixel: one kernel row's (kw, c) run is

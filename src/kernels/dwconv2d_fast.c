@@ -465,20 +465,12 @@ void dwconv2d_fast_dx_rows(float *dx, const float *dy, const float *wt, const co
     dx_rows(dx, dy, wt, s, r0, r1, acc, false);
 }
 
-void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b,
-                           const conv2d_shape *s, float *scratch, const conv_bn *bn, act_kind act)
+void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                           float *scratch, const conv_epilogue *e)
 {
     RP_ASSERT(dwconv2d_fast_applies(s));
     dwconv2d_fast_weights(scratch, w, s);
-    conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, bn, act, NULL);
-}
-
-void dwconv2d_fast_forward_sums(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
-                                float *scratch, double *sums)
-{
-    RP_ASSERT(dwconv2d_fast_applies(s));
-    dwconv2d_fast_weights(scratch, w, s);
-    conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, NULL, ACT_NONE, sums);
+    conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, e);
 }
 
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

@@ -8,7 +8,8 @@
  * Statistics. E's batch mean and biased variance follow from X's mean mu and covariance S:
  *     mean_E = W mu + b,    var_E[o] = w_o^T S w_o
  * (pwbn_moments). With them the
- * convolution writes the batch norm's output directly, as in evaluation (conv2d_forward_bn).
+ * convolution writes the batch norm's output directly, as in evaluation (conv2d_forward with a
+ * batch-norm epilogue).
  *
  * Backward. With G the gradient of the batch norm's output (masked by the activation's bits),
  * s1 = sum over rows of G and P = G^T X (OC x C), the batch norm's input gradient

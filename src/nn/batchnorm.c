@@ -58,13 +58,13 @@ void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, con
 static void bn_fwd(rp_node *n, const rp_pass *p) { rp_bn_forward_act(n, p, n->y, ACT_NONE, NULL, NULL); }
 
 /* The conv before this node does its evaluation forward: mean/invstd kept as the forward keeps them. */
-void rp_bn_eval_map(rp_node *n, rp_fold *f)
+void rp_bn_eval_map(rp_node *n, conv_bn *f)
 {
     const bn_state *s = n->state;
     int C = n->out_shape.C;
     rp_param *P = n->param;
     batchnorm_eval_stats(n->saved, n->saved + C, P[BN_RMEAN].data, P[BN_RVAR].data, C, s->eps);
-    *f = (rp_fold){.mean = n->saved, .invstd = n->saved + C, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
+    *f = (conv_bn){.mean = n->saved, .invstd = n->saved + C, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
 }
 
 void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
@@ -82,7 +82,7 @@ static void bn_bwd(rp_node *n, const rp_pass *p) { rp_bn_backward_act(n, p, n->d
 
 /* The conv before did this batch norm in training (kernels/pwbn.h): the batch statistics of
  * its output, which it never wrote. */
-void rp_bn_train_from_stats(rp_node *n, const double *mean_d, const double *var_d, size_t N, rp_fold *f)
+void rp_bn_train_from_stats(rp_node *n, const double *mean_d, const double *var_d, size_t N, conv_bn *f)
 {
     bn_state *s = n->state;
     int C = n->out_shape.C;
@@ -92,7 +92,7 @@ void rp_bn_train_from_stats(rp_node *n, const double *mean_d, const double *var_
         batchnorm_train_channel(&mean[c], &invstd[c], &P[BN_RMEAN].data[c], &P[BN_RVAR].data[c], mean_d[c], var_d[c],
                                 N, s->eps, s->momentum);
     P[BN_COUNT].data[0] += 1.0f;
-    *f = (rp_fold){.mean = mean, .invstd = invstd, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
+    *f = (conv_bn){.mean = mean, .invstd = invstd, .gamma = P[BN_WEIGHT].data, .beta = P[BN_BIAS].data};
 }
 
 void rp_bn_fold_grads(rp_node *n, const rp_pass *p, float *g, const uint8_t *bits, rp_fold_grads *out)

@@ -101,9 +101,7 @@ static conv_chain describe(rp_graph *g, const rp_chain *c, int B)
     conv_chain k = shapes(g, c, B);
     for (int u = 0; u < c->n; u++) {
         rp_node *bn = &g->nodes[c->bn[u]];
-        rp_fold f;
-        rp_bn_eval_map(bn, &f);
-        k.u[u].bn = (conv_bn){.mean = f.mean, .invstd = f.invstd, .gamma = f.gamma, .beta = f.beta};
+        rp_bn_eval_map(bn, &k.u[u].bn);
         k.u[u].act = c->act[u] < 0 ? ACT_NONE : rp_node_act(&g->nodes[c->act[u]]);
     }
     return k;

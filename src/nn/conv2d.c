@@ -31,23 +31,14 @@ static size_t conv_scratch(const rp_node *n, int B)
     return conv2d_scratch_floats(&s);
 }
 
-void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, act_kind act, uint8_t *bits,
-                          double *sums)
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const conv_epilogue *e)
 {
     const conv_state *st = n->state;
     conv2d_shape s = shape_of(n, p->B);
-    const float *b = st->bias ? n->param[1].data : NULL;
-    if (sums) { /* training, the batch norm after it takes the sums (rp_conv2d_forms_sums) */
-        RP_ASSERT(!bn && act == ACT_NONE && !bits);
-        conv2d_forward_sums(y, n->x[0], n->param[0].data, b, &s, n->scratch, sums);
-        return;
-    }
-    conv_bn map = bn ? (conv_bn){.mean = bn->mean, .invstd = bn->invstd, .gamma = bn->gamma, .beta = bn->beta}
-                     : (conv_bn){0};
-    conv2d_forward_bn_bits(y, n->x[0], n->param[0].data, b, &s, n->scratch, bn ? &map : NULL, act, bits);
+    conv2d_forward(y, n->x[0], n->param[0].data, st->bias ? n->param[1].data : NULL, &s, n->scratch, e);
 }
 
-static void conv_fwd(rp_node *n, const rp_pass *p) { rp_conv2d_forward_to(n, p, n->y, NULL, ACT_NONE, NULL, NULL); }
+static void conv_fwd(rp_node *n, const rp_pass *p) { rp_conv2d_forward_to(n, p, n->y, NULL); }
 
 bool rp_conv2d_forms_sums(const rp_node *n)
 {
@@ -119,8 +110,7 @@ static void conv_bwd(rp_node *n, const rp_pass *p)
     float *db = st->bias ? grad_if_wanted(&n->param[1], p) : NULL;
     if (!n->dx[0] && !dw && !db) return;
     conv2d_shape s = shape_of(n, p->B);
-    conv2d_backward_ex(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch,
-                       !n->dx_write[0]);
+    conv2d_backward(n->dx[0], dw, db, n->dy, n->x[0], n->param[0].data, &s, n->scratch, !n->dx_write[0]);
 }
 
 static const rp_layer_ops conv_ops;

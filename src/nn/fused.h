@@ -9,12 +9,8 @@
 #include <stdint.h>
 
 #include "kernels/activation.h"
+#include "kernels/conv2d.h"
 #include "nn/graph.h"
-
-/* A batch norm's per-channel map, for the conv before it to apply. */
-typedef struct rp_fold {
-    const float *mean, *invstd, *gamma, *beta;
-} rp_fold;
 
 /* What a conv that did the training batch norm after it needs of that batch norm for the
  * backward of both (kernels/pwbn.h; filled by rp_bn_fold_grads). */
@@ -31,11 +27,9 @@ typedef struct rp_fold_grads {
 act_kind rp_node_act(const rp_node *n);
 
 /* Conv (nn/conv2d.c) ---------------------------------------------------------------- */
-/* y = conv(n->x[0]) then, in order: the batch norm map bn (or NULL), the activation act, the
- * activation's mask into bits (or NULL); or, with sums (training, act ACT_NONE, bn NULL), y and
- * each sample's batch-norm sums of y (rp_conv2d_forms_sums). */
-void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const rp_fold *bn, act_kind act, uint8_t *bits,
-                          double *sums);
+/* y = conv(n->x[0]) then the epilogue e (kernels/conv2d.h: the batch norm after it, its
+ * activation, the activation's mask, or the batch norm's sums; NULL: none). */
+void rp_conv2d_forward_to(rp_node *n, const rp_pass *p, float *y, const conv_epilogue *e);
 /* Whether its training forward can form the batch norm's sums of its output. */
 bool rp_conv2d_forms_sums(const rp_node *n);
 /* The training fold (kernels/pwbn.h): whether it applies at batch B (a pointwise one-group conv
@@ -58,7 +52,7 @@ void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, act_kind act);
 
 /* Batch norm (nn/batchnorm.c) --------------------------------------------------------- */
 /* Its evaluation-mode map (computing the mean/invstd its backward reads). */
-void rp_bn_eval_map(rp_node *n, rp_fold *f);
+void rp_bn_eval_map(rp_node *n, conv_bn *f);
 /* The forward with the activation act after it applied, written to y (the activation's
  * output); training: sums (the conv's, or NULL) and the mask bits (or NULL). */
 void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, const double *sums, uint8_t *bits);
@@ -70,7 +64,7 @@ void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind 
 size_t rp_bn_mask_floats(const rp_node *n, int B);
 /* The training fold: the batch statistics (mean, biased variance over N rows) from the conv;
  * updates the running statistics and fills f. */
-void rp_bn_train_from_stats(rp_node *n, const double *mean, const double *var, size_t N, rp_fold *f);
+void rp_bn_train_from_stats(rp_node *n, const double *mean, const double *var, size_t N, conv_bn *f);
 /* ... and what the conv's backward needs of it: g the gradient of its output, or of its
  * activation's with that activation's mask bits. */
 void rp_bn_fold_grads(rp_node *n, const rp_pass *p, float *g, const uint8_t *bits, rp_fold_grads *out);

@@ -268,22 +268,22 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
     float *y = g->nodes[s->last].y;
     act_kind act = act_of(g, s->act);
     double t0 = g->profile ? now_ms() : 0.0;
-    rp_fold f;
+    conv_bn f;
     if (s->kind != RP_STEP_CHAIN) bind_inputs(g, n);
     switch (s->kind) {
     case RP_STEP_LAYER:
         n->ops->forward(n, p);
         break;
     case RP_STEP_LAYER_ACT: /* a conv, or a batch norm (keeping the mask bits in training) */
-        if (n->ops->kind == RP_LAYER_CONV2D) rp_conv2d_forward_to(n, p, y, NULL, act, NULL, NULL);
+        if (n->ops->kind == RP_LAYER_CONV2D) rp_conv2d_forward_to(n, p, y, &(conv_epilogue){.act = act});
         else rp_bn_forward_act(n, p, y, act, NULL, mask_of(g, s->node));
         break;
     case RP_STEP_CONV_BN_EVAL:
         rp_bn_eval_map(bn, &f);
-        rp_conv2d_forward_to(n, p, y, &f, act, NULL, NULL);
+        rp_conv2d_forward_to(n, p, y, &(conv_epilogue){.bn = &f, .act = act});
         break;
     case RP_STEP_CONV_BN_SUMS: /* the statistics pass through g->bn_sums */
-        rp_conv2d_forward_to(n, p, n->y, NULL, ACT_NONE, NULL, g->bn_sums);
+        rp_conv2d_forward_to(n, p, n->y, &(conv_epilogue){.sums = g->bn_sums});
         profile_fwd(g, n, t0);
         t0 = g->profile ? now_ms() : 0.0;
         n = bn;
@@ -295,7 +295,8 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
         RP_ASSERT(g->step_mem[s->node] && (act == ACT_NONE || g->step_mem[s->bn]));
         rp_conv2d_bn_train_stats(n, p->B, g->step_mem[s->node], mean, var);
         rp_bn_train_from_stats(bn, mean, var, (size_t)p->B * bn->out_shape.H * bn->out_shape.W, &f);
-        rp_conv2d_forward_to(n, p, y, &f, act, act != ACT_NONE ? mask_of(g, s->bn) : NULL, NULL);
+        rp_conv2d_forward_to(n, p, y,
+                             &(conv_epilogue){.bn = &f, .act = act, .bits = act != ACT_NONE ? mask_of(g, s->bn) : NULL});
         break;
     }
     case RP_STEP_CHAIN: {
