@@ -142,6 +142,14 @@ PY
 grep -q 'id="summary"' "$tmp/e.html" 2>/dev/null || fail "eval --report wrote no page"
 grep -q '^clean' "$tmp/e.out" || fail "eval --report lost the text table"
 
+# strings from the rows are escaped: a hostile model path shows as text, never as markup
+sed -E 's#"model":"[^"]*/base\.safetensors"#"model":"<script>alert(1)</script>\&amp;.safetensors"#' "$tmp/eval.jsonl" \
+  > "$tmp/hostile.jsonl"
+grep -q '<script>' "$tmp/hostile.jsonl" || fail "hostile rows not made"
+"$bin" report "$tmp/hostile.jsonl" --out "$tmp/hostile.html" 2>/dev/null || fail "report of hostile rows"
+grep -qi '<script' "$tmp/hostile.html" && fail "a model path went into the page unescaped"
+grep -q '&lt;script&gt;alert(1)&lt;/script&gt;&amp;amp;' "$tmp/hostile.html" || fail "the hostile path is not shown escaped"
+
 # --- bad input -------------------------------------------------------------------------------
 expect_fail() { # $1 what, $2 a string the message must hold, then the command
   local what=$1 want=$2; shift 2
