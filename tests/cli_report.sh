@@ -118,7 +118,7 @@ noise = {r["condition"] for r in ev if "strength" in r}
 expected = 1 + len(corr) + len(noise) + 4
 found = len(re.findall(r'<svg class="plot"', dom))
 assert found == expected, f"{found} SVG plots in the rendered page, expected {expected}"
-for sid in ["checklist", "summary", "paired", "eps", "corruptions", "noise", "classes", "training", "pictures", "made"]:
+for sid in ["checklist", "summary", "paired", "eps", "corruptions", "noise", "classes", "training", "pictures", "attacks", "made"]:
     assert f'id="{sid}"' in dom, f"section {sid} missing"
 assert dom.count("<img") >= 3, "pictures"
 assert "Wilson" in dom and "McNemar" in dom

@@ -297,6 +297,36 @@ static void skipped(rp_buf *b, const rpt_data *d)
     rp_buf_put(b, "</ul></div>\n");
 }
 
+/* rampart attack's summaries (kind attack): what each attack run did to its images. */
+static void attack_runs(rp_buf *b, const rpt_data *d)
+{
+    int n = 0;
+    for (int i = 0; i < d->n_rows; i++) {
+        const cJSON *j = d->rows[i].j;
+        if (strcmp(d->rows[i].kind, "attack")) continue;
+        if (!n++)
+            rp_buf_put(b, "<h2 id=\"attacks\">Attack runs (rampart attack)</h2><table><tr><th class=\"l\">model</th>"
+                          "<th class=\"l\">attack</th>"
+                          "<th>&epsilon;</th><th>steps</th><th>images</th><th>clean</th><th>robust</th>"
+                          "<th class=\"l\">in the ball</th><th class=\"l\">folder</th></tr>\n");
+        const char *path = rpt_str(j, "model", "?"), *base = strrchr(path, '/');
+        rp_buf_put(b, "<tr><td class=\"l\">");
+        rp_buf_escape(b, base ? base + 1 : path);
+        rp_buf_put(b, "</td><td class=\"l\">");
+        rp_buf_escape(b, rpt_str(j, "attack", "?"));
+        rp_buf_put(b, " ");
+        rp_buf_escape(b, rpt_str(j, "norm", ""));
+        rp_buf_printf(b, "</td><td>%g</td><td>%g</td><td>%g</td>", rpt_num(j, "eps"), rpt_num(j, "steps"), rpt_num(j, "n"));
+        rpt_table_cell_acc(b, rpt_num(j, "clean_accuracy"), (long)rpt_num(j, "n"));
+        rpt_table_cell_acc(b, rpt_num(j, "accuracy"), (long)rpt_num(j, "n"));
+        rp_buf_printf(b, "<td class=\"l\">%s</td><td class=\"l\"><code>",
+                      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "in_ball")) ? "yes" : "<b>NO</b>");
+        rp_buf_escape(b, rpt_str(j, "out", ""));
+        rp_buf_put(b, "</code></td></tr>\n");
+    }
+    if (n) rp_buf_put(b, "</table>\n");
+}
+
 static void run_row(rp_buf *b, const cJSON *j)
 {
     rp_buf_put(b, "<tr><td class=\"l\">");
@@ -384,6 +414,7 @@ int rpt_page(rp_buf *b, rpt_data *d, const rpt_opts *o)
     per_class(b, d);
     rpt_plot_training(b, d);
     if (rpt_pictures(b, d) != 0) return -1;
+    attack_runs(b, d);
     provenance(b, d);
     rp_buf_put(b, "</body></html>\n");
     return 0;

@@ -234,7 +234,8 @@ double rpt_mce(const rpt_data *d, int m, int ref)
     for (int c = 0; c < d->n_conds; c++) { /* each corruption once: at its first condition */
         const rpt_cond *cd = &d->conds[c];
         bool first = cd->kind == RPT_CORRUPTION && cd->applicable;
-        for (int e = 0; first && e < c; e++) first = !(d->conds[e].kind == RPT_CORRUPTION && !strcmp(d->conds[e].group, cd->group));
+        for (int e = 0; first && e < c; e++)
+            first = !(d->conds[e].kind == RPT_CORRUPTION && !strcmp(d->conds[e].group, cd->group));
         if (!first) continue;
         double err = 0.0, err_ref = 0.0;
         for (int e = c; e < d->n_conds; e++) {

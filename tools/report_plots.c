@@ -83,7 +83,8 @@ static void eps_table(rp_buf *b, const rpt_data *d, const char *norm, const char
     double eps[32];
     int ne = attack_eps(d, norm, eps);
     rp_buf_printf(b, "<table><tr><th class=\"l\" rowspan=\"2\">attack</th>");
-    for (int e = 0; e < ne; e++) rp_buf_printf(b, "<th colspan=\"%d\">&epsilon; = %g (%.3g/255)</th>", d->n_models, eps[e], eps[e] * 255);
+    for (int e = 0; e < ne; e++)
+        rp_buf_printf(b, "<th colspan=\"%d\">&epsilon; = %g (%.3g/255)</th>", d->n_models, eps[e], eps[e] * 255);
     rp_buf_put(b, "</tr><tr>");
     for (int e = 0; e < ne; e++)
         for (int m = 0; m < d->n_models; m++) {
@@ -220,8 +221,8 @@ void rpt_plot_severity(rp_buf *b, const rpt_data *d, rpt_cond_kind kind)
     const char *g[MAX_GROUPS];
     int ng = groups_of(d, kind, NULL, g, NULL);
     if (!ng) return;
-    rp_buf_printf(b, "<h2 id=\"%s\">Accuracy against severity: %s</h2><p class=\"meta\">", kind == RPT_NOISE ? "noise" : "corruptions",
-                  kind == RPT_NOISE ? "noise" : "corruptions");
+    const char *what = kind == RPT_NOISE ? "noise" : "corruptions";
+    rp_buf_printf(b, "<h2 id=\"%s\">Accuracy against severity: %s</h2><p class=\"meta\">", what, what);
     for (int m = 0; m < d->n_models; m++) {
         rp_buf_printf(b, "%s<span style=\"color:%s\">&#9632;</span> ", m ? ", " : "", rp_svg_colour(m));
         rp_buf_escape(b, d->models[m].label);

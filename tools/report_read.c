@@ -83,7 +83,9 @@ static const char *bad_bitmap(const cJSON *j)
     size_t len = 0;
     unsigned char *bits = rp_base64_decode(b->valuestring, &len);
     long n = (long)cJSON_GetObjectItemCaseSensitive(j, "n")->valuedouble, k = 0;
-    const char *why = !bits ? "correct_b64 is not base64" : len != (size_t)(n + 7) / 8 ? "correct_b64 does not hold n bits" : NULL;
+    const char *why = !bits                      ? "correct_b64 is not base64"
+                      : len != (size_t)(n + 7) / 8 ? "correct_b64 does not hold n bits"
+                                                   : NULL;
     for (long i = 0; !why && i < n; i++) k += bits[i >> 3] >> (i & 7) & 1;
     double acc = cJSON_GetObjectItemCaseSensitive(j, "accuracy")->valuedouble;
     if (!why && n > 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "accuracy")) && fabs((double)k / n - acc) > 1e-9)
