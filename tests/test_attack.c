@@ -225,6 +225,38 @@ static void test_deterministic(void **state)
     }
 }
 
+/* An example's attack does not depend on its batch: the test images in one run, in runs of
+ * 64, 64, 72 on one attack (numbered on), and the last 72 alone on a fresh attack after
+ * rp_attack_seek(128) give the same x_adv bit for bit -- random starts, APGD's restarts,
+ * Square's squares, the noise attack. */
+static void test_batch_independent(void **state)
+{
+    (void)state;
+    rp_attack_kind kinds[] = {RP_ATTACK_PGD, RP_ATTACK_APGD_CE, RP_ATTACK_SQUARE, RP_ATTACK_NOISE};
+    for (int q = 0; q < 4; q++) {
+        rp_attack_config c = cfg_of(kinds[q], EPS);
+        c.steps = kinds[q] == RP_ATTACK_SQUARE ? 20 : 5;
+        c.restarts = kinds[q] == RP_ATTACK_NOISE ? 1 : 2;
+        run(&c, S.x_adv, NULL, rp_attack_name(kinds[q]));
+        rp_attack *a = NULL, *b = NULL;
+        assert_int_equal(rp_attack_create(S.ctx, S.m, &c, N_TEST, &a), RP_OK);
+        assert_int_equal(rp_attack_create(S.ctx, S.m, &c, N_TEST, &b), RP_OK);
+        const int parts[] = {0, 64, 128, N_TEST};
+        for (int k = 0; k < 3; k++) {
+            int at = parts[k], n = parts[k + 1] - at;
+            assert_int_equal(rp_attack_run(a, S.x + (size_t)at * S.X, S.y + at, NULL, n, S.x_adv2 + (size_t)at * S.X,
+                                           NULL, NULL), RP_OK);
+        }
+        if (memcmp(S.x_adv, S.x_adv2, (size_t)N_TEST * S.X * sizeof(float)))
+            fail_msg("%s: batches of 64, 64, 72 differ from one run", rp_attack_name(kinds[q]));
+        rp_attack_seek(b, 128);
+        assert_int_equal(rp_attack_run(b, S.x + 128 * S.X, S.y + 128, NULL, N_TEST - 128, S.x_adv2, NULL, NULL), RP_OK);
+        if (memcmp(S.x_adv + 128 * S.X, S.x_adv2, (size_t)(N_TEST - 128) * S.X * sizeof(float)))
+            fail_msg("%s: the last 72 after seek(128) differ from the whole run's", rp_attack_name(kinds[q]));
+        rp_attack_destroy(a), rp_attack_destroy(b);
+    }
+}
+
 /* Targeted PGD reaches the target class (y + 1) often, and more often with a larger eps. */
 static void test_targeted(void **state)
 {
@@ -404,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_checklist),
         cmocka_unit_test(test_ball_and_passes),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_batch_independent),
         cmocka_unit_test(test_targeted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

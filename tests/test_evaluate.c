@@ -1,7 +1,7 @@
 /* The evaluation table on a small mlp whose labels are its own clean predictions (so clean
  * accuracy is 100% and every example is attackable): robust <= clean, worst <= every attack
- * at its eps, perturbations inside the ball, clean equals rp_evaluate, noise and clean rows
- * do not depend on the batch size, two copies of one model get identical columns, a transfer
+ * at its eps, perturbations inside the ball, clean equals rp_evaluate, no row (attacks
+ * included) depends on the batch size, a shard's rows are the whole table's for its examples, two copies of one model get identical columns, a transfer
  * from the model itself equals white-box FGSM, and a model of another input size is refused.
  * Corruption rows: the same images for any batch size and for every model, saturate on
  * grayscale not applicable (NaN, never zeros), and the CE / relative CE / mCE arithmetic on
@@ -120,10 +120,28 @@ static void test_table(void **state)
     /* strong noise changes some predictions */
     assert_true(r[2].accuracy < 1.0);
 
-    /* batch size 7: clean and noise rows identical */
-    o.batch = 7;
+    /* every random draw is keyed by the example's index in the data set: batch size 7 gives
+       the same rows, attacks included, and so does every example of a shard (the last 27
+       from example 13, batch 5) */
+    unsigned char *ok16 = malloc((size_t)nc * 2 * N), *ok7 = malloc((size_t)nc * 2 * N),
+                  *okshard = malloc((size_t)nc * 2 * N);
+    o.correct = ok16;
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, r), RP_OK);
+    o.batch = 7, o.correct = ok7;
     assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, rb), RP_OK);
-    for (int i = 0; i < 3; i++) assert_int_equal(r[2 * i].correct, rb[2 * i].correct);
+    assert_memory_equal(ok16, ok7, (size_t)nc * 2 * N);
+    for (int i = 0; i < 2 * nc; i++) assert_int_equal(r[i].correct, rb[i].correct);
+    enum { FIRST = 13 };
+    o.first = FIRST, o.batch = 5, o.correct = okshard;
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, rb), RP_OK);
+    for (int i = 0; i < 2 * nc; i++) {
+        assert_int_equal(rb[i].n, N - FIRST);
+        assert_memory_equal(okshard + (size_t)i * (N - FIRST), ok16 + (size_t)i * N + FIRST, N - FIRST);
+    }
+    o.first = N; /* no examples left */
+    assert_int_equal(rp_evaluate_table(ctx, ms, 2, ds, c, nc, &o, rb), RP_ERR_ARG);
+    o.first = 0, o.correct = NULL;
+    free(ok16), free(ok7), free(okshard);
 
     /* transfer from the model itself: FGSM (deterministic) equals white-box */
     rp_condition f[2] = {{.kind = RP_COND_CLEAN}, attack(RP_ATTACK_FGSM, 0.1f)};

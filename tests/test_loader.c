@@ -1,6 +1,7 @@
 /* The threaded batch loader: identical batches whatever the number of workers (0, 1, 2,
  * 3) and ring size; each epoch a permutation (rp_permutation's); batch contents and
- * augmentation recomputed independently from (seed, epoch, b); a bounded ring that never
+ * augmentation recomputed independently from (seed, epoch, sample), and the same augmented
+ * samples with another batch size; a bounded ring that never
  * deadlocks; clean shutdown with workers waiting. Comparisons are exact (memcmp). */
 #include "testutil.h"
 
@@ -85,7 +86,7 @@ static void assert_same(const run *a, const run *b)
 }
 
 /* Order, labels and batch sizes as documented, and x recomputed independently: gather,
- * then augment image by image from the stream seeded by (seed, epoch, b). */
+ * then augment each image from its stream keyed by (seed, epoch, sample index). */
 static void assert_as_documented(const rp_dataset *ds, const run *r, const char *aug, uint64_t seed)
 {
     int per = (N + BATCH - 1) / BATCH, perm[N];
@@ -104,9 +105,11 @@ static void assert_as_documented(const rp_dataset *ds, const run *r, const char 
             assert_int_equal(r->index[j], b);
             assert_int_equal(r->B[j], B);
             rp_dataset_gather(ds, perm + b * BATCH, B, x, y);
-            rp_rng rng;
-            rp_rng_seed(&rng, rp_loader_batch_seed(seed, e, b), RP_STREAM_AUGMENT);
-            for (int i = 0; i < B; i++) rp_augment_image(ops, n_ops, x + i * X, H, W, C, &rng, scratch);
+            for (int i = 0; i < B; i++) {
+                rp_rng rng;
+                rp_rng_seed_key(&rng, seed, RP_STREAM_AUGMENT, (uint64_t)e, (uint64_t)perm[b * BATCH + i]);
+                rp_augment_image(ops, n_ops, x + i * X, H, W, C, &rng, scratch);
+            }
             assert_memory_equal(r->y + at, y, (size_t)B * sizeof(int32_t));
             assert_memory_equal(r->x + at * X, x, (size_t)B * X * sizeof(float));
             at += (size_t)B;
@@ -135,6 +138,19 @@ static void test_same_batches_any_workers(void **state)
     assert_memory_equal(plain.idx, ref.idx, (size_t)EPOCHS * N * sizeof(int));
     assert_memory_not_equal(plain.x, ref.x, (size_t)EPOCHS * N * X * sizeof(float));
     assert_memory_not_equal(other.idx, ref.idx, (size_t)N * sizeof(int));
+    /* another batch size: every sample of every epoch augmented exactly as before */
+    rp_loader_config cfg = {.batch = 7, .workers = 2, .seed = 42, .shuffle = true, .first_epoch = 1,
+                            .epochs = EPOCHS, .augment = AUG, .augment_prob = 1.0f};
+    rp_loader *l = NULL;
+    assert_int_equal(rp_loader_create(ctx, ds, &cfg, &l), RP_OK);
+    rp_batch b;
+    while (rp_loader_next(l, &b))
+        for (int i = 0; i < b.B; i++) {
+            size_t at = (size_t)(b.epoch - 1) * N;
+            while (ref.idx[at] != b.idx[i]) at++; /* where the batch-16 run had this sample */
+            assert_memory_equal(b.x + (size_t)i * X, ref.x + at * X, X * sizeof(float));
+        }
+    rp_loader_destroy(l);
     run_free(&plain);
     run_free(&other);
     run_free(&ref);
@@ -239,9 +255,9 @@ static void test_views(void **state)
                 float *img = malloc(X * sizeof(float)), *v = malloc(2 * X * sizeof(float)),
                       *scratch = malloc(rp_augment_scratch_floats(ops, n_ops, H, W, C) * sizeof(float));
                 int32_t y;
-                rp_rng rng;
-                rp_rng_seed(&rng, rp_loader_batch_seed(9, 1, 1), RP_STREAM_AUGMENT);
                 for (int i = 0; i < b.B; i++) {
+                    rp_rng rng;
+                    rp_rng_seed_key(&rng, 9, RP_STREAM_AUGMENT, 1, (uint64_t)b.idx[i]);
                     rp_dataset_gather(ds, &b.idx[i], 1, img, &y);
                     rp_augment_views(ops, n_ops, img, v, H, W, C, &rng, scratch);
                     assert_memory_equal(img, b.x + i * X, X * sizeof(float));

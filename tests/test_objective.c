@@ -417,6 +417,48 @@ static void test_bad_configs(void **state)
     rp_model_destroy(m);
 }
 
+/* The adversarial objectives' random starts are keyed by (seed, epoch, sample): with a
+ * learning rate of 0 (the model does not move), 8 samples in one step and the same samples
+ * in two steps of 4 leave the same x_adv bit for bit (fast: random start then one signed
+ * step; trades: its Gaussian start then PGD), and another epoch starts elsewhere. */
+static void test_random_starts_keyed(void **state)
+{
+    (void)state;
+    enum { Q = 8 };
+    rp_objective_config fast = rp_objective_defaults(), tr = fast;
+    fast.kind = RP_OBJ_FAST, fast.eps = 0.1f, fast.norm = RP_NORM_LINF, fast.random_init = true, fast.seed = 4;
+    tr.kind = RP_OBJ_TRADES, tr.eps = 0.1f, tr.norm = RP_NORM_LINF, tr.steps = 2, tr.seed = 4;
+    const rp_objective_config *cfgs[] = {&fast, &tr};
+    int idx[Q] = {17, 3, 250, 9, 41, 600, 5, 77};
+    for (int q = 0; q < 2; q++) {
+        rp_model *m = new_model();
+        rp_objective *one = new_objective(m, cfgs[q]), *two = new_objective(m, cfgs[q]);
+        rp_optim *opt = new_sgd(m, 0.0f, 0.0f);
+        float *x = malloc(Q * S.X * sizeof(float)), *whole = malloc(Q * S.X * sizeof(float));
+        int32_t y[Q];
+        for (int i = 0; i < Q; i++) {
+            memcpy(x + (size_t)i * S.X, S.x + (size_t)idx[i] * S.X, S.X * sizeof(float));
+            y[i] = S.y[idx[i]];
+        }
+        rp_objective_set_examples(one, 3, idx);
+        assert_int_equal(rp_train_step(one, opt, x, y, Q, NULL), RP_OK);
+        memcpy(whole, one->x_adv, Q * S.X * sizeof(float));
+        for (int h = 0; h < 2; h++) {
+            rp_objective_set_examples(two, 3, idx + h * 4);
+            assert_int_equal(rp_train_step(two, opt, x + (size_t)h * 4 * S.X, y + h * 4, 4, NULL), RP_OK);
+            if (memcmp(two->x_adv, whole + (size_t)h * 4 * S.X, 4 * S.X * sizeof(float)))
+                fail_msg("objective %d: half %d of the batch starts elsewhere", (int)cfgs[q]->kind, h);
+        }
+        rp_objective_set_examples(one, 4, idx);
+        assert_int_equal(rp_train_step(one, opt, x, y, Q, NULL), RP_OK);
+        assert_memory_not_equal(one->x_adv, whole, Q * S.X * sizeof(float));
+        free(x), free(whole);
+        rp_optim_destroy(opt);
+        rp_objective_destroy(one), rp_objective_destroy(two);
+        rp_model_destroy(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_trades_gradient),
         cmocka_unit_test(test_consistency_gradient),
         cmocka_unit_test(test_each_objective_trains),
+        cmocka_unit_test(test_random_starts_keyed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -79,8 +79,8 @@ static void print_json_epoch(const train_opts *t, int epoch, double loss, int64_
 
 /* The rest of epoch pos->epoch over the shuffled training set, from batch pos->batch, its
  * sums kept in pos; every --save-every steps the training state. Returns 0 or an exit code. */
-static int run_epoch(const train_opts *o, rp_loader *loader, const rp_train_parts *parts, rp_ctx *ctx,
-                     rp_train_position *pos)
+static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, const rp_train_parts *parts,
+                     rp_ctx *ctx, rp_train_position *pos)
 {
     int batches = rp_loader_batches(loader), epoch = pos->epoch;
     cli_progress pr;
@@ -94,7 +94,8 @@ static int run_epoch(const train_opts *o, rp_loader *loader, const rp_train_part
         RP_ASSERT(got && bt.epoch == epoch && bt.index == b);
         int B = bt.B;
         rp_step_stats st;
-        if (rp_train_step_views(parts->obj, parts->opt, bt.x, bt.views, bt.y, B, &st) != RP_OK) {
+        rp_objective_set_examples(obj, epoch, bt.idx); /* random starts keyed by (seed, epoch, sample) */
+        if (rp_train_step_views(obj, parts->opt, bt.x, bt.views, bt.y, B, &st) != RP_OK) {
             cli_progress_end(&pr);
             fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
             return CLI_EXIT_FAIL;
@@ -287,7 +288,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     if (set_recipe_meta(o, ctx, m, ocfg) != 0) goto done;
     if (o->summary) cli_print_summary(log, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
-    rp_train_parts parts = {m, opt, obj, unfreeze};
+    rp_train_parts parts = {m, opt, unfreeze};
     rp_train_position pos = {.epoch = 1};
     if (o->resume && (rc = train_resume_load(&o->res, ctx, &parts, &o->robust, o->out, &pos, log)) != 0) goto done;
     if (pos.epoch > o->epochs) {
@@ -311,7 +312,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         }
         double lr = rp_optim_lr(opt), t0 = cli_now();
         int64_t seen_before = pos.seen; /* a resumed epoch's first part ran in an earlier process */
-        int e = run_epoch(o, loader, &parts, ctx, &pos);
+        int e = run_epoch(o, loader, obj, &parts, ctx, &pos);
         if (e) { rc = e; goto done; }
         double secs = cli_now() - t0, test_acc = 0, test_loss = 0;
         if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||

@@ -11,6 +11,19 @@ void rp_rng_seed(rp_rng *r, uint64_t seed, uint64_t stream)
     rp_rng_u32(r);
 }
 
+static uint64_t splitmix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+void rp_rng_seed_key(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t k1, uint64_t k2)
+{
+    rp_rng_seed(r, splitmix64(splitmix64(splitmix64(seed) ^ k1) ^ k2), stream);
+}
+
 uint32_t rp_rng_u32(rp_rng *r)
 {
     uint64_t old = r->state;

@@ -15,6 +15,11 @@ enum { RP_STREAM_INIT = 1, RP_STREAM_SHUFFLE, RP_STREAM_AUGMENT, RP_STREAM_DROPO
        RP_STREAM_ATTACK, RP_STREAM_NOISE, RP_STREAM_EXPLAIN };
 
 void rp_rng_seed(rp_rng *r, uint64_t seed, uint64_t stream);
+/* A stream keyed by what it is for: (seed, stream, k1, k2), e.g. (seed, RP_STREAM_AUGMENT,
+ * epoch, example index). Draws that concern one example come from that example's own
+ * stream, so they do not depend on how examples are split into batches, threads or
+ * processes. Different keys give unrelated streams (the key is hashed, splitmix64). */
+void rp_rng_seed_key(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t k1, uint64_t k2);
 uint32_t rp_rng_u32(rp_rng *r);
 /* Uniform in [0, 1). */
 float rp_rng_uniform(rp_rng *r);

@@ -49,16 +49,6 @@ struct rp_loader {
     double waited;
 };
 
-uint64_t rp_loader_batch_seed(uint64_t seed, int epoch, int b)
-{
-    /* splitmix64 steps: well-mixed and cheap */
-    uint64_t z = seed ^ ((uint64_t)(uint32_t)epoch << 32 | (uint32_t)b);
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static int job_epoch(const rp_loader *l, long j) { return l->cfg.first_epoch + (int)(j / l->batches); }
 
 /* The permutation of epoch e, computed once by whoever needs it first; called with mu
@@ -76,7 +66,8 @@ static const int *epoch_perm(rp_loader *l, int e)
     return l->perm[k];
 }
 
-/* Fill slot s with job j: gather, then augment image by image from the batch's stream. */
+/* Fill slot s with job j: gather, then augment each image from its own stream, keyed by
+ * (seed, epoch, sample index). */
 static void fill(rp_loader *l, slot *s, long j, const int *perm, float *scratch)
 {
     int e = job_epoch(l, j), b = (int)(j % l->batches), start = b * l->cfg.batch;
@@ -85,10 +76,10 @@ static void fill(rp_loader *l, slot *s, long j, const int *perm, float *scratch)
     rp_dataset_gather(l->ds, s->idx, B, s->x, s->y);
     if (l->n_ops == 0) return;
     const rp_dataset *ds = l->ds;
-    rp_rng rng;
-    rp_rng_seed(&rng, rp_loader_batch_seed(l->cfg.seed, e, b), RP_STREAM_AUGMENT);
     for (int i = 0; i < B; i++) {
         float *img = s->x + (size_t)i * l->X;
+        rp_rng rng;
+        rp_rng_seed_key(&rng, l->cfg.seed, RP_STREAM_AUGMENT, (uint64_t)e, (uint64_t)s->idx[i]);
         if (!l->cfg.views) {
             rp_augment_image(l->ops, l->n_ops, img, ds->H, ds->W, ds->C, &rng, scratch);
             continue;

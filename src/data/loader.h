@@ -5,9 +5,10 @@
  * Jobs are numbered across epochs: job j is batch b = j % batches of epoch
  * first_epoch + j / batches. Batch b of epoch e holds samples perm_e[b*B .. b*B+B) where
  * perm_e = rp_permutation(n, seed, e) (the identity without shuffling), the last batch
- * of an epoch being smaller when B does not divide n; its augmentation draws from one
- * stream seeded by (seed, e, b), image after image. So a batch's contents depend only on
- * (seed, epoch, b), never on the number of workers or on timing.
+ * of an epoch being smaller when B does not divide n. Each image is augmented from its own
+ * stream, keyed by (seed, epoch, sample index) (rp_rng_seed_key): what an image becomes
+ * depends only on (seed, epoch, image), never on the batch size, the batch it lands in, the
+ * number of workers or processes, or timing.
  *
  * Memory is bounded: a ring of `ahead` batch buffers; job j fills slot j % ahead once the
  * consumer has handed back job j - ahead. With workers = 0 the caller's thread prepares
@@ -60,8 +61,5 @@ bool rp_loader_next(rp_loader *l, rp_batch *out);
 /* Seconds rp_loader_next spent waiting for workers since creation (a loader that keeps
  * ahead of the step waits ~0). */
 double rp_loader_wait_seconds(const rp_loader *l);
-
-/* The augmentation stream's seed of batch b of epoch e. */
-uint64_t rp_loader_batch_seed(uint64_t seed, int epoch, int b);
 
 #endif

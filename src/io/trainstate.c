@@ -57,7 +57,6 @@ static char *meta_json(const rp_train_parts *p, const rp_train_position *pos)
         cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)rp_optim_param_steps(p->opt, i)));
     cJSON *jr = cJSON_AddObjectToObject(root, "rng");
     cJSON_AddItemToObject(jr, "dropout", rng_json(&p->m->g.dropout_rng));
-    if (p->obj) cJSON_AddItemToObject(jr, "attack", rng_json(&p->obj->rng));
     if (p->unfreeze) {
         rp_unfreeze_state u = rp_unfreeze_get_state(p->unfreeze);
         cJSON *ju = cJSON_AddObjectToObject(root, "unfreeze");
@@ -153,8 +152,8 @@ typedef struct parsed_state {
     rp_train_position pos;
     int64_t steps;
     int64_t *param_steps; /* (n_params) */
-    rp_rng dropout, attack;
-    bool has_attack, has_unfreeze;
+    rp_rng dropout;
+    bool has_unfreeze;
     rp_unfreeze_state unfreeze;
 } parsed_state;
 
@@ -198,9 +197,6 @@ static bool parse_state(const char *json, int n_params, int n_slots, parsed_stat
         ps->param_steps[i] = ok ? (int64_t)it->valuedouble : 0;
         if (!ok) snprintf(msg, size, "tensor %d's update count is not in 0..%" PRId64, i, ps->steps);
     }
-    const cJSON *ja = cJSON_GetObjectItemCaseSensitive(jr, "attack");
-    ps->has_attack = ja != NULL;
-    if (ok && ja && !(ok = rng_parse(ja, &ps->attack))) snprintf(msg, size, "its attack RNG record is malformed");
     ps->has_unfreeze = ju != NULL;
     if (ok && ju) {
         int64_t frozen, bad;
@@ -277,11 +273,9 @@ static rp_status check_meta(rp_ctx *ctx, const rp_st_file *f, const rp_train_par
     for (int i = 0; i < p->m->g.n_params; i++)
         if (!p->m->g.params[i].trainable && ps->param_steps[i])
             return rp_fail(ctx, RP_ERR_FORMAT, "%s: buffer '%s' has an update count", path, p->m->g.params[i].name);
-    if (ps->has_attack != (p->obj != NULL) || ps->has_unfreeze != (p->unfreeze != NULL))
-        return rp_fail(ctx, RP_ERR_ARG, "%s: cannot resume: the state was saved %s an objective's attack stream and "
-                                        "%s an unfreeze schedule; this run %s and %s",
-                       path, ps->has_attack ? "with" : "without", ps->has_unfreeze ? "with" : "without",
-                       p->obj ? "has one" : "has none", p->unfreeze ? "one" : "none");
+    if (ps->has_unfreeze != (p->unfreeze != NULL))
+        return rp_fail(ctx, RP_ERR_ARG, "%s: cannot resume: the state was saved %s an unfreeze schedule, this run has %s",
+                       path, ps->has_unfreeze ? "with" : "without", p->unfreeze ? "one" : "none");
     return RP_OK;
 }
 
@@ -301,7 +295,6 @@ rp_status rp_trainstate_load(rp_ctx *ctx, const char *path, const rp_train_parts
     if (s == RP_OK && p->unfreeze) s = rp_unfreeze_set_state(ctx, p->unfreeze, &ps.unfreeze);
     if (s == RP_OK) {
         p->m->g.dropout_rng = ps.dropout;
-        if (p->obj) p->obj->rng = ps.attack;
         *pos = ps.pos;
         const char *extra = rp_st_meta(f, "extra"), *sha = rp_st_meta(f, "weights_sha256");
         if (extra_json && extra && strcmp(extra, "null") && !(*extra_json = strdup(extra)))

@@ -178,21 +178,21 @@ void rp_atk_ascend(float *v, const float *g, size_t X, rp_norm norm, float step)
     for (size_t k = 0; k < X; k++) v[k] = (float)(v[k] + g[k] * f);
 }
 
-void rp_atk_random_start(rp_attack *a, float *v, const float *x, float eps, float lo, float hi)
+void rp_atk_random_start(rp_attack *a, rp_rng *rng, float *v, const float *x, float eps, float lo, float hi)
 {
     size_t X = a->X;
     if (a->cfg.norm == RP_NORM_LINF) {
         for (size_t k = 0; k < X; k++) {
-            float u = rp_rng_uniform(&a->rng);
+            float u = rp_rng_uniform(rng);
             v[k] = isfinite(eps) ? x[k] + eps * (2.0f * u - 1.0f) : lo + (hi - lo) * u;
         }
     } else if (isfinite(eps)) { /* on the sphere of radius eps * u */
         double s = 0.0;
         for (size_t k = 0; k < X; k++) {
-            v[k] = rp_rng_normal(&a->rng);
+            v[k] = rp_rng_normal(rng);
             s += (double)v[k] * v[k];
         }
-        double f = eps * rp_rng_uniform(&a->rng) / (sqrt(s) + 1e-30);
+        double f = eps * rp_rng_uniform(rng) / (sqrt(s) + 1e-30);
         for (size_t k = 0; k < X; k++) v[k] = (float)(x[k] + v[k] * f);
     } else {
         memcpy(v, x, X * sizeof *v);
@@ -222,7 +222,7 @@ void rp_atk_pgd_run(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, con
     for (int j = 0; j < n; j++) {
         int i = act[j];
         float *v = a->cur + (size_t)i * X;
-        if (c->random_start) rp_atk_random_start(a, v, x + (size_t)i * X, c->eps, c->clip_min, c->clip_max);
+        if (c->random_start) rp_atk_random_start(a, &a->rngs[i], v, x + (size_t)i * X, c->eps, c->clip_min, c->clip_max);
         else memcpy(v, x + (size_t)i * X, X * sizeof *v);
     }
     for (int k = 0; k <= c->steps && n > 0; k++) {
@@ -287,11 +287,11 @@ static void run_noise(rp_attack *a, const float *x, const int32_t *y, int B, flo
         float *v = x_adv + (size_t)i * X;
         const float *xi = x + (size_t)i * X;
         if (c->norm == RP_NORM_LINF) {
-            for (size_t k = 0; k < X; k++) v[k] = xi[k] + (rp_rng_u32(&a->rng) & 1u ? c->eps : -c->eps);
+            for (size_t k = 0; k < X; k++) v[k] = xi[k] + (rp_rng_u32(&a->rngs[i]) & 1u ? c->eps : -c->eps);
         } else {
             double s = 0.0;
             for (size_t k = 0; k < X; k++) {
-                v[k] = rp_rng_normal(&a->rng);
+                v[k] = rp_rng_normal(&a->rngs[i]);
                 s += (double)v[k] * v[k];
             }
             double f = c->eps / (sqrt(s) + 1e-30);
@@ -385,7 +385,6 @@ rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg
     if (!a) return rp_fail(ctx, RP_ERR_NOMEM, "attack: out of memory");
     size_t X = (size_t)m->cfg.H * m->cfg.W * m->cfg.C, BX = (size_t)max_batch * X, BK = (size_t)max_batch * K;
     *a = (rp_attack){.ctx = ctx, .m = m, .cfg = c, .max_batch = max_batch, .K = K, .X = X};
-    rp_rng_seed(&a->rng, c.seed, RP_STREAM_ATTACK);
     float **fx[] = {&a->xw, &a->gw, &a->cur, &a->prev, &a->best, &a->grad, &a->gbest};
     bool ok = true;
     for (size_t q = 0; q < sizeof fx / sizeof fx[0]; q++) ok &= (*fx[q] = malloc(BX * sizeof(float))) != NULL;
@@ -401,6 +400,7 @@ rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg
     ok &= (a->flag = malloc((size_t)max_batch * sizeof(bool))) != NULL;
     ok &= (a->succ = malloc((size_t)max_batch * sizeof(bool))) != NULL;
     ok &= (a->scratch = malloc(X * sizeof(float))) != NULL;
+    ok &= (a->rngs = malloc((size_t)max_batch * sizeof(rp_rng))) != NULL;
     if (!ok) {
         rp_attack_destroy(a);
         return rp_fail(ctx, RP_ERR_NOMEM, "attack %s: out of memory for batch %d", rp_attack_name(c.kind), max_batch);
@@ -414,12 +414,14 @@ void rp_attack_destroy(rp_attack *a)
     if (!a) return;
     void *all[] = {a->xw, a->gw, a->cur, a->prev, a->best, a->grad, a->gbest, a->logits, a->dlogits,
                    a->clean, a->loss, a->loss_best, a->loss_prev, a->loss_check, a->eta, a->out_loss,
-                   a->act, a->count, a->upd, a->list, a->tw, a->flag, a->succ, a->scratch};
+                   a->act, a->count, a->upd, a->list, a->tw, a->flag, a->succ, a->scratch, a->rngs};
     for (size_t q = 0; q < sizeof all / sizeof all[0]; q++) free(all[q]);
     free(a);
 }
 
 const rp_attack_config *rp_attack_get_config(const rp_attack *a) { return &a->cfg; }
+
+void rp_attack_seek(rp_attack *a, int64_t first) { a->next_index = first; }
 
 rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
                         float *x_adv, bool *success, long *passes)
@@ -444,6 +446,8 @@ rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const in
             return rp_fail(a->ctx, RP_ERR_NUMERIC, "attack %s: input pixel %zu of example %zu is %g", name, k % X,
                            k / X, (double)x[k]);
     bool *succ = success ? success : a->succ;
+    for (int i = 0; i < B; i++) rp_rng_seed_key(&a->rngs[i], c->seed, RP_STREAM_ATTACK, (uint64_t)(a->next_index + i), 0);
+    a->next_index += B;
     memcpy(x_adv, x, (size_t)B * X * sizeof *x_adv);
     for (int i = 0; i < B; i++) succ[i] = false, a->out_loss[i] = -INFINITY;
     a->passes = 0;

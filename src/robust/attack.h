@@ -71,6 +71,12 @@ const rp_attack_config *rp_attack_get_config(const rp_attack *a);
  * keep, for the others, the highest-loss point. */
 rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
                         float *x_adv, bool *success, long *passes);
+/* Random draws (starts, restarts, Square's squares, noise) come from each example's own
+ * stream, keyed by (seed, the example's number): the examples of successive runs are numbered
+ * on from 0 (the first run's are 0..B-1, the next run's B, B+1, ...), so an example's attack
+ * does not depend on the batch it is in. seek sets the number of the next run's first example
+ * (a shard of a test set starting at image `first` attacks as the whole set's run would). */
+void rp_attack_seek(rp_attack *a, int64_t first);
 
 /* Max over examples of the perturbation norm (in double), and whether it is <= eps and every
  * pixel is in [clip]. Float rounding of x + delta is allowed for: the norm may exceed eps by

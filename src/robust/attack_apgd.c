@@ -43,7 +43,7 @@ static int apgd_open(rp_attack *a, const rp_attack_config *c, rp_atk_obj obj, co
     size_t X = a->X;
     int *act = a->act, m = 0;
     for (int j = 0; j < n; j++)
-        rp_atk_random_start(a, a->cur + (size_t)act[j] * X, x + (size_t)act[j] * X, c->eps, c->clip_min, c->clip_max);
+        rp_atk_random_start(a, &a->rngs[act[j]], a->cur + (size_t)act[j] * X, x + (size_t)act[j] * X, c->eps, c->clip_min, c->clip_max);
     rp_atk_eval(a, obj, a->cur, act, n, y, t, true, a->loss);
     for (int j = 0; j < n; j++) {
         int i = act[j];

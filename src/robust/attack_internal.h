@@ -28,7 +28,9 @@ struct rp_attack {
     rp_attack_config cfg;
     int max_batch, K;
     size_t X;     /* floats per example */
-    rp_rng rng;   /* the attack stream, seeded at create */
+    rp_rng *rngs;       /* (max_batch) each example's stream in the current run, keyed by
+                           (seed, example number): no draw depends on the batch */
+    int64_t next_index; /* the number of the next run's first example (rp_attack_seek) */
     long passes;  /* forward passes of the current run (a backward rides on its forward) */
     /* compact work buffers (rows = active examples) */
     float *xw, *gw;        /* (max_batch, X) */
@@ -67,7 +69,7 @@ void rp_atk_project(float *v, const float *x, size_t X, rp_norm norm, float eps,
 void rp_atk_ascend(float *v, const float *g, size_t X, rp_norm norm, float step);
 /* A uniform random start: x + U(-eps, eps) per pixel (L-inf), or x + eps * u on a random
  * direction (L2, u uniform); clipped. Unbounded L-inf draws uniformly in the box. */
-void rp_atk_random_start(rp_attack *a, float *v, const float *x, float eps, float lo, float hi);
+void rp_atk_random_start(rp_attack *a, rp_rng *rng, float *v, const float *x, float eps, float lo, float hi);
 
 /* Single runs. Each attacks the examples list[0..n) of x (B rows, full-batch indexed) and,
  * per listed example i: when an iterate fools the model, writes it to x_adv[i] and sets

@@ -23,13 +23,13 @@ static float clip(float v, float lo, float hi) { return v < lo ? lo : v > hi ? h
 
 /* Write into row v (a copy of the current point) a window at (vh, vw) of side s, pixel
  * value clip(x + eps * sign_c); redraw the signs (up to 10 times) while nothing changes. */
-static void square_window(rp_attack *a, const rp_attack_config *c, float *v, const float *xi, int s)
+static void square_window(rp_attack *a, const rp_attack_config *c, rp_rng *rng, float *v, const float *xi, int s)
 {
     int H = a->m->cfg.H, W = a->m->cfg.W, C = a->m->cfg.C;
-    int vh = (int)rp_rng_below(&a->rng, (uint32_t)(H - s + 1)), vw = (int)rp_rng_below(&a->rng, (uint32_t)(W - s + 1));
+    int vh = (int)rp_rng_below(rng, (uint32_t)(H - s + 1)), vw = (int)rp_rng_below(rng, (uint32_t)(W - s + 1));
     float sign[4];
     for (int tries = 0; tries < 10; tries++) {
-        for (int ch = 0; ch < C; ch++) sign[ch] = rp_rng_u32(&a->rng) & 1u ? 1.0f : -1.0f;
+        for (int ch = 0; ch < C; ch++) sign[ch] = rp_rng_u32(rng) & 1u ? 1.0f : -1.0f;
         bool changes = false;
         for (int h = vh; h < vh + s && !changes; h++)
             for (int w = vw; w < vw + s && !changes; w++)
@@ -62,7 +62,7 @@ void rp_atk_square_run(rp_attack *a, const rp_attack_config *c, int queries, con
         float *v = a->cur + (size_t)i * X;
         for (int w = 0; w < W; w++)
             for (int ch = 0; ch < C; ch++) {
-                float e = rp_rng_u32(&a->rng) & 1u ? c->eps : -c->eps;
+                float e = rp_rng_u32(&a->rngs[i]) & 1u ? c->eps : -c->eps;
                 for (int h = 0; h < H; h++) {
                     size_t k = ((size_t)h * W + w) * C + ch;
                     v[k] = clip(xi[k] + e, c->clip_min, c->clip_max);
@@ -81,7 +81,7 @@ void rp_atk_square_run(rp_attack *a, const rp_attack_config *c, int queries, con
                 int i = act[j];
                 float *v = a->xw + (size_t)j * X;
                 memcpy(v, a->cur + (size_t)i * X, X * sizeof *v);
-                square_window(a, c, v, x + (size_t)i * X, s);
+                square_window(a, c, &a->rngs[i], v, x + (size_t)i * X, s);
             }
             rp_atk_eval(a, RP_AOBJ_MARGIN, NULL, act, n, y, NULL, false, a->loss);
         }

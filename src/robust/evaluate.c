@@ -58,7 +58,7 @@ rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int
 typedef struct table {
     rp_ctx *ctx;
     rp_model *const *models;
-    int M, n, batch, H, W, C;
+    int M, first, n, batch, H, W, C;
     size_t X;
     const rp_dataset *ds;
     const rp_eval_table_opts *o;
@@ -67,7 +67,8 @@ typedef struct table {
     int *idx;
     unsigned char *clean_ok; /* (M, n) */
     unsigned char *robust;   /* (conds, M, n) */
-    double *calib;           /* (conds + 1, M, ECE_BINS, 3): examples, sum of confidence, correct */
+    double *conf;            /* (conds + 1, M, n): top softmax probability per example (row 0: a
+                                clean pass when the table has no clean row) */
 } table;
 
 enum { ECE_BINS = 15 };
@@ -87,10 +88,9 @@ static int argmax(const float *v, int K)
     return best;
 }
 
-/* ok[b] = (prediction of model on x[b] == y[b]) for the batch at start; with calib, the
- * calibration bins (ECE_BINS x {examples, confidence, correct}) take the batch's top softmax
- * probabilities. With adapt, the batch norms first take this batch's statistics. */
-static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok, double *calib, bool adapt)
+/* ok[b] = (prediction of model on x[b] == y[b]) for the batch at start; with conf, also its
+ * top softmax probability. With adapt, the batch norms first take this batch's statistics. */
+static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok, double *conf, bool adapt)
 {
     if (adapt) rp_model_adapt_bn_batch(m, x, B);
     const float *logits = rp_model_forward(m, x, B, false);
@@ -99,33 +99,37 @@ static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned
         const float *z = logits + (size_t)b * K;
         int top = argmax(z, K);
         ok[b] = top == y[b];
-        if (!calib) continue;
+        if (!conf) continue;
         double sum = 0.0; /* p_top = 1 / sum_k exp(z_k - z_top) */
         for (int k = 0; k < K; k++) sum += exp((double)z[k] - z[top]);
-        double conf = 1.0 / sum;
-        int bin = (int)(conf * ECE_BINS);
-        bin = bin >= ECE_BINS ? ECE_BINS - 1 : bin;
-        calib[3 * bin] += 1.0, calib[3 * bin + 1] += conf, calib[3 * bin + 2] += ok[b];
+        conf[b] = 1.0 / sum;
     }
 }
 
-static double *calib_of(table *t, int cond, int m)
+static double *conf_of(table *t, int cond, int m)
 {
-    return t->calib + (((size_t)(cond < 0 ? 0 : cond + 1)) * t->M + m) * ECE_BINS * 3;
+    return t->conf + (((size_t)(cond < 0 ? 0 : cond + 1)) * t->M + m) * t->n;
 }
 
-static double ece_of(const double *c, int n)
+/* Expected calibration error of n examples (confidence, correct), binned in example order. */
+static double ece_of(const double *conf, const unsigned char *ok, int n)
 {
+    double bins[ECE_BINS][3] = {{0}}; /* examples, sum of confidence, correct */
+    for (int i = 0; i < n; i++) {
+        int b = (int)(conf[i] * ECE_BINS);
+        b = b >= ECE_BINS ? ECE_BINS - 1 : b;
+        bins[b][0] += 1.0, bins[b][1] += conf[i], bins[b][2] += ok[i];
+    }
     double e = 0.0;
     for (int b = 0; b < ECE_BINS; b++)
-        if (c[3 * b] > 0.0) e += fabs(c[3 * b + 2] - c[3 * b + 1]) / n;
+        if (bins[b][0] > 0.0) e += fabs(bins[b][2] - bins[b][1]) / n;
     return e;
 }
 
 static int gather(table *t, int start)
 {
     int B = t->n - start < t->batch ? t->n - start : t->batch;
-    for (int i = 0; i < B; i++) t->idx[i] = start + i;
+    for (int i = 0; i < B; i++) t->idx[i] = t->first + start + i;
     rp_dataset_gather(t->ds, t->idx, B, t->x, t->y);
     return B;
 }
@@ -150,7 +154,8 @@ static rp_status run_clean(table *t, int cond, rp_cond_result *res)
         for (int m = 0; m < t->M; m++) {
             rp_model *md = t->models[m];
             size_t KB = (size_t)B * md->cfg.num_classes;
-            score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start, calib_of(t, cond, m), t->o->adapt_bn);
+            score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start, conf_of(t, cond, m) + start,
+                  t->o->adapt_bn);
             if (start == 0) { /* twice more, as scored (with adapt_bn, the batch's statistics are in place) */
                 memcpy(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first);
                 if (memcmp(first, rp_model_forward(md, t->x, B, false), KB * sizeof *first) != 0) det = false;
@@ -169,18 +174,22 @@ static rp_status run_clean(table *t, int cond, rp_cond_result *res)
 
 static rp_status run_noise(table *t, int cond, const rp_condition *c)
 {
-    rp_rng rng;
     uint32_t bits;
     memcpy(&bits, &c->strength, sizeof bits);
-    /* keyed by (kind, strength), not by the row's position: a row's images never depend on the others */
-    rp_rng_seed(&rng, t->o->seed * 0x9E3779B97F4A7C15ULL + ((uint64_t)c->noise << 32 | bits), RP_STREAM_NOISE);
+    /* image i's noise from its own stream keyed by (kind, strength, i): it depends neither on
+       the other rows nor on the batch or shard the image is in */
+    uint64_t cond_key = (uint64_t)c->noise << 32 | bits;
     for (int start = 0; start < t->n; start += t->batch) {
         int B = gather(t, start);
         memcpy(t->xw, t->x, (size_t)B * t->X * sizeof *t->xw);
-        rp_noise_apply(c->noise, c->strength, t->xw, B, t->H, t->W, t->C, &rng);
+        for (int i = 0; i < B; i++) {
+            rp_rng rng;
+            rp_rng_seed_key(&rng, t->o->seed, RP_STREAM_NOISE, cond_key, (uint64_t)(t->first + start + i));
+            rp_noise_apply(c->noise, c->strength, t->xw + (size_t)i * t->X, 1, t->H, t->W, t->C, &rng);
+        }
         for (int m = 0; m < t->M; m++)
             score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start,
-                  calib_of(t, cond, m), t->o->adapt_bn);
+                  conf_of(t, cond, m) + start, t->o->adapt_bn);
         progress(t, cond, start + B);
     }
     return RP_OK;
@@ -193,10 +202,10 @@ static rp_status run_corruption(table *t, int cond, const rp_condition *c)
         int B = gather(t, start);
         memcpy(t->xw, t->x, (size_t)B * t->X * sizeof *t->xw);
         RP_TRY(rp_corrupt_batch(t->ctx, c->corruption, c->severity, t->xw, B, t->H, t->W, t->C, t->o->seed,
-                                (uint64_t)start));
+                                (uint64_t)(t->first + start)));
         for (int m = 0; m < t->M; m++)
             score(t->models[m], t->xw, t->y, B, t->robust + ((size_t)cond * t->M + m) * t->n + start,
-                  calib_of(t, cond, m), t->o->adapt_bn);
+                  conf_of(t, cond, m) + start, t->o->adapt_bn);
         progress(t, cond, start + B);
     }
     return RP_OK;
@@ -211,7 +220,8 @@ static rp_status run_attack(table *t, int cond, const rp_attack_config *cfg, rp_
     RP_ASSERT(n_att <= 64);
     rp_status s = RP_OK;
     for (int a = 0; a < n_att && s == RP_OK; a++)
-        s = rp_attack_create(t->ctx, t->o->source ? t->o->source : t->models[a], cfg, t->batch, &att[a]);
+        if ((s = rp_attack_create(t->ctx, t->o->source ? t->o->source : t->models[a], cfg, t->batch, &att[a])) == RP_OK)
+            rp_attack_seek(att[a], t->first); /* examples numbered by their place in the data set */
     unsigned char ok[4096];
     RP_ASSERT(t->batch <= 4096);
     for (int start = 0; start < t->n && s == RP_OK; start += t->batch) {
@@ -297,6 +307,12 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
             else RP_TRY(run_attack(t, c, &cd->attack, res));
             for (int m = 0; m < t->M; m++) res[(size_t)c * t->M + m].seconds = now_s() - t0;
         }
+    return RP_OK;
+}
+
+/* Accuracies, calibration and the caller's per-example flags from the per-example rows. */
+static void finish_table(table *t, const rp_condition *conds, int n_conds, rp_cond_result *res)
+{
     for (int c = 0; c < n_conds; c++)
         for (int m = 0; m < t->M; m++) {
             rp_cond_result *r = &res[(size_t)c * t->M + m];
@@ -315,9 +331,86 @@ static rp_status run_table(table *t, const rp_condition *conds, int n_conds, rp_
             r->correct = k;
             r->accuracy = (double)k / t->n;
             bool calibrated = conds[c].kind != RP_COND_ATTACK;
-            r->ece = calibrated ? ece_of(calib_of(t, c, m), t->n) : NAN;
+            r->ece = calibrated ? ece_of(conf_of(t, c, m), rb, t->n) : NAN;
         }
+}
+
+/* ---- shards ------------------------------------------------------------------------------
+ * With several processes each evaluates a contiguous run of whole batches (so batch-norm
+ * adaptation sees the batches one process would), every draw keyed by the example's index in
+ * the data set; then the per-example rows are gathered in rank order and the scalar results
+ * combined, and every process finishes the table as one process would. */
+
+/* Rank r's batches of nb: [nb r / N, nb (r + 1) / N). */
+static void shard_of(int n_all, int batch, int r, int N, int *start, int *n)
+{
+    long nb = (n_all + batch - 1) / batch, b0 = nb * r / N, b1 = nb * (r + 1) / N;
+    long s0 = b0 * batch, s1 = b1 * batch < n_all ? b1 * batch : n_all;
+    *start = (int)s0;
+    *n = (int)(s1 - s0);
+}
+
+/* rows (R rows of t->n elems of `size` bytes, local) -> (R rows of n_all), shards in rank order. */
+static rp_status gather_rows(table *t, rp_dist *d, void **rows, size_t size, size_t R, int n_all)
+{
+    int N = rp_dist_size(d);
+    size_t local = R * (size_t)t->n * size;
+    unsigned char *all = malloc(R * (size_t)n_all * size + 1), *full = malloc(R * (size_t)n_all * size + 1);
+    rp_status s = all && full ? rp_dist_allgather(d, *rows, local, all, NULL)
+                              : rp_fail(t->ctx, RP_ERR_NOMEM, "evaluate: out of memory");
+    for (int r = 0, at = 0; s == RP_OK && r < N; r++) { /* rank r's block: R rows of its n_r */
+        int start, n_r;
+        shard_of(n_all, t->batch, r, N, &start, &n_r);
+        for (size_t q = 0; q < R; q++)
+            memcpy(full + (q * (size_t)n_all + (size_t)start) * size, all + ((size_t)at + q * (size_t)n_r) * size,
+                   (size_t)n_r * size);
+        at += (int)(R * (size_t)n_r);
+    }
+    free(all);
+    if (s != RP_OK) {
+        free(full);
+        return s;
+    }
+    free(*rows);
+    *rows = full;
     return RP_OK;
+}
+
+/* Every rank's scalar results combined: checks ANDed, norms maxed, passes summed. */
+static rp_status combine_results(table *t, rp_dist *d, rp_cond_result *res, size_t R)
+{
+    int N = rp_dist_size(d);
+    rp_cond_result *all = malloc((size_t)N * R * sizeof *all);
+    rp_status s = all ? rp_dist_allgather(d, res, R * sizeof *res, all, NULL)
+                      : rp_fail(t->ctx, RP_ERR_NOMEM, "evaluate: out of memory");
+    for (size_t q = 0; s == RP_OK && q < R; q++) {
+        rp_cond_result *r = &res[q];
+        *r = all[q];
+        for (int k = 1; k < N; k++) {
+            const rp_cond_result *o = &all[(size_t)k * R + q];
+            r->ball_checked = r->ball_checked || o->ball_checked;
+            r->in_ball = r->in_ball && o->in_ball;
+            r->max_norm = o->max_norm > r->max_norm ? o->max_norm : r->max_norm;
+            r->deterministic = r->deterministic && o->deterministic;
+            r->passes += o->passes;
+            r->seconds = o->seconds > r->seconds ? o->seconds : r->seconds;
+        }
+    }
+    free(all);
+    return s;
+}
+
+static rp_status gather_shards(table *t, rp_dist *d, int n_conds, int n_all, rp_cond_result *res)
+{
+    size_t R = (size_t)n_conds * t->M;
+    void *robust = t->robust, *conf = t->conf;
+    rp_status s = gather_rows(t, d, &robust, 1, R, n_all);
+    t->robust = robust;
+    if (s == RP_OK) s = gather_rows(t, d, &conf, sizeof(double), R + (size_t)t->M, n_all);
+    t->conf = conf;
+    if (s == RP_OK) s = combine_results(t, d, res, R);
+    t->n = n_all;
+    return s;
 }
 
 rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, const rp_dataset *ds,
@@ -354,19 +447,26 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
             return rp_fail(ctx, RP_ERR_ARG, "evaluate: batch-norm adaptation is for clean, noise and corruption rows; "
                            "attacks see the model as it is (evaluate them without it)");
     }
-    t.n = o->n > 0 && o->n < rp_dataset_size(ds) ? o->n : rp_dataset_size(ds);
+    int avail = rp_dataset_size(ds) - o->first;
+    if (o->first < 0 || avail < 1)
+        return rp_fail(ctx, RP_ERR_ARG, "evaluate: first example %d outside the %d of the data set", o->first,
+                       rp_dataset_size(ds));
+    int n_all = o->n > 0 && o->n < avail ? o->n : avail, N = o->dist ? rp_dist_size(o->dist) : 1, start = 0;
     t.batch = o->batch;
+    t.n = n_all;
+    if (N > 1) shard_of(n_all, o->batch, rp_dist_rank(o->dist), N, &start, &t.n);
+    t.first = o->first + start;
     t.X = (size_t)t.H * t.W * t.C;
     t.x = malloc((size_t)t.batch * t.X * sizeof *t.x);
     t.xw = malloc((size_t)t.batch * t.X * sizeof *t.xw);
     t.y = malloc((size_t)t.batch * sizeof *t.y);
     t.idx = malloc((size_t)t.batch * sizeof *t.idx);
-    t.clean_ok = malloc((size_t)n_models * t.n);
-    t.robust = malloc((size_t)n_conds * n_models * t.n);
-    t.calib = calloc((size_t)(n_conds + 1) * n_models * ECE_BINS * 3, sizeof *t.calib);
+    t.clean_ok = malloc((size_t)n_models * t.n + 1);
+    t.robust = malloc((size_t)n_conds * n_models * t.n + 1);
+    t.conf = calloc((size_t)(n_conds + 1) * n_models * t.n + 1, sizeof *t.conf);
     float *kept[64] = {0}; /* adapt_bn: each model's running statistics, restored at the end */
     rp_status s = RP_OK;
-    if (!t.x || !t.xw || !t.y || !t.idx || !t.clean_ok || !t.robust || !t.calib)
+    if (!t.x || !t.xw || !t.y || !t.idx || !t.clean_ok || !t.robust || !t.conf)
         s = rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
     for (int m = 0; s == RP_OK && o->adapt_bn && m < n_models; m++) {
         s = rp_model_adapt_bn_begin(ctx, models[m], &kept[m]);
@@ -381,8 +481,15 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
             results[i] = (rp_cond_result){.in_ball = true, .deterministic = true};
         s = run_table(&t, conds, n_conds, results);
     }
+    if (N > 1) { /* every rank learns of any rank's failure: none is left waiting in a collective */
+        size_t failed = 0;
+        if (rp_dist_total(o->dist, s != RP_OK, &failed) != RP_OK || failed)
+            s = s != RP_OK ? s : rp_fail(ctx, RP_ERR_IO, "evaluate: another process failed (see its message)");
+        if (s == RP_OK) s = gather_shards(&t, o->dist, n_conds, n_all, results);
+    }
+    if (s == RP_OK) finish_table(&t, conds, n_conds, results);
     for (int m = 0; m < n_models; m++) rp_model_adapt_bn_end(models[m], kept[m]);
-    free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust), free(t.calib);
+    free(t.x), free(t.xw), free(t.y), free(t.idx), free(t.clean_ok), free(t.robust), free(t.conf);
     return s;
 }
 

@@ -20,6 +20,7 @@
 
 #include "data/corrupt.h"
 #include "data/noise.h"
+#include "dist/dist.h"
 #include "robust/attack.h"
 
 typedef enum rp_cond_kind { RP_COND_CLEAN, RP_COND_NOISE, RP_COND_ATTACK, RP_COND_CORRUPTION } rp_cond_kind;
@@ -51,7 +52,14 @@ typedef struct rp_cond_result {
 } rp_cond_result;
 
 typedef struct rp_eval_table_opts {
-    int n;            /* examples: the first n of the data set (<= 0: all) */
+    int first;        /* a shard: examples first, first + 1, ... of the data set (0); every random
+                         draw is keyed by an example's index in the data set, so the shards of a
+                         set give exactly the rows of the whole set */
+    int n;            /* examples: the first n from `first` (<= 0: all the rest) */
+    rp_dist *dist;    /* optional (dist/dist.h): the job's processes share the examples, each a
+                         contiguous run of whole batches, and every process gets the rows (and
+                         `correct`) of all n examples, exactly as one process computes them.
+                         Every process must call with the same arguments */
     int batch;        /* batch size (models must accept it) */
     uint64_t seed;    /* noise and corruption streams; attacks use their own config's seed */
     rp_model *source; /* NULL: white-box; else every attack is crafted on source (transfer) */

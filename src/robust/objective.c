@@ -164,8 +164,8 @@ rp_status rp_objective_create(rp_ctx *ctx, rp_model *m, const rp_objective_confi
     o->dx = malloc((size_t)max_batch * X * sizeof(float));
     o->dir = malloc((size_t)max_batch * X * sizeof(float)); /* a row per example: steps run in parallel */
     if (views > 1) o->xcat = malloc((size_t)views * max_batch * X * sizeof(float));
-    rp_rng_seed(&o->rng, cfg->seed, RP_STREAM_ATTACK);
-    if (!o->dlogits || !o->logits || !o->x_adv || !o->dx || !o->dir || (views > 1 && !o->xcat)) {
+    o->rngs = malloc((size_t)max_batch * sizeof *o->rngs);
+    if (!o->dlogits || !o->logits || !o->x_adv || !o->dx || !o->dir || (views > 1 && !o->xcat) || !o->rngs) {
         rp_objective_destroy(o);
         return rp_fail(ctx, RP_ERR_NOMEM, "objective: out of memory for batch %d", max_batch);
     }
@@ -182,6 +182,7 @@ void rp_objective_destroy(rp_objective *o)
     free(o->dx);
     free(o->xcat);
     free(o->dir);
+    free(o->rngs);
     free(o);
 }
 
@@ -197,26 +198,27 @@ static void random_init(rp_objective *o, const float *x, int B)
     for (int i = 0; i < B; i++) {
         float *v = o->x_adv + (size_t)i * X;
         const float *xi = x + (size_t)i * X;
+        rp_rng *rng = &o->rngs[i];
         if (c->norm == RP_NORM_LINF) {
-            for (size_t k = 0; k < X; k++) v[k] = xi[k] + c->eps * (2.0f * rp_rng_uniform(&o->rng) - 1.0f);
+            for (size_t k = 0; k < X; k++) v[k] = xi[k] + c->eps * (2.0f * rp_rng_uniform(rng) - 1.0f);
         } else {
             /* L2: Gaussian of X + 2 coordinates scaled to the sphere, keep X (uniform in the ball);
                L1: Laplace of X coordinates and one extra |Laplace| (uniform in the ball) */
             double s = 0.0, extra = 0.0;
             for (size_t k = 0; k < X; k++) {
-                float r = c->norm == RP_NORM_L2 ? rp_rng_normal(&o->rng)
-                                                : -logf(1.0f - rp_rng_uniform(&o->rng)) + logf(1.0f - rp_rng_uniform(&o->rng));
+                float r = c->norm == RP_NORM_L2 ? rp_rng_normal(rng)
+                                                : -logf(1.0f - rp_rng_uniform(rng)) + logf(1.0f - rp_rng_uniform(rng));
                 v[k] = r;
                 s += c->norm == RP_NORM_L2 ? (double)r * r : fabs(r);
             }
             if (c->norm == RP_NORM_L2) {
                 for (int e = 0; e < 2; e++) {
-                    double r = rp_rng_normal(&o->rng);
+                    double r = rp_rng_normal(rng);
                     extra += r * r;
                 }
                 s = sqrt(s + extra);
             } else {
-                s += -log(1.0 - rp_rng_uniform(&o->rng));
+                s += -log(1.0 - rp_rng_uniform(rng));
             }
             for (size_t k = 0; k < X; k++) v[k] = (float)(xi[k] + v[k] * (c->eps / s));
         }
@@ -352,7 +354,9 @@ static void trades_step(rp_objective *o, const float *x, const int32_t *y, int B
     int K = o->m->cfg.num_classes;
     size_t X = numel(o), BK = (size_t)B * K;
     memcpy(o->logits, rp_model_forward(o->m, x, B, false), BK * sizeof(float));
-    for (size_t k = 0; k < (size_t)B * X; k++) o->x_adv[k] = x[k] + 0.001f * rp_rng_normal(&o->rng);
+    for (int i = 0; i < B; i++)
+        for (size_t k = (size_t)i * X; k < (size_t)(i + 1) * X; k++)
+            o->x_adv[k] = x[k] + 0.001f * rp_rng_normal(&o->rngs[i]);
     for (int it = 0; it < c->steps; it++) {
         const float *q = rp_model_forward(o->m, o->x_adv, B, false);
         rp_kl_div_logits(o->logits, q, B, K, NULL, o->dlogits, 1.0f);
@@ -393,6 +397,12 @@ static void consistency_step(rp_objective *o, const float *x, const float *views
     rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
 }
 
+void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx)
+{
+    o->key_epoch = epoch;
+    o->key_idx = idx;
+}
+
 rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const int32_t *y, int B,
                         rp_step_stats *stats)
 {
@@ -408,6 +418,11 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
         return rp_fail(o->ctx, RP_ERR_ARG, "consistency: the objective needs two augmented views of every image "
                        "(an augmentation that makes views, e.g. augmix or prime)");
     rp_step_stats st = {0};
+    for (int i = 0; i < B; i++) /* every example's draws from its own stream */
+        rp_rng_seed_key(&o->rngs[i], o->cfg.seed, RP_STREAM_ATTACK, o->key_idx ? (uint64_t)o->key_epoch : 0,
+                        o->key_idx ? (uint64_t)o->key_idx[i] : (uint64_t)(o->next_index + i));
+    if (!o->key_idx) o->next_index += B;
+    o->key_idx = NULL;
     rp_model_zero_grad(o->m);
     if (consistency && o->cfg.kind == RP_OBJ_ERM) { /* CE(x) comes from the consistency pass */
         consistency_step(o, x, views, y, B, true, &st);

@@ -28,7 +28,10 @@ struct rp_objective {
     float *dx;       /* (max_batch, H, W, C) */
     float *xcat;     /* trades: (2 max_batch, H, W, C) = [x; x_adv]; consistency: (3 max_batch, ...) = [x; views] */
     float *dir;      /* (H, W, C) one example's step direction / sort scratch */
-    rp_rng rng;      /* attack stream */
+    rp_rng *rngs;    /* (max_batch) each example's stream in the current step (random starts) */
+    int64_t next_index;    /* examples numbered on from 0 when the caller names none */
+    int key_epoch;         /* rp_objective_set_examples: the next step's epoch and samples */
+    const int *key_idx;    /* BORROWED for one step, or NULL */
 };
 
 /* Per-example step direction of gradient row g (X floats), NSL's maximiser of <g, d> over
