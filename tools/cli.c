@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "cli_dist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -184,6 +185,7 @@ void cli_format_duration(char *buf, size_t n, double s)
 void cli_progress_start(cli_progress *p, const char *label, int total)
 {
     p->tty = isatty(fileno(stderr));
+    p->quiet = !cli_main_rank(); /* one progress line per job */
     p->t0 = cli_now();
     p->total = total > 0 ? total : 1;
     p->last_pct = -1;
@@ -192,6 +194,7 @@ void cli_progress_start(cli_progress *p, const char *label, int total)
 
 void cli_progress_update(cli_progress *p, int done, const char *status)
 {
+    if (p->quiet) return;
     int pct = (int)(100.0 * done / p->total);
     double el = cli_now() - p->t0;
     char eta[32];
@@ -211,5 +214,5 @@ void cli_progress_update(cli_progress *p, int done, const char *status)
 
 void cli_progress_end(cli_progress *p)
 {
-    if (p->tty) fprintf(stderr, "\r\033[K");
+    if (p->tty && !p->quiet) fprintf(stderr, "\r\033[K");
 }

@@ -38,6 +38,7 @@ int cli_fail(const char *cmd, rp_ctx *ctx);
 /* Progress: a bar on a terminal, a plain line every ~10% otherwise; always on stderr. */
 typedef struct cli_progress {
     bool tty;
+    bool quiet; /* not the job's rank 0: draws nothing */
     double t0;
     int total, last_pct;
     char label[64];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_dist.h"
 #include "eval_corruptions.h"
 #include "jsonl.h"
 #include "report.h"
@@ -330,7 +331,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
     progress_state ps = {.cond = -2, .conds = conds};
     rp_eval_table_opts eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
                              .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps,
-                             .correct = correct};
+                             .correct = correct, .dist = cli_dist()}; /* under mpirun: shared among ranks */
     double t0 = cli_now();
     rp_status s = rp_evaluate_table(ctx, models, M, ds, conds, n_conds, &eo, res);
     if (ps.cond != -2) cli_progress_end(&ps.p);
@@ -370,12 +371,12 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
     }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t0);
-    fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
+    if (cli_main_rank()) fprintf(stderr, "rampart eval: %d conditions x %d models on %d images in %s\n", n_conds, M, n, dur);
     free(res), free(correct);
     jsonl_testset_free(&test);
     if (!rows_out) return CLI_EXIT_OK;
     jsonl_emit_run(&o->run, o->threads, o->seed);
-    if (!o->report) return CLI_EXIT_OK;
+    if (!o->report || !cli_main_rank()) return CLI_EXIT_OK; /* one page per job */
     rewind(o->run.copy);
     return report_from_stream("(rows of this evaluation)", o->run.copy, o->report);
 }

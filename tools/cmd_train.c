@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_dist.h"
 #include "jsonl.h"
 #include "recipe.h"
 #include "train_resume.h"
@@ -39,6 +40,10 @@ typedef struct train_opts {
     int save_every;           /* --save-every K steps (and every epoch end) */
     train_resume res;         /* OUT.state and the run's fingerprint */
 } train_opts;
+
+/* Where the log goes: stdout, or stderr when stdout carries --json rows; on ranks other than
+ * 0 of an MPI job, stdout (which is /dev/null there). */
+static FILE *log_of(const train_opts *o) { return o->json && cli_main_rank() ? stderr : stdout; }
 
 static int parse_enum(const char *what, const char *v, const char *const *names, int n)
 {
@@ -100,13 +105,13 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
             fprintf(stderr, "rampart train: epoch %d batch %d: %s\n", epoch, b + 1, rp_ctx_error(ctx));
             return CLI_EXIT_FAIL;
         }
-        pos->loss_sum += st.loss;
-        pos->seen += B;
+        pos->loss_sum += st.loss; /* the statistics are the whole batch's, every process's part */
+        pos->seen += bt.B_all;
         pos->correct += st.correct;
         pos->steps++;
         pos->batch = b + 1;
         long step = (long)rp_optim_steps(parts->opt);
-        if (o->save_every > 0 && step % o->save_every == 0 && b + 1 < batches) {
+        if (o->save_every > 0 && step % o->save_every == 0 && b + 1 < batches && cli_main_rank()) {
             int e = train_resume_save(&o->res, ctx, parts, &o->robust, pos, NULL);
             if (e) return e;
         }
@@ -123,11 +128,53 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
     return 0;
 }
 
+/* Under mpirun -np N (N > 1): each rank steps on its piece of every batch and the gradients
+ * are summed (rp_objective_set_dist). A layer whose training-mode output couples the examples
+ * of a batch would compute something else per piece: refused, naming it. */
+static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_objective *obj,
+                               rp_loader_config *lc)
+{
+    if (cli_ranks() == 1) return 0;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        rp_layer_kind k = m->g.nodes[i].ops->kind;
+        if (k == RP_LAYER_BATCHNORM2D || k == RP_LAYER_DROPOUT) {
+            fprintf(stderr, "rampart train: data-parallel training (%d processes) of %s is not supported yet: its %s "
+                            "layers would compute their batch %s per process; train it in one process (without mpirun) "
+                            "or choose smallcnn or mlp\n", cli_ranks(), o->model, m->g.nodes[i].ops->name,
+                    k == RP_LAYER_DROPOUT ? "masks" : "statistics");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (o->batch < cli_ranks()) {
+        fprintf(stderr, "rampart train: --batch %d is smaller than the %d processes\n", o->batch, cli_ranks());
+        return CLI_EXIT_USAGE;
+    }
+    lc->part = cli_rank(), lc->parts = cli_ranks();
+    if (rp_objective_set_dist(obj, cli_dist()) != RP_OK) return cli_fail("train", ctx);
+    fprintf(log_of(o), "data-parallel: %d processes, each %d or %d images of every batch of %d\n",
+            cli_ranks(), o->batch / cli_ranks(), (o->batch + cli_ranks() - 1) / cli_ranks(), o->batch);
+    return 0;
+}
+
+/* Every rank holds the same weights (a hash compared across ranks); a difference stops the job. */
+static int check_same_weights(rp_ctx *ctx, const rp_model *m, int epoch)
+{
+    if (cli_ranks() == 1) return 0;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the parameters' bytes */
+    for (int i = 0; i < m->g.n_params; i++) {
+        const unsigned char *b = (const unsigned char *)m->g.params[i].data;
+        for (size_t k = 0; k < m->g.params[i].numel * sizeof(float); k++) h = (h ^ b[k]) * 1099511628211ULL;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "the weights after epoch %d", epoch);
+    return rp_dist_check_same(cli_dist(), h, what) == RP_OK ? 0 : cli_fail("train", ctx);
+}
+
 /* Fine-tuning: --init FILE loads weights (the classifier is re-initialised when the class
  * counts differ); --freeze and the --unfreeze-* schedules train the head first. */
 static int start_finetune(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_unfreeze **unfreeze)
 {
-    FILE *log = o->json ? stderr : stdout;
+    FILE *log = log_of(o);
     if (o->init) {
         rp_init_report r;
         if (rp_model_init_from(ctx, m, o->init, &r) != RP_OK) return cli_fail("train", ctx);
@@ -171,7 +218,7 @@ static int start_finetune(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_unfr
 
 static void log_unfreeze(const train_opts *o, const rp_model *m, int epoch, const char *group, const char *why)
 {
-    FILE *log = o->json ? stderr : stdout;
+    FILE *log = log_of(o);
     fprintf(log, "epoch %d: unfroze %s (%s); %zu of %zu parameters trainable\n", epoch, group, why,
             rp_model_num_unfrozen(m), rp_model_num_params(m));
     if (!o->json) return;
@@ -209,7 +256,7 @@ static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const 
     family_list(fam, true, touched, sizeof touched);
     family_list(fam, false, judged, sizeof judged);
     if (o->recipe) recipe_expansion(o->recipe, expansion, sizeof expansion);
-    FILE *log = o->json ? stderr : stdout;
+    FILE *log = log_of(o);
     if (o->recipe) fprintf(log, "recipe %s = %s\n", o->recipe->name, expansion);
     fprintf(log, "training touches corruption families: %s; unseen: %s\n", touched[0] ? touched : "none",
             judged[0] ? judged : "none");
@@ -261,7 +308,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     if (o->init && rp_checkpoint_norm(ctx, o->init, C, mc.mean, mc.std, &norm_from_init) != RP_OK)
         return cli_fail("train", ctx);
     if (norm_from_init) /* the weights were trained on inputs normalised so */
-        fprintf(o->json ? stderr : stdout, "init: normalisation (mean/std) from %s\n", o->init);
+        fprintf(log_of(o), "init: normalisation (mean/std) from %s\n", o->init);
     rp_model *m = NULL;
     rp_loader *loader = NULL;
     rp_unfreeze *unfreeze = NULL;
@@ -279,7 +326,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     const char *names[1024] = {0};
     int K = rp_dataset_num_classes(train);
     for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
-    FILE *log = o->json ? stderr : stdout;
+    FILE *log = log_of(o);
     if (rp_model_create(ctx, &mc, &m) != RP_OK || rp_objective_create(ctx, m, ocfg, o->batch, &obj) != RP_OK ||
         rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
         rc = cli_fail("train", ctx);
@@ -297,11 +344,14 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     }
     rc = CLI_EXIT_FAIL;
     lc.first_epoch = pos.epoch, lc.first_batch = pos.batch, lc.epochs = o->epochs - pos.epoch + 1;
+    if ((rc = start_data_parallel(o, ctx, m, obj, &lc)) != 0) goto done;
+    rc = CLI_EXIT_FAIL;
     if (rp_loader_create(ctx, train, &lc, &loader) != RP_OK) {
         rc = cli_fail("train", ctx);
         goto done;
     }
-    fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
+    if (cli_main_rank())
+        fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
             o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads);
     double t_all = cli_now();
     for (int epoch = pos.epoch; epoch <= o->epochs; epoch++) {
@@ -315,13 +365,17 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         int e = run_epoch(o, loader, obj, &parts, ctx, &pos);
         if (e) { rc = e; goto done; }
         double secs = cli_now() - t0, test_acc = 0, test_loss = 0;
+        if ((e = check_same_weights(ctx, m, epoch)) != 0) {
+            rc = e;
+            goto done;
+        }
         if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
-            rp_model_save(ctx, m, o->out, names[0] ? names : NULL) != RP_OK) {
+            (cli_main_rank() && rp_model_save(ctx, m, o->out, names[0] ? names : NULL) != RP_OK)) {
             rc = cli_fail("train", ctx);
             goto done;
         }
         if ((e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json ? &o->run : NULL, o->out,
-                                    o->json ? stderr : stdout)) != 0) {
+                                    log_of(o))) != 0) {
             rc = e;
             goto done;
         }
@@ -335,14 +389,14 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         const char *group = unfreeze ? rp_unfreeze_epoch_end(unfreeze, loss, why, sizeof why) : NULL;
         if (group) log_unfreeze(o, m, epoch, group, why);
         pos = (rp_train_position){.epoch = epoch + 1, .seconds = pos.seconds + secs};
-        if ((e = train_resume_save(&o->res, ctx, &parts, &o->robust, &pos, o->out)) != 0) {
+        if (cli_main_rank() && (e = train_resume_save(&o->res, ctx, &parts, &o->robust, &pos, o->out)) != 0) {
             rc = e;
             goto done;
         }
     }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t_all);
-    fprintf(o->json ? stderr : stdout, "saved %s (%s)\n", o->out, dur);
+    if (cli_main_rank()) fprintf(log_of(o), "saved %s (%s)\n", o->out, dur);
     if (o->json) jsonl_emit_run(&o->run, o->threads, o->seed);
     rc = CLI_EXIT_OK;
 done:

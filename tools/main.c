@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_dist.h"
 #include "kernels/cpu.h"
 
 static const struct {
@@ -47,7 +48,10 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            int rc = cli_dist_start(); /* under mpirun: this process's rank in the job */
+            return cli_dist_end(rc ? rc : COMMANDS[i].run(argc - 2, argv + 2));
+        }
     fprintf(stderr, "rampart: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

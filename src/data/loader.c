@@ -66,12 +66,23 @@ static const int *epoch_perm(rp_loader *l, int e)
     return l->perm[k];
 }
 
+/* This process's part of batch b: [*start, *start + *B) of the epoch's order. */
+static void batch_range(const rp_loader *l, int b, int *start, int *B)
+{
+    int s0 = b * l->cfg.batch, all = l->n - s0 < l->cfg.batch ? l->n - s0 : l->cfg.batch;
+    int parts = l->cfg.parts > 1 ? l->cfg.parts : 1, part = parts > 1 ? l->cfg.part : 0;
+    int lo = (int)((long)all * part / parts), hi = (int)((long)all * (part + 1) / parts);
+    *start = s0 + lo;
+    *B = hi - lo;
+}
+
 /* Fill slot s with job j: gather, then augment each image from its own stream, keyed by
  * (seed, epoch, sample index). */
 static void fill(rp_loader *l, slot *s, long j, const int *perm, float *scratch)
 {
-    int e = job_epoch(l, j), b = (int)(j % l->batches), start = b * l->cfg.batch;
-    int B = l->n - start < l->cfg.batch ? l->n - start : l->cfg.batch;
+    int e = job_epoch(l, j), b = (int)(j % l->batches), start, B;
+    batch_range(l, b, &start, &B);
+    if (B == 0) return;
     memcpy(s->idx, perm + start, (size_t)B * sizeof *s->idx);
     rp_dataset_gather(l->ds, s->idx, B, s->x, s->y);
     if (l->n_ops == 0) return;
@@ -163,9 +174,10 @@ bool rp_loader_next(rp_loader *l, rp_batch *out)
     }
     if (waited) l->waited += now() - t0;
     pthread_mutex_unlock(&l->mu);
-    int b = (int)(j % l->batches), start = b * l->cfg.batch;
+    int b = (int)(j % l->batches), start, B, s0 = b * l->cfg.batch;
+    batch_range(l, b, &start, &B);
     *out = (rp_batch){.epoch = job_epoch(l, j), .index = b, .x = s->x, .views = s->views, .y = s->y, .idx = s->idx,
-                      .B = l->n - start < l->cfg.batch ? l->n - start : l->cfg.batch};
+                      .B = B, .B_all = l->n - s0 < l->cfg.batch ? l->n - s0 : l->cfg.batch};
     return true;
 }
 
@@ -226,6 +238,8 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
     if (cfg->batch < 1 || cfg->workers < 0 || cfg->workers > 64 || n < 1)
         return rp_fail(ctx, RP_ERR_ARG, "loader: batch %d, workers %d (0..64) on %d samples", cfg->batch,
                        cfg->workers, n);
+    if (cfg->parts > 1 && (cfg->part < 0 || cfg->part >= cfg->parts))
+        return rp_fail(ctx, RP_ERR_ARG, "loader: part %d of %d", cfg->part, cfg->parts);
     if (cfg->first_batch < 0 || cfg->first_batch >= (n + cfg->batch - 1) / cfg->batch)
         return rp_fail(ctx, RP_ERR_ARG, "loader: first batch %d outside the %d batches of an epoch", cfg->first_batch,
                        (n + cfg->batch - 1) / cfg->batch);

@@ -10,6 +10,8 @@
  * depends only on (seed, epoch, image), never on the batch size, the batch it lands in, the
  * number of workers or processes, or timing.
  *
+ * With parts > 1 the loader is one process's share of a data-parallel job (see part, parts).
+ *
  * Memory is bounded: a ring of `ahead` batch buffers; job j fills slot j % ahead once the
  * consumer has handed back job j - ahead. With workers = 0 the caller's thread prepares
  * each batch inside rp_loader_next (same batches, no threads). */
@@ -38,11 +40,16 @@ typedef struct rp_loader_config {
     float augment_prob;   /* default probability of each op */
     bool views;           /* also two augmented views of every image (rp_augment_views: the
                              spec needs a mixing op, augmix or prime; RP_ERR_ARG otherwise) */
+    int part, parts;      /* data-parallel processes (parts > 1): each batch's images split into
+                             `parts` contiguous pieces, this loader loading and augmenting piece
+                             `part` only (the pieces' union is the one-process batch; a piece
+                             may be empty, B = 0); parts <= 1: whole batches */
 } rp_loader_config;
 
 typedef struct rp_batch {
     int epoch, index;     /* which batch of which epoch */
-    int B;                /* images in it */
+    int B;                /* images in it (this process's part) */
+    int B_all;            /* images in the whole batch, every part */
     const float *x;       /* (B, H, W, C) in [0, 1], BORROWED until the next rp_loader_next */
     const float *views;   /* (2, B, H, W, C) = [view1; view2] with cfg.views, else NULL; BORROWED */
     const int32_t *y;     /* (B) labels */

@@ -183,6 +183,7 @@ void rp_objective_destroy(rp_objective *o)
     free(o->xcat);
     free(o->dir);
     free(o->rngs);
+    free(o->gbuf);
     free(o);
 }
 
@@ -397,6 +398,48 @@ static void consistency_step(rp_objective *o, const float *x, const float *views
     rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
 }
 
+rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d)
+{
+    o->dist = d && rp_dist_size(d) > 1 ? d : NULL;
+    if (!o->dist || o->gbuf) return RP_OK;
+    size_t n = rp_model_num_params(o->m);
+    o->gbuf = malloc((n ? n : 1) * sizeof *o->gbuf);
+    return o->gbuf ? RP_OK : rp_fail(o->ctx, RP_ERR_NOMEM, "objective: out of memory for %zu gradients", n);
+}
+
+/* The global batch's gradients and statistics from every process's piece (see
+ * rp_objective_set_dist): one small sum for the batch sizes and statistics, one for the
+ * gradients. */
+static rp_status reduce_step(rp_objective *o, int B, rp_step_stats *st)
+{
+    double v[7] = {B, (double)st->loss * B, (double)st->clean_loss * B, st->correct, (double)st->adv_loss * B,
+                   st->adv_correct, (double)st->consistency_loss * B};
+    RP_TRY(rp_dist_sum_f64(o->dist, v, 7));
+    double Bg = v[0];
+    if (!(Bg > 0)) return rp_fail(o->ctx, RP_ERR_ARG, "objective: an empty global batch");
+    *st = (rp_step_stats){.loss = (float)(v[1] / Bg), .clean_loss = (float)(v[2] / Bg), .correct = (int)v[3],
+                          .adv_loss = (float)(v[4] / Bg), .adv_correct = (int)v[5],
+                          .consistency_loss = (float)(v[6] / Bg)};
+    float w = (float)(B / Bg);
+    const rp_graph *g = &o->m->g;
+    size_t at = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const rp_param *p = &g->params[i];
+        if (!p->trainable) continue;
+        for (size_t k = 0; k < p->numel; k++) o->gbuf[at + k] = p->grad[k] * w;
+        at += p->numel;
+    }
+    RP_TRY(rp_dist_sum_f32(o->dist, o->gbuf, at));
+    at = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const rp_param *p = &g->params[i];
+        if (!p->trainable) continue;
+        memcpy(p->grad, o->gbuf + at, p->numel * sizeof *p->grad);
+        at += p->numel;
+    }
+    return RP_OK;
+}
+
 void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx)
 {
     o->key_epoch = epoch;
@@ -412,7 +455,7 @@ rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const in
 rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, const float *views,
                               const int32_t *y, int B, rp_step_stats *stats)
 {
-    RP_ASSERT(B >= 1 && B <= o->max_batch);
+    RP_ASSERT(B >= (o->dist ? 0 : 1) && B <= o->max_batch);
     bool consistency = o->cfg.consistency > 0.0f;
     if (consistency && !views)
         return rp_fail(o->ctx, RP_ERR_ARG, "consistency: the objective needs two augmented views of every image "
@@ -424,7 +467,8 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
     if (!o->key_idx) o->next_index += B;
     o->key_idx = NULL;
     rp_model_zero_grad(o->m);
-    if (consistency && o->cfg.kind == RP_OBJ_ERM) { /* CE(x) comes from the consistency pass */
+    if (B == 0) { /* this process's piece of the global batch is empty: zero gradients */
+    } else if (consistency && o->cfg.kind == RP_OBJ_ERM) { /* CE(x) comes from the consistency pass */
         consistency_step(o, x, views, y, B, true, &st);
     } else {
         switch (o->cfg.kind) {
@@ -436,6 +480,7 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
         }
         if (consistency) consistency_step(o, x, views, y, B, false, &st);
     }
+    if (o->dist) RP_TRY(reduce_step(o, B, &st));
     if (!isfinite(st.loss))
         return rp_fail(o->ctx, RP_ERR_NUMERIC, "training loss is %g; %s", (double)st.loss,
                        rp_model_check_finite(o->ctx, o->m) == RP_OK ? "parameters are finite (lower the learning rate?)"

@@ -14,6 +14,7 @@
 #define RP_ROBUST_OBJECTIVE_H
 
 #include "core/rng.h"
+#include "dist/dist.h"
 #include "nn/model.h"
 #include "rampart.h"
 
@@ -32,6 +33,8 @@ struct rp_objective {
     int64_t next_index;    /* examples numbered on from 0 when the caller names none */
     int key_epoch;         /* rp_objective_set_examples: the next step's epoch and samples */
     const int *key_idx;    /* BORROWED for one step, or NULL */
+    rp_dist *dist;         /* BORROWED: data-parallel steps (rp_objective_set_dist), or NULL */
+    float *gbuf;           /* (trainable scalars) the gradients packed for one all-reduce */
 };
 
 /* Per-example step direction of gradient row g (X floats), NSL's maximiser of <g, d> over
@@ -47,5 +50,14 @@ void rp_obj_project(float *v, const float *x, size_t X, rp_norm norm, float eps,
  * training touches: the adversarial ones perturb every pixel by a small bounded amount, as the
  * noise family does (fixed before any measurement; erm touches none). */
 unsigned rp_objective_families(const rp_objective_config *c);
+
+/* Data-parallel training over the job's processes (d BORROWED, NULL: none). Each process
+ * steps on its piece of the global batch (the loader's part; a piece may be empty, B = 0);
+ * after the backward passes, every gradient is weighted by B / (the global batch) and summed
+ * over the processes in rank order, and the step statistics are the global batch's, so the
+ * update is the one-process step's up to float rounding and identical on every process.
+ * Models whose training-mode function couples examples (batch norm, dropout) are the
+ * caller's to refuse: their statistics and masks are per process. */
+rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
 
 #endif

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# rampart under mpirun (registered as cli_mpi when the build has MPI): sharded evaluation
+# prints exactly what one process prints (JSON rows with PGD's random starts, minus the run id
+# and timings); data-parallel training with 2 processes (1 thread each) against one process
+# (2 threads) -- same test accuracy within a point (the first step's gradients agree within
+# 1e-5: tests/test_dist_train.c), and two 2-process runs identical to the byte; PGD training
+# with augmentation killed mid-epoch on both ranks and resumed with 2 processes ends
+# byte-identical to its uninterrupted run, and resumed with 1 process within 2 points of it; batch norm refused with one line; a rank killed mid-run
+# stops the job (no hang) with rampart's message.
+set -uo pipefail
+bin=${RAMPART_BIN:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails+1)); }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+mpi() { timeout 300 mpirun -np "$1" --oversubscribe --bind-to none "${@:2}"; }
+rows() { grep -v '"kind":"run"' "$1" | sed 's/"run":"[^"]*"//; s/"seconds":[0-9.e+-]*//g'; }
+
+"$bin" train --epochs 1 --limit 2000 --batch 100 --test-limit 100 --out "$tmp/m.safetensors" >/dev/null 2>&1 ||
+    fail "training the model to evaluate"
+ev=(eval --model "$tmp/m.safetensors" --limit 250 --batch 32 --attack pgd,fgsm --eps 0.05,0.1 --noise gaussian --json)
+"$bin" "${ev[@]}" --threads 2 > "$tmp/one.jsonl" 2>/dev/null || fail "eval, one process"
+mpi 2 "$bin" "${ev[@]}" --threads 1 > "$tmp/two.jsonl" 2>"$tmp/two.err" || fail "eval, 2 processes: $(cat "$tmp/two.err")"
+mpi 3 "$bin" "${ev[@]}" --threads 1 > "$tmp/three.jsonl" 2>/dev/null || fail "eval, 3 processes"
+[ "$(rows "$tmp/one.jsonl" | wc -l)" -ge 8 ] || fail "eval printed too few rows"
+diff <(rows "$tmp/one.jsonl") <(rows "$tmp/two.jsonl") >/dev/null || fail "eval: 2 processes differ from one"
+diff <(rows "$tmp/one.jsonl") <(rows "$tmp/three.jsonl") >/dev/null || fail "eval: 3 processes differ from one"
+[ "$(grep -c 'conditions x' "$tmp/two.err")" = 1 ] || fail "eval: the summary line should come from rank 0 alone"
+
+tr=(train --epochs 2 --limit 3000 --batch 100 --test-limit 1000)
+"$bin" "${tr[@]}" --threads 2 --out "$tmp/a.safetensors" > "$tmp/a.log" 2>&1 || fail "train, one process"
+mpi 2 "$bin" "${tr[@]}" --threads 1 --out "$tmp/b.safetensors" > "$tmp/b.log" 2>&1 || fail "train, 2 processes: $(tail -3 "$tmp/b.log")"
+mpi 2 "$bin" "${tr[@]}" --threads 1 --out "$tmp/c.safetensors" > /dev/null 2>&1 || fail "train, 2 processes again"
+cmp -s "$tmp/b.safetensors" "$tmp/c.safetensors" || fail "two 2-process runs differ"
+grep -q "data-parallel: 2 processes" "$tmp/b.log" || fail "data-parallel not announced"
+acc() { grep -o 'test acc [0-9.]*' "$1" | tail -1 | cut -d' ' -f3; }
+/usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.01)' \
+    "$(acc "$tmp/a.log")" "$(acc "$tmp/b.log")" || fail "test accuracy: one process $(acc "$tmp/a.log"), 2: $(acc "$tmp/b.log")"
+
+# resume: PGD with augmentation, 600 images in batches of 50 (12 steps an epoch)
+rt=(train --epochs 2 --limit 600 --batch 50 --test-limit 50 --objective pgd --eps 0.1 --steps 2
+    --augment flip,gaussian:0.1 --threads 1 --save-every 5)
+mpi 2 "$bin" "${rt[@]}" --out "$tmp/full.safetensors" > "$tmp/full.log" 2>&1 || fail "pgd, 2 processes"
+RAMPART_FAULT_KILL_AFTER_STEP=17 mpi 2 -x RAMPART_FAULT_KILL_AFTER_STEP "$bin" "${rt[@]}" --out "$tmp/r.safetensors" \
+    > /dev/null 2>&1 && fail "the fault hook should have stopped the job"
+cp "$tmp/r.safetensors" "$tmp/s.safetensors"; cp "$tmp/r.safetensors.state" "$tmp/s.safetensors.state"
+mpi 2 "$bin" "${rt[@]}" --out "$tmp/r.safetensors" --resume > "$tmp/r.log" 2>&1 || fail "resume, 2 processes: $(tail -2 "$tmp/r.log")"
+grep -q "resume: from .* at epoch 2, batch 4" "$tmp/r.log" || fail "resume position: $(grep resume "$tmp/r.log")"
+cmp -s "$tmp/full.safetensors" "$tmp/r.safetensors" || fail "resumed with 2 processes differs from the uninterrupted run"
+"$bin" "${rt[@]}" --out "$tmp/s.safetensors" --resume > "$tmp/s.log" 2>&1 || fail "resume with 1 process"
+/usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.02)' \
+    "$(acc "$tmp/full.log")" "$(acc "$tmp/s.log")" || fail "resumed with 1 process: test accuracy $(acc "$tmp/s.log") vs $(acc "$tmp/full.log")"
+
+mpi 2 "$bin" train --model mobilenet_v2 --width 0.25 --epochs 1 --limit 100 --out "$tmp/bn.safetensors" \
+    > /dev/null 2>"$tmp/bn.err" && fail "batch norm under 2 processes should be refused"
+grep -q "not supported yet: its batchnorm2d layers" "$tmp/bn.err" || fail "batch-norm refusal: $(cat "$tmp/bn.err")"
+
+# rank 1 killed mid-run: the job stops (no hang), rampart says why on the rank that survives
+timeout 120 mpirun --oversubscribe --bind-to none -np 1 "$bin" train --epochs 2 --limit 600 --batch 50 \
+    --threads 1 --out "$tmp/k.safetensors" : -np 1 -x RAMPART_FAULT_KILL_AFTER_STEP=5 "$bin" train --epochs 2 \
+    --limit 600 --batch 50 --threads 1 --out "$tmp/k.safetensors" > /dev/null 2>"$tmp/k.err"
+rc=$?
+[ $rc != 0 ] && [ $rc != 124 ] || fail "killed rank: exit $rc (124: hung)"
+grep -q "rampart: rank 0 of 2: stopped by the MPI runtime" "$tmp/k.err" || fail "killed rank: no message from rampart"
+[ "$fails" = 0 ] && echo "cli_mpi: all checks passed"
+exit $((fails > 0))

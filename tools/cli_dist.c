@@ -1,0 +1,60 @@
+#include "cli_dist.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static rp_ctx *dist_ctx;
+static rp_dist *dist;
+static char stopped_msg[128];
+
+static void on_term(int sig)
+{
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, stopped_msg, strlen(stopped_msg)); /* async-signal-safe */
+    (void)w;
+    _exit(CLI_EXIT_FAIL);
+}
+
+int cli_dist_start(void)
+{
+    dist_ctx = rp_ctx_create(1);
+    if (!dist_ctx || rp_dist_create(dist_ctx, &dist) != RP_OK) {
+        fprintf(stderr, "rampart: cannot join the MPI job: %s\n", dist_ctx ? rp_ctx_error(dist_ctx) : "out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    if (rp_dist_size(dist) > 1) {
+        snprintf(stopped_msg, sizeof stopped_msg,
+                 "rampart: rank %d of %d: stopped by the MPI runtime (another rank of the job died or failed)\n",
+                 rp_dist_rank(dist), rp_dist_size(dist));
+        signal(SIGTERM, on_term);
+        if (rp_dist_rank(dist) > 0 && !freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, "rampart: rank %d: cannot silence stdout\n", rp_dist_rank(dist));
+            return CLI_EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
+int cli_dist_end(int rc)
+{
+    if (dist && rp_dist_size(dist) > 1 && rc != 0) {
+        fprintf(stderr, "rampart: rank %d of %d failed (exit %d): stopping the job\n", rp_dist_rank(dist),
+                rp_dist_size(dist), rc);
+        fflush(stderr);
+        rp_dist_abort(dist, rc);
+    }
+    fflush(stdout);
+    rp_dist_destroy(dist);
+    rp_ctx_destroy(dist_ctx);
+    dist = NULL, dist_ctx = NULL;
+    return rc;
+}
+
+rp_dist *cli_dist(void) { return dist; }
+int cli_rank(void) { return dist ? rp_dist_rank(dist) : 0; }
+int cli_ranks(void) { return dist ? rp_dist_size(dist) : 1; }
+bool cli_main_rank(void) { return cli_rank() == 0; }
