@@ -74,7 +74,7 @@ static void mean_cell(rp_buf *b, const rpt_data *d, const rpt_opts *o, int m, rp
     double mean = 0.0;
     for (int i = 0; i < n; i++) mean += v[i] / n;
     if (rp_bootstrap_mean(v, n, o->bootstrap, 0.05, o->seed, &lo, &hi) == 0)
-        rp_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f] over %d</span></td>", 100 * mean, 100 * lo, 100 * hi,
+        rp_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f] over %d conditions</span></td>", 100 * mean, 100 * lo, 100 * hi,
                       count);
     else rp_buf_printf(b, "<td>%.2f</td>", 100 * mean);
     free(v);
@@ -157,49 +157,58 @@ static void summary(rp_buf *b, const rpt_data *d, const rpt_opts *o)
                      "corruptions.</p>\n", o->bootstrap, o->seed);
 }
 
-static void mcnemar_row(rp_buf *b, const rpt_data *d, const rpt_cond *c, int m)
+/* The cells of model m against the first under condition c: accuracy, difference, the
+ * discordant counts, exact and chi-square p; dashes when either lacks its bitmap. */
+static void mcnemar_cells(rp_buf *b, const rpt_data *d, const rpt_cond *c, int m)
 {
-    int n0, n1;
-    unsigned char *a = rpt_correct(d, c->row[0], &n0), *r = rpt_correct(d, c->row[m], &n1);
+    int n0 = 0, n1 = 0;
+    unsigned char *a = c->row[m] >= 0 ? rpt_correct(d, c->row[0], &n0) : NULL;
+    unsigned char *r = a ? rpt_correct(d, c->row[m], &n1) : NULL;
     if (a && r && n0 == n1) {
-        long only_base = 0, only_m = 0;
-        for (int i = 0; i < n0; i++) only_base += a[i] && !r[i], only_m += !a[i] && r[i];
-        rp_mcnemar_result t = rp_mcnemar(only_base, only_m);
+        long only_first = 0, only_m = 0;
+        for (int i = 0; i < n0; i++) only_first += a[i] && !r[i], only_m += !a[i] && r[i];
+        rp_mcnemar_result t = rp_mcnemar(only_first, only_m);
         double acc0 = row_num(d, c->row[0], "accuracy"), acc1 = row_num(d, c->row[m], "accuracy");
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, c->label);
-        rp_buf_printf(b, "</td><td>%.2f</td><td>%.2f</td><td%s>%+.2f</td><td>%ld</td><td>%ld</td><td%s>%.3g</td>"
-                         "<td>%.3g</td></tr>\n", 100 * acc0, 100 * acc1, t.p_exact < 0.05 ? " class=\"sig\"" : "",
-                      100 * (acc1 - acc0), only_base, only_m, t.p_exact < 0.05 ? " class=\"sig\"" : "", t.p_exact,
-                      t.p_chi2);
+        const char *sig = t.p_exact < 0.05 ? " class=\"sig\"" : "";
+        rp_buf_printf(b, "<td>%.2f</td><td%s>%+.2f</td><td>%ld / %ld</td><td%s>%.3g</td><td>%.3g</td>", 100 * acc1, sig,
+                      100 * (acc1 - acc0), only_first, only_m, sig, t.p_exact, t.p_chi2);
+    } else {
+        rp_buf_put(b, "<td>–</td><td>–</td><td>–</td><td>–</td><td>–</td>");
     }
     free(a), free(r);
 }
 
+/* One table: a row per condition, the first model's accuracy, then each other model's cells. */
 static void mcnemar(rp_buf *b, const rpt_data *d)
 {
     if (d->n_models < 2) return;
-    rp_buf_put(b, "<h2 id=\"paired\">Paired on the same images: McNemar's test</h2>");
+    rp_buf_put(b, "<h2 id=\"paired\">Paired on the same images: McNemar's test against the first model</h2>"
+                  "<table><tr><th class=\"l\" rowspan=\"2\">condition</th>");
+    th(b, NULL, d->models[0].label);
     for (int m = 1; m < d->n_models; m++) {
-        rp_buf_put(b, "<h3>");
+        rp_buf_put(b, "<th colspan=\"5\">");
         rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, " against ");
-        rp_buf_escape(b, d->models[0].label);
-        rp_buf_put(b, "</h3><table><tr><th class=\"l\">condition</th>");
-        th(b, NULL, d->models[0].label);
-        th(b, NULL, d->models[m].label);
-        rp_buf_put(b, "<th>difference<br>(points)</th><th>right only<br>under the first</th><th>right only<br>under "
-                      "this</th><th>p exact</th><th>p &chi;&sup2;</th></tr>\n");
-        for (int c = 0; c < d->n_conds; c++)
-            if (d->conds[c].row[0] >= 0 && d->conds[c].row[m] >= 0 && d->conds[c].applicable)
-                mcnemar_row(b, d, &d->conds[c], m);
-        rp_buf_put(b, "</table>");
+        rp_buf_put(b, "</th>");
     }
-    rp_buf_put(b, "<p class=\"meta\">Each image counts once per condition; only the images one model gets right and "
-                  "the other wrong carry evidence. p exact: two-sided binomial test of those counts (McNemar's exact "
-                  "test); p &chi;&sup2;: with Edwards' continuity correction. In bold: p &lt; 0.05 — a difference "
-                  "unlikely to be chance on these images (one test per row: with many rows, some fall below 0.05 by "
-                  "chance).</p>\n");
+    rp_buf_put(b, "</tr><tr><th>accuracy</th>");
+    for (int m = 1; m < d->n_models; m++)
+        rp_buf_put(b, "<th>accuracy</th><th>difference</th><th>right only:<br>first / this</th><th>p exact</th>"
+                      "<th>p &chi;&sup2;</th>");
+    rp_buf_put(b, "</tr>\n");
+    for (int c = 0; c < d->n_conds; c++) {
+        const rpt_cond *cd = &d->conds[c];
+        if (cd->row[0] < 0 || !cd->applicable) continue;
+        rp_buf_put(b, "<tr><td class=\"l\">");
+        rp_buf_escape(b, cd->label);
+        rp_buf_printf(b, "</td><td>%.2f</td>", 100 * row_num(d, cd->row[0], "accuracy"));
+        for (int m = 1; m < d->n_models; m++) mcnemar_cells(b, d, cd, m);
+        rp_buf_put(b, "</tr>\n");
+    }
+    rp_buf_put(b, "</table><p class=\"meta\">Accuracy and differences in points. Each image counts once per "
+                  "condition; only the images one model gets right and the other wrong carry evidence. p exact: "
+                  "two-sided binomial test of those counts (McNemar's exact test); p &chi;&sup2;: with Edwards' "
+                  "continuity correction. In bold: p &lt; 0.05 — a difference unlikely to be chance on these images "
+                  "(one test per row: with many rows, some fall below 0.05 by chance).</p>\n");
 }
 
 static void per_class(rp_buf *b, const rpt_data *d)
@@ -395,8 +404,8 @@ static void title(rp_buf *b, const rpt_data *d)
         rp_buf_escape(b, d->models[m].label);
         rp_buf_put(b, "</b>");
     }
-    rp_buf_printf(b, "%s made %s by rampart " RP_VERSION ". Sections: summary, checklist, paired tests, robustness "
-                     "against &epsilon;, corruptions, per class, training, pictures, how it was made.</p>\n",
+    rp_buf_printf(b, "%s made %s by rampart " RP_VERSION ". Sections: checklist, summary, robustness against "
+                     "&epsilon;, corruptions, per class, training, paired tests, pictures, how it was made.</p>\n",
                   d->n_models ? ";" : "", now);
 }
 
@@ -407,12 +416,12 @@ int rpt_page(rp_buf *b, rpt_data *d, const rpt_opts *o)
     skipped(b, d);
     checklist(b, d);
     if (d->n_models) summary(b, d, o);
-    mcnemar(b, d);
     rpt_plot_eps(b, d);
     rpt_plot_severity(b, d, RPT_CORRUPTION);
     rpt_plot_severity(b, d, RPT_NOISE);
     per_class(b, d);
     rpt_plot_training(b, d);
+    mcnemar(b, d);
     if (rpt_pictures(b, d) != 0) return -1;
     attack_runs(b, d);
     provenance(b, d);

@@ -125,18 +125,20 @@ static void eps_chart(rp_buf *b, const rpt_data *d, const char *norm, const char
     for (int a = 0; a < ng; a++) {
         bool worst = !strcmp(g[a], "worst");
         snprintf(gl[a], sizeof gl[a], "%s%s", g[a], tr[a] ? " (transfer)" : "");
-        leg[nl++] = (rp_svg_legend){.label = gl[a], .colour = a, .bold = worst};
+        int colour = worst ? 7 : a % 7; /* the worst case black and bold; attacks in the other colours */
+        leg[nl++] = (rp_svg_legend){.label = gl[a], .colour = colour, .bold = worst};
         for (int m = 0; m < d->n_models; m++) {
             int n = points(d, RPT_ATTACK, norm, g[a], tr[a], m, x[ns], y[ns], NULL, NULL);
             if (n < 2) continue;
             snprintf(names[ns], sizeof names[ns], "%s, %s", d->models[m].label, gl[a]);
-            s[ns] = (rp_svg_series){.name = names[ns], .x = x[ns], .y = y[ns], .n = n, .colour = a, .dash = m, .bold = worst};
+            s[ns] = (rp_svg_series){.name = names[ns], .x = x[ns], .y = y[ns], .n = n, .colour = colour, .dash = m,
+                                    .bold = worst};
             xmax = fmax(xmax, x[ns][n - 1]);
             ns++;
         }
     }
     for (int m = 0; m < d->n_models && d->n_models > 1; m++)
-        leg[nl++] = (rp_svg_legend){.label = d->models[m].label, .colour = 7, .dash = m};
+        leg[nl++] = (rp_svg_legend){.label = d->models[m].label, .colour = 6, .dash = m};
     char title[96];
     snprintf(title, sizeof title, "Accuracy against %s eps (0: clean)", norm);
     rp_svg_chart c = {.title = title, .xlabel = "eps (pixels in [0, 1])", .ylabel = "accuracy", .width = 640,

@@ -4,8 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 
-/* Okabe-Ito, black last (for the eighth series and beyond the palette wraps). */
-static const char *const PALETTE[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+/* Okabe-Ito, with dark grey for its yellow (too faint as a line on white), black last; past the
+ * eighth the palette wraps. */
+static const char *const PALETTE[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#666666",
                                       "#000000"};
 static const char *const DASHES[] = {"", "6 3", "2 3", "8 3 2 3"};
 
