@@ -1,6 +1,7 @@
 #include "cli_dist.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,8 +20,21 @@ static void on_term(int sig)
     _exit(CLI_EXIT_FAIL);
 }
 
+/* The job size an MPI launcher announced (1 when none did). */
+static int launcher_size(void)
+{
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!v) v = getenv("PMI_SIZE");
+    return v ? atoi(v) : 1;
+}
+
 int cli_dist_start(void)
 {
+    if (!rp_dist_built_with_mpi() && launcher_size() > 1) {
+        fprintf(stderr, "rampart: started as one of %d MPI processes, but this rampart was built without MPI "
+                        "(install libopenmpi-dev and rebuild, or run it alone)\n", launcher_size());
+        return CLI_EXIT_USAGE;
+    }
     dist_ctx = rp_ctx_create(1);
     if (!dist_ctx || rp_dist_create(dist_ctx, &dist) != RP_OK) {
         fprintf(stderr, "rampart: cannot join the MPI job: %s\n", dist_ctx ? rp_ctx_error(dist_ctx) : "out of memory");

@@ -93,6 +93,7 @@ void rp_dist_abort(rp_dist *d, int code)
     exit(code);
 }
 
+#ifdef RP_HAVE_MPI
 static rp_status grow_scratch(rp_dist *d, size_t bytes)
 {
     if (bytes <= d->scratch_bytes) return RP_OK;
@@ -106,7 +107,6 @@ static rp_status grow_scratch(rp_dist *d, size_t bytes)
 /* Chunk k of n values: [n k / N, n (k + 1) / N). */
 static size_t chunk_start(size_t n, int k, int N) { return n / (size_t)N * (size_t)k + n % (size_t)N * (size_t)k / (size_t)N; }
 
-#ifdef RP_HAVE_MPI
 /* The deterministic sum: rank k owns chunk k; it receives every rank's chunk k (all-to-all),
  * adds them in rank order, and the summed chunks are gathered by everyone (all-gather). The
  * data moved per rank is 2 (N - 1) / N of the buffer, as a ring all-reduce's. */
@@ -251,7 +251,7 @@ rp_status rp_dist_allgather(rp_dist *d, const void *mine, size_t bytes, void *al
 rp_status rp_dist_check_same(rp_dist *d, uint64_t v, const char *what)
 {
     if (d->size == 1) return RP_OK;
-    uint64_t *all = malloc((size_t)d->size * sizeof *all);
+    uint64_t *all = calloc((size_t)d->size, sizeof *all);
     if (!all) return rp_fail(d->ctx, RP_ERR_NOMEM, "dist: out of memory");
     size_t *counts = NULL;
     rp_status s = rp_dist_allgather(d, &v, sizeof v, all, counts);
