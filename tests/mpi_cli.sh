@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rampart under mpirun (registered as cli_mpi when the build has MPI): sharded evaluation
 # prints exactly what one process prints (JSON rows with PGD's random starts, minus the run id
-# and timings); data-parallel training with 2 processes (1 thread each) against one process
+# and timings), and a sharded attack writes the same files and summary; data-parallel training with 2 processes (1 thread each) against one process
 # (2 threads) -- same test accuracy within a point (the first step's gradients agree within
 # 1e-5: tests/test_dist_train.c), and two 2-process runs identical to the byte; PGD training
 # with augmentation killed mid-epoch on both ranks and resumed with 2 processes ends
@@ -27,6 +27,15 @@ mpi 3 "$bin" "${ev[@]}" --threads 1 > "$tmp/three.jsonl" 2>/dev/null || fail "ev
 diff <(rows "$tmp/one.jsonl") <(rows "$tmp/two.jsonl") >/dev/null || fail "eval: 2 processes differ from one"
 diff <(rows "$tmp/one.jsonl") <(rows "$tmp/three.jsonl") >/dev/null || fail "eval: 3 processes differ from one"
 [ "$(grep -c 'conditions x' "$tmp/two.err")" = 1 ] || fail "eval: the summary line should come from rank 0 alone"
+
+# attack: APGD with restarts on 300 images (batches of 256 and 44, one per rank): the same files
+at=(attack --model "$tmp/m.safetensors" --attack apgd-ce --steps 10 --restarts 2 --limit 300)
+"$bin" "${at[@]}" --out "$tmp/at1" > "$tmp/at1.log" 2>&1 || fail "attack, one process"
+mpi 2 "$bin" "${at[@]}" --threads 1 --out "$tmp/at2" > "$tmp/at2.log" 2>&1 || fail "attack, 2 processes: $(cat "$tmp/at2.log")"
+for f in adversarial.safetensors grid.png; do
+  cmp -s "$tmp/at1/$f" "$tmp/at2/$f" || fail "attack: $f differs between 1 and 2 processes"
+done
+diff <(sed "s|$tmp/at1|X|" "$tmp/at1.log") <(sed "s|$tmp/at2|X|" "$tmp/at2.log") > /dev/null || fail "attack: the summary differs"
 
 tr=(train --epochs 2 --limit 3000 --batch 100 --test-limit 1000)
 "$bin" "${tr[@]}" --threads 2 --out "$tmp/a.safetensors" > "$tmp/a.log" 2>&1 || fail "train, one process"

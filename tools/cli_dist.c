@@ -72,3 +72,27 @@ rp_dist *cli_dist(void) { return dist; }
 int cli_rank(void) { return dist ? rp_dist_rank(dist) : 0; }
 int cli_ranks(void) { return dist ? rp_dist_size(dist) : 1; }
 bool cli_main_rank(void) { return cli_rank() == 0; }
+
+void cli_shard(int n, int batch, int *first, int *count)
+{
+    long nb = (n + batch - 1) / batch, N = cli_ranks(), r = cli_rank();
+    long s0 = nb * r / N * batch, s1 = nb * (r + 1) / N * batch;
+    *first = (int)(s0 < n ? s0 : n);
+    *count = (int)((s1 < n ? s1 : n) - *first);
+}
+
+int cli_gather_rows(void *rows, size_t row_bytes, int n, int batch)
+{
+    if (cli_ranks() == 1) return 0;
+    int first, count;
+    cli_shard(n, batch, &first, &count);
+    unsigned char *all = malloc((size_t)n * row_bytes + 1);
+    rp_status s = all ? rp_dist_allgather(dist, (unsigned char *)rows + (size_t)first * row_bytes,
+                                          (size_t)count * row_bytes, all, NULL)
+                      : rp_fail(dist_ctx, RP_ERR_NOMEM, "out of memory");
+    if (s == RP_OK) memcpy(rows, all, (size_t)n * row_bytes); /* the shards are contiguous, in rank order */
+    free(all);
+    if (s == RP_OK) return 0;
+    fprintf(stderr, "rampart: rank %d: %s\n", cli_rank(), rp_ctx_error(dist_ctx));
+    return CLI_EXIT_FAIL;
+}

@@ -21,4 +21,11 @@ int cli_ranks(void);
 /* Whether this process prints results and writes files (rank 0). */
 bool cli_main_rank(void);
 
+/* This rank's share of n items processed in batches of `batch`: a contiguous run of whole
+ * batches, [*first, *first + *count) (all n with one process). */
+void cli_shard(int n, int batch, int *first, int *count);
+/* rows (n rows of row_bytes, each rank having filled its cli_shard(n, batch) part) <- every
+ * rank's part, on every rank. Returns 0 or an exit code (with a message). */
+int cli_gather_rows(void *rows, size_t row_bytes, int n, int batch);
+
 #endif

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cli_dist.h"
 #include "jsonl.h"
 #include "io/png.h"
 #include "io/safetensors.h"
@@ -57,8 +58,11 @@ static rp_status attack_all(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, cons
     if (s == RP_OK) s = rp_attack_create(ctx, m, cfg, batch, &a);
     if (s == RP_OK) *resolved = *rp_attack_get_config(a);
     o->in_ball = true;
-    for (int start = 0; start < o->n && s == RP_OK; start += batch) {
-        int B = o->n - start < batch ? o->n - start : batch;
+    int first, count; /* under mpirun: this rank's batches; the example numbers key the random draws */
+    cli_shard(o->n, batch, &first, &count);
+    if (s == RP_OK) rp_attack_seek(a, first);
+    for (int start = first; start < first + count && s == RP_OK; start += batch) {
+        int B = first + count - start < batch ? first + count - start : batch;
         for (int i = 0; i < B; i++) idx[i] = start + i;
         float *x = o->x + (size_t)start * X, *xa = o->x_adv + (size_t)start * X;
         rp_dataset_gather(ds, idx, B, x, y);
@@ -81,6 +85,29 @@ static rp_status attack_all(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, cons
     rp_attack_destroy(a);
     free(idx), free(y);
     return s;
+}
+
+/* Under mpirun: every rank's examples and checks, so rank 0 holds what one process would. */
+static int gather_outcome(outcome *o)
+{
+    if (cli_ranks() == 1) return 0;
+    int batch = o->n < 256 ? o->n : 256, N = cli_ranks();
+    size_t X = (size_t)o->H * o->W * o->C;
+    int rc = cli_gather_rows(o->x, X * sizeof(float), o->n, batch);
+    if (!rc) rc = cli_gather_rows(o->x_adv, X * sizeof(float), o->n, batch);
+    for (int k = 0; k < 3 && !rc; k++) rc = cli_gather_rows(o->y + (size_t)k * o->n, sizeof(float), o->n, batch);
+    double mine[3] = {o->in_ball, o->max_norm, (double)o->passes}, *all = malloc((size_t)N * sizeof mine);
+    if (!rc && (!all || rp_dist_allgather(cli_dist(), mine, sizeof mine, all, NULL) != RP_OK)) {
+        fprintf(stderr, "rampart attack: rank %d: cannot gather the results\n", cli_rank());
+        rc = CLI_EXIT_FAIL;
+    }
+    for (int k = 0; !rc && k < N; k++) {
+        o->in_ball = k ? o->in_ball && all[3 * k] != 0 : all[0] != 0;
+        o->max_norm = k && o->max_norm > (float)all[3 * k + 1] ? o->max_norm : (float)all[3 * k + 1];
+        o->passes = (k ? o->passes : 0) + (long)all[3 * k + 2];
+    }
+    free(all);
+    return rc;
 }
 
 static rp_status write_tensors(rp_ctx *ctx, const char *path, const outcome *o, const attack_opts *ao,
@@ -248,6 +275,12 @@ static int run(const attack_opts *ao, rp_ctx *ctx, const rp_attack_config *cfg)
     rp_attack_config r = *cfg;
     if (attack_all(ctx, m, ds, cfg, &o, &r) != RP_OK) {
         rc = cli_fail("attack", ctx);
+        goto done;
+    }
+    if ((rc = gather_outcome(&o)) != 0) goto done;
+    rc = CLI_EXIT_FAIL;
+    if (!cli_main_rank()) { /* rank 0 writes the files and the summary */
+        rc = o.in_ball ? CLI_EXIT_OK : CLI_EXIT_FAIL;
         goto done;
     }
     if (mkdir(ao->out, 0777) != 0 && errno != EEXIST) {
