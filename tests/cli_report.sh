@@ -112,7 +112,7 @@ tmp = sys.argv[1]
 dom = open(f"{tmp}/r.stdout").read()
 ev = [json.loads(l) for l in open(f"{tmp}/eval.jsonl")]
 ev = [r for r in ev if r["kind"] == "eval"]
-corr = {r["corruption"] for r in ev if r["condition"] == "corruption"}
+corr = {r["corruption"] for r in ev if r["condition"] == "corruption" and r["applicable"]}
 noise = {r["condition"] for r in ev if "strength" in r}
 # accuracy against eps (linf), one small multiple per corruption and noise, loss / accuracy / lr / the fast-AT watch
 expected = 1 + len(corr) + len(noise) + 4

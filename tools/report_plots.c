@@ -28,7 +28,9 @@ static int groups_of(const rpt_data *d, rpt_cond_kind kind, const char *norm, co
     int n = 0;
     for (int c = 0; c < d->n_conds; c++) {
         const rpt_cond *cd = &d->conds[c];
-        if (cd->kind != kind || (norm && strcmp(cd->norm, norm)) || isinf(cd->x) || strstr(cd->key, "/adapt")) continue;
+        if (cd->kind != kind || (norm && strcmp(cd->norm, norm)) || isinf(cd->x) || strstr(cd->key, "/adapt") ||
+            !cd->applicable) /* saturate on grayscale: the identity, never run */
+            continue;
         bool tr = strstr(cd->label, "(transfer)") != NULL, seen = false;
         for (int k = 0; k < n && !seen; k++) seen = !strcmp(g[k], cd->group) && (!transfer || transfer[k] == tr);
         if (!seen && n < MAX_GROUPS) {
