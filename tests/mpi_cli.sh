@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rampart under mpirun (registered as cli_mpi when the build has MPI): sharded evaluation
 # prints exactly what one process prints (JSON rows with PGD's random starts, minus the run id
-# and timings), and a sharded attack writes the same files and summary; data-parallel training with 2 processes (1 thread each) against one process
+# and timings), and a sharded attack or explanation writes the same files; data-parallel training with 2 processes (1 thread each) against one process
 # (2 threads) -- same test accuracy within a point (the first step's gradients agree within
 # 1e-5: tests/test_dist_train.c), and two 2-process runs identical to the byte; PGD training
 # with augmentation killed mid-epoch on both ranks and resumed with 2 processes ends
@@ -36,6 +36,15 @@ for f in adversarial.safetensors grid.png; do
   cmp -s "$tmp/at1/$f" "$tmp/at2/$f" || fail "attack: $f differs between 1 and 2 processes"
 done
 diff <(sed "s|$tmp/at1|X|" "$tmp/at1.log") <(sed "s|$tmp/at2|X|" "$tmp/at2.log") > /dev/null || fail "attack: the summary differs"
+
+# explain: 70 images (chunks of 32) with saliency, SmoothGrad, IG, Grad-CAM and occlusion
+ex=(explain --model "$tmp/m.safetensors" --method saliency,smoothgrad,ig,gradcam,occlusion --limit 70)
+"$bin" "${ex[@]}" --out "$tmp/ex1" > "$tmp/ex1.log" 2>&1 || fail "explain, one process"
+mpi 2 "$bin" "${ex[@]}" --threads 1 --out "$tmp/ex2" > "$tmp/ex2.log" 2>&1 || fail "explain, 2 processes: $(cat "$tmp/ex2.log")"
+for f in maps.safetensors explain.json 000_ig.png 069_gradcam.png; do
+  cmp -s "$tmp/ex1/$f" "$tmp/ex2/$f" || fail "explain: $f differs between 1 and 2 processes"
+done
+[ "$(ls "$tmp/ex1" | wc -l)" = "$(ls "$tmp/ex2" | wc -l)" ] || fail "explain: another number of files"
 
 tr=(train --epochs 2 --limit 3000 --batch 100 --test-limit 1000)
 "$bin" "${tr[@]}" --threads 2 --out "$tmp/a.safetensors" > "$tmp/a.log" 2>&1 || fail "train, one process"

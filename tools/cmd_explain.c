@@ -21,6 +21,7 @@
 
 #include <unistd.h>
 
+#include "cli_dist.h"
 #include "cmd_explain.h"
 #include "jsonl.h"
 #include "data/image.h"
@@ -149,9 +150,28 @@ static rp_status run_method(rp_ctx *ctx, rp_explainer *ex, rp_xai_method m, cons
     if (!r->map || !r->sgn || (cam && !r->low) || (!cam && m != RP_XAI_OCCLUSION && !r->attr) ||
         (m == RP_XAI_IG && (!r->gap || !r->df)))
         return rp_fail(ctx, RP_ERR_NOMEM, "explain: out of memory for %s", rp_xai_method_name(m));
-    rp_xai_result xr = {.map = r->map, .signed_map = r->sgn, .attr = r->attr, .lowres = r->low, .ig_gap = r->gap,
-                        .ig_delta_f = r->df};
-    return rp_xai_explain(ex, m, in->x, t, in->n, &xr);
+    /* under mpirun each rank explains its run of whole chunks (the chunks one process forms, so
+       the same bits) and the maps are gathered */
+    int first, count, chunk = ex->chunk;
+    cli_shard(in->n, chunk, &first, &count);
+    size_t lo = cam ? (size_t)r->h * r->w : 0, f = (size_t)first;
+    rp_xai_result xr = {.map = r->map + f * HW, .signed_map = r->sgn + f * HW, .attr = r->attr ? r->attr + f * in->X : NULL,
+                        .lowres = r->low ? r->low + f * lo : NULL, .ig_gap = r->gap ? r->gap + f : NULL,
+                        .ig_delta_f = r->df ? r->df + f : NULL};
+    rp_status s = count ? rp_xai_explain(ex, m, in->x + f * in->X, t + first, count, &xr) : RP_OK;
+    if (cli_ranks() > 1) { /* every rank learns of a failure, then the rows are gathered */
+        size_t failed = 0;
+        if (rp_dist_total(cli_dist(), s != RP_OK, &failed) != RP_OK || failed)
+            return s != RP_OK ? s : rp_fail(ctx, RP_ERR_IO, "explain: another rank failed (see its message)");
+        int rc = cli_gather_rows(r->map, HW * sizeof(float), in->n, chunk);
+        if (!rc) rc = cli_gather_rows(r->sgn, HW * sizeof(float), in->n, chunk);
+        if (!rc && r->attr) rc = cli_gather_rows(r->attr, in->X * sizeof(float), in->n, chunk);
+        if (!rc && r->low) rc = cli_gather_rows(r->low, lo * sizeof(float), in->n, chunk);
+        if (!rc && r->gap) rc = cli_gather_rows(r->gap, sizeof(double), in->n, chunk);
+        if (!rc && r->df) rc = cli_gather_rows(r->df, sizeof(double), in->n, chunk);
+        if (rc) return rp_fail(ctx, RP_ERR_IO, "explain: gathering the maps failed");
+    }
+    return s;
 }
 
 /* Raw maps into the tensor list (copies: results are freed per method). */
@@ -399,7 +419,7 @@ static int run(rp_ctx *ctx, const explain_opts *o, setup *su)
         if (s != RP_OK) goto done;
         n_res++;
         float shared = o->shared_scale ? xp_map_scale(&su->rd, r->map, (size_t)in.n * in.H * in.W) : -1.0f;
-        for (int i = 0; i < in.n && s == RP_OK; i++)
+        for (int i = 0; i < in.n && s == RP_OK && cli_main_rank(); i++) /* rank 0 writes the panels */
             s = xp_image_panel(ctx, o, &in, r, i, t, z, &su->rd, &su->ec, shared,
                             cJSON_GetObjectItem(cJSON_GetArrayItem(jimg, i), "files"));
         if (s != RP_OK) goto done;
@@ -417,6 +437,10 @@ static int run(rp_ctx *ctx, const explain_opts *o, setup *su)
         if (r->gap) printf("; completeness gap at most %.3g%% of f(x) - f(baseline) (%d steps)", 100.0 * worst,
                            su->ec.ig_steps);
         printf("\n");
+    }
+    if (!cli_main_rank()) { /* the sanity checks, adversarial views and files are rank 0's */
+        rc = CLI_EXIT_OK;
+        goto done;
     }
     if (o->sanity && (s = sanity(ctx, o, exs[0], &in, t, res, n_res, root)) != RP_OK) goto done;
     if (o->adversarial &&

@@ -34,17 +34,19 @@ static rp_status make_baselines(rp_explainer *ex, const float *x, int B, float *
 static void endpoint_logits(rp_explainer *ex, const float *x, const float *base, const int32_t *t, int B,
                             int32_t *tt, float *lg, float *fx, float *fb)
 {
+    /* items image by image, x_i then base_i: a pass holds the same images whichever run of
+       whole chunks of images a caller (or a process of a sharded run) hands in */
     for (int q0 = 0; q0 < 2 * B; q0 += ex->chunk) {
         int n = 2 * B - q0 < ex->chunk ? 2 * B - q0 : ex->chunk;
         for (int j = 0; j < n; j++) {
-            int q = q0 + j, i = q % B;
-            memcpy(ex->xb + (size_t)j * ex->X, (q < B ? x : base) + (size_t)i * ex->X, ex->X * sizeof(float));
+            int q = q0 + j, i = q / 2;
+            memcpy(ex->xb + (size_t)j * ex->X, (q % 2 ? base : x) + (size_t)i * ex->X, ex->X * sizeof(float));
             tt[j] = t[i];
         }
         rp_xai_grad(ex, ex->xb, tt, n, NULL, lg, false);
         for (int j = 0; j < n; j++) {
             int q = q0 + j;
-            (q < B ? fx : fb)[q % B] = lg[j];
+            (q % 2 ? fb : fx)[q / 2] = lg[j];
         }
     }
 }
