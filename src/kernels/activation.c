@@ -1,5 +1,7 @@
 #include "kernels/activation.h"
 
+#include <math.h>
+
 #include "kernels/simd.h"
 
 /* Reference kernels ------------------------------------------------------------------------ */
@@ -141,4 +143,52 @@ void relu6_backward(float *dx, const float *dy, const float *x, size_t n)
 void relu6_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc)
 {
     FOR_BLOCKS(n, RP_SIMD_CALL(simd_, relu6_bwd_blk, (dx + i0, dy + i0, x + i0, len, acc)));
+}
+
+/* Smooth activations --------------------------------------------------------------------- */
+
+/* 1 / (1 + exp(-v)): exp overflows to +inf for v < -88, giving exactly 0 (no NaN). */
+static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+enum { PAR_MIN = 65536 }; /* below this many floats one thread does it */
+
+void sigmoid_forward(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+}
+
+void sigmoid_backward_ex(float *dx, const float *dy, const float *y, size_t n, bool acc)
+{
+    if (acc) {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (y[i] * (1.0f - y[i]));
+    } else {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = 0.0f + dy[i] * (y[i] * (1.0f - y[i]));
+    }
+}
+
+void silu_forward(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf(x[i]);
+}
+
+/* d/dx x s(x) = s + x s (1 - s) = s (1 + x (1 - s)) */
+static inline float silu_grad(float v)
+{
+    float s = sigmoidf(v);
+    return s * (1.0f + v * (1.0f - s));
+}
+
+void silu_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc)
+{
+    if (acc) {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * silu_grad(x[i]);
+    } else {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = 0.0f + dy[i] * silu_grad(x[i]);
+    }
 }

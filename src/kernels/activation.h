@@ -28,6 +28,15 @@ void act_inplace(float *y, size_t n, act_kind act);
 /* The same over a large array, threads sharing blocks (outside parallel regions). */
 void act_inplace_parallel(float *y, size_t n, act_kind act);
 
+/* Smooth activations (plain loops, threads over large arrays; no fast variants yet).
+ * sigmoid(x) = 1 / (1 + exp(-x)); its backward reads the OUTPUT y: dx (+)= dy * y * (1 - y).
+ * silu(x) = x * sigmoid(x); its backward reads the INPUT x:
+ * dx (+)= dy * s * (1 + x * (1 - s)), s = sigmoid(x). acc as in relu_backward_ex. */
+void sigmoid_forward(float *y, const float *x, size_t n);
+void sigmoid_backward_ex(float *dx, const float *dy, const float *y, size_t n, bool acc);
+void silu_forward(float *y, const float *x, size_t n);
+void silu_backward_ex(float *dx, const float *dy, const float *x, size_t n, bool acc);
+
 void relu_forward_ref(float *y, const float *x, size_t n);
 void relu_backward_ref(float *dx, const float *dy, const float *x, size_t n);
 void relu6_forward_ref(float *y, const float *x, size_t n);

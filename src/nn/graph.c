@@ -373,7 +373,8 @@ static void profile_bwd(const rp_graph *g, rp_node *n, const rp_pass *p, double 
 {
     if (!g->profile) return;
     n->ms_bwd += now_ms() - t0;
-    n->n_bwd_terms += (p->param_grads && trains_a_param(n)) + (n->dx[0] != NULL) + (n->n_in > 1 && n->dx[1] != NULL);
+    n->n_bwd_terms += p->param_grads && trains_a_param(n);
+    for (int k = 0; k < n->n_in; k++) n->n_bwd_terms += n->dx[k] != NULL;
 }
 
 /* One operation of a step's backward (rp_step_bwd_ops); nodes that need no gradient are skipped. */

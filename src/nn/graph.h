@@ -22,7 +22,7 @@
 #include "nn/plan.h"
 
 #define RP_INPUT (-1)
-#define RP_MAX_IN 2
+#define RP_MAX_IN 4 /* concat takes up to this many; the other layers one or two */
 
 typedef struct rp_shape {
     int H, W, C; /* per-sample NHWC shape; the batch is separate */
@@ -84,6 +84,11 @@ typedef enum rp_layer_kind {
     RP_LAYER_DROPOUT,
     RP_LAYER_FLATTEN,
     RP_LAYER_NORMALIZE,
+    RP_LAYER_SILU,
+    RP_LAYER_SIGMOID,
+    RP_LAYER_CHANNEL_MUL,
+    RP_LAYER_CONCAT,
+    RP_LAYER_STOCHASTIC_DEPTH,
     RP_LAYER_OTHER, /* a layer of a test's own */
 } rp_layer_kind;
 
@@ -239,6 +244,16 @@ int rp_g_avgpool2d(rp_graph *g, int in, const char *name, int K, int stride, int
 int rp_g_global_avgpool(rp_graph *g, int in, const char *name);
 int rp_g_add(rp_graph *g, int a, int b, const char *name);
 int rp_g_dropout(rp_graph *g, int in, const char *name, float p);
+/* x * sigmoid(x) (torch.nn.SiLU) and 1 / (1 + exp(-x)) (torch.nn.Sigmoid). */
+int rp_g_silu(rp_graph *g, int in, const char *name);
+int rp_g_sigmoid(rp_graph *g, int in, const char *name);
+/* y = x * s, s of shape (1, 1, C) broadcast over x's H and W (squeeze-and-excitation's scale). */
+int rp_g_channel_mul(rp_graph *g, int x, int s, const char *name);
+/* Concatenation along channels of k (1..RP_MAX_IN) inputs of the same H and W, in order. */
+int rp_g_concat(rp_graph *g, const int *in, int k, const char *name);
+/* torchvision.ops.StochasticDepth, mode "row": in training each sample is kept with
+ * probability 1 - p and scaled by 1/(1 - p), else zeroed; identity in evaluation. */
+int rp_g_stochastic_depth(rp_graph *g, int in, const char *name, float p);
 /* NHWC -> PyTorch's NCHW flatten order, so a following linear's weights match. */
 int rp_g_flatten(rp_graph *g, int in, const char *name);
 /* (x - mean[c]) / std[c], the first layer of every model. */
