@@ -20,6 +20,14 @@
 extern "C" {
 #endif
 
+/* The version of this header; rp_version() is the library's ("MAJOR.MINOR.PATCH", STATIC).
+ * Before 1.0 the ABI may change with any minor version (the shared library's SONAME is the
+ * major version); the functions declared here are all it exports. */
+#define RP_VERSION_MAJOR 0
+#define RP_VERSION_MINOR 1
+#define RP_VERSION_PATCH 0
+const char *rp_version(void);
+
 /* ---- status and context ------------------------------------------------------- */
 
 typedef enum rp_status {

@@ -41,3 +41,8 @@ const char *rp_status_name(rp_status s)
     }
     return "unknown status";
 }
+
+#ifndef RP_VERSION_STRING
+#define RP_VERSION_STRING "unknown"
+#endif
+const char *rp_version(void) { return RP_VERSION_STRING; }
