@@ -48,6 +48,7 @@ int rp_build_mobilenet_v2(rp_graph *g, const rp_model_config *cfg);
 int rp_build_mobilenet_v2_dropout(rp_graph *g, const rp_model_config *cfg, float dropout);
 int rp_build_resnet18(rp_graph *g, const rp_model_config *cfg);
 int rp_build_resnet18_cifar(rp_graph *g, const rp_model_config *cfg);
+int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg);
 
 /* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize. */
 double rp_graph_node_flops(const rp_graph *g, int i);
