@@ -1,0 +1,52 @@
+"""torchvision 0.14's efficientnet_b0 (10 classes) with seeded random weights: batch-norm
+affine parameters drawn around 1 and 0, running statistics calibrated on three batches of
+random images, the classifier's weights N(0, 0.1^2) so that logits differ between images.
+
+Files (PyTorch layouts; keys are torchvision's state_dict keys):
+  efficientnet_b0_weights.safetensors   the state_dict (float32, num_batches_tracked I64)
+  efficientnet_b0.safetensors
+    x (B,H,W,3) in [0,1] (NHWC, as rampart takes it), dy (B,10)
+    eval_logits     evaluation mode, behind (x - mean) / std as rampart's first layer
+    eval_dx         gradient of sum(eval_logits * dy) wrt x (NHWC)
+    metadata: H, W, B, mean, std
+The maths runs in float64 on the float32 weights and inputs (the true answer rounded once).
+"""
+import torch
+import torchvision
+
+import _st
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+def _normalize(x):
+    return (x - torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)) / torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
+
+
+def generate(outdir):
+    torch.manual_seed(2024)
+    B, H, W = 4, 64, 64
+    m = torchvision.models.efficientnet_b0(num_classes=10)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.3, 0.3)
+                mod.momentum = None  # cumulative average over the calibration batches
+            if isinstance(mod, torch.nn.Linear):
+                mod.weight.normal_(0, 0.1)
+        m.train()
+        for _ in range(3):
+            m(_normalize(torch.rand(16, 3, H, W)))
+    m.eval()
+    _st.save(dict(m.state_dict()), outdir / "efficientnet_b0_weights.safetensors")
+    x = torch.rand(B, 3, H, W)
+    dy = torch.randn(B, 10)
+    md = m.double()
+    xd = x.double().requires_grad_(True)
+    y = md(_normalize(xd))
+    (y * dy.double()).sum().backward()
+    nhwc = lambda t: t.detach().permute(0, 2, 3, 1).contiguous().float()
+    _st.save({"x": nhwc(x), "dy": dy, "eval_logits": y.detach().float(), "eval_dx": nhwc(xd.grad)},
+             outdir / "efficientnet_b0.safetensors", {"B": B, "H": H, "W": W})
