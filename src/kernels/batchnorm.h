@@ -83,6 +83,27 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
                             const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
                             const float *gamma, size_t N, int C, int train, double *work, bool acc);
 
+/* The pieces of the training forward and backward for batch statistics formed over several
+ * processes (nn/batchnorm.c under a dist):
+ * batchnorm_moments: the rows' per-channel mean and M2 = sum (x - mean)^2 (double), from the
+ * samples' sums (as batchnorm_forward_train_ex: around each sample's first row, combined around
+ * the rows' first; sums NULL: computed here), N >= 1. work: batchnorm_work_doubles.
+ * batchnorm_normalise: y = act((x - mean) * (invstd * gamma) + beta), bits as the forward's.
+ * batchnorm_grad_sums: work's first 2C doubles <- sdy[c] = sum of the (masked) gradient,
+ * sdyx[c] = sum of it times (x - mean), as batchnorm_backward_act forms them.
+ * batchnorm_backward_dx: batchnorm_backward_act's dx from the sums in work's first 2C doubles,
+ * divided by n_div (N for one process's batch) instead of N; param_rows: the backward forms
+ * dgamma or dbeta (it picks the same row kernel as batchnorm_backward_act). */
+void batchnorm_moments(double *mean, double *m2, const float *x, size_t N, int C, size_t P, const double *sums,
+                       double *work);
+void batchnorm_normalise(float *y, const float *x, const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, size_t N, int C, act_kind act, uint8_t *bits);
+void batchnorm_grad_sums(double *work, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
+                         const float *x, const float *mean, size_t N, int C);
+void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
+                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int train, bool param_rows, double n_div, double *work, bool acc);
+
 /* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward, conv_epilogue.bn):
  * the per-channel mean/invstd batchnorm_forward_eval writes, and its rows applied in place
  * on the calling thread (bit-identical to batchnorm_forward_eval_ex's y). In evaluation mode

@@ -232,6 +232,33 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
     normalise(y, x, mean, invstd, gamma, beta, N, C, act, bits);
 }
 
+void batchnorm_moments(double *mean, double *m2, const float *x, size_t N, int C, size_t P, const double *sums,
+                       double *work)
+{
+    double *s1 = work, *s2 = work + C, *q = work + 4 * (size_t)C;
+    size_t S = N / P;
+    if (!sums) {
+        rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
+        for (size_t b = 0; b < S; b++)
+            RP_SIMD_CALL(simd, sample_sums, (q + b * 2 * C, q + b * 2 * C + C, x + b * P * C, P, C));
+        sums = q;
+    }
+    batchnorm_stats_combine(s1, s2, sums, x, S, P, C);
+    for (int c = 0; c < C; c++) {
+        double d = s1[c] / (double)N; /* the mean minus the shift, x's first row */
+        mean[c] = (double)x[c] + d;
+        m2[c] = s2[c] - s1[c] * d;
+        if (m2[c] < 0.0) m2[c] = 0.0; /* rounding */
+    }
+}
+
+void batchnorm_normalise(float *y, const float *x, const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, size_t N, int C, act_kind act, uint8_t *bits)
+{
+    normalise(y, x, mean, invstd, gamma, beta, N, C, act, bits);
+}
+
 void batchnorm_train_channel(float *mean, float *invstd, float *running_mean, float *running_var, double mean_d,
                              double var, size_t N, float eps, float momentum)
 {
@@ -417,31 +444,32 @@ void batchnorm_backward_ex(float *dx, float *dgamma, float *dbeta, const float *
                            work, acc);
 }
 
-/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
-void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
-                            const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
-                            const float *gamma, size_t N, int C, int train, double *work, bool acc)
+/* See batchnorm.h: work's first 2C doubles <- sdy, sdyx (its next 2C are scratch here). */
+void batchnorm_grad_sums(double *work, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
+                         const float *x, const float *mean, size_t N, int C)
 {
     double *sdy = work, *sdyx = work + C, *zero = work + 2 * (size_t)C, *m = work + 3 * (size_t)C;
     double *part = work + 4 * (size_t)C;
-    float *k0 = (float *)part, *k1 = k0 + C, *k2 = k1 + C;
     for (int c = 0; c < C; c++) {
         zero[c] = 0.0;
         m[c] = mean[c];
     }
-    if (dgamma || dbeta || (dx && train)) {
-        channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act, bits);
-        for (int c = 0; c < C; c++) {
-            if (dbeta) dbeta[c] += (float)sdy[c];
-            if (dgamma) dgamma[c] += (float)(sdyx[c] * invstd[c]);
-        }
-    }
-    if (!dx) return;
+    channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act, bits);
+}
+
+/* dx from the sums in work (batchnorm_grad_sums, or a whole job's): k0 = -a sdy / n_div,
+ * k2 = -a invstd^2 sdyx / n_div in training. */
+void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
+                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int train, bool param_rows, double n_div, double *work, bool acc)
+{
+    const double *sdy = work, *sdyx = work + C;
+    float *k0 = (float *)(work + 4 * (size_t)C), *k1 = k0 + C, *k2 = k1 + C;
     for (int c = 0; c < C; c++) {
         double a = (double)gamma[c] * invstd[c];
         k1[c] = (float)a;
-        k0[c] = train ? (float)(-a * sdy[c] / (double)N) : 0.0f;
-        k2[c] = train ? (float)(-a * invstd[c] * invstd[c] * sdyx[c] / (double)N) : 0.0f;
+        k0[c] = train ? (float)(-a * sdy[c] / n_div) : 0.0f;
+        k2[c] = train ? (float)(-a * invstd[c] * invstd[c] * sdyx[c] / n_div) : 0.0f;
     }
     rp_simd simd = rp_simd_level();
     size_t R = block_rows(C);
@@ -449,7 +477,7 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
     for (long i = 0; i < nblk; i++) {
         size_t n0 = (size_t)i * R, n1 = n0 + R < N ? n0 + R : N;
-        if (!train && !dgamma && !dbeta)
+        if (!train && !param_rows)
             RP_SIMD_CALL(simd, bn_dx_eval_rows, (dx, dy, act_y, act, k1, n0, n1, C, acc));
         else if (act && bits)
             RP_SIMD_CALL(simd, bn_dx_bits_rows, (dx, dy, bits, x, mean, k0, k1, k2, n0, n1, C, acc));
@@ -458,4 +486,22 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
         else
             RP_SIMD_CALL(simd, bn_dx_rows, (dx, dy, x, mean, k0, k1, k2, n0, n1, C, acc));
     }
+}
+
+/* See batchnorm.h and the reference: dx += k1 * dy + k0 + k2 * (x - mean) per channel. */
+void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *act_y,
+                            const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
+                            const float *gamma, size_t N, int C, int train, double *work, bool acc)
+{
+    const double *sdy = work, *sdyx = work + C;
+    if (dgamma || dbeta || (dx && train)) {
+        batchnorm_grad_sums(work, dy, act_y, bits, act, x, mean, N, C);
+        for (int c = 0; c < C; c++) {
+            if (dbeta) dbeta[c] += (float)sdy[c];
+            if (dgamma) dgamma[c] += (float)(sdyx[c] * invstd[c]);
+        }
+    }
+    if (!dx) return;
+    batchnorm_backward_dx(dx, dy, act_y, bits, act, x, mean, invstd, gamma, N, C, train, dgamma || dbeta,
+                          (double)N, work, acc);
 }

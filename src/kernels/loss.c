@@ -31,7 +31,11 @@ static int argmax(const float *l, int K)
 float rp_softmax_xent(const float *logits, const int32_t *y, int B, int K, float smoothing,
                       float *dlogits, float scale, int *correct)
 {
-    RP_ASSERT(B >= 1 && K >= 1 && smoothing >= 0.0f && smoothing < 1.0f);
+    RP_ASSERT(B >= 0 && K >= 1 && smoothing >= 0.0f && smoothing < 1.0f);
+    if (B == 0) { /* an empty piece of a data-parallel batch */
+        if (correct) *correct = 0;
+        return 0.0f;
+    }
     double total = 0.0, off = (double)smoothing / K, on = 1.0 - smoothing + off;
     double g = (double)scale / B;
     int hits = 0;
@@ -60,7 +64,8 @@ float rp_softmax_xent(const float *logits, const int32_t *y, int B, int K, float
 float rp_kl_div_logits(const float *p_logits, const float *q_logits, int B, int K, float *dp,
                        float *dq, float scale)
 {
-    RP_ASSERT(B >= 1 && K >= 1);
+    RP_ASSERT(B >= 0 && K >= 1);
+    if (B == 0) return 0.0f; /* an empty piece of a data-parallel batch */
     double total = 0.0, g = (double)scale / B;
     for (int b = 0; b < B; b++) {
         const float *p = p_logits + (size_t)b * K, *q = q_logits + (size_t)b * K;
@@ -96,7 +101,8 @@ static double jsd_bracket(double logp, double m)
 
 float rp_jsd_logits(const float *z, int V, int B, int K, float *dz, float scale)
 {
-    RP_ASSERT(V >= 1 && V <= 8 && B >= 1 && K >= 1);
+    RP_ASSERT(V >= 1 && V <= 8 && B >= 0 && K >= 1);
+    if (B == 0) return 0.0f; /* an empty piece of a data-parallel batch */
     const double g = (double)scale / ((double)V * B);
     double total = 0.0;
     for (int b = 0; b < B; b++) {

@@ -4,8 +4,10 @@
  * works in both modes (attacks differentiate the evaluation-mode affine map).
  * Parameters weight (C, ones), bias (C, zeros); buffers running_mean (C, zeros),
  * running_var (C, ones), num_batches_tracked (scalar, I64 in checkpoints). */
+#include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "nn/fused.h"
@@ -16,6 +18,7 @@ enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
 typedef struct bn_state {
     float eps, momentum;
     float kept_momentum; /* the layer's own, while rp_graph_bn_adapt has set momentum 1 */
+    double rows_all;     /* under a dist: the job's rows in the last training forward */
 } bn_state;
 
 static size_t rows(const rp_node *n, int B) { return (size_t)B * n->out_shape.H * n->out_shape.W; }
@@ -37,13 +40,97 @@ static size_t bn_scratch(const rp_node *n, int B)
     return 2 * batchnorm_work_doubles(n->out_shape.C, (size_t)B); /* doubles in floats; arena is 64-aligned */
 }
 
+/* ---- data-parallel batch statistics (rp_graph_set_dist) ------------------------------------
+ * Forward: each process's rows give count, mean and M2 per channel (double, around its own
+ * shift as one process's forward forms them); every process gathers all of them and combines
+ * them in rank order (Chan, Golub and LeVeque's pairwise update), so every process gets the
+ * same bits whatever the timing. Backward: the per-channel sums of the gradient and of the
+ * gradient times (x - mean) -- around the job's mean, the same on every process -- are summed
+ * over the processes in rank order, each weighted by its share of the rows: a process's
+ * gradients are of its piece's mean loss, and the objective weights them by the same share. */
+
+static void sync_fail(rp_bn_sync *q, rp_status st)
+{
+    if (q->status == RP_OK) q->status = st;
+}
+
+static void forward_train_dist(rp_node *n, const rp_pass *p, float *y, act_kind act, const double *sums,
+                               uint8_t *bits)
+{
+    bn_state *s = n->state;
+    int C = n->out_shape.C;
+    rp_param *P = n->param;
+    rp_bn_sync *q = p->sync;
+    size_t N = rows(n, p->B), L = 1 + 2 * (size_t)C;
+    double *mine = q->buf, *all = q->buf + L;
+    int R = rp_dist_size(q->dist);
+    mine[0] = (double)N;
+    if (N > 0)
+        batchnorm_moments(mine + 1, mine + 1 + C, n->x[0], N, C, (size_t)n->out_shape.H * n->out_shape.W, sums,
+                          (double *)n->scratch);
+    else
+        for (size_t k = 1; k < L; k++) mine[k] = 0.0;
+    if (q->status == RP_OK) sync_fail(q, rp_dist_allgather(q->dist, mine, L * sizeof *mine, all, NULL));
+    if (q->status != RP_OK) memcpy(all, mine, L * sizeof *mine), R = 1; /* the step fails; stay finite */
+    double *gm = mine + 1, *gm2 = mine + 1 + C, cnt = 0.0; /* the job's, combined in rank order */
+    for (size_t k = 1; k < L; k++) mine[k] = 0.0;
+    for (int r = 0; r < R; r++) {
+        const double *o = all + (size_t)r * L;
+        double nb = o[0], tot = cnt + nb;
+        if (nb == 0.0) continue;
+        for (int c = 0; c < C; c++) {
+            double delta = o[1 + c] - gm[c];
+            gm[c] += delta * (nb / tot);
+            gm2[c] += o[1 + C + c] + delta * delta * (cnt * nb / tot);
+        }
+        cnt = tot;
+    }
+    s->rows_all = cnt;
+    float *mean = n->saved, *invstd = n->saved + C;
+    if (cnt > 0.0)
+        for (int c = 0; c < C; c++)
+            batchnorm_train_channel(&mean[c], &invstd[c], &P[BN_RMEAN].data[c], &P[BN_RVAR].data[c], gm[c],
+                                    gm2[c] / cnt, (size_t)cnt, s->eps, s->momentum);
+    P[BN_COUNT].data[0] += 1.0f;
+    if (N > 0)
+        batchnorm_normalise(y, n->x[0], mean, invstd, P[BN_WEIGHT].data, P[BN_BIAS].data, N, C, act,
+                            act ? bits : NULL);
+}
+
+static void backward_train_dist(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
+                                const uint8_t *bits, float *dw, float *db)
+{
+    const bn_state *s = n->state;
+    int C = n->out_shape.C;
+    rp_bn_sync *q = p->sync;
+    double *work = (double *)n->scratch, *sdy = work, *sdyx = work + C, *job = q->buf;
+    const float *mean = n->saved, *invstd = n->saved + C;
+    size_t N = rows(n, p->B);
+    if (N > 0) batchnorm_grad_sums(work, dy, act_y, act ? bits : NULL, act, n->x[0], mean, N, C);
+    else
+        for (int c = 0; c < 2 * C; c++) work[c] = 0.0;
+    for (int c = 0; c < C && N > 0; c++) {
+        if (db) db[c] += (float)sdy[c];
+        if (dw) dw[c] += (float)(sdyx[c] * invstd[c]);
+    }
+    double share = s->rows_all > 0.0 ? (double)N / s->rows_all : 0.0;
+    for (int c = 0; c < 2 * C; c++) job[c] = work[c] * share;
+    if (q->status == RP_OK) sync_fail(q, rp_dist_sum_f64(q->dist, job, 2 * (size_t)C));
+    if (!n->dx[0] || N == 0) return;
+    if (q->status == RP_OK) memcpy(work, job, 2 * (size_t)C * sizeof *work);
+    batchnorm_backward_dx(n->dx[0], dy, act_y, act ? bits : NULL, act, n->x[0], mean, invstd, n->param[BN_WEIGHT].data,
+                          N, C, true, dw || db, (double)N, work, !n->dx_write[0]);
+}
+
 void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, const double *sums, uint8_t *bits)
 {
     bn_state *s = n->state;
     int C = n->out_shape.C;
     rp_param *P = n->param;
     float *mean = n->saved, *invstd = n->saved + C;
-    if (p->train) {
+    if (p->train && p->sync) {
+        forward_train_dist(n, p, y, act, sums, bits);
+    } else if (p->train) {
         batchnorm_forward_train_ex(y, mean, invstd, P[BN_RMEAN].data, P[BN_RVAR].data, n->x[0],
                                    P[BN_WEIGHT].data, P[BN_BIAS].data, rows(n, p->B), C,
                                    (size_t)n->out_shape.H * n->out_shape.W, s->eps, s->momentum,
@@ -74,6 +161,10 @@ void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind 
     rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
     float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
     float *db = p->param_grads && !b->frozen ? b->grad : NULL;
+    if (p->train && p->sync) {
+        backward_train_dist(n, p, dy, act, act_y, bits, dw, db);
+        return;
+    }
     batchnorm_backward_act(n->dx[0], dw, db, dy, act_y, act ? bits : NULL, act, n->x[0], n->saved, n->saved + C,
                            w->data, rows(n, p->B), C, p->train, (double *)n->scratch, !n->dx_write[0]);
 }
@@ -155,4 +246,30 @@ int rp_graph_bn_adapt(rp_graph *g, bool adapt)
         count++;
     }
     return count;
+}
+
+rp_status rp_graph_set_dist(rp_graph *g, struct rp_dist *d)
+{
+    rp_bn_sync *q = &g->bn_sync;
+    int Cmax = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].ops == &bn_ops && g->nodes[i].out_shape.C > Cmax) Cmax = g->nodes[i].out_shape.C;
+    if (q->dist) g->options = g->options_own;
+    free(q->buf);
+    *q = (rp_bn_sync){0};
+    if (!d || rp_dist_size(d) == 1 || Cmax == 0) return RP_OK;
+    size_t L = 1 + 2 * (size_t)Cmax;
+    q->buf = malloc((1 + (size_t)rp_dist_size(d)) * L * sizeof *q->buf);
+    if (!q->buf) return rp_fail(g->ctx, RP_ERR_NOMEM, "batch norm over %d processes: out of memory", rp_dist_size(d));
+    q->dist = d;
+    g->options_own = g->options;
+    g->options |= RP_OPT_NO_TRAIN_FOLD; /* the fold forms the statistics inside the conv */
+    return RP_OK;
+}
+
+rp_status rp_graph_sync_status(rp_graph *g)
+{
+    rp_status st = g->bn_sync.status;
+    g->bn_sync.status = RP_OK;
+    return st;
 }

@@ -25,6 +25,7 @@ void rp_graph_free(rp_graph *g)
     free(g->params);
     rp_arena_free(&g->param_arena);
     rp_arena_free(&g->act_arena);
+    free(g->bn_sync.buf);
     memset(g, 0, sizeof *g);
 }
 
@@ -313,12 +314,33 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
     profile_fwd(g, n, t0);
 }
 
+/* The batch norm that does its training forward in step s, or NULL. */
+static rp_node *step_bn(rp_graph *g, const rp_step *s)
+{
+    RP_ASSERT(s->kind != RP_STEP_CONV_BN_TRAIN && s->kind != RP_STEP_CHAIN); /* off under a dist */
+    if (s->kind == RP_STEP_CONV_BN_SUMS) return &g->nodes[s->bn];
+    rp_node *n = &g->nodes[s->node];
+    return n->ops->kind == RP_LAYER_BATCHNORM2D ? n : NULL;
+}
+
+/* A process with an empty piece (B = 0, rp_graph_set_dist): its batch norms take part in the
+ * training pass's collectives, in the order the other processes' steps run them. */
+static void idle_forward(rp_graph *g, const rp_plan *plan, const rp_pass *p)
+{
+    for (int k = 0; k < plan->n_steps && p->train; k++) {
+        rp_node *bn = step_bn(g, &plan->steps[k]);
+        if (bn) rp_bn_forward_act(bn, p, NULL, ACT_NONE, NULL, NULL);
+    }
+}
+
 /* Runs plan's steps on the graph input already in place. */
 static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
 {
-    rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng};
+    rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng,
+                 .sync = train && g->bn_sync.dist ? &g->bn_sync : NULL};
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
-    for (int k = 0; k < plan->n_steps; k++) step_forward(g, &plan->steps[k], &p);
+    if (B == 0) idle_forward(g, plan, &p);
+    for (int k = 0; k < plan->n_steps && B > 0; k++) step_forward(g, &plan->steps[k], &p);
     g->last_plan = plan;
     g->last_B = B;
     g->last_train = train;
@@ -326,8 +348,8 @@ static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
 
 const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
 {
-    RP_ASSERT(g->finalized && B >= 1 && B <= g->max_batch);
-    memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
+    RP_ASSERT(g->finalized && B >= (g->bn_sync.dist ? 0 : 1) && B <= g->max_batch);
+    if (B > 0) memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
     run_forward(g, rp_graph_plan(g, train ? RP_PLAN_TRAIN : RP_PLAN_EVAL, B), B, train);
     return g->nodes[g->n_nodes - 1].y;
 }
@@ -435,10 +457,37 @@ static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
     profile_bwd(g, n, p, t0);
 }
 
+/* idle_forward's backward: the batch norms whose backward would run, in the order it would. */
+static void idle_backward(rp_graph *g, bool param_grads, bool input_grad, bool guided)
+{
+    if (!g->last_train) return;
+    rp_pass p = {.B = 0, .train = true, .param_grads = param_grads, .guided = guided, .rng = &g->dropout_rng,
+                 .sync = &g->bn_sync};
+    mark_backward(g, param_grads, input_grad);
+    const rp_plan *plan = g->last_plan;
+    bool plain = guided || (!param_grads && !input_grad);
+    for (int k = plan->n_steps - 1; k >= 0; k--) {
+        rp_bop ops[3];
+        int m = rp_step_bwd_ops(g, &plan->steps[k], plain, ops);
+        for (int j = 0; j < m; j++) {
+            rp_node *n = &g->nodes[ops[j].node];
+            RP_ASSERT(ops[j].kind != RP_BOP_CONV_BN && ops[j].kind != RP_BOP_CHAIN);
+            if (n->bwd_run && n->ops->kind == RP_LAYER_BATCHNORM2D) {
+                for (int i = 0; i < n->n_in; i++) n->dx[i] = NULL;
+                rp_bn_backward_act(n, &p, NULL, ACT_NONE, NULL, NULL);
+            }
+        }
+    }
+}
+
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
-    RP_ASSERT(g->finalized && g->last_B >= 1 && g->last_plan);
+    RP_ASSERT(g->finalized && g->last_B >= (g->bn_sync.dist ? 0 : 1) && g->last_plan);
     int B = g->last_B;
+    if (B == 0) { /* an empty piece: only the training batch norms' collectives */
+        idle_backward(g, param_grads, dx != NULL, guided);
+        return;
+    }
     /* a conv that did its batch norm left that one's input unwritten, which its parameter
      * gradients need; a chain run as one left every node inside unwritten: only an
      * input-gradient pass can use it. Otherwise the forward re-runs without them. */
@@ -451,7 +500,7 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         run_forward(g, plan, B, false);
     }
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
-                 .rng = &g->dropout_rng};
+                 .rng = &g->dropout_rng, .sync = g->last_train && g->bn_sync.dist ? &g->bn_sync : NULL};
     mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));

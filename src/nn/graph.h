@@ -61,13 +61,25 @@ typedef struct rp_param {
 
 typedef struct rp_node rp_node;
 
+struct rp_dist;
+
+/* Data-parallel batch norm (rp_graph_set_dist): a training pass's batch statistics and the
+ * backward's per-channel sums are the whole job's, combined over the processes by the batch
+ * norms themselves (nn/batchnorm.c), one small collective each per pass. */
+typedef struct rp_bn_sync {
+    struct rp_dist *dist; /* BORROWED */
+    double *buf;          /* (1 + size) x (1 + 2 Cmax): this process's moments, then every process's */
+    rp_status status;     /* the first failed collective since rp_graph_sync_status cleared it */
+} rp_bn_sync;
+
 /* One pass's settings, shared by all nodes. */
 typedef struct rp_pass {
-    int B;             /* batch size of this pass (<= max batch) */
+    int B;             /* batch size of this pass (<= max batch; 0 only for a process with an empty piece) */
     bool train;        /* batch statistics, dropout */
     bool param_grads;  /* backward: accumulate parameter gradients */
     bool guided;       /* backward: guided-backprop rule in ReLU/ReLU6 (rp_graph_backward_guided) */
     rp_rng *rng;       /* dropout stream */
+    rp_bn_sync *sync;  /* training batch norms over several processes, or NULL */
 } rp_pass;
 
 /* What a layer is: the plan builder, the explainers and the tools tell layers apart by it. */
@@ -179,6 +191,8 @@ typedef struct rp_graph {
     int plan_stamp;        /* bumped when the kept nodes change (plans are rebuilt) */
     float **step_mem;      /* per node: its fused steps' memory (rp_plan_node_mem_floats), or NULL */
     double *bn_sums;       /* a batch norm's statistics, formed by the conv before it */
+    rp_bn_sync bn_sync;    /* dist set: batch norms' statistics over the job (rp_graph_set_dist) */
+    unsigned options_own;  /* options before rp_graph_set_dist added its own */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
     int n_chains;
     int chain_threads;     /* the scratch holds this many threads' chain buffers */
@@ -237,6 +251,19 @@ int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float mom
  * the unbiased variance); without, their own momentum is back. Returns the number of batch
  * norms. The running statistics themselves are the caller's to save and restore. */
 int rp_graph_bn_adapt(rp_graph *g, bool adapt);
+
+/* Data-parallel training (d BORROWED, NULL: none; a graph without batch norms ignores it):
+ * every training-mode batch norm normalises with the statistics of the whole job's batch (each
+ * process's rows' count, mean and M2 gathered and combined in rank order, Chan et al.), and its
+ * backward uses the job's per-channel gradient sums, each process's weighted by its share of
+ * the rows (its loss is the mean over its piece; the objective weights its gradients likewise).
+ * Every process then runs every training pass, a process with an empty piece with B = 0 (its
+ * batch norms take part in the collectives; nothing else runs). The training fold
+ * (RP_STEP_CONV_BN_TRAIN) is turned off meanwhile (RP_OPT_NO_TRAIN_FOLD): its statistics are
+ * formed inside the conv, where there is no place for the collective. */
+rp_status rp_graph_set_dist(rp_graph *g, struct rp_dist *d);
+/* The first collective that failed since the last call (RP_OK: none), then cleared. */
+rp_status rp_graph_sync_status(rp_graph *g);
 int rp_g_relu(rp_graph *g, int in, const char *name);
 int rp_g_relu6(rp_graph *g, int in, const char *name);
 int rp_g_maxpool2d(rp_graph *g, int in, const char *name, int K, int stride, int pad);

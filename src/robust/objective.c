@@ -401,6 +401,7 @@ static void consistency_step(rp_objective *o, const float *x, const float *views
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d)
 {
     o->dist = d && rp_dist_size(d) > 1 ? d : NULL;
+    RP_TRY(rp_graph_set_dist(&o->m->g, o->dist)); /* batch norms' statistics: the job's */
     if (!o->dist || o->gbuf) return RP_OK;
     size_t n = rp_model_num_params(o->m);
     o->gbuf = malloc((n ? n : 1) * sizeof *o->gbuf);
@@ -467,7 +468,10 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
     if (!o->key_idx) o->next_index += B;
     o->key_idx = NULL;
     rp_model_zero_grad(o->m);
-    if (B == 0) { /* this process's piece of the global batch is empty: zero gradients */
+    /* an empty piece (B = 0) gives zero gradients; with batch norms over the job the passes still
+     * run, with no rows, for their collectives (rp_graph_set_dist) */
+    bool synced = o->m->g.bn_sync.dist != NULL;
+    if (B == 0 && !synced) {
     } else if (consistency && o->cfg.kind == RP_OBJ_ERM) { /* CE(x) comes from the consistency pass */
         consistency_step(o, x, views, y, B, true, &st);
     } else {
@@ -480,6 +484,7 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
         }
         if (consistency) consistency_step(o, x, views, y, B, false, &st);
     }
+    if (synced) RP_TRY(rp_graph_sync_status(&o->m->g));
     if (o->dist) RP_TRY(reduce_step(o, B, &st));
     if (!isfinite(st.loss))
         return rp_fail(o->ctx, RP_ERR_NUMERIC, "training loss is %g; %s", (double)st.loss,

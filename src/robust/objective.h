@@ -56,8 +56,9 @@ unsigned rp_objective_families(const rp_objective_config *c);
  * after the backward passes, every gradient is weighted by B / (the global batch) and summed
  * over the processes in rank order, and the step statistics are the global batch's, so the
  * update is the one-process step's up to float rounding and identical on every process.
- * Models whose training-mode function couples examples (batch norm, dropout) are the
- * caller's to refuse: their statistics and masks are per process. */
+ * Batch norms use the whole job's batch statistics (rp_graph_set_dist; a process with an
+ * empty piece still runs the training passes with B = 0 for their collectives). Dropout is
+ * the caller's to refuse: its masks are drawn per process. */
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
 
 #endif
