@@ -103,7 +103,7 @@ static int mbconv(rp_graph *g, int x, int stage, int j, int IN, int OUT, int K, 
     return rp_g_add(g, y, x, name);
 }
 
-int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)
+int rp_build_efficientnet_b0_opts(rp_graph *g, const rp_model_config *cfg, float dropout, float sd_prob)
 {
     if (cfg->width != 0.0f && cfg->width != 1.0f) {
         g->status = rp_fail(g->ctx, RP_ERR_ARG, "model efficientnet_b0: width %g (B0 has width 1)", (double)cfg->width);
@@ -116,7 +116,7 @@ int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)
     for (int s = 0; s < N_STAGES; s++)
         for (int j = 0; j < STAGES[s].n; j++, block++) {
             int IN = j == 0 ? STAGES[s].in : STAGES[s].out, stride = j == 0 ? STAGES[s].s : 1;
-            float p = (float)((double)SD_PROB * block / blocks); /* as Python's float, then rounded once */
+            float p = (float)((double)sd_prob * block / blocks); /* as Python's float, then rounded once */
             x = mbconv(g, x, s + 1, j, IN, STAGES[s].out, STAGES[s].k, stride, STAGES[s].t, p);
         }
     char name[64];
@@ -124,7 +124,7 @@ int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)
     x = conv_bn(g, x, name, 4 * STAGES[N_STAGES - 1].out, 1, 1, 1, true);
     x = rp_g_global_avgpool(g, x, "avgpool");
     x = rp_g_flatten(g, x, "flatten");
-    x = rp_g_dropout(g, x, "classifier.0", 0.2f);
+    x = rp_g_dropout(g, x, "classifier.0", dropout);
     int logits = rp_g_linear(g, x, "classifier.1", cfg->num_classes, true);
     if (logits >= 0) {
         rp_param *p = &g->params[g->nodes[logits].first_param];
@@ -133,4 +133,9 @@ int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)
         p[1].init = RP_INIT_ZERO;
     }
     return logits;
+}
+
+int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)
+{
+    return rp_build_efficientnet_b0_opts(g, cfg, 0.2f, SD_PROB);
 }

@@ -49,6 +49,9 @@ int rp_build_mobilenet_v2_dropout(rp_graph *g, const rp_model_config *cfg, float
 int rp_build_resnet18(rp_graph *g, const rp_model_config *cfg);
 int rp_build_resnet18_cifar(rp_graph *g, const rp_model_config *cfg);
 int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg);
+/* efficientnet_b0 with another classifier dropout and stochastic depth than torchvision's 0.2 and
+ * 0.2 (tests use 0 and 0). */
+int rp_build_efficientnet_b0_opts(rp_graph *g, const rp_model_config *cfg, float dropout, float sd_prob);
 
 /* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize. */
 double rp_graph_node_flops(const rp_graph *g, int i);

@@ -8,7 +8,11 @@ Files (PyTorch layouts; keys are torchvision's state_dict keys):
     x (B,H,W,3) in [0,1] (NHWC, as rampart takes it), dy (B,10)
     eval_logits     evaluation mode, behind (x - mean) / std as rampart's first layer
     eval_dx         gradient of sum(eval_logits * dy) wrt x (NHWC)
-    metadata: H, W, B, mean, std
+    train_logits, train_dx   the same in training mode (batch statistics) with dropout and
+                    stochastic depth off (p = 0: their draws are each generator's own)
+    gnorm.<key>     L2 norm of the training pass's gradient of sum(train_logits * dy) wrt
+                    every parameter, and grad.<key> the whole gradient of those in GRAD_KEYS
+    metadata: H, W, B
 The maths runs in float64 on the float32 weights and inputs (the true answer rounded once).
 """
 import torch
@@ -16,6 +20,9 @@ import torchvision
 
 import _st
 
+GRAD_KEYS = ["features.0.0.weight", "features.1.0.block.1.fc1.weight", "features.2.0.block.1.0.weight",
+             "features.4.1.block.2.fc2.bias", "features.6.3.block.3.1.weight", "features.8.1.bias",
+             "classifier.1.weight"]
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
@@ -48,5 +55,18 @@ def generate(outdir):
     y = md(_normalize(xd))
     (y * dy.double()).sum().backward()
     nhwc = lambda t: t.detach().permute(0, 2, 3, 1).contiguous().float()
-    _st.save({"x": nhwc(x), "dy": dy, "eval_logits": y.detach().float(), "eval_dx": nhwc(xd.grad)},
-             outdir / "efficientnet_b0.safetensors", {"B": B, "H": H, "W": W})
+    t = {"x": nhwc(x), "dy": dy, "eval_logits": y.detach().float(), "eval_dx": nhwc(xd.grad)}
+    for mod in md.modules():
+        if isinstance(mod, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+            mod.p = 0.0
+    md.train()
+    md.zero_grad()
+    xd = x.double().requires_grad_(True)
+    y = md(_normalize(xd))
+    (y * dy.double()).sum().backward()
+    t.update({"train_logits": y.detach().float(), "train_dx": nhwc(xd.grad)})
+    for k, p in md.named_parameters():
+        t["gnorm." + k] = p.grad.norm().reshape(1).float()
+        if k in GRAD_KEYS:
+            t["grad." + k] = p.grad.float()
+    _st.save(t, outdir / "efficientnet_b0.safetensors", {"B": B, "H": H, "W": W})
