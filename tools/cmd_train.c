@@ -130,14 +130,15 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
 
 /* Under mpirun -np N (N > 1): each rank steps on its piece of every batch and the gradients
  * are summed (rp_objective_set_dist); batch norms use the whole batch's statistics
- * (rp_graph_set_dist). Dropout, whose masks are drawn per process, would compute something
- * else per piece: refused, naming it. */
+ * (rp_graph_set_dist). Dropout and stochastic depth, whose masks are drawn per process, would
+ * compute something else per piece: refused, naming the layer. */
 static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_objective *obj,
                                rp_loader_config *lc)
 {
     if (cli_ranks() == 1) return 0;
     for (int i = 0; i < m->g.n_nodes; i++) {
-        if (m->g.nodes[i].ops->kind == RP_LAYER_DROPOUT) {
+        rp_layer_kind k = m->g.nodes[i].ops->kind;
+        if (k == RP_LAYER_DROPOUT || k == RP_LAYER_STOCHASTIC_DEPTH) {
             fprintf(stderr, "rampart train: data-parallel training (%d processes) of %s is not supported yet: its %s "
                             "layers would draw their masks per process; train it in one process (without mpirun) "
                             "or choose a model without dropout (smallcnn, mlp, resnet18, resnet18_cifar)\n",
