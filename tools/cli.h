@@ -66,6 +66,8 @@ rp_status cli_load_model(rp_ctx *ctx, const char *path, const cli_arch *a, int H
 void cli_print_summary(FILE *f, const rp_model *m);
 
 double cli_now(void);
+/* The CPU's model name from /proc/cpuinfo ("unknown" when there is none). */
+void cli_cpu_name(char *buf, size_t n);
 /* "3m12s" style. */
 void cli_format_duration(char *buf, size_t n, double seconds);
 

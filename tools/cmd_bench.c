@@ -186,22 +186,6 @@ typedef struct bench_result {
     double step_ms, step_gflop, sgemm_gflops, fma_gflops; /* from --profile */
 } bench_result;
 
-static void cpu_name(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) || !colon) continue;
-        snprintf(buf, n, "%s", colon + 2);
-        buf[strcspn(buf, "\n")] = '\0';
-        break;
-    }
-    fclose(f);
-}
-
 /* FLOPs of node i in the profiled steps: forward FLOPs per image times the batch, once per
  * forward call and once per backward product (conv/linear: dx and dw each cost a forward). */
 static double node_flop(const bench *b, int i, bool backward)
@@ -325,7 +309,7 @@ static void bench_report(const bench *b, const bench_result *res)
 {
     const bench_opts *o = b->o;
     char cpu[128];
-    cpu_name(cpu, sizeof cpu);
+    cli_cpu_name(cpu, sizeof cpu);
     const char *simd = rp_simd_name(rp_simd_level()), *wait = getenv("OMP_WAIT_POLICY");
     struct rusage ru;
     double rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0; /* KiB on Linux */

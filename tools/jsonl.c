@@ -61,22 +61,6 @@ void jsonl_write(const jsonl_run *r, cJSON *j)
     cJSON_Delete(j);
 }
 
-static void cpu_name(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) || !colon) continue;
-        snprintf(buf, n, "%s", colon + 2);
-        buf[strcspn(buf, "\n")] = '\0';
-        break;
-    }
-    fclose(f);
-}
-
 void jsonl_emit_run(const jsonl_run *r, int threads, int seed)
 {
     cJSON *j = jsonl_row(r, "run");
@@ -85,7 +69,7 @@ void jsonl_emit_run(const jsonl_run *r, int threads, int seed)
     for (int i = 0; i < r->argc; i++) cJSON_AddItemToArray(a, cJSON_CreateString(r->argv[i]));
     cJSON_AddStringToObject(j, "version", RP_VERSION);
     char cpu[160];
-    cpu_name(cpu, sizeof cpu);
+    cli_cpu_name(cpu, sizeof cpu);
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "simd", rp_simd_name(rp_simd_level()));
     cJSON_AddNumberToObject(j, "threads", threads);
