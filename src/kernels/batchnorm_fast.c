@@ -206,15 +206,13 @@ void batchnorm_sample_sums(double *q, const float *x, size_t P, int C)
     RP_SIMD_CALL(rp_simd_level(), sample_sums, (q, q + C, x, P, C));
 }
 
-void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
-                                float *running_var, const float *x, const float *gamma,
-                                const float *beta, size_t N, int C, size_t P, float eps, float momentum,
-                                double *work, act_kind act, const double *sums, uint8_t *bits)
+/* s1, s2 (C) = the batch's sums around x's first row: from the samples' sums when a producer
+ * formed them (sums), else computed here per sample (in work's q part, 2C per sample). */
+static void shifted_sums(double *s1, double *s2, const float *x, size_t N, int C, size_t P, const double *sums,
+                         double *work)
 {
-    double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
     double *q = work + 4 * (size_t)C;
     size_t S = N / P;
-    for (int c = 0; c < C; c++) m[c] = x[c]; /* the reference's shift */
     if (!sums) {
         rp_simd simd = rp_simd_level();
 #pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
@@ -223,6 +221,16 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
         sums = q;
     }
     batchnorm_stats_combine(s1, s2, sums, x, S, P, C);
+}
+
+void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *running_mean,
+                                float *running_var, const float *x, const float *gamma,
+                                const float *beta, size_t N, int C, size_t P, float eps, float momentum,
+                                double *work, act_kind act, const double *sums, uint8_t *bits)
+{
+    double *s1 = work, *s2 = work + C, *m = work + 3 * (size_t)C;
+    for (int c = 0; c < C; c++) m[c] = x[c]; /* the reference's shift */
+    shifted_sums(s1, s2, x, N, C, P, sums, work);
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N;
         double var = s2[c] / (double)N - d * d;
@@ -235,16 +243,8 @@ void batchnorm_forward_train_ex(float *y, float *mean, float *invstd, float *run
 void batchnorm_moments(double *mean, double *m2, const float *x, size_t N, int C, size_t P, const double *sums,
                        double *work)
 {
-    double *s1 = work, *s2 = work + C, *q = work + 4 * (size_t)C;
-    size_t S = N / P;
-    if (!sums) {
-        rp_simd simd = rp_simd_level();
-#pragma omp parallel for schedule(static) if (N * (size_t)C > 32768)
-        for (size_t b = 0; b < S; b++)
-            RP_SIMD_CALL(simd, sample_sums, (q + b * 2 * C, q + b * 2 * C + C, x + b * P * C, P, C));
-        sums = q;
-    }
-    batchnorm_stats_combine(s1, s2, sums, x, S, P, C);
+    double *s1 = work, *s2 = work + C;
+    shifted_sums(s1, s2, x, N, C, P, sums, work);
     for (int c = 0; c < C; c++) {
         double d = s1[c] / (double)N; /* the mean minus the shift, x's first row */
         mean[c] = (double)x[c] + d;
