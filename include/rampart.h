@@ -268,6 +268,315 @@ void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx);
 rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,
                       double *accuracy, double *mean_loss);
 
+/* ---- corruptions ------------------------------------------------------------------
+ * The common-corruption suite (ImageNet-C's 15, its 4 held-out extras, MNIST-C's geometric
+ * and line corruptions), five severities each, on images (H,W,C) in [0, 1], C = 1 or 3, any
+ * size; every output is clipped to [0, 1]. Corruptions are named ("gaussian_noise", "fog",
+ * "jpeg_compression", ...; the index order is fixed within a version). Parameters come from
+ * the severity table of the image's size (rp_corruption_table_name). Determinism: image
+ * first_index + b draws only from a stream seeded by (seed, first_index + b, corruption,
+ * severity), so a batch equals single-image calls and no result depends on the thread count.
+ * All of these are thread-safe (no state). */
+
+typedef struct rp_corruption_info {
+    const char *name;   /* "gaussian_noise", ... (CIFAR-10-C's file names). STATIC */
+    const char *family; /* "noise", "blur", "weather", "digital", "geometric", "occlusion". STATIC */
+    bool imagenet_c;    /* one of ImageNet-C's 15 */
+    bool held_out;      /* one of the 4 held-out extras (speckle_noise, gaussian_blur, spatter,
+                           saturate): the ones a recipe may be tuned on */
+    bool grayscale;     /* changes 1-channel images (false: the identity on them, as saturate) */
+} rp_corruption_info;
+
+/* How many corruptions there are; they are indexed 0 .. count-1. */
+int rp_corruption_count(void);
+/* Corruption i's name, family and flags; RP_ERR_ARG when i is out of range. */
+rp_status rp_corruption_describe(rp_ctx *ctx, int i, rp_corruption_info *out);
+/* The family names, NULL-terminated. STATIC. */
+const char *const *rp_corruption_family_names(void);
+/* The index of the corruption called name (a short alias such as "jpeg" or "elastic" is
+ * accepted too); RP_ERR_ARG naming it when there is none. */
+rp_status rp_corruption_find(rp_ctx *ctx, const char *name, int *index);
+/* Expand a comma-separated list of names, families and the sets "all", "imagenet-c" and
+ * "extra" ("blur,fog,jpeg") into selected[i] for i < rp_corruption_count(); RP_ERR_ARG names
+ * the item that is none of these. */
+rp_status rp_corruption_select(rp_ctx *ctx, const char *spec, bool *selected);
+/* The severity table used for images of H x W: "28px" (side <= 28, this project's),
+ * "CIFAR-10-C" (<= 32), "Tiny-ImageNet-C" (<= 96), "ImageNet-C". STATIC. */
+const char *rp_corruption_table_name(int H, int W);
+/* Corrupt x (B,H,W,C) in place with corruption `name` at severity 1..5; image b is number
+ * first_index + b of the stream (see above). Images run in parallel (OpenMP). RP_ERR_ARG
+ * for an unknown name (named), a severity outside 1..5, C not 1 or 3, or NULL x. */
+rp_status rp_corrupt(rp_ctx *ctx, const char *name, int severity, float *x, int B, int H, int W, int C,
+                     uint64_t seed, uint64_t first_index);
+
+/* ---- attacks --------------------------------------------------------------------------
+ * Batched attacks on any model, inputs in [0,1] pixel space, L-inf and L2, untargeted and
+ * targeted, seeded. They run the model in EVAL mode and use only its forward and input
+ * gradient. Every attack writes x_adv with ||x_adv - x|| <= eps (per example, in its norm) and
+ * clip_min <= x_adv <= clip_max. An attack BORROWS its model and its context (errors of
+ * rp_attack_run go to the context given at creation); one thread at a time per attack, and
+ * not at the same time as other users of the same model. */
+
+typedef enum rp_attack_kind {
+    RP_ATTACK_FGSM,    /* one signed-gradient (L-inf) / normalised-gradient (L2) step of size eps */
+    RP_ATTACK_FGSM_RS, /* FGSM from a uniform random start, step alpha (Wong et al. 2020) */
+    RP_ATTACK_PGD,     /* Madry et al.: steps x step_size, random start, restarts */
+    RP_ATTACK_APGD_CE, /* Croce & Hein 2020, cross-entropy loss */
+    RP_ATTACK_APGD_T,  /* Croce & Hein 2020, targeted DLR loss over the top classes */
+    RP_ATTACK_SQUARE,  /* Andriushchenko et al. 2020, L-inf score-based, no gradients */
+    RP_ATTACK_NOISE,   /* uniform random sign noise of the same eps (a baseline, not an attack) */
+    RP_ATTACK_WORST,   /* AutoAttack-style: APGD-CE, APGD-T, Square in turn on the still-robust points */
+} rp_attack_kind;
+
+typedef enum rp_attack_loss { RP_LOSS_CE, RP_LOSS_MARGIN, RP_LOSS_DLR } rp_attack_loss;
+
+typedef struct rp_attack_config {
+    rp_attack_kind kind;
+    rp_norm norm;        /* RP_NORM_LINF or RP_NORM_L2 */
+    float eps;           /* radius; INFINITY = unbounded (only the [clip] box) */
+    float step_size;     /* PGD / FGSM-RS step; <= 0: the attack's default (PGD: 2.5*eps/steps) */
+    int steps;           /* iterations (PGD, APGD); queries for Square */
+    int restarts;        /* >= 1 */
+    bool random_start;   /* PGD */
+    rp_attack_loss loss; /* PGD: CE or margin */
+    bool targeted;       /* then `target` gives the classes to reach */
+    int n_target_classes;/* APGD-T: how many top classes to target (AutoAttack: 9) */
+    float clip_min, clip_max;
+    uint64_t seed;
+    int square_queries;  /* WORST: Square's queries (AutoAttack: 5000) */
+    float p_init;        /* Square: initial fraction of pixels per square (AutoAttack: 0.8) */
+} rp_attack_config;
+
+/* Defaults per kind: L-inf, CE loss, clip [0, 1], 1 restart, seed 0; steps FGSM/FGSM-RS 1,
+ * PGD 10 (random start), APGD 100, Square 5000 queries; FGSM-RS step 1.25 eps, PGD
+ * 2.5 eps / steps, APGD 2 eps (halved at checkpoints); APGD-T 9 target classes. */
+rp_attack_config rp_attack_defaults(rp_attack_kind kind, float eps);
+/* Short name: "fgsm", "fgsm-rs", "pgd", "apgd-ce", "apgd-t", "square", "noise", "worst";
+ * "unknown" for another value. STATIC. */
+const char *rp_attack_name(rp_attack_kind kind);
+/* The kind named s (as rp_attack_name), or -1 (also for NULL). */
+int rp_attack_kind_from_name(const char *s);
+
+typedef struct rp_attack rp_attack;
+
+/* OWNED. All buffers for batches up to max_batch are allocated here (and the model's
+ * activation arena grown to max_batch). RP_ERR_ARG / RP_ERR_UNSUPPORTED name what is wrong
+ * with the configuration (an attack that needs more classes than the model has, ...). */
+rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg, int max_batch,
+                           rp_attack **out);
+void rp_attack_destroy(rp_attack *a);
+/* BORROWED: the configuration in use, defaults resolved (e.g. PGD's step size). */
+const rp_attack_config *rp_attack_get_config(const rp_attack *a);
+/* Attack B examples x (B,H,W,C) with labels y (and the classes to reach in target when
+ * targeted; else target may be NULL). Writes x_adv (B,H,W,C, a separate buffer) and, when
+ * non-NULL, success[i] = the eval-mode prediction on x_adv[i] != y[i] (targeted: == target[i]);
+ * *passes (if non-NULL) gets the forward passes used (PGD-k costs k + 1). An example stops
+ * being attacked at the first iterate that fools the model; restarts run only on the examples
+ * not yet fooled and keep, for the others, the highest-loss point. Errors: a batch outside
+ * [1, max_batch], labels or targets outside the classes, overlapping buffers (RP_ERR_ARG);
+ * non-finite pixels (RP_ERR_NUMERIC). */
+rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
+                        float *x_adv, bool *success, long *passes);
+/* Random draws (starts, restarts, Square's squares, noise) come from each example's own
+ * stream keyed by (seed, the example's number): successive runs number their examples on
+ * from 0, so an example's attack does not depend on the batch it is in. seek sets the number
+ * of the next run's first example. */
+void rp_attack_seek(rp_attack *a, int64_t first);
+/* Whether every x_adv[i] (B examples of X floats) is within eps of x[i] in norm and inside
+ * [clip_min, clip_max] (float rounding allowed: 1e-6 + 1e-6 eps); *max_norm (if non-NULL)
+ * gets the largest perturbation norm. */
+bool rp_attack_check_ball(const float *x, const float *x_adv, int B, size_t X, rp_norm norm, float eps,
+                          float clip_min, float clip_max, float *max_norm);
+
+/* ---- robustness evaluation ------------------------------------------------------------
+ * Accuracy of one or more models under conditions — clean, a corruption at a severity, an
+ * attack, the worst case over attacks — all on the same images of a data set. An example is
+ * robust under an attack only when the model classifies both x and x_adv correctly
+ * (AutoAttack's convention), so robust accuracy <= clean accuracy. Corrupted images are made
+ * once per batch and shared by every model; image i of the data set is corrupted from the
+ * stream of (seed, i), so results do not depend on the batch size or thread count. */
+
+typedef enum rp_eval_kind { RP_EVAL_CLEAN, RP_EVAL_CORRUPTION, RP_EVAL_ATTACK } rp_eval_kind;
+
+typedef struct rp_eval_condition {
+    rp_eval_kind kind;
+    const char *corruption;  /* RP_EVAL_CORRUPTION: its name (rp_corruption_find) */
+    int severity;            /* RP_EVAL_CORRUPTION: 1..5 */
+    rp_attack_config attack; /* RP_EVAL_ATTACK. With kind RP_ATTACK_WORST: the per-example worst
+                                case over every other attack of the list at the same norm and
+                                eps, together with APGD-CE, APGD-T and Square (AutoAttack's
+                                sequence, run here unless all three are in the list) */
+} rp_eval_condition;
+
+typedef struct rp_eval_options {
+    int first;      /* the first example of the data set (0) */
+    int n;          /* examples from `first` (<= 0: all the rest) */
+    int batch;      /* batch size (> 0) */
+    uint64_t seed;  /* the corruption streams (attacks use their own config's seed) */
+    unsigned char *correct; /* optional, caller-owned (n_conds, n_models, n) bytes: per-example
+                               (robust) correctness, for paired statistics */
+} rp_eval_options;
+
+typedef struct rp_eval_result {
+    int n;              /* examples evaluated (0 when not applicable) */
+    long correct;       /* examples classified correctly (robustly) */
+    double accuracy;    /* correct / n; NaN when not applicable */
+    bool not_applicable;/* a corruption that is the identity on this data (saturate on gray) */
+    double ece;         /* clean and corruption rows: expected calibration error (15 bins); NaN
+                           for attacks */
+    bool in_ball;       /* attacks: every perturbation was inside the eps-ball and [clip] */
+    float max_norm;     /* attacks: the largest perturbation norm seen */
+    long passes;        /* attacks: forward(+backward) passes used */
+    double seconds;     /* wall time of the condition (all models together) */
+} rp_eval_result;
+
+/* Fill results[c * n_models + m] for condition c and model m. Every model must fit the data
+ * set's image size and classes (RP_ERR_SHAPE naming the model's index). Errors: RP_ERR_ARG for
+ * NULL arguments, an unknown corruption (named) or severity, a bad batch or range. The models'
+ * activation arenas grow to the batch. */
+rp_status rp_evaluate_conditions(rp_ctx *ctx, rp_model *const *models, int n_models, const rp_dataset *ds,
+                                 const rp_eval_condition *conds, int n_conds, const rp_eval_options *opts,
+                                 rp_eval_result *results);
+
+/* ---- explanations -------------------------------------------------------------------
+ * Attribution maps of a model's prediction, batched, one target class per image. Every
+ * method explains the target's LOGIT with the model in eval mode; inputs are in [0, 1] pixel
+ * space, so baselines mean the same for every model. Maps (rp_xai_result):
+ *   attr   (B,H,W,C) the gradient methods' input-space attribution (the gradient itself for
+ *          saliency, SmoothGrad and guided; gradient * input; Integrated Gradients);
+ *   signed (B,H,W)   attr summed over channels (IG keeps completeness); CAM family: the raw
+ *          signed map upsampled; occlusion: the score drop;
+ *   map    (B,H,W)   the importance shown and ranked: saliency, SmoothGrad, guided: max over
+ *          channels of |attr|; gradient*input, IG, occlusion: the signed map; CAM family: the
+ *          upsampled map, ReLU'd when cfg.cam_relu.
+ * A map depends only on its image, target, the model and the config, not on the batch. An
+ * explainer BORROWS its model and context (errors go to that context); one thread at a time,
+ * and not at the same time as other users of the same model. */
+
+typedef enum rp_xai_method {
+    RP_XAI_SALIENCY,   /* vanilla gradient d logit_t / dx (Simonyan et al. 2014) */
+    RP_XAI_GRADXINPUT, /* gradient * input (Shrikumar et al. 2016) */
+    RP_XAI_SMOOTHGRAD, /* mean gradient at x + N(0, sigma^2) (Smilkov et al. 2017) */
+    RP_XAI_IG,         /* Integrated Gradients (Sundararajan et al. 2017), completeness reported */
+    RP_XAI_GUIDED,     /* guided backpropagation (Springenberg et al. 2015) */
+    RP_XAI_CAM,        /* class activation map (Zhou et al. 2016): GAP + linear heads only */
+    RP_XAI_GRADCAM,    /* Grad-CAM (Selvaraju et al. 2017) on any node */
+    RP_XAI_GRADCAMPP,  /* Grad-CAM++ (Chattopadhay et al. 2018) */
+    RP_XAI_OCCLUSION,  /* drop of the target logit when a window is replaced (Zeiler & Fergus 2014) */
+    RP_XAI_COUNT
+} rp_xai_method;
+
+/* "saliency", "gradxinput", "smoothgrad", "ig", "guided", "cam", "gradcam", "gradcam++",
+ * "occlusion"; "unknown" for another value. STATIC. */
+const char *rp_xai_method_name(rp_xai_method m);
+/* The method named s, or -1 (also for NULL). */
+int rp_xai_method_from_name(const char *s);
+
+typedef enum rp_xai_baseline {
+    RP_BASELINE_BLACK, /* all zeros (black in pixel space, whatever the normalisation) */
+    RP_BASELINE_BLUR,  /* the image blurred with a Gaussian of std cfg.blur_sigma pixels */
+    RP_BASELINE_CUSTOM /* cfg.ig_custom, one (H,W,C) image */
+} rp_xai_baseline;
+
+typedef struct rp_explain_config {
+    int chunk;            /* inputs per forward/backward pass (images x steps, samples or windows);
+                             memory does not grow with steps or samples */
+    uint64_t seed;        /* SmoothGrad's noise */
+    float sg_sigma;       /* SmoothGrad noise std, in pixel units ([0, 1] images) */
+    int sg_samples;
+    int ig_steps;         /* IG: midpoint Riemann sum, alpha_k = (k + 1/2) / steps */
+    rp_xai_baseline ig_baseline;
+    float blur_sigma;     /* std in pixels of the blurred baseline; <= 0: max(H, W) / 10 */
+    const float *ig_custom; /* BORROWED (H,W,C) for RP_BASELINE_CUSTOM */
+    const char *layer;    /* CAM family: node name; NULL or "": the last spatial feature map
+                             (copied at creation: not kept) */
+    bool cam_relu;        /* CAM family: ReLU the map, as the papers do (false: raw, signed) */
+    bool counterfactual;  /* CAM family: negate the gradients (CAM: the class weights), i.e.
+                             what speaks AGAINST the target (Selvaraju et al. sec. 3) */
+    int occ_window, occ_stride; /* occlusion: square window and stride in pixels; <= 0: automatic,
+                                   window max(1, side / 7), stride max(1, window / 2) */
+    float occ_value;      /* occlusion: value the window's pixels (all channels) are set to */
+} rp_explain_config;
+
+/* chunk 32, seed 0, SmoothGrad sigma 0.15 with 32 samples, IG 64 steps from black, blur sigma
+ * auto, last spatial layer, ReLU on, occlusion window and stride automatic, value 0. */
+rp_explain_config rp_explain_defaults(void);
+/* Whether method m's importance map can be negative under cfg (then show it with a diverging
+ * colormap centred on 0). */
+bool rp_xai_map_is_signed(rp_xai_method m, const rp_explain_config *cfg);
+
+typedef struct rp_explainer rp_explainer;
+
+/* OWNED. Grows the model's activation arena to cfg->chunk. A named CAM layer that does not
+ * exist is RP_ERR_ARG here; with no name, a model without a spatial feature map fails only when
+ * a CAM method is asked for. */
+rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config *cfg, rp_explainer **out);
+void rp_explainer_destroy(rp_explainer *ex);
+/* The CAM family's layer name, or NULL when there is none. BORROWED. */
+const char *rp_explainer_layer(const rp_explainer *ex);
+/* The CAM layer's spatial size (h, w) (the size of rp_xai_result.lowres per image);
+ * RP_ERR_UNSUPPORTED when the model has none. */
+rp_status rp_explainer_layer_shape(rp_explainer *ex, int *h, int *w);
+
+typedef enum rp_target_kind { RP_TARGET_PRED, RP_TARGET_TRUE, RP_TARGET_CLASS } rp_target_kind;
+/* targets[i] = the model's prediction on x[i] (PRED), y[i] (TRUE; y required) or cls (CLASS).
+ * RP_ERR_NUMERIC names a non-finite pixel of x; RP_ERR_ARG a class out of range. */
+rp_status rp_xai_targets(rp_explainer *ex, const float *x, const int32_t *y, int B, rp_target_kind kind,
+                         int cls, int32_t *targets);
+
+typedef struct rp_xai_result { /* caller-owned buffers the method writes */
+    float *map;         /* (B,H,W), required */
+    float *signed_map;  /* (B,H,W) or NULL */
+    float *attr;        /* (B,H,W,C) or NULL; gradient methods only (left untouched otherwise) */
+    float *lowres;      /* (B,h,w) at the CAM layer's resolution, or NULL; CAM family only */
+    double *ig_gap;     /* (B) or NULL; IG: sum(attr) - (f(x) - f(baseline)) */
+    double *ig_delta_f; /* (B) or NULL; IG: f(x) - f(baseline) */
+} rp_xai_result;
+
+/* Explain x (B,H,W,C) for targets (B) with method m into r. Errors: RP_ERR_NUMERIC for NaN/Inf
+ * in x (naming image and element), in a parameter (naming it) or in the result; RP_ERR_ARG for
+ * an unknown method, a missing map buffer or a target out of range; RP_ERR_UNSUPPORTED for CAM
+ * without a GAP + linear head, or a CAM method on a model without a spatial feature map. */
+rp_status rp_xai_explain(rp_explainer *ex, rp_xai_method m, const float *x, const int32_t *targets, int B,
+                         const rp_xai_result *r);
+
+/* Sanity checks. Cascading model-parameter randomization (Adebayo et al. 2018): for every
+ * layer with trainable parameters, from the logits down, re-draw them from their initialiser
+ * (seeded), recompute method m's maps for the same targets and compare them with the intact
+ * model's: rows[k] gets the layer's name and the mean Spearman rank correlation of the maps
+ * (and of the signed maps). A method that explains the model falls towards 0. At most max_rows
+ * rows (rp_model_num_tensors(m) always suffice); *n_rows gets the count. The model's
+ * parameters are restored before returning, also on error. */
+typedef struct rp_sanity_row {
+    char layer[64];    /* the layer re-randomized at this step (cumulative from the top) */
+    double rho_map;    /* mean over images of Spearman(original, randomized) importance maps */
+    double rho_signed; /* the same for the signed maps */
+} rp_sanity_row;
+rp_status rp_sanity_randomization(rp_explainer *ex, rp_xai_method m, const float *x, const int32_t *t, int B,
+                                  uint64_t seed, rp_sanity_row *rows, int max_rows, int *n_rows);
+/* Deletion and insertion (Petsiuk et al. 2018) of maps (B,H,W): pixels ranked by map value,
+ * highest first (ties in a seeded order); deletion blacks out the top fraction k/steps of
+ * pixels, insertion puts them back into the blurred image; the curve is the target's softmax
+ * probability at k = 0..steps and the AUC its trapezoid area. LOWER deletion AUC and HIGHER
+ * insertion AUC are better. del_auc, ins_auc: (B), either may be NULL. */
+rp_status rp_xai_deletion_insertion(rp_explainer *ex, const float *x, const int32_t *t, int B, const float *map,
+                                    int steps, uint64_t seed, double *del_auc, double *ins_auc);
+/* n uniform values from a seeded stream: the baseline map a method must beat. */
+void rp_xai_random_map(float *map, size_t n, uint64_t seed);
+
+/* ---- images -------------------------------------------------------------------------- */
+
+/* Write image (H,W,C), C = 1 or 3, values in [0, 1] (clipped), as an 8-bit PNG with every
+ * pixel magnified to a scale x scale block (scale >= 1). Written to PATH.tmp and renamed. */
+rp_status rp_image_write_png(rp_ctx *ctx, const char *path, const float *image, int H, int W, int C, int scale);
+/* Write an explanation as a PNG of three panels side by side: the image (H,W,C), its map
+ * (H,W) in colour (viridis; blue-white-red centred on 0 when is_signed) and the map over the
+ * image (alpha 0.5), each pixel magnified scale x scale (<= 0: so that the longer side is at
+ * least 112 pixels). The map is divided by the 99th percentile of |map| and clamped (never
+ * min-max scaled), so an all-zero map shows one flat colour. */
+rp_status rp_xai_write_png(rp_ctx *ctx, const char *path, const float *image, const float *map, int H, int W, int C,
+                           bool is_signed, int scale);
+
 #ifdef __cplusplus
 }
 #endif

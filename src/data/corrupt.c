@@ -49,8 +49,10 @@ static const corruption_info INFO[RP_CORR_COUNT] = {
     ENTRY(RP_CORR_ZIGZAG, "zigzag", RP_FAMILY_OCCLUSION, zigzag, false, false),
 };
 
-static const char *const FAMILY[RP_FAMILY_COUNT] = {"noise", "blur", "weather", "digital", "geometric",
-                                                    "occlusion"};
+static const char *const FAMILY[RP_FAMILY_COUNT + 1] = {"noise", "blur", "weather", "digital", "geometric",
+                                                        "occlusion", NULL};
+
+const char *const *rp_corruption_family_names(void) { return FAMILY; }
 
 rp_corrupt_table rp_corrupt_table_for(int H, int W)
 {

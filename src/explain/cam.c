@@ -27,6 +27,13 @@ bool rp_xai_cam_shape(rp_explainer *ex, int *h, int *w)
     return true;
 }
 
+rp_status rp_explainer_layer_shape(rp_explainer *ex, int *h, int *w)
+{
+    if (!ex) return RP_ERR_ARG; /* no context to name it in */
+    if (!h || !w) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: layer shape: h or w is NULL");
+    return rp_xai_cam_shape(ex, h, w) ? RP_OK : RP_ERR_UNSUPPORTED;
+}
+
 /* The linear head's weight (OUT, IN) when the layer feeds GAP -> [flatten|dropout]* -> the last
  * node, a linear layer; NULL (with the reason in ctx) otherwise. */
 static const float *cam_head(rp_explainer *ex)

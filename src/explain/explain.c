@@ -11,12 +11,12 @@ static const char *const NAMES[RP_XAI_COUNT] = {"saliency", "gradxinput", "smoot
 
 const char *rp_xai_method_name(rp_xai_method m)
 {
-    RP_ASSERT(m >= 0 && m < RP_XAI_COUNT);
-    return NAMES[m];
+    return (unsigned)m < RP_XAI_COUNT ? NAMES[m] : "unknown";
 }
 
 int rp_xai_method_from_name(const char *s)
 {
+    if (!s) return -1;
     for (int i = 0; i < RP_XAI_COUNT; i++)
         if (!strcmp(s, NAMES[i])) return i;
     return -1;
@@ -26,7 +26,7 @@ bool rp_xai_map_is_signed(rp_xai_method m, const rp_explain_config *cfg)
 {
     switch (m) {
     case RP_XAI_GRADXINPUT: case RP_XAI_IG: case RP_XAI_OCCLUSION: return true;
-    case RP_XAI_CAM: case RP_XAI_GRADCAM: case RP_XAI_GRADCAMPP: return !cfg->cam_relu;
+    case RP_XAI_CAM: case RP_XAI_GRADCAM: case RP_XAI_GRADCAMPP: return cfg && !cfg->cam_relu;
     default: return false;
     }
 }
@@ -63,7 +63,9 @@ static rp_status check_config(rp_ctx *ctx, const rp_explain_config *c)
 
 rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config *cfg, rp_explainer **out)
 {
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "explain: no place for the explainer (out is NULL)");
     *out = NULL;
+    if (!m || !cfg) return rp_fail(ctx, RP_ERR_ARG, "explain: %s is NULL", !m ? "the model" : "the config");
     RP_TRY(check_config(ctx, cfg));
     const rp_model_config *mc = rp_model_get_config(m);
     const rp_graph *g = &m->g;
@@ -118,12 +120,13 @@ void rp_explainer_destroy(rp_explainer *ex)
 
 const char *rp_explainer_layer(const rp_explainer *ex)
 {
-    return ex->layer >= 0 ? ex->m->g.nodes[ex->layer].name : NULL;
+    return ex && ex->layer >= 0 ? ex->m->g.nodes[ex->layer].name : NULL;
 }
 
 rp_status rp_xai_check(rp_explainer *ex, const float *x, const int32_t *t, int B)
 {
     if (B < 1) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: batch of %d images", B);
+    if (!x) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: no images (x is NULL)");
     for (int i = 0; i < B; i++)
         for (size_t k = 0; k < ex->X; k++)
             if (!isfinite(x[(size_t)i * ex->X + k]))
@@ -168,7 +171,10 @@ void rp_xai_grad(rp_explainer *ex, const float *xs, const int32_t *t, int n, flo
 rp_status rp_xai_targets(rp_explainer *ex, const float *x, const int32_t *y, int B, rp_target_kind kind, int cls,
                          int32_t *targets)
 {
+    if (!ex) return RP_ERR_ARG; /* no context to name it in */
     RP_TRY(rp_xai_check(ex, x, NULL, B));
+    if (!targets) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: no buffer for the targets");
+    if ((unsigned)kind > RP_TARGET_CLASS) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: unknown target kind %d", (int)kind);
     if (kind == RP_TARGET_TRUE && !y) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: target 'true' needs labels");
     if (kind == RP_TARGET_CLASS && (cls < 0 || cls >= ex->K))
         return rp_fail(ex->ctx, RP_ERR_ARG, "explain: target class %d is not in 0..%d", cls, ex->K - 1);
@@ -334,7 +340,11 @@ static rp_status cam_method(rp_explainer *ex, rp_xai_method m, const float *x, c
 rp_status rp_xai_explain(rp_explainer *ex, rp_xai_method m, const float *x, const int32_t *t, int B,
                          const rp_xai_result *r)
 {
-    RP_ASSERT(m >= 0 && m < RP_XAI_COUNT && r->map);
+    if (!ex) return RP_ERR_ARG; /* no context to name it in */
+    if ((unsigned)m >= RP_XAI_COUNT) return rp_fail(ex->ctx, RP_ERR_ARG, "explain: unknown method %d", (int)m);
+    if (!r || !r->map) return rp_fail(ex->ctx, RP_ERR_ARG, "explain %s: no map buffer", rp_xai_method_name(m));
+    if (!t) return rp_fail(ex->ctx, RP_ERR_ARG, "explain %s: no targets", rp_xai_method_name(m));
+    RP_TRY(rp_xai_check(ex, x, t, B));
     size_t P = (size_t)B * ex->H * ex->W;
     rp_status s;
     if (m == RP_XAI_CAM || m == RP_XAI_GRADCAM || m == RP_XAI_GRADCAMPP) {

@@ -99,7 +99,13 @@ static rp_status mean_spearman(rp_ctx *ctx, const float *a, const float *b, int 
 rp_status rp_sanity_randomization(rp_explainer *ex, rp_xai_method m, const float *x, const int32_t *t, int B,
                                   uint64_t seed, rp_sanity_row *rows, int max_rows, int *n_rows)
 {
+    if (!ex) return RP_ERR_ARG; /* no context to name it in */
+    if (!n_rows || (!rows && max_rows > 0))
+        return rp_fail(ex->ctx, RP_ERR_ARG, "sanity: rows or n_rows is NULL");
     *n_rows = 0;
+    if ((unsigned)m >= RP_XAI_COUNT) return rp_fail(ex->ctx, RP_ERR_ARG, "sanity: unknown method %d", (int)m);
+    if (!t) return rp_fail(ex->ctx, RP_ERR_ARG, "sanity: no targets");
+    RP_TRY(rp_xai_check(ex, x, t, B));
     rp_graph *g = &ex->m->g;
     const int HW = ex->H * ex->W;
     const size_t P = (size_t)B * HW;
@@ -166,6 +172,8 @@ static void perturbed(const rp_explainer *ex, float *dst, const float *xi, const
 rp_status rp_xai_deletion_insertion(rp_explainer *ex, const float *x, const int32_t *t, int B, const float *map,
                                     int steps, uint64_t seed, double *del_auc, double *ins_auc)
 {
+    if (!ex) return RP_ERR_ARG; /* no context to name it in */
+    if (!t || !map) return rp_fail(ex->ctx, RP_ERR_ARG, "deletion/insertion: %s is NULL", !t ? "targets" : "map");
     RP_TRY(rp_xai_check(ex, x, t, B));
     if (steps < 1) return rp_fail(ex->ctx, RP_ERR_ARG, "deletion/insertion: steps %d < 1", steps);
     RP_TRY(rp_xai_check_result(ex, "the map given to deletion/insertion", map, (size_t)B * ex->H * ex->W));

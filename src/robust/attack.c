@@ -14,6 +14,7 @@ const char *rp_attack_name(rp_attack_kind kind)
 
 int rp_attack_kind_from_name(const char *s)
 {
+    if (!s) return -1;
     for (int i = 0; i < (int)(sizeof NAMES / sizeof NAMES[0]); i++)
         if (!strcmp(s, NAMES[i])) return i;
     return -1;
@@ -375,7 +376,9 @@ static rp_status validate(rp_ctx *ctx, rp_attack_config *c, int K)
 
 rp_status rp_attack_create(rp_ctx *ctx, rp_model *m, const rp_attack_config *cfg, int max_batch, rp_attack **out)
 {
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "attack: no place for the attack (out is NULL)");
     *out = NULL;
+    if (!m || !cfg) return rp_fail(ctx, RP_ERR_ARG, "attack: %s is NULL", !m ? "the model" : "the config");
     if (max_batch < 1) return rp_fail(ctx, RP_ERR_ARG, "attack: batch %d < 1", max_batch);
     rp_attack_config c = *cfg;
     int K = m->cfg.num_classes;
@@ -419,15 +422,21 @@ void rp_attack_destroy(rp_attack *a)
     free(a);
 }
 
-const rp_attack_config *rp_attack_get_config(const rp_attack *a) { return &a->cfg; }
+const rp_attack_config *rp_attack_get_config(const rp_attack *a) { return a ? &a->cfg : NULL; }
 
-void rp_attack_seek(rp_attack *a, int64_t first) { a->next_index = first; }
+void rp_attack_seek(rp_attack *a, int64_t first)
+{
+    if (a) a->next_index = first;
+}
 
 rp_status rp_attack_run(rp_attack *a, const float *x, const int32_t *y, const int32_t *target, int B,
                         float *x_adv, bool *success, long *passes)
 {
+    if (!a) return RP_ERR_ARG; /* no context to name it in */
     const rp_attack_config *c = &a->cfg;
     const char *name = rp_attack_name(c->kind);
+    if (!x || !y || !x_adv)
+        return rp_fail(a->ctx, RP_ERR_ARG, "attack %s: %s is NULL", name, !x ? "x" : !y ? "y (the labels)" : "x_adv");
     if (B < 1 || B > a->max_batch)
         return rp_fail(a->ctx, RP_ERR_ARG, "attack %s: batch %d outside [1, %d]", name, B, a->max_batch);
     if (c->targeted && !target) return rp_fail(a->ctx, RP_ERR_ARG, "attack %s: targeted but no targets given", name);
