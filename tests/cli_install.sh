@@ -2,9 +2,12 @@
 # make install's result is usable as a library: cmake --install into a fresh prefix gives the
 # command, rampart.h, librampart.so with its SONAME, librampart.a, rampart.pc and the CMake
 # package; the shared library exports exactly the functions rampart.h declares (nothing
-# unprefixed, nothing internal); examples/train_robust.c builds with `pkg-config --cflags --libs
-# rampart` alone and through find_package(rampart), runs (a few PGD steps on Fashion-MNIST) and
-# writes a checkpoint the command evaluates; rp_version() matches the header's version macros.
+# unprefixed, nothing internal); rampart.h compiles as C++ too; the examples build with
+# `pkg-config --cflags --libs rampart` alone and through find_package(rampart) and run on
+# Fashion-MNIST: train_robust (a few PGD steps) writes a checkpoint the command evaluates,
+# evaluate_robust measures it under corruptions and attacks (robust <= clean, every perturbation
+# in its ball), explain_png writes its maps as PNG files; rp_version() matches the header's
+# version macros.
 set -uo pipefail
 bin=${RAMPART_BIN:?}
 src=${RAMPART_SOURCE_DIR:?}
@@ -36,9 +39,18 @@ missing=$(comm -13 "$tmp/exported" "$tmp/declared" | head -5)
 san=""
 nm "$bin" 2>/dev/null | grep __asan_init > /dev/null && san="-fsanitize=address,undefined" # grep reads it all: no SIGPIPE
 export PKG_CONFIG_PATH="$lib/pkgconfig"
-# shellcheck disable=SC2046
-cc -std=c11 -Wall -Wextra -Werror $san "$src/examples/train_robust.c" $(pkg-config --cflags --libs rampart) \
-    -o "$tmp/train_robust" 2> "$tmp/cc.log" || { cat "$tmp/cc.log"; fail "example: pkg-config build"; }
+for ex in train_robust evaluate_robust explain_png; do
+  # shellcheck disable=SC2046
+  cc -std=c11 -Wall -Wextra -Werror $san "$src/examples/$ex.c" $(pkg-config --cflags --libs rampart) \
+      -o "$tmp/$ex" 2> "$tmp/cc.log" || { cat "$tmp/cc.log"; fail "example $ex: pkg-config build"; }
+done
+if command -v c++ > /dev/null; then # the header is C++-clean (extern "C", no C-only syntax)
+  echo '#include <rampart.h>
+int main() { return rp_corruption_count() > 0 ? 0 : 1; }' > "$tmp/cxx.cc"
+  # shellcheck disable=SC2046
+  c++ -Wall -Wextra -Werror $san "$tmp/cxx.cc" $(pkg-config --cflags --libs rampart) -o "$tmp/cxx" 2> "$tmp/cxx.log" &&
+      LD_LIBRARY_PATH="$lib" "$tmp/cxx" || { cat "$tmp/cxx.log"; fail "rampart.h from C++"; }
+fi
 LD_LIBRARY_PATH="$lib" "$tmp/train_robust" fashion-mnist "$tmp/robust.safetensors" 20 > "$tmp/run.log" 2>&1 ||
     { cat "$tmp/run.log"; fail "example: run"; }
 v=$(grep -o 'rampart [0-9.]* (header [0-9.]*)' "$tmp/run.log")
@@ -46,8 +58,25 @@ v=$(grep -o 'rampart [0-9.]* (header [0-9.]*)' "$tmp/run.log")
 grep -q "clean test accuracy" "$tmp/run.log" || fail "example: no accuracy line"
 "$bin" eval --model "$tmp/robust.safetensors" --limit 50 --attack none --noise none > /dev/null 2>&1 ||
     fail "the example's checkpoint does not evaluate"
+LD_LIBRARY_PATH="$lib" "$tmp/evaluate_robust" "$tmp/robust.safetensors" fashion-mnist 40 0.1 3 > "$tmp/eval.log" 2>&1 ||
+    { cat "$tmp/eval.log"; fail "example evaluate_robust: run"; }
+for row in clean gaussian_noise fog stripe geometric fgsm pgd-10 "worst case"; do
+  grep -q "^  $row " "$tmp/eval.log" || fail "evaluate_robust: no row '$row'"
+done
+grep -q "saturate *n/a" "$tmp/eval.log" || fail "evaluate_robust: saturate is not n/a on gray images"
+mkdir -p "$tmp/png"
+LD_LIBRARY_PATH="$lib" "$tmp/explain_png" "$tmp/robust.safetensors" fashion-mnist "$tmp/png" 2 > "$tmp/explain.log" 2>&1 ||
+    { cat "$tmp/explain.log"; fail "example explain_png: run"; }
+for m in saliency ig gradcam; do
+  for i in 0 1; do
+    f="$tmp/png/explain_${i}_$m.png"
+    [ "$(head -c 8 "$f" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "explain_png: $f is not a PNG"
+  done
+done
+grep -q "down to conv1" "$tmp/explain.log" || fail "explain_png: no randomization rows"
 cmake -S "$src/examples" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" \
     > "$tmp/excfg.log" 2>&1 && cmake --build "$tmp/ex" > "$tmp/exbuild.log" 2>&1 ||
-    { tail -20 "$tmp/excfg.log" "$tmp/exbuild.log"; fail "example: find_package(rampart) build"; }
+    { tail -20 "$tmp/excfg.log" "$tmp/exbuild.log"; fail "examples: find_package(rampart) build"; }
+for ex in train_robust evaluate_robust explain_png; do [ -x "$tmp/ex/$ex" ] || fail "find_package build made no $ex"; done
 [ "$fails" = 0 ] && echo "cli_install: all checks passed"
 exit $((fails > 0))
