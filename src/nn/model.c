@@ -10,6 +10,9 @@ static const rp_arch ARCHS[] = {
     {"mobilenet_v2", rp_build_mobilenet_v2, "torchvision's MobileNetV2 (width multiplier, dropout 0.2)"},
     {"resnet18", rp_build_resnet18, "torchvision's ResNet-18 (7x7 stride-2 stem, max-pool)"},
     {"resnet18_cifar", rp_build_resnet18_cifar, "ResNet-18 with a 3x3 stride-1 stem, no max-pool (CIFAR)"},
+    {"resnet50", rp_build_resnet50, "torchvision's ResNet-50 (Bottleneck blocks, stride on the 3x3 conv: v1.5)"},
+    {"resnext50_32x4d", rp_build_resnext50_32x4d, "torchvision's ResNeXt-50 32x4d (3x3 convs in 32 groups)"},
+    {"densenet121", rp_build_densenet121, "torchvision's DenseNet-121 (growth 32, blocks 6/12/24/16, BN-ReLU-conv)"},
     {"efficientnet_b0", rp_build_efficientnet_b0, "torchvision's EfficientNet-B0 (SiLU, squeeze-and-excitation, stochastic depth 0.2, dropout 0.2)"},
 };
 #define N_ARCHS ((int)(sizeof ARCHS / sizeof ARCHS[0]))

@@ -48,6 +48,9 @@ int rp_build_mobilenet_v2(rp_graph *g, const rp_model_config *cfg);
 int rp_build_mobilenet_v2_dropout(rp_graph *g, const rp_model_config *cfg, float dropout);
 int rp_build_resnet18(rp_graph *g, const rp_model_config *cfg);
 int rp_build_resnet18_cifar(rp_graph *g, const rp_model_config *cfg);
+int rp_build_resnet50(rp_graph *g, const rp_model_config *cfg);
+int rp_build_resnext50_32x4d(rp_graph *g, const rp_model_config *cfg);
+int rp_build_densenet121(rp_graph *g, const rp_model_config *cfg);
 int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg);
 /* efficientnet_b0 with another classifier dropout and stochastic depth than torchvision's 0.2 and
  * 0.2 (tests use 0 and 0). */
