@@ -87,7 +87,8 @@ void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
 typedef struct rp_model rp_model;
 
 typedef struct rp_model_config {
-    const char *arch; /* "smallcnn", "mlp", "mobilenet_v2", "resnet18", "resnet18_cifar" */
+    const char *arch; /* "smallcnn", "mlp", "mobilenet_v2", "resnet18", "resnet18_cifar", "resnet50",
+                         "resnext50_32x4d", "densenet121", "efficientnet_b0" (rp_model_archs) */
     int num_classes;
     int H, W, C;      /* input size */
     float mean[4], std[4]; /* normalisation, the model's first layer */

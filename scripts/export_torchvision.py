@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""Save a torchvision MobileNetV2 or ResNet-18 state_dict as safetensors, with torchvision's
-key names and PyTorch layouts, for `rampart train --init FILE` (rampart's mobilenet_v2,
-resnet18 and resnet18_cifar use the same keys; a classifier of another size is re-initialised).
+"""Save a torchvision MobileNetV2, ResNet-18, ResNet-50, ResNeXt-50 32x4d or DenseNet-121
+state_dict as safetensors, with torchvision's key names and PyTorch layouts, for `rampart train
+--init FILE` (rampart's mobilenet_v2, resnet18, resnet18_cifar, resnet50, resnext50_32x4d and
+densenet121 use the same keys; a classifier of another size is re-initialised). DenseNet files
+saved before torchvision renamed "norm.1" to "norm1" (its published ImageNet weights) are
+renamed here as torchvision's own loader does.
 
 Nothing is downloaded. The weights come from, in this order:
   --weights FILE   a .pth file holding a state_dict (or {"state_dict": ...} / {"model": ...});
@@ -19,6 +22,7 @@ std (0.229, 0.224, 0.225) on [0, 1] pixels (written to the file's metadata for r
 import argparse
 import json
 import os
+import re
 import struct
 import sys
 
@@ -31,9 +35,14 @@ IMAGENET_STD = [0.229, 0.224, 0.225]
 DTYPES = {torch.float32: "F32", torch.int64: "I64"}
 
 
+ARCHS = ["mobilenet_v2", "resnet18", "resnet18_cifar", "resnet50", "resnext50_32x4d", "densenet121"]
+
+
 def build(arch, num_classes, width):
     if arch == "mobilenet_v2":
         return torchvision.models.mobilenet_v2(num_classes=num_classes, width_mult=width)
+    if arch in ("resnet50", "resnext50_32x4d", "densenet121"):
+        return getattr(torchvision.models, arch)(num_classes=num_classes)
     model = torchvision.models.resnet18(num_classes=num_classes)
     if arch == "resnet18_cifar":  # rampart's CIFAR stem: 3x3 stride-1 conv1, no max-pool
         model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
@@ -49,6 +58,13 @@ def cached_pretrained(arch, width):
                  torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1]
     elif arch == "resnet18":
         enums = [torchvision.models.ResNet18_Weights.IMAGENET1K_V1]
+    elif arch == "resnet50":
+        enums = [torchvision.models.ResNet50_Weights.IMAGENET1K_V2, torchvision.models.ResNet50_Weights.IMAGENET1K_V1]
+    elif arch == "resnext50_32x4d":
+        enums = [torchvision.models.ResNeXt50_32X4D_Weights.IMAGENET1K_V2,
+                 torchvision.models.ResNeXt50_32X4D_Weights.IMAGENET1K_V1]
+    elif arch == "densenet121":
+        enums = [torchvision.models.DenseNet121_Weights.IMAGENET1K_V1]
     else:
         sys.exit(f"export_torchvision: torchvision has no pretrained {arch} at width {width}")
     folder = os.path.join(torch.hub.get_dir(), "checkpoints")
@@ -68,7 +84,10 @@ def read_state_dict(path):
             obj = obj[key]
     if not isinstance(obj, dict):
         sys.exit(f"export_torchvision: {path} does not hold a state_dict")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+    # torchvision's densenet._load_state_dict: "...denselayerN.norm.1.weight" -> "...norm1.weight"
+    old = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    return {(lambda m: m.group(1) + m.group(2) if m else k)(old.match(k)): v for k, v in sd.items()}
 
 
 def save_safetensors(tensors, path, metadata):
@@ -98,7 +117,7 @@ def save_safetensors(tensors, path, metadata):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("arch", choices=["mobilenet_v2", "resnet18", "resnet18_cifar"])
+    ap.add_argument("arch", choices=ARCHS)
     ap.add_argument("out", help="output .safetensors file")
     ap.add_argument("--weights", help="a local .pth state_dict to convert")
     ap.add_argument("--pretrained", action="store_true",

@@ -478,7 +478,7 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--data", CLI_STRING, &o.data, "fashion-mnist", "training data: fashion-mnist, mnist, idx:IMAGES,LABELS, cifar10:DIR, folder:DIR[,SIZE][,gray], tiny-imagenet:DIR[,SIZE]"},
         {"--test-data", CLI_STRING, &o.test_data, NULL, "evaluation data (default: the test split of --data)"},
         {"--model", CLI_STRING, &o.model, "smallcnn", "architecture: smallcnn, mlp, mobilenet_v2, efficientnet_b0, resnet18, "
-         "resnet18_cifar (rampart models lists them)"},
+         "resnet18_cifar, resnet50, resnext50_32x4d, densenet121 (rampart models lists them)"},
         {"--width", CLI_FLOAT, &o.width, "1", "mobilenet_v2: width multiplier"},
         {"--num-classes", CLI_INT, &o.num_classes, "0", "classes of the model's head (0: the data's)"},
         {"--summary", CLI_BOOL, &o.summary, "false", "print layers, output shapes, parameters and FLOPs first"},
