@@ -26,8 +26,10 @@
  * and its backward moves the same floats; it would only widen every node's input arrays of
  * every model six-fold. What would save memory is each layer writing its 32 channels into one
  * buffer per block (Pleiss et al. 2017: linear in the depth), which needs outputs that are
- * channel slices of another node's, a graph feature not built. At 224 px the concats hold
- * about a fifth of DenseNet-121's forward activations (see tests/test_arch_densenet.c).
+ * channel slices of another node's, a graph feature not built. At 224 px the concats are
+ * about a fifth of DenseNet-121's node outputs (40.7 of 195.7 MB per image; the activation
+ * arena at batch 1, with gradient slots, saved floats and scratch, is 226 MB), see
+ * tests/test_arch_densenet.c.
  *
  * Init as torchvision: conv weights N(0, 2/fan_in), fan_in = IC*K*K (kaiming_normal_ with its
  * defaults, mode fan_in), BatchNorm weight 1, bias 0 (eps 1e-5, momentum 0.1), classifier
