@@ -79,7 +79,7 @@ RP_TARGET_AVX512 static double fma_avx512(long iters)
     FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps)
 }
 
-static float sum8(__m256 v)
+RP_TARGET_AVX2 static float sum8(__m256 v) /* clang: an __m256 argument needs AVX enabled */
 {
     float f[8];
     memcpy(f, &v, sizeof f);
