@@ -3,7 +3,8 @@
 # and print per harness the executions, coverage (libFuzzer's edge counter "cov" and feature
 # count "ft") and whether it crashed.  docs/fuzzing.md says more.
 #
-#   scripts/fuzz.sh [SECONDS [HARNESS...]]     (60 s each; harnesses: idx cifar npy image safetensors trainstate)
+#   scripts/fuzz.sh [SECONDS [HARNESS...]]     (60 s each; harnesses: idx cifar npy image safetensors
+#                                               trainstate report)
 #
 # Environment: BUILD (build-fuzz: configured here with CC=clang -DRAMPART_FUZZ=ON), OUT (fuzz-out:
 # the growing corpus per harness, crash artifacts, logs), JOBS (2), FUZZ_FLAGS (extra libFuzzer
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(idx cifar npy image safetensors trainstate)
+[ ${#names[@]} -gt 0 ] || names=(idx cifar npy image safetensors trainstate report)
 build=${BUILD:-build-fuzz}
 out=${OUT:-fuzz-out}
 command -v clang > /dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang)" >&2; exit 2; }
@@ -51,7 +52,7 @@ done
 # Line coverage: the replay executables built with gcc --coverage, counters reset per harness.
 declare -A files=([idx]="src/data/idx.c" [cifar]="src/data/cifar.c" [npy]="src/data/npy.c"
   [image]="src/data/image.c" [safetensors]="src/io/safetensors.c src/io/checkpoint.c"
-  [trainstate]="src/io/trainstate.c src/io/safetensors.c")
+  [trainstate]="src/io/trainstate.c src/io/safetensors.c" [report]="tools/report_read.c tools/report_model.c")
 cov="$build-cov"
 CC=gcc cmake -S . -B "$cov" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=--coverage -DCMAKE_EXE_LINKER_FLAGS=--coverage \
     > /dev/null || exit 2
@@ -59,15 +60,15 @@ targets=()
 for n in "${names[@]}"; do targets+=("fuzz_${n}_replay"); done
 cmake --build "$cov" -j "${JOBS:-2}" --target "${targets[@]}" > "$out.cov-build.log" 2>&1 ||
     { tail -30 "$out.cov-build.log"; exit 2; }
-objs="$cov/CMakeFiles/rampart_objects.dir"
 echo
 printf '%-12s %s\n' harness "line coverage of the reader (gcov, grown corpus + seeds)"
 for n in "${names[@]}"; do
-  find "$objs" -name '*.gcda' -delete
+  find "$cov" -name '*.gcda' -delete
   OMP_NUM_THREADS=1 "$cov/tests/fuzz/fuzz_${n}_replay" "$out/corpus/$n" "tests/fuzz/corpus/$n" > /dev/null 2>&1
   line=""
   for f in ${files[$n]}; do
-    pct=$(cd "$objs/$(dirname "$f")" && gcov -n "$(basename "$f").o" 2>/dev/null | grep -A1 "File '.*$f'" |
+    gcno=$(find "$cov" -path "*${f}.gcno" | head -1) # the library's object, or the harness's own (tools/)
+    pct=$(cd "$(dirname "$gcno")" && gcov -n "$(basename "$gcno" .gcno).o" 2>/dev/null | grep -A1 "File '.*$f'" |
           grep -o 'Lines executed:[0-9.]*% of [0-9]*' | head -1 | sed 's/Lines executed://')
     line="$line $f ${pct:-?};"
   done

@@ -7,7 +7,16 @@ reader of outside bytes takes, so that each harness starts past the magic-number
 writes corpus/{idx,cifar,npy,image}/seed_* and a bare safetensors file of every dtype in
 corpus/safetensors/; the rampart checkpoint and training-state seeds come from
 make_seeds.c (built as fuzz_make_seeds), which needs the library. Deterministic: the same files
-every time (PIL and NumPy from Debian)."""
+every time (PIL and NumPy from Debian).
+
+The report's seeds (corpus/report/) are rows the command writes, behind one byte that picks
+strict reading (0) or --skip-bad (1):
+    rampart eval --model M --limit 12 --batch 12 --attack fgsm,worst --eps 0.1 --steps 2 --queries 5 \
+        --noise gaussian --severity 2 --corruptions fog --json > eval.jsonl
+    rampart train --data fashion-mnist --model mlp --epochs 2 --limit 100 --test-limit 20 --seed 1 \
+        --out t.safetensors --json > train.jsonl
+seed_eval_strict = 0x00 + eval.jsonl, seed_train = 0x00 + train.jsonl, seed_train_eval_skip =
+0x01 + train.jsonl + eval.jsonl."""
 import gzip
 import io
 import os

@@ -1,0 +1,36 @@
+/* Fuzz the JSON-lines reader of `rampart report` (tools/report_read.c, report_model.c) and the
+ * page it builds from the rows (report_html.c, report_plots.c): the bytes as one file of rows,
+ * read strictly or skipping bad lines (the first byte's low bit), then checked for one test set,
+ * indexed into models, conditions and training runs, and rendered to HTML in memory. The
+ * reader's messages to stderr are silenced while it runs. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "fuzz_util.h"
+#include "report.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) return 0;
+    bool skip_bad = data[0] & 1;
+    FILE *f = fmemopen((void *)(data + 1), size - 1 ? size - 1 : 1, "r");
+    if (!f) return 0;
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && null >= 0) dup2(null, 2);
+    rpt_data d = {0};
+    if (size > 1 && rpt_read(&d, "fuzz.jsonl", f, skip_bad) == 0 && rpt_check_test_set(&d, skip_bad) == 0 &&
+        rpt_index(&d) == 0) {
+        rp_buf b = {0};
+        rpt_opts o = {.out = "fuzz.html", .skip_bad = skip_bad, .bootstrap = 20, .seed = 1};
+        (void)rpt_page(&b, &d, &o);
+        rp_buf_free(&b);
+    }
+    rpt_free(&d);
+    fclose(f);
+    fflush(stderr);
+    if (saved >= 0) dup2(saved, 2), close(saved);
+    if (null >= 0) close(null);
+    return 0;
+}
