@@ -260,9 +260,10 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
                               const int32_t *y, int B, rp_step_stats *stats);
 /* Name the examples of the next step: its images are samples idx[0..B) (BORROWED until the
  * step) of epoch `epoch`. The random draws of each example (the adversarial objectives'
- * random starts) come from its own stream keyed by (seed, epoch, sample), so they do not
- * depend on the batch size or on how a batch is split among processes. Without it, a
- * step's examples are numbered on from 0 across steps. */
+ * random starts, its dropout and stochastic-depth masks) come from its own streams keyed by
+ * (seed, epoch, sample), so they do not depend on the batch size or on how a batch is split
+ * among processes (each process names its piece's samples by their place in the data set).
+ * Without it, a step's examples are numbered on from 0 across steps. */
 void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx);
 
 /* Accuracy of the model (eval mode) on n samples of ds, in batches. */

@@ -1,6 +1,7 @@
 /* Training state (io/trainstate.h): a run saved after some steps and restored into fresh
  * parts continues bit for bit like the run that never stopped — MobileNetV2 (batch-norm
- * running statistics, dropout's stream) with AdamW and the fast objective (random starts
+ * running statistics, dropout masks keyed by the objective's seed, epoch and sample -- the run
+ * resumed into is built with another seed) with AdamW and the fast objective (random starts
  * keyed by epoch and sample, so nothing of the objective is carried), and an MLP under an unfreeze schedule with SGD momentum; every refusal
  * (other flags, another model, a truncated or foreign file) names the file and leaves the
  * parts untouched. */

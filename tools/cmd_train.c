@@ -130,22 +130,11 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
 
 /* Under mpirun -np N (N > 1): each rank steps on its piece of every batch and the gradients
  * are summed (rp_objective_set_dist); batch norms use the whole batch's statistics
- * (rp_graph_set_dist). Dropout and stochastic depth, whose masks are drawn per process, would
- * compute something else per piece: refused, naming the layer. */
-static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_model *m, rp_objective *obj,
-                               rp_loader_config *lc)
+ * (rp_graph_set_dist); dropout and stochastic depth draw each example's masks by (seed, epoch,
+ * sample), as one process does (rp_objective_set_examples names the samples). */
+static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_objective *obj, rp_loader_config *lc)
 {
     if (cli_ranks() == 1) return 0;
-    for (int i = 0; i < m->g.n_nodes; i++) {
-        rp_layer_kind k = m->g.nodes[i].ops->kind;
-        if (k == RP_LAYER_DROPOUT || k == RP_LAYER_STOCHASTIC_DEPTH) {
-            fprintf(stderr, "rampart train: data-parallel training (%d processes) of %s is not supported yet: its %s "
-                            "layers would draw their masks per process; train it in one process (without mpirun) "
-                            "or choose a model without dropout (smallcnn, mlp, resnet18, resnet18_cifar)\n",
-                    cli_ranks(), o->model, m->g.nodes[i].ops->name);
-            return CLI_EXIT_USAGE;
-        }
-    }
     if (o->batch < cli_ranks()) {
         fprintf(stderr, "rampart train: --batch %d is smaller than the %d processes\n", o->batch, cli_ranks());
         return CLI_EXIT_USAGE;
@@ -345,7 +334,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     }
     rc = CLI_EXIT_FAIL;
     lc.first_epoch = pos.epoch, lc.first_batch = pos.batch, lc.epochs = o->epochs - pos.epoch + 1;
-    if ((rc = start_data_parallel(o, ctx, m, obj, &lc)) != 0) goto done;
+    if ((rc = start_data_parallel(o, ctx, obj, &lc)) != 0) goto done;
     rc = CLI_EXIT_FAIL;
     if (rp_loader_create(ctx, train, &lc, &loader) != RP_OK) {
         rc = cli_fail("train", ctx);

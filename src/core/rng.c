@@ -19,9 +19,14 @@ static uint64_t splitmix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+uint64_t rp_rng_key(uint64_t seed, uint64_t k1, uint64_t k2)
+{
+    return splitmix64(splitmix64(splitmix64(seed) ^ k1) ^ k2);
+}
+
 void rp_rng_seed_key(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t k1, uint64_t k2)
 {
-    rp_rng_seed(r, splitmix64(splitmix64(splitmix64(seed) ^ k1) ^ k2), stream);
+    rp_rng_seed(r, rp_rng_key(seed, k1, k2), stream);
 }
 
 uint32_t rp_rng_u32(rp_rng *r)

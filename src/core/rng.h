@@ -20,6 +20,10 @@ void rp_rng_seed(rp_rng *r, uint64_t seed, uint64_t stream);
  * stream, so they do not depend on how examples are split into batches, threads or
  * processes. Different keys give unrelated streams (the key is hashed, splitmix64). */
 void rp_rng_seed_key(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t k1, uint64_t k2);
+/* The 64-bit key rp_rng_seed_key hashes (seed, k1, k2) to; a key can be the seed of further
+ * keys, so a stream keyed by more than two numbers is rp_rng_seed_key(r, rp_rng_key(seed, a, b),
+ * stream, c, d). */
+uint64_t rp_rng_key(uint64_t seed, uint64_t k1, uint64_t k2);
 uint32_t rp_rng_u32(rp_rng *r);
 /* Uniform in [0, 1). */
 float rp_rng_uniform(rp_rng *r);

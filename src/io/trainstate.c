@@ -17,25 +17,6 @@ static void tensor_name(char *buf, const char *prefix, const char *slot, const c
     else snprintf(buf, NAME_MAX_LEN, "%s/%s", prefix, param);
 }
 
-/* An RNG stream as "STATE:INC" (hex): exact, and not a JSON number (which holds 53 bits). */
-static cJSON *rng_json(const rp_rng *r)
-{
-    char buf[40];
-    snprintf(buf, sizeof buf, "%016" PRIx64 ":%016" PRIx64, r->state, r->inc);
-    return cJSON_CreateString(buf);
-}
-
-static bool rng_parse(const cJSON *j, rp_rng *r)
-{
-    const char *s = cJSON_GetStringValue(j);
-    uint64_t st, inc;
-    int used = 0;
-    if (!s || sscanf(s, "%16" SCNx64 ":%16" SCNx64 "%n", &st, &inc, &used) != 2 || s[used] || !(inc & 1u))
-        return false;
-    *r = (rp_rng){.state = st, .inc = inc};
-    return true;
-}
-
 /* ---- saving ------------------------------------------------------------------------- */
 
 static char *meta_json(const rp_train_parts *p, const rp_train_position *pos)
@@ -55,8 +36,6 @@ static char *meta_json(const rp_train_parts *p, const rp_train_position *pos)
     cJSON *ps = cJSON_AddArrayToObject(jo, "param_steps");
     for (int i = 0; i < p->m->g.n_params; i++)
         cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)rp_optim_param_steps(p->opt, i)));
-    cJSON *jr = cJSON_AddObjectToObject(root, "rng");
-    cJSON_AddItemToObject(jr, "dropout", rng_json(&p->m->g.dropout_rng));
     if (p->unfreeze) {
         rp_unfreeze_state u = rp_unfreeze_get_state(p->unfreeze);
         cJSON *ju = cJSON_AddObjectToObject(root, "unfreeze");
@@ -152,7 +131,6 @@ typedef struct parsed_state {
     rp_train_position pos;
     int64_t steps;
     int64_t *param_steps; /* (n_params) */
-    rp_rng dropout;
     bool has_unfreeze;
     rp_unfreeze_state unfreeze;
 } parsed_state;
@@ -174,14 +152,13 @@ static bool parse_state(const char *json, int n_params, int n_slots, parsed_stat
 {
     cJSON *root = cJSON_Parse(json);
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(root, "optim");
-    const cJSON *jr = cJSON_GetObjectItemCaseSensitive(root, "rng");
     const cJSON *ju = cJSON_GetObjectItemCaseSensitive(root, "unfreeze");
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(jo, "param_steps");
     int64_t slots = -1;
     bool ok = root && parse_position(cJSON_GetObjectItemCaseSensitive(root, "position"), &ps->pos) &&
-              get_int(jo, "steps", 0, INT64_MAX / 2, &ps->steps) && get_int(jo, "slots", 0, 2, &slots) &&
-              rng_parse(cJSON_GetObjectItemCaseSensitive(jr, "dropout"), &ps->dropout);
-    if (!ok) snprintf(msg, size, "its position, optimizer or RNG record is missing or malformed");
+              get_int(jo, "steps", 0, INT64_MAX / 2, &ps->steps) && get_int(jo, "slots", 0, 2, &slots);
+    /* an "rng" record (the dropout stream, before masks were keyed by example) is ignored */
+    if (!ok) snprintf(msg, size, "its position or optimizer record is missing or malformed");
     if (ok && slots != n_slots) {
         snprintf(msg, size, "it holds %d optimizer moment(s) per parameter, this optimizer keeps %d", (int)slots,
                  n_slots);
@@ -294,7 +271,6 @@ rp_status rp_trainstate_load(rp_ctx *ctx, const char *path, const rp_train_parts
     if (s == RP_OK) s = rp_optim_restore_steps(p->opt, ps.steps, ps.param_steps, p->m->g.n_params);
     if (s == RP_OK && p->unfreeze) s = rp_unfreeze_set_state(ctx, p->unfreeze, &ps.unfreeze);
     if (s == RP_OK) {
-        p->m->g.dropout_rng = ps.dropout;
         *pos = ps.pos;
         const char *extra = rp_st_meta(f, "extra"), *sha = rp_st_meta(f, "weights_sha256");
         if (extra_json && extra && strcmp(extra, "null") && !(*extra_json = strdup(extra)))

@@ -5,16 +5,16 @@
  *   model/<param>             every parameter and buffer in the model's own layout
  *   optim/<slot>/<param>      the optimizer's moments (optim/optim.h), trainable tensors only
  *   metadata: format, position (epoch, batch, the epoch's running sums), optimizer step
- *   counters, the dropout RNG stream (its exact PCG32 state), the unfreezer's position, the caller's flags (compared on load), the caller's own bookkeeping (opaque
- *   JSON), and the SHA-256 of the weights file written at the same time.
+ *   counters, the unfreezer's position, the caller's flags (compared on load), the caller's
+ *   own bookkeeping (opaque JSON), and the SHA-256 of the weights file written at the same time.
  *
  * The state carries its own copy of the weights, so it is self-consistent on its own: the
  * checkpoint and the state are two files and two renames, and a run killed between them
  * leaves a newer checkpoint beside an older state; resuming from the state then repeats the
  * steps since, exactly (the link, weights_sha256, tells the caller which case it is in).
  * Everything else a step draws is keyed, not carried: the loader's shuffle by (seed, epoch),
- * augmentation and the objectives' random starts by (seed, epoch, sample), so the position
- * (epoch, batch) restores them. */
+ * augmentation, the objectives' random starts and the dropout and stochastic-depth masks by
+ * (seed, epoch, sample), so the position (epoch, batch) restores them. */
 #ifndef RP_IO_TRAINSTATE_H
 #define RP_IO_TRAINSTATE_H
 

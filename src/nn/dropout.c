@@ -1,6 +1,8 @@
 /* Dropout (inverted): in training each value is kept with probability 1 - p and scaled
- * by 1/(1 - p), else zeroed; identity in evaluation. The mask is drawn sequentially from
- * the pass's dropout stream (results do not depend on threads) and kept for backward. */
+ * by 1/(1 - p), else zeroed; identity in evaluation. Each row's mask is drawn in order from
+ * that row's own stream (rp_pass_row_rng: keyed by its example, the layer and the pass), so it
+ * does not depend on the batch, the row's place in it, the process or the threads; it is kept
+ * for backward. */
 #include "nn/graph.h"
 
 typedef struct dropout_state {
@@ -21,9 +23,17 @@ static void dropout_fwd(rp_node *n, const rp_pass *p)
         for (size_t i = 0; i < N; i++) n->y[i] = x[i];
         return;
     }
-    float keep = 1.0f / (1.0f - s->p);
-    for (size_t i = 0; i < N; i++) n->saved[i] = rp_rng_uniform(p->rng) < s->p ? 0.0f : keep;
-    for (size_t i = 0; i < N; i++) n->y[i] = x[i] * n->saved[i];
+    float drop = s->p, keep = 1.0f / (1.0f - drop);
+    size_t S = rp_shape_numel(n->out_shape);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (int b = 0; b < p->B; b++) {
+        rp_rng r;
+        rp_pass_row_rng(p, n, b, &r);
+        float *m = n->saved + (size_t)b * S, *y = n->y + (size_t)b * S;
+        const float *xr = x + (size_t)b * S;
+        for (size_t i = 0; i < S; i++) m[i] = rp_rng_uniform(&r) < drop ? 0.0f : keep;
+        for (size_t i = 0; i < S; i++) y[i] = xr[i] * m[i];
+    }
 }
 
 static void dropout_bwd(rp_node *n, const rp_pass *p)

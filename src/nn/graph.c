@@ -26,6 +26,8 @@ void rp_graph_free(rp_graph *g)
     rp_arena_free(&g->param_arena);
     rp_arena_free(&g->act_arena);
     free(g->bn_sync.buf);
+    free(g->masks.example);
+    free(g->masks.row);
     memset(g, 0, sizeof *g);
 }
 
@@ -55,6 +57,7 @@ int rp_graph_add(rp_graph *g, const rp_layer_ops *ops, const char *name, const i
     rp_node *n = &g->nodes[g->n_nodes];
     memset(n, 0, sizeof *n);
     n->ops = ops;
+    n->index = g->n_nodes;
     snprintf(n->name, sizeof n->name, "%s", name);
     n->n_in = n_in;
     for (int i = 0; i < n_in; i++) {
@@ -156,8 +159,19 @@ static rp_status carve_activations(rp_graph *g, rp_arena *a, int B)
     return RP_OK;
 }
 
+/* The row keys of rp_row_keys for batches up to max_batch (the named examples kept). */
+static rp_status reserve_row_keys(rp_graph *g, int max_batch)
+{
+    uint64_t *e = realloc(g->masks.example, (size_t)max_batch * sizeof *e);
+    if (e) g->masks.example = e;
+    uint64_t *r = e ? realloc(g->masks.row, (size_t)max_batch * sizeof *r) : NULL;
+    if (r) g->masks.row = r;
+    return r ? RP_OK : rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory for %d row keys", max_batch);
+}
+
 static rp_status carve_arena(rp_graph *g, int max_batch)
 {
+    RP_TRY(reserve_row_keys(g, max_batch));
     rp_arena measure = {0};
     RP_TRY(carve_activations(g, &measure, max_batch));
     rp_arena_free(&g->act_arena);
@@ -223,7 +237,7 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     rp_rng_seed(&rng, seed, RP_STREAM_INIT);
     for (int i = 0; i < g->n_params; i++) init_param(&g->params[i], &rng);
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i].param = &g->params[g->nodes[i].first_param];
-    rp_rng_seed(&g->dropout_rng, seed, RP_STREAM_DROPOUT);
+    g->masks = (rp_row_keys){.seed = seed, .n = -1};
     find_last_readers(g);
     RP_TRY(rp_chains_plan(g));
     g->chain_threads = omp_get_max_threads();
@@ -333,10 +347,43 @@ static void idle_forward(rp_graph *g, const rp_plan *plan, const rp_pass *p)
     }
 }
 
+void rp_graph_set_examples(rp_graph *g, uint64_t key, const int *idx, int64_t first, int n)
+{
+    RP_ASSERT(g->finalized && n >= 0 && n <= g->max_batch);
+    rp_row_keys *k = &g->masks;
+    for (int i = 0; i < n; i++)
+        k->example[i] = rp_rng_key(key, idx ? (uint64_t)(int64_t)idx[i] : (uint64_t)(first + i), 0);
+    k->n = n;
+    k->pass = 0;
+}
+
+/* A training pass's row keys (rp_row_keys): from the named examples and this pass's number, or
+ * numbered on. */
+static void key_rows(rp_graph *g, int B)
+{
+    rp_row_keys *k = &g->masks;
+    if (k->n < 0) {
+        uint64_t key = rp_rng_key(k->seed, RP_STREAM_DROPOUT, UINT64_MAX);
+        for (int r = 0; r < B; r++) k->row[r] = rp_rng_key(rp_rng_key(key, k->next + r, 0), 0, 0);
+        k->next += (uint64_t)B;
+        return;
+    }
+    RP_ASSERT(k->n > 0 || B == 0); /* rows need examples */
+    for (int r = 0; r < B; r++) k->row[r] = rp_rng_key(k->example[r % k->n], k->pass, (uint64_t)(r / k->n));
+    k->pass++;
+}
+
+void rp_pass_row_rng(const rp_pass *p, const rp_node *n, int b, rp_rng *r)
+{
+    RP_ASSERT(p->train && p->row_keys && b >= 0 && b < p->B);
+    rp_rng_seed_key(r, p->row_keys[b], RP_STREAM_DROPOUT, (uint64_t)n->index, 0);
+}
+
 /* Runs plan's steps on the graph input already in place. */
 static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
 {
-    rp_pass p = {.B = B, .train = train, .param_grads = false, .rng = &g->dropout_rng,
+    if (train) key_rows(g, B);
+    rp_pass p = {.B = B, .train = train, .param_grads = false, .row_keys = train ? g->masks.row : NULL,
                  .sync = train && g->bn_sync.dist ? &g->bn_sync : NULL};
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
     if (B == 0) idle_forward(g, plan, &p);
@@ -461,8 +508,7 @@ static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
 static void idle_backward(rp_graph *g, bool param_grads, bool input_grad, bool guided)
 {
     if (!g->last_train) return;
-    rp_pass p = {.B = 0, .train = true, .param_grads = param_grads, .guided = guided, .rng = &g->dropout_rng,
-                 .sync = &g->bn_sync};
+    rp_pass p = {.B = 0, .train = true, .param_grads = param_grads, .guided = guided, .sync = &g->bn_sync};
     mark_backward(g, param_grads, input_grad);
     const rp_plan *plan = g->last_plan;
     bool plain = guided || (!param_grads && !input_grad);
@@ -500,7 +546,7 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         run_forward(g, plan, B, false);
     }
     rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
-                 .rng = &g->dropout_rng, .sync = g->last_train && g->bn_sync.dist ? &g->bn_sync : NULL};
+                 .sync = g->last_train && g->bn_sync.dist ? &g->bn_sync : NULL};
     mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));

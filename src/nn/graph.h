@@ -72,13 +72,27 @@ typedef struct rp_bn_sync {
     rp_status status;     /* the first failed collective since rp_graph_sync_status cleared it */
 } rp_bn_sync;
 
+/* Dropout and stochastic depth draw each row's masks from the row's own stream (rp_pass_row_rng):
+ * row r of a training pass is copy r / n of example r % n of the examples named last
+ * (rp_graph_set_examples), its key hashed from (the caller's key, the example's index, the
+ * training pass since they were named, the copy). Unnamed, the rows are numbered on from
+ * `next` across passes, under a key from the graph's seed. */
+typedef struct rp_row_keys {
+    uint64_t seed;     /* the graph's (rp_graph_finalize): unnamed rows' key */
+    uint64_t *example; /* (max_batch) the named examples' keys, hashed from (key, index) */
+    int n;             /* named examples; -1: none named, rows numbered on from next */
+    uint64_t pass;     /* training forwards since they were named */
+    uint64_t next;     /* unnamed: the next row's number */
+    uint64_t *row;     /* (max_batch) this training pass's row keys (rp_pass.row_keys) */
+} rp_row_keys;
+
 /* One pass's settings, shared by all nodes. */
 typedef struct rp_pass {
     int B;             /* batch size of this pass (<= max batch; 0 only for a process with an empty piece) */
     bool train;        /* batch statistics, dropout */
     bool param_grads;  /* backward: accumulate parameter gradients */
     bool guided;       /* backward: guided-backprop rule in ReLU/ReLU6 (rp_graph_backward_guided) */
-    rp_rng *rng;       /* dropout stream */
+    const uint64_t *row_keys; /* training forward: (B) each row's key for its random masks (rp_pass_row_rng) */
     rp_bn_sync *sync;  /* training batch norms over several processes, or NULL */
 } rp_pass;
 
@@ -151,6 +165,7 @@ struct rp_node {
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
     void *state;               /* layer-specific configuration */
+    int index;                 /* its place in the graph: keys its random masks (rp_pass_row_rng) */
     rp_param *param;           /* this node's parameters, in registration order */
     int first_param, n_params;
     /* kept by the graph: */
@@ -178,7 +193,7 @@ typedef struct rp_graph {
     rp_arena act_arena;   /* input, outputs, gradient slots, saved, step memory, scratch */
     int n_dy_slots;
     float *input, *dinput; /* dinput: unused (backward writes into the caller's dx) */
-    rp_rng dropout_rng;
+    rp_row_keys masks;    /* where dropout and stochastic depth draw (rp_graph_set_examples) */
     int last_B;          /* batch of the last forward, for backward */
     bool last_train;
     bool finalized;
@@ -236,6 +251,20 @@ void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_gra
  * convention: 0 < x < 6). Other layers are unchanged. Used by src/explain/guided.c. */
 void rp_graph_backward_guided(rp_graph *g, const float *dout, float *dx);
 void rp_graph_zero_grad(rp_graph *g);
+
+/* Random masks ------------------------------------------------------------------- */
+/* Names the examples of the next training passes (until the next call): row r of a pass is
+ * example idx[r % n] (first + r % n when idx is NULL; idx is copied), copy r / n -- the
+ * objectives' passes of [x; x_adv] or [x; view1; view2] hold two or three copies of every
+ * example, each with masks of its own. key says whose examples they are (the objective's
+ * rp_rng_key(seed, RP_STREAM_DROPOUT, epoch)). Each training pass since the call gets masks of
+ * its own (advreg's clean and adversarial passes); naming the same examples again repeats
+ * them. So an example's masks depend on (key, its index, the layer, the pass, the copy) alone,
+ * not on the batch it is in, its place there, or how a batch is split among processes.
+ * 0 <= n <= max batch (0: an empty piece, whose passes have no rows). */
+void rp_graph_set_examples(rp_graph *g, uint64_t key, const int *idx, int64_t first, int n);
+/* Row b's stream for node n's masks in a training forward (dropout, stochastic depth). */
+void rp_pass_row_rng(const rp_pass *p, const rp_node *n, int b, rp_rng *r);
 
 /* Look-ups ------------------------------------------------------------------------ */
 int rp_graph_find_node(const rp_graph *g, const char *name);

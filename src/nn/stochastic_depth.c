@@ -1,8 +1,9 @@
 /* Stochastic depth (Huang et al. 2016; torchvision.ops.StochasticDepth, mode "row"): in
  * training each SAMPLE of the residual branch is kept with probability 1 - p and scaled by
  * 1/(1 - p), else zeroed as a whole; identity in evaluation (and for p = 0). One draw per
- * sample, in sample order, from the pass's dropout stream; the per-sample factors are kept
- * for backward. */
+ * sample, the first of the sample's own stream (rp_pass_row_rng: keyed by its example, the
+ * layer and the pass, so it does not depend on the batch or the process); the per-sample
+ * factors are kept for backward. */
 #include "nn/graph.h"
 
 typedef struct sdepth_state {
@@ -40,7 +41,11 @@ static void sdepth_fwd(rp_node *n, const rp_pass *p)
         return;
     }
     float drop = ((const sdepth_state *)n->state)->p, keep = 1.0f / (1.0f - drop);
-    for (int b = 0; b < p->B; b++) n->saved[b] = rp_rng_uniform(p->rng) < drop ? 0.0f : keep;
+    for (int b = 0; b < p->B; b++) {
+        rp_rng r;
+        rp_pass_row_rng(p, n, b, &r);
+        n->saved[b] = rp_rng_uniform(&r) < drop ? 0.0f : keep;
+    }
     sdepth_scale(n->y, n->x[0], n->saved, p->B, S);
 }
 

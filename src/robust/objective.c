@@ -465,6 +465,9 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
     for (int i = 0; i < B; i++) /* every example's draws from its own stream */
         rp_rng_seed_key(&o->rngs[i], o->cfg.seed, RP_STREAM_ATTACK, o->key_idx ? (uint64_t)o->key_epoch : 0,
                         o->key_idx ? (uint64_t)o->key_idx[i] : (uint64_t)(o->next_index + i));
+    /* and its dropout and stochastic-depth masks in every training pass (rp_graph_set_examples) */
+    rp_graph_set_examples(&o->m->g, rp_rng_key(o->cfg.seed, RP_STREAM_DROPOUT, o->key_idx ? (uint64_t)o->key_epoch : 0),
+                          o->key_idx, o->next_index, B);
     if (!o->key_idx) o->next_index += B;
     o->key_idx = NULL;
     rp_model_zero_grad(o->m);

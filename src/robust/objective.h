@@ -57,8 +57,11 @@ unsigned rp_objective_families(const rp_objective_config *c);
  * over the processes in rank order, and the step statistics are the global batch's, so the
  * update is the one-process step's up to float rounding and identical on every process.
  * Batch norms use the whole job's batch statistics (rp_graph_set_dist; a process with an
- * empty piece still runs the training passes with B = 0 for their collectives). Dropout is
- * the caller's to refuse: its masks are drawn per process. */
+ * empty piece still runs the training passes with B = 0 for their collectives). Dropout and
+ * stochastic depth need nothing more: their masks are keyed by example (every step names its
+ * examples to the graph, rp_graph_set_examples), so a piece's rows get the masks one process
+ * gives them -- when the examples are named by their place in the data set
+ * (rp_objective_set_examples). */
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
 
 #endif
