@@ -2,8 +2,9 @@
 # rampart train --recipe and --consistency: the recipe's expansion is printed and stored in the
 # checkpoint's metadata with the corruption families its training touches; an explicit flag
 # overrides the recipe (--recipe generalize --consistency none is --augment augmix:3 alone);
-# the same seed gives the same weights with AugMix views in 0 and 2 loader workers; bad
-# values and --consistency without a mixing augmentation fail with one line.
+# the same seed gives the same weights with AugMix views in 0 and 2 loader workers; --sam is
+# recorded and changes the weights; bad values and --consistency without a mixing augmentation
+# fail with one line.
 set -uo pipefail
 bin=${RAMPART_BIN:?}
 tmp=$(mktemp -d)
@@ -41,12 +42,15 @@ PY
 train over.safetensors --recipe generalize --consistency none
 meta "$tmp/over.safetensors" | grep -q '"consistency":"none"' || fail "an explicit --consistency did not override the recipe"
 train plain.safetensors --augment augmix:3
-python3 - "$tmp/over.safetensors" "$tmp/plain.safetensors" <<'PY' || fail "--recipe generalize --consistency none differs from --augment augmix:3"
-import json, struct, sys
+same_weights() { # two checkpoints' tensor bytes (the header and its metadata aside) are equal
+  python3 - "$1" "$2" <<'PY'
+import struct, sys
 def data(p):
     f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; f.read(n); return f.read()
 sys.exit(0 if data(sys.argv[1]) == data(sys.argv[2]) else 1)
 PY
+}
+same_weights "$tmp/over.safetensors" "$tmp/plain.safetensors" || fail "--recipe generalize --consistency none differs from --augment augmix:3"
 bad() { # expected message, flags...
   local want=$1; shift
   "$bin" train --limit 64 --epochs 1 --out "$tmp/bad.safetensors" "$@" >/dev/null 2>"$tmp/err"
@@ -54,12 +58,18 @@ bad() { # expected message, flags...
   { [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "$want" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -le 3 ]; } ||
       { fail "$* (exit $rc)"; cat "$tmp/err"; }
 }
+# SAM around the recipe: recorded in the metadata, and it changes the weights
+train sam.safetensors --recipe generalize --sam 0.05 --workers 0
+meta "$tmp/sam.safetensors" | grep -q '"sam":0.05' || fail "metadata lacks the SAM radius: $(meta "$tmp/sam.safetensors")"
+same_weights "$tmp/sam.safetensors" "$tmp/gen.safetensors" && fail "--sam 0.05 gave the weights of the run without it"
 bad "needs an augmentation that makes two views" --consistency jsd
 bad "needs an augmentation that makes two views" --consistency jsd --augment flip,gaussian
 bad "expected none or jsd[:LAMBDA]" --consistency kl --augment augmix
 bad "expected none or jsd[:LAMBDA]" --consistency jsd:-1 --augment augmix
 bad "unknown recipe 'fast'" --recipe fast
 bad "more than one of augmix, prime" --augment augmix,prime
+bad "--sam and --save-every >= 0" --sam -0.1
+bad "bad value 'nan' for --sam" --sam nan
 [ -e "$tmp/bad.safetensors" ] && fail "a refused run wrote a checkpoint"
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -2,7 +2,7 @@
  * agree and gradients can be recomputed independently): advreg reuses the clean pass's
  * parameter gradients and adds multiplier x those at its neighbour; the special cases that
  * must equal erm do; trades' joint pass equals two separate passes; every objective trains;
- * the L1 machinery of advreg (NSL's direction, exact projection). */
+ * the L1 machinery of advreg (NSL's direction, exact projection); SAM around an objective. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -459,6 +459,84 @@ static void test_random_starts_keyed(void **state)
     }
 }
 
+/* SAM around erm and trades: one step equals the test's own SAM — the objective's gradient g
+ * at w, w' = w + rho g / ||g||, the gradient g' at w' on the same examples with the same
+ * random draws (keyed), then w - lr g' — computed with plain steps of learning rate 0; rho 0 is
+ * the plain step bit for bit; a bad radius is refused. */
+static void test_sam_step(void **state)
+{
+    (void)state;
+    enum { Q = 16 };
+    const float lr = 0.1f, rho = 0.5f;
+    rp_objective_config erm = rp_objective_defaults(), tr = erm;
+    tr.kind = RP_OBJ_TRADES, tr.eps = 0.1f, tr.norm = RP_NORM_LINF, tr.steps = 2, tr.seed = 4;
+    const rp_objective_config *cfgs[] = {&erm, &tr};
+    int idx[Q];
+    for (int i = 0; i < Q; i++) idx[i] = 7 * i + 1;
+    for (int q = 0; q < 2; q++) {
+        rp_model *a = new_model(), *b = new_model();
+        rp_objective *oa = new_objective(a, cfgs[q]), *ob = new_objective(b, cfgs[q]);
+        assert_int_equal(rp_objective_set_sam(oa, rho), RP_OK);
+        rp_optim *sa = new_sgd(a, lr, 0.0f), *zero = new_sgd(b, 1e-30f, 0.0f);
+        rp_objective_set_examples(oa, 2, idx);
+        rp_step_stats st;
+        assert_int_equal(rp_train_step(oa, sa, S.x, S.y, Q, &st), RP_OK);
+        /* the test's SAM on b: the gradient at w (a step of lr 1e-30 leaves w as it is) */
+        rp_step_stats st0;
+        rp_objective_set_examples(ob, 2, idx);
+        assert_int_equal(rp_train_step(ob, zero, S.x, S.y, Q, &st0), RP_OK);
+        assert_true(st.loss == st0.loss); /* the statistics are those at w */
+        double n2 = 0;
+        for (int i = 0; i < b->g.n_params; i++)
+            for (size_t k = 0; k < b->g.params[i].numel; k++) n2 += (double)b->g.params[i].grad[k] * b->g.params[i].grad[k];
+        assert_true(n2 > 0);
+        size_t n = rp_model_num_params(b), at = 0;
+        float *w = malloc(n * sizeof *w), *g0 = malloc(n * sizeof *g0);
+        double moved = 0;
+        for (int i = 0; i < b->g.n_params; i++) {
+            rp_param *p = &b->g.params[i];
+            for (size_t k = 0; k < p->numel; k++, at++) {
+                w[at] = p->data[k], g0[at] = p->grad[k];
+                p->data[k] += (float)(rho / sqrt(n2)) * p->grad[k];
+            }
+        }
+        rp_objective_set_examples(ob, 2, idx);
+        assert_int_equal(rp_train_step(ob, zero, S.x, S.y, Q, &st0), RP_OK);
+        at = 0;
+        for (int i = 0; i < b->g.n_params; i++) {
+            rp_param *p = &b->g.params[i], *pa = &a->g.params[i];
+            for (size_t k = 0; k < p->numel; k++, at++) {
+                float want = w[at] - lr * p->grad[k];
+                if (!(fabsf(pa->data[k] - want) <= 1e-6f + 1e-5f * fabsf(want)))
+                    fail_msg("sam, objective %d: %s[%zu] = %.9g, the test's SAM gives %.9g", (int)cfgs[q]->kind,
+                             p->name, k, (double)pa->data[k], (double)want);
+                moved = fmax(moved, fabs((double)pa->data[k] - (w[at] - lr * g0[at])));
+            }
+        }
+        assert_true(moved > 1e-3); /* SAM's step is not the plain one */
+        free(w), free(g0);
+        rp_optim_destroy(sa), rp_optim_destroy(zero);
+        rp_objective_destroy(oa), rp_objective_destroy(ob);
+        rp_model_destroy(a), rp_model_destroy(b);
+    }
+    /* rho 0: the plain step, bit for bit */
+    rp_model *a = new_model(), *b = new_model();
+    rp_objective *oa = new_objective(a, &erm), *ob = new_objective(b, &erm);
+    assert_int_equal(rp_objective_set_sam(oa, 0.0f), RP_OK);
+    rp_optim *pa = new_sgd(a, lr, 0.9f), *pb = new_sgd(b, lr, 0.9f);
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(rp_train_step(oa, pa, S.x + (size_t)s * B * S.X, S.y + s * B, B, NULL), RP_OK);
+        assert_int_equal(rp_train_step(ob, pb, S.x + (size_t)s * B * S.X, S.y + s * B, B, NULL), RP_OK);
+    }
+    assert_params_equal(a, b, "sam 0 vs plain");
+    assert_int_equal(rp_objective_set_sam(oa, -0.1f), RP_ERR_ARG);
+    assert_int_equal(rp_objective_set_sam(oa, NAN), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(S.ctx), "sam"));
+    rp_optim_destroy(pa), rp_optim_destroy(pb);
+    rp_objective_destroy(oa), rp_objective_destroy(ob);
+    rp_model_destroy(a), rp_model_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_consistency_gradient),
         cmocka_unit_test(test_each_objective_trains),
         cmocka_unit_test(test_random_starts_keyed),
+        cmocka_unit_test(test_sam_step),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* rampart train: a model on a data set with a plain or robust objective. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ typedef struct train_opts {
     const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective;
     int epochs, batch, threads, limit, test_limit, warmup, step_size;
     float lr, momentum, weight_decay, gamma, label_smoothing;
+    float sam;       /* --sam: SAM's radius (0: off) */
     bool nesterov, json;
     int seed;
     const char *augment; float augment_prob; /* --augment ("none": no augmentation) */
@@ -257,6 +259,7 @@ static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const 
     cJSON_AddStringToObject(j, "augment", o->augment);
     cJSON_AddNumberToObject(j, "augment_prob", o->augment_prob);
     cJSON_AddStringToObject(j, "consistency", o->consistency);
+    cJSON_AddNumberToObject(j, "sam", o->sam);
     cJSON_AddStringToObject(j, "touches", touched);
     cJSON_AddStringToObject(j, "unseen", judged);
     char *str = cJSON_PrintUnformatted(j);
@@ -318,7 +321,7 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
     for (int k = 0; k < K && k < 1023; k++) names[k] = rp_dataset_class_name(train, k);
     FILE *log = log_of(o);
     if (rp_model_create(ctx, &mc, &m) != RP_OK || rp_objective_create(ctx, m, ocfg, o->batch, &obj) != RP_OK ||
-        rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
+        rp_objective_set_sam(obj, o->sam) != RP_OK || rp_optim_create(ctx, m, &optc, &opt) != RP_OK) {
         rc = cli_fail("train", ctx);
         goto done;
     }
@@ -430,6 +433,7 @@ static cJSON *fingerprint(const train_opts *o, const rp_objective_config *oc, co
                       (double)oc->multiplier, (double)oc->alpha, (double)oc->beta, (double)oc->label_smoothing);
     train_resume_flag(f, "augment", "%s prob %.9g", o->augment, (double)o->augment_prob);
     train_resume_flag(f, "consistency", "%.9g", (double)oc->consistency);
+    if (o->sam > 0.0f) train_resume_flag(f, "sam", "%.9g", (double)o->sam); /* older states have none */
     train_resume_flag(f, "init", "%s", o->init ? o->init : "none");
     char at[256] = "";
     for (int i = 0, used = 0; i < o->unfreeze_at.n && used < (int)sizeof at; i++)
@@ -503,6 +507,8 @@ static int train_main(train_opts *op, int argc, char **argv)
          "(augmix and prime: 1)"},
         {"--consistency", CLI_STRING, &o.consistency, "none", "jsd[:LAMBDA]: AugMix's Jensen-Shannon consistency "
          "over the clean image and two views of the mixing augmentation (lambda 12); needs --augment augmix or prime"},
+        {"--sam", CLI_FLOAT, &o.sam, "0", "sharpness-aware minimisation (Foret et al.) around the objective: the "
+         "radius RHO of the weight perturbation (0: off; paper 0.05); twice the passes"},
         {"--recipe", CLI_STRING, &o.recipe_name, "none", "a named set of flags, given before yours (yours win): "
          "generalize (AugMix + JSD, the best measured on unseen corruptions)"},
         {"--workers", CLI_INT, &o.workers, "2", "threads decoding image files and preparing batches ahead (0: none)"},
@@ -520,8 +526,9 @@ static int train_main(train_opts *op, int argc, char **argv)
                       (int)(sizeof flags / sizeof flags[0]), argc, argv);
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0) ||
-        o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0) || o.save_every < 0) {
-        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits and "
+        o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0) || o.save_every < 0 ||
+        !(o.sam >= 0 && isfinite(o.sam))) {
+        fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits, --sam and "
                         "--save-every >= 0, --workers in 0..64, --num-classes >= 0, --width > 0\n");
         return CLI_EXIT_USAGE;
     }

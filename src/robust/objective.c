@@ -184,6 +184,8 @@ void rp_objective_destroy(rp_objective *o)
     free(o->dir);
     free(o->rngs);
     free(o->gbuf);
+    free(o->sam_w);
+    free(o->sam_buffers);
     free(o);
 }
 
@@ -453,23 +455,20 @@ rp_status rp_train_step(rp_objective *o, rp_optim *opt, const float *x, const in
     return rp_train_step_views(o, opt, x, NULL, y, B, stats);
 }
 
-rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, const float *views,
-                              const int32_t *y, int B, rp_step_stats *stats)
+/* The objective's gradients at the current weights (zeroed first) and its statistics, summed
+ * over the job's processes; every example's random draws from its own stream, keyed by
+ * (epoch, idx[i]) or numbered from base. */
+static rp_status objective_grads(rp_objective *o, const float *x, const float *views, const int32_t *y, int B,
+                                 int key_epoch, const int *idx, int64_t base, rp_step_stats *out)
 {
-    RP_ASSERT(B >= (o->dist ? 0 : 1) && B <= o->max_batch);
     bool consistency = o->cfg.consistency > 0.0f;
-    if (consistency && !views)
-        return rp_fail(o->ctx, RP_ERR_ARG, "consistency: the objective needs two augmented views of every image "
-                       "(an augmentation that makes views, e.g. augmix or prime)");
     rp_step_stats st = {0};
     for (int i = 0; i < B; i++) /* every example's draws from its own stream */
-        rp_rng_seed_key(&o->rngs[i], o->cfg.seed, RP_STREAM_ATTACK, o->key_idx ? (uint64_t)o->key_epoch : 0,
-                        o->key_idx ? (uint64_t)o->key_idx[i] : (uint64_t)(o->next_index + i));
+        rp_rng_seed_key(&o->rngs[i], o->cfg.seed, RP_STREAM_ATTACK, idx ? (uint64_t)key_epoch : 0,
+                        idx ? (uint64_t)idx[i] : (uint64_t)(base + i));
     /* and its dropout and stochastic-depth masks in every training pass (rp_graph_set_examples) */
-    rp_graph_set_examples(&o->m->g, rp_rng_key(o->cfg.seed, RP_STREAM_DROPOUT, o->key_idx ? (uint64_t)o->key_epoch : 0),
-                          o->key_idx, o->next_index, B);
-    if (!o->key_idx) o->next_index += B;
-    o->key_idx = NULL;
+    rp_graph_set_examples(&o->m->g, rp_rng_key(o->cfg.seed, RP_STREAM_DROPOUT, idx ? (uint64_t)key_epoch : 0), idx,
+                          base, B);
     rp_model_zero_grad(o->m);
     /* an empty piece (B = 0) gives zero gradients; with batch norms over the job the passes still
      * run, with no rows, for their collectives (rp_graph_set_dist) */
@@ -493,6 +492,85 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
         return rp_fail(o->ctx, RP_ERR_NUMERIC, "training loss is %g; %s", (double)st.loss,
                        rp_model_check_finite(o->ctx, o->m) == RP_OK ? "parameters are finite (lower the learning rate?)"
                                                                      : rp_ctx_error(o->ctx));
+    *out = st;
+    return RP_OK;
+}
+
+/* Copies every parameter p with want(p) into buf (to_buf) or back from it. */
+static size_t copy_params(const rp_graph *g, float *buf, bool trainable, bool to_buf)
+{
+    size_t at = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const rp_param *p = &g->params[i];
+        if (p->trainable != trainable || (trainable && p->frozen)) continue;
+        if (to_buf) memcpy(buf + at, p->data, p->numel * sizeof *buf);
+        else memcpy(p->data, buf + at, p->numel * sizeof *buf);
+        at += p->numel;
+    }
+    return at;
+}
+
+rp_status rp_objective_set_sam(rp_objective *o, float rho)
+{
+    if (!(rho >= 0.0f && isfinite(rho)))
+        return rp_fail(o->ctx, RP_ERR_ARG, "sam: radius %g must be finite and >= 0", (double)rho);
+    o->sam_rho = rho;
+    if (rho == 0.0f || o->sam_w) return RP_OK;
+    const rp_graph *g = &o->m->g;
+    size_t nw = 0, nb = 0;
+    for (int i = 0; i < g->n_params; i++)
+        *(g->params[i].trainable ? &nw : &nb) += g->params[i].numel;
+    o->sam_w = malloc((nw ? nw : 1) * sizeof *o->sam_w);
+    o->sam_buffers = malloc((nb ? nb : 1) * sizeof *o->sam_buffers);
+    if (!o->sam_w || !o->sam_buffers) return rp_fail(o->ctx, RP_ERR_NOMEM, "sam: out of memory for %zu weights", nw);
+    return RP_OK;
+}
+
+/* SAM's ascent: w += rho g / ||g|| over the trainable, unfrozen weights (the gradients are the
+ * job's, so every process moves the same way), the old weights kept in sam_w. */
+static void sam_ascend(rp_objective *o)
+{
+    const rp_graph *g = &o->m->g;
+    double n2 = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const rp_param *p = &g->params[i];
+        if (!p->trainable || p->frozen) continue;
+        for (size_t k = 0; k < p->numel; k++) n2 += (double)p->grad[k] * p->grad[k];
+    }
+    copy_params(g, o->sam_w, true, true);
+    copy_params(g, o->sam_buffers, false, true);
+    float s = (float)(o->sam_rho / (sqrt(n2) + 1e-12));
+    for (int i = 0; i < g->n_params; i++) {
+        const rp_param *p = &g->params[i];
+        if (!p->trainable || p->frozen) continue;
+        for (size_t k = 0; k < p->numel; k++) p->data[k] += s * p->grad[k];
+    }
+}
+
+rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, const float *views,
+                              const int32_t *y, int B, rp_step_stats *stats)
+{
+    RP_ASSERT(B >= (o->dist ? 0 : 1) && B <= o->max_batch);
+    if (o->cfg.consistency > 0.0f && !views)
+        return rp_fail(o->ctx, RP_ERR_ARG, "consistency: the objective needs two augmented views of every image "
+                       "(an augmentation that makes views, e.g. augmix or prime)");
+    const int *idx = o->key_idx;
+    int64_t base = o->next_index;
+    o->key_idx = NULL;
+    if (!idx) o->next_index += B;
+    rp_step_stats st;
+    RP_TRY(objective_grads(o, x, views, y, B, o->key_epoch, idx, base, &st));
+    if (o->sam_rho > 0.0f) {
+        /* SAM (Foret et al. 2021): the update takes the gradient at the worst weights within
+         * rho of w (to first order), the same examples and random draws; batch norms' running
+         * statistics are the first pass's alone */
+        sam_ascend(o);
+        rp_step_stats at_worst;
+        rp_status s = objective_grads(o, x, views, y, B, o->key_epoch, idx, base, &at_worst);
+        copy_params(&o->m->g, o->sam_w, true, false);
+        copy_params(&o->m->g, o->sam_buffers, false, false);
+        RP_TRY(s);
+    }
     RP_TRY(rp_model_check_finite(o->ctx, o->m));
     rp_optim_step(opt);
     if (stats) *stats = st;

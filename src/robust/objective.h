@@ -35,6 +35,9 @@ struct rp_objective {
     const int *key_idx;    /* BORROWED for one step, or NULL */
     rp_dist *dist;         /* BORROWED: data-parallel steps (rp_objective_set_dist), or NULL */
     float *gbuf;           /* (trainable scalars) the gradients packed for one all-reduce */
+    float sam_rho;         /* rp_objective_set_sam: 0, or the radius of SAM's weight perturbation */
+    float *sam_w;          /* (trainable scalars) the weights before SAM's ascent */
+    float *sam_buffers;    /* (buffer scalars) batch norms' running statistics before SAM's second pass */
 };
 
 /* Per-example step direction of gradient row g (X floats), NSL's maximiser of <g, d> over
@@ -63,5 +66,14 @@ unsigned rp_objective_families(const rp_objective_config *c);
  * gives them -- when the examples are named by their place in the data set
  * (rp_objective_set_examples). */
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
+
+/* Sharpness-aware minimisation (Foret et al. 2021) around any objective: each step computes
+ * the objective's gradient g at w, moves to w + rho g / ||g||_2 (the trainable, unfrozen
+ * weights; the job's gradient, so every process moves alike), takes the gradient there on the
+ * same examples with the same random draws, and updates w with it; the step's statistics are
+ * those at w, and batch norms' running statistics move once. Twice the passes of the
+ * objective. rho = 0: off (the default). It perturbs weights, not images: it touches no
+ * corruption family. */
+rp_status rp_objective_set_sam(rp_objective *o, float rho);
 
 #endif
