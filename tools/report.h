@@ -92,6 +92,9 @@ int rpt_problem(rpt_data *d, bool skip_bad, const char *fmt, ...) __attribute__(
 int rpt_index(rpt_data *d);
 /* Field helpers: a number (NaN when absent or null), a string (def when absent). */
 double rpt_num(const cJSON *j, const char *key);
+/* A count field as a long: 0 unless it is a number in [0, 2^31) (absent, null, negative or huge
+ * numbers have no defined conversion). */
+long rpt_count(const cJSON *j, const char *key);
 const char *rpt_str(const cJSON *j, const char *key, const char *def);
 /* The n per-image correctness bytes of an eval row (malloc'd), or NULL when it has none. */
 unsigned char *rpt_correct(const rpt_data *d, int row, int *n);

@@ -55,6 +55,12 @@ static double row_num(const rpt_data *d, int row, const char *key)
     return row < 0 ? NAN : rpt_num(d->rows[row].j, key);
 }
 
+/* A count of a row (0 when the model has no row there). */
+static long row_count(const rpt_data *d, int row, const char *key)
+{
+    return row < 0 ? 0 : rpt_count(d->rows[row].j, key);
+}
+
 static void th(rp_buf *b, const char *cls, const char *text)
 {
     rp_buf_printf(b, "<th%s>", cls ? " class=\"l\"" : "");
@@ -135,10 +141,10 @@ static void summary(rp_buf *b, const rpt_data *d, const rpt_opts *o)
         rp_buf_put(b, "<tr><td class=\"l\">");
         rp_buf_escape(b, d->models[m].label);
         rp_buf_put(b, "</td>");
-        rpt_table_cell_acc(b, row_num(d, cr, "accuracy"), (long)row_num(d, cr, "n"));
+        rpt_table_cell_acc(b, row_num(d, cr, "accuracy"), row_count(d, cr, "n"));
         for (int e = 0; e < ne; e++) {
             int w = rpt_worst_cond(d, "linf", eps[e]), r = w >= 0 ? d->conds[w].row[m] : -1;
-            rpt_table_cell_acc(b, row_num(d, r, "accuracy"), (long)row_num(d, r, "n"));
+            rpt_table_cell_acc(b, row_num(d, r, "accuracy"), row_count(d, r, "n"));
         }
         if (corr) {
             mean_cell(b, d, o, m, RPT_CORRUPTION);
@@ -242,7 +248,7 @@ static void per_class(rp_buf *b, const rpt_data *d)
                 int cond = c ? w : clean, r = cond >= 0 ? d->conds[cond].row[m] : -1;
                 const cJSON *cc = r >= 0 ? cJSON_GetObjectItemCaseSensitive(d->rows[r].j, "class_correct") : NULL;
                 const cJSON *v = cJSON_GetArrayItem(cc, k);
-                rpt_table_cell_acc(b, v && n > 0 ? v->valuedouble / n : NAN, (long)n);
+                rpt_table_cell_acc(b, v && n > 0 ? v->valuedouble / n : NAN, n > 0 && n < 2147483648.0 ? (long)n : 0);
             }
         rp_buf_put(b, "</tr>\n");
     }
@@ -326,8 +332,8 @@ static void attack_runs(rp_buf *b, const rpt_data *d)
         rp_buf_put(b, " ");
         rp_buf_escape(b, rpt_str(j, "norm", ""));
         rp_buf_printf(b, "</td><td>%g</td><td>%g</td><td>%g</td>", rpt_num(j, "eps"), rpt_num(j, "steps"), rpt_num(j, "n"));
-        rpt_table_cell_acc(b, rpt_num(j, "clean_accuracy"), (long)rpt_num(j, "n"));
-        rpt_table_cell_acc(b, rpt_num(j, "accuracy"), (long)rpt_num(j, "n"));
+        rpt_table_cell_acc(b, rpt_num(j, "clean_accuracy"), rpt_count(j, "n"));
+        rpt_table_cell_acc(b, rpt_num(j, "accuracy"), rpt_count(j, "n"));
         rp_buf_printf(b, "<td class=\"l\">%s</td><td class=\"l\"><code>",
                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "in_ball")) ? "yes" : "<b>NO</b>");
         rp_buf_escape(b, rpt_str(j, "out", ""));

@@ -12,6 +12,12 @@ double rpt_num(const cJSON *j, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+long rpt_count(const cJSON *j, const char *key)
+{
+    double v = rpt_num(j, key);
+    return v >= 0.0 && v < 2147483648.0 ? (long)v : 0;
+}
+
 const char *rpt_str(const cJSON *j, const char *key, const char *def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -196,7 +202,7 @@ unsigned char *rpt_correct(const rpt_data *d, int row, int *n)
 {
     const cJSON *j = d->rows[row].j;
     const char *b = rpt_str(j, "correct_b64", NULL);
-    *n = (int)rpt_num(j, "n");
+    *n = (int)rpt_count(j, "n");
     size_t len;
     unsigned char *bits = b ? rp_base64_decode(b, &len) : NULL, *ok = bits ? malloc((size_t)*n + 1) : NULL;
     for (int i = 0; ok && i < *n; i++) ok[i] = bits[i >> 3] >> (i & 7) & 1;

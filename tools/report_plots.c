@@ -56,7 +56,7 @@ static int points(const rpt_data *d, rpt_cond_kind kind, const char *norm, const
         while (k > 0 && x[k - 1] > cd->x) x[k] = x[k - 1], y[k] = y[k - 1], k--;
         x[k] = cd->x, y[k] = acc_of(d, cd->row[m]), n++;
     }
-    long N = cc >= 0 && d->conds[cc].row[m] >= 0 ? (long)rpt_num(d->rows[d->conds[cc].row[m]].j, "n") : 0;
+    long N = cc >= 0 && d->conds[cc].row[m] >= 0 ? rpt_count(d->rows[d->conds[cc].row[m]].j, "n") : 0;
     for (int i = 0; lo && i < n; i++)
         if (isfinite(y[i])) rp_wilson(lround(y[i] * N), N, RP_Z95, &lo[i], &hi[i]);
         else lo[i] = hi[i] = NAN;
@@ -109,7 +109,7 @@ static void eps_table(rp_buf *b, const rpt_data *d, const char *norm, const char
                         (strstr(cd->label, "(transfer)") != NULL) == tr[a] && !strstr(cd->key, "/adapt"))
                         r = cd->row[m];
                 }
-                rpt_table_cell_acc(b, acc_of(d, r), r < 0 ? 0 : (long)rpt_num(d->rows[r].j, "n"));
+                rpt_table_cell_acc(b, acc_of(d, r), r < 0 ? 0 : rpt_count(d->rows[r].j, "n"));
             }
         rp_buf_put(b, "</tr>\n");
     }

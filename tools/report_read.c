@@ -25,7 +25,8 @@ int rpt_problem(rpt_data *d, bool skip_bad, const char *fmt, ...)
     return 0;
 }
 
-/* The fields each kind must have: name and type ('s' string, 'n' number, 'N' number or null). */
+/* The fields each kind must have: name and type ('s' string, 'n' number, 'N' number or null, 'c' a
+ * count: an integer in [0, 2^31), so that no cast of it to an integer type is undefined). */
 typedef struct need {
     const char *kind, *fields;
 } need;
@@ -33,10 +34,10 @@ static const need NEEDS[] = {
     {"run", "command:s"},
     {"train_epoch", "model:s epoch:n loss:n train_accuracy:n test_accuracy:n seconds:n lr:n"},
     {"train_event", "event:s epoch:n"},
-    {"eval", "model:s condition:s n:n accuracy:N test_sha256:s test_n:n data:s"},
+    {"eval", "model:s condition:s n:c accuracy:N test_sha256:s test_n:c data:s"},
     {"eval_warning", "model:s check:s warning:s"},
     {"eval_summary", "model:s summary:s"},
-    {"attack", "model:s n:n accuracy:n"},
+    {"attack", "model:s n:c accuracy:n"},
     {"explain", "model:s out:s"},
 };
 
@@ -44,6 +45,8 @@ static bool has_type(const cJSON *v, char t)
 {
     if (t == 's') return cJSON_IsString(v);
     if (t == 'n') return cJSON_IsNumber(v);
+    if (t == 'c') return cJSON_IsNumber(v) && v->valuedouble >= 0.0 && v->valuedouble < 2147483648.0 &&
+                         v->valuedouble == floor(v->valuedouble);
     return cJSON_IsNumber(v) || cJSON_IsNull(v);
 }
 

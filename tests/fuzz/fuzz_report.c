@@ -2,25 +2,25 @@
  * page it builds from the rows (report_html.c, report_plots.c): the bytes as one file of rows,
  * read strictly or skipping bad lines (the first byte's low bit), then checked for one test set,
  * indexed into models, conditions and training runs, and rendered to HTML in memory. The
- * reader's messages to stderr are silenced while it runs. */
-#include <fcntl.h>
+ * reader's messages (fprintf to stderr) go to /dev/null: glibc lets the stderr stream be
+ * replaced, while the sanitizers' reports still reach file descriptor 2. */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "fuzz_util.h"
 #include "report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0) return 0;
+    if (size < 2) return 0;
     bool skip_bad = data[0] & 1;
-    FILE *f = fmemopen((void *)(data + 1), size - 1 ? size - 1 : 1, "r");
+    FILE *f = fmemopen((void *)(data + 1), size - 1, "r");
     if (!f) return 0;
-    fflush(stderr);
-    int saved = dup(2), null = open("/dev/null", O_WRONLY);
-    if (saved >= 0 && null >= 0) dup2(null, 2);
+    static FILE *null;
+    if (!null) null = fopen("/dev/null", "w");
+    FILE *saved = stderr;
+    if (null) stderr = null;
     rpt_data d = {0};
-    if (size > 1 && rpt_read(&d, "fuzz.jsonl", f, skip_bad) == 0 && rpt_check_test_set(&d, skip_bad) == 0 &&
+    if (rpt_read(&d, "fuzz.jsonl", f, skip_bad) == 0 && rpt_check_test_set(&d, skip_bad) == 0 &&
         rpt_index(&d) == 0) {
         rp_buf b = {0};
         rpt_opts o = {.out = "fuzz.html", .skip_bad = skip_bad, .bootstrap = 20, .seed = 1};
@@ -29,8 +29,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     rpt_free(&d);
     fclose(f);
-    fflush(stderr);
-    if (saved >= 0) dup2(saved, 2), close(saved);
-    if (null >= 0) close(null);
+    stderr = saved;
     return 0;
 }
