@@ -16,9 +16,7 @@
 #include <string.h>
 
 #include "dist/dist.h"
-#include "nn/model.h"
-#include "robust/objective.h"
-#include "testutil.h"
+#include "model_testutil.h"
 
 enum { BG = 20, H = 16, W = 16, C = 3, K = 10 };
 
@@ -27,15 +25,9 @@ static rp_model *model(rp_ctx *ctx)
 {
     rp_model_config mc = {.arch = "mobilenet_v2", .num_classes = K, .H = H, .W = W, .C = C, .max_batch = BG,
                           .seed = 9, .width = 0.25f, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
-    rp_model *m = calloc(1, sizeof *m);
-    assert_non_null(m);
-    m->ctx = ctx;
-    m->cfg = mc;
-    snprintf(m->arch, sizeof m->arch, "%s", mc.arch);
-    m->cfg.arch = m->arch;
-    rp_graph_init(&m->g, ctx, (rp_shape){H, W, C});
+    rp_model *m = mtu_model_begin(ctx, &mc);
     assert_true(rp_build_mobilenet_v2_dropout(&m->g, &m->cfg, 0.0f) >= 0);
-    assert_int_equal(rp_graph_finalize(&m->g, BG, mc.seed), RP_OK);
+    mtu_model_finish(m);
     return m;
 }
 
@@ -43,12 +35,9 @@ static rp_model *model(rp_ctx *ctx)
 static void step(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg, rp_dist *d, const float *x,
                  const int32_t *y, const int *idx, int lo, int hi, rp_step_stats *st)
 {
-    rp_objective *o = NULL;
-    rp_optim *opt = NULL;
-    rp_optim_config oc = rp_optim_defaults(RP_SGD);
-    oc.lr = 0.0f;
-    assert_int_equal(rp_objective_create(ctx, m, cfg, BG, &o), RP_OK);
-    assert_int_equal(rp_optim_create(ctx, m, &oc, &opt), RP_OK);
+    rp_objective *o;
+    rp_optim *opt;
+    mtu_objective(ctx, m, cfg, BG, 0.0f, &o, &opt);
     assert_int_equal(rp_objective_set_dist(o, d), RP_OK);
     rp_objective_set_examples(o, 1, idx + lo);
     if (rp_train_step(o, opt, x + (size_t)lo * H * W * C, y + lo, hi - lo, st) != RP_OK)

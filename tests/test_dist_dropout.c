@@ -22,9 +22,7 @@
 #include <string.h>
 
 #include "dist/dist.h"
-#include "nn/model.h"
-#include "robust/objective.h"
-#include "testutil.h"
+#include "model_testutil.h"
 
 typedef struct job {
     rp_ctx *ctx;
@@ -36,24 +34,11 @@ typedef struct job {
 
 enum { SB = 12, SH = 8, SW = 8, SC = 2, SK = 5 };
 
-/* input -> conv -> relu -> (x + stochastic_depth(conv(x))) -> average pool -> dropout -> linear */
+/* mtu_masked_model: input -> conv -> relu -> (x + stochastic_depth(conv(x))) -> average pool ->
+ * dropout -> linear */
 static rp_model *small_model(rp_ctx *ctx)
 {
-    rp_model *m = calloc(1, sizeof *m);
-    assert_non_null(m);
-    m->ctx = ctx;
-    m->cfg = (rp_model_config){.num_classes = SK, .H = SH, .W = SW, .C = SC, .max_batch = SB, .seed = 3};
-    snprintf(m->arch, sizeof m->arch, "masked");
-    m->cfg.arch = m->arch;
-    rp_graph *g = &m->g;
-    rp_graph_init(g, ctx, (rp_shape){SH, SW, SC});
-    int x = rp_g_relu(g, rp_g_conv2d(g, RP_INPUT, "conv0", 8, 3, 1, 1, 1, true), "relu0");
-    int r = rp_g_stochastic_depth(g, rp_g_conv2d(g, x, "conv1", 8, 3, 1, 1, 1, true), "sd", 0.5f);
-    x = rp_g_global_avgpool(g, rp_g_add(g, x, r, "res"), "pool");
-    x = rp_g_linear(g, rp_g_dropout(g, rp_g_flatten(g, x, "flat"), "drop", 0.5f), "fc", SK, true);
-    assert_true(x >= 0);
-    assert_int_equal(rp_graph_finalize(g, SB, m->cfg.seed), RP_OK);
-    return m;
+    return mtu_masked_model(ctx, SH, SW, SC, SK, SB);
 }
 
 /* Steps of cfg on samples [lo, hi) of (x, views, y), named idx[i] + shift, over d (NULL:
@@ -62,12 +47,9 @@ static void train(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg, rp_d
                   const float *views, const int32_t *y, const int *idx, int shift, int lo, int hi, int BG, int steps,
                   float lr)
 {
-    rp_objective *o = NULL;
-    rp_optim *opt = NULL;
-    rp_optim_config oc = rp_optim_defaults(RP_SGD);
-    oc.lr = lr;
-    assert_int_equal(rp_objective_create(ctx, m, cfg, BG, &o), RP_OK);
-    assert_int_equal(rp_optim_create(ctx, m, &oc, &opt), RP_OK);
+    rp_objective *o;
+    rp_optim *opt;
+    mtu_objective(ctx, m, cfg, BG, lr, &o, &opt);
     assert_int_equal(rp_objective_set_dist(o, d), RP_OK);
     size_t X = (size_t)m->cfg.H * m->cfg.W * m->cfg.C, n = (size_t)(hi - lo);
     float *v = NULL;
@@ -138,34 +120,24 @@ static double worst(const rp_model *a, const rp_model *b, bool weights)
 static void test_small_model_exact(void **state)
 {
     const job *j = *state;
-    size_t X = (size_t)SH * SW * SC;
-    float *x = malloc(SB * X * sizeof *x), *views = malloc(2 * SB * X * sizeof *views);
-    tu_fill_uniform(x, SB * X, 0.0f, 1.0f, 41);
-    tu_fill_uniform(views, 2 * SB * X, 0.0f, 1.0f, 42);
-    int32_t y[SB];
-    int idx[SB];
-    for (int i = 0; i < SB; i++) y[i] = (int32_t)(i * 3 % SK), idx[i] = 200 + 5 * i;
-    rp_objective_config erm = rp_objective_defaults(), advreg = erm, trades = erm, jsd = erm;
-    advreg.kind = RP_OBJ_ADVREG, advreg.eps = 0.05f, advreg.norm = RP_NORM_LINF, advreg.multiplier = 0.5f;
-    trades.kind = RP_OBJ_TRADES, trades.eps = 0.05f, trades.norm = RP_NORM_LINF, trades.steps = 2;
-    jsd.consistency = 2.0f;
-    const rp_objective_config *cfgs[] = {&erm, &advreg, &trades, &jsd};
+    mtu_masked_batch b;
+    mtu_masked_batch_init(&b, SB, (size_t)SH * SW * SC, SK);
     const char *names[] = {"erm", "advreg", "trades", "consistency"};
     for (int q = 0; q < 4; q++)
-        for (int run = 0; run < (cfgs[q] == &trades ? 2 : 3); run++) {
+        for (int run = 0; run < (q == MTU_TRADES ? 2 : 3); run++) {
             /* one step's gradients, with an empty piece; five steps' weights -- not TRADES's: its
              * crafting starts where the KL gradient is 0 but for rounding, so once the weights
              * differ by the order of the gradient sums its steps' signs do (tests/test_dist_bn.c) */
-            const float *v = cfgs[q] == &jsd ? views : NULL;
+            const float *v = q == MTU_CONSISTENCY ? b.views : NULL;
             bool empty = run == 1, weights = run == 2;
             int steps = weights ? 5 : 1;
             float lr = weights ? 0.2f : 0.0f;
             rp_model *whole = small_model(j->ctx), *part = small_model(j->ctx), *other = small_model(j->ctx);
             int lo, hi;
             piece(j, SB, empty, &lo, &hi);
-            train(j->ctx, whole, cfgs[q], NULL, x, v, y, idx, 0, 0, SB, SB, steps, lr);
-            train(j->ctx, part, cfgs[q], j->d, x, v, y, idx, 0, lo, hi, SB, steps, lr);
-            train(j->ctx, other, cfgs[q], j->d, x, v, y, idx, 1000, lo, hi, SB, steps, lr); /* other masks */
+            train(j->ctx, whole, &b.cfg[q], NULL, b.x, v, b.y, b.idx, 0, 0, SB, SB, steps, lr);
+            train(j->ctx, part, &b.cfg[q], j->d, b.x, v, b.y, b.idx, 0, lo, hi, SB, steps, lr);
+            train(j->ctx, other, &b.cfg[q], j->d, b.x, v, b.y, b.idx, 1000, lo, hi, SB, steps, lr); /* other masks */
             double e = worst(whole, part, weights), o = worst(whole, other, weights);
             const char *what = weights ? "five steps' weights" : empty ? "gradients (an empty piece)" : "gradients";
             if (e > 1e-5) fail_msg("%s, rank %d of %d: %s off by %.3g relative", names[q], j->R, j->N, what, e);
@@ -176,7 +148,7 @@ static void test_small_model_exact(void **state)
                        what, j->N, e, o);
             rp_model_destroy(whole), rp_model_destroy(part), rp_model_destroy(other);
         }
-    free(x), free(views);
+    mtu_masked_batch_free(&b);
 }
 
 /* ---- MobileNetV2 and EfficientNet-B0: batch norm over the processes ------------------------- */
@@ -189,16 +161,10 @@ static rp_model *big_model(rp_ctx *ctx, bool efficientnet)
                           .C = C, .max_batch = BG, .seed = 9, .width = efficientnet ? 1.0f : 0.25f,
                           .mean = {0.5f, 0.5f, 0.5f},
                           .std = {0.25f, 0.25f, 0.25f}};
-    rp_model *m = calloc(1, sizeof *m);
-    assert_non_null(m);
-    m->ctx = ctx;
-    m->cfg = mc;
-    snprintf(m->arch, sizeof m->arch, "%s", mc.arch);
-    m->cfg.arch = m->arch;
-    rp_graph_init(&m->g, ctx, (rp_shape){H, W, C});
+    rp_model *m = mtu_model_begin(ctx, &mc);
     if (efficientnet) assert_true(rp_build_efficientnet_b0_opts(&m->g, &m->cfg, 0.5f, 0.5f) >= 0);
     else assert_true(rp_build_mobilenet_v2_dropout(&m->g, &m->cfg, 0.5f) >= 0);
-    assert_int_equal(rp_graph_finalize(&m->g, BG, mc.seed), RP_OK);
+    mtu_model_finish(m);
     return m;
 }
 

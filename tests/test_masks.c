@@ -14,9 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/model.h"
-#include "robust/objective.h"
-#include "testutil.h"
+#include "model_testutil.h"
 
 /* ---- the masks of one graph --------------------------------------------------------------- */
 
@@ -201,26 +199,11 @@ static void test_masks_distribution(void **state)
 
 enum { BG = 12, H = 8, W = 8, C = 2, K = 5 };
 
-/* input -> conv 3x3 -> relu -> (x + stochastic_depth(conv 3x3 (x))) -> global average pool ->
- * dropout -> linear: dropout and stochastic depth, no batch norm (the pieces' gradients then
+/* mtu_masked_model: dropout and stochastic depth, no batch norm (the pieces' gradients then
  * add up to the whole batch's to float rounding). */
 static rp_model *model(rp_ctx *ctx)
 {
-    rp_model *m = calloc(1, sizeof *m);
-    assert_non_null(m);
-    m->ctx = ctx;
-    m->cfg = (rp_model_config){.num_classes = K, .H = H, .W = W, .C = C, .max_batch = BG, .seed = 3};
-    snprintf(m->arch, sizeof m->arch, "masked");
-    m->cfg.arch = m->arch;
-    rp_graph *g = &m->g;
-    rp_graph_init(g, ctx, (rp_shape){H, W, C});
-    int x = rp_g_relu(g, rp_g_conv2d(g, RP_INPUT, "conv0", 8, 3, 1, 1, 1, true), "relu0");
-    int r = rp_g_stochastic_depth(g, rp_g_conv2d(g, x, "conv1", 8, 3, 1, 1, 1, true), "sd", 0.5f);
-    x = rp_g_global_avgpool(g, rp_g_add(g, x, r, "res"), "pool");
-    x = rp_g_linear(g, rp_g_dropout(g, rp_g_flatten(g, x, "flat"), "drop", 0.5f), "fc", K, true);
-    assert_true(x >= 0);
-    assert_int_equal(rp_graph_finalize(g, BG, m->cfg.seed), RP_OK);
-    return m;
+    return mtu_masked_model(ctx, H, W, C, K, BG);
 }
 
 /* The gradients of one step of cfg on samples [lo, hi) (named idx[lo..hi) + shift) into grad,
@@ -229,12 +212,9 @@ static void piece_grads(rp_ctx *ctx, const rp_objective_config *cfg, const float
                         const int32_t *y, const int *idx, int shift, int lo, int hi, float *grad)
 {
     rp_model *m = model(ctx);
-    rp_objective *o = NULL;
-    rp_optim *opt = NULL;
-    rp_optim_config oc = rp_optim_defaults(RP_SGD);
-    oc.lr = 0.0f;
-    assert_int_equal(rp_objective_create(ctx, m, cfg, BG, &o), RP_OK);
-    assert_int_equal(rp_optim_create(ctx, m, &oc, &opt), RP_OK);
+    rp_objective *o;
+    rp_optim *opt;
+    mtu_objective(ctx, m, cfg, BG, 0.0f, &o, &opt);
     int names[BG];
     for (int i = lo; i < hi; i++) names[i - lo] = idx[i] + shift;
     rp_objective_set_examples(o, 2, names);
@@ -279,18 +259,8 @@ static void test_pieces_give_the_batch(void **state)
 {
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
-    size_t X = (size_t)H * W * C;
-    float *x = malloc(BG * X * sizeof *x), *views = malloc(2 * BG * X * sizeof *views);
-    tu_fill_uniform(x, BG * X, 0.0f, 1.0f, 41);
-    tu_fill_uniform(views, 2 * BG * X, 0.0f, 1.0f, 42);
-    int32_t y[BG];
-    int idx[BG];
-    for (int i = 0; i < BG; i++) y[i] = (int32_t)(i * 3 % K), idx[i] = 200 + 5 * i;
-    rp_objective_config erm = rp_objective_defaults(), advreg = erm, trades = erm, jsd = erm;
-    advreg.kind = RP_OBJ_ADVREG, advreg.eps = 0.05f, advreg.norm = RP_NORM_LINF, advreg.multiplier = 0.5f;
-    trades.kind = RP_OBJ_TRADES, trades.eps = 0.05f, trades.norm = RP_NORM_LINF, trades.steps = 2;
-    jsd.consistency = 2.0f;
-    const rp_objective_config *cfgs[] = {&erm, &advreg, &trades, &jsd};
+    mtu_masked_batch b;
+    mtu_masked_batch_init(&b, BG, (size_t)H * W * C, K);
     const char *names[] = {"erm", "advreg (two training passes)", "trades ([x; x_adv])", "consistency (three copies)"};
     rp_model *probe = model(ctx);
     size_t np = rp_model_num_params(probe);
@@ -298,20 +268,20 @@ static void test_pieces_give_the_batch(void **state)
     float *whole = malloc(np * sizeof *whole), *parts = malloc(np * sizeof *parts), *other = malloc(np * sizeof *other);
     const int cut[] = {0, 5, 9, BG}; /* pieces of 5, 4 and 3 */
     for (int q = 0; q < 4; q++) {
-        const float *v = cfgs[q] == &jsd ? views : NULL;
+        const float *v = q == MTU_CONSISTENCY ? b.views : NULL;
         memset(whole, 0, np * sizeof *whole);
         memset(parts, 0, np * sizeof *parts);
         memset(other, 0, np * sizeof *other);
-        piece_grads(ctx, cfgs[q], x, v, y, idx, 0, 0, BG, whole);
-        for (int k = 0; k < 3; k++) piece_grads(ctx, cfgs[q], x, v, y, idx, 0, cut[k], cut[k + 1], parts);
-        piece_grads(ctx, cfgs[q], x, v, y, idx, 1000, 0, BG, other); /* other examples' masks */
+        piece_grads(ctx, &b.cfg[q], b.x, v, b.y, b.idx, 0, 0, BG, whole);
+        for (int k = 0; k < 3; k++) piece_grads(ctx, &b.cfg[q], b.x, v, b.y, b.idx, 0, cut[k], cut[k + 1], parts);
+        piece_grads(ctx, &b.cfg[q], b.x, v, b.y, b.idx, 1000, 0, BG, other); /* other examples' masks */
         double e = worst_tensor(ctx, whole, parts), d = worst_tensor(ctx, whole, other);
         printf("%s: pieces vs the whole batch %.2g per tensor; with other examples' masks %.2g\n", names[q], e, d);
         if (e > 1e-5) fail_msg("%s: the pieces' gradients differ from the batch's by %.3g", names[q], e);
         if (d < 1e-2) fail_msg("%s: other masks should change the gradients (by %.3g only)", names[q], d);
     }
     free(whole), free(parts), free(other);
-    free(x), free(views);
+    mtu_masked_batch_free(&b);
     rp_ctx_destroy(ctx);
 }
 

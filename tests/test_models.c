@@ -7,47 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/model.h"
-#include "testutil.h"
+#include "model_testutil.h"
 
 static rp_model_config config(const char *arch, int classes, int H, float width)
 {
-    rp_model_config c = {.arch = arch, .num_classes = classes, .H = H, .W = H, .C = 3,
-                         .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f},
-                         .max_batch = 1, .seed = 7, .width = width};
+    rp_model_config c = mtu_config(arch, classes, H, 1);
+    c.width = width;
     return c;
-}
-
-static rp_model *create(rp_ctx *ctx, const rp_model_config *c)
-{
-    rp_model *m = NULL;
-    if (rp_model_create(ctx, c, &m) != RP_OK) fail_msg("%s: %s", c->arch, rp_ctx_error(ctx));
-    return m;
-}
-
-static const rp_param *param(const rp_model *m, const char *name)
-{
-    int i = rp_graph_find_param(&m->g, name);
-    if (i < 0) fail_msg("%s: no parameter %s", m->arch, name);
-    return &m->g.params[i];
-}
-
-static void expect_shape(const rp_model *m, const char *name, int ndim, int64_t a, int64_t b,
-                         int64_t c, int64_t d)
-{
-    const rp_param *p = param(m, name);
-    int64_t want[4] = {a, b, c, d};
-    assert_int_equal(p->ndim, ndim);
-    for (int i = 0; i < ndim; i++)
-        if (p->shape[i] != want[i]) fail_msg("%s: dim %d is %lld, torchvision has %lld", name, i,
-                                             (long long)p->shape[i], (long long)want[i]);
 }
 
 static int count_kind(const rp_model *m, rp_layer_kind kind)
 {
-    int n = 0;
-    for (int i = 0; i < m->g.n_nodes; i++) n += m->g.nodes[i].ops->kind == kind;
-    return n;
+    return mtu_count_kind(&m->g, kind);
 }
 
 /* ---- structure: counts and keys from torchvision 0.14 ---------------------------------- */
@@ -66,16 +37,11 @@ static void test_param_counts(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rp_model_config c = config(cases[i].arch, cases[i].classes, 32, 0.0f);
-        size_t params = 0;
-        double flops = 0.0;
-        if (rp_model_cost(ctx, &c, &params, &flops) != RP_OK) fail_msg("%s", rp_ctx_error(ctx));
-        if (params != cases[i].params)
-            fail_msg("%s at %d classes: %zu parameters, torchvision has %zu", cases[i].arch,
-                     cases[i].classes, params, cases[i].params);
+        mtu_expect_params(ctx, &c, cases[i].params);
     }
     /* a real model agrees with the graph-only count */
     rp_model_config c = config("mobilenet_v2", 1000, 32, 0.0f);
-    rp_model *m = create(ctx, &c);
+    rp_model *m = mtu_create(ctx, &c);
     assert_int_equal(rp_model_num_params(m), 3504872);
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
@@ -86,22 +52,22 @@ static void test_mobilenet_v2_keys(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config("mobilenet_v2", 1000, 32, 1.0f);
-    rp_model *m = create(ctx, &c);
+    rp_model *m = mtu_create(ctx, &c);
     assert_int_equal(rp_model_num_tensors(m), 314); /* 158 parameters + 156 BN buffers */
-    expect_shape(m, "features.0.0.weight", 4, 32, 3, 3, 3);
-    expect_shape(m, "features.0.1.running_var", 1, 32, 0, 0, 0);
-    expect_shape(m, "features.1.conv.0.0.weight", 4, 32, 1, 3, 3); /* t = 1: no expand */
-    expect_shape(m, "features.1.conv.1.weight", 4, 16, 32, 1, 1);
-    expect_shape(m, "features.1.conv.2.bias", 1, 16, 0, 0, 0);
-    expect_shape(m, "features.2.conv.0.0.weight", 4, 96, 16, 1, 1);
-    expect_shape(m, "features.2.conv.1.0.weight", 4, 96, 1, 3, 3);
-    expect_shape(m, "features.2.conv.2.weight", 4, 24, 96, 1, 1);
-    expect_shape(m, "features.2.conv.3.num_batches_tracked", 0, 0, 0, 0, 0);
-    expect_shape(m, "features.14.conv.1.0.weight", 4, 576, 1, 3, 3);
-    expect_shape(m, "features.17.conv.2.weight", 4, 320, 960, 1, 1);
-    expect_shape(m, "features.18.0.weight", 4, 1280, 320, 1, 1);
-    expect_shape(m, "classifier.1.weight", 2, 1000, 1280, 0, 0);
-    expect_shape(m, "classifier.1.bias", 1, 1000, 0, 0, 0);
+    mtu_expect_shape(m, "features.0.0.weight", 4, 32, 3, 3, 3);
+    mtu_expect_shape(m, "features.0.1.running_var", 1, 32, 0, 0, 0);
+    mtu_expect_shape(m, "features.1.conv.0.0.weight", 4, 32, 1, 3, 3); /* t = 1: no expand */
+    mtu_expect_shape(m, "features.1.conv.1.weight", 4, 16, 32, 1, 1);
+    mtu_expect_shape(m, "features.1.conv.2.bias", 1, 16, 0, 0, 0);
+    mtu_expect_shape(m, "features.2.conv.0.0.weight", 4, 96, 16, 1, 1);
+    mtu_expect_shape(m, "features.2.conv.1.0.weight", 4, 96, 1, 3, 3);
+    mtu_expect_shape(m, "features.2.conv.2.weight", 4, 24, 96, 1, 1);
+    mtu_expect_shape(m, "features.2.conv.3.num_batches_tracked", 0, 0, 0, 0, 0);
+    mtu_expect_shape(m, "features.14.conv.1.0.weight", 4, 576, 1, 3, 3);
+    mtu_expect_shape(m, "features.17.conv.2.weight", 4, 320, 960, 1, 1);
+    mtu_expect_shape(m, "features.18.0.weight", 4, 1280, 320, 1, 1);
+    mtu_expect_shape(m, "classifier.1.weight", 2, 1000, 1280, 0, 0);
+    mtu_expect_shape(m, "classifier.1.bias", 1, 1000, 0, 0, 0);
     /* residual iff stride 1 and in == out: blocks 3, 5, 6, 8, 9, 10, 12, 13, 15, 16 */
     assert_int_equal(count_kind(m, RP_LAYER_ADD), 10);
     assert_true(rp_graph_find_node(&m->g, "features.3") >= 0);
@@ -120,16 +86,16 @@ static void test_mobilenet_v2_widths(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config("mobilenet_v2", 10, 32, 0.35f);
-    rp_model *m = create(ctx, &c);
-    expect_shape(m, "features.0.0.weight", 4, 16, 3, 3, 3);
-    expect_shape(m, "features.1.conv.1.weight", 4, 8, 16, 1, 1);  /* 16 * 0.35 = 5.6 -> 8 */
-    expect_shape(m, "features.17.conv.2.weight", 4, 112, 336, 1, 1);
-    expect_shape(m, "features.18.0.weight", 4, 1280, 112, 1, 1); /* 1280 * max(1, w) */
+    rp_model *m = mtu_create(ctx, &c);
+    mtu_expect_shape(m, "features.0.0.weight", 4, 16, 3, 3, 3);
+    mtu_expect_shape(m, "features.1.conv.1.weight", 4, 8, 16, 1, 1);  /* 16 * 0.35 = 5.6 -> 8 */
+    mtu_expect_shape(m, "features.17.conv.2.weight", 4, 112, 336, 1, 1);
+    mtu_expect_shape(m, "features.18.0.weight", 4, 1280, 112, 1, 1); /* 1280 * max(1, w) */
     rp_model_destroy(m);
     c = config("mobilenet_v2", 10, 32, 1.4f);
-    m = create(ctx, &c);
-    expect_shape(m, "features.0.0.weight", 4, 48, 3, 3, 3);
-    expect_shape(m, "features.18.0.weight", 4, 1792, 448, 1, 1);
+    m = mtu_create(ctx, &c);
+    mtu_expect_shape(m, "features.0.0.weight", 4, 48, 3, 3, 3);
+    mtu_expect_shape(m, "features.18.0.weight", 4, 1792, 448, 1, 1);
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
 }
@@ -139,15 +105,15 @@ static void test_resnet18_keys(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config("resnet18", 1000, 32, 0.0f);
-    rp_model *m = create(ctx, &c);
+    rp_model *m = mtu_create(ctx, &c);
     assert_int_equal(rp_model_num_tensors(m), 122); /* 62 parameters + 60 BN buffers */
-    expect_shape(m, "conv1.weight", 4, 64, 3, 7, 7);
-    expect_shape(m, "layer1.0.conv1.weight", 4, 64, 64, 3, 3);
-    expect_shape(m, "layer2.0.conv1.weight", 4, 128, 64, 3, 3);
-    expect_shape(m, "layer2.0.downsample.0.weight", 4, 128, 64, 1, 1);
-    expect_shape(m, "layer2.0.downsample.1.running_mean", 1, 128, 0, 0, 0);
-    expect_shape(m, "layer4.1.bn2.weight", 1, 512, 0, 0, 0);
-    expect_shape(m, "fc.weight", 2, 1000, 512, 0, 0);
+    mtu_expect_shape(m, "conv1.weight", 4, 64, 3, 7, 7);
+    mtu_expect_shape(m, "layer1.0.conv1.weight", 4, 64, 64, 3, 3);
+    mtu_expect_shape(m, "layer2.0.conv1.weight", 4, 128, 64, 3, 3);
+    mtu_expect_shape(m, "layer2.0.downsample.0.weight", 4, 128, 64, 1, 1);
+    mtu_expect_shape(m, "layer2.0.downsample.1.running_mean", 1, 128, 0, 0, 0);
+    mtu_expect_shape(m, "layer4.1.bn2.weight", 1, 512, 0, 0, 0);
+    mtu_expect_shape(m, "fc.weight", 2, 1000, 512, 0, 0);
     assert_int_equal(count_kind(m, RP_LAYER_ADD), 8);
     assert_int_equal(count_kind(m, RP_LAYER_MAXPOOL2D), 1);
     assert_int_equal(count_kind(m, RP_LAYER_CONV2D), 20); /* stem + 16 in blocks + 3 downsample */
@@ -155,8 +121,8 @@ static void test_resnet18_keys(void **state)
     assert_true(rp_graph_find_node(&m->g, "layer4.1") == m->g.n_nodes - 4); /* block output */
     rp_model_destroy(m);
     c = config("resnet18_cifar", 10, 32, 0.0f);
-    m = create(ctx, &c);
-    expect_shape(m, "conv1.weight", 4, 64, 3, 3, 3);
+    m = mtu_create(ctx, &c);
+    mtu_expect_shape(m, "conv1.weight", 4, 64, 3, 3, 3);
     assert_int_equal(count_kind(m, RP_LAYER_MAXPOOL2D), 0);
     assert_int_equal(m->g.nodes[rp_graph_find_node(&m->g, "layer4.1")].out_shape.H, 4); /* 32/8 */
     rp_model_destroy(m);
@@ -183,22 +149,8 @@ static void test_bad_width(void **state)
 /* Conv and linear FLOPs of a graph built (not finalised) at H x H, 1000 classes. */
 static double gemm_flops(const char *arch, int H, float width, double *all)
 {
-    rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config(arch, 1000, H, width);
-    rp_graph g;
-    rp_graph_init(&g, ctx, (rp_shape){H, H, 3});
-    assert_true(rp_arch_find(arch)->build(&g, &c) >= 0);
-    double gemm = 0.0, total = 0.0;
-    for (int i = 0; i < g.n_nodes; i++) {
-        double f = rp_graph_node_flops(&g, i);
-        total += f;
-        if (g.nodes[i].ops->kind == RP_LAYER_CONV2D || g.nodes[i].ops->kind == RP_LAYER_LINEAR)
-            gemm += f;
-    }
-    rp_graph_free(&g);
-    rp_ctx_destroy(ctx);
-    if (all) *all = total;
-    return gemm;
+    return mtu_gemm_flops(&c, all);
 }
 
 /* Multiply-adds of torchvision's convs and linears (counted by forward hooks in PyTorch):
@@ -215,7 +167,7 @@ static void test_flops(void **state)
     /* rp_model_flops is the sum over nodes */
     rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config("mobilenet_v2", 1000, 64, 0.0f);
-    rp_model *m = create(ctx, &c);
+    rp_model *m = mtu_create(ctx, &c);
     double total = 0.0;
     gemm_flops("mobilenet_v2", 64, 0.0f, &total);
     assert_true(rp_model_flops(m) == total);
@@ -266,7 +218,7 @@ static void moments(const rp_param *p, double *mean, double *sd)
 /* Sample std within 4 standard errors (sd * sqrt(1 / (2n))) of the target. */
 static void expect_normal(const rp_model *m, const char *name, double sd_want)
 {
-    const rp_param *p = param(m, name);
+    const rp_param *p = mtu_param(m, name);
     double mean, sd, se = sd_want / sqrt(2.0 * (double)p->numel);
     moments(p, &mean, &sd);
     if (fabs(sd - sd_want) > 4 * se || fabs(mean) > 4 * sd_want / sqrt((double)p->numel))
@@ -275,7 +227,7 @@ static void expect_normal(const rp_model *m, const char *name, double sd_want)
 
 static void expect_const(const rp_model *m, const char *name, float v)
 {
-    const rp_param *p = param(m, name);
+    const rp_param *p = mtu_param(m, name);
     for (size_t i = 0; i < p->numel; i++)
         if (p->data[i] != v) fail_msg("%s[%zu] = %g, want %g", name, i, (double)p->data[i], (double)v);
 }
@@ -288,7 +240,7 @@ static void test_init(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     rp_model_config c = config("mobilenet_v2", 1000, 32, 1.0f);
-    rp_model *m = create(ctx, &c);
+    rp_model *m = mtu_create(ctx, &c);
     expect_normal(m, "features.0.0.weight", sqrt(2.0 / (32 * 9)));
     expect_normal(m, "features.7.conv.1.0.weight", sqrt(2.0 / (192 * 9)));
     expect_normal(m, "features.18.0.weight", sqrt(2.0 / 1280));
@@ -299,12 +251,12 @@ static void test_init(void **state)
     expect_const(m, "features.5.conv.1.1.running_var", 1.0f);
     rp_model_destroy(m);
     c = config("resnet18", 1000, 32, 0.0f);
-    m = create(ctx, &c);
+    m = mtu_create(ctx, &c);
     expect_normal(m, "conv1.weight", sqrt(2.0 / (64 * 49)));
     expect_normal(m, "layer3.1.conv2.weight", sqrt(2.0 / (256 * 9)));
     expect_normal(m, "layer3.0.downsample.0.weight", sqrt(2.0 / 256));
     expect_const(m, "layer4.1.bn2.weight", 1.0f); /* no zero_init_residual */
-    const rp_param *fc = param(m, "fc.weight");
+    const rp_param *fc = mtu_param(m, "fc.weight");
     double lim = 1.0 / sqrt(512.0), mean, sd;
     for (size_t i = 0; i < fc->numel; i++) assert_true(fabs(fc->data[i]) <= lim);
     moments(fc, &mean, &sd);
@@ -365,7 +317,7 @@ static void fd_setup(fd_model *f, bool train)
     c.max_batch = FD_B;
     c.mean[0] = c.mean[1] = c.mean[2] = 0.5f;
     c.std[0] = c.std[1] = c.std[2] = 0.25f;
-    f->m = create(f->ctx, &c);
+    f->m = mtu_create(f->ctx, &c);
     rp_graph *g = &f->m->g;
     rp_rng rng;
     rp_rng_seed(&rng, 5, 99);

@@ -35,6 +35,7 @@ import torch
 import torchvision
 
 import _st
+from _torchvision_ref import normalize, passes
 
 GRAD_KEYS = {
     "resnet50": ["conv1.weight", "layer1.0.conv2.weight", "layer1.0.downsample.0.weight", "layer2.3.bn1.bias",
@@ -45,13 +46,6 @@ GRAD_KEYS = {
                     "features.denseblock2.denselayer12.norm1.weight", "features.transition2.conv.weight",
                     "features.denseblock4.denselayer16.conv2.weight", "features.norm5.bias", "classifier.weight"],
 }
-MEAN = [0.485, 0.456, 0.406]
-STD = [0.229, 0.224, 0.225]
-
-
-def _normalize(x):
-    return (x - torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)) / torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
-
 
 def _randomize(m, H, W):
     with torch.no_grad():
@@ -65,7 +59,7 @@ def _randomize(m, H, W):
                 mod.bias.normal_(0, 0.1)
         m.train()
         for _ in range(3):
-            m(_normalize(torch.rand(16, 3, H, W)))
+            m(normalize(torch.rand(16, 3, H, W)))
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.momentum = 0.1
@@ -98,7 +92,7 @@ def _margins(m, x):
     with torch.no_grad():
         for train in (False, True):
             m.train(train)
-            m(_normalize(x))
+            m(normalize(x))
     m.load_state_dict(saved)
     m.eval()
     for h in hooks:
@@ -119,23 +113,7 @@ def _one(arch, seed, outdir):
         if best is None or min(kink, pool) > min(best[1], best[2]):
             best = (x, kink, pool)
     x, kink, pool = best
-    dy = torch.randn(B, 10)
-    md = m.double()
-    xd = x.double().requires_grad_(True)
-    y = md(_normalize(xd))
-    (y * dy.double()).sum().backward()
-    nhwc = lambda t: t.detach().permute(0, 2, 3, 1).contiguous().float()
-    t = {"x": nhwc(x), "dy": dy, "eval_logits": y.detach().float(), "eval_dx": nhwc(xd.grad)}
-    md.train()
-    md.zero_grad()
-    xd = x.double().requires_grad_(True)
-    y = md(_normalize(xd))
-    (y * dy.double()).sum().backward()
-    t.update({"train_logits": y.detach().float(), "train_dx": nhwc(xd.grad)})
-    for k, p in md.named_parameters():
-        t["gnorm." + k] = p.grad.norm().reshape(1).float()
-        if k in GRAD_KEYS[arch]:
-            t["grad." + k] = p.grad.float()
+    t = passes(m, x, torch.randn(B, 10), GRAD_KEYS[arch])
     _st.save(t, outdir / f"{arch}.safetensors", {"B": B, "H": H, "W": W, "kink_margin": kink, "pool_margin": pool})
 
 

@@ -19,17 +19,11 @@ import torch
 import torchvision
 
 import _st
+from _torchvision_ref import normalize, passes
 
 GRAD_KEYS = ["features.0.0.weight", "features.1.0.block.1.fc1.weight", "features.2.0.block.1.0.weight",
              "features.4.1.block.2.fc2.bias", "features.6.3.block.3.1.weight", "features.8.1.bias",
              "classifier.1.weight"]
-MEAN = [0.485, 0.456, 0.406]
-STD = [0.229, 0.224, 0.225]
-
-
-def _normalize(x):
-    return (x - torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)) / torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
-
 
 def generate(outdir):
     torch.manual_seed(2024)
@@ -45,28 +39,15 @@ def generate(outdir):
                 mod.weight.normal_(0, 0.1)
         m.train()
         for _ in range(3):
-            m(_normalize(torch.rand(16, 3, H, W)))
+            m(normalize(torch.rand(16, 3, H, W)))
     m.eval()
     _st.save(dict(m.state_dict()), outdir / "efficientnet_b0_weights.safetensors")
     x = torch.rand(B, 3, H, W)
-    dy = torch.randn(B, 10)
-    md = m.double()
-    xd = x.double().requires_grad_(True)
-    y = md(_normalize(xd))
-    (y * dy.double()).sum().backward()
-    nhwc = lambda t: t.detach().permute(0, 2, 3, 1).contiguous().float()
-    t = {"x": nhwc(x), "dy": dy, "eval_logits": y.detach().float(), "eval_dx": nhwc(xd.grad)}
-    for mod in md.modules():
-        if isinstance(mod, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
-            mod.p = 0.0
-    md.train()
-    md.zero_grad()
-    xd = x.double().requires_grad_(True)
-    y = md(_normalize(xd))
-    (y * dy.double()).sum().backward()
-    t.update({"train_logits": y.detach().float(), "train_dx": nhwc(xd.grad)})
-    for k, p in md.named_parameters():
-        t["gnorm." + k] = p.grad.norm().reshape(1).float()
-        if k in GRAD_KEYS:
-            t["grad." + k] = p.grad.float()
+
+    def no_dropout(md):
+        for mod in md.modules():
+            if isinstance(mod, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+                mod.p = 0.0
+
+    t = passes(m, x, torch.randn(B, 10), GRAD_KEYS, no_dropout)
     _st.save(t, outdir / "efficientnet_b0.safetensors", {"B": B, "H": H, "W": W})
