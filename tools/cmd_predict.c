@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "data/image.h"
 #include "io/checkpoint.h"
+#include "nn/model.h"
 
 typedef struct predict_opts {
     const char *model;
@@ -86,7 +87,7 @@ static int predict(const predict_opts *o, rp_ctx *ctx, char **images, int n_imag
         int B = n_images - start < o->batch ? n_images - start : o->batch;
         for (int i = 0; i < B; i++)
             if (rp_image_load(ctx, images[start + i], c->H, c->W, c->C, x + (size_t)i * X) != RP_OK) goto fail;
-        const float *logits = rp_model_forward(m, x, B, false);
+        const float *logits = rp_model_infer(m, x, B); /* no backward: outputs in their slots */
         for (int i = 0; i < B; i++)
             report(o, images[start + i], logits + (size_t)i * c->num_classes, c->num_classes, names, n_names);
         fflush(stdout);

@@ -5,14 +5,19 @@
 
 #include "core/status.h"
 
-int rp_arena_init(rp_arena *a, size_t cap)
+int rp_arena_init_raw(rp_arena *a, size_t cap)
 {
     cap = (cap + RP_ALIGN - 1) / RP_ALIGN * RP_ALIGN;
     a->used = 0;
     a->cap = cap;
     a->base = cap ? aligned_alloc(RP_ALIGN, cap) : NULL;
-    if (cap && !a->base) return -1;
-    if (cap) memset(a->base, 0, cap);
+    return cap && !a->base ? -1 : 0;
+}
+
+int rp_arena_init(rp_arena *a, size_t cap)
+{
+    if (rp_arena_init_raw(a, cap) != 0) return -1;
+    if (a->cap) memset(a->base, 0, a->cap);
     return 0;
 }
 

@@ -16,6 +16,9 @@ typedef struct rp_arena {
 
 /* Allocate an arena of cap bytes, zero-filled. Returns 0 on success, -1 on failure. */
 int rp_arena_init(rp_arena *a, size_t cap);
+/* The same, not zero-filled: the caller zeroes what it reads before writing (pages never
+ * written are never touched). */
+int rp_arena_init_raw(rp_arena *a, size_t cap);
 void rp_arena_free(rp_arena *a);
 /* Carve n floats (zeroed); returns NULL while measuring. */
 float *rp_arena_floats(rp_arena *a, size_t n);

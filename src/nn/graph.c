@@ -124,6 +124,49 @@ static void carve_params(rp_graph *g, rp_arena *a)
         g->params[i].grad = g->params[i].trainable ? rp_arena_floats(a, g->params[i].numel) : NULL;
 }
 
+/* The largest output among the nodes in gradient slot s, or in inference slot s. */
+static size_t slot_floats(const rp_graph *g, bool infer, int s)
+{
+    size_t most = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if ((infer ? g->nodes[i].y_slot : g->nodes[i].dy_slot) == s && rp_shape_numel(g->nodes[i].out_shape) > most)
+            most = rp_shape_numel(g->nodes[i].out_shape);
+    return most;
+}
+
+/* Every node's own output buffer: first those an inference forward keeps, then the others as
+ * one block (y_shared), over which place_slots lays the inference slots. */
+static void carve_outputs(rp_graph *g, rp_arena *a, int B)
+{
+    size_t start = 0;
+    for (int shared = 0; shared < 2; shared++) {
+        if (shared) start = (a->used + RP_ALIGN - 1) / RP_ALIGN * RP_ALIGN;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (rp_node_shares_y(g, i) == (shared != 0))
+                g->nodes[i].y = g->nodes[i].y_own = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->nodes[i].out_shape));
+    }
+    size_t end = a->used > start ? a->used : start;
+    g->y_shared = a->base ? (float *)(void *)(a->base + start) : NULL;
+    g->y_shared_floats = (end - start) / sizeof(float);
+    g->y_zeroed = g->y_infer = g->y_planned = false;
+}
+
+/* The inference slots of evaluation plan p, laid from the start of the shared outputs' block:
+ * each slot is no larger than the outputs sharing it, so they fit. */
+static void place_slots(rp_graph *g, const rp_plan *p)
+{
+    rp_plan_assign_outputs(g, p);
+    rp_arena block = {.base = (char *)g->y_shared, .cap = g->y_shared_floats * sizeof(float)};
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i].y_infer = g->nodes[i].y_own;
+    for (int s = 0; s < g->n_y_slots; s++) {
+        float *slot = rp_arena_floats(&block, (size_t)g->max_batch * slot_floats(g, true, s));
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].y_slot == s) g->nodes[i].y_infer = slot;
+    }
+    g->y_planned = true, g->y_plan_options = p->options, g->y_plan_stamp = p->stamp;
+    g->y_infer = false; /* bind them again */
+}
+
 static rp_status carve_activations(rp_graph *g, rp_arena *a, int B)
 {
     rp_plan_mem mem;
@@ -131,18 +174,13 @@ static rp_status carve_activations(rp_graph *g, rp_arena *a, int B)
     size_t scratch = mem.scratch;
     g->input = rp_arena_floats(a, (size_t)B * rp_shape_numel(g->input_shape));
     for (int s = 0; s < g->n_dy_slots; s++) { /* each slot as large as its largest user */
-        size_t most = 0;
-        for (int i = 0; i < g->n_nodes; i++)
-            if (g->nodes[i].dy_slot == s && rp_shape_numel(g->nodes[i].out_shape) > most)
-                most = rp_shape_numel(g->nodes[i].out_shape);
-        float *slot = rp_arena_floats(a, (size_t)B * most);
+        float *slot = rp_arena_floats(a, (size_t)B * slot_floats(g, false, s));
         for (int i = 0; i < g->n_nodes; i++)
             if (g->nodes[i].dy_slot == s) g->nodes[i].dy = slot;
     }
+    carve_outputs(g, a, B);
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
-        size_t out = (size_t)B * rp_shape_numel(n->out_shape);
-        n->y = rp_arena_floats(a, out);
         size_t saved = n->ops->saved_floats ? n->ops->saved_floats(n, B) : 0;
         n->saved = saved ? rp_arena_floats(a, saved) : NULL;
         g->step_mem[i] = mem.node[i] ? rp_arena_floats(a, mem.node[i]) : NULL;
@@ -175,10 +213,16 @@ static rp_status carve_arena(rp_graph *g, int max_batch)
     rp_arena measure = {0};
     RP_TRY(carve_activations(g, &measure, max_batch));
     rp_arena_free(&g->act_arena);
-    if (rp_arena_init(&g->act_arena, measure.used) != 0)
+    if (rp_arena_init_raw(&g->act_arena, measure.used) != 0)
         return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: cannot allocate %zu MiB of activations for batch %d",
                        measure.used >> 20, max_batch);
     RP_TRY(carve_activations(g, &g->act_arena, max_batch));
+    /* zeroed but for the shared outputs, which an inference forward alone touches only as far
+     * as its slots reach (the others zero them first: bind_outputs) */
+    rp_arena *a = &g->act_arena;
+    size_t start = (size_t)((char *)g->y_shared - a->base), end = start + g->y_shared_floats * sizeof(float);
+    memset(a->base, 0, start);
+    memset(a->base + end, 0, a->cap - end);
     g->max_batch = max_batch;
     return RP_OK;
 }
@@ -393,11 +437,38 @@ static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
     g->last_train = train;
 }
 
+/* Every node's y: its inference slot's (infer) or its own buffer, zeroed at its first use. */
+static void bind_outputs(rp_graph *g, bool infer)
+{
+    if (!infer && !g->y_zeroed) {
+        memset(g->y_shared, 0, g->y_shared_floats * sizeof(float));
+        g->y_zeroed = true;
+    }
+    if (g->y_infer == infer) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        rp_node *n = &g->nodes[i];
+        n->y = infer && n->y_slot >= 0 ? n->y_infer : n->y_own;
+    }
+    g->y_infer = infer;
+}
+
 const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train)
 {
     RP_ASSERT(g->finalized && B >= (g->bn_sync.dist ? 0 : 1) && B <= g->max_batch);
     if (B > 0) memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
+    bind_outputs(g, false);
     run_forward(g, rp_graph_plan(g, train ? RP_PLAN_TRAIN : RP_PLAN_EVAL, B), B, train);
+    return g->nodes[g->n_nodes - 1].y;
+}
+
+const float *rp_graph_infer(rp_graph *g, const float *x, int B)
+{
+    RP_ASSERT(g->finalized && B >= (g->bn_sync.dist ? 0 : 1) && B <= g->max_batch);
+    if (B > 0) memcpy(g->input, x, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
+    const rp_plan *p = rp_graph_plan(g, RP_PLAN_EVAL, B);
+    if (!g->y_planned || g->y_plan_options != p->options || g->y_plan_stamp != p->stamp) place_slots(g, p);
+    bind_outputs(g, true);
+    run_forward(g, p, B, false);
     return g->nodes[g->n_nodes - 1].y;
 }
 
@@ -529,6 +600,7 @@ static void idle_backward(rp_graph *g, bool param_grads, bool input_grad, bool g
 static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_grads, bool guided)
 {
     RP_ASSERT(g->finalized && g->last_B >= (g->bn_sync.dist ? 0 : 1) && g->last_plan);
+    RP_ASSERT(!g->y_infer); /* an inference forward keeps no outputs for a backward */
     int B = g->last_B;
     if (B == 0) { /* an empty piece: only the training batch norms' collectives */
         idle_backward(g, param_grads, dx != NULL, guided);

@@ -161,7 +161,9 @@ struct rp_node {
     const float *x[RP_MAX_IN]; /* inputs (B, in_shape) */
     float *dx[RP_MAX_IN];      /* input gradients, NULL when not needed */
     bool dx_write[RP_MAX_IN];  /* dx[i] holds garbage: write it (see rp_layer_ops.backward) */
-    float *y, *dy;             /* output and its gradient (B, out_shape) */
+    float *y, *dy;             /* output and its gradient (B, out_shape): y is y_own, or y_infer
+                                * while an inference forward's outputs are bound (rp_graph_infer) */
+    float *y_own, *y_infer;    /* its own output buffer; its inference slot's (y_slot >= 0) */
     float *saved;              /* saved_floats(B) floats */
     float *scratch;            /* shared workspace */
     void *state;               /* layer-specific configuration */
@@ -173,6 +175,7 @@ struct rp_node {
     int n_readers;             /* inputs (of all nodes) that read y */
     bool keep_y;               /* set by rp_graph_keep: y and dy read by the caller (CAM) */
     int dy_slot;               /* gradient buffers share slots when their lives do not overlap */
+    int y_slot;                /* inference outputs likewise (rp_plan_assign_outputs); -1: y_own */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
      * calls, backward products (one per input gradient, one for the parameter gradients) */
@@ -190,8 +193,19 @@ typedef struct rp_graph {
     int n_params, cap_params;
     int max_batch;
     rp_arena param_arena; /* values then gradients */
-    rp_arena act_arena;   /* input, outputs, gradient slots, saved, step memory, scratch */
+    rp_arena act_arena;   /* input, gradient slots, outputs (inference slots over the shared ones),
+                           * saved, step memory, scratch */
     int n_dy_slots;
+    int n_y_slots;         /* inference slots, overlaid on the shared outputs' own buffers: */
+    float *y_shared;       /* those buffers (rp_node_shares_y), one block, zeroed at its first */
+    size_t y_shared_floats; /* use by a forward other than rp_graph_infer (y_zeroed) */
+    bool y_zeroed;
+    bool y_infer;          /* the nodes' y are their inference slots' (the last forward was one) */
+    bool y_planned;        /* the slots are those of the evaluation plan with these: */
+    unsigned y_plan_options;
+    int y_plan_stamp;
+    int *y_work;           /* (3 n_nodes) and (n_nodes): rp_plan_assign_outputs' */
+    size_t *y_work_sizes;
     float *input, *dinput; /* dinput: unused (backward writes into the caller's dx) */
     rp_row_keys masks;    /* where dropout and stochastic depth draw (rp_graph_set_examples) */
     int last_B;          /* batch of the last forward, for backward */
@@ -212,6 +226,9 @@ typedef struct rp_graph {
     int n_chains;
     int chain_threads;     /* the scratch holds this many threads' chain buffers */
 } rp_graph;
+
+/* Node i's output may share memory in an inference forward: neither the logits nor kept. */
+static inline bool rp_node_shares_y(const rp_graph *g, int i) { return i != g->n_nodes - 1 && !g->nodes[i].keep_y; }
 
 /* Building ---------------------------------------------------------------------- */
 void rp_graph_init(rp_graph *g, rp_ctx *ctx, rp_shape input);
@@ -239,6 +256,12 @@ rp_status rp_graph_keep(rp_graph *g, int node);
 /* Running --------------------------------------------------------------------------- */
 /* Copies x into the graph input and runs every node. Returns the last node's output. */
 const float *rp_graph_forward(rp_graph *g, const float *x, int B, bool train);
+/* The evaluation forward when no backward follows (evaluation, prediction): every node's output
+ * lives in its inference slot (rp_plan_assign_outputs) only while a later step reads it, so the
+ * outputs need the largest live set's memory, not the sum; the returned logits, and the kept
+ * nodes' y, are the same bits as rp_graph_forward's. Other nodes' y are overwritten during the
+ * pass, and no backward may follow it (the next rp_graph_forward binds their own buffers again). */
+const float *rp_graph_infer(rp_graph *g, const float *x, int B);
 /* Seeds the last node's dy with dout and runs backward. When dx != NULL the input gradient
  * is written there. Only the nodes whose gradients matter run: a node runs when it trains a
  * parameter (param_grads, trainable, not frozen) or one of its inputs needs a gradient (the

@@ -123,6 +123,8 @@ const float *rp_model_forward(rp_model *m, const float *x, int B, bool train)
     return rp_graph_forward(&m->g, x, B, train);
 }
 
+const float *rp_model_infer(rp_model *m, const float *x, int B) { return rp_graph_infer(&m->g, x, B); }
+
 void rp_model_backward(rp_model *m, const float *dlogits, float *dx, int flags)
 {
     rp_graph_backward(&m->g, dlogits, (flags & RP_GRAD_INPUT) ? dx : NULL, (flags & RP_GRAD_PARAMS) != 0);

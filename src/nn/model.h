@@ -37,6 +37,10 @@ rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved);
 void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B);
 void rp_model_adapt_bn_end(rp_model *m, float *saved);
 
+/* rp_model_forward in evaluation mode when no backward follows (rp_graph_infer): the same
+ * logits, with the outputs' memory of the largest live set. */
+const float *rp_model_infer(rp_model *m, const float *x, int B);
+
 /* NULL when unknown. */
 const rp_arch *rp_arch_find(const char *name);
 

@@ -284,6 +284,85 @@ rp_status rp_plan_assign_slots(rp_graph *g)
     return RP_OK;
 }
 
+/* Inference outputs ---------------------------------------------------------------------- */
+
+void rp_step_fwd_io(const rp_graph *g, const rp_step *s, rp_step_io *io)
+{
+    io->n_reads = io->n_writes = 0;
+    io->writes[io->n_writes++] = s->last;
+    if (s->kind == RP_STEP_CONV_BN_SUMS) io->writes[io->n_writes++] = s->node; /* the batch norm's input */
+    /* a step's nodes are consecutive, so what it reads from outside lies before s->node (a
+     * chain's nodes read only each other and the chain's input) */
+    for (int j = s->node; j <= s->last; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++) {
+            int src = g->nodes[j].in[k];
+            if (src == RP_INPUT || src >= s->node) continue;
+            bool seen = false;
+            for (int r = 0; r < io->n_reads; r++) seen |= io->reads[r] == src;
+            if (seen) continue;
+            RP_ASSERT(io->n_reads < RP_STEP_MAX_READS);
+            io->reads[io->n_reads++] = src;
+        }
+}
+
+/* Widens lo/hi by plan p's output lives (see rp_plan_out_lives). */
+static void add_out_lives(const rp_graph *g, const rp_plan *p, int *lo, int *hi)
+{
+    for (int k = 0; k < p->n_steps; k++) {
+        const rp_step *s = &p->steps[k];
+        rp_step_io io;
+        rp_step_fwd_io(g, s, &io);
+        for (int w = 0; w < io.n_writes; w++) {
+            if (s->node < lo[io.writes[w]]) lo[io.writes[w]] = s->node;
+            if (s->last > hi[io.writes[w]]) hi[io.writes[w]] = s->last;
+        }
+        for (int r = 0; r < io.n_reads; r++)
+            if (s->last > hi[io.reads[r]]) hi[io.reads[r]] = s->last;
+    }
+}
+
+void rp_plan_out_lives(const rp_graph *g, const rp_plan *p, int *lo, int *hi)
+{
+    for (int i = 0; i < g->n_nodes; i++) lo[i] = g->n_nodes, hi[i] = -1;
+    add_out_lives(g, p, lo, hi);
+}
+
+/* Slots for the inference outputs: walking the node indices forward, a node takes a free slot
+ * when its output's life starts (the smallest free one that is large enough, else the largest
+ * free one, which grows) and frees it after its life ends; a slot is free again only after the
+ * index where its last life ended, so a step never writes the buffer it reads. */
+void rp_plan_assign_outputs(rp_graph *g, const rp_plan *p)
+{
+    int N = g->n_nodes, n_slots = 0;
+    int *lo = g->y_work, *hi = lo + N, *busy = hi + N;
+    size_t *size = g->y_work_sizes;
+    rp_plan_out_lives(g, p, lo, hi);
+    for (int i = 0; i < N; i++) {
+        g->nodes[i].y_slot = -1;
+        if (!rp_node_shares_y(g, i)) lo[i] = N, hi[i] = -1; /* its own buffer */
+    }
+    for (int t = 0; t < N; t++) {
+        for (int i = 0; i < N; i++) {
+            if (lo[i] != t) continue;
+            size_t need = rp_shape_numel(g->nodes[i].out_shape);
+            int best = -1;
+            for (int s = 0; s < n_slots; s++) {
+                if (busy[s]) continue;
+                bool fits = size[s] >= need, best_fits = best >= 0 && size[best] >= need;
+                if (best < 0 || (fits && (!best_fits || size[s] < size[best])) || (!fits && !best_fits && size[s] > size[best]))
+                    best = s;
+            }
+            if (best < 0) best = n_slots++, size[best] = 0;
+            if (size[best] < need) size[best] = need;
+            busy[best] = true;
+            g->nodes[i].y_slot = best;
+        }
+        for (int i = 0; i < N; i++)
+            if (hi[i] == t) busy[g->nodes[i].y_slot] = false;
+    }
+    g->n_y_slots = n_slots;
+}
+
 /* Fused steps' memory ----------------------------------------------------------------- */
 
 static void step_mem(const rp_graph *g, const rp_step *s, int B, rp_plan_mem *m)
@@ -332,7 +411,9 @@ rp_status rp_plans_init(rp_graph *g)
         if (!g->plans[k].steps) return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning");
     }
     g->step_mem = calloc((size_t)g->n_nodes, sizeof *g->step_mem);
-    if (!g->step_mem) return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning");
+    g->y_work = malloc((size_t)3 * g->n_nodes * sizeof *g->y_work);
+    g->y_work_sizes = malloc((size_t)g->n_nodes * sizeof *g->y_work_sizes);
+    if (!g->step_mem || !g->y_work || !g->y_work_sizes) return rp_fail(g->ctx, RP_ERR_NOMEM, "graph: out of memory planning");
     return RP_OK;
 }
 
@@ -343,6 +424,10 @@ void rp_plans_free(rp_graph *g)
         g->plans[k] = (rp_plan){0};
     }
     free(g->step_mem);
+    free(g->y_work);
+    free(g->y_work_sizes);
     g->step_mem = NULL;
+    g->y_work = NULL;
+    g->y_work_sizes = NULL;
     g->last_plan = NULL;
 }

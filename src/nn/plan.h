@@ -6,7 +6,9 @@
  * (nn/graph.c) are switches over the steps' kinds. Each step's backward is a short list of
  * operations (rp_bop), each naming the gradient it reads and the gradients it writes; the
  * gradient buffers' lifetimes, and so which of them may share memory, are derived from those
- * lists (rp_plan_assign_slots) — the same lists the backward runs.
+ * lists (rp_plan_assign_slots) — the same lists the backward runs. Likewise each step's forward
+ * names the outputs it reads and writes (rp_step_fwd_io), and an inference forward's outputs
+ * share memory by the lifetimes derived from those (rp_plan_assign_outputs).
  *
  * Adding a fusion means a step kind: where the builder takes it (rp_plan_build), its forward and
  * its backward operations (nn/graph.c), and its kernel. */
@@ -109,6 +111,26 @@ const char *rp_step_kind_name(rp_step_kind kind);
 /* The backward of step s, in the order it runs (at most 3 operations). plain: no backward
  * fusion (guided backpropagation, every node's gradient): each ReLU/ReLU6 runs its own. */
 int rp_step_bwd_ops(const struct rp_graph *g, const rp_step *s, bool plain, rp_bop *ops);
+
+/* What step s's forward reads and writes: the outputs of the nodes outside the step that its
+ * nodes read (the graph input left out), and the outputs it writes (its last node's; the conv's
+ * too in RP_STEP_CONV_BN_SUMS). The inference forward's output lifetimes are derived from it. */
+#define RP_STEP_MAX_READS 4
+typedef struct rp_step_io {
+    int reads[RP_STEP_MAX_READS], n_reads;
+    int writes[2], n_writes;
+} rp_step_io;
+void rp_step_fwd_io(const struct rp_graph *g, const rp_step *s, rp_step_io *io);
+/* Output lifetimes over plan p's forward (rp_step_fwd_io), in node indices: node i's output
+ * lives from the first node of the first step that writes it (lo[i]) to the last node of the
+ * last step that reads or writes it (hi[i]); lo[i] > hi[i]: p never writes it. */
+void rp_plan_out_lives(const struct rp_graph *g, const rp_plan *p, int *lo, int *hi);
+/* Inference slots (rp_node.y_slot, rp_graph.n_y_slots) for evaluation plan p: an inference
+ * forward (rp_graph_infer), which no backward follows, keeps a node's output only while a later
+ * step of p reads it (rp_plan_out_lives); outputs whose lives do not overlap share a slot. The
+ * last node and kept nodes (rp_graph_keep) keep their own buffers, and p leaves a node it never
+ * writes its own (y_slot -1 both). No allocation (rp_graph.y_work). */
+void rp_plan_assign_outputs(struct rp_graph *g, const rp_plan *p);
 
 /* Allocates every plan's steps and the per-node fused-step memory table (finalize). */
 rp_status rp_plans_init(struct rp_graph *g);
