@@ -75,7 +75,7 @@ static void attack_cond(const cJSON *j, const char *cond, rpt_cond *c)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eps");
     double eps = cJSON_IsNumber(e) ? e->valuedouble : INFINITY;
-    int steps = (int)rpt_num(j, "steps"), restarts = (int)rpt_num(j, "restarts");
+    int steps = (int)rpt_count(j, "steps"), restarts = (int)rpt_count(j, "restarts"); /* 0 when absent */
     const char *src = rpt_str(j, "source", "");
     char es[32], name[64];
     bool iter = !strcmp(cond, "pgd") || !strcmp(cond, "apgd-ce") || !strcmp(cond, "apgd-t");

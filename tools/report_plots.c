@@ -244,7 +244,7 @@ void rpt_plot_severity(rp_buf *b, const rpt_data *d, rpt_cond_kind kind)
 /* Whole epochs 1..xmax, at most 11 of them. */
 static int epoch_ticks(double xmax, double *ticks)
 {
-    int last = xmax > 1 ? (int)xmax : 2, step = (last + 9) / 10, n = 0;
+    int last = xmax > 1 ? (xmax < 1e6 ? (int)xmax : 1000000) : 2, step = (last + 9) / 10, n = 0; /* no cast of a huge epoch */
     for (int e = 1; e <= last && n < 16; e += step) ticks[n++] = e;
     return n;
 }
