@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "nn/model.h"
 #include "robust/evaluate.h"
+#include "model_testutil.h"
 #include "testutil.h"
 
 enum { N = 40, H = 6, W = 6, C = 1, K = 10 };
@@ -422,10 +423,53 @@ static void test_adapt_bn(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* Test-time adaptation of a model with stochastic depth before its batch norms
+ * (efficientnet_b0, p raised to 0.5): the adapting pass runs without masks, so adapting twice
+ * to the same batch leaves the same running statistics, and they do not depend on how many
+ * training passes ran before (whose masks would differ). */
+static void test_adapt_bn_without_masks(void **state)
+{
+    (void)state;
+    enum { S = 32, BATCH = 4, C3 = 3 };
+    rp_ctx *ctx = rp_ctx_create(2);
+    rp_model_config mc = {.arch = "efficientnet_b0", .num_classes = K, .H = S, .W = S, .C = C3, .max_batch = BATCH,
+                          .seed = 4, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.25f, 0.25f, 0.25f}};
+    rp_model *m = mtu_model_begin(ctx, &mc);
+    assert_true(rp_build_efficientnet_b0_opts(&m->g, &m->cfg, 0.5f, 0.5f) >= 0);
+    mtu_model_finish(m);
+    size_t X = (size_t)S * S * C3, nbuf = 0;
+    float *x = malloc(BATCH * X * sizeof(float));
+    rp_rng r;
+    rp_rng_seed(&r, 9, 1);
+    for (size_t i = 0; i < BATCH * X; i++) x[i] = rp_rng_uniform(&r);
+    /* the running means and variances (num_batches_tracked counts the training passes) */
+#define RUNNING(p) (!(p)->trainable && !(p)->is_int64)
+    for (int i = 0; i < m->g.n_params; i++) nbuf += RUNNING(&m->g.params[i]) ? m->g.params[i].numel : 0;
+    float *first = malloc(nbuf * sizeof(float)), *second = malloc(nbuf * sizeof(float));
+    float *kept;
+    for (int round = 0; round < 2; round++) {
+        if (round) rp_model_forward(m, x, BATCH, true); /* a training pass between: the masks move on */
+        assert_int_equal(rp_model_adapt_bn_begin(ctx, m, &kept), RP_OK);
+        rp_model_adapt_bn_batch(m, x, BATCH);
+        for (int i = 0, at = 0; i < m->g.n_params; i++)
+            if (RUNNING(&m->g.params[i]))
+                memcpy((round ? second : first) + at, m->g.params[i].data, m->g.params[i].numel * 4),
+                    at += (int)m->g.params[i].numel;
+        rp_model_adapt_bn_end(m, kept);
+    }
+#undef RUNNING
+    assert_true(nbuf > 0);
+    assert_memory_equal(first, second, nbuf * sizeof(float));
+    free(x), free(first), free(second);
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_corruption_rows),
                                        cmocka_unit_test(test_corruption_summary), cmocka_unit_test(test_calibration),
-                                       cmocka_unit_test(test_adapt_bn)};
+                                       cmocka_unit_test(test_adapt_bn),
+                                       cmocka_unit_test(test_adapt_bn_without_masks)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

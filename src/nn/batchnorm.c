@@ -237,6 +237,7 @@ int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float mom
 int rp_graph_bn_adapt(rp_graph *g, bool adapt)
 {
     int count = 0;
+    g->bn_adapting = adapt;
     for (int i = 0; i < g->n_nodes; i++) {
         rp_node *n = &g->nodes[i];
         if (n->ops != &bn_ops) continue;

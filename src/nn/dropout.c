@@ -19,7 +19,7 @@ static void dropout_fwd(rp_node *n, const rp_pass *p)
     const dropout_state *s = n->state;
     size_t N = numel(n, p->B);
     const float *x = n->x[0];
-    if (!p->train || s->p == 0.0f) {
+    if (!p->train || p->masks_off || s->p == 0.0f) {
         for (size_t i = 0; i < N; i++) n->y[i] = x[i];
         return;
     }
@@ -44,7 +44,7 @@ static void dropout_bwd(rp_node *n, const rp_pass *p)
     size_t N = numel(n, p->B);
     if (n->dx_write[0]) /* the graph did not zero dx: start from 0, as adding into zeros */
         for (size_t i = 0; i < N; i++) dx[i] = 0.0f;
-    if (!p->train || s->p == 0.0f)
+    if (!p->train || p->masks_off || s->p == 0.0f)
         for (size_t i = 0; i < N; i++) dx[i] += n->dy[i];
     else
         for (size_t i = 0; i < N; i++) dx[i] += n->dy[i] * n->saved[i];

@@ -427,8 +427,8 @@ void rp_pass_row_rng(const rp_pass *p, const rp_node *n, int b, rp_rng *r)
 static void run_forward(rp_graph *g, const rp_plan *plan, int B, bool train)
 {
     if (train) key_rows(g, B);
-    rp_pass p = {.B = B, .train = train, .param_grads = false, .row_keys = train ? g->masks.row : NULL,
-                 .sync = train && g->bn_sync.dist ? &g->bn_sync : NULL};
+    rp_pass p = {.B = B, .train = train, .masks_off = g->bn_adapting, .param_grads = false,
+                 .row_keys = train ? g->masks.row : NULL, .sync = train && g->bn_sync.dist ? &g->bn_sync : NULL};
     for (int c = 0; c < g->n_chains; c++) g->chains[c].ran = false;
     if (B == 0) idle_forward(g, plan, &p);
     for (int k = 0; k < plan->n_steps && B > 0; k++) step_forward(g, &plan->steps[k], &p);
@@ -617,8 +617,8 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         plan = rp_graph_plan(g, param_grads ? RP_PLAN_EVAL_PARAMS : RP_PLAN_EVAL_UNCHAINED, B);
         run_forward(g, plan, B, false);
     }
-    rp_pass p = {.B = B, .train = g->last_train, .param_grads = param_grads, .guided = guided,
-                 .sync = g->last_train && g->bn_sync.dist ? &g->bn_sync : NULL};
+    rp_pass p = {.B = B, .train = g->last_train, .masks_off = g->bn_adapting, .param_grads = param_grads,
+                 .guided = guided, .sync = g->last_train && g->bn_sync.dist ? &g->bn_sync : NULL};
     mark_backward(g, param_grads, dx != NULL);
     rp_node *last = &g->nodes[g->n_nodes - 1];
     memcpy(last->dy, dout, (size_t)B * rp_shape_numel(last->out_shape) * sizeof(float));

@@ -90,6 +90,7 @@ typedef struct rp_row_keys {
 typedef struct rp_pass {
     int B;             /* batch size of this pass (<= max batch; 0 only for a process with an empty piece) */
     bool train;        /* batch statistics, dropout */
+    bool masks_off;    /* dropout and stochastic depth as in evaluation (test-time batch-norm adaptation) */
     bool param_grads;  /* backward: accumulate parameter gradients */
     bool guided;       /* backward: guided-backprop rule in ReLU/ReLU6 (rp_graph_backward_guided) */
     const uint64_t *row_keys; /* training forward: (B) each row's key for its random masks (rp_pass_row_rng) */
@@ -221,6 +222,7 @@ typedef struct rp_graph {
     float **step_mem;      /* per node: its fused steps' memory (rp_plan_node_mem_floats), or NULL */
     double *bn_sums;       /* a batch norm's statistics, formed by the conv before it */
     rp_bn_sync bn_sync;    /* dist set: batch norms' statistics over the job (rp_graph_set_dist) */
+    bool bn_adapting;      /* rp_graph_bn_adapt: training passes leave dropout and stochastic depth off */
     unsigned options_own;  /* options before rp_graph_set_dist added its own */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
     int n_chains;
@@ -301,7 +303,9 @@ int rp_g_batchnorm2d(rp_graph *g, int in, const char *name, float eps, float mom
 /* Test-time adaptation: with adapt, every batch norm's momentum becomes 1, so the next
  * training-mode forward leaves each one's running statistics equal to that batch's (mean, and
  * the unbiased variance); without, their own momentum is back. Returns the number of batch
- * norms. The running statistics themselves are the caller's to save and restore. */
+ * norms. The running statistics themselves are the caller's to save and restore. Dropout and
+ * stochastic depth act as in evaluation meanwhile (rp_pass.masks_off): the statistics are
+ * those of the model that will be evaluated, not of a randomly thinned one. */
 int rp_graph_bn_adapt(rp_graph *g, bool adapt);
 
 /* Data-parallel training (d BORROWED, NULL: none; a graph without batch norms ignores it):

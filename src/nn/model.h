@@ -31,8 +31,9 @@ struct rp_model {
  * running statistics to those of the batch x (one training-mode forward, momentum 1), so the
  * evaluation-mode forward that follows normalises with the statistics of the data it sees.
  * begin saves the running statistics (OWNED *saved, RP_ERR_ARG when the model has no batch
- * norm); end restores them exactly and frees *saved. Dropout is active in that forward; no
- * architecture here has a batch norm after a dropout, so the statistics are not affected. */
+ * norm); end restores them exactly and frees *saved. Dropout and stochastic depth are off in
+ * that forward (EfficientNet has batch norms after its stochastic depth): the statistics are
+ * the evaluated model's, the same for every pass over the same batch. */
 rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved);
 void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B);
 void rp_model_adapt_bn_end(rp_model *m, float *saved);

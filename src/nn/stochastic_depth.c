@@ -19,7 +19,7 @@ static size_t sdepth_saved(const rp_node *n, int B)
 
 static bool active(const rp_node *n, const rp_pass *p)
 {
-    return p->train && ((const sdepth_state *)n->state)->p > 0.0f;
+    return p->train && !p->masks_off && ((const sdepth_state *)n->state)->p > 0.0f;
 }
 
 /* y (B, S) = x (B, S) * f[b]; f NULL: y = x */
