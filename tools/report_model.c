@@ -79,9 +79,10 @@ static void attack_cond(const cJSON *j, const char *cond, rpt_cond *c)
     const char *src = rpt_str(j, "source", "");
     char es[32], name[64];
     bool iter = !strcmp(cond, "pgd") || !strcmp(cond, "apgd-ce") || !strcmp(cond, "apgd-t");
-    int k = snprintf(name, sizeof name, "%s", cond);
-    if (iter) k += snprintf(name + k, sizeof name - (size_t)k, "-%d", steps);
-    if (restarts > 1) snprintf(name + k, sizeof name - (size_t)k, "x%d", restarts);
+    char it[16] = "", rs[16] = ""; /* one snprintf: a long condition name is cut, never overrun */
+    if (iter) snprintf(it, sizeof it, "-%d", steps);
+    if (restarts > 1) snprintf(rs, sizeof rs, "x%d", restarts);
+    snprintf(name, sizeof name, "%s%s%s", cond, it, rs);
     c->kind = RPT_ATTACK;
     c->x = eps;
     c->worst = !strcmp(cond, "worst");
