@@ -55,6 +55,40 @@ rp_model *mtu_masked_model(rp_ctx *ctx, int H, int W, int C, int K, int B)
     return m;
 }
 
+rp_model *mtu_trained_mlp(rp_ctx *ctx, rp_dataset *tr, int n_train, int train_b, int max_batch)
+{
+    rp_dataset_truncate(tr, n_train);
+    int H, W, C;
+    rp_dataset_shape(tr, &H, &W, &C);
+    rp_model_config mc = {.arch = "mlp", .num_classes = rp_dataset_num_classes(tr), .H = H, .W = W, .C = C,
+                          .max_batch = max_batch, .seed = 3};
+    rp_dataset_norm(tr, mc.mean, mc.std);
+    rp_model *m = NULL;
+    assert_int_equal(rp_model_create(ctx, &mc, &m), RP_OK);
+    rp_objective_config oc = rp_objective_defaults();
+    rp_objective *obj = NULL;
+    rp_optim *opt = NULL;
+    rp_optim_config sgd = rp_optim_defaults(RP_SGD);
+    sgd.lr = 0.05f, sgd.momentum = 0.9f;
+    assert_int_equal(rp_objective_create(ctx, m, &oc, train_b, &obj), RP_OK);
+    assert_int_equal(rp_optim_create(ctx, m, &sgd, &opt), RP_OK);
+    float *x = malloc((size_t)train_b * H * W * C * sizeof *x);
+    int32_t *y = malloc((size_t)train_b * sizeof *y);
+    int *order = malloc((size_t)n_train * sizeof *order);
+    assert_true(x && y && order);
+    for (int epoch = 0; epoch < 2; epoch++) {
+        rp_permutation(order, n_train, 5, (uint64_t)epoch);
+        for (int b = 0; b < n_train / train_b; b++) {
+            rp_dataset_gather(tr, order + b * train_b, train_b, x, y);
+            assert_int_equal(rp_train_step(obj, opt, x, y, train_b, NULL), RP_OK);
+        }
+    }
+    free(x), free(y), free(order);
+    rp_objective_destroy(obj);
+    rp_optim_destroy(opt);
+    return m;
+}
+
 void mtu_masked_batch_init(mtu_masked_batch *b, int B, size_t X, int K)
 {
     b->x = malloc((size_t)B * X * sizeof *b->x), b->views = malloc(2 * (size_t)B * X * sizeof *b->views);

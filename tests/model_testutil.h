@@ -25,6 +25,10 @@ void mtu_model_finish(rp_model *m);
  * pool -> dropout -> linear (both p = 0.5, seed 3, batch up to B): dropout and stochastic depth,
  * no batch norm, so the gradients of a batch's pieces add up to the whole's to float rounding. */
 rp_model *mtu_masked_model(rp_ctx *ctx, int H, int W, int C, int K, int B);
+/* The attack tests' victim: an mlp (seed 3, normalised by tr's statistics, batches up to
+ * max_batch) trained with erm for two epochs over the first n_train images of tr (batches of
+ * train_b shuffled by seed 5 and the epoch; SGD 0.05, momentum 0.9). */
+rp_model *mtu_trained_mlp(rp_ctx *ctx, rp_dataset *tr, int n_train, int train_b, int max_batch);
 /* A batch for mtu_masked_model's steps: B examples of X floats U(0, 1), a second and a third
  * view of each ((2, B, X), for the consistency loss), labels i * 3 % K, names 200 + 5 i; and the
  * objectives stepped on it: erm, advreg (two training passes), TRADES ([x; x_adv]: two copies of

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "robust/attack_internal.h"
+#include "model_testutil.h"
 #include "testutil.h"
 
 enum { N_TRAIN = 3000, N_TEST = 200, TRAIN_B = 100 };
@@ -29,35 +30,18 @@ static int setup(void **state)
     rp_dataset *tr = NULL, *te = NULL;
     assert_int_equal(rp_dataset_open(S.ctx, "fashion-mnist", true, &tr), RP_OK);
     assert_int_equal(rp_dataset_open(S.ctx, "fashion-mnist", false, &te), RP_OK);
-    rp_dataset_truncate(tr, N_TRAIN);
+    S.m = mtu_trained_mlp(S.ctx, tr, N_TRAIN, TRAIN_B, N_TEST);
     int H, W, C;
     rp_dataset_shape(tr, &H, &W, &C);
     S.K = rp_dataset_num_classes(tr);
     S.X = (size_t)H * W * C;
-    rp_model_config mc = {.arch = "mlp", .num_classes = S.K, .H = H, .W = W, .C = C, .max_batch = N_TEST, .seed = 3};
-    rp_dataset_norm(tr, mc.mean, mc.std);
-    assert_int_equal(rp_model_create(S.ctx, &mc, &S.m), RP_OK);
-    rp_objective_config oc = rp_objective_defaults();
-    rp_objective *obj = NULL;
-    rp_optim *opt = NULL;
-    rp_optim_config sgd = rp_optim_defaults(RP_SGD);
-    sgd.lr = 0.05f, sgd.momentum = 0.9f;
-    assert_int_equal(rp_objective_create(S.ctx, S.m, &oc, TRAIN_B, &obj), RP_OK);
-    assert_int_equal(rp_optim_create(S.ctx, S.m, &sgd, &opt), RP_OK);
     S.x = malloc((size_t)N_TEST * S.X * sizeof(float));
     S.x_adv = malloc((size_t)N_TEST * S.X * sizeof(float));
     S.x_adv2 = malloc((size_t)N_TEST * S.X * sizeof(float));
     S.y = malloc(N_TEST * sizeof(int32_t));
     S.t = malloc(N_TEST * sizeof(int32_t));
     S.succ = malloc(N_TEST * sizeof(bool));
-    int idx[N_TRAIN], order[N_TRAIN];
-    for (int epoch = 0; epoch < 2; epoch++) {
-        rp_permutation(order, N_TRAIN, 5, (uint64_t)epoch);
-        for (int b = 0; b < N_TRAIN / TRAIN_B; b++) {
-            rp_dataset_gather(tr, order + b * TRAIN_B, TRAIN_B, S.x, S.y);
-            assert_int_equal(rp_train_step(obj, opt, S.x, S.y, TRAIN_B, NULL), RP_OK);
-        }
-    }
+    int idx[N_TEST];
     for (int i = 0; i < N_TEST; i++) idx[i] = i;
     rp_dataset_gather(te, idx, N_TEST, S.x, S.y);
     for (int i = 0; i < N_TEST; i++) S.t[i] = (S.y[i] + 1) % S.K;
@@ -67,8 +51,6 @@ static int setup(void **state)
     S.clean = (double)c / N_TEST;
     printf("# clean accuracy of the mlp on %d test images: %.3f\n", N_TEST, S.clean);
     assert_true(S.clean > 0.7);
-    rp_objective_destroy(obj);
-    rp_optim_destroy(opt);
     rp_dataset_destroy(tr);
     rp_dataset_destroy(te);
     return 0;
