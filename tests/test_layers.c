@@ -9,23 +9,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-typedef struct one_graph {
-    rp_ctx *ctx;
-    rp_graph g;
-} one_graph;
-
-static void og_init(one_graph *o, rp_shape in)
-{
-    o->ctx = rp_ctx_create(1);
-    rp_graph_init(&o->g, o->ctx, in);
-}
-
-static void og_free(one_graph *o)
-{
-    rp_graph_free(&o->g);
-    rp_ctx_destroy(o->ctx);
-}
-
 static rp_param *param(rp_graph *g, const char *name)
 {
     int i = rp_graph_find_param(g, name);
@@ -56,8 +39,8 @@ static void test_linear_gradcheck(void **state)
 static void test_linear_values_and_params(void **state)
 {
     (void)state;
-    one_graph o;
-    og_init(&o, (rp_shape){1, 1, 3});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){1, 1, 3});
     int fc = rp_g_linear(&o.g, RP_INPUT, "fc", 2, true);
     assert_true(fc >= 0);
     assert_int_equal(rp_graph_finalize(&o.g, 2, 7), RP_OK);
@@ -95,7 +78,7 @@ static void test_linear_values_and_params(void **state)
     rp_graph_backward(&o.g, dy, dx, false);
     for (int i = 0; i < 6; i++) assert_true(w->grad[i] == 0.0f);
     assert_true(b->grad[0] == 0.0f && b->grad[1] == 0.0f);
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 /* ---- batchnorm ------------------------------------------------------------------------- */
@@ -147,8 +130,8 @@ static void test_batchnorm_running_stats(void **state)
 {
     (void)state;
     enum { B = 2, H = 2, W = 3, C = 3, N = B * H * W };
-    one_graph o;
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){H, W, C});
     assert_true(rp_g_batchnorm2d(&o.g, RP_INPUT, "bn", 1e-5f, 0.1f) >= 0);
     assert_int_equal(rp_graph_finalize(&o.g, B, 3), RP_OK);
     set_bn_params(&o.g, NULL);
@@ -192,7 +175,7 @@ static void test_batchnorm_running_stats(void **state)
     assert_true(nbt->data[0] == 1.0f);
     rp_graph_forward(&o.g, x, B, true);
     assert_true(nbt->data[0] == 2.0f);
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 /* Large enough to take the parallel paths: forward, backward and running statistics must
@@ -209,8 +192,8 @@ static void test_batchnorm_thread_independent(void **state)
     int saved_threads = omp_get_max_threads();
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
-        one_graph o;
-        og_init(&o, (rp_shape){H, W, C});
+        tu_graph o;
+        tu_graph_init(&o, (rp_shape){H, W, C});
         assert_true(rp_g_batchnorm2d(&o.g, RP_INPUT, "bn", 1e-5f, 0.1f) >= 0);
         assert_int_equal(rp_graph_finalize(&o.g, B, 3), RP_OK);
         set_bn_params(&o.g, NULL);
@@ -224,7 +207,7 @@ static void test_batchnorm_thread_independent(void **state)
         memcpy(stats[t] + C, param(&o.g, "bn.running_var")->data, C * sizeof(float));
         memcpy(stats[t] + 2 * C, param(&o.g, "bn.weight")->grad, C * sizeof(float));
         memcpy(stats[t] + 3 * C, param(&o.g, "bn.bias")->grad, C * sizeof(float));
-        og_free(&o);
+        tu_graph_free(&o);
     }
     omp_set_num_threads(saved_threads);
     assert_memory_equal(y[0], y[1], n * sizeof(float));
@@ -242,21 +225,21 @@ static void test_batchnorm_thread_independent(void **state)
 static void test_batchnorm_bad_args(void **state)
 {
     (void)state;
-    one_graph o;
-    og_init(&o, (rp_shape){2, 2, 3});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){2, 2, 3});
     assert_int_equal(rp_g_batchnorm2d(&o.g, RP_INPUT, "bn", 0.0f, 0.1f), -1);
     assert_int_equal(o.g.status, RP_ERR_ARG);
     assert_non_null(strstr(rp_ctx_error(o.ctx), "bn"));
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 /* ---- dropout --------------------------------------------------------------------------- */
 
 enum { DB = 2, DH = 10, DW = 10, DC = 50, DN = DB * DH * DW * DC };
 
-static void make_dropout(one_graph *o, float p, uint64_t seed)
+static void make_dropout(tu_graph *o, float p, uint64_t seed)
 {
-    og_init(o, (rp_shape){DH, DW, DC});
+    tu_graph_init(o, (rp_shape){DH, DW, DC});
     assert_true(rp_g_dropout(&o->g, RP_INPUT, "drop", p) >= 0);
     assert_int_equal(rp_graph_finalize(&o->g, DB, seed), RP_OK);
 }
@@ -270,7 +253,7 @@ static void test_dropout(void **state)
     float kinks[] = {0.0f};
     tu_fill_away_from(x, DN, -2, 2, kinks, 1, 0.05f, 50);
     tu_fill_uniform(dy, DN, -1, 1, 51);
-    one_graph o, o2, o3;
+    tu_graph o, o2, o3;
     make_dropout(&o, p, 5);
     make_dropout(&o2, p, 5);
     make_dropout(&o3, p, 6);
@@ -305,9 +288,9 @@ static void test_dropout(void **state)
     assert_memory_not_equal(rp_graph_forward(&o3.g, x, DB, true), y1, DN * sizeof(float));
     assert_memory_not_equal(rp_graph_forward(&o.g, x, DB, true), y1, DN * sizeof(float));
 
-    og_free(&o);
-    og_free(&o2);
-    og_free(&o3);
+    tu_graph_free(&o);
+    tu_graph_free(&o2);
+    tu_graph_free(&o3);
     free(x);
     free(y1);
     free(dy);
@@ -317,11 +300,11 @@ static void test_dropout(void **state)
 static void test_dropout_bad_p(void **state)
 {
     (void)state;
-    one_graph o;
-    og_init(&o, (rp_shape){1, 1, 4});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){1, 1, 4});
     assert_int_equal(rp_g_dropout(&o.g, RP_INPUT, "drop", 1.0f), -1);
     assert_int_equal(o.g.status, RP_ERR_ARG);
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 /* ---- flatten --------------------------------------------------------------------------- */
@@ -332,8 +315,8 @@ static void test_flatten_order(void **state)
 {
     (void)state;
     enum { B = 2, H = 2, W = 3, C = 4 };
-    one_graph o;
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){H, W, C});
     int f = rp_g_flatten(&o.g, RP_INPUT, "flat");
     assert_true(f >= 0);
     rp_shape s = o.g.nodes[f].out_shape;
@@ -356,7 +339,7 @@ static void test_flatten_order(void **state)
     float dx[B * H * W * C];
     rp_graph_backward(&o.g, want, dx, false);
     tu_assert_close("flatten backward", dx, x, B * H * W * C, 0, 0);
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 static int build_flatten_linear(rp_graph *g, int in, void *arg)
@@ -391,8 +374,8 @@ static void test_normalize(void **state)
                     .lo = 0, .hi = 1, .seed = 70};
     tu_gradcheck((rp_shape){2, 3, 3}, build_normalize, NULL, &o);
 
-    one_graph g;
-    og_init(&g, (rp_shape){1, 2, 3});
+    tu_graph g;
+    tu_graph_init(&g, (rp_shape){1, 2, 3});
     assert_true(build_normalize(&g.g, RP_INPUT, NULL) >= 0);
     assert_int_equal(rp_graph_finalize(&g.g, 1, 0), RP_OK);
     assert_int_equal(g.g.n_params, 0);
@@ -403,10 +386,10 @@ static void test_normalize(void **state)
     for (int i = 0; i < 6; i++) want_dx[i] = dy[i] / NSTD[i % 3];
     rp_graph_backward(&g.g, dy, dx, false);
     tu_assert_close("normalize dx", dx, want_dx, 6, 1e-6f, 0);
-    og_free(&g);
+    tu_graph_free(&g);
 
     /* 21 rows: one block of 16 rows through the vector loop, 5 after it; every element exact */
-    og_init(&g, (rp_shape){1, 7, 3});
+    tu_graph_init(&g, (rp_shape){1, 7, 3});
     assert_true(build_normalize(&g.g, RP_INPUT, NULL) >= 0);
     assert_int_equal(rp_graph_finalize(&g.g, 3, 0), RP_OK);
     float xs[63], ws[63], gs[63], dxs[63], wdx[63];
@@ -416,18 +399,18 @@ static void test_normalize(void **state)
     assert_memory_equal(rp_graph_forward(&g.g, xs, 3, false), ws, sizeof ws);
     rp_graph_backward(&g.g, gs, dxs, false);
     assert_memory_equal(dxs, wdx, sizeof wdx);
-    og_free(&g);
+    tu_graph_free(&g);
 
     float bad[3] = {0.2f, 0.0f, 0.3f};
-    og_init(&g, (rp_shape){1, 2, 5}); /* more channels than the layer takes */
+    tu_graph_init(&g, (rp_shape){1, 2, 5}); /* more channels than the layer takes */
     float m5[5] = {0}, s5[5] = {1, 1, 1, 1, 1};
     assert_int_equal(rp_g_normalize(&g.g, RP_INPUT, "norm", m5, s5), -1);
     assert_int_equal(g.g.status, RP_ERR_ARG);
-    og_free(&g);
-    og_init(&g, (rp_shape){1, 2, 3});
+    tu_graph_free(&g);
+    tu_graph_init(&g, (rp_shape){1, 2, 3});
     assert_int_equal(rp_g_normalize(&g.g, RP_INPUT, "norm", NMEAN, bad), -1);
     assert_int_equal(g.g.status, RP_ERR_ARG);
-    og_free(&g);
+    tu_graph_free(&g);
 }
 
 /* ---- add ------------------------------------------------------------------------------- */
@@ -448,13 +431,13 @@ static void test_add(void **state)
                     .lo = 0, .hi = 1, .seed = 80, .after_finalize = set_bn_params};
     tu_gradcheck((rp_shape){2, 2, 3}, build_add, NULL, &o);
 
-    one_graph g;
-    og_init(&g, (rp_shape){2, 2, 3});
+    tu_graph g;
+    tu_graph_init(&g, (rp_shape){2, 2, 3});
     int f = rp_g_flatten(&g.g, RP_INPUT, "flat");
     assert_int_equal(rp_g_add(&g.g, RP_INPUT, f, "sum"), -1);
     assert_int_equal(g.g.status, RP_ERR_SHAPE);
     assert_non_null(strstr(rp_ctx_error(g.ctx), "sum"));
-    og_free(&g);
+    tu_graph_free(&g);
 }
 
 int main(void)

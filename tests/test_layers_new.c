@@ -11,23 +11,6 @@
 
 #include "testutil.h"
 
-typedef struct one_graph {
-    rp_ctx *ctx;
-    rp_graph g;
-} one_graph;
-
-static void og_init(one_graph *o, rp_shape in)
-{
-    o->ctx = rp_ctx_create(1);
-    rp_graph_init(&o->g, o->ctx, in);
-}
-
-static void og_free(one_graph *o)
-{
-    rp_graph_free(&o->g);
-    rp_ctx_destroy(o->ctx);
-}
-
 /* ---- SiLU and Sigmoid ------------------------------------------------------------------ */
 
 static int build_silu(rp_graph *g, int in, void *arg)
@@ -75,8 +58,8 @@ static void test_silu_sigmoid_values(void **state)
     float dy[N];
     for (int i = 0; i < N; i++) dy[i] = 0.5f + 0.1f * (float)i;
     for (int which = 0; which < 2; which++) {
-        one_graph o;
-        og_init(&o, (rp_shape){1, N, 1});
+        tu_graph o;
+        tu_graph_init(&o, (rp_shape){1, N, 1});
         assert_true((which ? build_sigmoid : build_silu)(&o.g, RP_INPUT, NULL) >= 0);
         assert_int_equal(rp_graph_finalize(&o.g, 1, 1), RP_OK);
         const float *y = rp_graph_forward(&o.g, x, 1, false);
@@ -92,7 +75,7 @@ static void test_silu_sigmoid_values(void **state)
          * where y is near 1 (1 - y ~ 1e-7 at x = 17): atol 1e-6 */
         tu_assert_close(which ? "sigmoid dx" : "silu dx", dx, want_dx, N, 1e-5f, 1e-6f);
         for (int i = 0; i < N; i++) assert_true(isfinite(y[i]) && isfinite(dx[i]));
-        og_free(&o);
+        tu_graph_free(&o);
     }
 }
 
@@ -143,8 +126,8 @@ static void test_channel_mul_values(void **state)
 {
     (void)state;
     enum { B = 2, H = 2, W = 3, C = 4, N = B * H * W * C };
-    one_graph o;
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){H, W, C});
     /* the scale: each channel's mean over the sample's pixels */
     int s = rp_g_global_avgpool(&o.g, RP_INPUT, "pool");
     int m = rp_g_channel_mul(&o.g, RP_INPUT, s, "mul");
@@ -175,19 +158,19 @@ static void test_channel_mul_values(void **state)
     tu_assert_close("channel_mul y", rp_graph_forward(&o.g, x, B, false), want, N, 1e-6f, 1e-6f);
     rp_graph_backward(&o.g, dy, dx, false);
     tu_assert_close("channel_mul dx", dx, want_dx, N, 1e-5f, 1e-6f);
-    og_free(&o);
+    tu_graph_free(&o);
 
     /* the scale must be 1x1 with the input's channels */
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph_init(&o, (rp_shape){H, W, C});
     assert_int_equal(rp_g_channel_mul(&o.g, RP_INPUT, RP_INPUT, "badmul"), -1);
     assert_int_equal(o.g.status, RP_ERR_SHAPE);
     assert_non_null(strstr(rp_ctx_error(o.ctx), "badmul"));
-    og_free(&o);
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph_free(&o);
+    tu_graph_init(&o, (rp_shape){H, W, C});
     int c3 = rp_g_conv2d(&o.g, rp_g_global_avgpool(&o.g, RP_INPUT, "pool"), "fc", C - 1, 1, 1, 0, 1, true);
     assert_int_equal(rp_g_channel_mul(&o.g, RP_INPUT, c3, "badmul"), -1);
     assert_int_equal(o.g.status, RP_ERR_SHAPE);
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 /* ---- concatenation --------------------------------------------------------------------- */
@@ -238,8 +221,8 @@ static void test_concat_values(void **state)
 {
     (void)state;
     enum { B = 2, H = 2, W = 2, C = 3, P = B * H * W };
-    one_graph o;
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){H, W, C});
     int r = rp_g_relu(&o.g, RP_INPUT, "r");
     int parts[3] = {RP_INPUT, r, RP_INPUT};
     int c = rp_g_concat(&o.g, parts, 3, "cat");
@@ -261,21 +244,21 @@ static void test_concat_values(void **state)
     tu_assert_close("concat y", y, want, P * 3 * C, 0, 0);
     rp_graph_backward(&o.g, dy, dx, false);
     tu_assert_close("concat dx", dx, want_dx, P * C, 0, 0);
-    og_free(&o);
+    tu_graph_free(&o);
 
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph_init(&o, (rp_shape){H, W, C});
     int pool = rp_g_global_avgpool(&o.g, RP_INPUT, "pool");
     int bad[2] = {RP_INPUT, pool};
     assert_int_equal(rp_g_concat(&o.g, bad, 2, "badcat"), -1);
     assert_int_equal(o.g.status, RP_ERR_SHAPE);
     assert_non_null(strstr(rp_ctx_error(o.ctx), "badcat"));
-    og_free(&o);
+    tu_graph_free(&o);
     int five[5] = {RP_INPUT, RP_INPUT, RP_INPUT, RP_INPUT, RP_INPUT};
     for (int k = 0; k <= RP_MAX_IN + 1; k += RP_MAX_IN + 1) {
-        og_init(&o, (rp_shape){H, W, C});
+        tu_graph_init(&o, (rp_shape){H, W, C});
         assert_int_equal(rp_g_concat(&o.g, five, k, "badcat"), -1);
         assert_int_equal(o.g.status, RP_ERR_ARG);
-        og_free(&o);
+        tu_graph_free(&o);
     }
 }
 
@@ -283,9 +266,9 @@ static void test_concat_values(void **state)
 
 enum { SB = 4000, SH = 2, SW = 3, SC = 5, SS = SH * SW * SC };
 
-static void make_sdepth(one_graph *o, float p, uint64_t seed, int B)
+static void make_sdepth(tu_graph *o, float p, uint64_t seed, int B)
 {
-    og_init(o, (rp_shape){SH, SW, SC});
+    tu_graph_init(o, (rp_shape){SH, SW, SC});
     assert_true(rp_g_stochastic_depth(&o->g, RP_INPUT, "sd", p) >= 0);
     assert_int_equal(rp_graph_finalize(&o->g, B, seed), RP_OK);
 }
@@ -300,7 +283,7 @@ static void test_stochastic_depth(void **state)
     float kinks[] = {0.0f};
     tu_fill_away_from(x, N, -2, 2, kinks, 1, 0.05f, 130);
     tu_fill_uniform(dy, N, -1, 1, 131);
-    one_graph o, o2, o3;
+    tu_graph o, o2, o3;
     make_sdepth(&o, p, 5, SB);
     make_sdepth(&o2, p, 5, SB);
     make_sdepth(&o3, p, 6, SB);
@@ -336,14 +319,14 @@ static void test_stochastic_depth(void **state)
     assert_memory_equal(rp_graph_forward(&o2.g, x, SB, true), y1, N * sizeof(float));
     assert_memory_not_equal(rp_graph_forward(&o3.g, x, SB, true), y1, N * sizeof(float));
     assert_memory_not_equal(rp_graph_forward(&o.g, x, SB, true), y1, N * sizeof(float));
-    og_free(&o);
-    og_free(&o2);
-    og_free(&o3);
+    tu_graph_free(&o);
+    tu_graph_free(&o2);
+    tu_graph_free(&o3);
 
     /* p = 0: identity in training too */
     make_sdepth(&o, 0.0f, 5, SB);
     assert_memory_equal(rp_graph_forward(&o.g, x, SB, true), x, N * sizeof(float));
-    og_free(&o);
+    tu_graph_free(&o);
     free(x);
     free(y1);
     free(dy);
@@ -359,8 +342,8 @@ static void test_stochastic_depth_gradcheck(void **state)
     (void)state;
     enum { B = 8, H = 3, W = 3, C = 2 };
     size_t N = (size_t)B * H * W * C;
-    one_graph o;
-    og_init(&o, (rp_shape){H, W, C});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){H, W, C});
     int c = rp_g_conv2d(&o.g, RP_INPUT, "conv", C, 3, 1, 1, 1, true);
     int sd = rp_g_stochastic_depth(&o.g, c, "sd", 0.5f);
     assert_true(rp_g_add(&o.g, RP_INPUT, sd, "res") >= 0);
@@ -397,7 +380,7 @@ static void test_stochastic_depth_gradcheck(void **state)
                 fail_msg("stochastic depth gradcheck %s[%zu]: backward %g, differences %g", t ? "weight" : "input",
                          i, (double)grads[t][i], num);
         }
-    og_free(&o);
+    tu_graph_free(&o);
 }
 
 static void test_stochastic_depth_bad_p(void **state)
@@ -405,12 +388,12 @@ static void test_stochastic_depth_bad_p(void **state)
     (void)state;
     const float bad[3] = {1.0f, -0.1f, NAN};
     for (int i = 0; i < 3; i++) {
-        one_graph o;
-        og_init(&o, (rp_shape){1, 1, 4});
+        tu_graph o;
+        tu_graph_init(&o, (rp_shape){1, 1, 4});
         assert_int_equal(rp_g_stochastic_depth(&o.g, RP_INPUT, "sd", bad[i]), -1);
         assert_int_equal(o.g.status, RP_ERR_ARG);
         assert_non_null(strstr(rp_ctx_error(o.ctx), "sd"));
-        og_free(&o);
+        tu_graph_free(&o);
     }
 }
 
@@ -464,8 +447,8 @@ static float *run_block(unsigned options, bool train, int threads, const float *
 {
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
-    one_graph o;
-    og_init(&o, (rp_shape){PH, PW, PC});
+    tu_graph o;
+    tu_graph_init(&o, (rp_shape){PH, PW, PC});
     int last = build_block(&o.g, RP_INPUT, NULL);
     assert_true(last >= 0);
     assert_int_equal(rp_graph_finalize(&o.g, PB, 9), RP_OK);
@@ -484,7 +467,7 @@ static float *run_block(unsigned options, bool train, int threads, const float *
             at += o.g.params[i].numel;
         }
     *n = at;
-    og_free(&o);
+    tu_graph_free(&o);
     omp_set_num_threads(saved);
     return out;
 }

@@ -139,3 +139,15 @@ void tu_write_file(const char *path, const void *data, size_t n)
     if (n && fwrite(data, 1, n, f) != n) fail_msg("short write to %s", path);
     fclose(f);
 }
+
+void tu_graph_init(tu_graph *o, rp_shape in)
+{
+    o->ctx = rp_ctx_create(1);
+    rp_graph_init(&o->g, o->ctx, in);
+}
+
+void tu_graph_free(tu_graph *o)
+{
+    rp_graph_free(&o->g);
+    rp_ctx_destroy(o->ctx);
+}

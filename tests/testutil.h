@@ -52,4 +52,12 @@ const char *tu_tmpdir(void);
 /* Write bytes to path (for bad-input tests). */
 void tu_write_file(const char *path, const void *data, size_t n);
 
+/* One graph with its own one-thread context, for layer tests. */
+typedef struct tu_graph {
+    rp_ctx *ctx;
+    rp_graph g;
+} tu_graph;
+void tu_graph_init(tu_graph *o, rp_shape in);
+void tu_graph_free(tu_graph *o);
+
 #endif

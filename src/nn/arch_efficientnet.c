@@ -122,17 +122,8 @@ int rp_build_efficientnet_b0_opts(rp_graph *g, const rp_model_config *cfg, float
     char name[64];
     snprintf(name, sizeof name, "features.%d", N_STAGES + 1);
     x = conv_bn(g, x, name, 4 * STAGES[N_STAGES - 1].out, 1, 1, 1, true);
-    x = rp_g_global_avgpool(g, x, "avgpool");
-    x = rp_g_flatten(g, x, "flatten");
-    x = rp_g_dropout(g, x, "classifier.0", dropout);
-    int logits = rp_g_linear(g, x, "classifier.1", cfg->num_classes, true);
-    if (logits >= 0) {
-        rp_param *p = &g->params[g->nodes[logits].first_param];
-        p[0].init = RP_INIT_UNIFORM;
-        p[0].init_scale = 1.0f / sqrtf((float)cfg->num_classes);
-        p[1].init = RP_INIT_ZERO;
-    }
-    return logits;
+    return rp_build_pooled_classifier(g, x, cfg->num_classes, dropout, RP_INIT_UNIFORM,
+                                      1.0f / sqrtf((float)cfg->num_classes));
 }
 
 int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg)

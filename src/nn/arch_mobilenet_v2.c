@@ -119,17 +119,7 @@ int rp_build_mobilenet_v2_dropout(rp_graph *g, const rp_model_config *cfg, float
     char name[64];
     snprintf(name, sizeof name, "features.%d", idx);
     x = conv_bn(g, x, name, make_divisible(1280 * (w > 1.0 ? w : 1.0), 8), 1, 1, 1, true);
-    x = rp_g_global_avgpool(g, x, "avgpool");
-    x = rp_g_flatten(g, x, "flatten");
-    x = rp_g_dropout(g, x, "classifier.0", dropout);
-    int logits = rp_g_linear(g, x, "classifier.1", cfg->num_classes, true);
-    if (logits >= 0) {
-        rp_param *p = &g->params[g->nodes[logits].first_param];
-        p[0].init = RP_INIT_NORMAL;
-        p[0].init_scale = 0.01f;
-        p[1].init = RP_INIT_ZERO;
-    }
-    return logits;
+    return rp_build_pooled_classifier(g, x, cfg->num_classes, dropout, RP_INIT_NORMAL, 0.01f);
 }
 
 int rp_build_mobilenet_v2(rp_graph *g, const rp_model_config *cfg)

@@ -228,3 +228,17 @@ void rp_model_adapt_bn_end(rp_model *m, float *saved)
     copy_buffers(m, saved, false);
     free(saved);
 }
+
+int rp_build_pooled_classifier(rp_graph *g, int x, int classes, float dropout, rp_init init, float scale)
+{
+    x = rp_g_global_avgpool(g, x, "avgpool");
+    x = rp_g_flatten(g, x, "flatten");
+    x = rp_g_dropout(g, x, "classifier.0", dropout);
+    int logits = rp_g_linear(g, x, "classifier.1", classes, true);
+    if (logits >= 0) {
+        rp_param *p = &g->params[g->nodes[logits].first_param];
+        p[0].init = init, p[0].init_scale = scale;
+        p[1].init = RP_INIT_ZERO;
+    }
+    return logits;
+}

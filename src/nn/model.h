@@ -61,6 +61,11 @@ int rp_build_efficientnet_b0(rp_graph *g, const rp_model_config *cfg);
  * 0.2 (tests use 0 and 0). */
 int rp_build_efficientnet_b0_opts(rp_graph *g, const rp_model_config *cfg, float dropout, float sd_prob);
 
+/* torchvision's MobileNetV2 / EfficientNet head on x: global average pool, flatten, dropout
+ * "classifier.0", linear "classifier.1" to `classes` with weights drawn by init at scale and a
+ * zero bias. Returns the logits node (< 0 after an error). */
+int rp_build_pooled_classifier(rp_graph *g, int x, int classes, float dropout, rp_init init, float scale);
+
 /* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize. */
 double rp_graph_node_flops(const rp_graph *g, int i);
 
