@@ -184,7 +184,7 @@ int rp_model_freeze(rp_model *m, const char *prefix, bool frozen)
 }
 
 /* The buffers (non-trainable parameters: running statistics, batch counts) in one array. */
-static size_t buffer_floats(const rp_model *m)
+size_t rp_model_buffer_floats(const rp_model *m)
 {
     size_t n = 0;
     for (int i = 0; i < m->g.n_params; i++)
@@ -192,7 +192,7 @@ static size_t buffer_floats(const rp_model *m)
     return n;
 }
 
-static void copy_buffers(rp_model *m, float *saved, bool save)
+void rp_model_copy_buffers(rp_model *m, float *saved, bool save)
 {
     size_t at = 0;
     for (int i = 0; i < m->g.n_params; i++) {
@@ -209,9 +209,9 @@ rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved)
     *saved = NULL;
     if (rp_graph_bn_adapt(&m->g, false) == 0)
         return rp_fail(ctx, RP_ERR_ARG, "adapt-bn: the model (%s) has no batch norm to adapt", m->arch);
-    *saved = malloc((buffer_floats(m) + 1) * sizeof(float));
+    *saved = malloc((rp_model_buffer_floats(m) + 1) * sizeof(float));
     if (!*saved) return rp_fail(ctx, RP_ERR_NOMEM, "adapt-bn: out of memory");
-    copy_buffers(m, *saved, true);
+    rp_model_copy_buffers(m, *saved, true);
     return RP_OK;
 }
 
@@ -225,7 +225,7 @@ void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B)
 void rp_model_adapt_bn_end(rp_model *m, float *saved)
 {
     if (!saved) return;
-    copy_buffers(m, saved, false);
+    rp_model_copy_buffers(m, saved, false);
     free(saved);
 }
 

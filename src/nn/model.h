@@ -35,6 +35,10 @@ struct rp_model {
  * that forward (EfficientNet has batch norms after its stochastic depth): the statistics are
  * the evaluated model's, the same for every pass over the same batch. */
 rp_status rp_model_adapt_bn_begin(rp_ctx *ctx, rp_model *m, float **saved);
+/* The buffers (non-trainable parameters: batch norms' running statistics) as one array: their
+ * number of floats, and a copy into saved (save) or back from it. */
+size_t rp_model_buffer_floats(const rp_model *m);
+void rp_model_copy_buffers(rp_model *m, float *saved, bool save);
 void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B);
 void rp_model_adapt_bn_end(rp_model *m, float *saved);
 

@@ -496,18 +496,17 @@ static rp_status objective_grads(rp_objective *o, const float *x, const float *v
     return RP_OK;
 }
 
-/* Copies every parameter p with want(p) into buf (to_buf) or back from it. */
-static size_t copy_params(const rp_graph *g, float *buf, bool trainable, bool to_buf)
+/* The trainable, unfrozen weights (the ones SAM moves) into buf (to_buf) or back from it. */
+static void copy_weights(const rp_graph *g, float *buf, bool to_buf)
 {
     size_t at = 0;
     for (int i = 0; i < g->n_params; i++) {
         const rp_param *p = &g->params[i];
-        if (p->trainable != trainable || (trainable && p->frozen)) continue;
+        if (!p->trainable || p->frozen) continue;
         if (to_buf) memcpy(buf + at, p->data, p->numel * sizeof *buf);
         else memcpy(p->data, buf + at, p->numel * sizeof *buf);
         at += p->numel;
     }
-    return at;
 }
 
 rp_status rp_objective_set_sam(rp_objective *o, float rho)
@@ -516,12 +515,9 @@ rp_status rp_objective_set_sam(rp_objective *o, float rho)
         return rp_fail(o->ctx, RP_ERR_ARG, "sam: radius %g must be finite and >= 0", (double)rho);
     o->sam_rho = rho;
     if (rho == 0.0f || o->sam_w) return RP_OK;
-    const rp_graph *g = &o->m->g;
-    size_t nw = 0, nb = 0;
-    for (int i = 0; i < g->n_params; i++)
-        *(g->params[i].trainable ? &nw : &nb) += g->params[i].numel;
-    o->sam_w = malloc((nw ? nw : 1) * sizeof *o->sam_w);
-    o->sam_buffers = malloc((nb ? nb : 1) * sizeof *o->sam_buffers);
+    size_t nw = rp_model_num_params(o->m), nb = rp_model_buffer_floats(o->m);
+    o->sam_w = malloc((nw + 1) * sizeof *o->sam_w);
+    o->sam_buffers = malloc((nb + 1) * sizeof *o->sam_buffers);
     if (!o->sam_w || !o->sam_buffers) return rp_fail(o->ctx, RP_ERR_NOMEM, "sam: out of memory for %zu weights", nw);
     return RP_OK;
 }
@@ -537,8 +533,8 @@ static void sam_ascend(rp_objective *o)
         if (!p->trainable || p->frozen) continue;
         for (size_t k = 0; k < p->numel; k++) n2 += (double)p->grad[k] * p->grad[k];
     }
-    copy_params(g, o->sam_w, true, true);
-    copy_params(g, o->sam_buffers, false, true);
+    copy_weights(g, o->sam_w, true);
+    rp_model_copy_buffers(o->m, o->sam_buffers, true);
     float s = (float)(o->sam_rho / (sqrt(n2) + 1e-12));
     for (int i = 0; i < g->n_params; i++) {
         const rp_param *p = &g->params[i];
@@ -567,8 +563,8 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
         sam_ascend(o);
         rp_step_stats at_worst;
         rp_status s = objective_grads(o, x, views, y, B, o->key_epoch, idx, base, &at_worst);
-        copy_params(&o->m->g, o->sam_w, true, false);
-        copy_params(&o->m->g, o->sam_buffers, false, false);
+        copy_weights(&o->m->g, o->sam_w, false);
+        rp_model_copy_buffers(o->m, o->sam_buffers, false);
         RP_TRY(s);
     }
     RP_TRY(rp_model_check_finite(o->ctx, o->m));
