@@ -200,15 +200,86 @@ static void test_probability(void **state)
     int flipped = 0;
     for (int b = 0; b < N; b++) flipped += memcmp(x + b * X, orig + b * X, X * sizeof *x) != 0;
     assert_true(fabs(flipped / (double)N - 0.3) < 4 * sqrt(0.3 * 0.7 / N));
-    rp_augment *z = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5", 0.0f, 9, H, W, C);
+    rp_augment *z = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5,erase", 0.0f, 9, H, W, C);
     memcpy(x, orig, (size_t)N * X * sizeof *x);
     rp_augment_apply(z, x, N);
     assert_memory_equal(x, orig, (size_t)N * X * sizeof *x);
-    rp_augment *all = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5", 1.0f, 9, H, W, C);
+    rp_augment *all = make("flip,crop:1,jitter:0.9,gaussian:0.5,shot:5,saltpepper:0.5,erase", 1.0f, 9, H, W, C);
     rp_augment_apply(all, x, N);
     for (size_t i = 0; i < (size_t)N * X; i++) assert_true(x[i] >= 0.0f && x[i] <= 1.0f);
     rp_augment_destroy(a), rp_augment_destroy(z), rp_augment_destroy(all);
     free(x), free(orig);
+}
+
+/* erase:S@1 on a constant image: the changed pixels are exactly one filled rectangle (every
+ * pixel of its bounding box changed, all channels of a pixel together, one value per channel),
+ * of area 0.02..S of the image up to rounding and aspect ratio 0.3..3.3 up to rounding; over
+ * 3,000 draws the rectangles reach every border and the fill values spread over [0, 1). */
+static void test_erase(void **state)
+{
+    (void)state;
+    const int H = 28, W = 24, C = 3, N = 3000;
+    const float S = 0.3f;
+    size_t X = (size_t)H * W * C;
+    float *x = malloc(X * sizeof *x);
+    rp_augment *a = make("erase:0.3@1", 0.5f, 11, H, W, C);
+    int top = 0, left = 0, bottom = 0, right = 0, dark = 0, bright = 0;
+    for (int t = 0; t < N; t++) {
+        for (size_t i = 0; i < X; i++) x[i] = 0.5f;
+        rp_augment_apply(a, x, 1);
+        int y0 = H, y1 = -1, x0 = W, x1 = -1;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                if (x[((size_t)i * W + j) * C] != 0.5f) {
+                    y0 = i < y0 ? i : y0, y1 = i > y1 ? i : y1, x0 = j < x0 ? j : x0, x1 = j > x1 ? j : x1;
+                }
+        assert_true(y1 >= 0); /* at S = 0.3 on 28 x 24 some draw of the 10 always fits */
+        int h = y1 - y0 + 1, w = x1 - x0 + 1;
+        const float *f = x + ((size_t)y0 * W + x0) * C;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int c = 0; c < C; c++) {
+                    bool in = i >= y0 && i <= y1 && j >= x0 && j <= x1;
+                    assert_float_equal(x[((size_t)i * W + j) * C + c], in ? f[c] : 0.5f, 0);
+                }
+        float area = (float)(h * w) / (float)(H * W), ar = (float)h / (float)w;
+        float slack = (float)(h + w + 1) / (float)(H * W); /* each side rounds by at most half a pixel */
+        assert_true(area >= 0.02f - slack && area <= S + slack);
+        assert_true(ar >= 0.3f * (h - 0.5f) / (h + 0.5f) * (w - 0.5f) / (w + 0.5f) &&
+                    ar <= (1 / 0.3f) * (h + 0.5f) / (h - 0.5f) * (w + 0.5f) / (w - 0.5f));
+        top += y0 == 0, left += x0 == 0, bottom += y1 == H - 1, right += x1 == W - 1;
+        dark += f[0] < 0.1f, bright += f[0] > 0.9f;
+    }
+    assert_true(top > 0 && left > 0 && bottom > 0 && right > 0);
+    assert_true(fabs(dark / (double)N - 0.1) < 0.03 && fabs(bright / (double)N - 0.1) < 0.03);
+
+    /* Where no rectangle fits (a 1 x 8 image: h < 1 is impossible) the image is unchanged; on
+     * 2 x 2 only 1 x 1 fits: at most one pixel changes, never a partial or out-of-range write. */
+    rp_augment *line = make("erase:1@1", 0.5f, 12, 1, 8, 1), *tiny = make("erase:1@1", 0.5f, 12, 2, 2, 1);
+    int changed_any = 0;
+    for (int t = 0; t < 200; t++) {
+        float v[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, u[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+        rp_augment_apply(line, v, 1);
+        for (int i = 0; i < 8; i++) assert_float_equal(v[i], 0.5f, 0);
+        rp_augment_apply(tiny, u, 1);
+        int changed = 0;
+        for (int i = 0; i < 4; i++) changed += u[i] != 0.5f;
+        assert_true(changed <= 1);
+        changed_any += changed;
+    }
+    assert_true(changed_any > 0);
+
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n;
+    assert_int_equal(rp_augment_parse(ctx, "erase", 0.5f, ops, &n), RP_OK);
+    assert_true(ops[0].kind == RP_AUG_ERASE && ops[0].strength == 0.4f);
+    assert_int_equal(rp_augment_families(ops, n), 1u << RP_FAMILY_OCCLUSION);
+    assert_int_equal(rp_augment_parse(ctx, "erase:0.01", 0.5f, ops, &n), RP_ERR_ARG);
+    assert_int_equal(rp_augment_parse(ctx, "erase:1.5", 0.5f, ops, &n), RP_ERR_ARG);
+    rp_ctx_destroy(ctx);
+    rp_augment_destroy(a), rp_augment_destroy(line), rp_augment_destroy(tiny);
+    free(x);
 }
 
 /* Same seed, same images in the same order: identical batches; another seed differs. */
@@ -217,7 +288,7 @@ static void test_deterministic(void **state)
     (void)state;
     const int B = 8, H = 8, W = 8, C = 3;
     size_t n = (size_t)B * H * W * C;
-    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05";
+    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05,erase";
     float *x0 = malloc(n * sizeof *x0), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
           *c = malloc(n * sizeof *c);
     tu_fill_uniform(x0, n, 0, 1, 10);
@@ -285,7 +356,7 @@ int main(void)
         cmocka_unit_test(test_parse),       cmocka_unit_test(test_flip),
         cmocka_unit_test(test_crop),        cmocka_unit_test(test_jitter),
         cmocka_unit_test(test_probability), cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_mixing_ops),
+        cmocka_unit_test(test_mixing_ops),  cmocka_unit_test(test_erase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -501,7 +501,7 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--save-every", CLI_INT, &o.save_every, "0", "also write the training state every K steps (0: at epoch ends "
          "only)"},
         {"--augment", CLI_STRING, &o.augment, "none", "augmentations NAME[:STRENGTH][@PROB],...: flip, crop:PAD, "
-         "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT, "
+         "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT, erase:AREA, "
          "augmix[:SEVERITY], prime (e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
         {"--augment-prob", CLI_FLOAT, &o.augment_prob, "0.5", "probability of each augmentation without @PROB "
          "(augmix and prime: 1)"},

@@ -26,6 +26,7 @@ static const struct {
     {"saltpepper", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
     {"impulse", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
     {"jitter", RP_AUG_COUNT, 0.2f, 0.0f, 1.0f}, /* expands to brightness, contrast, saturation */
+    {"erase", RP_AUG_ERASE, 0.4f, 0.02f, 1.0f},
     {"augmix", RP_AUG_AUGMIX, 3.0f, 1.0f, 10.0f},
     {"prime", RP_AUG_PRIME, 0.0f, 0.0f, 0.0f},
 };
@@ -68,7 +69,7 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
         if (strlen(SPECS[i].name) == name_len && !strncmp(s, SPECS[i].name, name_len)) spec = (int)i;
     if (spec < 0)
         return rp_fail(ctx, RP_ERR_ARG, "augment: unknown augmentation '%.*s' (one of flip, crop, brightness, "
-                       "contrast, saturation, jitter, gaussian, shot, saltpepper, augmix, prime)", (int)len, s);
+                       "contrast, saturation, jitter, gaussian, shot, saltpepper, erase, augmix, prime)", (int)len, s);
     float strength = SPECS[spec].deflt, prob = is_mix(SPECS[spec].kind) ? 1.0f : default_prob;
     if (colon) {
         size_t slen = at ? (size_t)(at - colon - 1) : len - name_len - 1;
@@ -197,6 +198,30 @@ static void jitter(float *img, int H, int W, int C, int mode, float f)
     }
 }
 
+/* Random erasing (Zhong et al., AAAI 2020, Algorithm 1): a rectangle of area s H W,
+ * s ~ U[0.02, smax], aspect ratio r = exp(U[log 0.3, log(1 / 0.3)]), h = round(sqrt(s H W r)),
+ * w = round(sqrt(s H W / r)), at a uniform position; up to 10 draws of (s, r) until the
+ * rectangle fits (h < H, w < W, as torchvision's RandomErasing), the image unchanged when none
+ * does. The fill is flat, one value per channel uniform in [0, 1): the paper's per-pixel random
+ * fill would put a patch of noise in every erased image and train the noise family too. */
+static void erase(float *img, int H, int W, int C, float smax, rp_rng *rng)
+{
+    const float lo = logf(0.3f), hi = logf(1.0f / 0.3f), area = (float)H * (float)W;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        float s = 0.02f + (smax - 0.02f) * rp_rng_uniform(rng);
+        float r = expf(lo + (hi - lo) * rp_rng_uniform(rng));
+        int h = (int)lrintf(sqrtf(s * area * r)), w = (int)lrintf(sqrtf(s * area / r));
+        if (h < 1 || w < 1 || h >= H || w >= W) continue;
+        int y = (int)rp_rng_below(rng, (uint32_t)(H - h + 1)), x = (int)rp_rng_below(rng, (uint32_t)(W - w + 1));
+        for (int c = 0; c < C; c++) {
+            float v = rp_rng_uniform(rng);
+            for (int i = y; i < y + h; i++)
+                for (int j = x; j < x + w; j++) img[((size_t)i * W + j) * C + c] = v;
+        }
+        return;
+    }
+}
+
 size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int W, int C)
 {
     size_t X = (size_t)H * W * C, mix = 0;
@@ -250,6 +275,7 @@ void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, in
         case RP_AUG_GAUSSIAN: rp_noise_apply(RP_NOISE_GAUSSIAN, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_SHOT: rp_noise_apply(RP_NOISE_SHOT, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_SALTPEPPER: rp_noise_apply(RP_NOISE_IMPULSE, op->strength, img, 1, H, W, C, rng); break;
+        case RP_AUG_ERASE: erase(img, H, W, C, op->strength, rng); break;
         case RP_AUG_AUGMIX:
         case RP_AUG_PRIME: apply_mix(op, img, H, W, C, rng, scratch); break;
         default: RP_ASSERT(!"unknown augmentation kind");
@@ -290,6 +316,7 @@ unsigned rp_augment_families(const rp_augment_op *ops, int n_ops)
         case RP_AUG_GAUSSIAN:
         case RP_AUG_SHOT:
         case RP_AUG_SALTPEPPER: f |= 1u << RP_FAMILY_NOISE; break;
+        case RP_AUG_ERASE: f |= 1u << RP_FAMILY_OCCLUSION; break;
         case RP_AUG_AUGMIX: {
             rp_augmix_config cfg;
             rp_augmix_config_default(&cfg);

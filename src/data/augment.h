@@ -16,6 +16,8 @@
  *   gaussian:SIGMA        x + N(0, SIGMA^2)                        (SIGMA = 0.1)
  *   shot:C                Poisson(x C) / C                         (C = 60)
  *   saltpepper:A          a fraction A of values set to 0 or 1     (A = 0.05; alias impulse)
+ *   erase:S               random erasing (Zhong et al. 2020): one rectangle of 0.02..S of the
+ *                         image's area, aspect ratio 0.3..3.3, one random flat value  (S = 0.4)
  *   augmix:S              AugMix (Hendrycks et al. 2020, data/augmix.h): three chains of 1-3
  *                         operations mixed by Dirichlet weights, blended with the image by
  *                         Beta(1, 1); S = operation severity 1..10 (3)
@@ -45,6 +47,7 @@ typedef enum rp_augment_kind {
     RP_AUG_GAUSSIAN,
     RP_AUG_SHOT,
     RP_AUG_SALTPEPPER,
+    RP_AUG_ERASE,
     RP_AUG_AUGMIX,
     RP_AUG_PRIME,
     RP_AUG_COUNT
@@ -102,6 +105,7 @@ void rp_augment_views(const rp_augment_op *ops, int n_ops, float *img, float *vi
  *   brightness          weather (ImageNet-C files brightness under weather)
  *   contrast, saturation digital (contrast, saturate)
  *   gaussian, shot, saltpepper  noise
+ *   erase               occlusion (a patch of the image hidden, as stripe and zigzag)
  *   augmix, prime       their operations' families (rp_augmix_families, rp_prime_families) */
 unsigned rp_augment_families(const rp_augment_op *ops, int n_ops);
 
