@@ -2,7 +2,8 @@
 # make install's result is usable as a library: cmake --install into a fresh prefix gives the
 # command, rampart.h, librampart.so with its SONAME, librampart.a, rampart.pc and the CMake
 # package; the shared library exports exactly the functions rampart.h declares (nothing
-# unprefixed, nothing internal); rampart.h compiles as C++ too; the examples build with
+# unprefixed, nothing internal) and the static one defines no other global symbol, and a
+# program linked against the static library alone runs; rampart.h compiles as C++ too; the examples build with
 # `pkg-config --cflags --libs rampart` alone and through find_package(rampart) and run on
 # Fashion-MNIST: train_robust (a few PGD steps) writes a checkpoint the command evaluates,
 # evaluate_robust measures it under corruptions and attacks (robust <= clean, every perturbation
@@ -35,6 +36,12 @@ missing=$(comm -13 "$tmp/exported" "$tmp/declared" | head -5)
 [ -z "$extra" ] || fail "exported but not in rampart.h: $extra"
 [ -z "$missing" ] || fail "declared in rampart.h but not exported: $missing"
 
+# the static library: nothing global but the same functions (internal names localised)
+nm -g --defined-only "$lib/librampart.a" | awk 'NF == 3 {print $3}' | sort -u > "$tmp/static.syms"
+[ -s "$tmp/static.syms" ] || fail "librampart.a defines nothing global"
+extra=$(comm -23 "$tmp/static.syms" "$tmp/declared" | head -5)
+[ -z "$extra" ] || fail "librampart.a: global but not in rampart.h: $extra"
+
 # a sanitized build's library needs the sanitizer runtime in the program too
 san=""
 nm "$bin" 2>/dev/null | grep __asan_init > /dev/null && san="-fsanitize=address,undefined" # grep reads it all: no SIGPIPE
@@ -44,6 +51,27 @@ for ex in train_robust evaluate_robust explain_png; do
   cc -std=c11 -Wall -Wextra -Werror $san "$src/examples/$ex.c" $(pkg-config --cflags --libs rampart) \
       -o "$tmp/$ex" 2> "$tmp/cc.log" || { cat "$tmp/cc.log"; fail "example $ex: pkg-config build"; }
 done
+# a program linked against the static library alone (pkg-config --static for its dependencies)
+# runs: the localised archive resolves its internal references itself
+cat > "$tmp/static.c" << 'EOF'
+#include <rampart.h>
+#include <stdio.h>
+int main(void)
+{
+    float x[28 * 28];
+    for (int i = 0; i < 28 * 28; i++) x[i] = (float)(i % 28) / 27.0f;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_status s = rp_corrupt(ctx, "fog", 3, x, 1, 28, 28, 1, 1, 0);
+    printf("rampart %s: fog %s, x[100] = %.4f\n", rp_version(), s == RP_OK ? "ok" : rp_ctx_error(ctx), (double)x[100]);
+    rp_ctx_destroy(ctx);
+    return s == RP_OK && x[100] != (float)(100 % 28) / 27.0f ? 0 : 1;
+}
+EOF
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror $san "$tmp/static.c" $(pkg-config --cflags rampart) "$lib/librampart.a" \
+    $(pkg-config --static --libs rampart | sed 's/-lrampart\b//') -o "$tmp/static" 2> "$tmp/static.log" &&
+    "$tmp/static" >> "$tmp/static.log" 2>&1 || { cat "$tmp/static.log"; fail "a program linked against librampart.a alone"; }
+ldd "$tmp/static" 2>/dev/null | grep -q librampart && fail "the static program loads librampart.so"
 if command -v c++ > /dev/null; then # the header is C++-clean (extern "C", no C-only syntax)
   echo '#include <rampart.h>
 int main() { return rp_corruption_count() > 0 ? 0 : 1; }' > "$tmp/cxx.cc"
