@@ -4,12 +4,20 @@ A rampart checkpoint is a safetensors file whose tensors carry PyTorch's names a
 layouts (conv weights OIHW) and whose metadata describes the model:
 
     format "rampart-1", arch, num_classes, input "HxWxC", mean and std (JSON arrays),
-    width (mobilenet_v2's multiplier), class_names (JSON array, optional).
+    width (mobilenet_v2's multiplier; 1 for the others), class_names (JSON array, optional),
+    and any further keys rampart was given (rp_model_set_meta: `rampart train` writes "recipe").
 
     import rampart_torch
     model = rampart_torch.load("model.safetensors")   # eval mode
     logits = model(x)        # x: (N, C, H, W) float32 in [0, 1]; normalisation is inside
     rampart_torch.save(model, "again.safetensors")   # rampart loads this back
+
+Architectures: smallcnn and mlp as small modules here; mobilenet_v2, resnet18, resnet18_cifar,
+resnet50, resnext50_32x4d, densenet121 and efficientnet_b0 as torchvision 0.14's modules
+(state_dict keys are torchvision's), the stem conv reading C channels when C != 3 (as rampart
+builds them: Fashion-MNIST's 28x28x1 too). Dropout and efficientnet_b0's stochastic depth are
+off in eval mode, as in rampart's evaluation. Extra metadata keys are kept in
+model.extra_metadata and written back by save.
 
 Debian 12 has no safetensors package, so the format (u64 LE header length, JSON
 header, contiguous little-endian data) is read and written here directly.
@@ -22,6 +30,8 @@ from torch import nn
 import torch.nn.functional as F
 
 FORMAT = "rampart-1"
+# the metadata keys that describe the model (rp_model_set_meta refuses them as extra keys)
+_OWN_KEYS = ("format", "arch", "num_classes", "input", "mean", "std", "width", "class_names")
 
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
            "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
@@ -99,6 +109,7 @@ class _Normalized(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, C, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, C, 1, 1), persistent=False)
         self.class_names = None
+        self.extra_metadata = {}  # metadata keys beyond the model's own, kept for save
 
     def normalize(self, x):
         return (x - self.mean) / self.std
@@ -137,38 +148,64 @@ class MLP(_Normalized):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+def _stem(old, C, mode):
+    """old's conv (kernel, stride, padding) reading C channels instead of 3, initialised as the
+    torchvision model initialises its convs (kaiming_normal_, fan_out or fan_in): rampart's
+    builders take the stem's in_channels from the input, so C != 3 checkpoints fit only this."""
+    conv = nn.Conv2d(C, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+    nn.init.kaiming_normal_(conv.weight, mode=mode, nonlinearity="relu")
+    return conv
+
+
 class Torchvision(_Normalized):
-    """torchvision's mobilenet_v2 / resnet18 (and resnet18_cifar: 3x3 stride-1 stem, no
-    max-pool) with rampart's normalisation in front. The torchvision modules are adopted as
-    direct children, so state_dict keys are torchvision's (features.0.0.weight, ...)."""
+    """torchvision 0.14's mobilenet_v2, resnet18, resnet50, resnext50_32x4d, densenet121 and
+    efficientnet_b0 (and resnet18_cifar: 3x3 stride-1 stem, no max-pool) with rampart's
+    normalisation in front. The torchvision modules are adopted as direct children, so
+    state_dict keys are torchvision's (features.0.0.weight, layer1.0.conv1.weight, ...).
+    With C != 3 input channels the stem conv (conv1, features.conv0, features.0.0) reads C
+    channels, as rampart builds it. Dropout (mobilenet_v2, efficientnet_b0) and stochastic
+    depth (efficientnet_b0) act in training mode only, as in rampart: load() returns eval mode."""
 
     def __init__(self, arch, num_classes, input_hwc, mean, std, width=1.0):
         super().__init__(arch, num_classes, input_hwc, mean, std)
         import torchvision
         C = self.input_hwc[2]
         self.width = width
+        if arch != "mobilenet_v2" and width != 1.0:
+            raise ValueError(f"model {arch} has no width multiplier (width {width} given)")
+        models = torchvision.models
         if arch == "mobilenet_v2":
-            net = torchvision.models.mobilenet_v2(num_classes=num_classes, width_mult=width)
+            net = models.mobilenet_v2(num_classes=num_classes, width_mult=width)
             if C != 3:
-                old = net.features[0][0]
-                net.features[0][0] = nn.Conv2d(C, old.out_channels, 3, 2, 1, bias=False)
+                net.features[0][0] = _stem(net.features[0][0], C, "fan_out")
+        elif arch == "efficientnet_b0":
+            net = models.efficientnet_b0(num_classes=num_classes)
+            if C != 3:
+                net.features[0][0] = _stem(net.features[0][0], C, "fan_out")
+        elif arch == "densenet121":
+            net = models.densenet121(num_classes=num_classes)
+            if C != 3:
+                net.features.conv0 = _stem(net.features.conv0, C, "fan_in")
         else:
-            net = torchvision.models.resnet18(num_classes=num_classes)
+            net = {"resnet18": models.resnet18, "resnet18_cifar": models.resnet18, "resnet50": models.resnet50,
+                   "resnext50_32x4d": models.resnext50_32x4d}[arch](num_classes=num_classes)
             if arch == "resnet18_cifar":
-                net.conv1 = nn.Conv2d(C, 64, 3, 1, 1, bias=False)
+                net.conv1 = _stem(nn.Conv2d(3, 64, 3, 1, 1, bias=False), C, "fan_out")
                 net.maxpool = nn.Identity()
             elif C != 3:
-                net.conv1 = nn.Conv2d(C, 64, 7, 2, 3, bias=False)
+                net.conv1 = _stem(net.conv1, C, "fan_out")
         for name, child in net.named_children():
             self.add_module(name, child)
-        self._impl = type(net)._forward_impl  # reads self.features / self.conv1 / ...
+        # reads self.features / self.conv1 / ...; DenseNet has no _forward_impl, its forward is it
+        self._impl = getattr(type(net), "_forward_impl", type(net).forward)
 
     def forward(self, x):
         return self._impl(self, self.normalize(x))
 
 
 ARCHS = {"smallcnn": SmallCNN, "mlp": MLP, "mobilenet_v2": Torchvision, "resnet18": Torchvision,
-         "resnet18_cifar": Torchvision}
+         "resnet18_cifar": Torchvision, "resnet50": Torchvision, "resnext50_32x4d": Torchvision,
+         "densenet121": Torchvision, "efficientnet_b0": Torchvision}
 
 
 def build(arch, num_classes, input_hwc, mean, std, width=1.0):
@@ -192,6 +229,7 @@ def load(path):
     model.load_state_dict(state, strict=True)
     if "class_names" in meta:
         model.class_names = json.loads(meta["class_names"])
+    model.extra_metadata = {k: v for k, v in meta.items() if k not in _OWN_KEYS}
     return model.eval()
 
 
@@ -206,4 +244,7 @@ def save(model, path, class_names=None):
             "width": repr(float(getattr(model, "width", 1.0)))}
     if names is not None:
         meta["class_names"] = json.dumps(list(names))
+    for k, v in getattr(model, "extra_metadata", {}).items():
+        if k not in meta:
+            meta[k] = v
     write_safetensors(dict(model.state_dict()), path, meta)
