@@ -6,7 +6,7 @@ over the test corruptions (every corruption but the four held-out extras, each t
 its five severities); per family; the leave-family-out number -- the mean over the test
 corruptions of the families the recipe's training does not touch (from the checkpoint's
 "recipe" metadata) -- beside plain training's (erm, same seed) on the same corruptions and the
-paired difference; mCE against erm of the same seed (100 = erm); the worst case at eps = 0.1;
+paired difference; mCE against erm of the same seed (100 = erm); the worst case at the run's eps;
 expected calibration error (when eval reports it); training time relative to erm.
 In the select phase the corruptions are the held-out extras on the validation split.
 """
@@ -44,13 +44,14 @@ def load(out, name):
             fam[r["corruption"]] = r["family"]
             if r.get("ece") is not None:
                 ece.setdefault("corrupted", []).append(r["ece"])
-    worst = next((r["accuracy"] for r in rows(out / f"{name}.attack.jsonl") if r.get("condition") == "worst"), None)
+    worst_row = next((r for r in rows(out / f"{name}.attack.jsonl") if r.get("condition") == "worst"), {})
+    worst, eps = worst_row.get("accuracy"), worst_row.get("eps")
     t = rows(out / f"{name}.time.json")
     meta = recipe_meta(out / f"{name}.safetensors")
     unseen = set(filter(None, meta.get("unseen", "").split(",")))
     return {"clean": clean, "acc": {c: statistics.mean(v) for c, v in acc.items()},
             "err": {c: sum(1 - a for a in v) for c, v in acc.items()}, "family": fam, "unseen": unseen,
-            "touches": meta.get("touches", ""), "worst": worst,
+            "touches": meta.get("touches", ""), "worst": worst, "eps": eps,
             "ece_clean": ece.get("clean"),
             "ece_corr": statistics.mean(ece["corrupted"]) if ece.get("corrupted") else None,
             "seconds": t[0]["train_seconds"] if t else None}
@@ -81,7 +82,8 @@ def main():
     head = ["recipe", "seeds", "trains on", "clean", "corruptions" if not select else "extras",
             "unseen (leave-family-out)", "erm, same set", "Δ unseen"]
     if not select:
-        head += FAMILIES + ["mCE", "worst ε=0.1", "ECE clean", "ECE corr.", "train time"]
+        eps = sorted({f"{s['eps']:g}" for r in runs.values() for s in r.values() if s["eps"] is not None})
+        head += FAMILIES + ["mCE", f"worst ε={'/'.join(eps) or '?'}", "ECE clean", "ECE corr.", "train time"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for rec in order:

@@ -66,6 +66,11 @@ def build(model, num_classes, channels):
             torch.nn.Conv2d(channels, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
             torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
             torch.nn.Flatten(), torch.nn.LazyLinear(128), torch.nn.ReLU(), torch.nn.Linear(128, num_classes))
+    elif model in ("resnet18", "resnet50", "resnext50_32x4d", "densenet121", "efficientnet_b0"):
+        import torchvision  # the other backbones as torchvision builds them (rampart's are the same)
+        if channels != 3:
+            raise SystemExit(f"{model} takes 3 channels here")
+        net = getattr(torchvision.models, model)(num_classes=num_classes)
     else:
         raise SystemExit(f"unknown model {model}")
     mean = torch.full((1, channels, 1, 1), 0.5)
