@@ -1,5 +1,7 @@
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,15 +123,37 @@ const char *tu_ref_path(char *buf, size_t size, const char *name)
     return buf;
 }
 
+static char tmp_dir[256];
+static pid_t tmp_owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* At exit, in the process that made it (not a forked child): the directory and everything in
+ * it, unless RAMPART_KEEP_TEST_TMP is set (then its path is printed). */
+static void remove_tmpdir(void)
+{
+    if (!tmp_dir[0] || getpid() != tmp_owner) return;
+    if (getenv("RAMPART_KEEP_TEST_TMP")) {
+        fprintf(stderr, "test files kept in %s\n", tmp_dir);
+        return;
+    }
+    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *tu_tmpdir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!tmp_dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/rampart-test-XXXXXX", base ? base : "/tmp");
-        if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
+        snprintf(tmp_dir, sizeof tmp_dir, "%s/rampart-test-XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(tmp_dir)) fail_msg("mkdtemp failed");
+        tmp_owner = getpid();
+        atexit(remove_tmpdir);
     }
-    return dir;
+    return tmp_dir;
 }
 
 void tu_write_file(const char *path, const void *data, size_t n)

@@ -47,7 +47,8 @@ void tu_gradcheck(rp_shape in, tu_build_fn build, void *arg, const tu_gc_opts *o
 
 /* Path of a reference file in $RAMPART_REF_DIR, into buf. */
 const char *tu_ref_path(char *buf, size_t size, const char *name);
-/* A fresh temporary directory (removed by the OS later); BORROWED static buffer. */
+/* A fresh temporary directory, removed with its contents when the test program exits
+ * (RAMPART_KEEP_TEST_TMP=1 keeps it and prints its path); BORROWED static buffer. */
 const char *tu_tmpdir(void);
 /* Write bytes to path (for bad-input tests). */
 void tu_write_file(const char *path, const void *data, size_t n);
