@@ -129,6 +129,36 @@ rp_status rp_model_cost(rp_ctx *ctx, const rp_model_config *cfg, size_t *params,
 /* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
 
+/* Execution-plan switches, for benchmarks and tests (0, the default, runs the fastest plan;
+ * every plan computes the same function, fused ones to rounding): each option turns one kind
+ * of fusion off. Plans are rebuilt on the next pass. RP_ERR_ARG for unknown bits. */
+#define RP_PLAN_NO_FUSION 1u     /* every layer its own step */
+#define RP_PLAN_NO_CHAIN 2u      /* evaluation without chains of convs run as one kernel */
+#define RP_PLAN_NO_TRAIN_FOLD 4u /* training without the conv + batch-norm fold */
+rp_status rp_model_set_plan_options(rp_ctx *ctx, rp_model *m, unsigned options);
+unsigned rp_model_plan_options(const rp_model *m);
+
+/* Profiling: between start and stop every forward and backward accumulates, per layer (and per
+ * chain run as one kernel), its wall time, calls and FLOPs; start zeroes the counters. Rows come
+ * in layer order, a chain's row before its first layer's; a layer done by the step of the layer
+ * before it (a batch norm or activation fused into a conv), or inside a chain that ran as one,
+ * has no row of its own: its time and forward FLOPs are in that row. FLOPs are the images of the
+ * calls x rp_model_flops's per-layer figures, a backward's once per product (an input gradient or
+ * the parameter gradients each count a forward of the layer). batch: the batch of the profiled
+ * calls (used for chains). At most max_rows rows (2 * rp_model_num_layers(m) always suffice);
+ * returns their number. */
+typedef struct rp_profile_row {
+    char name[160];         /* the layer's name, or "first..last" for a chain */
+    char kind[32];          /* the layer kind ("conv2d", "batchnorm", ...) or "chain(N convs)" */
+    double fwd_ms, bwd_ms;  /* wall time in milliseconds, summed over the calls */
+    int fwd_calls, bwd_products;
+    double fwd_flop, bwd_flop;
+} rp_profile_row;
+int rp_model_num_layers(const rp_model *m);
+void rp_model_profile_start(rp_model *m);
+void rp_model_profile_stop(rp_model *m);
+int rp_model_profile_rows(const rp_model *m, int batch, rp_profile_row *rows, int max_rows);
+
 /* Checkpoints: safetensors, PyTorch layout and names, metadata with the config.
  * Save writes a temp file, fsyncs and renames: an existing file is never half-written.
  * class_names may be NULL. */

@@ -17,7 +17,6 @@
 #include "cli.h"
 #include "core/rng.h"
 #include "kernels/cpu.h"
-#include "nn/chain.h"
 #include "nn/model.h"
 
 typedef struct bench_opts {
@@ -36,6 +35,8 @@ typedef struct bench {
     float *x, *x_adv, *dlogits, *grad;
     int32_t *y;
     rp_rng rng;
+    rp_profile_row *rows; /* --profile's, from rp_model_profile_rows */
+    int n_rows;
 } bench;
 
 static double median(double *v, int n)
@@ -140,6 +141,7 @@ static void teardown(bench *b)
     if (b->obj) rp_objective_destroy(b->obj);
     if (b->opt) rp_optim_destroy(b->opt);
     if (b->m) rp_model_destroy(b->m);
+    free(b->rows);
     free(b->x);
     free(b->x_adv);
     free(b->grad);
@@ -186,46 +188,22 @@ typedef struct bench_result {
     double step_ms, step_gflop, sgemm_gflops, fma_gflops; /* from --profile */
 } bench_result;
 
-/* FLOPs of node i in the profiled steps: forward FLOPs per image times the batch, once per
- * forward call and once per backward product (conv/linear: dx and dw each cost a forward). */
-static double node_flop(const bench *b, int i, bool backward)
-{
-    const rp_node *n = &b->m->g.nodes[i];
-    double f = rp_graph_node_flops(&b->m->g, i) * b->o->batch;
-    return f * (backward ? n->n_bwd_terms : n->n_fwd);
-}
-
-/* The same for chain c (run as one kernel): its nodes' forward FLOPs, once per forward and
- * once per input-gradient backward (each conv's dx costs a forward). */
-static double chain_flop(const bench *b, int c, bool backward)
-{
-    const rp_chain *ch = &b->m->g.chains[c];
-    double f = 0.0;
-    for (int i = ch->first; i <= ch->last; i++) f += rp_graph_node_flops(&b->m->g, i) * b->o->batch;
-    return f * (backward ? ch->n_bwd : ch->n_fwd);
-}
-
+/* The profiled steps: every layer's (and chain's) time and FLOPs through the library's profile
+ * rows; the step's FLOPs are their sum. */
 static int bench_profile(bench *b, bench_result *res)
 {
-    rp_graph *g = &b->m->g;
-    for (int i = 0; i < g->n_nodes; i++) {
-        rp_node *n = &g->nodes[i];
-        n->ms_fwd = n->ms_bwd = 0.0;
-        n->n_fwd = n->n_bwd_terms = 0;
-    }
-    for (int c = 0; c < g->n_chains; c++) {
-        g->chains[c].ms_fwd = g->chains[c].ms_bwd = 0.0;
-        g->chains[c].n_fwd = g->chains[c].n_bwd = 0;
-    }
-    g->profile = true;
+    rp_model_profile_start(b->m);
     double secs = 0.0;
     int rc = run_steps(b, res->steps, &secs);
-    g->profile = false;
+    rp_model_profile_stop(b->m);
     if (rc) return rc;
+    int max_rows = 2 * rp_model_num_layers(b->m);
+    b->rows = malloc((size_t)max_rows * sizeof *b->rows);
+    if (!b->rows) return cli_fail("bench", b->ctx);
+    b->n_rows = rp_model_profile_rows(b->m, b->o->batch, b->rows, max_rows);
     res->step_ms = secs * 1e3 / res->steps;
     double flop = 0.0;
-    for (int i = 0; i < g->n_nodes; i++) flop += node_flop(b, i, false) + node_flop(b, i, true);
-    for (int c = 0; c < g->n_chains; c++) flop += chain_flop(b, c, false) + chain_flop(b, c, true);
+    for (int k = 0; k < b->n_rows; k++) flop += b->rows[k].fwd_flop + b->rows[k].bwd_flop;
     res->step_gflop = flop * 1e-9 / res->steps;
     res->sgemm_gflops = sgemm_gflops(b->o->threads);
     res->fma_gflops = rp_fma_peak_gflops(b->o->threads);
@@ -234,31 +212,16 @@ static int bench_profile(bench *b, bench_result *res)
 
 static void print_profile(const bench *b, const bench_result *res)
 {
-    const rp_graph *g = &b->m->g;
     double S = res->steps, layers = 0.0;
     printf("\n%-28s %-15s %9s %9s %8s %8s %6s\n", "layer", "kind", "fwd ms", "bwd ms", "fwd GF/s",
            "bwd GF/s", "share");
-    for (int i = 0; i < g->n_nodes; i++) {
-        const rp_node *n = &g->nodes[i];
-        int c = rp_chain_starting_at(g, i);
-        if (c >= 0) { /* the chain starting here, when it ran as one */
-            const rp_chain *ch = &g->chains[c];
-            double f = ch->ms_fwd / S, bw = ch->ms_bwd / S;
-            double ff = chain_flop(b, c, false) / S, fb = chain_flop(b, c, true) / S;
-            char name[160], kind[32];
-            snprintf(name, sizeof name, "%s..%s", n->name, g->nodes[ch->last].name);
-            snprintf(kind, sizeof kind, "chain(%d convs)", ch->n);
-            layers += f + bw;
-            if (ch->n_fwd || ch->n_bwd)
-                printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", name, kind, f, bw,
-                       f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
-        }
-        double f = n->ms_fwd / S, bw = n->ms_bwd / S;
-        double ff = node_flop(b, i, false) / S, fb = node_flop(b, i, true) / S;
+    for (int k = 0; k < b->n_rows; k++) {
+        const rp_profile_row *r = &b->rows[k];
+        double f = r->fwd_ms / S, bw = r->bwd_ms / S;
         layers += f + bw;
-        if (!n->n_fwd && !n->n_bwd_terms && f + bw == 0.0) continue; /* inside a chain that ran as one */
-        printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", n->name, n->ops->name, f, bw,
-               f > 0 ? ff / f * 1e-6 : 0.0, bw > 0 ? fb / bw * 1e-6 : 0.0, 100.0 * (f + bw) / res->step_ms);
+        printf("%-28.28s %-15.15s %9.3f %9.3f %8.1f %8.1f %5.1f%%\n", r->name, r->kind, f, bw,
+               f > 0 ? r->fwd_flop / S / f * 1e-6 : 0.0, bw > 0 ? r->bwd_flop / S / bw * 1e-6 : 0.0,
+               100.0 * (f + bw) / res->step_ms);
     }
     double rate = res->step_gflop / (res->step_ms * 1e-3);
     printf("\nstep %.2f ms (layers %.2f ms, rest %.2f ms); %.3f GFLOP per step = %.1f GFLOP/s\n",
@@ -271,37 +234,23 @@ static void print_profile(const bench *b, const bench_result *res)
 
 static void json_profile(const bench *b, const bench_result *res, cJSON *o)
 {
-    const rp_graph *g = &b->m->g;
     double S = res->steps;
     cJSON_AddNumberToObject(o, "step_ms", res->step_ms);
     cJSON_AddNumberToObject(o, "step_gflop", res->step_gflop);
     cJSON_AddNumberToObject(o, "sgemm_gflops", res->sgemm_gflops);
     cJSON_AddNumberToObject(o, "sgemm_fraction", res->step_gflop / (res->step_ms * 1e-3) / res->sgemm_gflops);
     cJSON_AddNumberToObject(o, "fma_peak_gflops", res->fma_gflops);
-    cJSON *arr = cJSON_AddArrayToObject(o, "layers");
-    for (int i = 0; i < g->n_nodes; i++) {
-        const rp_node *n = &g->nodes[i];
+    cJSON *arr = cJSON_AddArrayToObject(o, "layers"); /* chains run as one kernel included, in order */
+    for (int k = 0; k < b->n_rows; k++) {
+        const rp_profile_row *r = &b->rows[k];
         cJSON *l = cJSON_CreateObject();
-        cJSON_AddStringToObject(l, "name", n->name);
-        cJSON_AddStringToObject(l, "kind", n->ops->name);
-        cJSON_AddNumberToObject(l, "fwd_ms", n->ms_fwd / S);
-        cJSON_AddNumberToObject(l, "bwd_ms", n->ms_bwd / S);
-        cJSON_AddNumberToObject(l, "fwd_gflop", node_flop(b, i, false) / S * 1e-9);
-        cJSON_AddNumberToObject(l, "bwd_gflop", node_flop(b, i, true) / S * 1e-9);
+        cJSON_AddStringToObject(l, "name", r->name);
+        cJSON_AddStringToObject(l, "kind", r->kind);
+        cJSON_AddNumberToObject(l, "fwd_ms", r->fwd_ms / S);
+        cJSON_AddNumberToObject(l, "bwd_ms", r->bwd_ms / S);
+        cJSON_AddNumberToObject(l, "fwd_gflop", r->fwd_flop / S * 1e-9);
+        cJSON_AddNumberToObject(l, "bwd_gflop", r->bwd_flop / S * 1e-9);
         cJSON_AddItemToArray(arr, l);
-    }
-    cJSON *chains = cJSON_AddArrayToObject(o, "chains");
-    for (int c = 0; c < g->n_chains; c++) {
-        const rp_chain *ch = &g->chains[c];
-        cJSON *l = cJSON_CreateObject();
-        cJSON_AddStringToObject(l, "first", g->nodes[ch->first].name);
-        cJSON_AddStringToObject(l, "last", g->nodes[ch->last].name);
-        cJSON_AddNumberToObject(l, "convs", ch->n);
-        cJSON_AddNumberToObject(l, "fwd_ms", ch->ms_fwd / S);
-        cJSON_AddNumberToObject(l, "bwd_ms", ch->ms_bwd / S);
-        cJSON_AddNumberToObject(l, "fwd_gflop", chain_flop(b, c, false) / S * 1e-9);
-        cJSON_AddNumberToObject(l, "bwd_gflop", chain_flop(b, c, true) / S * 1e-9);
-        cJSON_AddItemToArray(chains, l);
     }
 }
 
@@ -389,7 +338,9 @@ int cmd_bench(int argc, char **argv)
     bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
     if (!b.ctx) return CLI_EXIT_FAIL;
     rc = setup(&b);
-    if (!rc) b.m->g.options = (o.chains ? 0u : RP_OPT_NO_CHAIN) | (o.train_fold ? 0u : RP_OPT_NO_TRAIN_FOLD);
+    if (!rc && rp_model_set_plan_options(b.ctx, b.m, (o.chains ? 0u : RP_PLAN_NO_CHAIN) |
+                                                         (o.train_fold ? 0u : RP_PLAN_NO_TRAIN_FOLD)) != RP_OK)
+        rc = cli_fail("bench", b.ctx);
     double secs = 0.0;
     int steps = o.steps;
     for (int w = 0; w < o.warmup && !rc; w++) rc = run_steps(&b, steps ? steps : 1, &secs);

@@ -313,11 +313,13 @@ static act_kind act_of(const rp_graph *g, int a) { return a < 0 ? ACT_NONE : rp_
 /* Batch norm node i's activation mask (kernels/actmask.h), kept by its training steps. */
 static uint8_t *mask_of(const rp_graph *g, int i) { return (uint8_t *)g->step_mem[i]; }
 
-static void profile_fwd(const rp_graph *g, rp_node *n, double t0)
+/* A forward step's time and the FLOPs of nodes first..last, booked on node n. */
+static void profile_fwd(const rp_graph *g, rp_node *n, double t0, int first, int last, int B)
 {
     if (!g->profile) return;
     n->ms_fwd += now_ms() - t0;
     n->n_fwd++;
+    for (int i = first; i <= last; i++) n->flop_fwd += rp_graph_node_flops(g, i) * B;
 }
 
 /* Step s's forward: it writes its last node's output (and what its backward needs). */
@@ -343,12 +345,13 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
         break;
     case RP_STEP_CONV_BN_SUMS: /* the statistics pass through g->bn_sums */
         rp_conv2d_forward_to(n, p, n->y, &(conv_epilogue){.sums = g->bn_sums});
-        profile_fwd(g, n, t0);
+        profile_fwd(g, n, t0, s->node, s->node, p->B);
         t0 = g->profile ? now_ms() : 0.0;
         n = bn;
         bind_inputs(g, bn);
         rp_bn_forward_act(bn, p, y, act, g->bn_sums, mask_of(g, s->bn));
-        break;
+        profile_fwd(g, n, t0, s->bn, s->last, p->B);
+        return;
     case RP_STEP_CONV_BN_TRAIN: { /* the batch mean and variance pass through g->bn_sums */
         double *mean = g->bn_sums, *var = mean + bn->out_shape.C;
         RP_ASSERT(g->step_mem[s->node] && (act == ACT_NONE || g->step_mem[s->bn]));
@@ -369,7 +372,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
     }
     case RP_STEP_KINDS: RP_ASSERT(!"step kind");
     }
-    profile_fwd(g, n, t0);
+    profile_fwd(g, n, t0, s->node, s->last, p->B);
 }
 
 /* The batch norm that does its training forward in step s, or NULL. */
@@ -513,8 +516,10 @@ static void profile_bwd(const rp_graph *g, rp_node *n, const rp_pass *p, double 
 {
     if (!g->profile) return;
     n->ms_bwd += now_ms() - t0;
-    n->n_bwd_terms += p->param_grads && trains_a_param(n);
-    for (int k = 0; k < n->n_in; k++) n->n_bwd_terms += n->dx[k] != NULL;
+    int terms = p->param_grads && trains_a_param(n);
+    for (int k = 0; k < n->n_in; k++) terms += n->dx[k] != NULL;
+    n->n_bwd_terms += terms;
+    n->flop_bwd += rp_graph_node_flops(g, (int)(n - g->nodes)) * p->B * terms;
 }
 
 /* One operation of a step's backward (rp_step_bwd_ops); nodes that need no gradient are skipped. */

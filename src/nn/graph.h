@@ -179,9 +179,12 @@ struct rp_node {
     int y_slot;                /* inference outputs likewise (rp_plan_assign_outputs); -1: y_own */
     bool bwd_run;              /* the last backward ran this node (see rp_graph_backward) */
     /* accumulated while g->profile is set (the caller zeroes them): wall time, forward
-     * calls, backward products (one per input gradient, one for the parameter gradients) */
+     * calls, backward products (one per input gradient, one for the parameter gradients), and
+     * the FLOPs of those calls: a forward step's counts every node it covers (a conv and the
+     * batch norm and activation it does), a backward product the node's forward FLOPs */
     double ms_fwd, ms_bwd;
     int n_fwd, n_bwd_terms;
+    double flop_fwd, flop_bwd;
 };
 
 typedef struct rp_graph {
@@ -341,5 +344,8 @@ int rp_g_stochastic_depth(rp_graph *g, int in, const char *name, float p);
 int rp_g_flatten(rp_graph *g, int in, const char *name);
 /* (x - mean[c]) / std[c], the first layer of every model. */
 int rp_g_normalize(rp_graph *g, int in, const char *name, const float *mean, const float *std);
+
+/* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize (nn/flops.c). */
+double rp_graph_node_flops(const rp_graph *g, int i);
 
 #endif

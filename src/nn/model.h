@@ -70,7 +70,4 @@ int rp_build_efficientnet_b0_opts(rp_graph *g, const rp_model_config *cfg, float
  * zero bias. Returns the logits node (< 0 after an error). */
 int rp_build_pooled_classifier(rp_graph *g, int x, int classes, float dropout, rp_init init, float scale);
 
-/* Forward FLOPs of node i for one image (see rp_model_flops); works before finalize. */
-double rp_graph_node_flops(const rp_graph *g, int i);
-
 #endif
