@@ -120,6 +120,10 @@ void rp_model_zero_grad(rp_model *m);
 /* Parameters, in registration order, with PyTorch names. */
 int rp_model_num_tensors(const rp_model *m);   /* parameters and buffers */
 size_t rp_model_num_params(const rp_model *m); /* trainable scalars */
+/* FNV-1a (64 bits) over the bytes of every tensor, parameters and buffers, in registration
+ * order: the same weights give the same hash (on machines of one byte order), any changed value
+ * another with overwhelming probability. What data-parallel training compares across ranks. */
+uint64_t rp_model_weights_hash(const rp_model *m);
 /* Forward FLOPs for one image: a multiply-add counts 2 (conv 2*OH*OW*OC*K*K*IC/groups,
  * linear 2*IN*OUT); every other layer 1 per element of its larger side (input or output). */
 double rp_model_flops(const rp_model *m);

@@ -152,11 +152,7 @@ static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_objective *o
 static int check_same_weights(rp_ctx *ctx, const rp_model *m, int epoch)
 {
     if (cli_ranks() == 1) return 0;
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the parameters' bytes */
-    for (int i = 0; i < m->g.n_params; i++) {
-        const unsigned char *b = (const unsigned char *)m->g.params[i].data;
-        for (size_t k = 0; k < m->g.params[i].numel * sizeof(float); k++) h = (h ^ b[k]) * 1099511628211ULL;
-    }
+    uint64_t h = rp_model_weights_hash(m);
     char what[64];
     snprintf(what, sizeof what, "the weights after epoch %d", epoch);
     return rp_dist_check_same(cli_dist(), h, what) == RP_OK ? 0 : cli_fail("train", ctx);

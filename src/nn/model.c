@@ -142,6 +142,16 @@ size_t rp_model_num_params(const rp_model *m)
     return n;
 }
 
+uint64_t rp_model_weights_hash(const rp_model *m)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < m->g.n_params; i++) {
+        const unsigned char *b = (const unsigned char *)m->g.params[i].data;
+        for (size_t k = 0; k < m->g.params[i].numel * sizeof(float); k++) h = (h ^ b[k]) * 1099511628211ULL;
+    }
+    return h;
+}
+
 /* Whether v[0..n) holds no NaN or infinity: x * 0 is 0 for finite x and NaN otherwise, and
  * the sum vectorises (the search for the first bad element runs only when this fails). */
 static bool all_finite(const float *v, size_t n)
