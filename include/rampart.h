@@ -133,6 +133,20 @@ rp_status rp_model_cost(rp_ctx *ctx, const rp_model_config *cfg, size_t *params,
 /* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
 
+/* Layer i of rp_model_num_layers(m), in execution order: its PyTorch-style name, kind, output
+ * shape for one image, trainable parameters and forward FLOPs per image (rp_model_flops's
+ * terms: the layers' sums are rp_model_num_params and rp_model_flops). RP_ERR_ARG for i out of
+ * range or a NULL argument. */
+typedef struct rp_layer_info {
+    char name[64];
+    char kind[32]; /* "conv2d", "batchnorm2d", "relu6", "linear", ... */
+    int H, W, C;
+    size_t params;
+    double flops;
+} rp_layer_info;
+int rp_model_num_layers(const rp_model *m);
+rp_status rp_model_layer(rp_ctx *ctx, const rp_model *m, int i, rp_layer_info *out);
+
 /* Execution-plan switches, for benchmarks and tests (0, the default, runs the fastest plan;
  * every plan computes the same function, fused ones to rounding): each option turns one kind
  * of fusion off. Plans are rebuilt on the next pass. RP_ERR_ARG for unknown bits. */
@@ -158,7 +172,6 @@ typedef struct rp_profile_row {
     int fwd_calls, bwd_products;
     double fwd_flop, bwd_flop;
 } rp_profile_row;
-int rp_model_num_layers(const rp_model *m);
 void rp_model_profile_start(rp_model *m);
 void rp_model_profile_stop(rp_model *m);
 int rp_model_profile_rows(const rp_model *m, int batch, rp_profile_row *rows, int max_rows);

@@ -465,6 +465,37 @@ static void test_weights_hash(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* rp_model_layer lists every layer: names unique and non-empty, the last layer's output the
+ * logits, parameters summing to rp_model_num_params and FLOPs to rp_model_flops; an index out
+ * of range or a NULL output is RP_ERR_ARG with a message. */
+static void test_layer_listing(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model_config c = config("resnet18", 6, 32, 0.0f);
+    rp_model *m;
+    assert_int_equal(rp_model_create(ctx, &c, &m), RP_OK);
+    int n = rp_model_num_layers(m);
+    size_t params = 0;
+    double flops = 0.0;
+    rp_layer_info l, prev = {0};
+    for (int i = 0; i < n; i++, prev = l) {
+        assert_int_equal(rp_model_layer(ctx, m, i, &l), RP_OK);
+        assert_true(l.name[0] && l.kind[0] && l.H > 0 && l.W > 0 && l.C > 0 && l.flops > 0.0);
+        assert_true(strcmp(l.name, prev.name) != 0);
+        params += l.params, flops += l.flops;
+    }
+    assert_true(l.H == 1 && l.W == 1 && l.C == 6 && !strcmp(l.kind, "linear") && !strcmp(l.name, "fc"));
+    assert_int_equal(params, rp_model_num_params(m));
+    assert_float_equal(flops, rp_model_flops(m), 1e-9 * flops);
+    assert_int_equal(rp_model_layer(ctx, m, n, &l), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "outside"));
+    assert_int_equal(rp_model_layer(ctx, m, 0, NULL), RP_ERR_ARG);
+    assert_int_equal(rp_model_layer(ctx, NULL, 0, &l), RP_ERR_ARG);
+    rp_model_destroy(m);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     rp_set_threads(1); /* many small forwards: threads would only add barriers */
@@ -480,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_eval),
         cmocka_unit_test(test_gradcheck_train),
         cmocka_unit_test(test_weights_hash),
+        cmocka_unit_test(test_layer_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

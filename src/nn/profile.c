@@ -1,5 +1,6 @@
-/* The public plan switches and per-layer profiling (rampart.h): what `rampart bench --profile`
- * and a user's own benchmark need of the execution plan, without reaching into the graph. */
+/* The public layer listing, plan switches and per-layer profiling (rampart.h): what `rampart
+ * train --summary`, `rampart bench --profile` and a user's own tools need of the graph and its
+ * execution plan, without reaching into either. */
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,21 @@ unsigned rp_model_plan_options(const rp_model *m)
 }
 
 int rp_model_num_layers(const rp_model *m) { return m->g.n_nodes; }
+
+rp_status rp_model_layer(rp_ctx *ctx, const rp_model *m, int i, rp_layer_info *out)
+{
+    if (!m || !out) return rp_fail(ctx, RP_ERR_ARG, "model layer: NULL %s", m ? "output" : "model");
+    if (i < 0 || i >= m->g.n_nodes)
+        return rp_fail(ctx, RP_ERR_ARG, "model layer: index %d outside 0..%d", i, m->g.n_nodes - 1);
+    const rp_node *n = &m->g.nodes[i];
+    *out = (rp_layer_info){.H = n->out_shape.H, .W = n->out_shape.W, .C = n->out_shape.C,
+                           .flops = rp_graph_node_flops(&m->g, i)};
+    snprintf(out->name, sizeof out->name, "%s", n->name);
+    snprintf(out->kind, sizeof out->kind, "%s", n->ops->name);
+    for (int k = 0; k < n->n_params; k++)
+        if (n->param[k].trainable) out->params += n->param[k].numel;
+    return RP_OK;
+}
 
 void rp_model_profile_start(rp_model *m)
 {
