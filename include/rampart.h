@@ -57,6 +57,12 @@ const char *rp_status_name(rp_status s);
 void rp_set_threads(int threads);
 /* BORROWED: the BLAS library's configuration and the kernel (core) it selected. */
 const char *rp_blas_info(void);
+/* STATIC: the SIMD level rampart's own kernels use on this CPU, chosen at run time from its
+ * features ("portable", "avx2", "avx512"; capped by $RAMPART_SIMD). */
+const char *rp_simd_info(void);
+/* The FP32 multiply-add rate this machine sustains at that level on `threads` OpenMP threads,
+ * measured (about 0.3 s): the roofline `rampart bench --profile` compares a step with. */
+double rp_fma_peak(int threads);
 
 /* ---- data sets ------------------------------------------------------------------ */
 

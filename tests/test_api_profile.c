@@ -1,4 +1,4 @@
-/* The public plan switches and profiling (include/rampart.h): unknown option bits and a NULL
+/* The public platform facts, plan switches and profiling (include/rampart.h): unknown option bits and a NULL
  * model are RP_ERR_ARG with a message; every plan computes the same logits to rounding (ResNet-18:
  * the conv + batch-norm fold in training, no dropout to draw); on MobileNetV2 (chains in
  * evaluation)
@@ -119,9 +119,27 @@ static void test_profile_rows(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* The platform facts bench lines carry: the SIMD level is one of the three names, the FMA peak
+ * positive wherever a vector level runs (and, on 2 threads, at least the 1-thread figure's
+ * half: no thread is lost). */
+static void test_platform(void **state)
+{
+    (void)state;
+    const char *simd = rp_simd_info();
+    assert_true(!strcmp(simd, "portable") || !strcmp(simd, "avx2") || !strcmp(simd, "avx512"));
+    if (strcmp(simd, "portable") != 0) {
+        double one = rp_fma_peak(1), two = rp_fma_peak(2);
+        assert_true(one > 0.0 && two > 0.5 * one);
+    } else {
+        assert_float_equal(rp_fma_peak(1), 0.0, 0.0);
+    }
+    assert_non_null(strstr(rp_blas_info(), "core "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_platform),
         cmocka_unit_test(test_plan_options),
         cmocka_unit_test(test_profile_rows),
     };

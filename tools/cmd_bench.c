@@ -16,7 +16,6 @@
 
 #include "cli.h"
 #include "core/rng.h"
-#include "kernels/cpu.h"
 #include "nn/model.h"
 
 typedef struct bench_opts {
@@ -206,7 +205,7 @@ static int bench_profile(bench *b, bench_result *res)
     for (int k = 0; k < b->n_rows; k++) flop += b->rows[k].fwd_flop + b->rows[k].bwd_flop;
     res->step_gflop = flop * 1e-9 / res->steps;
     res->sgemm_gflops = sgemm_gflops(b->o->threads);
-    res->fma_gflops = rp_fma_peak_gflops(b->o->threads);
+    res->fma_gflops = rp_fma_peak(b->o->threads);
     return 0;
 }
 
@@ -228,7 +227,7 @@ static void print_profile(const bench *b, const bench_result *res)
            res->step_ms, layers, res->step_ms - layers, res->step_gflop, rate);
     printf("SGEMM 1024^3 on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", b->o->threads,
            res->sgemm_gflops, res->sgemm_gflops > 0 ? 100.0 * rate / res->sgemm_gflops : 0.0);
-    printf("FMA peak (%s) on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", rp_simd_name(rp_simd_level()),
+    printf("FMA peak (%s) on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", rp_simd_info(),
            b->o->threads, res->fma_gflops, res->fma_gflops > 0 ? 100.0 * rate / res->fma_gflops : 0.0);
 }
 
@@ -259,7 +258,7 @@ static void bench_report(const bench *b, const bench_result *res)
     const bench_opts *o = b->o;
     char cpu[128];
     cli_cpu_name(cpu, sizeof cpu);
-    const char *simd = rp_simd_name(rp_simd_level()), *wait = getenv("OMP_WAIT_POLICY");
+    const char *simd = rp_simd_info(), *wait = getenv("OMP_WAIT_POLICY");
     struct rusage ru;
     double rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0; /* KiB on Linux */
     if (o->json) {

@@ -12,7 +12,6 @@
 
 #include "core/base64.h"
 #include "core/sha256.h"
-#include "kernels/cpu.h"
 
 void jsonl_run_init(jsonl_run *r, const char *command, int argc, char **argv)
 {
@@ -71,7 +70,7 @@ void jsonl_emit_run(const jsonl_run *r, int threads, int seed)
     char cpu[160];
     cli_cpu_name(cpu, sizeof cpu);
     cJSON_AddStringToObject(j, "cpu", cpu);
-    cJSON_AddStringToObject(j, "simd", rp_simd_name(rp_simd_level()));
+    cJSON_AddStringToObject(j, "simd", rp_simd_info());
     cJSON_AddNumberToObject(j, "threads", threads);
     cJSON_AddNumberToObject(j, "seed", seed);
     cJSON_AddStringToObject(j, "started", r->started);

@@ -6,7 +6,6 @@
 
 #include "cli.h"
 #include "cli_dist.h"
-#include "kernels/cpu.h"
 
 static const struct {
     const char *name;
@@ -44,7 +43,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rampart %s\nblas: %s\nsimd: %s\nmpi: %s\n", rp_version(), rp_blas_info(), rp_simd_name(rp_simd_level()),
+        printf("rampart %s\nblas: %s\nsimd: %s\nmpi: %s\n", rp_version(), rp_blas_info(), rp_simd_info(),
                rp_dist_built_with_mpi() ? "yes" : "no");
         return CLI_EXIT_OK;
     }

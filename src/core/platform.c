@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <stdio.h>
 
+#include "kernels/cpu.h"
 #include "rampart.h"
 
 /* OpenBLAS runs on one thread: the kernels split their GEMMs over the OpenMP threads
@@ -13,6 +14,10 @@ void rp_set_threads(int threads)
     omp_set_num_threads(threads);
     openblas_set_num_threads(1);
 }
+
+const char *rp_simd_info(void) { return rp_simd_name(rp_simd_level()); }
+
+double rp_fma_peak(int threads) { return rp_fma_peak_gflops(threads); }
 
 const char *rp_blas_info(void)
 {
