@@ -168,19 +168,19 @@ unsigned rp_model_plan_options(const rp_model *m);
  * before it (a batch norm or activation fused into a conv), or inside a chain that ran as one,
  * has no row of its own: its time and forward FLOPs are in that row. FLOPs are the images of the
  * calls x rp_model_flops's per-layer figures, a backward's once per product (an input gradient or
- * the parameter gradients each count a forward of the layer). batch: the batch of the profiled
- * calls (used for chains). At most max_rows rows (2 * rp_model_num_layers(m) always suffice);
+ * the parameter gradients each count a forward of the layer), at each call's own batch. At most
+ * max_rows rows (2 * rp_model_num_layers(m) always suffice);
  * returns their number. */
 typedef struct rp_profile_row {
     char name[160];         /* the layer's name, or "first..last" for a chain */
-    char kind[32];          /* the layer kind ("conv2d", "batchnorm", ...) or "chain(N convs)" */
+    char kind[32];          /* the layer kind ("conv2d", "batchnorm2d", ...) or "chain(N convs)" */
     double fwd_ms, bwd_ms;  /* wall time in milliseconds, summed over the calls */
     int fwd_calls, bwd_products;
     double fwd_flop, bwd_flop;
 } rp_profile_row;
 void rp_model_profile_start(rp_model *m);
 void rp_model_profile_stop(rp_model *m);
-int rp_model_profile_rows(const rp_model *m, int batch, rp_profile_row *rows, int max_rows);
+int rp_model_profile_rows(const rp_model *m, rp_profile_row *rows, int max_rows);
 
 /* Checkpoints: safetensors, PyTorch layout and names, metadata with the config.
  * Save writes a temp file, fsyncs and renames: an existing file is never half-written.

@@ -48,9 +48,7 @@ def declarations(src):
             continue
         if not s or s.startswith(("#include", "#ifndef RAMPART_H", "#define RAMPART_H", "#ifdef __cplusplus",
                                   "#endif", "extern \"C\"", "}", "#if")):
-            if not s:
-                comment = None if comment is None else comment
-            i += 1
+            i += 1  # a blank line keeps the comment above it for the declaration below
             continue
         # a declaration: up to the ';' that ends it at brace depth 0 (a #define is one line)
         code, depth = [], 0

@@ -198,8 +198,11 @@ static int bench_profile(bench *b, bench_result *res)
     if (rc) return rc;
     int max_rows = 2 * rp_model_num_layers(b->m);
     b->rows = malloc((size_t)max_rows * sizeof *b->rows);
-    if (!b->rows) return cli_fail("bench", b->ctx);
-    b->n_rows = rp_model_profile_rows(b->m, b->o->batch, b->rows, max_rows);
+    if (!b->rows) {
+        fprintf(stderr, "rampart bench: out of memory for %d profile rows\n", max_rows);
+        return CLI_EXIT_FAIL;
+    }
+    b->n_rows = rp_model_profile_rows(b->m, b->rows, max_rows);
     res->step_ms = secs * 1e3 / res->steps;
     double flop = 0.0;
     for (int k = 0; k < b->n_rows; k++) flop += b->rows[k].fwd_flop + b->rows[k].bwd_flop;

@@ -313,13 +313,21 @@ static act_kind act_of(const rp_graph *g, int a) { return a < 0 ? ACT_NONE : rp_
 /* Batch norm node i's activation mask (kernels/actmask.h), kept by its training steps. */
 static uint8_t *mask_of(const rp_graph *g, int i) { return (uint8_t *)g->step_mem[i]; }
 
+/* Forward FLOPs of nodes first..last at batch B (profiling only). */
+static double span_flops(const rp_graph *g, int first, int last, int B)
+{
+    double f = 0.0;
+    for (int i = first; i <= last; i++) f += rp_graph_node_flops(g, i) * B;
+    return f;
+}
+
 /* A forward step's time and the FLOPs of nodes first..last, booked on node n. */
 static void profile_fwd(const rp_graph *g, rp_node *n, double t0, int first, int last, int B)
 {
     if (!g->profile) return;
     n->ms_fwd += now_ms() - t0;
     n->n_fwd++;
-    for (int i = first; i <= last; i++) n->flop_fwd += rp_graph_node_flops(g, i) * B;
+    n->flop_fwd += span_flops(g, first, last, B);
 }
 
 /* Step s's forward: it writes its last node's output (and what its backward needs). */
@@ -367,6 +375,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
         if (g->profile) {
             ch->ms_fwd += now_ms() - t0;
             ch->n_fwd++;
+            ch->flop_fwd += span_flops(g, ch->first, ch->last, p->B);
         }
         return;
     }
@@ -573,6 +582,7 @@ static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
         if (g->profile) {
             ch->ms_bwd += now_ms() - t0;
             ch->n_bwd += wanted;
+            ch->flop_bwd += wanted ? span_flops(g, ch->first, ch->last, B) : 0.0;
         }
         return;
     }

@@ -149,6 +149,7 @@ typedef struct rp_chain {
     uint8_t *masks;           /* its activations' masks from that forward (in the activation arena) */
     double ms_fwd, ms_bwd;    /* while g->profile is set (the caller zeroes them): as rp_node's */
     int n_fwd, n_bwd;
+    double flop_fwd, flop_bwd; /* its nodes' forward FLOPs, once per forward and per input gradient */
 } rp_chain;
 
 struct rp_node {

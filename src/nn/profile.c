@@ -58,13 +58,14 @@ void rp_model_profile_start(rp_model *m)
     for (int c = 0; c < g->n_chains; c++) {
         g->chains[c].ms_fwd = g->chains[c].ms_bwd = 0.0;
         g->chains[c].n_fwd = g->chains[c].n_bwd = 0;
+        g->chains[c].flop_fwd = g->chains[c].flop_bwd = 0.0;
     }
     g->profile = true;
 }
 
 void rp_model_profile_stop(rp_model *m) { m->g.profile = false; }
 
-int rp_model_profile_rows(const rp_model *m, int batch, rp_profile_row *rows, int max_rows)
+int rp_model_profile_rows(const rp_model *m, rp_profile_row *rows, int max_rows)
 {
     const rp_graph *g = &m->g;
     int k = 0;
@@ -73,11 +74,9 @@ int rp_model_profile_rows(const rp_model *m, int batch, rp_profile_row *rows, in
         int c = rp_chain_starting_at(g, i);
         if (c >= 0 && (g->chains[c].n_fwd || g->chains[c].n_bwd)) { /* the chain starting here ran as one */
             const rp_chain *ch = &g->chains[c];
-            double f = 0.0;
-            for (int j = ch->first; j <= ch->last; j++) f += rp_graph_node_flops(g, j) * batch;
             rp_profile_row *r = &rows[k++];
             *r = (rp_profile_row){.fwd_ms = ch->ms_fwd, .bwd_ms = ch->ms_bwd, .fwd_calls = ch->n_fwd,
-                                  .bwd_products = ch->n_bwd, .fwd_flop = f * ch->n_fwd, .bwd_flop = f * ch->n_bwd};
+                                  .bwd_products = ch->n_bwd, .fwd_flop = ch->flop_fwd, .bwd_flop = ch->flop_bwd};
             snprintf(r->name, sizeof r->name, "%s..%s", n->name, g->nodes[ch->last].name);
             snprintf(r->kind, sizeof r->kind, "chain(%d convs)", ch->n);
             if (k == max_rows) break;
