@@ -282,13 +282,100 @@ static void test_erase(void **state)
     free(x);
 }
 
+/* RandConv's filter against a direct double-precision evaluation of its formula; a centred
+ * identity kernel gives the image back and a 1 x 1 kernel of -1 mirrors it about its mean. */
+static void test_randconv_filter(void **state)
+{
+    (void)state;
+    const int H = 9, W = 7, C = 3, k = 5, r = k / 2;
+    size_t X = (size_t)H * W * C;
+    float x[9 * 7 * 3], out[9 * 7 * 3], w[5 * 5 * 3 * 3];
+    tu_fill_uniform(x, X, 0.0f, 1.0f, 31);
+    tu_fill_uniform(w, sizeof w / sizeof *w, -0.5f, 0.5f, 32);
+    const float alpha = 0.3f;
+    rp_randconv_apply(x, out, H, W, C, w, k, alpha);
+    double m[3] = {0};
+    for (size_t p = 0; p < (size_t)H * W; p++)
+        for (int c = 0; c < C; c++) m[c] += x[p * C + c] / (double)(H * W);
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++)
+            for (int co = 0; co < C; co++) {
+                double acc = m[co];
+                for (int dy = -r; dy <= r; dy++)
+                    for (int dx = -r; dx <= r; dx++)
+                        for (int ci = 0; ci < C; ci++)
+                            if (i + dy >= 0 && i + dy < H && j + dx >= 0 && j + dx < W)
+                                acc += w[((dy + r) * k + dx + r) * C * C + ci * C + co] *
+                                       (x[((i + dy) * W + j + dx) * C + ci] - m[ci]);
+                double y = acc < 0 ? 0 : acc > 1 ? 1 : acc;
+                double want = alpha * x[(i * W + j) * C + co] + (1 - alpha) * y;
+                assert_float_equal(out[(i * W + j) * C + co], want, 1e-5);
+            }
+    float id[3 * 3 * 3 * 3] = {0};
+    for (int c = 0; c < C; c++) id[(1 * 3 + 1) * C * C + c * C + c] = 1.0f;
+    rp_randconv_apply(x, out, H, W, C, id, 3, 0.0f);
+    for (size_t i = 0; i < X; i++) assert_float_equal(out[i], x[i], 1e-6);
+    float g[16], inv[16], minus = -1.0f;
+    tu_fill_uniform(g, 16, 0.3f, 0.7f, 33);
+    double gm = 0;
+    for (int i = 0; i < 16; i++) gm += g[i] / 16.0;
+    rp_randconv_apply(g, inv, 4, 4, 1, &minus, 1, 0.0f);
+    for (int i = 0; i < 16; i++) assert_float_equal(inv[i], 2 * gm - g[i], 1e-6);
+}
+
+/* randconv:7@1 on a gray image with one bright pixel: the pixels that differ from the far
+ * background are exactly the k x k square the kernel reaches, so each draw shows its size;
+ * over 2,000 draws the four sizes 1, 3, 5, 7 each come up a quarter of the time, every value
+ * stays in [0, 1], and the op's families are blur and digital. */
+static void test_randconv(void **state)
+{
+    (void)state;
+    const int H = 17, W = 17, N = 2000;
+    float x[17 * 17];
+    int count[8] = {0};
+    rp_augment *a = make("randconv:7@1", 0.5f, 21, H, W, 1);
+    for (int t = 0; t < N; t++) {
+        for (int i = 0; i < H * W; i++) x[i] = 0.5f;
+        x[8 * W + 8] = 1.0f;
+        rp_augment_apply(a, x, 1);
+        float far = x[4 * W + 4]; /* (4, 4): the 7 x 7 kernel around it stays inside */
+        int reach = -1;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                assert_true(x[i * W + j] >= 0.0f && x[i * W + j] <= 1.0f);
+                int d = abs(i - 8) > abs(j - 8) ? abs(i - 8) : abs(j - 8);
+                bool interior = i >= 3 && i < H - 3 && j >= 3 && j < W - 3;
+                if (interior && x[i * W + j] != far && d > reach) reach = d;
+            }
+        assert_true(reach >= 0 && reach <= 3);
+        count[2 * reach + 1]++;
+    }
+    for (int k = 1; k <= 7; k += 2) assert_true(fabs(count[k] / (double)N - 0.25) < 0.05);
+
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n;
+    assert_int_equal(rp_augment_parse(ctx, "randconv", 0.5f, ops, &n), RP_OK);
+    assert_true(ops[0].kind == RP_AUG_RANDCONV && ops[0].strength == 7.0f && ops[0].prob == 0.5f);
+    assert_int_equal(rp_augment_families(ops, n), 1u << RP_FAMILY_BLUR | 1u << RP_FAMILY_DIGITAL);
+    assert_int_equal(rp_augment_parse(ctx, "augmix,randconv:3", 0.5f, ops, &n), RP_OK); /* after a mixing op: views */
+    assert_int_equal(rp_augment_mix_index(ops, n), 0);
+    const char *bad[] = {"randconv:4", "randconv:9", "randconv:2.5", "randconv:0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(rp_augment_parse(ctx, bad[i], 0.5f, ops, &n), RP_ERR_ARG);
+        assert_non_null(strstr(rp_ctx_error(ctx), "randconv"));
+    }
+    rp_ctx_destroy(ctx);
+    rp_augment_destroy(a);
+}
+
 /* Same seed, same images in the same order: identical batches; another seed differs. */
 static void test_deterministic(void **state)
 {
     (void)state;
     const int B = 8, H = 8, W = 8, C = 3;
     size_t n = (size_t)B * H * W * C;
-    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05,erase";
+    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05,erase,randconv";
     float *x0 = malloc(n * sizeof *x0), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
           *c = malloc(n * sizeof *c);
     tu_fill_uniform(x0, n, 0, 1, 10);
@@ -357,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_crop),        cmocka_unit_test(test_jitter),
         cmocka_unit_test(test_probability), cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_mixing_ops),  cmocka_unit_test(test_erase),
+        cmocka_unit_test(test_randconv_filter), cmocka_unit_test(test_randconv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

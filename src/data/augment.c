@@ -27,6 +27,7 @@ static const struct {
     {"impulse", RP_AUG_SALTPEPPER, 0.05f, 0.0f, 1.0f},
     {"jitter", RP_AUG_COUNT, 0.2f, 0.0f, 1.0f}, /* expands to brightness, contrast, saturation */
     {"erase", RP_AUG_ERASE, 0.4f, 0.02f, 1.0f},
+    {"randconv", RP_AUG_RANDCONV, 7.0f, 1.0f, (float)RP_RANDCONV_MAX_K},
     {"augmix", RP_AUG_AUGMIX, 3.0f, 1.0f, 10.0f},
     {"prime", RP_AUG_PRIME, 0.0f, 0.0f, 0.0f},
 };
@@ -69,7 +70,7 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
         if (strlen(SPECS[i].name) == name_len && !strncmp(s, SPECS[i].name, name_len)) spec = (int)i;
     if (spec < 0)
         return rp_fail(ctx, RP_ERR_ARG, "augment: unknown augmentation '%.*s' (one of flip, crop, brightness, "
-                       "contrast, saturation, jitter, gaussian, shot, saltpepper, erase, augmix, prime)", (int)len, s);
+                       "contrast, saturation, jitter, gaussian, shot, saltpepper, erase, randconv, augmix, prime)", (int)len, s);
     float strength = SPECS[spec].deflt, prob = is_mix(SPECS[spec].kind) ? 1.0f : default_prob;
     if (colon) {
         size_t slen = at ? (size_t)(at - colon - 1) : len - name_len - 1;
@@ -80,6 +81,9 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
                            SPECS[spec].name, (double)SPECS[spec].lo, (double)SPECS[spec].hi);
         if (SPECS[spec].kind == RP_AUG_CROP && strength != floorf(strength))
             return rp_fail(ctx, RP_ERR_ARG, "augment: crop padding must be a whole number of pixels in '%.*s'",
+                           (int)len, s);
+        if (SPECS[spec].kind == RP_AUG_RANDCONV && (strength != floorf(strength) || fmodf(strength, 2.0f) != 1.0f))
+            return rp_fail(ctx, RP_ERR_ARG, "augment: randconv's largest kernel must be odd (1, 3, 5 or 7) in '%.*s'",
                            (int)len, s);
     }
     if (at && (!parse_float(at + 1, len - (size_t)(at + 1 - s), &prob) || prob < 0.0f || prob > 1.0f))
@@ -222,6 +226,54 @@ static void erase(float *img, int H, int W, int C, float smax, rp_rng *rng)
     }
 }
 
+void rp_randconv_apply(const float *x, float *out, int H, int W, int C, const float *w, int k, float alpha)
+{
+    RP_ASSERT(k >= 1 && k % 2 == 1 && C >= 1 && C <= RP_RANDCONV_MAX_C);
+    size_t P = (size_t)H * W;
+    double sum[RP_RANDCONV_MAX_C] = {0};
+    for (size_t p = 0; p < P; p++)
+        for (int c = 0; c < C; c++) sum[c] += x[p * C + c];
+    float mean[RP_RANDCONV_MAX_C];
+    for (int c = 0; c < C; c++) mean[c] = (float)(sum[c] / (double)P);
+    int r = k / 2;
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++) {
+            float acc[RP_RANDCONV_MAX_C];
+            for (int co = 0; co < C; co++) acc[co] = mean[co];
+            for (int dy = 0; dy < k; dy++) {
+                int y = i + dy - r;
+                if (y < 0 || y >= H) continue; /* outside the image: the mean, 0 once centred */
+                for (int dx = 0; dx < k; dx++) {
+                    int xx = j + dx - r;
+                    if (xx < 0 || xx >= W) continue;
+                    const float *px = x + ((size_t)y * W + xx) * C, *wt = w + (size_t)(dy * k + dx) * C * C;
+                    for (int ci = 0; ci < C; ci++) {
+                        float v = px[ci] - mean[ci];
+                        for (int co = 0; co < C; co++) acc[co] += wt[ci * C + co] * v;
+                    }
+                }
+            }
+            const float *px = x + ((size_t)i * W + j) * C;
+            float *o = out + ((size_t)i * W + j) * C;
+            for (int c = 0; c < C; c++) o[c] = alpha * px[c] + (1.0f - alpha) * clip01(acc[c]);
+        }
+}
+
+/* RandConv's draws (Xu et al. 2021): kernel size k uniform over the odd sizes 1..kmax, weights
+ * N(0, 1 / (k^2 C)) (their He-style scale), mixing weight alpha ~ U[0, 1) ("RC_mix"). Images
+ * with more channels than RP_RANDCONV_MAX_C are left unchanged. */
+static void randconv(float *img, int H, int W, int C, int kmax, rp_rng *rng, float *out)
+{
+    if (C > RP_RANDCONV_MAX_C) return;
+    float w[RP_RANDCONV_MAX_K * RP_RANDCONV_MAX_K * RP_RANDCONV_MAX_C * RP_RANDCONV_MAX_C];
+    int k = 1 + 2 * (int)rp_rng_below(rng, (uint32_t)(kmax / 2 + 1));
+    float sigma = 1.0f / sqrtf((float)(k * k * C));
+    for (int i = 0; i < k * k * C * C; i++) w[i] = sigma * rp_rng_normal(rng);
+    float alpha = rp_rng_uniform(rng);
+    rp_randconv_apply(img, out, H, W, C, w, k, alpha);
+    memcpy(img, out, (size_t)H * W * C * sizeof *img);
+}
+
 size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int W, int C)
 {
     size_t X = (size_t)H * W * C, mix = 0;
@@ -276,6 +328,7 @@ void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, in
         case RP_AUG_SHOT: rp_noise_apply(RP_NOISE_SHOT, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_SALTPEPPER: rp_noise_apply(RP_NOISE_IMPULSE, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_ERASE: erase(img, H, W, C, op->strength, rng); break;
+        case RP_AUG_RANDCONV: randconv(img, H, W, C, (int)op->strength, rng, scratch); break;
         case RP_AUG_AUGMIX:
         case RP_AUG_PRIME: apply_mix(op, img, H, W, C, rng, scratch); break;
         default: RP_ASSERT(!"unknown augmentation kind");
@@ -317,6 +370,7 @@ unsigned rp_augment_families(const rp_augment_op *ops, int n_ops)
         case RP_AUG_SHOT:
         case RP_AUG_SALTPEPPER: f |= 1u << RP_FAMILY_NOISE; break;
         case RP_AUG_ERASE: f |= 1u << RP_FAMILY_OCCLUSION; break;
+        case RP_AUG_RANDCONV: f |= 1u << RP_FAMILY_BLUR | 1u << RP_FAMILY_DIGITAL; break;
         case RP_AUG_AUGMIX: {
             rp_augmix_config cfg;
             rp_augmix_config_default(&cfg);

@@ -18,6 +18,10 @@
  *   saltpepper:A          a fraction A of values set to 0 or 1     (A = 0.05; alias impulse)
  *   erase:S               random erasing (Zhong et al. 2020): one rectangle of 0.02..S of the
  *                         image's area, aspect ratio 0.3..3.3, one random flat value  (S = 0.4)
+ *   randconv:K            random convolution (Xu et al., ICLR 2021, "RC_mix"): a k x k filter,
+ *                         k uniform over the odd sizes 1..K, weights N(0, 1/(k^2 C)), applied to
+ *                         the image less its channel means (which are added back), clipped, and
+ *                         blended with the image by alpha ~ U[0, 1); K = 1, 3, 5 or 7 (7)
  *   augmix:S              AugMix (Hendrycks et al. 2020, data/augmix.h): three chains of 1-3
  *                         operations mixed by Dirichlet weights, blended with the image by
  *                         Beta(1, 1); S = operation severity 1..10 (3)
@@ -48,6 +52,7 @@ typedef enum rp_augment_kind {
     RP_AUG_SHOT,
     RP_AUG_SALTPEPPER,
     RP_AUG_ERASE,
+    RP_AUG_RANDCONV,
     RP_AUG_AUGMIX,
     RP_AUG_PRIME,
     RP_AUG_COUNT
@@ -68,6 +73,9 @@ typedef struct rp_augment {
     rp_rng rng;     /* RP_STREAM_AUGMENT */
     float *scratch; /* rp_augment_scratch_floats */
 } rp_augment;
+
+#define RP_RANDCONV_MAX_K 7 /* randconv's largest kernel */
+#define RP_RANDCONV_MAX_C 3 /* and channels (more: left unchanged) */
 
 /* "flip", "crop", ... STATIC. */
 const char *rp_augment_name(rp_augment_kind k);
@@ -92,6 +100,11 @@ size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int
 void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, int W, int C, rp_rng *rng,
                       float *scratch);
 
+/* RandConv's filter with given draws: out = alpha x + (1 - alpha) clip(m + w * (x - m), 0, 1),
+ * m the per-channel image means, w (k, k, C, C) cross-correlated (w[((dy k + dx) C + ci) C + co])
+ * with zero padding of x - m; k odd, C <= RP_RANDCONV_MAX_C; x and out distinct. */
+void rp_randconv_apply(const float *x, float *out, int H, int W, int C, const float *w, int k, float alpha);
+
 /* Index of the mixing op (augmix, prime) in ops, or -1: only such a spec makes views. */
 int rp_augment_mix_index(const rp_augment_op *ops, int n_ops);
 /* img through the ops before the mixing op, in place; then views (2, H, W, C): two draws of
@@ -106,6 +119,8 @@ void rp_augment_views(const rp_augment_op *ops, int n_ops, float *img, float *vi
  *   contrast, saturation digital (contrast, saturate)
  *   gaussian, shot, saltpepper  noise
  *   erase               occlusion (a patch of the image hidden, as stripe and zigzag)
+ *   randconv            blur and digital (a random linear filter smooths or sharpens; its centre
+ *                       tap rescales and can invert intensities, as contrast does)
  *   augmix, prime       their operations' families (rp_augmix_families, rp_prime_families) */
 unsigned rp_augment_families(const rp_augment_op *ops, int n_ops);
 
