@@ -243,6 +243,11 @@ int rp_model_freeze(rp_model *m, const char *prefix, bool frozen);
 
 /* A deterministic permutation of 0..n-1 for (seed, round): the shuffle of epoch `round`. */
 void rp_permutation(int *idx, int n, uint64_t seed, uint64_t round);
+/* count indices drawn uniformly, with replacement, from 0..n-1 into idx, by the stream of
+ * (seed, round, n) alone: resample `round` of a bootstrap (rampart report's intervals), the
+ * same on any machine and thread count. RP_ERR_ARG (with a message in ctx, which may be NULL)
+ * for a NULL idx, count < 0 or n < 1. Thread-safe (no state). */
+rp_status rp_resample(rp_ctx *ctx, int *idx, int count, int n, uint64_t seed, uint64_t round);
 
 typedef enum rp_objective_kind {
     RP_OBJ_ERM,    /* plain cross-entropy */

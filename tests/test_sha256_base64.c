@@ -9,15 +9,15 @@
 
 #include <cmocka.h>
 
-#include "core/base64.h"
-#include "core/sha256.h"
+#include "base64.h"
+#include "sha256.h"
 
 static void hex_of(const void *data, size_t n, char out[65])
 {
-    rp_sha256 s;
-    rp_sha256_init(&s);
-    rp_sha256_update(&s, data, n);
-    rp_sha256_hex(&s, out);
+    cli_sha256 s;
+    cli_sha256_init(&s);
+    cli_sha256_update(&s, data, n);
+    cli_sha256_hex(&s, out);
 }
 
 static void test_sha256_known(void **state)
@@ -40,16 +40,16 @@ static void test_sha256_pieces(void **state)
     char *a = malloc(1000000);
     assert_non_null(a);
     memset(a, 'a', 1000000);
-    rp_sha256 s;
-    rp_sha256_init(&s);
+    cli_sha256 s;
+    cli_sha256_init(&s);
     size_t done = 0, step = 1;
     while (done < 1000000) {
         size_t k = 1000000 - done < step ? 1000000 - done : step;
-        rp_sha256_update(&s, a + done, k);
+        cli_sha256_update(&s, a + done, k);
         done += k, step = step * 7 % 1013 + 1;
     }
     char h[65];
-    rp_sha256_hex(&s, h);
+    cli_sha256_hex(&s, h);
     assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
     free(a);
 }
@@ -60,10 +60,10 @@ static void test_base64_rfc4648(void **state)
     const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
-        char *e = rp_base64_encode((const unsigned char *)in[i], strlen(in[i]));
+        char *e = cli_base64_encode((const unsigned char *)in[i], strlen(in[i]));
         assert_string_equal(e, out[i]);
         size_t n = 99;
-        unsigned char *d = rp_base64_decode(out[i], &n);
+        unsigned char *d = cli_base64_decode(out[i], &n);
         assert_non_null(d);
         assert_int_equal(n, strlen(in[i]));
         if (n) assert_memory_equal(d, in[i], n);
@@ -77,18 +77,18 @@ static void test_base64_round_trip_and_errors(void **state)
     unsigned char buf[64];
     for (int i = 0; i < 64; i++) buf[i] = (unsigned char)(i * 37 + 11);
     for (size_t n = 0; n <= 64; n++) {
-        char *e = rp_base64_encode(buf, n);
+        char *e = cli_base64_encode(buf, n);
         size_t m = 0;
-        unsigned char *d = rp_base64_decode(e, &m);
+        unsigned char *d = cli_base64_decode(e, &m);
         assert_non_null(d);
         assert_int_equal(m, n);
         if (n) assert_memory_equal(d, buf, n);
         free(e), free(d);
     }
     size_t m;
-    assert_null(rp_base64_decode("Zm9v!", &m));
-    assert_null(rp_base64_decode("Z", &m));
-    assert_null(rp_base64_decode("Zg===", &m));
+    assert_null(cli_base64_decode("Zm9v!", &m));
+    assert_null(cli_base64_decode("Z", &m));
+    assert_null(cli_base64_decode("Zg===", &m));
 }
 
 int main(void)

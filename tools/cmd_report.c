@@ -10,7 +10,7 @@
 #include "report.h"
 
 /* Write b to path through path.tmp and a rename, so a failed run leaves no half page. */
-static int write_page(const char *path, const rp_buf *b)
+static int write_page(const char *path, const rpt_buf *b)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -42,7 +42,7 @@ static int finish(rpt_data *d, const rpt_opts *o)
         fprintf(stderr, "rampart report: no eval or train rows to report\n");
         return CLI_EXIT_FAIL;
     }
-    rp_buf b = {0};
+    rpt_buf b = {0};
     int rc = rpt_page(&b, d, o) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
     if (rc == CLI_EXIT_OK && b.failed) {
         fprintf(stderr, "rampart report: out of memory\n");
@@ -52,7 +52,7 @@ static int finish(rpt_data *d, const rpt_opts *o)
     if (rc == CLI_EXIT_OK)
         fprintf(stderr, "rampart report: wrote %s (%.1f kB; %d models, %d conditions, %d training runs)\n", o->out,
                 b.len / 1000.0, d->n_models, d->n_conds, d->n_train);
-    rp_buf_free(&b);
+    rpt_buf_free(&b);
     return rc;
 }
 

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/base64.h"
-#include "core/sha256.h"
+#include "base64.h"
+#include "sha256.h"
 
 void jsonl_run_init(jsonl_run *r, const char *command, int argc, char **argv)
 {
@@ -83,25 +83,25 @@ bool jsonl_file_sha256(const char *path, char out[65])
     out[0] = '\0';
     FILE *f = fopen(path, "rb");
     if (!f) return false;
-    rp_sha256 s;
-    rp_sha256_init(&s);
+    cli_sha256 s;
+    cli_sha256_init(&s);
     unsigned char buf[1 << 16];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0) rp_sha256_update(&s, buf, k);
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0) cli_sha256_update(&s, buf, k);
     bool ok = !ferror(f);
     fclose(f);
-    if (ok) rp_sha256_hex(&s, out);
+    if (ok) cli_sha256_hex(&s, out);
     return ok;
 }
 
 /* Little-endian bytes of the labels, whatever the host's order. */
-static void hash_labels(rp_sha256 *s, const int32_t *y, int n)
+static void hash_labels(cli_sha256 *s, const int32_t *y, int n)
 {
     for (int i = 0; i < n; i++) {
         uint32_t v = (uint32_t)y[i];
         unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                               (unsigned char)(v >> 24)};
-        rp_sha256_update(s, b, 4);
+        cli_sha256_update(s, b, 4);
     }
 }
 
@@ -121,16 +121,16 @@ bool jsonl_testset_of(jsonl_testset *t, const rp_dataset *ds, const char *data, 
         jsonl_testset_free(t);
         return false;
     }
-    rp_sha256 s;
-    rp_sha256_init(&s);
+    cli_sha256 s;
+    cli_sha256_init(&s);
     for (int start = 0; start < n; start += B) {
         int b = n - start < B ? n - start : B;
         for (int i = 0; i < b; i++) idx[i] = start + i;
         rp_dataset_gather(ds, idx, b, x, y + start);
-        rp_sha256_update(&s, x, (size_t)b * X * sizeof *x);
+        cli_sha256_update(&s, x, (size_t)b * X * sizeof *x);
     }
     hash_labels(&s, y, n);
-    rp_sha256_hex(&s, t->sha256);
+    cli_sha256_hex(&s, t->sha256);
     for (int i = 0; i < n; i++)
         if (y[i] >= 0 && y[i] < t->num_classes) t->class_n[y[i]]++;
     free(x);
@@ -179,7 +179,7 @@ void jsonl_add_bitmap(cJSON *j, const char *key, const unsigned char *ok, int n)
     if (bits) {
         for (int i = 0; i < n; i++)
             if (ok[i]) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
-        b64 = rp_base64_encode(bits, bytes);
+        b64 = cli_base64_encode(bits, bytes);
     }
     if (b64) cJSON_AddStringToObject(j, key, b64);
     else cJSON_AddNullToObject(j, key);

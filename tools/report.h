@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "report/buf.h"
+#include "report_buf.h"
 
 enum { RPT_MAX_MODELS = 16, RPT_MAX_CONDS = 512, RPT_MAX_TRAIN = 32, RPT_MAX_EXPLAIN = 16 };
 
@@ -112,16 +112,16 @@ int rpt_worst_cond(const rpt_data *d, const char *norm, double eps);
 /* report_html.c ------------------------------------------------------------------------- */
 
 /* The whole page into b; 0, or -1 after printing why. */
-int rpt_page(rp_buf *b, rpt_data *d, const rpt_opts *o);
-void rpt_table_cell_acc(rp_buf *b, double acc, long n);
+int rpt_page(rpt_buf *b, rpt_data *d, const rpt_opts *o);
+void rpt_table_cell_acc(rpt_buf *b, double acc, long n);
 
 /* report_plots.c ------------------------------------------------------------------------ */
 
-void rpt_plot_eps(rp_buf *b, const rpt_data *d);
-void rpt_plot_severity(rp_buf *b, const rpt_data *d, rpt_cond_kind kind);
-void rpt_plot_training(rp_buf *b, const rpt_data *d);
+void rpt_plot_eps(rpt_buf *b, const rpt_data *d);
+void rpt_plot_severity(rpt_buf *b, const rpt_data *d, rpt_cond_kind kind);
+void rpt_plot_training(rpt_buf *b, const rpt_data *d);
 /* The --explain folders' pictures as data: URIs; -1 (printed) when a folder is missing. */
-int rpt_pictures(rp_buf *b, const rpt_data *d);
+int rpt_pictures(rpt_buf *b, const rpt_data *d);
 
 /* cmd_report.c: the report of rows already in a file (rampart eval --report). */
 int report_from_stream(const char *name, FILE *f, const char *out);

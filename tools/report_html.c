@@ -6,7 +6,7 @@
 
 #include "jsonl.h"
 #include "report.h"
-#include "report/stats.h"
+#include "report_stats.h"
 
 static const char CSS[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;max-width:1240px;margin:0 auto;"
@@ -27,27 +27,27 @@ static const char CSS[] =
     "font-size:15px}table{font-size:9.5px}th,td{padding:1px 4px}.ci{font-size:8.5px}table,figure,svg{"
     "break-inside:avoid}svg.plot{max-width:100%;height:auto}figure img{max-width:60%}.warn{border-width:2px}}";
 
-static void head(rp_buf *b)
+static void head(rpt_buf *b)
 {
-    rp_buf_put(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    rpt_buf_put(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                   "style-src 'unsafe-inline'; img-src data:\">\n"
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                   "<title>rampart report</title>\n<style>");
-    rp_buf_put(b, CSS);
-    rp_buf_put(b, "</style></head><body>\n");
+    rpt_buf_put(b, CSS);
+    rpt_buf_put(b, "</style></head><body>\n");
 }
 
 /* "92.10" and its 95% Wilson interval under it, for acc of n images. */
-void rpt_table_cell_acc(rp_buf *b, double acc, long n)
+void rpt_table_cell_acc(rpt_buf *b, double acc, long n)
 {
     if (!isfinite(acc)) {
-        rp_buf_put(b, "<td>n/a</td>");
+        rpt_buf_put(b, "<td>n/a</td>");
         return;
     }
     double lo, hi;
-    rp_wilson(lround(acc * (double)n), n, RP_Z95, &lo, &hi);
-    rp_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f]</span></td>", 100 * acc, 100 * lo, 100 * hi);
+    rpt_wilson(lround(acc * (double)n), n, RPT_Z95, &lo, &hi);
+    rpt_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f]</span></td>", 100 * acc, 100 * lo, 100 * hi);
 }
 
 static double row_num(const rpt_data *d, int row, const char *key)
@@ -61,28 +61,28 @@ static long row_count(const rpt_data *d, int row, const char *key)
     return row < 0 ? 0 : rpt_count(d->rows[row].j, key);
 }
 
-static void th(rp_buf *b, const char *cls, const char *text)
+static void th(rpt_buf *b, const char *cls, const char *text)
 {
-    rp_buf_printf(b, "<th%s>", cls ? " class=\"l\"" : "");
-    rp_buf_escape(b, text);
-    rp_buf_put(b, "</th>");
+    rpt_buf_printf(b, "<th%s>", cls ? " class=\"l\"" : "");
+    rpt_buf_escape(b, text);
+    rpt_buf_put(b, "</th>");
 }
 
 /* Mean accuracy over the model's conditions of kind, with a bootstrap interval over images. */
-static void mean_cell(rp_buf *b, const rpt_data *d, const rpt_opts *o, int m, rpt_cond_kind kind)
+static void mean_cell(rpt_buf *b, const rpt_data *d, const rpt_opts *o, int m, rpt_cond_kind kind)
 {
     int n = 0, count = 0;
     double *v = rpt_per_image_mean(d, m, kind, &n, &count), lo, hi;
     if (!v) {
-        rp_buf_put(b, "<td>–</td>");
+        rpt_buf_put(b, "<td>–</td>");
         return;
     }
     double mean = 0.0;
     for (int i = 0; i < n; i++) mean += v[i] / n;
-    if (rp_bootstrap_mean(v, n, o->bootstrap, 0.05, o->seed, &lo, &hi) == 0)
-        rp_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f] over %d conditions</span></td>", 100 * mean, 100 * lo, 100 * hi,
+    if (rpt_bootstrap_mean(v, n, o->bootstrap, 0.05, o->seed, &lo, &hi) == 0)
+        rpt_buf_printf(b, "<td>%.2f<span class=\"ci\">[%.1f, %.1f] over %d conditions</span></td>", 100 * mean, 100 * lo, 100 * hi,
                       count);
-    else rp_buf_printf(b, "<td>%.2f</td>", 100 * mean);
+    else rpt_buf_printf(b, "<td>%.2f</td>", 100 * mean);
     free(v);
 }
 
@@ -117,30 +117,30 @@ static bool any_kind(const rpt_data *d, rpt_cond_kind kind)
     return false;
 }
 
-static void opt_cell(rp_buf *b, double v, const char *fmt)
+static void opt_cell(rpt_buf *b, double v, const char *fmt)
 {
-    if (isfinite(v)) rp_buf_printf(b, fmt, v);
-    else rp_buf_put(b, "<td>–</td>");
+    if (isfinite(v)) rpt_buf_printf(b, fmt, v);
+    else rpt_buf_put(b, "<td>–</td>");
 }
 
-static void summary(rp_buf *b, const rpt_data *d, const rpt_opts *o)
+static void summary(rpt_buf *b, const rpt_data *d, const rpt_opts *o)
 {
     double eps[32];
     int ne = rpt_worst_eps(d, "linf", eps), clean = -1;
     bool corr = any_kind(d, RPT_CORRUPTION);
     for (int c = 0; c < d->n_conds; c++)
         if (d->conds[c].kind == RPT_CLEAN && clean < 0) clean = c;
-    rp_buf_put(b, "<h2 id=\"summary\">Summary</h2><table><tr><th class=\"l\">model</th><th>clean</th>");
-    for (int e = 0; e < ne; e++) rp_buf_printf(b, "<th>worst case<br>L&infin; &epsilon; = %g</th>", eps[e]);
-    if (corr) rp_buf_put(b, "<th>mean corruption accuracy</th><th>mCE<br>(first model = 100)</th>");
-    rp_buf_put(b, "<th>ECE clean</th>");
-    if (corr) rp_buf_put(b, "<th>ECE corrupted<br>(mean)</th>");
-    rp_buf_put(b, "<th>training time</th></tr>\n");
+    rpt_buf_put(b, "<h2 id=\"summary\">Summary</h2><table><tr><th class=\"l\">model</th><th>clean</th>");
+    for (int e = 0; e < ne; e++) rpt_buf_printf(b, "<th>worst case<br>L&infin; &epsilon; = %g</th>", eps[e]);
+    if (corr) rpt_buf_put(b, "<th>mean corruption accuracy</th><th>mCE<br>(first model = 100)</th>");
+    rpt_buf_put(b, "<th>ECE clean</th>");
+    if (corr) rpt_buf_put(b, "<th>ECE corrupted<br>(mean)</th>");
+    rpt_buf_put(b, "<th>training time</th></tr>\n");
     for (int m = 0; m < d->n_models; m++) {
         int cr = clean >= 0 ? d->conds[clean].row[m] : -1;
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, "</td>");
+        rpt_buf_put(b, "<tr><td class=\"l\">");
+        rpt_buf_escape(b, d->models[m].label);
+        rpt_buf_put(b, "</td>");
         rpt_table_cell_acc(b, row_num(d, cr, "accuracy"), row_count(d, cr, "n"));
         for (int e = 0; e < ne; e++) {
             int w = rpt_worst_cond(d, "linf", eps[e]), r = w >= 0 ? d->conds[w].row[m] : -1;
@@ -153,9 +153,9 @@ static void summary(rp_buf *b, const rpt_data *d, const rpt_opts *o)
         opt_cell(b, 100 * row_num(d, cr, "ece"), "<td>%.2f</td>");
         if (corr) opt_cell(b, 100 * mean_ece(d, m), "<td>%.2f</td>");
         opt_cell(b, training_seconds(d, m), "<td>%.1f s</td>");
-        rp_buf_put(b, "</tr>\n");
+        rpt_buf_put(b, "</tr>\n");
     }
-    rp_buf_printf(b, "</table><p class=\"meta\">Accuracy and calibration error (ECE, 15 bins) in %%. Under each "
+    rpt_buf_printf(b, "</table><p class=\"meta\">Accuracy and calibration error (ECE, 15 bins) in %%. Under each "
                      "accuracy its 95%% Wilson interval for the number of test images; under a mean over conditions "
                      "a 95%% percentile bootstrap interval over test images (%d resamples, seed %llu) and the number "
                      "of conditions averaged. Worst case: per image, the worst over every attack at that &epsilon;. "
@@ -165,7 +165,7 @@ static void summary(rp_buf *b, const rpt_data *d, const rpt_opts *o)
 
 /* The cells of model m against the first under condition c: accuracy, difference, the
  * discordant counts, exact and chi-square p; dashes when either lacks its bitmap. */
-static void mcnemar_cells(rp_buf *b, const rpt_data *d, const rpt_cond *c, int m)
+static void mcnemar_cells(rpt_buf *b, const rpt_data *d, const rpt_cond *c, int m)
 {
     int n0 = 0, n1 = 0;
     unsigned char *a = c->row[m] >= 0 ? rpt_correct(d, c->row[0], &n0) : NULL;
@@ -173,51 +173,51 @@ static void mcnemar_cells(rp_buf *b, const rpt_data *d, const rpt_cond *c, int m
     if (a && r && n0 == n1) {
         long only_first = 0, only_m = 0;
         for (int i = 0; i < n0; i++) only_first += a[i] && !r[i], only_m += !a[i] && r[i];
-        rp_mcnemar_result t = rp_mcnemar(only_first, only_m);
+        rpt_mcnemar_result t = rpt_mcnemar(only_first, only_m);
         double acc0 = row_num(d, c->row[0], "accuracy"), acc1 = row_num(d, c->row[m], "accuracy");
         const char *sig = t.p_exact < 0.05 ? " class=\"sig\"" : "";
-        rp_buf_printf(b, "<td>%.2f</td><td%s>%+.2f</td><td>%ld / %ld</td><td%s>%.3g</td><td>%.3g</td>", 100 * acc1, sig,
+        rpt_buf_printf(b, "<td>%.2f</td><td%s>%+.2f</td><td>%ld / %ld</td><td%s>%.3g</td><td>%.3g</td>", 100 * acc1, sig,
                       100 * (acc1 - acc0), only_first, only_m, sig, t.p_exact, t.p_chi2);
     } else {
-        rp_buf_put(b, "<td>–</td><td>–</td><td>–</td><td>–</td><td>–</td>");
+        rpt_buf_put(b, "<td>–</td><td>–</td><td>–</td><td>–</td><td>–</td>");
     }
     free(a), free(r);
 }
 
 /* One table: a row per condition, the first model's accuracy, then each other model's cells. */
-static void mcnemar(rp_buf *b, const rpt_data *d)
+static void mcnemar(rpt_buf *b, const rpt_data *d)
 {
     if (d->n_models < 2) return;
-    rp_buf_put(b, "<h2 id=\"paired\">Paired on the same images: McNemar's test against the first model</h2>"
+    rpt_buf_put(b, "<h2 id=\"paired\">Paired on the same images: McNemar's test against the first model</h2>"
                   "<table><tr><th class=\"l\" rowspan=\"2\">condition</th>");
     th(b, NULL, d->models[0].label);
     for (int m = 1; m < d->n_models; m++) {
-        rp_buf_put(b, "<th colspan=\"5\">");
-        rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, "</th>");
+        rpt_buf_put(b, "<th colspan=\"5\">");
+        rpt_buf_escape(b, d->models[m].label);
+        rpt_buf_put(b, "</th>");
     }
-    rp_buf_put(b, "</tr><tr><th>accuracy</th>");
+    rpt_buf_put(b, "</tr><tr><th>accuracy</th>");
     for (int m = 1; m < d->n_models; m++)
-        rp_buf_put(b, "<th>accuracy</th><th>difference</th><th>right only:<br>first / this</th><th>p exact</th>"
+        rpt_buf_put(b, "<th>accuracy</th><th>difference</th><th>right only:<br>first / this</th><th>p exact</th>"
                       "<th>p &chi;&sup2;</th>");
-    rp_buf_put(b, "</tr>\n");
+    rpt_buf_put(b, "</tr>\n");
     for (int c = 0; c < d->n_conds; c++) {
         const rpt_cond *cd = &d->conds[c];
         if (cd->row[0] < 0 || !cd->applicable) continue;
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, cd->label);
-        rp_buf_printf(b, "</td><td>%.2f</td>", 100 * row_num(d, cd->row[0], "accuracy"));
+        rpt_buf_put(b, "<tr><td class=\"l\">");
+        rpt_buf_escape(b, cd->label);
+        rpt_buf_printf(b, "</td><td>%.2f</td>", 100 * row_num(d, cd->row[0], "accuracy"));
         for (int m = 1; m < d->n_models; m++) mcnemar_cells(b, d, cd, m);
-        rp_buf_put(b, "</tr>\n");
+        rpt_buf_put(b, "</tr>\n");
     }
-    rp_buf_put(b, "</table><p class=\"meta\">Accuracy and differences in points. Each image counts once per "
+    rpt_buf_put(b, "</table><p class=\"meta\">Accuracy and differences in points. Each image counts once per "
                   "condition; only the images one model gets right and the other wrong carry evidence. p exact: "
                   "two-sided binomial test of those counts (McNemar's exact test); p &chi;&sup2;: with Edwards' "
                   "continuity correction. In bold: p &lt; 0.05 — a difference unlikely to be chance on these images "
                   "(one test per row: with many rows, some fall below 0.05 by chance).</p>\n");
 }
 
-static void per_class(rp_buf *b, const rpt_data *d)
+static void per_class(rpt_buf *b, const rpt_data *d)
 {
     if (d->clean_row < 0) return;
     const cJSON *cj = d->rows[d->clean_row].j, *names = cJSON_GetObjectItemCaseSensitive(cj, "class_names"),
@@ -226,23 +226,23 @@ static void per_class(rp_buf *b, const rpt_data *d)
     int ne = rpt_worst_eps(d, "linf", eps), w = ne ? rpt_worst_cond(d, "linf", eps[ne / 2]) : -1, clean = -1;
     for (int c = 0; c < d->n_conds; c++)
         if (d->conds[c].kind == RPT_CLEAN && clean < 0) clean = c;
-    rp_buf_put(b, "<h2 id=\"classes\">Per class</h2><table><tr><th class=\"l\">class</th><th>images</th>");
+    rpt_buf_put(b, "<h2 id=\"classes\">Per class</h2><table><tr><th class=\"l\">class</th><th>images</th>");
     for (int m = 0; m < d->n_models; m++) {
-        rp_buf_put(b, "<th>");
-        rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, "<br>clean</th>");
+        rpt_buf_put(b, "<th>");
+        rpt_buf_escape(b, d->models[m].label);
+        rpt_buf_put(b, "<br>clean</th>");
         if (w >= 0) {
-            rp_buf_put(b, "<th>");
-            rp_buf_escape(b, d->models[m].label);
-            rp_buf_printf(b, "<br>worst &epsilon; = %g</th>", eps[ne / 2]);
+            rpt_buf_put(b, "<th>");
+            rpt_buf_escape(b, d->models[m].label);
+            rpt_buf_printf(b, "<br>worst &epsilon; = %g</th>", eps[ne / 2]);
         }
     }
-    rp_buf_put(b, "</tr>\n");
+    rpt_buf_put(b, "</tr>\n");
     for (int k = 0; k < cJSON_GetArraySize(names); k++) {
         double n = cJSON_GetArrayItem(cn, k) ? cJSON_GetArrayItem(cn, k)->valuedouble : 0;
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, cJSON_IsString(cJSON_GetArrayItem(names, k)) ? cJSON_GetArrayItem(names, k)->valuestring : "?");
-        rp_buf_printf(b, "</td><td>%g</td>", n);
+        rpt_buf_put(b, "<tr><td class=\"l\">");
+        rpt_buf_escape(b, cJSON_IsString(cJSON_GetArrayItem(names, k)) ? cJSON_GetArrayItem(names, k)->valuestring : "?");
+        rpt_buf_printf(b, "</td><td>%g</td>", n);
         for (int m = 0; m < d->n_models; m++)
             for (int c = 0; c < (w >= 0 ? 2 : 1); c++) {
                 int cond = c ? w : clean, r = cond >= 0 ? d->conds[cond].row[m] : -1;
@@ -250,28 +250,28 @@ static void per_class(rp_buf *b, const rpt_data *d)
                 const cJSON *v = cJSON_GetArrayItem(cc, k);
                 rpt_table_cell_acc(b, v && n > 0 ? v->valuedouble / n : NAN, n > 0 && n < 2147483648.0 ? (long)n : 0);
             }
-        rp_buf_put(b, "</tr>\n");
+        rpt_buf_put(b, "</tr>\n");
     }
-    rp_buf_put(b, "</table><p class=\"meta\">Accuracy in % of the class's test images, with 95% Wilson intervals: "
+    rpt_buf_put(b, "</table><p class=\"meta\">Accuracy in % of the class's test images, with 95% Wilson intervals: "
                   "which classes a robust model pays for.</p>\n");
 }
 
-static void warning_item(rp_buf *b, const char *model, const char *check, const char *msg)
+static void warning_item(rpt_buf *b, const char *model, const char *check, const char *msg)
 {
-    rp_buf_put(b, "<li><b>");
-    rp_buf_escape(b, model);
-    rp_buf_put(b, "</b> [");
-    rp_buf_escape(b, check);
-    rp_buf_put(b, "] ");
-    rp_buf_escape(b, msg);
-    rp_buf_put(b, "</li>\n");
+    rpt_buf_put(b, "<li><b>");
+    rpt_buf_escape(b, model);
+    rpt_buf_put(b, "</b> [");
+    rpt_buf_escape(b, check);
+    rpt_buf_put(b, "] ");
+    rpt_buf_escape(b, msg);
+    rpt_buf_put(b, "</li>\n");
 }
 
 /* The checklist's warnings (and catastrophic overfitting seen in training) where they cannot be missed. */
-static void checklist(rp_buf *b, const rpt_data *d)
+static void checklist(rpt_buf *b, const rpt_data *d)
 {
     int n = 0;
-    rp_buf put = {0};
+    rpt_buf put = {0};
     for (int i = 0; i < d->n_rows; i++) {
         const cJSON *j = d->rows[i].j;
         char label[80];
@@ -288,134 +288,134 @@ static void checklist(rp_buf *b, const rpt_data *d)
         }
     }
     if (n) {
-        rp_buf_printf(b, "<div class=\"warn\" id=\"checklist\"><h2>Evaluation checklist: %d warning%s</h2><ul>\n", n,
+        rpt_buf_printf(b, "<div class=\"warn\" id=\"checklist\"><h2>Evaluation checklist: %d warning%s</h2><ul>\n", n,
                       n == 1 ? "" : "s");
-        rp_buf_put(b, put.s);
-        rp_buf_put(b, "</ul><p>Each names the check and the rows that failed it. A warning means the numbers above may "
+        rpt_buf_put(b, put.s);
+        rpt_buf_put(b, "</ul><p>Each names the check and the rows that failed it. A warning means the numbers above may "
                       "overstate robustness (gradient masking, too weak an attack); see docs/report.md.</p></div>\n");
     } else {
-        rp_buf_put(b, "<div class=\"ok\" id=\"checklist\">Evaluation checklist: no warnings in these rows.</div>\n");
+        rpt_buf_put(b, "<div class=\"ok\" id=\"checklist\">Evaluation checklist: no warnings in these rows.</div>\n");
     }
-    rp_buf_free(&put);
+    rpt_buf_free(&put);
 }
 
-static void skipped(rp_buf *b, const rpt_data *d)
+static void skipped(rpt_buf *b, const rpt_data *d)
 {
     if (!d->n_skipped) return;
-    rp_buf_printf(b, "<div class=\"warn\"><h2>%d input problem%s skipped (--skip-bad)</h2><ul>", d->n_skipped,
+    rpt_buf_printf(b, "<div class=\"warn\"><h2>%d input problem%s skipped (--skip-bad)</h2><ul>", d->n_skipped,
                   d->n_skipped == 1 ? "" : "s");
     for (int i = 0; i < d->n_skipped; i++) {
-        rp_buf_put(b, "<li>");
-        rp_buf_escape(b, d->skipped[i]);
-        rp_buf_put(b, "</li>");
+        rpt_buf_put(b, "<li>");
+        rpt_buf_escape(b, d->skipped[i]);
+        rpt_buf_put(b, "</li>");
     }
-    rp_buf_put(b, "</ul></div>\n");
+    rpt_buf_put(b, "</ul></div>\n");
 }
 
 /* rampart attack's summaries (kind attack): what each attack run did to its images. */
-static void attack_runs(rp_buf *b, const rpt_data *d)
+static void attack_runs(rpt_buf *b, const rpt_data *d)
 {
     int n = 0;
     for (int i = 0; i < d->n_rows; i++) {
         const cJSON *j = d->rows[i].j;
         if (strcmp(d->rows[i].kind, "attack")) continue;
         if (!n++)
-            rp_buf_put(b, "<h2 id=\"attacks\">Attack runs (rampart attack)</h2><table><tr><th class=\"l\">model</th>"
+            rpt_buf_put(b, "<h2 id=\"attacks\">Attack runs (rampart attack)</h2><table><tr><th class=\"l\">model</th>"
                           "<th class=\"l\">attack</th>"
                           "<th>&epsilon;</th><th>steps</th><th>images</th><th>clean</th><th>robust</th>"
                           "<th class=\"l\">in the ball</th><th class=\"l\">folder</th></tr>\n");
         const char *path = rpt_str(j, "model", "?"), *base = strrchr(path, '/');
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, base ? base + 1 : path);
-        rp_buf_put(b, "</td><td class=\"l\">");
-        rp_buf_escape(b, rpt_str(j, "attack", "?"));
-        rp_buf_put(b, " ");
-        rp_buf_escape(b, rpt_str(j, "norm", ""));
-        rp_buf_printf(b, "</td><td>%g</td><td>%g</td><td>%g</td>", rpt_num(j, "eps"), rpt_num(j, "steps"), rpt_num(j, "n"));
+        rpt_buf_put(b, "<tr><td class=\"l\">");
+        rpt_buf_escape(b, base ? base + 1 : path);
+        rpt_buf_put(b, "</td><td class=\"l\">");
+        rpt_buf_escape(b, rpt_str(j, "attack", "?"));
+        rpt_buf_put(b, " ");
+        rpt_buf_escape(b, rpt_str(j, "norm", ""));
+        rpt_buf_printf(b, "</td><td>%g</td><td>%g</td><td>%g</td>", rpt_num(j, "eps"), rpt_num(j, "steps"), rpt_num(j, "n"));
         rpt_table_cell_acc(b, rpt_num(j, "clean_accuracy"), rpt_count(j, "n"));
         rpt_table_cell_acc(b, rpt_num(j, "accuracy"), rpt_count(j, "n"));
-        rp_buf_printf(b, "<td class=\"l\">%s</td><td class=\"l\"><code>",
+        rpt_buf_printf(b, "<td class=\"l\">%s</td><td class=\"l\"><code>",
                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "in_ball")) ? "yes" : "<b>NO</b>");
-        rp_buf_escape(b, rpt_str(j, "out", ""));
-        rp_buf_put(b, "</code></td></tr>\n");
+        rpt_buf_escape(b, rpt_str(j, "out", ""));
+        rpt_buf_put(b, "</code></td></tr>\n");
     }
-    if (n) rp_buf_put(b, "</table>\n");
+    if (n) rpt_buf_put(b, "</table>\n");
 }
 
-static void run_row(rp_buf *b, const cJSON *j)
+static void run_row(rpt_buf *b, const cJSON *j)
 {
-    rp_buf_put(b, "<tr><td class=\"l\">");
-    rp_buf_escape(b, rpt_str(j, "command", ""));
-    rp_buf_put(b, "</td><td class=\"l\"><code>rampart ");
-    rp_buf_escape(b, rpt_str(j, "command", ""));
+    rpt_buf_put(b, "<tr><td class=\"l\">");
+    rpt_buf_escape(b, rpt_str(j, "command", ""));
+    rpt_buf_put(b, "</td><td class=\"l\"><code>rampart ");
+    rpt_buf_escape(b, rpt_str(j, "command", ""));
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(j, "args"))
     {
-        rp_buf_put(b, " ");
-        if (cJSON_IsString(a)) rp_buf_escape(b, a->valuestring);
+        rpt_buf_put(b, " ");
+        if (cJSON_IsString(a)) rpt_buf_escape(b, a->valuestring);
     }
-    rp_buf_put(b, "</code></td><td class=\"l\">");
-    rp_buf_escape(b, rpt_str(j, "started", ""));
-    rp_buf_printf(b, "</td><td>%.1f s</td><td>%g</td><td>%g</td><td class=\"l\">", rpt_num(j, "seconds"),
+    rpt_buf_put(b, "</code></td><td class=\"l\">");
+    rpt_buf_escape(b, rpt_str(j, "started", ""));
+    rpt_buf_printf(b, "</td><td>%.1f s</td><td>%g</td><td>%g</td><td class=\"l\">", rpt_num(j, "seconds"),
                   rpt_num(j, "seed"), rpt_num(j, "threads"));
-    rp_buf_escape(b, rpt_str(j, "cpu", ""));
-    rp_buf_put(b, " (");
-    rp_buf_escape(b, rpt_str(j, "simd", ""));
-    rp_buf_put(b, ")</td><td>");
-    rp_buf_escape(b, rpt_str(j, "version", ""));
-    rp_buf_put(b, "</td></tr>\n");
+    rpt_buf_escape(b, rpt_str(j, "cpu", ""));
+    rpt_buf_put(b, " (");
+    rpt_buf_escape(b, rpt_str(j, "simd", ""));
+    rpt_buf_put(b, ")</td><td>");
+    rpt_buf_escape(b, rpt_str(j, "version", ""));
+    rpt_buf_put(b, "</td></tr>\n");
 }
 
-static void provenance(rp_buf *b, const rpt_data *d)
+static void provenance(rpt_buf *b, const rpt_data *d)
 {
-    rp_buf_put(b, "<h2 id=\"made\">How it was made</h2>");
+    rpt_buf_put(b, "<h2 id=\"made\">How it was made</h2>");
     if (d->test_row >= 0) {
         const cJSON *t = d->rows[d->test_row].j;
-        rp_buf_put(b, "<p>Test set: <b>");
-        rp_buf_escape(b, rpt_str(t, "data", ""));
-        rp_buf_printf(b, "</b>, the first %g images of its ", rpt_num(t, "test_n"));
-        rp_buf_escape(b, rpt_str(t, "split", ""));
-        rp_buf_put(b, " split (SHA-256 of images and labels <code>");
-        rp_buf_escape(b, rpt_str(t, "test_sha256", ""));
-        rp_buf_put(b, "</code>).</p>");
+        rpt_buf_put(b, "<p>Test set: <b>");
+        rpt_buf_escape(b, rpt_str(t, "data", ""));
+        rpt_buf_printf(b, "</b>, the first %g images of its ", rpt_num(t, "test_n"));
+        rpt_buf_escape(b, rpt_str(t, "split", ""));
+        rpt_buf_put(b, " split (SHA-256 of images and labels <code>");
+        rpt_buf_escape(b, rpt_str(t, "test_sha256", ""));
+        rpt_buf_put(b, "</code>).</p>");
     }
-    rp_buf_put(b, "<table><tr><th class=\"l\">model</th><th class=\"l\">checkpoint</th><th class=\"l\">SHA-256</th></tr>");
+    rpt_buf_put(b, "<table><tr><th class=\"l\">model</th><th class=\"l\">checkpoint</th><th class=\"l\">SHA-256</th></tr>");
     for (int m = 0; m < d->n_models; m++) {
-        rp_buf_put(b, "<tr><td class=\"l\">");
-        rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, "</td><td class=\"l\"><code>");
-        rp_buf_escape(b, d->models[m].path);
-        rp_buf_put(b, "</code></td><td class=\"l\"><code>");
-        rp_buf_escape(b, d->models[m].sha ? d->models[m].sha : "unknown");
-        rp_buf_put(b, "</code></td></tr>");
+        rpt_buf_put(b, "<tr><td class=\"l\">");
+        rpt_buf_escape(b, d->models[m].label);
+        rpt_buf_put(b, "</td><td class=\"l\"><code>");
+        rpt_buf_escape(b, d->models[m].path);
+        rpt_buf_put(b, "</code></td><td class=\"l\"><code>");
+        rpt_buf_escape(b, d->models[m].sha ? d->models[m].sha : "unknown");
+        rpt_buf_put(b, "</code></td></tr>");
     }
-    rp_buf_put(b, "</table><table><tr><th class=\"l\">step</th><th class=\"l\">command</th><th class=\"l\">started "
+    rpt_buf_put(b, "</table><table><tr><th class=\"l\">step</th><th class=\"l\">command</th><th class=\"l\">started "
                   "(UTC)</th><th>took</th><th>seed</th><th>threads</th><th class=\"l\">CPU</th><th>rampart</th></tr>\n");
     for (int i = 0; i < d->n_rows; i++)
         if (!strcmp(d->rows[i].kind, "run")) run_row(b, d->rows[i].j);
-    rp_buf_put(b, "</table>\n");
+    rpt_buf_put(b, "</table>\n");
 }
 
-static void title(rp_buf *b, const rpt_data *d)
+static void title(rpt_buf *b, const rpt_data *d)
 {
     char now[32];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof now, "%Y-%m-%d %H:%M UTC", &tm);
-    rp_buf_put(b, "<h1>rampart report</h1><p class=\"meta\">");
+    rpt_buf_put(b, "<h1>rampart report</h1><p class=\"meta\">");
     for (int m = 0; m < d->n_models; m++) {
-        if (m) rp_buf_put(b, m + 1 < d->n_models ? ", " : " and ");
-        rp_buf_put(b, "<b>");
-        rp_buf_escape(b, d->models[m].label);
-        rp_buf_put(b, "</b>");
+        if (m) rpt_buf_put(b, m + 1 < d->n_models ? ", " : " and ");
+        rpt_buf_put(b, "<b>");
+        rpt_buf_escape(b, d->models[m].label);
+        rpt_buf_put(b, "</b>");
     }
-    rp_buf_printf(b, "%s made %s by rampart " RP_VERSION ". Sections: checklist, summary, robustness against "
+    rpt_buf_printf(b, "%s made %s by rampart " RP_VERSION ". Sections: checklist, summary, robustness against "
                      "&epsilon;, corruptions, per class, training, paired tests, pictures, how it was made.</p>\n",
                   d->n_models ? ";" : "", now);
 }
 
-int rpt_page(rp_buf *b, rpt_data *d, const rpt_opts *o)
+int rpt_page(rpt_buf *b, rpt_data *d, const rpt_opts *o)
 {
     head(b);
     title(b, d);
@@ -431,6 +431,6 @@ int rpt_page(rp_buf *b, rpt_data *d, const rpt_opts *o)
     if (rpt_pictures(b, d) != 0) return -1;
     attack_runs(b, d);
     provenance(b, d);
-    rp_buf_put(b, "</body></html>\n");
+    rpt_buf_put(b, "</body></html>\n");
     return 0;
 }

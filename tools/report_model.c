@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
+#include "base64.h"
 #include "report.h"
 
 double rpt_num(const cJSON *j, const char *key)
@@ -205,7 +205,7 @@ unsigned char *rpt_correct(const rpt_data *d, int row, int *n)
     const char *b = rpt_str(j, "correct_b64", NULL);
     *n = (int)rpt_count(j, "n");
     size_t len;
-    unsigned char *bits = b ? rp_base64_decode(b, &len) : NULL, *ok = bits ? malloc((size_t)*n + 1) : NULL;
+    unsigned char *bits = b ? cli_base64_decode(b, &len) : NULL, *ok = bits ? malloc((size_t)*n + 1) : NULL;
     for (int i = 0; ok && i < *n; i++) ok[i] = bits[i >> 3] >> (i & 7) & 1;
     free(bits);
     return ok;

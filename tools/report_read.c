@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base64.h"
+#include "base64.h"
 #include "jsonl.h"
 #include "report.h"
 
@@ -84,7 +84,7 @@ static const char *bad_bitmap(const cJSON *j)
     if (!b) return NULL;
     if (!cJSON_IsString(b)) return "correct_b64 is not a string";
     size_t len = 0;
-    unsigned char *bits = rp_base64_decode(b->valuestring, &len);
+    unsigned char *bits = cli_base64_decode(b->valuestring, &len);
     long n = (long)cJSON_GetObjectItemCaseSensitive(j, "n")->valuedouble, k = 0;
     const char *why = !bits                      ? "correct_b64 is not base64"
                       : len != (size_t)(n + 7) / 8 ? "correct_b64 does not hold n bits"

@@ -1,4 +1,5 @@
 #include "core/rng.h"
+#include "core/status.h"
 #include "rampart.h"
 
 /* Fisher-Yates over a stream chosen by (seed, round): epoch k's order never depends on
@@ -14,4 +15,17 @@ void rp_permutation(int *idx, int n, uint64_t seed, uint64_t round)
         idx[i] = idx[j];
         idx[j] = t;
     }
+}
+
+/* A stream of its own per (seed, round): resample k of a bootstrap never depends on how many
+ * the others drew. */
+rp_status rp_resample(rp_ctx *ctx, int *idx, int count, int n, uint64_t seed, uint64_t round)
+{
+    if (!idx) return rp_fail(ctx, RP_ERR_ARG, "rp_resample: idx is NULL");
+    if (count < 0) return rp_fail(ctx, RP_ERR_ARG, "rp_resample: count %d is negative", count);
+    if (n < 1) return rp_fail(ctx, RP_ERR_ARG, "rp_resample: n %d: nothing to draw from (n >= 1)", n);
+    rp_rng r;
+    rp_rng_seed_key(&r, seed, RP_STREAM_SHUFFLE, round, (uint64_t)n);
+    for (int i = 0; i < count; i++) idx[i] = (int)rp_rng_below(&r, (uint32_t)n);
+    return RP_OK;
 }

@@ -22,10 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rpt_data d = {0};
     if (rpt_read(&d, "fuzz.jsonl", f, skip_bad) == 0 && rpt_check_test_set(&d, skip_bad) == 0 &&
         rpt_index(&d) == 0) {
-        rp_buf b = {0};
+        rpt_buf b = {0};
         rpt_opts o = {.out = "fuzz.html", .skip_bad = skip_bad, .bootstrap = 20, .seed = 1};
         (void)rpt_page(&b, &d, &o);
-        rp_buf_free(&b);
+        rpt_buf_free(&b);
     }
     rpt_free(&d);
     fclose(f);

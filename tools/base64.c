@@ -1,5 +1,5 @@
 /* Base64, RFC 4648 section 4 (see base64.h). */
-#include "core/base64.h"
+#include "base64.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *rp_base64_encode(const unsigned char *data, size_t n)
+char *cli_base64_encode(const unsigned char *data, size_t n)
 {
     char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
     if (!out) return NULL;
@@ -29,7 +29,7 @@ static int value_of(char c)
     return p ? (int)(p - ALPHABET) : -1;
 }
 
-unsigned char *rp_base64_decode(const char *s, size_t *n)
+unsigned char *cli_base64_decode(const char *s, size_t *n)
 {
     size_t len = strlen(s);
     for (int pad = 0; pad < 2 && len > 0 && s[len - 1] == '='; pad++) len--;

@@ -1,5 +1,5 @@
 /* SHA-256 after FIPS 180-4, section 6.2 (see sha256.h). */
-#include "core/sha256.h"
+#include "sha256.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +38,7 @@ static void block(uint32_t h[8], const unsigned char *p)
     for (int i = 0; i < 8; i++) h[i] += v[i];
 }
 
-void rp_sha256_init(rp_sha256 *s)
+void cli_sha256_init(cli_sha256 *s)
 {
     static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -47,7 +47,7 @@ void rp_sha256_init(rp_sha256 *s)
     s->fill = 0;
 }
 
-void rp_sha256_update(rp_sha256 *s, const void *data, size_t n)
+void cli_sha256_update(cli_sha256 *s, const void *data, size_t n)
 {
     const unsigned char *p = data;
     s->bytes += n;
@@ -59,12 +59,12 @@ void rp_sha256_update(rp_sha256 *s, const void *data, size_t n)
     }
 }
 
-void rp_sha256_hex(rp_sha256 *s, char out[65])
+void cli_sha256_hex(cli_sha256 *s, char out[65])
 {
     uint64_t bits = s->bytes * 8;
     unsigned char pad[72] = {0x80};
     size_t k = (s->fill < 56 ? 56 : 120) - s->fill;
     for (int i = 0; i < 8; i++) pad[k + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
-    rp_sha256_update(s, pad, k + 8);
+    cli_sha256_update(s, pad, k + 8);
     for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", (unsigned)s->h[i]);
 }

@@ -1,0 +1,58 @@
+/* rp_resample (include/rampart.h), the bootstrap's draws: a NULL buffer, a negative count or
+ * nothing to draw from is RP_ERR_ARG with a message (also with no context); the same (seed,
+ * round, n) gives the same indices, another round or seed others; every index is in range and
+ * the counts are uniform within a loose chi-square bound. */
+#include <string.h>
+
+#include "testutil.h"
+
+static void test_resample_bad_arguments(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    int idx[4];
+    assert_int_equal(rp_resample(ctx, NULL, 4, 10, 1, 0), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "idx is NULL"));
+    assert_int_equal(rp_resample(ctx, idx, -1, 10, 1, 0), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "count -1"));
+    assert_int_equal(rp_resample(ctx, idx, 4, 0, 1, 0), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "n 0"));
+    assert_int_equal(rp_resample(NULL, idx, 4, -3, 1, 0), RP_ERR_ARG); /* no context: status only */
+    assert_int_equal(rp_resample(ctx, idx, 0, 10, 1, 0), RP_OK);      /* nothing asked, nothing drawn */
+    rp_ctx_destroy(ctx);
+}
+
+static void test_resample_draws(void **state)
+{
+    (void)state;
+    enum { N = 10, COUNT = 20000 };
+    static int a[COUNT], b[COUNT], c[COUNT], d[COUNT];
+    assert_int_equal(rp_resample(NULL, a, COUNT, N, 7, 3), RP_OK);
+    assert_int_equal(rp_resample(NULL, b, COUNT, N, 7, 3), RP_OK);
+    assert_int_equal(rp_resample(NULL, c, COUNT, N, 7, 4), RP_OK);
+    assert_int_equal(rp_resample(NULL, d, COUNT, N, 8, 3), RP_OK);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+    assert_memory_not_equal(a, d, sizeof a);
+    long hist[N] = {0};
+    for (int i = 0; i < COUNT; i++) {
+        assert_true(a[i] >= 0 && a[i] < N);
+        hist[a[i]]++;
+    }
+    double chi2 = 0.0, e = (double)COUNT / N;
+    for (int k = 0; k < N; k++) chi2 += (hist[k] - e) * (hist[k] - e) / e;
+    assert_true(chi2 < 40.0); /* 9 degrees of freedom: P(chi2 > 40) < 1e-5 */
+    /* a prefix of a longer draw is the shorter draw */
+    int p[5];
+    assert_int_equal(rp_resample(NULL, p, 5, N, 7, 3), RP_OK);
+    assert_memory_equal(p, a, sizeof p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resample_bad_arguments),
+        cmocka_unit_test(test_resample_draws),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
