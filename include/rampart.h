@@ -195,6 +195,12 @@ rp_status rp_model_load(rp_ctx *ctx, const char *path, int max_batch, rp_model *
 /* Load weights from path into an existing model; every tensor must be present with
  * the model's shape (or, with allow_missing, may be absent). */
 rp_status rp_model_load_weights(rp_ctx *ctx, rp_model *m, const char *path, bool allow_missing);
+/* The normalisation a rampart checkpoint was trained with: when path is one and its input
+ * has C channels, mean[0..C) and std[0..C) get it and *found is true; otherwise (a bare
+ * PyTorch state_dict, another C) they are left alone and *found is false. RP_ERR_IO /
+ * RP_ERR_FORMAT when path is not a readable safetensors file; RP_ERR_ARG for a NULL argument
+ * or C outside [1, 4]. */
+rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, float *std, bool *found);
 
 /* ---- losses ----------------------------------------------------------------------- */
 
@@ -327,6 +333,57 @@ void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx);
 /* Accuracy of the model (eval mode) on n samples of ds, in batches. */
 rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,
                       double *accuracy, double *mean_loss);
+
+/* ---- processes (MPI) -------------------------------------------------------------
+ * Processes working together over MPI (data-parallel training, sharded evaluation). A build
+ * finds MPI (Debian's OpenMPI) when it is installed; a process started by mpirun (an MPI
+ * launcher's environment: OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK) joins the world
+ * communicator; any other process -- and every process of a build without MPI -- is rank 0 of
+ * 1, where every collective is the identity. An application that initialised MPI itself keeps
+ * it: rampart then neither initialises nor finalises it.
+ *
+ * Collectives are deterministic: the sum is formed in rank order (rank 0's value first),
+ * whatever the message size, the MPI library's algorithm or the timing, and every rank
+ * receives the same bits. Only the calling thread uses MPI (MPI_THREAD_FUNNELED): call these
+ * outside OpenMP regions, one thread at a time per handle. Every collective must be called by
+ * all ranks in the same order with the same sizes. Errors go to the context the handle was
+ * created with: a peer gone or an MPI failure is RP_ERR_IO naming the operation and the rank;
+ * a NULL buffer with bytes to move is RP_ERR_ARG; a NULL handle is RP_ERR_ARG (with no
+ * context to hold a message). */
+
+typedef struct rp_dist rp_dist;
+
+/* True when this build has MPI. */
+bool rp_dist_built_with_mpi(void);
+/* OWNED: this process's place among the job's processes (see above). The handle BORROWS ctx
+ * (where it reports failures), which must outlive it. RP_ERR_ARG for a NULL out. */
+rp_status rp_dist_create(rp_ctx *ctx, rp_dist **out);
+/* Finalises MPI when rp_dist_create initialised it. NULL is fine. */
+void rp_dist_destroy(rp_dist *d);
+/* This process's rank and the job's size (0 and 1 for NULL). */
+int rp_dist_rank(const rp_dist *d);
+int rp_dist_size(const rp_dist *d);
+/* buf (n values, the same n on every rank) <- the sum over ranks of every rank's buf, added
+ * in rank order: ((buf_0 + buf_1) + buf_2) + ... Scratch grows to n values and is kept. */
+rp_status rp_dist_sum_f32(rp_dist *d, float *buf, size_t n);
+rp_status rp_dist_sum_f64(rp_dist *d, double *buf, size_t n);
+/* Every rank's buf <- root's (bytes the same on every rank). RP_ERR_ARG for a root outside
+ * the job. */
+rp_status rp_dist_bcast(rp_dist *d, void *buf, size_t bytes, int root);
+/* all <- the concatenation, in rank order, of every rank's `bytes` bytes at mine (bytes may
+ * differ between ranks; all holds their total). counts (rp_dist_size entries, may be NULL)
+ * gets each rank's byte count. */
+rp_status rp_dist_allgather(rp_dist *d, const void *mine, size_t bytes, void *all, size_t *counts);
+/* *total <- the sum of `bytes` over ranks, without gathering (to size `all` for
+ * rp_dist_allgather, or to count the ranks where something failed). */
+rp_status rp_dist_total(rp_dist *d, size_t bytes, size_t *total);
+/* A cheap agreement check (e.g. rp_model_weights_hash): RP_ERR_ARG naming `what`, the first
+ * rank whose v differs from rank 0's, and both values, on every rank. */
+rp_status rp_dist_check_same(rp_dist *d, uint64_t v, const char *what);
+/* Stop the whole job now with this exit code (MPI_Abort; exit() with one process, or with
+ * NULL): the one call of the library that ends the process, for a program whose part of the
+ * job failed (the other ranks would wait in their next collective for ever). */
+void rp_dist_abort(rp_dist *d, int code);
 
 /* ---- corruptions ------------------------------------------------------------------
  * The common-corruption suite (ImageNet-C's 15, its 4 held-out extras, MNIST-C's geometric

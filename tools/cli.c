@@ -8,9 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/status.h"
-#include "io/finetune.h"
-
 static int set_value(const char *cmd, cli_flag *f, const char *v)
 {
     char *end = NULL;
@@ -156,10 +153,10 @@ rp_status cli_load_model(rp_ctx *ctx, const char *path, const cli_arch *a, int H
                          .max_batch = batch, .width = a->width};
     for (int k = 0; k < C; k++) c.mean[k] = mean[k], c.std[k] = std[k];
     bool own_norm = false;
-    RP_TRY(rp_checkpoint_norm(ctx, path, C, c.mean, c.std, &own_norm));
+    rp_status s = rp_checkpoint_norm(ctx, path, C, c.mean, c.std, &own_norm);
     rp_model *m = NULL;
-    RP_TRY(rp_model_create(ctx, &c, &m));
-    rp_status s = rp_model_load_weights(ctx, m, path, false);
+    if (s == RP_OK) s = rp_model_create(ctx, &c, &m);
+    if (s == RP_OK) s = rp_model_load_weights(ctx, m, path, false);
     if (s != RP_OK) {
         rp_model_destroy(m);
         return s;

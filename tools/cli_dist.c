@@ -89,10 +89,10 @@ int cli_gather_rows(void *rows, size_t row_bytes, int n, int batch)
     unsigned char *all = malloc((size_t)n * row_bytes + 1);
     rp_status s = all ? rp_dist_allgather(dist, (unsigned char *)rows + (size_t)first * row_bytes,
                                           (size_t)count * row_bytes, all, NULL)
-                      : rp_fail(dist_ctx, RP_ERR_NOMEM, "out of memory");
+                      : RP_ERR_NOMEM;
     if (s == RP_OK) memcpy(rows, all, (size_t)n * row_bytes); /* the shards are contiguous, in rank order */
     free(all);
     if (s == RP_OK) return 0;
-    fprintf(stderr, "rampart: rank %d: %s\n", cli_rank(), rp_ctx_error(dist_ctx));
+    fprintf(stderr, "rampart: rank %d: %s\n", cli_rank(), all ? rp_ctx_error(dist_ctx) : "out of memory");
     return CLI_EXIT_FAIL;
 }

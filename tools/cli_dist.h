@@ -1,5 +1,5 @@
 /* The command's place in an MPI job (mpirun -np N rampart ...): one rp_dist for the process
- * (dist/dist.h), created before the command runs. Rank 0 speaks: the other ranks' stdout goes
+ * (rampart.h's processes), created before the command runs. Rank 0 speaks: the other ranks' stdout goes
  * to /dev/null and they draw no progress; every rank's errors reach stderr prefixed with its
  * rank. A command that fails on some rank stops the whole job (no rank is left waiting), and
  * a rank the MPI runtime stops because another died says so before it goes. */
@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "dist/dist.h"
+#include "rampart.h"
 
 /* Join the job (or be rank 0 of 1); returns 0 or an exit code. */
 int cli_dist_start(void);

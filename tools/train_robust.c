@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "robust/attack.h"
-
 enum { HOLDOUT = 256 };
 
 struct train_robust_watch {

@@ -26,8 +26,15 @@ bool rp_dist_built_with_mpi(void)
 #endif
 }
 
-int rp_dist_rank(const rp_dist *d) { return d->rank; }
-int rp_dist_size(const rp_dist *d) { return d->size; }
+int rp_dist_rank(const rp_dist *d) { return d ? d->rank : 0; }
+int rp_dist_size(const rp_dist *d) { return d ? d->size : 1; }
+
+/* A caller's NULL handle or buffer (see rampart.h: a NULL handle has no context to name it). */
+#define DIST_CHECK(d, what, buf, bytes)                                                              \
+    do {                                                                                         \
+        if (!(d)) return RP_ERR_ARG;                                                             \
+        if (!(buf) && (bytes) > 0) return rp_fail((d)->ctx, RP_ERR_ARG, "dist: %s is NULL", what); \
+    } while (0)
 
 #ifdef RP_HAVE_MPI
 static bool launched_by_mpirun(void)
@@ -46,6 +53,7 @@ static rp_status mpi_fail(rp_dist *d, const char *op, int err)
 
 rp_status rp_dist_create(rp_ctx *ctx, rp_dist **out)
 {
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "rp_dist_create: out is NULL");
     *out = NULL;
     rp_dist *d = calloc(1, sizeof *d);
     if (!d) return rp_fail(ctx, RP_ERR_NOMEM, "dist: out of memory");
@@ -155,6 +163,7 @@ static void add_f64(void *acc, const void *x, size_t m)
 
 rp_status rp_dist_sum_f32(rp_dist *d, float *buf, size_t n)
 {
+    DIST_CHECK(d, "the sum's buffer", buf, n);
     if (d->size == 1 || n == 0) return RP_OK;
 #ifdef RP_HAVE_MPI
     return sum_mpi(d, buf, n, sizeof(float), MPI_FLOAT, add_f32);
@@ -166,6 +175,7 @@ rp_status rp_dist_sum_f32(rp_dist *d, float *buf, size_t n)
 
 rp_status rp_dist_sum_f64(rp_dist *d, double *buf, size_t n)
 {
+    DIST_CHECK(d, "the sum's buffer", buf, n);
     if (d->size == 1 || n == 0) return RP_OK;
 #ifdef RP_HAVE_MPI
     return sum_mpi(d, buf, n, sizeof(double), MPI_DOUBLE, add_f64);
@@ -177,6 +187,7 @@ rp_status rp_dist_sum_f64(rp_dist *d, double *buf, size_t n)
 
 rp_status rp_dist_bcast(rp_dist *d, void *buf, size_t bytes, int root)
 {
+    DIST_CHECK(d, "the broadcast's buffer", buf, bytes);
     if (root < 0 || root >= d->size) return rp_fail(d->ctx, RP_ERR_ARG, "dist: broadcast from rank %d of %d", root, d->size);
     if (d->size == 1 || bytes == 0) return RP_OK;
 #ifdef RP_HAVE_MPI
@@ -200,6 +211,7 @@ static rp_status counts_mpi(rp_dist *d, size_t bytes, long long *all)
 
 rp_status rp_dist_total(rp_dist *d, size_t bytes, size_t *total)
 {
+    DIST_CHECK(d, "total", total, 1);
     *total = bytes;
     if (d->size == 1) return RP_OK;
 #ifdef RP_HAVE_MPI
@@ -217,6 +229,8 @@ rp_status rp_dist_total(rp_dist *d, size_t bytes, size_t *total)
 
 rp_status rp_dist_allgather(rp_dist *d, const void *mine, size_t bytes, void *all, size_t *counts)
 {
+    DIST_CHECK(d, "the gather's own part", mine, bytes);
+    DIST_CHECK(d, "the gather's result", all, 1);
     if (d->size == 1) {
         if (bytes) memmove(all, mine, bytes);
         if (counts) counts[0] = bytes;
@@ -250,6 +264,7 @@ rp_status rp_dist_allgather(rp_dist *d, const void *mine, size_t bytes, void *al
 
 rp_status rp_dist_check_same(rp_dist *d, uint64_t v, const char *what)
 {
+    DIST_CHECK(d, "what", what, 1);
     if (d->size == 1) return RP_OK;
     uint64_t *all = calloc((size_t)d->size, sizeof *all);
     if (!all) return rp_fail(d->ctx, RP_ERR_NOMEM, "dist: out of memory");

@@ -72,6 +72,10 @@ rp_status rp_model_init_from(rp_ctx *ctx, rp_model *m, const char *path, rp_init
 
 rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, float *std, bool *found)
 {
+    if (!path || !mean || !std || !found)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_checkpoint_norm: %s is NULL",
+                       !path ? "path" : !mean ? "mean" : !std ? "std" : "found");
+    if (C < 1 || C > 4) return rp_fail(ctx, RP_ERR_ARG, "rp_checkpoint_norm: C = %d outside [1, 4]", C);
     *found = false;
     rp_st_file *f = NULL;
     RP_TRY(rp_st_open(ctx, path, &f));

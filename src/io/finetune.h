@@ -21,8 +21,6 @@ typedef struct rp_init_report {
  * rep may be NULL. */
 rp_status rp_model_init_from(rp_ctx *ctx, rp_model *m, const char *path, rp_init_report *rep);
 
-/* The normalisation a rampart checkpoint was trained with, when path is one and its
- * input has C channels (*found = false otherwise, e.g. for a bare state_dict). */
-rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, float *std, bool *found);
+/* rp_checkpoint_norm (the normalisation a checkpoint was trained with) is public: rampart.h. */
 
 #endif
