@@ -115,6 +115,12 @@ rp_status rp_model_reserve(rp_model *m, int B);
 /* Forward a batch x (B,H,W,C) in [0,1]. Returns BORROWED logits (B, num_classes),
  * valid until the next forward. train selects batch statistics and dropout. */
 const float *rp_model_forward(rp_model *m, const float *x, int B, bool train);
+/* The logits of rp_model_forward(m, x, B, false) when no backward follows: the evaluation plan
+ * with the outputs' memory of its largest live set (what rampart eval and predict run).
+ * *logits gets BORROWED (B, num_classes), valid until the next forward or inference; no
+ * backward may follow it. RP_ERR_ARG for a NULL argument or B outside [1, max_batch]
+ * (rp_model_reserve grows it). */
+rp_status rp_model_infer(rp_ctx *ctx, rp_model *m, const float *x, int B, const float **logits);
 
 enum { RP_GRAD_PARAMS = 1, RP_GRAD_INPUT = 2 };
 /* Backward from dlogits (B, num_classes) of the last forward. Parameter gradients
@@ -201,6 +207,12 @@ rp_status rp_model_load_weights(rp_ctx *ctx, rp_model *m, const char *path, bool
  * RP_ERR_FORMAT when path is not a readable safetensors file; RP_ERR_ARG for a NULL argument
  * or C outside [1, 4]. */
 rp_status rp_checkpoint_norm(rp_ctx *ctx, const char *path, int C, float *mean, float *std, bool *found);
+/* The class names a checkpoint's metadata holds ("class_names", saved by rp_model_save):
+ * *names OWNED (free with rp_checkpoint_free_names), or NULL with *n = 0 when it has none.
+ * RP_ERR_IO / RP_ERR_FORMAT name the file; RP_ERR_ARG for a NULL argument. */
+rp_status rp_checkpoint_class_names(rp_ctx *ctx, const char *path, char ***names, int *n);
+/* Frees what rp_checkpoint_class_names gave (n names); NULL is fine. */
+void rp_checkpoint_free_names(char **names, int n);
 
 /* ---- losses ----------------------------------------------------------------------- */
 
@@ -682,6 +694,16 @@ rp_status rp_xai_deletion_insertion(rp_explainer *ex, const float *x, const int3
 void rp_xai_random_map(float *map, size_t n, uint64_t seed);
 
 /* ---- images -------------------------------------------------------------------------- */
+
+/* Read an image file (JPEG or PNG) into x (H,W,C) as floats in [0, 1], fitted as the image-file
+ * data sets do (shorter side resized to fit, centre crop, gray <-> RGB). RP_ERR_IO /
+ * RP_ERR_FORMAT name the file; RP_ERR_UNSUPPORTED for C other than 1 or 3; RP_ERR_ARG for a
+ * NULL path or x, or H or W < 1. */
+rp_status rp_image_load(rp_ctx *ctx, const char *path, int H, int W, int C, float *x);
+/* ImageNet's per-channel mean and std on [0, 1] RGB pixels into mean[0..3) and std[0..3):
+ * the normalisation torchvision's pretrained weights expect, and the RGB image-file sets'.
+ * RP_ERR_ARG for a NULL argument. */
+rp_status rp_imagenet_norm(rp_ctx *ctx, float *mean, float *std);
 
 /* Write image (H,W,C), C = 1 or 3, values in [0, 1] (clipped), as an 8-bit PNG with every
  * pixel magnified to a scale x scale block (scale >= 1). Written to PATH.tmp and renamed. */

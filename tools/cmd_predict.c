@@ -7,9 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "data/image.h"
-#include "io/checkpoint.h"
-#include "nn/model.h"
 
 typedef struct predict_opts {
     const char *model;
@@ -74,7 +71,9 @@ static int predict(const predict_opts *o, rp_ctx *ctx, char **images, int n_imag
     int n_names = 0, rc = CLI_EXIT_FAIL;
     float *x = NULL;
     int S = o->input_size; /* with --arch: ImageNet's normalisation, as torchvision's weights expect */
-    if (cli_load_model(ctx, o->model, &o->arch, S, S, 3, RP_IMAGENET_MEAN, RP_IMAGENET_STD, o->batch, &m) != RP_OK ||
+    float mean[3], std[3];
+    if (rp_imagenet_norm(ctx, mean, std) != RP_OK ||
+        cli_load_model(ctx, o->model, &o->arch, S, S, 3, mean, std, o->batch, &m) != RP_OK ||
         rp_checkpoint_class_names(ctx, o->model, &names, &n_names) != RP_OK)
         goto fail;
     const rp_model_config *c = rp_model_get_config(m);
@@ -87,7 +86,8 @@ static int predict(const predict_opts *o, rp_ctx *ctx, char **images, int n_imag
         int B = n_images - start < o->batch ? n_images - start : o->batch;
         for (int i = 0; i < B; i++)
             if (rp_image_load(ctx, images[start + i], c->H, c->W, c->C, x + (size_t)i * X) != RP_OK) goto fail;
-        const float *logits = rp_model_infer(m, x, B); /* no backward: outputs in their slots */
+        const float *logits = NULL; /* no backward: outputs in their slots */
+        if (rp_model_infer(ctx, m, x, B, &logits) != RP_OK) goto fail;
         for (int i = 0; i < B; i++)
             report(o, images[start + i], logits + (size_t)i * c->num_classes, c->num_classes, names, n_names);
         fflush(stdout);

@@ -462,6 +462,8 @@ rp_status rp_dataset_open_ex(rp_ctx *ctx, const char *spec, bool train, const rp
 
 rp_status rp_image_load(rp_ctx *ctx, const char *path, int H, int W, int C, float *x)
 {
+    if (!path || !x) return rp_fail(ctx, RP_ERR_ARG, "rp_image_load: %s is NULL", !path ? "path" : "x");
+    if (H < 1 || W < 1) return rp_fail(ctx, RP_ERR_ARG, "rp_image_load: %s: size %dx%d", path, H, W);
     if (C != 1 && C != 3) return rp_fail(ctx, RP_ERR_UNSUPPORTED, "%s: images have 1 or 3 channels, not %d", path, C);
     rp_image im;
     RP_TRY(rp_image_read(ctx, path, &im));
@@ -472,4 +474,11 @@ rp_status rp_image_load(rp_ctx *ctx, const char *path, int H, int W, int C, floa
     free(u);
     rp_image_free(&im);
     return s;
+}
+
+rp_status rp_imagenet_norm(rp_ctx *ctx, float *mean, float *std)
+{
+    if (!mean || !std) return rp_fail(ctx, RP_ERR_ARG, "rp_imagenet_norm: %s is NULL", !mean ? "mean" : "std");
+    for (int c = 0; c < 3; c++) mean[c] = RP_IMAGENET_MEAN[c], std[c] = RP_IMAGENET_STD[c];
+    return RP_OK;
 }

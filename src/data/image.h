@@ -64,9 +64,7 @@ bool rp_image_spec(const char *spec);
 /* Images that skip_bad left out; *note (may be NULL) gets the first few reasons, one a
  * line (BORROWED, "" when none). */
 int rp_dataset_skipped(const rp_dataset *ds, const char **note);
-/* Read an image file fitted to (H, W, C) as floats in [0, 1] (x: H*W*C), as the image-file
- * sets do (for prediction on single files). */
-rp_status rp_image_load(rp_ctx *ctx, const char *path, int H, int W, int C, float *x);
+/* rp_image_load (an image file fitted to (H, W, C)) and rp_imagenet_norm are public: rampart.h. */
 
 /* ImageNet's per-channel mean and std on [0, 1] pixels: the normalisation of the RGB
  * image-file sets, and what torchvision's pretrained weights expect. */

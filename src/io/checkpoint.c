@@ -293,6 +293,8 @@ void rp_checkpoint_free_names(char **names, int n)
 
 rp_status rp_checkpoint_class_names(rp_ctx *ctx, const char *path, char ***names, int *n)
 {
+    if (!path || !names || !n)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_checkpoint_class_names: %s is NULL", !path ? "path" : !names ? "names" : "n");
     *names = NULL;
     *n = 0;
     rp_st_file *f = NULL;

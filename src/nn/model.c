@@ -123,7 +123,19 @@ const float *rp_model_forward(rp_model *m, const float *x, int B, bool train)
     return rp_graph_forward(&m->g, x, B, train);
 }
 
-const float *rp_model_infer(rp_model *m, const float *x, int B) { return rp_graph_infer(&m->g, x, B); }
+const float *rp_model_infer_unchecked(rp_model *m, const float *x, int B) { return rp_graph_infer(&m->g, x, B); }
+
+rp_status rp_model_infer(rp_ctx *ctx, rp_model *m, const float *x, int B, const float **logits)
+{
+    if (!m || !x || !logits)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_model_infer: %s is NULL", !m ? "the model" : !x ? "x" : "logits");
+    *logits = NULL;
+    if (B < 1 || B > m->g.max_batch)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_model_infer: batch %d outside [1, %d] (rp_model_reserve grows it)", B,
+                       m->g.max_batch);
+    *logits = rp_graph_infer(&m->g, x, B);
+    return RP_OK;
+}
 
 void rp_model_backward(rp_model *m, const float *dlogits, float *dx, int flags)
 {

@@ -42,9 +42,8 @@ void rp_model_copy_buffers(rp_model *m, float *saved, bool save);
 void rp_model_adapt_bn_batch(rp_model *m, const float *x, int B);
 void rp_model_adapt_bn_end(rp_model *m, float *saved);
 
-/* rp_model_forward in evaluation mode when no backward follows (rp_graph_infer): the same
- * logits, with the outputs' memory of the largest live set. */
-const float *rp_model_infer(rp_model *m, const float *x, int B);
+/* rp_model_infer (rampart.h) without its argument checks, for the library's own callers. */
+const float *rp_model_infer_unchecked(rp_model *m, const float *x, int B);
 
 /* NULL when unknown. */
 const rp_arch *rp_arch_find(const char *name);

@@ -42,7 +42,7 @@ rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int
         int B = n - start < batch ? n - start : batch;
         for (int i = 0; i < B; i++) idx[i] = start + i;
         rp_dataset_gather(ds, idx, B, x, y);
-        const float *logits = rp_model_infer(m, x, B);
+        const float *logits = rp_model_infer_unchecked(m, x, B);
         int c = 0;
         loss_sum += (double)rp_softmax_xent(logits, y, B, m->cfg.num_classes, 0.0f, NULL, 1.0f, &c) * B;
         correct += c;
@@ -93,7 +93,7 @@ static int argmax(const float *v, int K)
 static void score(rp_model *m, const float *x, const int32_t *y, int B, unsigned char *ok, double *conf, bool adapt)
 {
     if (adapt) rp_model_adapt_bn_batch(m, x, B);
-    const float *logits = rp_model_infer(m, x, B);
+    const float *logits = rp_model_infer_unchecked(m, x, B);
     int K = m->cfg.num_classes;
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;
@@ -157,8 +157,8 @@ static rp_status run_clean(table *t, int cond, rp_cond_result *res)
             score(md, t->x, t->y, B, t->clean_ok + (size_t)m * t->n + start, conf_of(t, cond, m) + start,
                   t->o->adapt_bn);
             if (start == 0) { /* twice more, as scored (with adapt_bn, the batch's statistics are in place) */
-                memcpy(first, rp_model_infer(md, t->x, B), KB * sizeof *first);
-                if (memcmp(first, rp_model_infer(md, t->x, B), KB * sizeof *first) != 0) det = false;
+                memcpy(first, rp_model_infer_unchecked(md, t->x, B), KB * sizeof *first);
+                if (memcmp(first, rp_model_infer_unchecked(md, t->x, B), KB * sizeof *first) != 0) det = false;
             }
         }
         progress(t, cond, start + B);
