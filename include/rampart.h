@@ -266,6 +266,10 @@ void rp_permutation(int *idx, int n, uint64_t seed, uint64_t round);
  * same on any machine and thread count. RP_ERR_ARG (with a message in ctx, which may be NULL)
  * for a NULL idx, count < 0 or n < 1. Thread-safe (no state). */
 rp_status rp_resample(rp_ctx *ctx, int *idx, int count, int n, uint64_t seed, uint64_t round);
+/* n values uniform in [0, 1) into x, by the stream of (seed, round) alone (random inputs for
+ * benchmarks and tests, random starts). RP_ERR_ARG (with a message in ctx, which may be NULL)
+ * for a NULL x with n > 0. Thread-safe (no state). */
+rp_status rp_random_uniform(rp_ctx *ctx, float *x, size_t n, uint64_t seed, uint64_t round);
 
 typedef enum rp_objective_kind {
     RP_OBJ_ERM,    /* plain cross-entropy */

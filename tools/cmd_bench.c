@@ -15,8 +15,6 @@
 #include <sys/resource.h>
 
 #include "cli.h"
-#include "core/rng.h"
-#include "nn/model.h"
 
 typedef struct bench_opts {
     const char *model, *mode;
@@ -33,7 +31,7 @@ typedef struct bench {
     rp_objective *obj;
     float *x, *x_adv, *dlogits, *grad;
     int32_t *y;
-    rp_rng rng;
+    uint64_t draws; /* calls that drew random numbers so far: the next call's round */
     rp_profile_row *rows; /* --profile's, from rp_model_profile_rows */
     int n_rows;
 } bench;
@@ -57,8 +55,8 @@ static void pgd_step(bench *b)
     const int B = b->o->batch, K = b->o->num_classes;
     const size_t n = (size_t)B * b->o->input_size * b->o->input_size * b->o->channels;
     const float eps = b->o->eps, alpha = 2.5f * eps / 10.0f;
-    for (size_t i = 0; i < n; i++)
-        b->x_adv[i] = clampf(b->x[i] + eps * (2.0f * rp_rng_uniform(&b->rng) - 1.0f), 0.0f, 1.0f);
+    rp_random_uniform(b->ctx, b->x_adv, n, (uint64_t)b->o->seed, b->draws++); /* the random start */
+    for (size_t i = 0; i < n; i++) b->x_adv[i] = clampf(b->x[i] + eps * (2.0f * b->x_adv[i] - 1.0f), 0.0f, 1.0f);
     for (int k = 0; k < 10; k++) {
         const float *z = rp_model_forward(b->m, b->x_adv, B, false);
         rp_softmax_xent(z, b->y, B, K, 0.0f, b->dlogits, 1.0f, NULL);
@@ -85,8 +83,8 @@ static int step(bench *b)
 {
     int B = b->o->batch;
     if (!strcmp(b->o->mode, "eval")) { /* no backward follows: outputs in their slots */
-        rp_model_infer_unchecked(b->m, b->x, B);
-        return 0;
+        const float *logits;
+        return rp_model_infer(b->ctx, b->m, b->x, B, &logits) == RP_OK ? 0 : cli_fail("bench", b->ctx);
     }
     if (!strcmp(b->o->mode, "pgd")) {
         pgd_step(b);
@@ -115,9 +113,16 @@ static int setup(bench *b)
         fprintf(stderr, "rampart bench: out of memory\n");
         return CLI_EXIT_FAIL;
     }
-    rp_rng_seed(&b->rng, (uint64_t)o->seed, 77);
-    for (size_t i = 0; i < n; i++) b->x[i] = rp_rng_uniform(&b->rng);
-    for (int i = 0; i < o->batch; i++) b->y[i] = (int32_t)rp_rng_below(&b->rng, (uint32_t)o->num_classes);
+    int *y = malloc((size_t)o->batch * sizeof *y); /* random images and labels */
+    if (!y) {
+        fprintf(stderr, "rampart bench: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    rp_status s = rp_random_uniform(b->ctx, b->x, n, (uint64_t)o->seed, b->draws++);
+    if (s == RP_OK) s = rp_resample(b->ctx, y, o->batch, o->num_classes, (uint64_t)o->seed, b->draws++);
+    for (int i = 0; s == RP_OK && i < o->batch; i++) b->y[i] = (int32_t)y[i];
+    free(y);
+    if (s != RP_OK) return cli_fail("bench", b->ctx);
     if (!strcmp(o->mode, "eval") || !strcmp(o->mode, "pgd")) return 0;
     rp_optim_config oc = rp_optim_defaults(RP_SGD);
     oc.lr = 0.01f;

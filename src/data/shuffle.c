@@ -29,3 +29,12 @@ rp_status rp_resample(rp_ctx *ctx, int *idx, int count, int n, uint64_t seed, ui
     for (int i = 0; i < count; i++) idx[i] = (int)rp_rng_below(&r, (uint32_t)n);
     return RP_OK;
 }
+
+rp_status rp_random_uniform(rp_ctx *ctx, float *x, size_t n, uint64_t seed, uint64_t round)
+{
+    if (!x && n > 0) return rp_fail(ctx, RP_ERR_ARG, "rp_random_uniform: x is NULL");
+    rp_rng r;
+    rp_rng_seed_key(&r, seed, RP_STREAM_SHUFFLE, round, ~(uint64_t)0); /* k2: apart from rp_resample's n */
+    for (size_t i = 0; i < n; i++) x[i] = rp_rng_uniform(&r);
+    return RP_OK;
+}
