@@ -85,6 +85,9 @@ const char *rp_dataset_class_name(const rp_dataset *ds, int i);
 void rp_dataset_truncate(rp_dataset *ds, int n);
 /* Copy samples idx[0..B) into x (B,H,W,C) in [0,1] and their labels into y. */
 void rp_dataset_gather(const rp_dataset *ds, const int *idx, int B, float *x, int32_t *y);
+/* The labels of samples first .. first + n - 1 into y (n), without their images. RP_ERR_ARG for
+ * a NULL argument or a range outside [0, rp_dataset_size(ds)]. */
+rp_status rp_dataset_labels(rp_ctx *ctx, const rp_dataset *ds, int first, int n, int32_t *y);
 /* The dataset's usual normalisation (per channel mean/std, C values each). */
 void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
 
@@ -433,6 +436,10 @@ rp_status rp_corruption_find(rp_ctx *ctx, const char *name, int *index);
  * "extra" ("blur,fog,jpeg") into selected[i] for i < rp_corruption_count(); RP_ERR_ARG names
  * the item that is none of these. */
 rp_status rp_corruption_select(rp_ctx *ctx, const char *spec, bool *selected);
+/* Severities "1,2,3,4,5", "3" or "1-5" (ranges and lists mixed) into sev[1..5] (sev[0] false).
+ * RP_ERR_ARG naming the list for an empty or NULL one, a severity outside 1..5 or anything
+ * else; RP_ERR_ARG for a NULL sev. */
+rp_status rp_corruption_parse_severities(rp_ctx *ctx, const char *spec, bool sev[6]);
 /* The severity table used for images of H x W: "28px" (side <= 28, this project's),
  * "CIFAR-10-C" (<= 32), "Tiny-ImageNet-C" (<= 96), "ImageNet-C". STATIC. */
 const char *rp_corruption_table_name(int H, int W);
@@ -712,6 +719,10 @@ rp_status rp_imagenet_norm(rp_ctx *ctx, float *mean, float *std);
 /* Write image (H,W,C), C = 1 or 3, values in [0, 1] (clipped), as an 8-bit PNG with every
  * pixel magnified to a scale x scale block (scale >= 1). Written to PATH.tmp and renamed. */
 rp_status rp_image_write_png(rp_ctx *ctx, const char *path, const float *image, int H, int W, int C, int scale);
+/* Write 8-bit pixels pix (H,W,C) as they are, C = 1 as a gray PNG and 3 as an RGB one, to
+ * PATH.tmp and rename it to path. RP_ERR_ARG for a NULL argument, H or W < 1 or another C;
+ * RP_ERR_IO naming the file. */
+rp_status rp_image_write_png_u8(rp_ctx *ctx, const char *path, const uint8_t *pix, int H, int W, int C);
 /* Write an explanation as a PNG of three panels side by side: the image (H,W,C), its map
  * (H,W) in colour (viridis; blue-white-red centred on 0 when is_signed) and the map over the
  * image (alpha 0.5), each pixel magnified scale x scale (<= 0: so that the longer side is at

@@ -20,9 +20,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "data/corrupt.h"
-#include "data/dataset.h"
-#include "io/png.h"
 
 typedef struct corrupt_opts {
     const char *data, *corruptions, *severities, *out;
@@ -33,6 +30,7 @@ typedef struct corrupt_opts {
 typedef struct writer {
     const rp_dataset *ds;
     int n, H, W, C;
+    int32_t *labels;     /* (n) the images' labels */
     bool idx;            /* IDX files, else PNG class folders */
     char (*classes)[64]; /* PNG: folder name of each class */
     uint8_t *pixels;     /* IDX: (n, H, W) */
@@ -108,7 +106,7 @@ static uint8_t to_u8(float v)
 }
 
 /* Corrupt the first w->n images of w->ds and write them under dir (which exists, empty). */
-static int write_set(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruption c, int sev, const char *dir)
+static int write_set(rp_ctx *ctx, const corrupt_opts *o, writer *w, const char *c, int sev, const char *dir)
 {
     size_t X = (size_t)w->H * w->W * w->C;
     int batch = o->batch;
@@ -122,7 +120,7 @@ static int write_set(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruptio
         int B = w->n - start < batch ? w->n - start : batch;
         for (int i = 0; i < B; i++) idx[i] = start + i;
         rp_dataset_gather(w->ds, idx, B, x, y + start);
-        if (rp_corrupt_batch(ctx, c, sev, x, B, w->H, w->W, w->C, (uint64_t)o->seed, (uint64_t)start) != RP_OK) {
+        if (rp_corrupt(ctx, c, sev, x, B, w->H, w->W, w->C, (uint64_t)o->seed, (uint64_t)start) != RP_OK) {
             rc = cli_fail("corrupt", ctx);
             break;
         }
@@ -131,7 +129,7 @@ static int write_set(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruptio
             for (size_t k = 0; k < X; k++) dst[k] = to_u8(x[(size_t)b * X + k]);
             if (w->idx) continue;
             snprintf(path, sizeof path, "%s/%s/%06d.png", dir, w->classes[y[start + b]], start + b);
-            if (rp_png_write(ctx, path, u, w->H, w->W, w->C) != RP_OK) rc = cli_fail("corrupt", ctx);
+            if (rp_image_write_png_u8(ctx, path, u, w->H, w->W, w->C) != RP_OK) rc = cli_fail("corrupt", ctx);
         }
     }
     if (rc == CLI_EXIT_OK && w->idx) {
@@ -151,10 +149,10 @@ static int write_set(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruptio
 
 /* DIR/NAME/sS built as DIR/NAME/.sS.tmp.PID, then renamed into place (an old sS is moved
  * aside first and removed after). */
-static int write_one(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruption c, int sev)
+static int write_one(rp_ctx *ctx, const corrupt_opts *o, writer *w, const char *c, int sev)
 {
     char cdir[4400], tmp[4600], final[4600], old[4700], sub[8192];
-    snprintf(cdir, sizeof cdir, "%s/%s", o->out, rp_corruption_name(c));
+    snprintf(cdir, sizeof cdir, "%s/%s", o->out, c);
     if (mkdir(cdir, 0777) != 0 && errno != EEXIST) return fail_errno("cannot create", cdir);
     snprintf(tmp, sizeof tmp, "%s/.s%d.tmp.%ld", cdir, sev, (long)getpid());
     snprintf(final, sizeof final, "%s/s%d", cdir, sev);
@@ -162,7 +160,7 @@ static int write_one(rp_ctx *ctx, const corrupt_opts *o, writer *w, rp_corruptio
     if (remove_tree(tmp) != 0 || mkdir(tmp, 0777) != 0) return fail_errno("cannot create", tmp);
     int rc = CLI_EXIT_OK;
     for (int i = 0; !w->idx && i < w->n && rc == CLI_EXIT_OK; i++) { /* a folder per class with images */
-        snprintf(sub, sizeof sub, "%s/%s", tmp, w->classes[w->ds->labels[i]]);
+        snprintf(sub, sizeof sub, "%s/%s", tmp, w->classes[w->labels[i]]);
         if (mkdir(sub, 0777) != 0 && errno != EEXIST) rc = fail_errno("cannot create", sub);
     }
     double t0 = cli_now();
@@ -193,7 +191,7 @@ static int check_out(const char *out)
     return CLI_EXIT_OK;
 }
 
-static int run(rp_ctx *ctx, const corrupt_opts *o, const bool which[RP_CORR_COUNT], const bool sev[6])
+static int run(rp_ctx *ctx, const corrupt_opts *o, const bool *which, const bool sev[6])
 {
     int rc = check_out(o->out);
     if (rc != CLI_EXIT_OK) return rc;
@@ -204,26 +202,34 @@ static int run(rp_ctx *ctx, const corrupt_opts *o, const bool which[RP_CORR_COUN
     int total = rp_dataset_size(ds), K = rp_dataset_num_classes(ds);
     w.n = o->limit > 0 && o->limit < total ? o->limit : total;
     w.idx = w.C == 1 && K <= 256 &&
-            (!strcmp(ds->name, "fashion-mnist") || !strcmp(ds->name, "mnist") || !strcmp(ds->name, "idx"));
+            (!strcmp(o->data, "fashion-mnist") || !strcmp(o->data, "mnist") || !strncmp(o->data, "idx:", 4));
     w.pixels = w.idx ? malloc((size_t)w.n * w.H * w.W) : NULL;
     w.classes = w.idx ? NULL : malloc((size_t)K * sizeof *w.classes);
-    if (w.idx ? !w.pixels : !w.classes) {
+    w.labels = malloc((size_t)(w.n > 0 ? w.n : 1) * sizeof *w.labels);
+    if ((w.idx ? !w.pixels : !w.classes) || !w.labels) {
         fprintf(stderr, "rampart corrupt: out of memory\n");
         rc = CLI_EXIT_FAIL;
+    } else if (rp_dataset_labels(ctx, ds, 0, w.n, w.labels) != RP_OK) {
+        rc = cli_fail("corrupt", ctx);
     } else if (!w.idx) {
         class_folders(ds, w.classes);
     }
     double t0 = cli_now();
     int sets = 0;
-    for (int c = 0; c < RP_CORR_COUNT && rc == CLI_EXIT_OK; c++) {
+    for (int c = 0; c < rp_corruption_count() && rc == CLI_EXIT_OK; c++) {
+        rp_corruption_info info;
         if (!which[c]) continue;
-        if (!rp_corruption_applies(c, w.C)) {
+        if (rp_corruption_describe(ctx, c, &info) != RP_OK) {
+            rc = cli_fail("corrupt", ctx);
+            break;
+        }
+        if (w.C == 1 && !info.grayscale) {
             fprintf(stderr, "rampart corrupt: %s is not applicable to %d-channel images (the identity): not written\n",
-                    rp_corruption_name(c), w.C);
+                    info.name, w.C);
             continue;
         }
         for (int s = 1; s <= 5 && rc == CLI_EXIT_OK; s++)
-            if (sev[s] && (rc = write_one(ctx, o, &w, c, s)) == CLI_EXIT_OK) sets++;
+            if (sev[s] && (rc = write_one(ctx, o, &w, info.name, s)) == CLI_EXIT_OK) sets++;
     }
     char dur[32];
     cli_format_duration(dur, sizeof dur, cli_now() - t0);
@@ -232,6 +238,7 @@ static int run(rp_ctx *ctx, const corrupt_opts *o, const bool which[RP_CORR_COUN
                 o->seed);
     free(w.pixels);
     free(w.classes);
+    free(w.labels);
     rp_dataset_destroy(ds);
     return rc;
 }
@@ -262,16 +269,22 @@ int cmd_corrupt(int argc, char **argv)
         fprintf(stderr, "rampart corrupt: --limit must be >= 0, --batch 1..4096, --threads >= 1\n");
         return CLI_EXIT_USAGE;
     }
-    bool which[RP_CORR_COUNT], sev[6];
+    bool *which = malloc((size_t)rp_corruption_count() * sizeof *which), sev[6];
     rp_set_threads(o.threads);
     rp_ctx *ctx = rp_ctx_create(o.threads);
+    if (!which || !ctx) {
+        fprintf(stderr, "rampart corrupt: out of memory\n");
+        free(which), rp_ctx_destroy(ctx);
+        return CLI_EXIT_FAIL;
+    }
     int rc = CLI_EXIT_OK;
-    if (rp_corruption_parse_list(ctx, o.corruptions, which) != RP_OK ||
+    if (rp_corruption_select(ctx, o.corruptions, which) != RP_OK ||
         rp_corruption_parse_severities(ctx, o.severities, sev) != RP_OK) {
         fprintf(stderr, "rampart corrupt: %s\n", rp_ctx_error(ctx));
         rc = CLI_EXIT_USAGE;
     }
     if (rc == CLI_EXIT_OK) rc = run(ctx, &o, which, sev);
+    free(which);
     rp_ctx_destroy(ctx);
     return rc;
 }

@@ -159,6 +159,7 @@ rp_status rp_corruption_parse_list(rp_ctx *ctx, const char *spec, bool out[RP_CO
 
 rp_status rp_corruption_parse_severities(rp_ctx *ctx, const char *spec, bool sev[6])
 {
+    if (!sev) return rp_fail(ctx, RP_ERR_ARG, "severity: sev is NULL");
     memset(sev, 0, 6 * sizeof sev[0]);
     if (!spec || !*spec) return rp_fail(ctx, RP_ERR_ARG, "severity: empty list (use 1..5)");
     const char *p = spec;

@@ -96,8 +96,7 @@ bool rp_corruption_family_parse(const char *name, rp_corruption_family *out);
  * ("blur,fog,jpeg_compression"), into a set (in enum order, no repeats). Errors name the
  * item that is neither a corruption nor a family (RP_ERR_ARG). */
 rp_status rp_corruption_parse_list(rp_ctx *ctx, const char *spec, bool out[RP_CORR_COUNT]);
-/* "1,2,3,4,5" or "3" or "1-5" into severities[1..5]; out of range is RP_ERR_ARG. */
-rp_status rp_corruption_parse_severities(rp_ctx *ctx, const char *spec, bool sev[6]);
+/* rp_corruption_parse_severities ("1,2,3,4,5", "3", "1-5") is public: rampart.h. */
 
 /* Floats of scratch one image of (H, W, C) needs under c (any severity). */
 size_t rp_corrupt_scratch_floats(rp_corruption c, int H, int W, int C);

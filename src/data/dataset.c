@@ -405,6 +405,16 @@ void rp_dataset_gather(const rp_dataset *ds, const int *idx, int B, float *x, in
     }
 }
 
+rp_status rp_dataset_labels(rp_ctx *ctx, const rp_dataset *ds, int first, int n, int32_t *y)
+{
+    if (!ds || !y) return rp_fail(ctx, RP_ERR_ARG, "rp_dataset_labels: %s is NULL", !ds ? "the data set" : "y");
+    if (first < 0 || n < 0 || first > ds->N - n)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_dataset_labels: samples %d..%d outside the %d of %s", first,
+                       first + n - 1, ds->N, ds->name);
+    memcpy(y, ds->labels + first, (size_t)n * sizeof *y);
+    return RP_OK;
+}
+
 void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std)
 {
     for (int c = 0; c < ds->C; c++) {

@@ -17,6 +17,14 @@ static rp_status check_image(rp_ctx *ctx, const char *what, const char *path, co
     return RP_OK;
 }
 
+rp_status rp_image_write_png_u8(rp_ctx *ctx, const char *path, const uint8_t *pix, int H, int W, int C)
+{
+    if (!path || !pix) return rp_fail(ctx, RP_ERR_ARG, "write png: %s is NULL", !path ? "path" : "pix");
+    if (H < 1 || W < 1 || (C != 1 && C != 3) || H > 32768 || W > 32768)
+        return rp_fail(ctx, RP_ERR_ARG, "write png %s: image %dx%dx%d (C must be 1 or 3)", path, H, W, C);
+    return rp_png_write(ctx, path, pix, H, W, C);
+}
+
 rp_status rp_image_write_png(rp_ctx *ctx, const char *path, const float *image, int H, int W, int C, int scale)
 {
     RP_TRY(check_image(ctx, "write png", path, image, H, W, C));
