@@ -255,6 +255,8 @@ void rp_optim_destroy(rp_optim *o);
 /* One update from the gradients in the model; advances the schedule. */
 void rp_optim_step(rp_optim *o);
 float rp_optim_lr(const rp_optim *o);
+/* Steps taken so far (the schedule's position); 0 for NULL. */
+int64_t rp_optim_steps(const rp_optim *o);
 
 /* Freeze or unfreeze the parameters whose names start with prefix ("" = all).
  * Frozen parameters get no gradient and no update. Returns how many tensors matched. */
@@ -348,6 +350,51 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
  * among processes (each process names its piece's samples by their place in the data set).
  * Without it, a step's examples are numbered on from 0 across steps. */
 void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx);
+
+/* Training state for exact resume: everything a run needs to continue as if it had never
+ * stopped, in one safetensors file written atomically (PATH.tmp, fsync, rename): the model's
+ * parameters and buffers, the optimizer's moments and step counters, the position, the
+ * unfreeze schedule's position, the caller's flags (compared on load) and bookkeeping, and the
+ * SHA-256 of the checkpoint written with it. Everything else a step draws is keyed by (seed,
+ * epoch, sample), so the position restores it. */
+
+/* Where a run stands: the next batch to take is `batch` (0-based) of `epoch` (from 1); the
+ * sums are that epoch's so far (for its log line). */
+typedef struct rp_train_position {
+    int epoch, batch;
+    double loss_sum;
+    int64_t seen, correct, steps;
+    double seconds; /* training wall time so far (log only) */
+} rp_train_position;
+
+/* A gradual-unfreezing schedule (the command's --unfreeze-*; not public yet): opaque here. */
+typedef struct rp_unfreeze rp_unfreeze;
+
+/* What a state covers, BORROWED: the model and its optimizer (required), and an unfreeze
+ * schedule or NULL (then none is saved, and a file that has one is refused on load, and the
+ * other way round). */
+typedef struct rp_train_parts {
+    rp_model *m;
+    rp_optim *opt;
+    rp_unfreeze *unfreeze;
+} rp_train_parts;
+
+/* Write the state to path. flags_json: a JSON object of the settings a resumed run must share
+ * (string values; NULL: {}); extra_json: the caller's bookkeeping (any JSON, or NULL);
+ * weights_sha256: the checkpoint written with this state (64 hex digits, or NULL). RP_ERR_ARG
+ * for a NULL path, parts, model, optimizer or position; RP_ERR_IO naming the file. */
+rp_status rp_trainstate_save(rp_ctx *ctx, const char *path, const rp_train_parts *p, const rp_train_position *pos,
+                             const char *flags_json, const char *extra_json, const char *weights_sha256);
+/* Restore a state into parts created exactly as the saving run's were (same model, flags,
+ * optimizer, objective). flags_json (NULL: {}) is compared key by key with the file's: a key
+ * whose value differs, or that only one side has, is RP_ERR_ARG naming the file, the key and
+ * both values. A missing, truncated or foreign file, or tensors that do not fit the model, are
+ * errors naming the file. *extra_json (may be NULL): OWNED copy of the caller's bookkeeping
+ * (release with free()), or NULL; weights_sha256 (65 bytes, may be NULL): the link, "" when the
+ * file has none. Nothing is modified unless every check passes. RP_ERR_ARG for a NULL path,
+ * parts, model, optimizer or position. */
+rp_status rp_trainstate_load(rp_ctx *ctx, const char *path, const rp_train_parts *p, const char *flags_json,
+                             rp_train_position *pos, char **extra_json, char *weights_sha256);
 
 /* Accuracy of the model (eval mode) on n samples of ds, in batches. */
 rp_status rp_evaluate(rp_ctx *ctx, rp_model *m, const rp_dataset *ds, int n, int batch,

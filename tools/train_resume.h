@@ -1,4 +1,4 @@
-/* rampart train's exact resume: the training state (io/trainstate.h) written beside the
+/* rampart train's exact resume: the training state (rampart.h's rp_trainstate_*) written beside the
  * checkpoint as OUT.state at the end of every epoch and every --save-every K steps, and
  * `--resume`, which continues a run from it. The state records the flags that shape the
  * computation (the fingerprint); a resumed run must give the same ones, and a difference is
@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "io/trainstate.h"
+#include "rampart.h"
 #include "train_robust.h"
 
 typedef struct train_resume {

@@ -49,9 +49,18 @@ static char *meta_json(const rp_train_parts *p, const rp_train_position *pos)
     return s;
 }
 
+/* A caller's NULL arguments (rampart.h). */
+static rp_status check_args(rp_ctx *ctx, const char *fn, const char *path, const rp_train_parts *p, const void *pos)
+{
+    const char *what = !path ? "path" : !p ? "parts" : !p->m ? "parts->m (the model)" : !p->opt ? "parts->opt (the optimizer)"
+                     : !pos ? "pos" : NULL;
+    return what ? rp_fail(ctx, RP_ERR_ARG, "%s: %s is NULL", fn, what) : RP_OK;
+}
+
 rp_status rp_trainstate_save(rp_ctx *ctx, const char *path, const rp_train_parts *p, const rp_train_position *pos,
                              const char *flags_json, const char *extra_json, const char *weights_sha256)
 {
+    RP_TRY(check_args(ctx, "rp_trainstate_save", path, p, pos));
     const rp_graph *g = &p->m->g;
     int S = rp_optim_num_slots(p->opt), cap = g->n_params * (1 + S);
     rp_st_entry *e = calloc((size_t)cap, sizeof *e);
@@ -259,6 +268,8 @@ static rp_status check_meta(rp_ctx *ctx, const rp_st_file *f, const rp_train_par
 rp_status rp_trainstate_load(rp_ctx *ctx, const char *path, const rp_train_parts *p, const char *flags_json,
                              rp_train_position *pos, char **extra_json, char *weights_sha256)
 {
+    RP_TRY(check_args(ctx, "rp_trainstate_load", path, p, pos));
+    if (!flags_json) flags_json = "{}";
     if (extra_json) *extra_json = NULL;
     rp_st_file *f = NULL;
     rp_status s = rp_st_open(ctx, path, &f);

@@ -26,37 +26,7 @@
 
 #define RP_TRAINSTATE_FORMAT "rampart-train-state-1"
 
-/* Where a run stands: the next batch to take is `batch` (0-based) of `epoch` (from 1); the
- * sums are that epoch's so far (for its log line). */
-typedef struct rp_train_position {
-    int epoch, batch;
-    double loss_sum;
-    int64_t seen, correct, steps;
-    double seconds; /* training wall time so far (log only) */
-} rp_train_position;
-
-/* What the state covers. BORROWED; unfreeze may be NULL (then nothing of it is saved, and a
- * file that has it is refused on load, and the other way round). */
-typedef struct rp_train_parts {
-    rp_model *m;
-    rp_optim *opt;
-    rp_unfreeze *unfreeze;
-} rp_train_parts;
-
-/* Write the state to path (PATH.tmp, fsync, rename). flags_json: a JSON object of the
- * settings a resumed run must share (string values); extra_json: the caller's bookkeeping
- * (any JSON, or NULL); weights_sha256: the checkpoint written with this state (or NULL). */
-rp_status rp_trainstate_save(rp_ctx *ctx, const char *path, const rp_train_parts *p, const rp_train_position *pos,
-                             const char *flags_json, const char *extra_json, const char *weights_sha256);
-
-/* Restore a state into parts created exactly as the saving run's were (same model, flags,
- * optimizer, objective). flags_json is compared key by key with the file's: a key whose value
- * differs, or that only one side has, is RP_ERR_ARG naming the file, the key and both values.
- * A missing, truncated or foreign file, or tensors that do not fit the model, are errors
- * naming the file. *extra_json: OWNED copy of the caller's bookkeeping (free()), or NULL;
- * weights_sha256 (65 bytes, may be NULL): the link, "" when the file has none. Nothing is
- * modified unless every check passes. */
-rp_status rp_trainstate_load(rp_ctx *ctx, const char *path, const rp_train_parts *p, const char *flags_json,
-                             rp_train_position *pos, char **extra_json, char *weights_sha256);
+/* rp_train_position, rp_train_parts, rp_trainstate_save and rp_trainstate_load are public:
+ * rampart.h (training state). */
 
 #endif

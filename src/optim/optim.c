@@ -245,7 +245,7 @@ float *rp_optim_slot(rp_optim *o, int slot, int i)
     return o->slot[slot][i];
 }
 
-int64_t rp_optim_steps(const rp_optim *o) { return o->steps; }
+int64_t rp_optim_steps(const rp_optim *o) { return o ? o->steps : 0; }
 
 int64_t rp_optim_param_steps(const rp_optim *o, int i)
 {
