@@ -147,6 +147,9 @@ double rp_model_flops(const rp_model *m);
 rp_status rp_model_cost(rp_ctx *ctx, const rp_model_config *cfg, size_t *params, double *flops);
 /* Sets a non-finite-check failure naming the first tensor holding NaN/Inf. */
 rp_status rp_model_check_finite(rp_ctx *ctx, const rp_model *m);
+/* Whether m takes images (H, W, C) and predicts at least K classes (a data set's): RP_ERR_SHAPE
+ * saying what differs (the caller adds the file's name); RP_ERR_ARG for a NULL model. */
+rp_status rp_check_model_fits(rp_ctx *ctx, const rp_model *m, int H, int W, int C, int K);
 
 /* Layer i of rp_model_num_layers(m), in execution order: its PyTorch-style name, kind, output
  * shape for one image, trainable parameters and forward FLOPs per image (rp_model_flops's
@@ -574,6 +577,9 @@ void rp_attack_seek(rp_attack *a, int64_t first);
  * gets the largest perturbation norm. */
 bool rp_attack_check_ball(const float *x, const float *x_adv, int B, size_t X, rp_norm norm, float eps,
                           float clip_min, float clip_max, float *max_norm);
+/* Parse an eps as the command takes it: "0.1", "8/255" or "inf" (INFINITY). RP_ERR_ARG quoting s
+ * when it is malformed, NaN or negative, or for a NULL argument. */
+rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out);
 
 /* ---- robustness evaluation ------------------------------------------------------------
  * Accuracy of one or more models under conditions — clean, a corruption at a severity, an

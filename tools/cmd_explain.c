@@ -24,9 +24,7 @@
 #include "cli_dist.h"
 #include "cmd_explain.h"
 #include "jsonl.h"
-#include "data/image.h"
 #include "explain/sanity.h"
-#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "robust/report.h"
 

@@ -11,6 +11,7 @@
 
 rp_status rp_check_model_fits(rp_ctx *ctx, const rp_model *m, int H, int W, int C, int K)
 {
+    if (!m) return rp_fail(ctx, RP_ERR_ARG, "rp_check_model_fits: the model is NULL");
     if (H != m->cfg.H || W != m->cfg.W || C != m->cfg.C)
         return rp_fail(ctx, RP_ERR_SHAPE, "data images are %dx%dx%d but the model expects %dx%dx%d", H, W, C,
                        m->cfg.H, m->cfg.W, m->cfg.C);

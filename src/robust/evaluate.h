@@ -113,8 +113,7 @@ typedef struct rp_corruption_means {
 void rp_corruption_summarize(const rp_condition *conds, int n_conds, const rp_cond_result *results, int M, int m,
                              int ref, rp_corruption_summary out[RP_CORR_COUNT], rp_corruption_means *means);
 
-/* Whether model m can be evaluated on images (H, W, C) with K classes; on failure the
- * message says what differs (the caller prefixes the file name). */
-rp_status rp_check_model_fits(rp_ctx *ctx, const rp_model *m, int H, int W, int C, int K);
+/* rp_check_model_fits (whether a model takes a data set's images and classes) is public:
+ * rampart.h. */
 
 #endif

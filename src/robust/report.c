@@ -10,6 +10,7 @@
 
 rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out)
 {
+    if (!s || !out) return rp_fail(ctx, RP_ERR_ARG, "rp_parse_eps: %s is NULL", !s ? "the text" : "out");
     if (!strcmp(s, "inf")) {
         *out = INFINITY;
         return RP_OK;

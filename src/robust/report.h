@@ -47,9 +47,7 @@ int rp_report_check(const rp_report_row *rows, int n_rows, int num_classes, doub
 /* The row of condition c with its result. */
 rp_report_row rp_report_row_of(const rp_condition *c, const rp_cond_result *r, bool transfer);
 
-/* Parse an eps: "0.1", "8/255" or "inf"; RP_ERR_ARG (message quoting s) when malformed,
- * NaN or negative. */
-rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out);
+/* rp_parse_eps ("0.1", "8/255", "inf") is public: rampart.h. */
 
 /* "0.1 (25.5/255)"; "inf" for an unbounded eps. Returns buf. */
 const char *rp_format_eps(char *buf, size_t size, float eps);
