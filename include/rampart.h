@@ -50,6 +50,14 @@ void rp_ctx_destroy(rp_ctx *ctx);
 const char *rp_ctx_error(const rp_ctx *ctx);
 int rp_ctx_threads(const rp_ctx *ctx);
 const char *rp_status_name(rp_status s);
+/* Record a failure of the caller's own in ctx (printf-style message; ctx may be NULL, fmt
+ * NULL records "(no message)") and return code: what the library's functions do, for code
+ * that composes them and reports through the same context. */
+rp_status rp_fail(rp_ctx *ctx, rp_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 /* Process-wide: sets OpenMP's thread count and holds OpenBLAS at one thread (the kernels
  * split GEMMs over the OpenMP threads). The CLI calls this once; embedders may manage
  * threads themselves. OpenMP threads that spin at barriers stall each other on a shared or
@@ -580,6 +588,9 @@ bool rp_attack_check_ball(const float *x, const float *x_adv, int B, size_t X, r
 /* Parse an eps as the command takes it: "0.1", "8/255" or "inf" (INFINITY). RP_ERR_ARG quoting s
  * when it is malformed, NaN or negative, or for a NULL argument. */
 rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out);
+/* eps as the command shows it, into buf: "0.03137 (8/255)", "inf" for an unbounded one.
+ * RP_ERR_ARG for a NULL buf or a size the text does not fit in (32 always suffice). */
+rp_status rp_eps_text(rp_ctx *ctx, float eps, char *buf, size_t size);
 
 /* ---- robustness evaluation ------------------------------------------------------------
  * Accuracy of one or more models under conditions — clean, a corruption at a severity, an
@@ -756,6 +767,26 @@ rp_status rp_xai_deletion_insertion(rp_explainer *ex, const float *x, const int3
                                     int steps, uint64_t seed, double *del_auc, double *ins_auc);
 /* n uniform values from a seeded stream: the baseline map a method must beat. */
 void rp_xai_random_map(float *map, size_t n, uint64_t seed);
+
+/* ---- tensor files ------------------------------------------------------------------
+ * Named tensors written as one safetensors file (what PyTorch's safetensors.torch.load_file
+ * reads), with string metadata: the command's adversarial examples and explanations. */
+
+typedef enum rp_tensor_dtype { RP_TENSOR_F32, RP_TENSOR_I64 } rp_tensor_dtype;
+typedef struct rp_tensor_entry {
+    const char *name;      /* unique, not "__metadata__" */
+    rp_tensor_dtype dtype; /* how it is stored; data is float either way (I64: integral values) */
+    int ndim;              /* 0..8 */
+    int64_t shape[8];
+    const float *data;     /* BORROWED: the product of shape values */
+} rp_tensor_entry;
+
+/* Write n tensors and n_meta metadata pairs to PATH.tmp, fsync and rename it to path.
+ * RP_ERR_ARG naming what is wrong: a NULL path, tensors or metadata array with entries to
+ * write, a negative count, a bad name, dtype, rank or shape, a NULL metadata key or value, a
+ * tensor without data; RP_ERR_IO naming the file. */
+rp_status rp_tensors_write(rp_ctx *ctx, const char *path, const rp_tensor_entry *tensors, int n,
+                           const char *const *meta_keys, const char *const *meta_values, int n_meta);
 
 /* ---- images -------------------------------------------------------------------------- */
 

@@ -113,12 +113,12 @@ static int gather_outcome(outcome *o)
 static rp_status write_tensors(rp_ctx *ctx, const char *path, const outcome *o, const attack_opts *ao,
                                const rp_attack_config *r)
 {
-    rp_st_entry t[5] = {
-        {"x", RP_ST_F32, 4, {o->n, o->H, o->W, o->C}, o->x},
-        {"x_adv", RP_ST_F32, 4, {o->n, o->H, o->W, o->C}, o->x_adv},
-        {"y", RP_ST_I64, 1, {o->n}, o->y},
-        {"pred_clean", RP_ST_I64, 1, {o->n}, o->pred},
-        {"pred_adv", RP_ST_I64, 1, {o->n}, o->pred_adv},
+    rp_tensor_entry t[5] = {
+        {"x", RP_TENSOR_F32, 4, {o->n, o->H, o->W, o->C}, o->x},
+        {"x_adv", RP_TENSOR_F32, 4, {o->n, o->H, o->W, o->C}, o->x_adv},
+        {"y", RP_TENSOR_I64, 1, {o->n}, o->y},
+        {"pred_clean", RP_TENSOR_I64, 1, {o->n}, o->pred},
+        {"pred_adv", RP_TENSOR_I64, 1, {o->n}, o->pred_adv},
     };
     char eps[32], steps[16], restarts[16], seed[24], step[32], maxn[32];
     snprintf(eps, sizeof eps, "%.9g", (double)r->eps);
@@ -131,7 +131,7 @@ static rp_status write_tensors(rp_ctx *ctx, const char *path, const outcome *o, 
                           "max_norm", "layout"};
     const char *vals[] = {ao->model, ao->data, rp_attack_name(r->kind), eps, norm_name(r->norm), steps, restarts, step,
                           seed, maxn, "NHWC, pixels in [0,1]"};
-    return rp_st_write(ctx, path, t, 5, keys, vals, (int)(sizeof keys / sizeof keys[0]));
+    return rp_tensors_write(ctx, path, t, 5, keys, vals, (int)(sizeof keys / sizeof keys[0]));
 }
 
 /* Grid: bands of up to 8 columns, each band three rows (original, perturbation, adversarial). */
@@ -292,8 +292,12 @@ static int run(const attack_opts *ao, rp_ctx *ctx, const rp_attack_config *cfg)
     snprintf(png_path, sizeof png_path, "%s/grid.png", ao->out);
     int clean = 0, adv = 0;
     for (int i = 0; i < o.n; i++) clean += o.pred[i] == o.y[i], adv += o.pred_adv[i] == o.y[i];
-    snprintf(title, sizeof title, "%s %s EPS %s  CLEAN %d/%d  ADV %d/%d", rp_attack_name(r.kind), norm_name(r.norm),
-             rp_format_eps(e, sizeof e, r.eps), clean, o.n, adv, o.n);
+    if (rp_eps_text(ctx, r.eps, e, sizeof e) != RP_OK) {
+        rc = cli_fail("attack", ctx);
+        goto done;
+    }
+    snprintf(title, sizeof title, "%s %s EPS %s  CLEAN %d/%d  ADV %d/%d", rp_attack_name(r.kind), norm_name(r.norm), e,
+             clean, o.n, adv, o.n);
     if (write_tensors(ctx, st_path, &o, ao, &r) != RP_OK || write_grid(ctx, png_path, &o, ds, title) != RP_OK) {
         rc = cli_fail("attack", ctx);
         goto done;

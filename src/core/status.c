@@ -5,7 +5,8 @@
 
 rp_status rp_fail(rp_ctx *ctx, rp_status code, const char *fmt, ...)
 {
-    if (ctx) {
+    if (ctx && !fmt) snprintf(ctx->msg, sizeof ctx->msg, "(no message)");
+    if (ctx && fmt) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);

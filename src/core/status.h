@@ -14,9 +14,8 @@ struct rp_ctx {
     int threads;    /* OpenMP/OpenBLAS threads the caller asked for */
 };
 
-/* Record a formatted error in ctx (which may be NULL) and return code. */
-rp_status rp_fail(rp_ctx *ctx, rp_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* rp_fail (record a formatted error in ctx, which may be NULL, and return code) is public:
+ * rampart.h. */
 
 /* Our own bugs: report file:line and abort. Always on, also in release builds. */
 #define RP_ASSERT(cond)                                                            \

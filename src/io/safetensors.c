@@ -546,3 +546,26 @@ rp_status rp_st_write(rp_ctx *ctx, const char *path, const rp_st_entry *tensors,
     free(tmp);
     return s;
 }
+
+rp_status rp_tensors_write(rp_ctx *ctx, const char *path, const rp_tensor_entry *tensors, int n,
+                           const char *const *meta_keys, const char *const *meta_values, int n_meta)
+{
+    if (!path) return rp_fail(ctx, RP_ERR_ARG, "rp_tensors_write: path is NULL");
+    if (n < 0 || n_meta < 0) return rp_fail(ctx, RP_ERR_ARG, "%s: %d tensors, %d metadata pairs", path, n, n_meta);
+    if ((!tensors && n > 0) || ((!meta_keys || !meta_values) && n_meta > 0))
+        return rp_fail(ctx, RP_ERR_ARG, "%s: %s is NULL", path, !tensors && n > 0 ? "tensors" : "the metadata");
+    rp_st_entry *e = malloc((size_t)(n > 0 ? n : 1) * sizeof *e);
+    if (!e) return rp_fail(ctx, RP_ERR_NOMEM, "%s: out of memory", path);
+    rp_status s = RP_OK;
+    for (int i = 0; i < n && s == RP_OK; i++) {
+        if (tensors[i].dtype != RP_TENSOR_F32 && tensors[i].dtype != RP_TENSOR_I64)
+            s = rp_fail(ctx, RP_ERR_ARG, "%s: tensor %d: unknown dtype %d", path, i, (int)tensors[i].dtype);
+        e[i] = (rp_st_entry){.name = tensors[i].name, .dtype = tensors[i].dtype == RP_TENSOR_I64 ? RP_ST_I64 : RP_ST_F32,
+                             .ndim = tensors[i].ndim, .data = tensors[i].data};
+        memcpy(e[i].shape, tensors[i].shape, sizeof e[i].shape);
+    }
+    if (s == RP_OK) s = rp_st_write(ctx, path, e, n, meta_keys, meta_values, n_meta);
+    free(e);
+    return s;
+}
+

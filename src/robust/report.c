@@ -36,6 +36,16 @@ const char *rp_format_eps(char *buf, size_t size, float eps)
     return buf;
 }
 
+rp_status rp_eps_text(rp_ctx *ctx, float eps, char *buf, size_t size)
+{
+    char text[64];
+    rp_format_eps(text, sizeof text, eps);
+    if (!buf || strlen(text) >= size)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_eps_text: %s", !buf ? "buf is NULL" : "the buffer is too small");
+    memcpy(buf, text, strlen(text) + 1);
+    return RP_OK;
+}
+
 rp_report_row rp_report_row_of(const rp_condition *c, const rp_cond_result *r, bool transfer)
 {
     rp_report_row row = {.kind = c->kind, .accuracy = r->accuracy, .transfer = transfer};
