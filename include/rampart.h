@@ -815,6 +815,35 @@ rp_status rp_image_write_png_u8(rp_ctx *ctx, const char *path, const uint8_t *pi
 rp_status rp_xai_write_png(rp_ctx *ctx, const char *path, const float *image, const float *map, int H, int W, int C,
                            bool is_signed, int scale);
 
+/* Figures: an RGB picture to draw images and labels on, then written as a PNG (rampart
+ * attack's grid). Text uses a 3x5 pixel font of digits, letters (shown as capitals) and
+ * : / - . = + % ( ) _ , ? and space (anything else shows as ?). Drawing is clipped to the
+ * picture. A figure BORROWS the context it was created with (its calls report there) and is
+ * used by one thread at a time; a NULL figure is RP_ERR_ARG with no context to name it. */
+typedef struct rp_figure rp_figure;
+
+/* OWNED: an H x W picture filled with gray level `gray`. RP_ERR_ARG for a NULL out or a side
+ * outside [1, 32768]. */
+rp_status rp_figure_create(rp_ctx *ctx, int H, int W, uint8_t gray, rp_figure **out);
+/* NULL is fine. */
+void rp_figure_destroy(rp_figure *f);
+/* Fill the rectangle of h x w pixels at (y0, x0) with colour (r, g, b). */
+rp_status rp_figure_fill(rp_figure *f, int y0, int x0, int h, int w, uint8_t r, uint8_t g, uint8_t b);
+/* Draw img (h,w,c), c = 1 or 3, values in [0, 1] (clipped), with its top-left corner at
+ * (y0, x0), each pixel magnified to a scale x scale block (scale >= 1). RP_ERR_ARG for a NULL
+ * image, h or w < 1, another c or scale < 1. */
+rp_status rp_figure_image(rp_figure *f, int y0, int x0, const float *img, int h, int w, int c, int scale);
+/* Text with its top-left corner at (y0, x0), each font pixel a scale x scale block (scale >= 1).
+ * RP_ERR_ARG for NULL text or scale < 1. */
+rp_status rp_figure_text(rp_figure *f, int y0, int x0, const char *text, int scale, uint8_t r, uint8_t g, uint8_t b);
+/* The size of text at scale in pixels: 4 * scale per character less the last gap (0 for NULL
+ * or ""), and 5 * scale high. */
+int rp_text_width(const char *text, int scale);
+int rp_text_height(int scale);
+/* Write the picture as an RGB PNG to PATH.tmp and rename it to path. RP_ERR_ARG for a NULL
+ * path; RP_ERR_IO naming the file. */
+rp_status rp_figure_write_png(rp_figure *f, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

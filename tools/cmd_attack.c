@@ -10,10 +10,6 @@
 #include "cli.h"
 #include "cli_dist.h"
 #include "jsonl.h"
-#include "io/png.h"
-#include "io/safetensors.h"
-#include "robust/evaluate.h"
-#include "robust/report.h"
 
 typedef struct attack_opts {
     const char *model, *data, *attack, *eps, *norm, *out;
@@ -158,25 +154,26 @@ static rp_status write_grid(rp_ctx *ctx, const char *path, const outcome *o, con
         lx += w;
     }
     int Hc = top + bands * (band_h + GAP) + legend_lines * (rp_text_height(ts) + 4) + GAP;
-    rp_canvas cv;
-    RP_TRY(rp_canvas_create(ctx, &cv, Hc, Wc, 24));
+    rp_figure *fig = NULL;
+    rp_status st = rp_figure_create(ctx, Hc, Wc, 24, &fig);
+    if (st != RP_OK) return st;
     size_t X = (size_t)o->H * o->W * o->C;
     double maxabs = 0.0;
     for (size_t i = 0; i < (size_t)show * X; i++) maxabs = fmax(maxabs, fabs((double)o->x_adv[i] - o->x[i]));
     char line[96];
-    rp_canvas_text(&cv, GAP, GAP, title, 2, 255, 255, 255);
+    rp_figure_text(fig, GAP, GAP, title, 2, 255, 255, 255);
     snprintf(line, sizeof line, "DELTA MAGNIFIED X%.3g (GRAY = 0, LARGEST CHANGE %.3g)", maxabs > 0 ? 0.5 / maxabs : 1.0, maxabs);
-    rp_canvas_text(&cv, GAP + rp_text_height(2) + 6, GAP, line, 2, 200, 200, 200);
+    rp_figure_text(fig, GAP + rp_text_height(2) + 6, GAP, line, 2, 200, 200, 200);
     float *delta = malloc(X * sizeof *delta);
     if (!delta) {
-        rp_canvas_free(&cv);
+        rp_figure_destroy(fig);
         return rp_fail(ctx, RP_ERR_NOMEM, "attack: out of memory");
     }
     static const char *const ROWS[3] = {"ORIG", "DELTA", "ADV"};
     for (int b = 0; b < bands; b++) {
         int y0 = top + b * (band_h + GAP);
         for (int r = 0; r < 3; r++)
-            rp_canvas_text(&cv, y0 + r * (ch + strip + GAP) + ch / 2 - 5, GAP, ROWS[r], 2, 255, 255, 255);
+            rp_figure_text(fig, y0 + r * (ch + strip + GAP) + ch / 2 - 5, GAP, ROWS[r], 2, 255, 255, 255);
         for (int c = 0; c < cols && b * COLS + c < show; c++) {
             int i = b * COLS + c, x0 = left + c * (cw + GAP);
             const float *xi = o->x + (size_t)i * X, *ai = o->x_adv + (size_t)i * X;
@@ -184,13 +181,13 @@ static rp_status write_grid(rp_ctx *ctx, const char *path, const outcome *o, con
             const float *imgs[3] = {xi, delta, ai};
             for (int r = 0; r < 3; r++) {
                 int yy = y0 + r * (ch + strip + GAP);
-                rp_canvas_image(&cv, yy, x0, imgs[r], o->H, o->W, o->C, s);
+                rp_figure_image(fig, yy, x0, imgs[r], o->H, o->W, o->C, s);
                 if (r == 1) continue;
                 int yl = (int)o->y[i], p = (int)(r == 0 ? o->pred[i] : o->pred_adv[i]);
                 if (r == 0) snprintf(line, sizeof line, "T:%d P:%d", yl, p);
                 else snprintf(line, sizeof line, "P:%d", p);
                 bool ok = p == yl;
-                rp_canvas_text(&cv, yy + ch + 2, x0, line, ts, ok ? 90 : 255, ok ? 220 : 80, ok ? 90 : 80);
+                rp_figure_text(fig, yy + ch + 2, x0, line, ts, ok ? 90 : 255, ok ? 220 : 80, ok ? 90 : 80);
             }
         }
     }
@@ -201,11 +198,11 @@ static rp_status write_grid(rp_ctx *ctx, const char *path, const outcome *o, con
         snprintf(item, sizeof item, "%d %s", k, rp_dataset_class_name(ds, k) ? rp_dataset_class_name(ds, k) : "");
         int w = rp_text_width(item, ts) + 4 * ts * 2;
         if (k > 0 && lxx + w > Wc) ly += rp_text_height(ts) + 4, lxx = GAP;
-        rp_canvas_text(&cv, ly, lxx, item, ts, 200, 200, 200);
+        rp_figure_text(fig, ly, lxx, item, ts, 200, 200, 200);
         lxx += w;
     }
-    rp_status st = rp_canvas_write_png(ctx, &cv, path);
-    rp_canvas_free(&cv);
+    st = rp_figure_write_png(fig, path);
+    rp_figure_destroy(fig);
     return st;
 }
 

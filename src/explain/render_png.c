@@ -69,3 +69,72 @@ rp_status rp_xai_write_png(rp_ctx *ctx, const char *path, const float *image, co
     free(rgb);
     return st;
 }
+
+/* ---- figures: an io/png.h canvas with the context its calls report to ---- */
+
+struct rp_figure {
+    rp_ctx *ctx; /* BORROWED */
+    rp_canvas cv;
+};
+
+rp_status rp_figure_create(rp_ctx *ctx, int H, int W, uint8_t gray, rp_figure **out)
+{
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "rp_figure_create: out is NULL");
+    *out = NULL;
+    if (H < 1 || W < 1 || H > 32768 || W > 32768)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_figure_create: size %dx%d (1..32768 a side)", H, W);
+    rp_figure *f = calloc(1, sizeof *f);
+    if (!f) return rp_fail(ctx, RP_ERR_NOMEM, "rp_figure_create: out of memory");
+    f->ctx = ctx;
+    rp_status s = rp_canvas_create(ctx, &f->cv, H, W, gray);
+    if (s != RP_OK) {
+        free(f);
+        return s;
+    }
+    *out = f;
+    return RP_OK;
+}
+
+void rp_figure_destroy(rp_figure *f)
+{
+    if (!f) return;
+    rp_canvas_free(&f->cv);
+    free(f);
+}
+
+rp_status rp_figure_fill(rp_figure *f, int y0, int x0, int h, int w, uint8_t r, uint8_t g, uint8_t b)
+{
+    if (!f) return RP_ERR_ARG;
+    long long ya = y0 > 0 ? y0 : 0, yb = (long long)y0 + h, xa = x0 > 0 ? x0 : 0, xb = (long long)x0 + w;
+    yb = yb < f->cv.H ? yb : f->cv.H, xb = xb < f->cv.W ? xb : f->cv.W; /* clipped before the loops */
+    if (ya < yb && xa < xb) rp_canvas_fill(&f->cv, (int)ya, (int)xa, (int)(yb - ya), (int)(xb - xa), r, g, b);
+    return RP_OK;
+}
+
+rp_status rp_figure_image(rp_figure *f, int y0, int x0, const float *img, int h, int w, int c, int scale)
+{
+    if (!f) return RP_ERR_ARG;
+    if (!img) return rp_fail(f->ctx, RP_ERR_ARG, "rp_figure_image: img is NULL");
+    if (h < 1 || w < 1 || (c != 1 && c != 3) || scale < 1)
+        return rp_fail(f->ctx, RP_ERR_ARG, "rp_figure_image: image %dx%dx%d at scale %d (c must be 1 or 3, scale >= 1)",
+                       h, w, c, scale);
+    rp_canvas_image(&f->cv, y0, x0, img, h, w, c, scale);
+    return RP_OK;
+}
+
+rp_status rp_figure_text(rp_figure *f, int y0, int x0, const char *text, int scale, uint8_t r, uint8_t g, uint8_t b)
+{
+    if (!f) return RP_ERR_ARG;
+    if (!text || scale < 1)
+        return rp_fail(f->ctx, RP_ERR_ARG, "rp_figure_text: %s", !text ? "text is NULL" : "scale < 1");
+    rp_canvas_text(&f->cv, y0, x0, text, scale, r, g, b);
+    return RP_OK;
+}
+
+rp_status rp_figure_write_png(rp_figure *f, const char *path)
+{
+    if (!f) return RP_ERR_ARG;
+    if (!path) return rp_fail(f->ctx, RP_ERR_ARG, "rp_figure_write_png: path is NULL");
+    return rp_canvas_write_png(f->ctx, &f->cv, path);
+}
+

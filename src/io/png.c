@@ -128,9 +128,11 @@ static const uint8_t *glyph(char ch)
     return FONT[n - 1].rows;
 }
 
+int rp_text_height(int scale) { return 5 * scale; }
+
 int rp_text_width(const char *text, int scale)
 {
-    int n = (int)strlen(text);
+    int n = text ? (int)strlen(text) : 0;
     return n == 0 ? 0 : (4 * n - 1) * scale;
 }
 

@@ -29,9 +29,7 @@ void rp_canvas_fill(rp_canvas *cv, int y0, int x0, int h, int w, uint8_t r, uint
 void rp_canvas_image(rp_canvas *cv, int y0, int x0, const float *img, int h, int w, int c, int scale);
 /* Text with its top-left corner at (y0, x0), each font pixel a scale x scale block. */
 void rp_canvas_text(rp_canvas *cv, int y0, int x0, const char *text, int scale, uint8_t r, uint8_t g, uint8_t b);
-/* Size of text in pixels at scale: 4 * scale per character (less the last gap), 5 * scale high. */
-int rp_text_width(const char *text, int scale);
-static inline int rp_text_height(int scale) { return 5 * scale; }
+/* rp_text_width and rp_text_height (the size of text) are public: rampart.h. */
 rp_status rp_canvas_write_png(rp_ctx *ctx, const rp_canvas *cv, const char *path);
 
 #endif
