@@ -53,6 +53,12 @@ const char *rp_status_name(rp_status s);
 /* Record a failure of the caller's own in ctx (printf-style message; ctx may be NULL, fmt
  * NULL records "(no message)") and return code: what the library's functions do, for code
  * that composes them and reports through the same context. */
+/* Return the status of expr from the calling function when it is not RP_OK. */
+#define RP_TRY(expr)                                                               \
+    do {                                                                           \
+        rp_status rp_try_s_ = (expr);                                              \
+        if (rp_try_s_ != RP_OK) return rp_try_s_;                                  \
+    } while (0)
 rp_status rp_fail(rp_ctx *ctx, rp_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -716,6 +722,9 @@ typedef struct rp_explainer rp_explainer;
  * a CAM method is asked for. */
 rp_status rp_explainer_create(rp_ctx *ctx, rp_model *m, const rp_explain_config *cfg, rp_explainer **out);
 void rp_explainer_destroy(rp_explainer *ex);
+/* BORROWED: the configuration the explainer was created with (its chunk, the methods'
+ * settings); NULL for NULL. */
+const rp_explain_config *rp_explainer_get_config(const rp_explainer *ex);
 /* The CAM family's layer name, or NULL when there is none. BORROWED. */
 const char *rp_explainer_layer(const rp_explainer *ex);
 /* The CAM layer's spatial size (h, w) (the size of rp_xai_result.lowres per image);
@@ -814,6 +823,32 @@ rp_status rp_image_write_png_u8(rp_ctx *ctx, const char *path, const uint8_t *pi
  * min-max scaled), so an all-zero map shows one flat colour. */
 rp_status rp_xai_write_png(rp_ctx *ctx, const char *path, const float *image, const float *map, int H, int W, int C,
                            bool is_signed, int scale);
+
+/* Colour maps for importance maps (src/explain/colormap.h documents the choices): viridis
+ * (sequential, for maps >= 0), jet, and blue-white-red diverging (for signed maps, white at 0). */
+typedef enum rp_colormap { RP_CMAP_VIRIDIS, RP_CMAP_JET, RP_CMAP_DIVERGING } rp_colormap;
+/* "viridis", "jet", "diverging"; "unknown" for another value. STATIC. */
+const char *rp_colormap_name(rp_colormap cm);
+/* The colour map named s, or -1 (also for NULL). */
+int rp_colormap_from_name(const char *s);
+/* Maps are shown divided by a scale s > 0, never min-max scaled: unsigned maps as t = v / s,
+ * signed maps as t = 0.5 + 0.5 v / s, clamped to [0, 1]; a scale of 0 (an all-zero map) shows
+ * one flat colour. rp_xai_map_scale gives the pct-th percentile (0 < pct <= 100, nearest
+ * rank) of |map| (n values), or the max |v| when that is 0 but some value is not, 0 for an
+ * all-zero map; maps compared side by side share one scale. RP_ERR_ARG for a NULL argument or
+ * pct outside (0, 100]. */
+rp_status rp_xai_map_scale(rp_ctx *ctx, const float *map, size_t n, float pct, float *scale);
+/* rgb (H,W,3) in [0, 1]: the colour of each value of map (H,W) at scale. RP_ERR_ARG for a NULL
+ * argument, H or W < 1, a negative or NaN scale or an unknown colour map. */
+rp_status rp_xai_map_colorize(rp_ctx *ctx, const float *map, int H, int W, float scale, bool is_signed,
+                              rp_colormap cm, float *rgb);
+/* rgb (H,W,3) = (1 - alpha) * img + alpha * colour(map): img (H,W,C), C = 1 (replicated) or 3;
+ * alpha clamped to [0, 1]. RP_ERR_ARG as rp_xai_map_colorize, and for another C. */
+rp_status rp_xai_map_overlay(rp_ctx *ctx, const float *img, int C, const float *map, int H, int W, float scale,
+                             bool is_signed, rp_colormap cm, float alpha, float *rgb);
+/* Integer magnification for viewing: the smallest f >= 1 with max(H, W) * f >= min_size (1 when
+ * H and W are < 1). */
+int rp_view_scale(int H, int W, int min_size);
 
 /* Figures: an RGB picture to draw images and labels on, then written as a PNG (rampart
  * attack's grid). Text uses a 3x5 pixel font of digits, letters (shown as capitals) and

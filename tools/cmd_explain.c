@@ -24,19 +24,16 @@
 #include "cli_dist.h"
 #include "cmd_explain.h"
 #include "jsonl.h"
-#include "explain/sanity.h"
-#include "io/safetensors.h"
-#include "robust/report.h"
 
 enum { MAX_TENSORS = 96 };
 typedef struct tensors {
-    rp_st_entry e[MAX_TENSORS];
+    rp_tensor_entry e[MAX_TENSORS];
     char *names[MAX_TENSORS];
     float *own[MAX_TENSORS];
     int n;
 } tensors;
 /* Keeps data (taking ownership when own) under name in the tensor list. */
-static void add_tensor(tensors *t, const char *name, rp_st_dtype dt, int ndim, const int64_t *shape, float *data,
+static void add_tensor(tensors *t, const char *name, rp_tensor_dtype dt, int ndim, const int64_t *shape, float *data,
                        bool own)
 {
     if (t->n == MAX_TENSORS) {
@@ -45,7 +42,7 @@ static void add_tensor(tensors *t, const char *name, rp_st_dtype dt, int ndim, c
     }
     t->names[t->n] = strdup(name);
     t->own[t->n] = own ? data : NULL;
-    rp_st_entry *e = &t->e[t->n++];
+    rp_tensor_entry *e = &t->e[t->n++];
     e->name = t->names[t->n - 1];
     e->dtype = dt;
     e->ndim = ndim;
@@ -139,7 +136,7 @@ static rp_status run_method(rp_ctx *ctx, rp_explainer *ex, rp_xai_method m, cons
     r->m = m;
     size_t HW = (size_t)in->H * in->W;
     bool cam = m == RP_XAI_CAM || m == RP_XAI_GRADCAM || m == RP_XAI_GRADCAMPP;
-    if (cam && !rp_xai_cam_shape(ex, &r->h, &r->w)) return RP_ERR_UNSUPPORTED;
+    if (cam) RP_TRY(rp_explainer_layer_shape(ex, &r->h, &r->w));
     r->map = malloc((size_t)in->n * HW * sizeof(float));
     r->sgn = malloc((size_t)in->n * HW * sizeof(float));
     if (cam) r->low = malloc((size_t)in->n * r->h * r->w * sizeof(float));
@@ -150,7 +147,7 @@ static rp_status run_method(rp_ctx *ctx, rp_explainer *ex, rp_xai_method m, cons
         return rp_fail(ctx, RP_ERR_NOMEM, "explain: out of memory for %s", rp_xai_method_name(m));
     /* under mpirun each rank explains its run of whole chunks (the chunks one process forms, so
        the same bits) and the maps are gathered */
-    int first, count, chunk = ex->chunk;
+    int first, count, chunk = rp_explainer_get_config(ex)->chunk;
     cli_shard(in->n, chunk, &first, &count);
     size_t lo = cam ? (size_t)r->h * r->w : 0, f = (size_t)first;
     rp_xai_result xr = {.map = r->map + f * HW, .signed_map = r->sgn + f * HW, .attr = r->attr ? r->attr + f * in->X : NULL,
@@ -190,12 +187,12 @@ static void keep_maps(tensors *ts, const result *r, const inputs *in)
         if (!parts[k].v || !(copy = malloc(parts[k].count * sizeof(float)))) continue;
         memcpy(copy, parts[k].v, parts[k].count * sizeof(float));
         snprintf(name, sizeof name, "%s.%s", mt, parts[k].suffix);
-        add_tensor(ts, name, RP_ST_F32, parts[k].nd, parts[k].shape, copy, true);
+        add_tensor(ts, name, RP_TENSOR_F32, parts[k].nd, parts[k].shape, copy, true);
     }
     if (r->gap && (copy = malloc(2 * (size_t)n * sizeof(float)))) {
         for (int i = 0; i < n; i++) copy[i] = (float)r->gap[i], copy[n + i] = (float)r->df[i];
-        add_tensor(ts, "ig.gap", RP_ST_F32, 1, (int64_t[]){n}, copy, true);
-        add_tensor(ts, "ig.delta_f", RP_ST_F32, 1, (int64_t[]){n}, copy + n, false);
+        add_tensor(ts, "ig.gap", RP_TENSOR_F32, 1, (int64_t[]){n}, copy, true);
+        add_tensor(ts, "ig.delta_f", RP_TENSOR_F32, 1, (int64_t[]){n}, copy + n, false);
     }
 }
 
@@ -310,7 +307,7 @@ static rp_status write_tensors(rp_ctx *ctx, const explain_opts *o, tensors *ts, 
                           "(N,h,w) at the CAM layer",
                           "signed = sum over channels; map = max_c |attr| (saliency, smoothgrad, guided), the signed map "
                           "(gradxinput, ig, occlusion), the upsampled CAM (ReLU'd unless --relu false)"};
-    rp_status s = rp_st_write(ctx, path, ts->e, ts->n, keys, vals, 5);
+    rp_status s = rp_tensors_write(ctx, path, ts->e, ts->n, keys, vals, 5);
     if (s == RP_OK) cJSON_AddStringToObject(root, "maps", "maps.safetensors");
     return s;
 }
@@ -398,13 +395,13 @@ static int run(rp_ctx *ctx, const explain_opts *o, setup *su)
     if (rp_explainer_layer(exs[0])) cJSON_AddStringToObject(root, "layer", rp_explainer_layer(exs[0]));
     cJSON *jimg = cJSON_AddArrayToObject(root, "images");
     for (int i = 0; i < in.n; i++) cJSON_AddItemToArray(jimg, image_json(&in, i, z, t));
-    add_tensor(&ts, "images", RP_ST_F32, 4, (int64_t[]){in.n, in.H, in.W, in.C}, in.x, false);
-    add_tensor(&ts, "logits", RP_ST_F32, 2, (int64_t[]){in.n, in.K}, z, false);
+    add_tensor(&ts, "images", RP_TENSOR_F32, 4, (int64_t[]){in.n, in.H, in.W, in.C}, in.x, false);
+    add_tensor(&ts, "logits", RP_TENSOR_F32, 2, (int64_t[]){in.n, in.K}, z, false);
     float *tf = malloc(2 * (size_t)in.n * sizeof(float));
     if (tf) {
         for (int i = 0; i < in.n; i++) tf[i] = (float)t[i], tf[in.n + i] = in.y ? (float)in.y[i] : -1.0f;
-        add_tensor(&ts, "targets", RP_ST_I64, 1, (int64_t[]){in.n}, tf, true);
-        if (in.y) add_tensor(&ts, "labels", RP_ST_I64, 1, (int64_t[]){in.n}, tf + in.n, false);
+        add_tensor(&ts, "targets", RP_TENSOR_I64, 1, (int64_t[]){in.n}, tf, true);
+        if (in.y) add_tensor(&ts, "labels", RP_TENSOR_I64, 1, (int64_t[]){in.n}, tf + in.n, false);
     }
     for (int k = 0; k < su->n_ms; k++) {
         result *r = &res[n_res];

@@ -6,9 +6,6 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "explain/explain.h"
-#include "explain/overlay.h"
-#include "robust/attack.h"
 
 typedef struct explain_opts {
     const char *model, *data, *target, *layer, *out, *colormap, *baseline, *attack, *eps, *compare;

@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include "cmd_explain.h"
-#include "io/png.h"
-#include "robust/report.h"
 
 /* The method's name in file and tensor names ("gradcam++" -> "gradcampp"). */
 const char *xp_tag(rp_xai_method m) { return m == RP_XAI_GRADCAMPP ? "gradcampp" : rp_xai_method_name(m); }
@@ -75,35 +73,41 @@ static rp_status write_panel(rp_ctx *ctx, const char *path, const panel *p)
     for (int l = 0; l < p->n_lines; l++)
         if (rp_text_width(p->line[l], 2) + 2 * GAP > width) width = rp_text_width(p->line[l], 2) + 2 * GAP;
     int height = top + p->rows * (th + GAP) + p->n_lines * (th2 + 4) + GAP;
-    rp_canvas cv;
-    RP_TRY(rp_canvas_create(ctx, &cv, height, width, 24));
-    for (int c = 0; c < p->cols; c++) {
+    rp_figure *fig = NULL;
+    RP_TRY(rp_figure_create(ctx, height, width, 24, &fig));
+    rp_status s = RP_OK;
+    for (int c = 0; c < p->cols && s == RP_OK; c++) {
         int x0 = left + GAP + c * (tw + GAP);
-        rp_canvas_text(&cv, GAP, x0, p->caption[c], 2, 230, 230, 230);
-        for (int r = 0; r < p->rows; r++)
-            if (p->tile[r][c]) rp_canvas_image(&cv, top + r * (th + GAP), x0, p->tile[r][c], p->H, p->W, p->tile_c[r][c], p->f);
+        s = rp_figure_text(fig, GAP, x0, p->caption[c], 2, 230, 230, 230);
+        for (int r = 0; r < p->rows && s == RP_OK; r++)
+            if (p->tile[r][c])
+                s = rp_figure_image(fig, top + r * (th + GAP), x0, p->tile[r][c], p->H, p->W, p->tile_c[r][c], p->f);
     }
-    for (int r = 0; r < p->rows; r++)
-        rp_canvas_text(&cv, top + r * (th + GAP) + th / 2 - th2 / 2, GAP, p->row_label[r], 2, 255, 255, 255);
-    for (int l = 0; l < p->n_lines; l++)
-        rp_canvas_text(&cv, top + p->rows * (th + GAP) + l * (th2 + 4), GAP, p->line[l], 2, 220, 220, 220);
-    rp_status s = rp_canvas_write_png(ctx, &cv, path);
-    rp_canvas_free(&cv);
+    for (int r = 0; r < p->rows && s == RP_OK; r++)
+        s = rp_figure_text(fig, top + r * (th + GAP) + th / 2 - th2 / 2, GAP, p->row_label[r], 2, 255, 255, 255);
+    for (int l = 0; l < p->n_lines && s == RP_OK; l++)
+        s = rp_figure_text(fig, top + p->rows * (th + GAP) + l * (th2 + 4), GAP, p->line[l], 2, 220, 220, 220);
+    if (s == RP_OK) s = rp_figure_write_png(fig, path);
+    rp_figure_destroy(fig);
     return s;
 }
 
 static rp_status write_overlay_png(rp_ctx *ctx, const char *path, const float *rgb, int H, int W, int f)
 {
-    rp_canvas cv;
-    RP_TRY(rp_canvas_create(ctx, &cv, H * f, W * f, 0));
-    rp_canvas_image(&cv, 0, 0, rgb, H, W, 3, f);
-    rp_status s = rp_canvas_write_png(ctx, &cv, path);
-    rp_canvas_free(&cv);
+    rp_figure *fig = NULL;
+    RP_TRY(rp_figure_create(ctx, H * f, W * f, 0, &fig));
+    rp_status s = rp_figure_image(fig, 0, 0, rgb, H, W, 3, f);
+    if (s == RP_OK) s = rp_figure_write_png(fig, path);
+    rp_figure_destroy(fig);
     return s;
 }
 
 
-float xp_map_scale(const render *rd, const float *map, size_t n) { return rp_map_scale(map, n, rd->clip); }
+float xp_map_scale(const render *rd, const float *map, size_t n)
+{
+    float s = 0.0f; /* --clip is checked in (0, 100] when parsed */
+    return rp_xai_map_scale(NULL, map, n, rd->clip, &s) == RP_OK ? s : 0.0f;
+}
 
 /* "P 4 COAT 93.1%" */
 static void describe(char *buf, size_t n, const inputs *in, const char *what, int k, double prob)
@@ -128,8 +132,8 @@ rp_status xp_image_panel(rp_ctx *ctx, const explain_opts *o, const inputs *in, c
         return rp_fail(ctx, RP_ERR_NOMEM, "explain: out of memory");
     }
     float *col = buf, *ovl = buf + HW * 3, *pc = buf + 2 * HW * 3, *nc = buf + 3 * HW * 3, *neg = pos + HW;
-    rp_map_colorize(map, H, W, scale, is_signed, cm, col);
-    rp_map_overlay(img, in->C, map, H, W, scale, is_signed, cm, rd->alpha, ovl);
+    rp_status st = rp_xai_map_colorize(ctx, map, H, W, scale, is_signed, cm, col);
+    if (st == RP_OK) st = rp_xai_map_overlay(ctx, img, in->C, map, H, W, scale, is_signed, cm, rd->alpha, ovl);
     panel p = {.rows = 1, .cols = 3, .H = H, .W = W, .f = rd->f};
     const char *mname = rp_xai_method_name(r->m);
     p.tile[0][0] = img, p.tile_c[0][0] = in->C, p.caption[0] = "IMAGE";
@@ -138,8 +142,8 @@ rp_status xp_image_panel(rp_ctx *ctx, const explain_opts *o, const inputs *in, c
     if (r->m == RP_XAI_SALIENCY) { /* positive and negative parts of the channel-summed gradient */
         for (size_t k = 0; k < HW; k++) pos[k] = sgn[k] > 0 ? sgn[k] : 0, neg[k] = sgn[k] < 0 ? -sgn[k] : 0;
         float ss = xp_map_scale(rd, sgn, HW);
-        rp_map_colorize(pos, H, W, ss, false, rd->cm_unsigned, pc);
-        rp_map_colorize(neg, H, W, ss, false, rd->cm_unsigned, nc);
+        if (st == RP_OK) st = rp_xai_map_colorize(ctx, pos, H, W, ss, false, rd->cm_unsigned, pc);
+        if (st == RP_OK) st = rp_xai_map_colorize(ctx, neg, H, W, ss, false, rd->cm_unsigned, nc);
         p.cols = 5;
         p.tile[0][3] = pc, p.tile_c[0][3] = 3, p.caption[3] = "POSITIVE";
         p.tile[0][4] = nc, p.tile_c[0][4] = 3, p.caption[4] = "NEGATIVE";
@@ -172,7 +176,7 @@ rp_status xp_image_panel(rp_ctx *ctx, const explain_opts *o, const inputs *in, c
     char path[4096], name[64];
     snprintf(name, sizeof name, "%03d_%s.png", i, xp_tag(r->m));
     snprintf(path, sizeof path, "%s/%s", o->out, name);
-    rp_status s = write_panel(ctx, path, &p);
+    rp_status s = st == RP_OK ? write_panel(ctx, path, &p) : st;
     cJSON_AddStringToObject(files, mname, name);
     if (s == RP_OK) {
         snprintf(path, sizeof path, "%s/%03d_%s_overlay.png", o->out, i, xp_tag(r->m));
@@ -200,7 +204,7 @@ static rp_status attack_model(rp_ctx *ctx, rp_model *m, rp_explainer *ex, const 
     if (!a->x_adv || !a->z || !a->t) return rp_fail(ctx, RP_ERR_NOMEM, "explain: out of memory");
     a->z_adv = a->z + (size_t)in->n * in->K, a->t_adv = a->t + in->n;
     int32_t *labels = a->t + 2 * in->n;
-    xp_all_logits(m, in->x, in->n, in->X, in->K, ex->chunk, a->z);
+    xp_all_logits(m, in->x, in->n, in->X, in->K, rp_explainer_get_config(ex)->chunk, a->z);
     for (int i = 0; i < in->n; i++) labels[i] = in->y ? in->y[i] : xp_argmax(a->z + (size_t)i * in->K, in->K);
     rp_attack *at = NULL;
     RP_TRY(rp_model_reserve(m, in->n));
@@ -208,7 +212,7 @@ static rp_status attack_model(rp_ctx *ctx, rp_model *m, rp_explainer *ex, const 
     rp_status s = rp_attack_run(at, in->x, labels, NULL, in->n, a->x_adv, NULL, NULL);
     rp_attack_destroy(at);
     RP_TRY(s);
-    xp_all_logits(m, a->x_adv, in->n, in->X, in->K, ex->chunk, a->z_adv);
+    xp_all_logits(m, a->x_adv, in->n, in->X, in->K, rp_explainer_get_config(ex)->chunk, a->z_adv);
     RP_TRY(rp_xai_targets(ex, in->x, in->y, in->n, tr.kind, tr.cls, a->t));
     return rp_xai_targets(ex, a->x_adv, in->y, in->n, tr.kind, tr.cls, a->t_adv);
 }
@@ -244,7 +248,7 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
     }
     char e[48];
     for (int k = 0; k < n_ms && s == RP_OK; k++) {
-        bool sg = rp_xai_map_is_signed(ms[k], &exs[0]->cfg);
+        bool sg = rp_xai_map_is_signed(ms[k], rp_explainer_get_config(exs[0]));
         rp_colormap cm = sg ? rd->cm_signed : rd->cm_unsigned;
         for (int j = 0; j < nm && s == RP_OK; j++) {
             float *mc = maps + (size_t)(2 * j) * in->n * HW, *ma = mc + (size_t)in->n * HW;
@@ -258,12 +262,13 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
                 const float *mc = maps + ((size_t)(2 * j) * in->n + i) * HW, *ma = mc + (size_t)in->n * HW;
                 /* each map on its own scale (clean and adversarial targets may differ); one per row
                    with --shared-scale */
-                float sc = rp_map_scale(mc, HW, rd->clip), sa = rp_map_scale(ma, HW, rd->clip);
+                float sc = xp_map_scale(rd, mc, HW), sa = xp_map_scale(rd, ma, HW);
                 if (o->shared_scale) sc = sa = fmaxf(sc, sa);
                 float *oc = ovl + (size_t)(2 * j) * HW * 3, *oa = oc + HW * 3;
                 const float *xa = side[j].x_adv + (size_t)i * in->X;
-                rp_map_overlay(in->x + (size_t)i * in->X, in->C, mc, in->H, in->W, sc, sg, cm, rd->alpha, oc);
-                rp_map_overlay(xa, in->C, ma, in->H, in->W, sa, sg, cm, rd->alpha, oa);
+                s = rp_xai_map_overlay(ctx, in->x + (size_t)i * in->X, in->C, mc, in->H, in->W, sc, sg, cm, rd->alpha, oc);
+                if (s == RP_OK) s = rp_xai_map_overlay(ctx, xa, in->C, ma, in->H, in->W, sa, sg, cm, rd->alpha, oa);
+                if (s != RP_OK) break;
                 p.tile[j][0] = in->x + (size_t)i * in->X, p.tile_c[j][0] = in->C;
                 p.tile[j][1] = oc, p.tile_c[j][1] = 3;
                 p.tile[j][2] = xa, p.tile_c[j][2] = in->C;
@@ -286,9 +291,9 @@ rp_status xp_adversarial(rp_ctx *ctx, const explain_opts *o, rp_model **models, 
             }
             if (s != RP_OK) break;
             if (in->y) snprintf(p.line[p.n_lines++], sizeof p.line[0], "TRUE %d %s", in->y[i], xp_class_name(in, in->y[i]));
+            if ((s = rp_eps_text(ctx, ac->eps, e, sizeof e)) != RP_OK) break;
             snprintf(p.line[p.n_lines++], sizeof p.line[0], "%s %s EPS %s, %d STEPS, AGAINST EACH MODEL, TARGET %s",
-                     rp_attack_name(ac->kind), ac->norm == RP_NORM_LINF ? "LINF" : "L2", rp_format_eps(e, sizeof e, ac->eps),
-                     ac->steps, o->target);
+                     rp_attack_name(ac->kind), ac->norm == RP_NORM_LINF ? "LINF" : "L2", e, ac->steps, o->target);
             char path[4096];
             snprintf(path, sizeof path, "%s/adv_%03d_%s.png", o->out, i, xp_tag(ms[k]));
             s = write_panel(ctx, path, &p);

@@ -27,10 +27,6 @@ struct rp_ctx {
         }                                                                          \
     } while (0)
 
-#define RP_TRY(expr)                                                               \
-    do {                                                                           \
-        rp_status rp_try_s_ = (expr);                                              \
-        if (rp_try_s_ != RP_OK) return rp_try_s_;                                  \
-    } while (0)
+/* RP_TRY (return a failed status) is public: rampart.h. */
 
 #endif

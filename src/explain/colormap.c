@@ -56,10 +56,11 @@ void rp_colormap_rgb(rp_colormap cm, float t, float rgb[3])
 
 static const char *const NAMES[] = {"viridis", "jet", "diverging"};
 
-const char *rp_colormap_name(rp_colormap cm) { return NAMES[cm]; }
+const char *rp_colormap_name(rp_colormap cm) { return (unsigned)cm < 3u ? NAMES[cm] : "unknown"; }
 
 int rp_colormap_from_name(const char *s)
 {
+    if (!s) return -1;
     for (int i = 0; i < 3; i++)
         if (!strcmp(s, NAMES[i])) return i;
     return -1;

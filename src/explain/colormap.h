@@ -9,13 +9,9 @@
 #ifndef RP_EXPLAIN_COLORMAP_H
 #define RP_EXPLAIN_COLORMAP_H
 
-typedef enum rp_colormap { RP_CMAP_VIRIDIS, RP_CMAP_JET, RP_CMAP_DIVERGING } rp_colormap;
+#include "rampart.h" /* rp_colormap, rp_colormap_name and rp_colormap_from_name are public */
 
 /* t is clamped to [0, 1]; NaN gives mid grey. rgb in [0, 1]. */
 void rp_colormap_rgb(rp_colormap cm, float t, float rgb[3]);
-/* "viridis", "jet", "diverging". STATIC. */
-const char *rp_colormap_name(rp_colormap cm);
-/* The colormap named s, or -1. */
-int rp_colormap_from_name(const char *s);
 
 #endif

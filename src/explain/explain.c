@@ -118,6 +118,8 @@ void rp_explainer_destroy(rp_explainer *ex)
     free(ex);
 }
 
+const rp_explain_config *rp_explainer_get_config(const rp_explainer *ex) { return ex ? &ex->cfg : NULL; }
+
 const char *rp_explainer_layer(const rp_explainer *ex)
 {
     return ex && ex->layer >= 0 ? ex->m->g.nodes[ex->layer].name : NULL;

@@ -61,6 +61,48 @@ void rp_map_overlay(const float *img, int C, const float *map, int H, int W, flo
 int rp_view_scale(int H, int W, int min_size)
 {
     int m = H > W ? H : W, f = 1;
+    if (m < 1) return 1;
     while (m * f < min_size) f++;
     return f;
 }
+
+/* ---- the public, checked forms (rampart.h) ---- */
+
+static rp_status check_map(rp_ctx *ctx, const char *fn, const float *map, int H, int W, float scale, rp_colormap cm,
+                           const float *rgb)
+{
+    if (!map || !rgb) return rp_fail(ctx, RP_ERR_ARG, "%s: %s is NULL", fn, !map ? "map" : "rgb");
+    if (H < 1 || W < 1) return rp_fail(ctx, RP_ERR_ARG, "%s: map %dx%d", fn, H, W);
+    if (!(scale >= 0.0f)) return rp_fail(ctx, RP_ERR_ARG, "%s: scale %g (>= 0)", fn, (double)scale);
+    if ((unsigned)cm > (unsigned)RP_CMAP_DIVERGING) return rp_fail(ctx, RP_ERR_ARG, "%s: unknown colour map %d", fn, (int)cm);
+    return RP_OK;
+}
+
+rp_status rp_xai_map_scale(rp_ctx *ctx, const float *map, size_t n, float pct, float *scale)
+{
+    if (!scale || (!map && n > 0))
+        return rp_fail(ctx, RP_ERR_ARG, "rp_xai_map_scale: %s is NULL", !scale ? "scale" : "map");
+    if (!(pct > 0.0f && pct <= 100.0f))
+        return rp_fail(ctx, RP_ERR_ARG, "rp_xai_map_scale: percentile %g outside (0, 100]", (double)pct);
+    *scale = n > 0 ? rp_map_scale(map, n, pct) : 0.0f;
+    return RP_OK;
+}
+
+rp_status rp_xai_map_colorize(rp_ctx *ctx, const float *map, int H, int W, float scale, bool is_signed,
+                              rp_colormap cm, float *rgb)
+{
+    RP_TRY(check_map(ctx, "rp_xai_map_colorize", map, H, W, scale, cm, rgb));
+    rp_map_colorize(map, H, W, scale, is_signed, cm, rgb);
+    return RP_OK;
+}
+
+rp_status rp_xai_map_overlay(rp_ctx *ctx, const float *img, int C, const float *map, int H, int W, float scale,
+                             bool is_signed, rp_colormap cm, float alpha, float *rgb)
+{
+    RP_TRY(check_map(ctx, "rp_xai_map_overlay", map, H, W, scale, cm, rgb));
+    if (!img) return rp_fail(ctx, RP_ERR_ARG, "rp_xai_map_overlay: img is NULL");
+    if (C != 1 && C != 3) return rp_fail(ctx, RP_ERR_ARG, "rp_xai_map_overlay: C = %d (1 or 3)", C);
+    rp_map_overlay(img, C, map, H, W, scale, is_signed, cm, alpha, rgb);
+    return RP_OK;
+}
+

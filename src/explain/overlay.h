@@ -25,7 +25,7 @@ void rp_map_colorize(const float *map, int H, int W, float scale, bool is_signed
  * alpha is clamped to [0, 1]. */
 void rp_map_overlay(const float *img, int C, const float *map, int H, int W, float scale, bool is_signed,
                     rp_colormap cm, float alpha, float *rgb);
-/* Integer magnification for viewing: the smallest f >= 1 with max(H, W) * f >= min_size. */
-int rp_view_scale(int H, int W, int min_size);
+/* rp_view_scale (an integer magnification for viewing) is public: rampart.h; so are checked
+ * forms of the functions above (rp_xai_map_scale, rp_xai_map_colorize, rp_xai_map_overlay). */
 
 #endif
