@@ -226,6 +226,46 @@ static void test_decode_errors(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* A header claiming more than RP_IMAGE_MAX_PIXELS pixels is refused before any decoding (as
+ * the fuzzer's 229-byte JPEG claiming 2053 x 24582 is): an 8 x 8 JPEG with its frame header's
+ * size rewritten; one row fewer is within the cap and probes fine. */
+static void test_decode_pixel_cap(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    const uint8_t v = 120;
+    write_constant_jpeg(tmp("small.jpg"), 8, 8, 1, &v);
+    FILE *f = fopen(tmp("small.jpg"), "rb");
+    assert_non_null(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    size_t sof = 0;
+    for (size_t i = 0; i + 9 < n && !sof; i++)
+        if (buf[i] == 0xFF && buf[i + 1] == 0xC0) sof = i;
+    assert_true(sof > 0);
+    const long W = 4096, H_over = RP_IMAGE_MAX_PIXELS / W + 1;
+    for (long H = H_over - 1; H <= H_over; H++) {
+        buf[sof + 5] = (uint8_t)(H >> 8), buf[sof + 6] = (uint8_t)H; /* FF C0, length, precision, height, width */
+        buf[sof + 7] = (uint8_t)(W >> 8), buf[sof + 8] = (uint8_t)W;
+        tu_write_file(tmp("huge.jpg"), buf, n);
+        int h, w, c;
+        rp_image im;
+        if (H < H_over) {
+            assert_int_equal(rp_image_probe(ctx, tmp("huge.jpg"), &h, &w, &c), RP_OK);
+            assert_true(h == H && w == W && c == 1);
+        } else {
+            assert_int_equal(rp_image_probe(ctx, tmp("huge.jpg"), &h, &w, &c), RP_ERR_FORMAT);
+            assert_mentions(ctx, "more than");
+            assert_int_equal(rp_image_read(ctx, tmp("huge.jpg"), &im), RP_ERR_FORMAT);
+            assert_mentions(ctx, tmp("huge.jpg"));
+            assert_mentions(ctx, "pixels");
+            assert_null(im.pixels);
+        }
+    }
+    rp_ctx_destroy(ctx);
+}
+
 /* ---- fitting ------------------------------------------------------------------------ */
 
 static void test_fit_closed_forms(void **state)
@@ -641,7 +681,7 @@ int main(void)
         cmocka_unit_test(test_interleave),
         cmocka_unit_test(test_jpeg_decode),
         cmocka_unit_test(test_png_decode),
-        cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_decode_errors), cmocka_unit_test(test_decode_pixel_cap),
         cmocka_unit_test(test_fit_closed_forms),
         cmocka_unit_test(test_fit_constant),
         cmocka_unit_test(test_folder),

@@ -25,6 +25,9 @@ static rp_status check_size(rp_ctx *ctx, const char *name, long H, long W)
 {
     if (H < 1 || W < 1 || H > RP_IMAGE_MAX_SIDE || W > RP_IMAGE_MAX_SIDE)
         return rp_fail(ctx, RP_ERR_FORMAT, "%s: image size %ldx%ld is outside 1..%d", name, W, H, RP_IMAGE_MAX_SIDE);
+    if (H * W > RP_IMAGE_MAX_PIXELS)
+        return rp_fail(ctx, RP_ERR_FORMAT, "%s: image size %ldx%ld is %ld pixels, more than %ld", name, W, H, H * W,
+                       (long)RP_IMAGE_MAX_PIXELS);
     return RP_OK;
 }
 

@@ -17,8 +17,15 @@
 
 #include "core/status.h"
 
-/* Largest side accepted from a file header (guards allocations against bad headers). */
+/* Largest side and pixel count accepted from a file header (guards allocations and decoding
+ * time against bad headers: a 229-byte JPEG the fuzzer made claims 2053 x 24582 pixels, and
+ * libjpeg decodes all of them). 2^26 pixels is 8192 x 8192, 192 MiB as RGB. The fuzz build
+ * lowers the pixel cap (CMakeLists.txt, RAMPART_FUZZ) so that such headers are refused at
+ * once: decoding a huge image exercises libjpeg and libpng, not this code. */
 #define RP_IMAGE_MAX_SIDE 32768
+#ifndef RP_IMAGE_MAX_PIXELS
+#define RP_IMAGE_MAX_PIXELS (1L << 26)
+#endif
 
 typedef struct rp_image {
     int H, W, C;     /* C: 1 (gray) or 3 (RGB) */
