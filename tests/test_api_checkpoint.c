@@ -6,12 +6,6 @@
 
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_checkpoint_norm(void **state)
 {
     (void)state;
@@ -34,15 +28,15 @@ static void test_checkpoint_norm(void **state)
     assert_false(found);
     assert_true(mean[0] == 9);
 
-    expect(rp_checkpoint_norm(ctx, NULL, 2, mean, std, &found), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_checkpoint_norm(ctx, path, 2, NULL, std, &found), RP_ERR_ARG, ctx, "mean is NULL");
-    expect(rp_checkpoint_norm(ctx, path, 2, mean, NULL, &found), RP_ERR_ARG, ctx, "std is NULL");
-    expect(rp_checkpoint_norm(ctx, path, 2, mean, std, NULL), RP_ERR_ARG, ctx, "found is NULL");
-    expect(rp_checkpoint_norm(ctx, path, 0, mean, std, &found), RP_ERR_ARG, ctx, "C = 0 outside [1, 4]");
-    expect(rp_checkpoint_norm(ctx, path, 5, mean, std, &found), RP_ERR_ARG, ctx, "C = 5 outside [1, 4]");
+    tu_expect_status(rp_checkpoint_norm(ctx, NULL, 2, mean, std, &found), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_checkpoint_norm(ctx, path, 2, NULL, std, &found), RP_ERR_ARG, ctx, "mean is NULL");
+    tu_expect_status(rp_checkpoint_norm(ctx, path, 2, mean, NULL, &found), RP_ERR_ARG, ctx, "std is NULL");
+    tu_expect_status(rp_checkpoint_norm(ctx, path, 2, mean, std, NULL), RP_ERR_ARG, ctx, "found is NULL");
+    tu_expect_status(rp_checkpoint_norm(ctx, path, 0, mean, std, &found), RP_ERR_ARG, ctx, "C = 0 outside [1, 4]");
+    tu_expect_status(rp_checkpoint_norm(ctx, path, 5, mean, std, &found), RP_ERR_ARG, ctx, "C = 5 outside [1, 4]");
     char missing[512];
     snprintf(missing, sizeof missing, "%s/no_such_checkpoint.safetensors", tu_tmpdir());
-    expect(rp_checkpoint_norm(ctx, missing, 2, mean, std, &found), RP_ERR_IO, ctx, "no_such_checkpoint");
+    tu_expect_status(rp_checkpoint_norm(ctx, missing, 2, mean, std, &found), RP_ERR_IO, ctx, "no_such_checkpoint");
     remove(path);
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);

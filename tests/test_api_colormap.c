@@ -7,12 +7,6 @@
 
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_colormaps_and_scales(void **state)
 {
     (void)state;
@@ -32,10 +26,10 @@ static void test_colormaps_and_scales(void **state)
     assert_true(s == 1.0f);
     assert_int_equal(rp_xai_map_scale(ctx, NULL, 0, 99.0f, &s), RP_OK);
     assert_true(s == 0.0f);
-    expect(rp_xai_map_scale(ctx, map, 4, 0.0f, &s), RP_ERR_ARG, ctx, "percentile 0 outside (0, 100]");
-    expect(rp_xai_map_scale(ctx, map, 4, 101.0f, &s), RP_ERR_ARG, ctx, "outside (0, 100]");
-    expect(rp_xai_map_scale(ctx, NULL, 4, 99.0f, &s), RP_ERR_ARG, ctx, "map is NULL");
-    expect(rp_xai_map_scale(ctx, map, 4, 99.0f, NULL), RP_ERR_ARG, ctx, "scale is NULL");
+    tu_expect_status(rp_xai_map_scale(ctx, map, 4, 0.0f, &s), RP_ERR_ARG, ctx, "percentile 0 outside (0, 100]");
+    tu_expect_status(rp_xai_map_scale(ctx, map, 4, 101.0f, &s), RP_ERR_ARG, ctx, "outside (0, 100]");
+    tu_expect_status(rp_xai_map_scale(ctx, NULL, 4, 99.0f, &s), RP_ERR_ARG, ctx, "map is NULL");
+    tu_expect_status(rp_xai_map_scale(ctx, map, 4, 99.0f, NULL), RP_ERR_ARG, ctx, "scale is NULL");
 
     float rgb[4 * 3], img[4] = {1, 1, 1, 1};
     assert_int_equal(rp_xai_map_colorize(ctx, map, 2, 2, 4.0f, true, RP_CMAP_DIVERGING, rgb), RP_OK);
@@ -43,14 +37,14 @@ static void test_colormaps_and_scales(void **state)
     assert_true(rgb[9] > rgb[11]); /* the largest positive value: red */
     assert_int_equal(rp_xai_map_overlay(ctx, img, 1, map, 2, 2, 0.0f, false, RP_CMAP_VIRIDIS, 0.0f, rgb), RP_OK);
     for (int k = 0; k < 12; k++) assert_true(fabsf(rgb[k] - 1.0f) < 1e-6f); /* alpha 0: the image */
-    expect(rp_xai_map_colorize(ctx, NULL, 2, 2, 1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "map is NULL");
-    expect(rp_xai_map_colorize(ctx, map, 2, 2, 1.0f, false, RP_CMAP_JET, NULL), RP_ERR_ARG, ctx, "rgb is NULL");
-    expect(rp_xai_map_colorize(ctx, map, 0, 2, 1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "map 0x2");
-    expect(rp_xai_map_colorize(ctx, map, 2, 2, -1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "scale -1");
-    expect(rp_xai_map_colorize(ctx, map, 2, 2, NAN, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "scale nan");
-    expect(rp_xai_map_colorize(ctx, map, 2, 2, 1.0f, false, (rp_colormap)7, rgb), RP_ERR_ARG, ctx, "unknown colour map 7");
-    expect(rp_xai_map_overlay(ctx, NULL, 1, map, 2, 2, 1.0f, false, RP_CMAP_JET, 0.5f, rgb), RP_ERR_ARG, ctx, "img is NULL");
-    expect(rp_xai_map_overlay(ctx, img, 2, map, 2, 2, 1.0f, false, RP_CMAP_JET, 0.5f, rgb), RP_ERR_ARG, ctx, "C = 2");
+    tu_expect_status(rp_xai_map_colorize(ctx, NULL, 2, 2, 1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "map is NULL");
+    tu_expect_status(rp_xai_map_colorize(ctx, map, 2, 2, 1.0f, false, RP_CMAP_JET, NULL), RP_ERR_ARG, ctx, "rgb is NULL");
+    tu_expect_status(rp_xai_map_colorize(ctx, map, 0, 2, 1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "map 0x2");
+    tu_expect_status(rp_xai_map_colorize(ctx, map, 2, 2, -1.0f, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "scale -1");
+    tu_expect_status(rp_xai_map_colorize(ctx, map, 2, 2, NAN, false, RP_CMAP_JET, rgb), RP_ERR_ARG, ctx, "scale nan");
+    tu_expect_status(rp_xai_map_colorize(ctx, map, 2, 2, 1.0f, false, (rp_colormap)7, rgb), RP_ERR_ARG, ctx, "unknown colour map 7");
+    tu_expect_status(rp_xai_map_overlay(ctx, NULL, 1, map, 2, 2, 1.0f, false, RP_CMAP_JET, 0.5f, rgb), RP_ERR_ARG, ctx, "img is NULL");
+    tu_expect_status(rp_xai_map_overlay(ctx, img, 2, map, 2, 2, 1.0f, false, RP_CMAP_JET, 0.5f, rgb), RP_ERR_ARG, ctx, "C = 2");
 
     assert_int_equal(rp_view_scale(28, 20, 112), 4);
     assert_int_equal(rp_view_scale(200, 20, 112), 1);

@@ -10,12 +10,6 @@
 #include "data/dataset.h"
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_dataset_labels(void **state)
 {
     (void)state;
@@ -31,11 +25,11 @@ static void test_dataset_labels(void **state)
     assert_int_equal(rp_dataset_labels(ctx, ds, 0, N, y), RP_OK);
     assert_memory_equal(y, labels, sizeof labels);
     assert_int_equal(rp_dataset_labels(ctx, ds, N, 0, y), RP_OK); /* an empty range at the end */
-    expect(rp_dataset_labels(ctx, NULL, 0, 1, y), RP_ERR_ARG, ctx, "the data set is NULL");
-    expect(rp_dataset_labels(ctx, ds, 0, 1, NULL), RP_ERR_ARG, ctx, "y is NULL");
-    expect(rp_dataset_labels(ctx, ds, 3, 3, y), RP_ERR_ARG, ctx, "samples 3..5 outside the 5");
-    expect(rp_dataset_labels(ctx, ds, -1, 1, y), RP_ERR_ARG, ctx, "outside");
-    expect(rp_dataset_labels(ctx, ds, 0, -1, y), RP_ERR_ARG, ctx, "outside");
+    tu_expect_status(rp_dataset_labels(ctx, NULL, 0, 1, y), RP_ERR_ARG, ctx, "the data set is NULL");
+    tu_expect_status(rp_dataset_labels(ctx, ds, 0, 1, NULL), RP_ERR_ARG, ctx, "y is NULL");
+    tu_expect_status(rp_dataset_labels(ctx, ds, 3, 3, y), RP_ERR_ARG, ctx, "samples 3..5 outside the 5");
+    tu_expect_status(rp_dataset_labels(ctx, ds, -1, 1, y), RP_ERR_ARG, ctx, "outside");
+    tu_expect_status(rp_dataset_labels(ctx, ds, 0, -1, y), RP_ERR_ARG, ctx, "outside");
     rp_dataset_destroy(ds);
     rp_ctx_destroy(ctx);
 }
@@ -49,12 +43,12 @@ static void test_severities(void **state)
     assert_true(!sev[0] && sev[1] && !sev[2] && sev[3] && sev[4] && !sev[5]);
     assert_int_equal(rp_corruption_parse_severities(ctx, "5", sev), RP_OK);
     assert_true(sev[5] && !sev[1]);
-    expect(rp_corruption_parse_severities(ctx, "0,2", sev), RP_ERR_ARG, ctx, "outside 1..5");
-    expect(rp_corruption_parse_severities(ctx, "2-6", sev), RP_ERR_ARG, ctx, "outside 1..5");
-    expect(rp_corruption_parse_severities(ctx, "two", sev), RP_ERR_ARG, ctx, "not a list");
-    expect(rp_corruption_parse_severities(ctx, "", sev), RP_ERR_ARG, ctx, "empty list");
-    expect(rp_corruption_parse_severities(ctx, NULL, sev), RP_ERR_ARG, ctx, "empty list");
-    expect(rp_corruption_parse_severities(ctx, "1", NULL), RP_ERR_ARG, ctx, "sev is NULL");
+    tu_expect_status(rp_corruption_parse_severities(ctx, "0,2", sev), RP_ERR_ARG, ctx, "outside 1..5");
+    tu_expect_status(rp_corruption_parse_severities(ctx, "2-6", sev), RP_ERR_ARG, ctx, "outside 1..5");
+    tu_expect_status(rp_corruption_parse_severities(ctx, "two", sev), RP_ERR_ARG, ctx, "not a list");
+    tu_expect_status(rp_corruption_parse_severities(ctx, "", sev), RP_ERR_ARG, ctx, "empty list");
+    tu_expect_status(rp_corruption_parse_severities(ctx, NULL, sev), RP_ERR_ARG, ctx, "empty list");
+    tu_expect_status(rp_corruption_parse_severities(ctx, "1", NULL), RP_ERR_ARG, ctx, "sev is NULL");
     rp_ctx_destroy(ctx);
 }
 
@@ -71,13 +65,13 @@ static void test_png_u8(void **state)
     float x[H * W];
     assert_int_equal(rp_image_load(ctx, path, H, W, 1, x), RP_OK); /* the same size: no resampling */
     for (int i = 0; i < H * W; i++) assert_true(fabsf(x[i] * 255.0f - pix[i]) < 1e-3f);
-    expect(rp_image_write_png_u8(ctx, NULL, pix, H, W, 1), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_image_write_png_u8(ctx, path, NULL, H, W, 1), RP_ERR_ARG, ctx, "pix is NULL");
-    expect(rp_image_write_png_u8(ctx, path, pix, 0, W, 1), RP_ERR_ARG, ctx, "C must be 1 or 3");
-    expect(rp_image_write_png_u8(ctx, path, pix, H, W, 2), RP_ERR_ARG, ctx, "C must be 1 or 3");
+    tu_expect_status(rp_image_write_png_u8(ctx, NULL, pix, H, W, 1), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_image_write_png_u8(ctx, path, NULL, H, W, 1), RP_ERR_ARG, ctx, "pix is NULL");
+    tu_expect_status(rp_image_write_png_u8(ctx, path, pix, 0, W, 1), RP_ERR_ARG, ctx, "C must be 1 or 3");
+    tu_expect_status(rp_image_write_png_u8(ctx, path, pix, H, W, 2), RP_ERR_ARG, ctx, "C must be 1 or 3");
     char bad[600];
     snprintf(bad, sizeof bad, "%s/no_such_dir/x.png", tu_tmpdir());
-    expect(rp_image_write_png_u8(ctx, bad, pix, H, W, 1), RP_ERR_IO, ctx, "no_such_dir");
+    tu_expect_status(rp_image_write_png_u8(ctx, bad, pix, H, W, 1), RP_ERR_IO, ctx, "no_such_dir");
     remove(path);
     rp_ctx_destroy(ctx);
 }

@@ -6,17 +6,11 @@
 
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (msg && !strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_dist_bad_arguments(void **state)
 {
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
-    expect(rp_dist_create(ctx, NULL), RP_ERR_ARG, ctx, "out is NULL");
+    tu_expect_status(rp_dist_create(ctx, NULL), RP_ERR_ARG, ctx, "out is NULL");
     rp_dist *d = NULL;
     assert_int_equal(rp_dist_create(ctx, &d), RP_OK);
     float f[2] = {1, 2};
@@ -33,14 +27,14 @@ static void test_dist_bad_arguments(void **state)
     assert_int_equal(rp_dist_rank(NULL), 0);
     assert_int_equal(rp_dist_size(NULL), 1);
     /* NULL buffers and a bad root: named in the handle's context */
-    expect(rp_dist_sum_f32(d, NULL, 2), RP_ERR_ARG, ctx, "sum's buffer is NULL");
-    expect(rp_dist_sum_f64(d, NULL, 2), RP_ERR_ARG, ctx, "sum's buffer is NULL");
-    expect(rp_dist_bcast(d, NULL, 4, 0), RP_ERR_ARG, ctx, "broadcast's buffer is NULL");
-    expect(rp_dist_bcast(d, f, sizeof f, 1), RP_ERR_ARG, ctx, "broadcast from rank 1 of 1");
-    expect(rp_dist_allgather(d, NULL, 4, all, NULL), RP_ERR_ARG, ctx, "own part is NULL");
-    expect(rp_dist_allgather(d, f, sizeof f, NULL, NULL), RP_ERR_ARG, ctx, "result is NULL");
-    expect(rp_dist_total(d, 4, NULL), RP_ERR_ARG, ctx, "total is NULL");
-    expect(rp_dist_check_same(d, 1, NULL), RP_ERR_ARG, ctx, "what is NULL");
+    tu_expect_status(rp_dist_sum_f32(d, NULL, 2), RP_ERR_ARG, ctx, "sum's buffer is NULL");
+    tu_expect_status(rp_dist_sum_f64(d, NULL, 2), RP_ERR_ARG, ctx, "sum's buffer is NULL");
+    tu_expect_status(rp_dist_bcast(d, NULL, 4, 0), RP_ERR_ARG, ctx, "broadcast's buffer is NULL");
+    tu_expect_status(rp_dist_bcast(d, f, sizeof f, 1), RP_ERR_ARG, ctx, "broadcast from rank 1 of 1");
+    tu_expect_status(rp_dist_allgather(d, NULL, 4, all, NULL), RP_ERR_ARG, ctx, "own part is NULL");
+    tu_expect_status(rp_dist_allgather(d, f, sizeof f, NULL, NULL), RP_ERR_ARG, ctx, "result is NULL");
+    tu_expect_status(rp_dist_total(d, 4, NULL), RP_ERR_ARG, ctx, "total is NULL");
+    tu_expect_status(rp_dist_check_same(d, 1, NULL), RP_ERR_ARG, ctx, "what is NULL");
     /* nothing to move: a NULL buffer is fine */
     assert_int_equal(rp_dist_sum_f32(d, NULL, 0), RP_OK);
     rp_dist_destroy(d);

@@ -7,12 +7,6 @@
 
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_parse_eps(void **state)
 {
     (void)state;
@@ -26,13 +20,13 @@ static void test_parse_eps(void **state)
     assert_true(isinf(e));
     assert_int_equal(rp_parse_eps(ctx, "0", &e), RP_OK);
     assert_true(e == 0.0f);
-    expect(rp_parse_eps(ctx, "-0.1", &e), RP_ERR_ARG, ctx, ">= 0");
-    expect(rp_parse_eps(ctx, "8/0", &e), RP_ERR_ARG, ctx, "bad eps '8/0'");
-    expect(rp_parse_eps(ctx, "nan", &e), RP_ERR_ARG, ctx, "bad eps 'nan'");
-    expect(rp_parse_eps(ctx, "0.1x", &e), RP_ERR_ARG, ctx, "bad eps '0.1x'");
-    expect(rp_parse_eps(ctx, "", &e), RP_ERR_ARG, ctx, "bad eps ''");
-    expect(rp_parse_eps(ctx, NULL, &e), RP_ERR_ARG, ctx, "the text is NULL");
-    expect(rp_parse_eps(ctx, "0.1", NULL), RP_ERR_ARG, ctx, "out is NULL");
+    tu_expect_status(rp_parse_eps(ctx, "-0.1", &e), RP_ERR_ARG, ctx, ">= 0");
+    tu_expect_status(rp_parse_eps(ctx, "8/0", &e), RP_ERR_ARG, ctx, "bad eps '8/0'");
+    tu_expect_status(rp_parse_eps(ctx, "nan", &e), RP_ERR_ARG, ctx, "bad eps 'nan'");
+    tu_expect_status(rp_parse_eps(ctx, "0.1x", &e), RP_ERR_ARG, ctx, "bad eps '0.1x'");
+    tu_expect_status(rp_parse_eps(ctx, "", &e), RP_ERR_ARG, ctx, "bad eps ''");
+    tu_expect_status(rp_parse_eps(ctx, NULL, &e), RP_ERR_ARG, ctx, "the text is NULL");
+    tu_expect_status(rp_parse_eps(ctx, "0.1", NULL), RP_ERR_ARG, ctx, "out is NULL");
     rp_ctx_destroy(ctx);
 }
 
@@ -46,10 +40,10 @@ static void test_model_fits(void **state)
     assert_int_equal(rp_model_create(ctx, &cfg, &m), RP_OK);
     assert_int_equal(rp_check_model_fits(ctx, m, 6, 4, 1, 5), RP_OK);
     assert_int_equal(rp_check_model_fits(ctx, m, 6, 4, 1, 3), RP_OK); /* fewer classes: fine */
-    expect(rp_check_model_fits(ctx, m, 4, 6, 1, 5), RP_ERR_SHAPE, ctx, "data images are 4x6x1 but the model expects 6x4x1");
-    expect(rp_check_model_fits(ctx, m, 6, 4, 3, 5), RP_ERR_SHAPE, ctx, "6x4x3");
-    expect(rp_check_model_fits(ctx, m, 6, 4, 1, 7), RP_ERR_SHAPE, ctx, "data has 7 classes but the model only 5");
-    expect(rp_check_model_fits(ctx, NULL, 6, 4, 1, 5), RP_ERR_ARG, ctx, "the model is NULL");
+    tu_expect_status(rp_check_model_fits(ctx, m, 4, 6, 1, 5), RP_ERR_SHAPE, ctx, "data images are 4x6x1 but the model expects 6x4x1");
+    tu_expect_status(rp_check_model_fits(ctx, m, 6, 4, 3, 5), RP_ERR_SHAPE, ctx, "6x4x3");
+    tu_expect_status(rp_check_model_fits(ctx, m, 6, 4, 1, 7), RP_ERR_SHAPE, ctx, "data has 7 classes but the model only 5");
+    tu_expect_status(rp_check_model_fits(ctx, NULL, 6, 4, 1, 5), RP_ERR_ARG, ctx, "the model is NULL");
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
 }

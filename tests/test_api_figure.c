@@ -8,12 +8,6 @@
 
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_figure_draws(void **state)
 {
     (void)state;
@@ -44,13 +38,13 @@ static void test_figure_draws(void **state)
     assert_int_equal(rp_text_width(NULL, 2), 0);
     assert_int_equal(rp_text_height(3), 15);
 
-    expect(rp_figure_image(f, 0, 0, NULL, 2, 2, 1, 1), RP_ERR_ARG, ctx, "img is NULL");
-    expect(rp_figure_image(f, 0, 0, img, 2, 2, 2, 1), RP_ERR_ARG, ctx, "c must be 1 or 3");
-    expect(rp_figure_image(f, 0, 0, img, 0, 2, 1, 1), RP_ERR_ARG, ctx, "image 0x2x1");
-    expect(rp_figure_image(f, 0, 0, img, 2, 2, 1, 0), RP_ERR_ARG, ctx, "scale 0");
-    expect(rp_figure_text(f, 0, 0, NULL, 1, 0, 0, 0), RP_ERR_ARG, ctx, "text is NULL");
-    expect(rp_figure_text(f, 0, 0, "X", 0, 0, 0, 0), RP_ERR_ARG, ctx, "scale < 1");
-    expect(rp_figure_write_png(f, NULL), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_figure_image(f, 0, 0, NULL, 2, 2, 1, 1), RP_ERR_ARG, ctx, "img is NULL");
+    tu_expect_status(rp_figure_image(f, 0, 0, img, 2, 2, 2, 1), RP_ERR_ARG, ctx, "c must be 1 or 3");
+    tu_expect_status(rp_figure_image(f, 0, 0, img, 0, 2, 1, 1), RP_ERR_ARG, ctx, "image 0x2x1");
+    tu_expect_status(rp_figure_image(f, 0, 0, img, 2, 2, 1, 0), RP_ERR_ARG, ctx, "scale 0");
+    tu_expect_status(rp_figure_text(f, 0, 0, NULL, 1, 0, 0, 0), RP_ERR_ARG, ctx, "text is NULL");
+    tu_expect_status(rp_figure_text(f, 0, 0, "X", 0, 0, 0, 0), RP_ERR_ARG, ctx, "scale < 1");
+    tu_expect_status(rp_figure_write_png(f, NULL), RP_ERR_ARG, ctx, "path is NULL");
     assert_int_equal(rp_figure_fill(NULL, 0, 0, 1, 1, 0, 0, 0), RP_ERR_ARG);
     assert_int_equal(rp_figure_image(NULL, 0, 0, img, 2, 2, 1, 1), RP_ERR_ARG);
     assert_int_equal(rp_figure_text(NULL, 0, 0, "X", 1, 0, 0, 0), RP_ERR_ARG);
@@ -59,10 +53,10 @@ static void test_figure_draws(void **state)
     rp_figure_destroy(NULL);
 
     rp_figure *g = NULL;
-    expect(rp_figure_create(ctx, 0, 4, 0, &g), RP_ERR_ARG, ctx, "size 0x4");
+    tu_expect_status(rp_figure_create(ctx, 0, 4, 0, &g), RP_ERR_ARG, ctx, "size 0x4");
     assert_null(g);
-    expect(rp_figure_create(ctx, 4, 40000, 0, &g), RP_ERR_ARG, ctx, "1..32768");
-    expect(rp_figure_create(ctx, 4, 4, 0, NULL), RP_ERR_ARG, ctx, "out is NULL");
+    tu_expect_status(rp_figure_create(ctx, 4, 40000, 0, &g), RP_ERR_ARG, ctx, "1..32768");
+    tu_expect_status(rp_figure_create(ctx, 4, 4, 0, NULL), RP_ERR_ARG, ctx, "out is NULL");
     remove(path);
     rp_ctx_destroy(ctx);
 }

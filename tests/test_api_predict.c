@@ -11,12 +11,6 @@
 
 enum { B = 2, S = 8, K = 3 };
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static rp_model *make(rp_ctx *ctx)
 {
     rp_model_config cfg = {.arch = "smallcnn", .num_classes = K, .H = S, .W = S, .C = 3, .max_batch = B, .seed = 5};
@@ -37,11 +31,11 @@ static void test_infer(void **state)
     const float *logits = NULL;
     assert_int_equal(rp_model_infer(ctx, m, x, B, &logits), RP_OK);
     for (int i = 0; i < B * K; i++) assert_true(fabsf(logits[i] - ref[i]) <= 1e-5f * (1.0f + fabsf(ref[i])));
-    expect(rp_model_infer(ctx, NULL, x, B, &logits), RP_ERR_ARG, ctx, "the model is NULL");
-    expect(rp_model_infer(ctx, m, NULL, B, &logits), RP_ERR_ARG, ctx, "x is NULL");
-    expect(rp_model_infer(ctx, m, x, B, NULL), RP_ERR_ARG, ctx, "logits is NULL");
-    expect(rp_model_infer(ctx, m, x, 0, &logits), RP_ERR_ARG, ctx, "batch 0 outside [1, 2]");
-    expect(rp_model_infer(ctx, m, x, B + 1, &logits), RP_ERR_ARG, ctx, "batch 3 outside [1, 2]");
+    tu_expect_status(rp_model_infer(ctx, NULL, x, B, &logits), RP_ERR_ARG, ctx, "the model is NULL");
+    tu_expect_status(rp_model_infer(ctx, m, NULL, B, &logits), RP_ERR_ARG, ctx, "x is NULL");
+    tu_expect_status(rp_model_infer(ctx, m, x, B, NULL), RP_ERR_ARG, ctx, "logits is NULL");
+    tu_expect_status(rp_model_infer(ctx, m, x, 0, &logits), RP_ERR_ARG, ctx, "batch 0 outside [1, 2]");
+    tu_expect_status(rp_model_infer(ctx, m, x, B + 1, &logits), RP_ERR_ARG, ctx, "batch 3 outside [1, 2]");
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
 }
@@ -59,18 +53,18 @@ static void test_image_and_names(void **state)
     assert_int_equal(rp_image_write_png(ctx, png, img, 4, 4, 3, 1), RP_OK);
     assert_int_equal(rp_image_load(ctx, png, S, S, 3, x), RP_OK); /* upsampled: constant per channel */
     for (int i = 0; i < S * S * 3; i++) assert_true(fabsf(x[i] - img[i % 3]) <= 1.0f / 255.0f + 1e-6f);
-    expect(rp_image_load(ctx, NULL, S, S, 3, x), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_image_load(ctx, png, S, S, 3, NULL), RP_ERR_ARG, ctx, "x is NULL");
-    expect(rp_image_load(ctx, png, 0, S, 3, x), RP_ERR_ARG, ctx, "size 0x8");
-    expect(rp_image_load(ctx, png, S, S, 2, x), RP_ERR_UNSUPPORTED, ctx, "1 or 3 channels");
+    tu_expect_status(rp_image_load(ctx, NULL, S, S, 3, x), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_image_load(ctx, png, S, S, 3, NULL), RP_ERR_ARG, ctx, "x is NULL");
+    tu_expect_status(rp_image_load(ctx, png, 0, S, 3, x), RP_ERR_ARG, ctx, "size 0x8");
+    tu_expect_status(rp_image_load(ctx, png, S, S, 2, x), RP_ERR_UNSUPPORTED, ctx, "1 or 3 channels");
     assert_int_not_equal(rp_image_load(ctx, missing, S, S, 3, x), RP_OK);
     assert_non_null(strstr(rp_ctx_error(ctx), "no_such_image.png"));
 
     float mean[3], std[3];
     assert_int_equal(rp_imagenet_norm(ctx, mean, std), RP_OK);
     assert_true(mean[0] == 0.485f && mean[2] == 0.406f && std[1] == 0.224f);
-    expect(rp_imagenet_norm(ctx, NULL, std), RP_ERR_ARG, ctx, "mean is NULL");
-    expect(rp_imagenet_norm(ctx, mean, NULL), RP_ERR_ARG, ctx, "std is NULL");
+    tu_expect_status(rp_imagenet_norm(ctx, NULL, std), RP_ERR_ARG, ctx, "mean is NULL");
+    tu_expect_status(rp_imagenet_norm(ctx, mean, NULL), RP_ERR_ARG, ctx, "std is NULL");
 
     rp_model *m = make(ctx);
     const char *const names[K] = {"cat", "dog", "bird"};
@@ -82,9 +76,9 @@ static void test_image_and_names(void **state)
     for (int k = 0; k < K; k++) assert_string_equal(got[k], names[k]);
     rp_checkpoint_free_names(got, n);
     rp_checkpoint_free_names(NULL, 0);
-    expect(rp_checkpoint_class_names(ctx, NULL, &got, &n), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_checkpoint_class_names(ctx, ckpt, NULL, &n), RP_ERR_ARG, ctx, "names is NULL");
-    expect(rp_checkpoint_class_names(ctx, ckpt, &got, NULL), RP_ERR_ARG, ctx, "n is NULL");
+    tu_expect_status(rp_checkpoint_class_names(ctx, NULL, &got, &n), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_checkpoint_class_names(ctx, ckpt, NULL, &n), RP_ERR_ARG, ctx, "names is NULL");
+    tu_expect_status(rp_checkpoint_class_names(ctx, ckpt, &got, NULL), RP_ERR_ARG, ctx, "n is NULL");
     assert_int_not_equal(rp_checkpoint_class_names(ctx, missing, &got, &n), RP_OK);
     assert_non_null(strstr(rp_ctx_error(ctx), "no_such_image.png"));
     remove(png), remove(ckpt);

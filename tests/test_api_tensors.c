@@ -10,12 +10,6 @@
 #include "io/safetensors.h"
 #include "testutil.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_tensors_write(void **state)
 {
     (void)state;
@@ -37,20 +31,20 @@ static void test_tensors_write(void **state)
     rp_st_close(f);
 
     rp_tensor_entry bad = t[0];
-    expect(rp_tensors_write(ctx, NULL, t, 2, keys, vals, 1), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_tensors_write(ctx, path, NULL, 2, keys, vals, 1), RP_ERR_ARG, ctx, "tensors is NULL");
-    expect(rp_tensors_write(ctx, path, t, 2, NULL, vals, 1), RP_ERR_ARG, ctx, "the metadata is NULL");
-    expect(rp_tensors_write(ctx, path, t, -1, keys, vals, 1), RP_ERR_ARG, ctx, "-1 tensors");
+    tu_expect_status(rp_tensors_write(ctx, NULL, t, 2, keys, vals, 1), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_tensors_write(ctx, path, NULL, 2, keys, vals, 1), RP_ERR_ARG, ctx, "tensors is NULL");
+    tu_expect_status(rp_tensors_write(ctx, path, t, 2, NULL, vals, 1), RP_ERR_ARG, ctx, "the metadata is NULL");
+    tu_expect_status(rp_tensors_write(ctx, path, t, -1, keys, vals, 1), RP_ERR_ARG, ctx, "-1 tensors");
     bad.dtype = (rp_tensor_dtype)7;
-    expect(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "unknown dtype 7");
+    tu_expect_status(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "unknown dtype 7");
     bad = t[0], bad.ndim = 9;
-    expect(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "9 dimensions");
+    tu_expect_status(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "9 dimensions");
     bad = t[0], bad.name = "__metadata__";
-    expect(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "invalid name");
+    tu_expect_status(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "invalid name");
     bad = t[0], bad.data = NULL;
-    expect(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "has no data");
+    tu_expect_status(rp_tensors_write(ctx, path, &bad, 1, NULL, NULL, 0), RP_ERR_ARG, ctx, "has no data");
     const char *null_val[1] = {NULL};
-    expect(rp_tensors_write(ctx, path, t, 2, keys, null_val, 1), RP_ERR_ARG, ctx, "metadata entry 0 is NULL");
+    tu_expect_status(rp_tensors_write(ctx, path, t, 2, keys, null_val, 1), RP_ERR_ARG, ctx, "metadata entry 0 is NULL");
     remove(path);
     rp_ctx_destroy(ctx);
 }
@@ -64,8 +58,8 @@ static void test_eps_text_and_fail(void **state)
     assert_string_equal(buf, "0.03137 (8/255)");
     assert_int_equal(rp_eps_text(ctx, INFINITY, buf, sizeof buf), RP_OK);
     assert_string_equal(buf, "inf");
-    expect(rp_eps_text(ctx, 0.1f, NULL, 32), RP_ERR_ARG, ctx, "buf is NULL");
-    expect(rp_eps_text(ctx, 0.1f, buf, 4), RP_ERR_ARG, ctx, "too small");
+    tu_expect_status(rp_eps_text(ctx, 0.1f, NULL, 32), RP_ERR_ARG, ctx, "buf is NULL");
+    tu_expect_status(rp_eps_text(ctx, 0.1f, buf, 4), RP_ERR_ARG, ctx, "too small");
     assert_int_equal(rp_fail(ctx, RP_ERR_IO, "my step %d failed", 3), RP_ERR_IO);
     assert_string_equal(rp_ctx_error(ctx), "my step 3 failed");
     assert_int_equal(rp_fail(ctx, RP_ERR_ARG, NULL), RP_ERR_ARG);

@@ -10,12 +10,6 @@
 
 enum { B = 4, S = 4, K = 3 };
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void make(rp_ctx *ctx, uint64_t seed, rp_model **m, rp_optim **o)
 {
     rp_model_config cfg = {.arch = "mlp", .num_classes = K, .H = S, .W = S, .C = 1, .max_batch = B, .seed = seed};
@@ -58,15 +52,15 @@ static void test_trainstate(void **state)
     assert_true(got.epoch == 2 && got.batch == 5 && got.seen == 20 && got.correct == 7 && got.loss_sum == 1.5);
 
     rp_train_parts no_model = {.opt = oa}, no_opt = {.m = ma};
-    expect(rp_trainstate_save(ctx, NULL, &pa, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_trainstate_save(ctx, path, NULL, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "parts is NULL");
-    expect(rp_trainstate_save(ctx, path, &no_model, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "the model");
-    expect(rp_trainstate_save(ctx, path, &no_opt, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "the optimizer");
-    expect(rp_trainstate_save(ctx, path, &pa, NULL, NULL, NULL, NULL), RP_ERR_ARG, ctx, "pos is NULL");
-    expect(rp_trainstate_load(ctx, NULL, &pb, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "path is NULL");
-    expect(rp_trainstate_load(ctx, path, NULL, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "parts is NULL");
-    expect(rp_trainstate_load(ctx, path, &no_opt, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "the optimizer");
-    expect(rp_trainstate_load(ctx, path, &pb, NULL, NULL, NULL, NULL), RP_ERR_ARG, ctx, "pos is NULL");
+    tu_expect_status(rp_trainstate_save(ctx, NULL, &pa, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_trainstate_save(ctx, path, NULL, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "parts is NULL");
+    tu_expect_status(rp_trainstate_save(ctx, path, &no_model, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "the model");
+    tu_expect_status(rp_trainstate_save(ctx, path, &no_opt, &pos, NULL, NULL, NULL), RP_ERR_ARG, ctx, "the optimizer");
+    tu_expect_status(rp_trainstate_save(ctx, path, &pa, NULL, NULL, NULL, NULL), RP_ERR_ARG, ctx, "pos is NULL");
+    tu_expect_status(rp_trainstate_load(ctx, NULL, &pb, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_trainstate_load(ctx, path, NULL, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "parts is NULL");
+    tu_expect_status(rp_trainstate_load(ctx, path, &no_opt, NULL, &got, NULL, NULL), RP_ERR_ARG, ctx, "the optimizer");
+    tu_expect_status(rp_trainstate_load(ctx, path, &pb, NULL, NULL, NULL, NULL), RP_ERR_ARG, ctx, "pos is NULL");
     assert_int_not_equal(rp_trainstate_load(ctx, missing, &pb, NULL, &got, NULL, NULL), RP_OK);
     assert_non_null(strstr(rp_ctx_error(ctx), "no_such.state"));
     remove(path);

@@ -175,3 +175,10 @@ void tu_graph_free(tu_graph *o)
     rp_graph_free(&o->g);
     rp_ctx_destroy(o->ctx);
 }
+
+void tu_expect_status(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
+{
+    if (got != want)
+        fail_msg("status %s, expected %s (%s)", rp_status_name(got), rp_status_name(want), rp_ctx_error(ctx));
+    if (msg && !strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
+}

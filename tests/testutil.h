@@ -13,6 +13,9 @@
 
 /* Fill with U(lo, hi) from a seeded stream. */
 void tu_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+
+/* got must be want and, when msg is not NULL, ctx's message must contain msg. */
+void tu_expect_status(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg);
 /* Fill with values whose magnitude is at least gap away from each of the kinks
  * (e.g. 0 and 6 for ReLU6), so central differences never straddle one. */
 void tu_fill_away_from(float *x, size_t n, float lo, float hi, const float *kinks, int n_kinks,
