@@ -599,24 +599,37 @@ rp_status rp_parse_eps(rp_ctx *ctx, const char *s, float *out);
 rp_status rp_eps_text(rp_ctx *ctx, float eps, char *buf, size_t size);
 
 /* ---- robustness evaluation ------------------------------------------------------------
- * Accuracy of one or more models under conditions — clean, a corruption at a severity, an
- * attack, the worst case over attacks — all on the same images of a data set. An example is
+ * Accuracy of one or more models under conditions — clean, noise, a corruption at a severity,
+ * an attack, the worst case over attacks — all on the same images of a data set. An example is
  * robust under an attack only when the model classifies both x and x_adv correctly
  * (AutoAttack's convention), so robust accuracy <= clean accuracy. Corrupted images are made
  * once per batch and shared by every model; image i of the data set is corrupted from the
  * stream of (seed, i), so results do not depend on the batch size or thread count. */
 
-typedef enum rp_eval_kind { RP_EVAL_CLEAN, RP_EVAL_CORRUPTION, RP_EVAL_ATTACK } rp_eval_kind;
+typedef enum rp_eval_kind { RP_EVAL_CLEAN, RP_EVAL_CORRUPTION, RP_EVAL_ATTACK, RP_EVAL_NOISE } rp_eval_kind;
 
 typedef struct rp_eval_condition {
     rp_eval_kind kind;
     const char *corruption;  /* RP_EVAL_CORRUPTION: its name (rp_corruption_find) */
-    int severity;            /* RP_EVAL_CORRUPTION: 1..5 */
+    int severity;            /* RP_EVAL_CORRUPTION: 1..5; RP_EVAL_NOISE: 1..5, or 0 with a strength */
     rp_attack_config attack; /* RP_EVAL_ATTACK. With kind RP_ATTACK_WORST: the per-example worst
                                 case over every other attack of the list at the same norm and
                                 eps, together with APGD-CE, APGD-T and Square (AutoAttack's
                                 sequence, run here unless all three are in the list) */
+    const char *noise;       /* RP_EVAL_NOISE: "gaussian", "shot", "impulse" ("salt-and-pepper"),
+                                "speckle" (rp_eval_noise_strength); image i's noise is drawn from
+                                the stream of (noise, strength, i), shared by every model */
+    float strength;          /* RP_EVAL_NOISE: sigma, c or amount; <= 0: the severity's for the
+                                data's image size */
 } rp_eval_condition;
+
+/* The strength of noise `name` at severity 1..5 for images of H x W (the severity table
+ * rp_corruption_table_name names): gaussian and speckle sigma, shot's photon scale c, impulse's
+ * amount. *canonical (may be NULL) gets the noise's own name, STATIC ("impulse" for
+ * "salt-and-pepper"). RP_ERR_ARG naming an unknown noise, for a severity outside 1..5, H or W
+ * < 1, or a NULL name or strength. Thread-safe (no state). */
+rp_status rp_eval_noise_strength(rp_ctx *ctx, const char *name, int severity, int H, int W, float *strength,
+                                 const char **canonical);
 
 typedef struct rp_eval_options {
     int first;      /* the first example of the data set (0) */
@@ -624,7 +637,19 @@ typedef struct rp_eval_options {
     int batch;      /* batch size (> 0) */
     uint64_t seed;  /* the corruption streams (attacks use their own config's seed) */
     unsigned char *correct; /* optional, caller-owned (n_conds, n_models, n) bytes: per-example
-                               (robust) correctness, for paired statistics */
+                               (robust) correctness, for paired statistics (0 for rows not applicable) */
+    rp_model *source;   /* optional, BORROWED: every attack is crafted on source and applied to
+                           each model (transfer); NULL: white-box */
+    bool adapt_bn;      /* clean, noise and corruption rows: test-time batch-norm adaptation, each
+                           batch normalised with its own statistics; attacks see the stored ones.
+                           A model without batch norm is RP_ERR_ARG */
+    rp_dist *dist;      /* optional, BORROWED: the job's processes share the examples and every
+                           process gets all the rows (and `correct`), exactly as one process
+                           computes them; every process must call with the same arguments */
+    /* optional: called on the calling thread after each batch of condition `cond` (-1: the clean
+       pass the attacks need when the list has no clean row), done of total examples */
+    void (*progress)(void *arg, int cond, int done, int total);
+    void *progress_arg;
 } rp_eval_options;
 
 typedef struct rp_eval_result {
@@ -634,7 +659,9 @@ typedef struct rp_eval_result {
     bool not_applicable;/* a corruption that is the identity on this data (saturate on gray) */
     double ece;         /* clean and corruption rows: expected calibration error (15 bins); NaN
                            for attacks */
+    bool ball_checked;  /* attacks: the ball was checked on every batch (in_ball says how it went) */
     bool in_ball;       /* attacks: every perturbation was inside the eps-ball and [clip] */
+    bool deterministic; /* clean: the first batch forwarded twice more gave identical logits */
     float max_norm;     /* attacks: the largest perturbation norm seen */
     long passes;        /* attacks: forward(+backward) passes used */
     double seconds;     /* wall time of the condition (all models together) */
@@ -642,11 +669,74 @@ typedef struct rp_eval_result {
 
 /* Fill results[c * n_models + m] for condition c and model m. Every model must fit the data
  * set's image size and classes (RP_ERR_SHAPE naming the model's index). Errors: RP_ERR_ARG for
- * NULL arguments, an unknown corruption (named) or severity, a bad batch or range. The models'
- * activation arenas grow to the batch. */
+ * NULL arguments, an unknown corruption or noise (named) or severity, a bad batch or range. The models'
+ * activation arenas grow to the batch. The models, source and dist are BORROWED for the call:
+ * one call at a time per model, and no other use of the models meanwhile. */
 rp_status rp_evaluate_conditions(rp_ctx *ctx, rp_model *const *models, int n_models, const rp_dataset *ds,
                                  const rp_eval_condition *conds, int n_conds, const rp_eval_options *opts,
                                  rp_eval_result *results);
+
+/* The evaluation checklist (Carlini et al. 2019; Athalye et al. 2018; AutoAttack's flags):
+ * warnings about model m's column of a table that rp_evaluate_conditions filled (conds x
+ * n_models results). A table that fails one reports fiction. The checks (rp_warning.check):
+ *   eps-monotone       accuracy rises with eps under one attack (FGSM: gradient masking)
+ *   steps-restarts     more steps or restarts of the same attack raise accuracy
+ *   iterative-vs-fgsm  an iterative attack (PGD, APGD) leaves more accuracy than FGSM
+ *   blackbox-vs-whitebox  Square (black-box) beats every white-box gradient attack
+ *   noise-vs-whitebox  random sign noise of the same eps is as strong as the white-box attacks
+ *   large-eps          at the largest L-inf eps >= 0.3 accuracy stays above 1 / num_classes
+ *   unbounded          an unbounded attack (eps = inf) leaves accuracy above 0
+ *   ball               perturbations outside the eps-ball or the pixel range
+ *   nondeterministic   the same input gave different logits (a randomized model: use EoT)
+ * Corruption rows are left out. transfer: the attacks were crafted on another model
+ * (rp_eval_options.source), so only the ball is checked. Accuracy differences up to slack (a
+ * fraction: 0, or 1/n) are not reported. Writes up to max_out warnings to out and the number
+ * there were in all to *count. RP_ERR_ARG for a NULL conds, results or count (or out with
+ * max_out > 0), n_conds or n_models < 1, m outside the columns, num_classes < 1, a negative
+ * slack or max_out, or a condition rp_evaluate_conditions would refuse (named). Thread-safe. */
+typedef struct rp_warning {
+    char check[24];    /* the check's id, above */
+    char message[400]; /* what was seen, with the rows and accuracies */
+} rp_warning;
+rp_status rp_evaluate_checklist(rp_ctx *ctx, const rp_eval_condition *conds, int n_conds, const rp_eval_result *results,
+                                int n_models, int m, int num_classes, bool transfer, double slack, rp_warning *out,
+                                int max_out, int *count);
+
+/* The corruption summary of model m (ImageNet-C's conventions, Hendrycks & Dietterich 2019)
+ * from a table rp_evaluate_conditions filled. Per corruption (out[k] for corruption k, k <
+ * rp_corruption_count()): its mean accuracy over the severities in the table, its CE (sum_s
+ * err / sum_s err_ref) and relative CE (sum_s (err_s - err_clean) / the reference's) against
+ * the model of column ref (-1: none, then CE and relative CE are NaN). Means (rp_corruption_means):
+ * per family (in rp_corruption_family_names' order), over all applicable corruptions, and the
+ * mCE: over ImageNet-C's 15 when all of them are present and applicable, else over every
+ * applicable corruption present, leaving out those whose CE (relative CE) is undefined. The
+ * relative CE needs a clean row (NaN without one). RP_ERR_ARG for a NULL conds, results, out
+ * or means, n_conds or n_models < 1, m or ref outside the columns, n_out <
+ * rp_corruption_count(), or a condition rp_evaluate_conditions would refuse (named).
+ * Thread-safe. */
+#define RP_CORRUPTION_FAMILIES 6 /* noise, blur, weather, digital, geometric, occlusion */
+typedef struct rp_corruption_summary {
+    bool present;         /* the table holds rows of this corruption */
+    bool applicable;      /* ... and they were run (not the identity on the data) */
+    int severities;       /* rows (severities) averaged */
+    double accuracy;      /* mean accuracy over the severities */
+    double ce;            /* sum_s err / sum_s err_ref (NaN: no reference, or err_ref sums to 0) */
+    double relative_ce;   /* sum_s (err_s - err_clean) / sum_s (ref's); NaN: no reference or the
+                             reference's sum <= 0 (the corruption did not hurt the reference) */
+} rp_corruption_summary;
+typedef struct rp_corruption_means {
+    double family_accuracy[RP_CORRUPTION_FAMILIES]; /* mean of the family's corruption means; NaN: none */
+    int family_count[RP_CORRUPTION_FAMILIES];       /* applicable corruptions in each family */
+    double accuracy;      /* mean corruption accuracy over all applicable corruptions present */
+    int count;            /* ... how many */
+    double mce, relative_mce; /* NaN when no corruption has one */
+    int mce_count;        /* corruptions of the set the mCE is over */
+    int mce_defined, relative_mce_defined; /* ... of which had a CE (relative CE) */
+    bool mce_imagenet_c;  /* the mCE is over ImageNet-C's 15 */
+} rp_corruption_means;
+rp_status rp_evaluate_corruption_summary(rp_ctx *ctx, const rp_eval_condition *conds, int n_conds,
+                                         const rp_eval_result *results, int n_models, int m, int ref,
+                                         rp_corruption_summary *out, int n_out, rp_corruption_means *means);
 
 /* ---- explanations -------------------------------------------------------------------
  * Attribution maps of a model's prediction, batched, one target class per image. Every

@@ -10,9 +10,8 @@
 #include "cli_dist.h"
 #include "eval_corruptions.h"
 #include "jsonl.h"
+#include "rampart.h"
 #include "report.h"
-#include "robust/evaluate.h"
-#include "robust/report.h"
 
 typedef struct eval_opts {
     cli_list models, attacks, eps, noises, severities;
@@ -37,7 +36,7 @@ typedef struct eval_ident {
 
 static const rp_attack_kind DEFAULT_ATTACKS[] = {RP_ATTACK_FGSM,   RP_ATTACK_PGD,   RP_ATTACK_APGD_CE, RP_ATTACK_APGD_T,
                                                  RP_ATTACK_SQUARE, RP_ATTACK_NOISE, RP_ATTACK_WORST};
-static const rp_noise_kind DEFAULT_NOISES[] = {RP_NOISE_GAUSSIAN, RP_NOISE_SHOT, RP_NOISE_IMPULSE};
+static const char *const DEFAULT_NOISES[] = {"gaussian", "shot", "impulse"};
 
 static int parse_eps(const char *s, float *out)
 {
@@ -56,10 +55,10 @@ static void attack_list(void)
 }
 
 /* The table's rows from the flags; returns the count or -1 after printing the problem. */
-static int build_conditions(const eval_opts *o, int H, int W, rp_condition *conds)
+static int build_conditions(const eval_opts *o, int H, int W, rp_eval_condition *conds)
 {
     int n = 0;
-    conds[n++] = (rp_condition){.kind = RP_COND_CLEAN};
+    conds[n++] = (rp_eval_condition){.kind = RP_EVAL_CLEAN};
     bool defaults = o->attacks.n == 0 && o->noises.n == 0 && !o->corruptions;
     rp_norm norm;
     if (!strcmp(o->norm, "linf")) norm = RP_NORM_LINF;
@@ -69,13 +68,15 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
         return -1;
     }
     /* noise rows */
-    rp_noise_kind noises[8];
+    const char *noises[8]; /* the noises' own names (rp_eval_noise_strength) */
     int n_noise = 0;
     if (defaults)
         for (size_t i = 0; i < sizeof DEFAULT_NOISES / sizeof DEFAULT_NOISES[0]; i++) noises[n_noise++] = DEFAULT_NOISES[i];
     for (int i = 0; i < o->noises.n; i++) {
         if (!strcmp(o->noises.items[i], "none")) continue;
-        if (n_noise == 8 || !rp_noise_parse(o->noises.items[i], &noises[n_noise])) {
+        float strength;
+        if (n_noise == 8 ||
+            rp_eval_noise_strength(NULL, o->noises.items[i], 1, H, W, &strength, &noises[n_noise]) != RP_OK) {
             fprintf(stderr, "rampart eval: unknown noise '%s' (one of: gaussian, shot, impulse, speckle, or none)\n",
                     o->noises.items[i]);
             return -1;
@@ -99,11 +100,12 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
         for (int s = 1; s <= 5; s++)
             if (on[s]) sev[n_sev++] = s;
     }
-    rp_corrupt_table table = rp_corrupt_table_for(H, W);
     for (int k = 0; k < n_noise; k++)
-        for (int s = 0; s < n_sev && n < MAX_CONDS; s++)
-            conds[n++] = (rp_condition){.kind = RP_COND_NOISE, .noise = noises[k], .severity = sev[s],
-                                        .strength = rp_noise_strength(noises[k], sev[s], table)};
+        for (int s = 0; s < n_sev && n < MAX_CONDS; s++) {
+            conds[n] = (rp_eval_condition){.kind = RP_EVAL_NOISE, .noise = noises[k], .severity = sev[s]};
+            if (rp_eval_noise_strength(NULL, noises[k], sev[s], H, W, &conds[n].strength, NULL) != RP_OK) return -1;
+            n++;
+        }
     if (o->corruptions && (n = eval_corruption_conditions(o->corruptions, &o->severities, conds, n, MAX_CONDS)) < 0)
         return -1;
     /* attack rows, grouped by eps */
@@ -135,7 +137,7 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
                 c.steps = o->steps;
             if (kinds[a] == RP_ATTACK_SQUARE) c.steps = o->queries;
             if (kinds[a] == RP_ATTACK_WORST) c.square_queries = o->queries;
-            conds[n++] = (rp_condition){.kind = RP_COND_ATTACK, .attack = c};
+            conds[n++] = (rp_eval_condition){.kind = RP_EVAL_ATTACK, .attack = c};
         }
     return n;
 }
@@ -143,13 +145,12 @@ static int build_conditions(const eval_opts *o, int H, int W, rp_condition *cond
 static const char *norm_name(rp_norm n) { return n == RP_NORM_LINF ? "linf" : n == RP_NORM_L2 ? "l2" : "l1"; }
 
 /* "pgd-20 linf eps 0.1 (25.5/255)", "gaussian sev 3 (0.08)", "clean". */
-static void row_label(const rp_condition *c, char *buf, size_t size)
+static void row_label(const rp_eval_condition *c, char *buf, size_t size)
 {
-    char e[48];
-    if (c->kind == RP_COND_CLEAN) snprintf(buf, size, "clean");
-    else if (c->kind == RP_COND_NOISE)
-        snprintf(buf, size, "%s sev %d (%g)", rp_noise_name(c->noise), c->severity, (double)c->strength);
-    else if (c->kind == RP_COND_CORRUPTION) eval_corruption_label(c, buf, size);
+    char e[48] = "";
+    if (c->kind == RP_EVAL_CLEAN) snprintf(buf, size, "clean");
+    else if (c->kind == RP_EVAL_NOISE) snprintf(buf, size, "%s sev %d (%g)", c->noise, c->severity, (double)c->strength);
+    else if (c->kind == RP_EVAL_CORRUPTION) eval_corruption_label(c, buf, size);
     else {
         const rp_attack_config *a = &c->attack;
         char name[48];
@@ -157,7 +158,8 @@ static void row_label(const rp_condition *c, char *buf, size_t size)
         if (a->kind == RP_ATTACK_PGD || a->kind == RP_ATTACK_APGD_CE || a->kind == RP_ATTACK_APGD_T)
             k += snprintf(name + k, sizeof name - (size_t)k, "-%d", a->steps);
         if (a->restarts > 1) snprintf(name + k, sizeof name - (size_t)k, "x%d", a->restarts);
-        snprintf(buf, size, "%s %s eps %s", name, norm_name(a->norm), rp_format_eps(e, sizeof e, a->eps));
+        rp_eps_text(NULL, a->eps, e, sizeof e); /* 32 bytes always suffice */
+        snprintf(buf, size, "%s %s eps %s", name, norm_name(a->norm), e);
     }
 }
 
@@ -182,21 +184,21 @@ static double dec(float v)
     return strtod(b, NULL);
 }
 
-static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, const char *model, const rp_condition *c,
-                     const rp_cond_result *r, const rp_attack_config *resolved)
+static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, const char *model,
+                     const rp_eval_condition *c, const rp_eval_result *r, const rp_attack_config *resolved)
 {
     cJSON *j = jsonl_row(&o->run, "eval");
     jsonl_add_model(j, model, id->sha[m]);
-    cJSON_AddStringToObject(j, "condition", c->kind == RP_COND_CLEAN        ? "clean"
-                                            : c->kind == RP_COND_NOISE      ? rp_noise_name(c->noise)
-                                            : c->kind == RP_COND_CORRUPTION ? "corruption"
+    cJSON_AddStringToObject(j, "condition", c->kind == RP_EVAL_CLEAN        ? "clean"
+                                            : c->kind == RP_EVAL_NOISE      ? c->noise
+                                            : c->kind == RP_EVAL_CORRUPTION ? "corruption"
                                                                             : rp_attack_name(c->attack.kind));
-    if (c->kind == RP_COND_CORRUPTION) eval_corruption_json_fields(j, c, r);
-    if (c->kind == RP_COND_NOISE) {
+    if (c->kind == RP_EVAL_CORRUPTION) eval_corruption_json_fields(j, c, r);
+    if (c->kind == RP_EVAL_NOISE) {
         cJSON_AddNumberToObject(j, "severity", c->severity);
         cJSON_AddNumberToObject(j, "strength", dec(c->strength));
     }
-    if (c->kind == RP_COND_ATTACK) {
+    if (c->kind == RP_EVAL_ATTACK) {
         const rp_attack_config *a = resolved ? resolved : &c->attack;
         if (isinf(a->eps)) cJSON_AddStringToObject(j, "eps", "inf");
         else {
@@ -212,7 +214,7 @@ static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, co
         cJSON_AddNumberToObject(j, "max_norm", dec(r->max_norm));
         cJSON_AddBoolToObject(j, "in_ball", r->in_ball);
     }
-    if (c->kind != RP_COND_CLEAN) cJSON_AddNumberToObject(j, "seed", o->seed);
+    if (c->kind != RP_EVAL_CLEAN) cJSON_AddNumberToObject(j, "seed", o->seed);
     if (o->reference && !strcmp(model, o->reference)) cJSON_AddBoolToObject(j, "reference", true);
     cJSON_AddNumberToObject(j, "n", r->n);
     if (r->not_applicable) cJSON_AddNullToObject(j, "accuracy"); /* never a zero */
@@ -220,7 +222,7 @@ static void json_row(const eval_opts *o, const eval_ident *id, int ci, int m, co
     if (isfinite(r->ece)) cJSON_AddNumberToObject(j, "ece", r->ece);
     if (o->adapt_bn) cJSON_AddBoolToObject(j, "adapt_bn", true);
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
-    jsonl_add_testset(j, id->test, c->kind == RP_COND_CLEAN ? id->ds : NULL);
+    jsonl_add_testset(j, id->test, c->kind == RP_EVAL_CLEAN ? id->ds : NULL);
     const unsigned char *ok = id->correct + ((size_t)ci * id->M + m) * id->n;
     if (!r->not_applicable) {
         jsonl_add_class_correct(j, id->test, ok);
@@ -242,7 +244,7 @@ static void json_warning(const eval_opts *o, const eval_ident *id, int m, const 
 typedef struct progress_state {
     cli_progress p;
     int cond;
-    const rp_condition *conds;
+    const rp_eval_condition *conds;
 } progress_state;
 
 static void on_progress(void *arg, int cond, int done, int total)
@@ -270,8 +272,8 @@ static rp_attack_config resolved_config(rp_ctx *ctx, rp_model *m, const rp_attac
 }
 
 /* With --corruptions the table gains a column of seconds per condition (all models). */
-static void print_table(const eval_opts *o, const char *const *heads, int M, const rp_condition *conds, int n_conds,
-                        const rp_cond_result *res, int n, int total, int K)
+static void print_table(const eval_opts *o, const char *const *heads, int M, const rp_eval_condition *conds,
+                        int n_conds, const rp_eval_result *res, int n, int total, int K)
 {
     char lab[96];
     printf("%-44s", "condition");
@@ -281,7 +283,7 @@ static void print_table(const eval_opts *o, const char *const *heads, int M, con
         row_label(&conds[c], lab, sizeof lab);
         printf("%-44s", lab);
         for (int m = 0; m < M; m++) {
-            const rp_cond_result *r = &res[(size_t)c * M + m];
+            const rp_eval_result *r = &res[(size_t)c * M + m];
             if (r->not_applicable) printf("  %14s", "n/a");
             else printf("  %13.2f%%", 100.0 * r->accuracy);
         }
@@ -305,7 +307,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
 {
     int H, W, C, K = rp_dataset_num_classes(ds);
     rp_dataset_shape(ds, &H, &W, &C);
-    static rp_condition conds[MAX_CONDS];
+    static rp_eval_condition conds[MAX_CONDS];
     int n_conds = build_conditions(o, H, W, conds);
     if (n_conds < 0) return CLI_EXIT_USAGE;
     int total = rp_dataset_size(ds), n = o->limit > 0 && o->limit < total ? o->limit : total;
@@ -317,7 +319,7 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
         model_header(paths[m], heads[m], sizeof heads[m]);
         head_ptrs[m] = heads[m];
     }
-    rp_cond_result *res = calloc((size_t)n_conds * M, sizeof *res);
+    rp_eval_result *res = calloc((size_t)n_conds * M, sizeof *res);
     unsigned char *correct = malloc((size_t)n_conds * M * n);
     char sha[CLI_MAX_LIST + 1][65];
     jsonl_testset test = {0};
@@ -329,11 +331,11 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
     }
     for (int m = 0; m < M; m++) id.sha[m] = jsonl_file_sha256(paths[m], sha[m]) ? sha[m] : NULL;
     progress_state ps = {.cond = -2, .conds = conds};
-    rp_eval_table_opts eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
-                             .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps,
-                             .correct = correct, .dist = cli_dist()}; /* under mpirun: shared among ranks */
+    rp_eval_options eo = {.n = n, .batch = o->batch, .seed = (uint64_t)o->seed, .source = source,
+                          .adapt_bn = o->adapt_bn, .progress = on_progress, .progress_arg = &ps,
+                          .correct = correct, .dist = cli_dist()}; /* under mpirun: shared among ranks */
     double t0 = cli_now();
-    rp_status s = rp_evaluate_table(ctx, models, M, ds, conds, n_conds, &eo, res);
+    rp_status s = rp_evaluate_conditions(ctx, models, M, ds, conds, n_conds, &eo, res);
     if (ps.cond != -2) cli_progress_end(&ps.p);
     if (s != RP_OK) {
         free(res), free(correct);
@@ -344,19 +346,16 @@ static int run(const eval_opts *o, rp_ctx *ctx, rp_dataset *ds, rp_model **model
     bool rows_out = o->json || o->report; /* --report reads the rows from run.copy */
     rp_warning w[64];
     for (int m = 0; m < M; m++) {
-        rp_report_row rows[MAX_CONDS];
-        int n_rows = 0; /* the checklist is about attacks and noise: corruption rows stay out */
-        for (int c = 0; c < n_conds; c++)
-            if (conds[c].kind != RP_COND_CORRUPTION)
-                rows[n_rows++] = rp_report_row_of(&conds[c], &res[(size_t)c * M + m], source != NULL);
         if (rows_out)
             for (int c = 0; c < n_conds; c++) {
-                rp_attack_config r = conds[c].kind == RP_COND_ATTACK
+                rp_attack_config r = conds[c].kind == RP_EVAL_ATTACK
                                          ? resolved_config(ctx, source ? source : models[m], &conds[c].attack)
                                          : conds[c].attack;
                 json_row(o, &id, c, m, paths[m], &conds[c], &res[(size_t)c * M + m], &r);
             }
-        int nw = rp_report_check(rows, n_rows, K, 0.0, w, 64);
+        int nw = 0; /* the checklist: about attacks and noise, corruption rows stay out */
+        if (rp_evaluate_checklist(ctx, conds, n_conds, res, M, m, K, source != NULL, 0.0, w, 64, &nw) != RP_OK)
+            fprintf(stderr, "rampart eval: the checklist: %s\n", rp_ctx_error(ctx));
         for (int i = 0; i < nw && i < 64; i++) {
             if (rows_out) json_warning(o, &id, m, paths[m], &w[i]);
             if (!o->json) printf("warning (%s) [%s]: %s\n", paths[m], w[i].check, w[i].message);
@@ -465,7 +464,7 @@ int cmd_eval(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     { /* flag errors before any file is read */
-        static rp_condition probe[MAX_CONDS];
+        static rp_eval_condition probe[MAX_CONDS];
         if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
     }
     jsonl_run_init(&o.run, "eval", argc, argv);

@@ -5,7 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-int eval_corruption_conditions(const char *spec, const cli_list *severities, rp_condition *conds, int n, int max)
+/* Corruption k's name and family (k < rp_corruption_count(): describe cannot fail). */
+static rp_corruption_info info_of(int k)
+{
+    rp_corruption_info i = {.name = "?", .family = "?"};
+    rp_corruption_describe(NULL, k, &i);
+    return i;
+}
+
+static int family_count(void)
+{
+    int n = 0;
+    for (const char *const *f = rp_corruption_family_names(); *f; f++) n++;
+    return n < RP_CORRUPTION_FAMILIES ? n : RP_CORRUPTION_FAMILIES;
+}
+
+int eval_corruption_conditions(const char *spec, const cli_list *severities, rp_eval_condition *conds, int n, int max)
 {
     char sev_spec[256] = "1-5"; /* corruptions' default: every severity, as CE is defined */
     size_t k = 0;
@@ -17,34 +32,38 @@ int eval_corruption_conditions(const char *spec, const cli_list *severities, rp_
         }
         k += (size_t)w;
     }
-    bool which[RP_CORR_COUNT], sev[6];
+    int K = rp_corruption_count();
+    bool *which = calloc((size_t)K, sizeof *which), sev[6];
     rp_ctx *ctx = rp_ctx_create(1);
-    rp_status s = rp_corruption_parse_list(ctx, spec, which);
+    rp_status s = which ? rp_corruption_select(ctx, spec, which) : rp_fail(ctx, RP_ERR_NOMEM, "out of memory");
     if (s == RP_OK) s = rp_corruption_parse_severities(ctx, sev_spec, sev);
     if (s != RP_OK) fprintf(stderr, "rampart eval: %s\n", rp_ctx_error(ctx));
     rp_ctx_destroy(ctx);
-    if (s != RP_OK) return -1;
-    for (int c = 0; c < RP_CORR_COUNT; c++)
+    for (int c = 0; s == RP_OK && c < K; c++)
         for (int v = 1; v <= 5 && which[c]; v++) {
             if (!sev[v]) continue;
             if (n == max) {
                 fprintf(stderr, "rampart eval: more than %d conditions; give fewer corruptions or severities\n", max);
-                return -1;
+                s = RP_ERR_ARG;
+                break;
             }
-            conds[n++] = (rp_condition){.kind = RP_COND_CORRUPTION, .corruption = (rp_corruption)c, .severity = v};
+            conds[n++] = (rp_eval_condition){.kind = RP_EVAL_CORRUPTION, .corruption = info_of(c).name, .severity = v};
         }
-    return n;
+    free(which);
+    return s == RP_OK ? n : -1;
 }
 
-void eval_corruption_label(const rp_condition *c, char *buf, size_t size)
+void eval_corruption_label(const rp_eval_condition *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s sev %d", rp_corruption_name(c->corruption), c->severity);
+    snprintf(buf, size, "%s sev %d", c->corruption, c->severity);
 }
 
-void eval_corruption_json_fields(cJSON *j, const rp_condition *c, const rp_cond_result *r)
+void eval_corruption_json_fields(cJSON *j, const rp_eval_condition *c, const rp_eval_result *r)
 {
-    cJSON_AddStringToObject(j, "corruption", rp_corruption_name(c->corruption));
-    cJSON_AddStringToObject(j, "family", rp_corruption_family_name(rp_corruption_family_of(c->corruption)));
+    int k = -1;
+    rp_corruption_find(NULL, c->corruption, &k); /* the conditions came from eval_corruption_conditions */
+    cJSON_AddStringToObject(j, "corruption", c->corruption);
+    cJSON_AddStringToObject(j, "family", info_of(k).family);
     cJSON_AddNumberToObject(j, "severity", c->severity);
     cJSON_AddBoolToObject(j, "applicable", !r->not_applicable);
 }
@@ -58,11 +77,11 @@ static void add_number_or_null(cJSON *j, const char *key, double v)
 }
 
 /* The severities the table holds, as "1,3,5", and as a JSON array when arr is not NULL. */
-static void severities_of(const rp_condition *conds, int n_conds, char *buf, size_t size, cJSON *arr)
+static void severities_of(const rp_eval_condition *conds, int n_conds, char *buf, size_t size, cJSON *arr)
 {
     bool sev[6] = {0};
     for (int c = 0; c < n_conds; c++)
-        if (conds[c].kind == RP_COND_CORRUPTION) sev[conds[c].severity] = true;
+        if (conds[c].kind == RP_EVAL_CORRUPTION) sev[conds[c].severity] = true;
     size_t k = 0;
     buf[0] = '\0';
     for (int v = 1; v <= 5; v++)
@@ -81,16 +100,16 @@ static cJSON *summary_row(const eval_corruption_report *r, int m)
 
 static const char *mce_set(const rp_corruption_means *mn) { return mn->mce_imagenet_c ? "imagenet-c" : "evaluated"; }
 
-static void json_summary(const eval_corruption_report *r, const rp_condition *conds, int n_conds, int m,
+static void json_summary(const eval_corruption_report *r, const rp_eval_condition *conds, int n_conds, int m,
                          const rp_corruption_summary *sum, const rp_corruption_means *mn)
 {
     const char *ref = r->ref >= 0 ? r->paths[r->ref] : NULL;
-    for (int k = 0; k < RP_CORR_COUNT; k++) {
+    for (int k = 0; k < rp_corruption_count(); k++) {
         if (!sum[k].present) continue;
         cJSON *j = summary_row(r, m);
         cJSON_AddStringToObject(j, "summary", "corruption");
-        cJSON_AddStringToObject(j, "corruption", rp_corruption_name(k));
-        cJSON_AddStringToObject(j, "family", rp_corruption_family_name(rp_corruption_family_of(k)));
+        cJSON_AddStringToObject(j, "corruption", info_of(k).name);
+        cJSON_AddStringToObject(j, "family", info_of(k).family);
         char sv[16];
         severities_of(conds, n_conds, sv, sizeof sv, cJSON_AddArrayToObject(j, "severities"));
         cJSON_AddBoolToObject(j, "applicable", sum[k].applicable);
@@ -102,11 +121,11 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
         }
         jsonl_write(r->run, j);
     }
-    for (int f = 0; f < RP_FAMILY_COUNT; f++) {
+    for (int f = 0; f < family_count(); f++) {
         if (!mn->family_count[f]) continue;
         cJSON *j = summary_row(r, m);
         cJSON_AddStringToObject(j, "summary", "family");
-        cJSON_AddStringToObject(j, "family", rp_corruption_family_name(f));
+        cJSON_AddStringToObject(j, "family", rp_corruption_family_names()[f]);
         cJSON_AddNumberToObject(j, "corruptions", mn->family_count[f]);
         add_number_or_null(j, "accuracy", mn->family_accuracy[f]);
         jsonl_write(r->run, j);
@@ -128,7 +147,8 @@ static void json_summary(const eval_corruption_report *r, const rp_condition *co
 }
 
 typedef struct summaries {
-    rp_corruption_summary (*sum)[RP_CORR_COUNT]; /* (M) */
+    rp_corruption_summary *sum; /* (M, rp_corruption_count()) */
+    int K;                      /* rp_corruption_count() */
     rp_corruption_means *mn;                     /* (M) */
 } summaries;
 
@@ -146,32 +166,33 @@ static void text_row(const eval_corruption_report *r, const char *label, const s
     printf("\n");
 }
 
-static double get_acc(const summaries *s, int m, int k) { return s->sum[m][k].accuracy; }
-static double get_ce(const summaries *s, int m, int k) { return s->sum[m][k].ce; }
-static double get_rce(const summaries *s, int m, int k) { return s->sum[m][k].relative_ce; }
+static double get_acc(const summaries *s, int m, int k) { return s->sum[(size_t)m * s->K + k].accuracy; }
+static double get_ce(const summaries *s, int m, int k) { return s->sum[(size_t)m * s->K + k].ce; }
+static double get_rce(const summaries *s, int m, int k) { return s->sum[(size_t)m * s->K + k].relative_ce; }
 static double get_fam(const summaries *s, int m, int k) { return s->mn[m].family_accuracy[k]; }
 static double get_all(const summaries *s, int m, int k) { return (void)k, s->mn[m].accuracy; }
 static double get_mce(const summaries *s, int m, int k) { return (void)k, s->mn[m].mce; }
 static double get_rmce(const summaries *s, int m, int k) { return (void)k, s->mn[m].relative_mce; }
 
-static void text_summary(const eval_corruption_report *r, const rp_condition *conds, int n_conds, const summaries *s)
+static void text_summary(const eval_corruption_report *r, const rp_eval_condition *conds, int n_conds,
+                         const summaries *s)
 {
-    const rp_corruption_summary *s0 = s->sum[0];
+    const rp_corruption_summary *s0 = s->sum;
     const rp_corruption_means *m0 = &s->mn[0];
     char sv[16], lab[96];
     severities_of(conds, n_conds, sv, sizeof sv, NULL);
     printf("\nCorruptions: mean accuracy over severities %s\n%-44s", sv, "corruption");
     for (int m = 0; m < r->M; m++) printf("  %14.14s", r->heads[m]);
     printf("\n");
-    for (int k = 0; k < RP_CORR_COUNT; k++) {
+    for (int k = 0; k < s->K; k++) {
         if (!s0[k].present) continue;
-        snprintf(lab, sizeof lab, "%s (%s)%s", rp_corruption_name(k),
-                 rp_corruption_family_name(rp_corruption_family_of(k)), s0[k].applicable ? "" : ": not applicable");
+        snprintf(lab, sizeof lab, "%s (%s)%s", info_of(k).name, info_of(k).family,
+                 s0[k].applicable ? "" : ": not applicable");
         text_row(r, lab, s, true, get_acc, k);
     }
-    for (int f = 0; f < RP_FAMILY_COUNT; f++) {
+    for (int f = 0; f < family_count(); f++) {
         if (!m0->family_count[f]) continue;
-        snprintf(lab, sizeof lab, "family %s (%d corruption%s)", rp_corruption_family_name(f), m0->family_count[f],
+        snprintf(lab, sizeof lab, "family %s (%d corruption%s)", rp_corruption_family_names()[f], m0->family_count[f],
                  m0->family_count[f] == 1 ? "" : "s");
         text_row(r, lab, s, true, get_fam, f);
     }
@@ -181,11 +202,11 @@ static void text_summary(const eval_corruption_report *r, const rp_condition *co
     printf("\nCorruption error against %s: CE = sum_s err / sum_s err_ref; relative CE = sum_s (err_s - "
            "err_clean) / the reference's (n/a where the reference's sum is 0)\n",
            r->paths[r->ref]);
-    for (int k = 0; k < RP_CORR_COUNT; k++) {
+    for (int k = 0; k < s->K; k++) {
         if (!s0[k].applicable) continue;
-        snprintf(lab, sizeof lab, "CE %s", rp_corruption_name(k));
+        snprintf(lab, sizeof lab, "CE %s", info_of(k).name);
         text_row(r, lab, s, false, get_ce, k);
-        snprintf(lab, sizeof lab, "relative CE %s", rp_corruption_name(k));
+        snprintf(lab, sizeof lab, "relative CE %s", info_of(k).name);
         text_row(r, lab, s, false, get_rce, k);
     }
     const char *over = m0->mce_imagenet_c ? "ImageNet-C's 15" : "the evaluated";
@@ -199,21 +220,27 @@ static void text_summary(const eval_corruption_report *r, const rp_condition *co
                m0->mce_count);
 }
 
-void eval_corruption_summary(const eval_corruption_report *r, const rp_condition *conds, int n_conds,
-                             const rp_cond_result *res)
+void eval_corruption_summary(const eval_corruption_report *r, const rp_eval_condition *conds, int n_conds,
+                             const rp_eval_result *res)
 {
     bool any = false;
-    for (int c = 0; c < n_conds; c++) any = any || conds[c].kind == RP_COND_CORRUPTION;
+    for (int c = 0; c < n_conds; c++) any = any || conds[c].kind == RP_EVAL_CORRUPTION;
     if (!any) return;
-    summaries s = {.sum = calloc((size_t)r->M, sizeof *s.sum), .mn = calloc((size_t)r->M, sizeof *s.mn)};
-    if (!s.sum || !s.mn) {
-        fprintf(stderr, "rampart eval: out of memory for the corruption summary\n");
+    int K = rp_corruption_count();
+    summaries s = {.sum = calloc((size_t)r->M * K, sizeof *s.sum), .mn = calloc((size_t)r->M, sizeof *s.mn), .K = K};
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_status st = s.sum && s.mn && ctx ? RP_OK : RP_ERR_NOMEM;
+    for (int m = 0; st == RP_OK && m < r->M; m++)
+        st = rp_evaluate_corruption_summary(ctx, conds, n_conds, res, r->M, m, r->ref, s.sum + (size_t)m * K, K,
+                                            &s.mn[m]);
+    if (st != RP_OK) {
+        fprintf(stderr, "rampart eval: the corruption summary: %s\n", ctx ? rp_ctx_error(ctx) : "out of memory");
+    } else if (r->json) {
+        for (int m = 0; m < r->M; m++) json_summary(r, conds, n_conds, m, s.sum + (size_t)m * K, &s.mn[m]);
     } else {
-        for (int m = 0; m < r->M; m++) rp_corruption_summarize(conds, n_conds, res, r->M, m, r->ref, s.sum[m], &s.mn[m]);
-        if (r->json)
-            for (int m = 0; m < r->M; m++) json_summary(r, conds, n_conds, m, s.sum[m], &s.mn[m]);
-        else text_summary(r, conds, n_conds, &s);
+        text_summary(r, conds, n_conds, &s);
     }
+    rp_ctx_destroy(ctx);
     free(s.sum);
     free(s.mn);
 }

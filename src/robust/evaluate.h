@@ -21,6 +21,7 @@
 #include "data/corrupt.h"
 #include "data/noise.h"
 #include "dist/dist.h"
+#include "rampart.h"
 #include "robust/attack.h"
 
 typedef enum rp_cond_kind { RP_COND_CLEAN, RP_COND_NOISE, RP_COND_ATTACK, RP_COND_CORRUPTION } rp_cond_kind;
@@ -81,31 +82,8 @@ rp_status rp_evaluate_table(rp_ctx *ctx, rp_model *const *models, int n_models, 
                             const rp_condition *conds, int n_conds, const rp_eval_table_opts *o,
                             rp_cond_result *results);
 
-/* Summary of one corruption over the severities in a table, for one model. */
-typedef struct rp_corruption_summary {
-    bool present;         /* the table holds rows of this corruption */
-    bool applicable;      /* ... and they were run (not the identity on the data) */
-    int severities;       /* rows (severities) averaged */
-    double accuracy;      /* mean accuracy over the severities */
-    double ce;            /* sum_s err / sum_s err_ref (NaN: no reference, or err_ref sums to 0) */
-    double relative_ce;   /* sum_s (err_s - err_clean) / sum_s (ref's); NaN: no reference or the
-                             reference's sum <= 0 (the corruption did not hurt the reference) */
-} rp_corruption_summary;
-
-/* Means over corruptions for one model. mCE is taken over ImageNet-C's 15 corruptions when
- * all of them are present and applicable (mce_imagenet_c), else over every applicable
- * corruption present (mce_count), leaving out those whose CE (relative CE) is undefined:
- * mce_defined (relative_mce_defined) say how many it is over; NaN when none. */
-typedef struct rp_corruption_means {
-    double family_accuracy[RP_FAMILY_COUNT]; /* mean of the family's corruption means; NaN: none */
-    int family_count[RP_FAMILY_COUNT];       /* applicable corruptions in each family */
-    double accuracy;      /* mean corruption accuracy over all applicable corruptions present */
-    int count;            /* ... how many */
-    double mce, relative_mce;
-    int mce_count;        /* corruptions of the set the mCE is over */
-    int mce_defined, relative_mce_defined; /* ... of which had a CE (relative CE) */
-    bool mce_imagenet_c;  /* mCE is over ImageNet-C's 15 */
-} rp_corruption_means;
+/* rp_corruption_summary and rp_corruption_means (the summaries below) are public: rampart.h. */
+_Static_assert(RP_FAMILY_COUNT == RP_CORRUPTION_FAMILIES, "rampart.h's family count");
 
 /* Summaries of model m (and means) from a table's results (conds x M, as rp_evaluate_table
  * fills them). ref: the column of the reference model for CE (-1: none). Needs a clean row

@@ -33,10 +33,7 @@ typedef struct rp_report_row {
     bool determinism_checked, deterministic; /* RP_COND_CLEAN */
 } rp_report_row;
 
-typedef struct rp_warning {
-    char check[24];
-    char message[400];
-} rp_warning;
+/* rp_warning is public (rampart.h, with rp_evaluate_checklist). */
 
 /* Run the checklist over rows (one model). Accuracy differences up to slack (a fraction,
  * e.g. 0 or 1/n) are not reported. Writes up to max_out warnings and returns how many
