@@ -11,12 +11,6 @@
 
 #include "rampart.h"
 
-static void expect(rp_status got, rp_status want, const rp_ctx *ctx, const char *msg)
-{
-    assert_int_equal(got, want);
-    if (!strstr(rp_ctx_error(ctx), msg)) fail_msg("message \"%s\" lacks \"%s\"", rp_ctx_error(ctx), msg);
-}
-
 static void test_noise_strength(void **state)
 {
     (void)state;
@@ -29,12 +23,13 @@ static void test_noise_strength(void **state)
     assert_true(s1 > 0.0f && s3 > s1);
     assert_int_equal(rp_eval_noise_strength(ctx, "salt-and-pepper", 2, 32, 32, &s1, &name), RP_OK);
     assert_string_equal(name, "impulse");
-    expect(rp_eval_noise_strength(ctx, "pink", 1, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "unknown noise 'pink'");
-    expect(rp_eval_noise_strength(ctx, "shot", 0, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "severity 0 (1..5)");
-    expect(rp_eval_noise_strength(ctx, "shot", 6, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "severity 6");
-    expect(rp_eval_noise_strength(ctx, "shot", 1, 0, 28, &s1, NULL), RP_ERR_ARG, ctx, "images of 0 x 28");
-    expect(rp_eval_noise_strength(ctx, NULL, 1, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "name is NULL");
-    expect(rp_eval_noise_strength(ctx, "shot", 1, 28, 28, NULL, NULL), RP_ERR_ARG, ctx, "strength is NULL");
+    tu_expect_status(rp_eval_noise_strength(ctx, "pink", 1, 28, 28, &s1, NULL), RP_ERR_ARG, ctx,
+                     "unknown noise 'pink'");
+    tu_expect_status(rp_eval_noise_strength(ctx, "shot", 0, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "severity 0 (1..5)");
+    tu_expect_status(rp_eval_noise_strength(ctx, "shot", 6, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "severity 6");
+    tu_expect_status(rp_eval_noise_strength(ctx, "shot", 1, 0, 28, &s1, NULL), RP_ERR_ARG, ctx, "images of 0 x 28");
+    tu_expect_status(rp_eval_noise_strength(ctx, NULL, 1, 28, 28, &s1, NULL), RP_ERR_ARG, ctx, "name is NULL");
+    tu_expect_status(rp_eval_noise_strength(ctx, "shot", 1, 28, 28, NULL, NULL), RP_ERR_ARG, ctx, "strength is NULL");
     assert_int_equal(rp_eval_noise_strength(NULL, "pink", 1, 28, 28, &s1, NULL), RP_ERR_ARG); /* no context */
     rp_ctx_destroy(ctx);
 }
@@ -73,25 +68,35 @@ static void test_checklist(void **state)
     assert_int_equal(n, 1); /* transfer: the ball only (and determinism) */
     assert_string_equal(w[0].check, "nondeterministic");
 
-    expect(rp_evaluate_checklist(ctx, NULL, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "conds is NULL");
-    expect(rp_evaluate_checklist(ctx, conds, NC, NULL, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
-           "results is NULL");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, NULL), RP_ERR_ARG, ctx, "count is NULL");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, NULL, 8, &n), RP_ERR_ARG, ctx, "out is NULL");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 2, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "model 2 of 2");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, -1, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "model -1");
-    expect(rp_evaluate_checklist(ctx, conds, 0, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "0 conditions");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 0, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "0 classes");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, -0.1, w, 8, &n), RP_ERR_ARG, ctx, "slack -0.1");
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, NAN, w, 8, &n), RP_ERR_ARG, ctx, "slack nan");
+    tu_expect_status(rp_evaluate_checklist(ctx, NULL, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "conds is NULL");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, NULL, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "results is NULL");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, NULL), RP_ERR_ARG, ctx,
+                     "count is NULL");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, NULL, 8, &n), RP_ERR_ARG, ctx,
+                     "out is NULL");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 2, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "model 2 of 2");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, -1, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "model -1");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, 0, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "0 conditions");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 0, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "0 classes");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, -0.1, w, 8, &n), RP_ERR_ARG, ctx,
+                     "slack -0.1");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, NAN, w, 8, &n), RP_ERR_ARG, ctx,
+                     "slack nan");
     conds[3].corruption = "smog";
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
-           "condition 3: unknown corruption 'smog'");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "condition 3: unknown corruption 'smog'");
     conds[3] = (rp_eval_condition){.kind = RP_EVAL_NOISE, .noise = "pink", .severity = 1};
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
-           "condition 3: unknown noise 'pink'");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "condition 3: unknown noise 'pink'");
     conds[3].kind = (rp_eval_kind)9;
-    expect(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx, "unknown kind 9");
+    tu_expect_status(rp_evaluate_checklist(ctx, conds, NC, r, M, 0, 10, false, 0.0, w, 8, &n), RP_ERR_ARG, ctx,
+                     "unknown kind 9");
     rp_ctx_destroy(ctx);
 }
 
@@ -133,24 +138,29 @@ static void test_corruption_summary(void **state)
     assert_int_equal(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 1, -1, sum, K, &mn), RP_OK);
     assert_true(isnan(sum[fog].ce) && isnan(mn.mce) && fabs(mn.accuracy - 0.5) < 1e-12); /* no reference */
 
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, sum, K - 1, &mn), RP_ERR_ARG, ctx,
-           "room for");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 2, sum, K, &mn), RP_ERR_ARG, ctx,
-           "reference column 2 of 2");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, -2, sum, K, &mn), RP_ERR_ARG, ctx,
-           "reference column -2");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 5, 1, sum, K, &mn), RP_ERR_ARG, ctx, "model 5 of 2");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, NULL, K, &mn), RP_ERR_ARG, ctx, "out is NULL");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, sum, K, NULL), RP_ERR_ARG, ctx, "means is NULL");
-    expect(rp_evaluate_corruption_summary(ctx, NULL, NC, r, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx, "conds is NULL");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, NULL, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx,
-           "results is NULL");
-    expect(rp_evaluate_corruption_summary(ctx, conds, NC, r, 0, 0, -1, sum, K, &mn), RP_ERR_ARG, ctx, "0 models");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, sum, K - 1, &mn), RP_ERR_ARG, ctx,
+                     "room for");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 2, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "reference column 2 of 2");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, -2, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "reference column -2");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 5, 1, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "model 5 of 2");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, NULL, K, &mn), RP_ERR_ARG, ctx,
+                     "out is NULL");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, M, 0, 1, sum, K, NULL), RP_ERR_ARG, ctx,
+                     "means is NULL");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, NULL, NC, r, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "conds is NULL");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, NULL, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "results is NULL");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, conds, NC, r, 0, 0, -1, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "0 models");
     rp_eval_condition bad[NC];
     memcpy(bad, conds, sizeof bad);
     bad[2].severity = 7;
-    expect(rp_evaluate_corruption_summary(ctx, bad, NC, r, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx,
-           "condition 2: corruption fog at severity 7");
+    tu_expect_status(rp_evaluate_corruption_summary(ctx, bad, NC, r, M, 0, 1, sum, K, &mn), RP_ERR_ARG, ctx,
+                     "condition 2: corruption fog at severity 7");
     free(sum);
     rp_ctx_destroy(ctx);
 }
@@ -201,10 +211,11 @@ static void test_noise_rows(void **state)
     assert_true(r[3].ball_checked && r[3].in_ball);
 
     conds[1].noise = "pink";
-    expect(rp_evaluate_conditions(ctx, &m, 1, ds, conds, NC, &o, r), RP_ERR_ARG, ctx, "condition 1: unknown noise 'pink'");
+    tu_expect_status(rp_evaluate_conditions(ctx, &m, 1, ds, conds, NC, &o, r), RP_ERR_ARG, ctx,
+                     "condition 1: unknown noise 'pink'");
     conds[1] = (rp_eval_condition){.kind = RP_EVAL_NOISE, .noise = "shot"};
-    expect(rp_evaluate_conditions(ctx, &m, 1, ds, conds, NC, &o, r), RP_ERR_ARG, ctx,
-           "condition 1: noise shot at severity 0 (1..5) without a strength");
+    tu_expect_status(rp_evaluate_conditions(ctx, &m, 1, ds, conds, NC, &o, r), RP_ERR_ARG, ctx,
+                     "condition 1: noise shot at severity 0 (1..5) without a strength");
     conds[1].severity = 1;
     o.adapt_bn = true; /* an MLP has no batch norm */
     assert_int_equal(rp_evaluate_conditions(ctx, &m, 1, ds, conds, 2, &o, r), RP_ERR_ARG);
