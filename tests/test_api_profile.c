@@ -122,8 +122,8 @@ static void test_profile_rows(void **state)
 }
 
 /* The platform facts bench lines carry: the SIMD level is one of the three names, the FMA peak
- * positive wherever a vector level runs (and, on 2 threads, at least the 1-thread figure's
- * half: no thread is lost). */
+ * positive wherever a vector level runs, for 1 and 2 threads (a measured rate: no comparison
+ * between the two, which would be a timing assertion that a loaded machine breaks). */
 static void test_platform(void **state)
 {
     (void)state;
@@ -131,7 +131,7 @@ static void test_platform(void **state)
     assert_true(!strcmp(simd, "portable") || !strcmp(simd, "avx2") || !strcmp(simd, "avx512"));
     if (strcmp(simd, "portable") != 0) {
         double one = rp_fma_peak(1), two = rp_fma_peak(2);
-        assert_true(one > 0.0 && two > 0.5 * one);
+        assert_true(one > 0.0 && two > 0.0);
     } else {
         assert_float_equal(rp_fma_peak(1), 0.0, 0.0);
     }
