@@ -62,21 +62,24 @@ static rp_status to_condition(rp_ctx *ctx, const rp_eval_condition *c, int i, in
     return rp_fail(ctx, RP_ERR_ARG, "evaluate: condition %d: unknown kind %d", i, (int)c->kind);
 }
 
-/* OWNED (free()): the internal rows of conds, or NULL after a failure in ctx. H, W: 28 when
- * there is no data set (the strength only matters to the evaluation itself). */
-static rp_condition *to_conditions(rp_ctx *ctx, const rp_eval_condition *conds, int n_conds, int H, int W)
+/* The internal rows of conds into *out (OWNED, free()), or an error in ctx (RP_ERR_NOMEM, or
+ * RP_ERR_ARG naming the bad condition). H, W: 28 when there is no data set (the strength only
+ * matters to the evaluation itself). */
+static rp_status to_conditions(rp_ctx *ctx, const rp_eval_condition *conds, int n_conds, int H, int W,
+                               rp_condition **out)
 {
     rp_condition *rows = malloc((size_t)n_conds * sizeof *rows);
-    if (!rows) {
-        rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
-        return NULL;
-    }
-    for (int c = 0; c < n_conds; c++)
-        if (to_condition(ctx, &conds[c], c, H, W, &rows[c]) != RP_OK) {
+    *out = NULL;
+    if (!rows) return rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
+    for (int c = 0; c < n_conds; c++) {
+        rp_status s = to_condition(ctx, &conds[c], c, H, W, &rows[c]);
+        if (s != RP_OK) {
             free(rows);
-            return NULL;
+            return s;
         }
-    return rows;
+    }
+    *out = rows;
+    return RP_OK;
 }
 
 static rp_eval_result public_result(const rp_cond_result *r)
@@ -108,8 +111,8 @@ rp_status rp_evaluate_conditions(rp_ctx *ctx, rp_model *const *models, int n_mod
         if (!models[m]) return rp_fail(ctx, RP_ERR_ARG, "evaluate: model %d is NULL", m + 1);
     int H, W, C;
     rp_dataset_shape(ds, &H, &W, &C);
-    rp_condition *rows = to_conditions(ctx, conds, n_conds, H, W);
-    if (!rows) return RP_ERR_ARG;
+    rp_condition *rows;
+    RP_TRY(to_conditions(ctx, conds, n_conds, H, W, &rows));
     rp_cond_result *res = malloc((size_t)n_conds * n_models * sizeof *res);
     rp_status s = res ? RP_OK : rp_fail(ctx, RP_ERR_NOMEM, "evaluate: out of memory");
     rp_eval_table_opts o = {.first = opts->first, .n = opts->n, .batch = opts->batch, .seed = opts->seed,
@@ -132,8 +135,7 @@ static rp_status table_args(rp_ctx *ctx, const char *fn, const rp_eval_condition
     if (n_conds < 1 || n_models < 1)
         return rp_fail(ctx, RP_ERR_ARG, "%s: %d conditions and %d models (need >= 1 of each)", fn, n_conds, n_models);
     if (m < 0 || m >= n_models) return rp_fail(ctx, RP_ERR_ARG, "%s: model %d of %d", fn, m, n_models);
-    *rows = to_conditions(ctx, conds, n_conds, 28, 28);
-    if (!*rows) return RP_ERR_ARG;
+    RP_TRY(to_conditions(ctx, conds, n_conds, 28, 28, rows));
     *res = malloc((size_t)n_conds * n_models * sizeof **res);
     if (!*res) {
         free(*rows);
