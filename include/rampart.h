@@ -85,9 +85,22 @@ typedef struct rp_dataset rp_dataset;
 /* Open a data set by spec: "fashion-mnist", "mnist" (test split with train=false),
  * "idx:IMAGES,LABELS", "cifar10:DIR", and image files decoded up front (JPEG/PNG fitted to
  * one size): "folder:DIR[,SIZE][,gray]" (a sub-folder per class), "tiny-imagenet:DIR[,SIZE]"
- * (see src/data/image.h; its rp_dataset_open_ex adds decoding threads and skipping
- * unreadable files). OWNED result in *out. */
+ * (src/data/image.h; rp_dataset_open_ex adds decoding threads and skipping unreadable
+ * files). OWNED result in *out. RP_ERR_ARG for a NULL spec or out, or an unknown spec. */
 rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset **out);
+/* How image-file sets are read (the other sets ignore it). */
+typedef struct rp_data_options {
+    int workers;   /* threads decoding image files (<= 0: the context's thread count) */
+    bool skip_bad; /* leave unreadable images out, counted in the set (rp_dataset_skipped),
+                      instead of failing */
+} rp_data_options;
+/* rp_dataset_open with options (opt may be NULL: defaults). OWNED result in *out; errors as
+ * rp_dataset_open's. */
+rp_status rp_dataset_open_ex(rp_ctx *ctx, const char *spec, bool train, const rp_data_options *opt,
+                             rp_dataset **out);
+/* Images that skip_bad left out (0 for NULL ds); *note (may be NULL) gets the first few
+ * reasons, one a line (BORROWED, "" when none). */
+int rp_dataset_skipped(const rp_dataset *ds, const char **note);
 void rp_dataset_destroy(rp_dataset *ds);
 int rp_dataset_size(const rp_dataset *ds);
 /* Per-sample image shape. */
@@ -104,6 +117,118 @@ void rp_dataset_gather(const rp_dataset *ds, const int *idx, int B, float *x, in
 rp_status rp_dataset_labels(rp_ctx *ctx, const rp_dataset *ds, int first, int n, int32_t *y);
 /* The dataset's usual normalisation (per channel mean/std, C values each). */
 void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
+
+/* ---- augmentations and the batch loader -------------------------------------------
+ * Training augmentations by spec (the command's --augment), a comma-separated list of
+ *     NAME[:STRENGTH][@PROB]
+ * applied in the order given to every image, each op independently with probability PROB
+ * (default: the caller's default probability): flip, crop:PAD, brightness:S, contrast:S,
+ * saturation:S, jitter:S (brightness, contrast and saturation), gaussian:SIGMA, shot:C,
+ * saltpepper:AMOUNT (alias impulse), erase:AREA, randconv:K, augmix[:SEVERITY], prime
+ * (src/data/augment.h gives each op's formula and default strength). The mixing ops (augmix,
+ * prime) fire with probability 1 unless @PROB says otherwise; a spec holds at most one. Every
+ * image is augmented from its own stream keyed by (seed, epoch, sample), so what it becomes
+ * does not depend on the batch size, the batch it lands in, threads or processes. These
+ * functions are thread-safe (no state). */
+
+typedef enum rp_augment_kind {
+    RP_AUG_FLIP,
+    RP_AUG_CROP,
+    RP_AUG_BRIGHTNESS,
+    RP_AUG_CONTRAST,
+    RP_AUG_SATURATION,
+    RP_AUG_GAUSSIAN,
+    RP_AUG_SHOT,
+    RP_AUG_SALTPEPPER,
+    RP_AUG_ERASE,
+    RP_AUG_RANDCONV,
+    RP_AUG_AUGMIX,
+    RP_AUG_PRIME,
+    RP_AUG_COUNT
+} rp_augment_kind;
+
+/* One parsed op of a spec. */
+typedef struct rp_augment_op {
+    rp_augment_kind kind;
+    float strength;
+    float prob;
+} rp_augment_op;
+
+#define RP_AUGMENT_MAX_OPS 16 /* ops in one spec */
+
+/* "flip", "crop", ... (the spec's names); "unknown" for another value. STATIC. */
+const char *rp_augment_name(rp_augment_kind k);
+/* Parse spec into ops[0..*n_ops) (room for RP_AUGMENT_MAX_OPS); a NULL or empty spec gives no
+ * ops. RP_ERR_ARG naming the offending item (unknown name, bad strength or probability, too
+ * many ops, two mixing ops), for default_prob outside [0, 1], or for a NULL ops or n_ops.
+ * Limits that depend on the image size (crop smaller than the image) are checked by
+ * rp_loader_create. */
+rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp_augment_op *ops, int *n_ops);
+/* *index <- the place of the mixing op (augmix, prime) in ops[0..n_ops), or -1 when there is
+ * none: only a spec with one makes the two views a consistency loss needs. RP_ERR_ARG for a
+ * NULL index, NULL ops with n_ops > 0, n_ops outside [0, RP_AUGMENT_MAX_OPS] or an unknown
+ * kind. */
+rp_status rp_augment_mixing_op(rp_ctx *ctx, const rp_augment_op *ops, int n_ops, int *index);
+/* *families <- the corruption families these ops touch, bit f (1u << f) for family f of
+ * rp_corruption_family_names(): a model trained with them is evidence only about the others.
+ * Fixed in code, before any measurement: flip, crop geometric; brightness weather; contrast,
+ * saturation digital; gaussian, shot, saltpepper noise; erase occlusion; randconv blur and
+ * digital; augmix and prime their operations' families. RP_ERR_ARG as rp_augment_mixing_op. */
+rp_status rp_augment_corruption_families(rp_ctx *ctx, const rp_augment_op *ops, int n_ops, unsigned *families);
+
+/* The batch loader: worker threads gather samples of a data set, convert them to floats in
+ * [0, 1], augment them and hand out whole batches ahead of the training step. Jobs are
+ * numbered across epochs: batch b of epoch e holds samples perm_e[b*B .. b*B+B), perm_e =
+ * rp_permutation(n, seed, e) (0..n-1 without shuffling), an epoch's last batch smaller when B
+ * does not divide n. Memory is bounded: a ring of `ahead` batches. A loader is used by one
+ * thread at a time (its workers are its own). */
+typedef struct rp_loader rp_loader;
+
+typedef struct rp_loader_config {
+    int batch;            /* B: images per batch (>= 1) */
+    int workers;          /* threads preparing batches, 0..64 (0: in rp_loader_next) */
+    int ahead;            /* batches prepared ahead, the ring (<= 0: 2 * workers, at least 2) */
+    uint64_t seed;        /* shuffle and augmentation */
+    bool shuffle;         /* epoch e's order is rp_permutation(seed, e); false: 0..n-1 */
+    int first_epoch;      /* epoch of the first batch (the command counts from 1) */
+    int first_batch;      /* the first batch handed out is this one of first_epoch (0..batches-1;
+                             > 0 when a run resumes mid-epoch) */
+    int epochs;           /* batches stop after this many epochs (<= 0: never) */
+    const char *augment;  /* augmentation spec (above) or NULL / "" for none; not kept */
+    float augment_prob;   /* default probability of each op, in [0, 1] */
+    bool views;           /* also two augmented views of every image: the ops before the mixing
+                             op give the image, each view is it through the mixing op and the
+                             ops after it, with fresh draws (the spec needs a mixing op) */
+    int part, parts;      /* data-parallel processes (parts > 1): each batch's images split into
+                             `parts` contiguous pieces, this loader loading and augmenting piece
+                             `part` only (the pieces' union is the one-process batch; a piece
+                             may be empty, B = 0); parts <= 1: whole batches */
+} rp_loader_config;
+
+typedef struct rp_batch {
+    int epoch, index;     /* which batch of which epoch */
+    int B;                /* images in it (this process's part) */
+    int B_all;            /* images in the whole batch, every part */
+    const float *x;       /* (B, H, W, C) in [0, 1], BORROWED until the next rp_loader_next */
+    const float *views;   /* (2, B, H, W, C) = [view1; view2] with cfg.views, else NULL; BORROWED */
+    const int32_t *y;     /* (B) labels; BORROWED */
+    const int *idx;       /* (B) sample indices; BORROWED */
+} rp_batch;
+
+/* OWNED (*out NULL on failure). ds is BORROWED and must outlive the loader; threads start here.
+ * RP_ERR_ARG for a NULL ds, cfg or out, an empty data set, a batch < 1, workers outside 0..64,
+ * a part outside 0..parts-1, a first batch outside the epoch, a bad augmentation spec (named),
+ * one that does not fit the image size (crop) or one without a mixing op when views are asked
+ * for. */
+rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_config *cfg, rp_loader **out);
+/* Stops and joins the workers. NULL is fine. */
+void rp_loader_destroy(rp_loader *l);
+/* Batches in one epoch, ceil(n / B); 0 for NULL. */
+int rp_loader_batches(const rp_loader *l);
+/* Hands back the previous batch (its buffers are reused) and returns the next one in *out,
+ * waiting for it when the workers are behind. Returns false (out zeroed) after the last epoch,
+ * and for a NULL l or out. */
+bool rp_loader_next(rp_loader *l, rp_batch *out);
 
 /* ---- models --------------------------------------------------------------------- */
 
@@ -278,6 +403,67 @@ int64_t rp_optim_steps(const rp_optim *o);
 /* Freeze or unfreeze the parameters whose names start with prefix ("" = all).
  * Frozen parameters get no gradient and no update. Returns how many tensors matched. */
 int rp_model_freeze(rp_model *m, const char *prefix, bool frozen);
+/* Trainable scalars that are not frozen (rp_model_num_params counts frozen ones too); 0 for
+ * NULL. */
+size_t rp_model_num_unfrozen(const rp_model *m);
+
+/* ---- fine-tuning ----------------------------------------------------------------------
+ * Starting from a weights file (a rampart checkpoint, or a bare PyTorch state_dict saved as
+ * safetensors, e.g. torchvision's), into a model built for a new data set whose number of
+ * classes may differ from the file's; then training the head first and unfreezing the layers
+ * below it gradually. */
+
+typedef struct rp_init_report {
+    int file_classes;  /* rows of the file's classifier (0 when it has none) */
+    bool reinit;       /* the classifier differed in size and kept its fresh initialisation */
+    char head[128];    /* the classifier's tensors, comma-separated ("fc2.weight, fc2.bias") */
+} rp_init_report;
+
+/* Load every tensor of path into m. The classifier (the tensors of the model's last layer) is
+ * re-initialised (left as built) when its number of classes differs from the file's; every
+ * other tensor must be present with the model's shape, and the file may hold no other tensor
+ * (errors name the file and the tensor). Nothing changes on failure. rep may be NULL.
+ * RP_ERR_ARG for a NULL m or path. */
+rp_status rp_model_init_from(rp_ctx *ctx, rp_model *m, const char *path, rp_init_report *rep);
+
+/* Gradual unfreezing. The model's trainable parameters fall into groups by the top-level
+ * prefix of their names, in registration order (the input side first): smallcnn conv1, conv2,
+ * fc1, fc2; mobilenet_v2 features.0, ..., features.18, classifier.1; resnet conv1, bn1,
+ * layer1, ..., layer4, fc (a name's first component, extended by the next when the first is a
+ * container like "features" and the next a number). The last group is the head. Creating a
+ * schedule freezes every group but the head; groups are then unfrozen top-down (the one
+ * nearest the head first) at fixed epochs and/or when the training loss plateaus. A schedule
+ * BORROWS its model, which must outlive it; one thread at a time. */
+typedef struct rp_unfreeze rp_unfreeze;
+
+typedef struct rp_unfreeze_config {
+    int patience;    /* > 0: unfreeze the next group after this many epochs without improvement
+                        (0: no plateau rule) */
+    float threshold; /* an epoch improves when loss < best * (1 - threshold); in [0, 1) */
+    const int *at;   /* strictly increasing epochs (>= 1) at whose start the next group is
+                        unfrozen; BORROWED for the call (copied) */
+    int n_at;
+} rp_unfreeze_config;
+
+/* OWNED (*out NULL on failure). Freezes every group but the head. RP_ERR_ARG for a NULL m, cfg
+ * or out, NULL at with n_at > 0, a negative n_at or patience, a threshold outside [0, 1), a
+ * schedule that is not positive and strictly increasing, or a model with fewer than two
+ * groups; nothing is frozen then. */
+rp_status rp_unfreeze_create(rp_ctx *ctx, rp_model *m, const rp_unfreeze_config *cfg, rp_unfreeze **out);
+/* NULL is fine. */
+void rp_unfreeze_destroy(rp_unfreeze *u);
+/* Call at the start of each epoch (numbered from 1): the fixed schedule. Returns the group it
+ * unfroze (BORROWED) or NULL (also for NULL u). */
+const char *rp_unfreeze_epoch_start(rp_unfreeze *u, int epoch);
+/* Call after each epoch with its mean training loss: the plateau rule. Returns the group it
+ * unfroze (BORROWED) or NULL (also for NULL u); why (may be NULL) gets a short reason for a
+ * log, "" when nothing was unfrozen. */
+const char *rp_unfreeze_epoch_end(rp_unfreeze *u, double loss, char *why, size_t why_size);
+/* Groups still frozen, and all groups (0 for NULL). */
+int rp_unfreeze_frozen(const rp_unfreeze *u);
+int rp_unfreeze_groups(const rp_unfreeze *u);
+/* BORROWED name of group i (the head is the last), or NULL for NULL u or i out of range. */
+const char *rp_unfreeze_group(const rp_unfreeze *u, int i);
 
 /* ---- training ------------------------------------------------------------------------ */
 
@@ -332,6 +518,11 @@ typedef struct rp_objective_config {
  * maximisations (fast, pgd, trades) run the model in eval mode; the losses that train run it
  * in training mode. */
 rp_objective_config rp_objective_defaults(void);
+/* *families <- the corruption families (bit f for family f of rp_corruption_family_names())
+ * training with cfg touches: the adversarial objectives perturb every pixel by a small bounded
+ * amount, as the noise family does (fixed before any measurement); erm touches none.
+ * RP_ERR_ARG for a NULL cfg or families, or an unknown kind. */
+rp_status rp_objective_corruption_families(rp_ctx *ctx, const rp_objective_config *cfg, unsigned *families);
 
 typedef struct rp_objective rp_objective;
 
@@ -367,6 +558,14 @@ rp_status rp_train_step_views(rp_objective *o, rp_optim *opt, const float *x, co
  * among processes (each process names its piece's samples by their place in the data set).
  * Without it, a step's examples are numbered on from 0 across steps. */
 void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx);
+/* Sharpness-aware minimisation (Foret et al. 2021) around any objective: each step computes
+ * the objective's gradient g at w, moves to w + rho g / ||g||_2 (the trainable, unfrozen
+ * weights; the job's gradient, so every process moves alike), takes the gradient there on the
+ * same examples with the same random draws, and updates w with it; the step's statistics are
+ * those at w, and batch norms' running statistics move once. Twice the passes of the
+ * objective. rho = 0: off (the default). RP_ERR_ARG for a NULL o (no context to name it) or a
+ * negative or non-finite rho (in the objective's context). */
+rp_status rp_objective_set_sam(rp_objective *o, float rho);
 
 /* Training state for exact resume: everything a run needs to continue as if it had never
  * stopped, in one safetensors file written atomically (PATH.tmp, fsync, rename): the model's
@@ -383,9 +582,6 @@ typedef struct rp_train_position {
     int64_t seen, correct, steps;
     double seconds; /* training wall time so far (log only) */
 } rp_train_position;
-
-/* A gradual-unfreezing schedule (the command's --unfreeze-*; not public yet): opaque here. */
-typedef struct rp_unfreeze rp_unfreeze;
 
 /* What a state covers, BORROWED: the model and its optimizer (required), and an unfreeze
  * schedule or NULL (then none is saved, and a file that has one is refused on load, and the
@@ -467,6 +663,15 @@ rp_status rp_dist_check_same(rp_dist *d, uint64_t v, const char *what);
  * NULL): the one call of the library that ends the process, for a program whose part of the
  * job failed (the other ranks would wait in their next collective for ever). */
 void rp_dist_abort(rp_dist *d, int code);
+/* Data-parallel training over the job's processes (d BORROWED; NULL or a job of one process:
+ * none). Each process steps on its piece of the global batch (the loader's part; a piece may
+ * be empty, B = 0); after the backward passes every gradient is weighted by B / (the global
+ * batch) and summed over the processes in rank order, and the step statistics are the global
+ * batch's, so the update is the one-process step's up to float rounding and identical on
+ * every process. Batch norms use the whole job's batch statistics. Dropout and stochastic
+ * depth masks are keyed by example, so name each step's examples by their place in the data
+ * set (rp_objective_set_examples). RP_ERR_ARG for a NULL o (no context to name it). */
+rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
 
 /* ---- corruptions ------------------------------------------------------------------
  * The common-corruption suite (ImageNet-C's 15, its 4 held-out extras, MNIST-C's geometric

@@ -10,13 +10,6 @@
 #include "recipe.h"
 #include "train_resume.h"
 #include "train_robust.h"
-#include "data/augment.h"
-#include "data/corrupt.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "robust/objective.h"
-#include "io/finetune.h"
-#include "optim/unfreeze.h"
 
 typedef struct train_opts {
     const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective;
@@ -97,8 +90,12 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
     int64_t seen0 = pos->seen;
     for (int b = pos->batch; b < batches; b++) {
         rp_batch bt; /* shuffled by (seed, epoch), augmented in the loader's threads */
-        bool got = rp_loader_next(loader, &bt);
-        RP_ASSERT(got && bt.epoch == epoch && bt.index == b);
+        if (!rp_loader_next(loader, &bt) || bt.epoch != epoch || bt.index != b) { /* our own bug */
+            cli_progress_end(&pr);
+            fprintf(stderr, "rampart train: internal error: the loader handed out batch %d of epoch %d for batch %d "
+                            "of epoch %d\n", bt.index + 1, bt.epoch, b + 1, epoch);
+            return CLI_EXIT_FAIL;
+        }
         int B = bt.B;
         rp_step_stats st;
         rp_objective_set_examples(obj, epoch, bt.idx); /* random starts keyed by (seed, epoch, sample) */
@@ -130,10 +127,10 @@ static int run_epoch(const train_opts *o, rp_loader *loader, rp_objective *obj, 
     return 0;
 }
 
-/* Under mpirun -np N (N > 1): each rank steps on its piece of every batch and the gradients
- * are summed (rp_objective_set_dist); batch norms use the whole batch's statistics
- * (rp_graph_set_dist); dropout and stochastic depth draw each example's masks by (seed, epoch,
- * sample), as one process does (rp_objective_set_examples names the samples). */
+/* Under mpirun -np N (N > 1): each rank steps on its piece of every batch, the gradients are
+ * summed and batch norms use the whole batch's statistics (rp_objective_set_dist); dropout and
+ * stochastic depth draw each example's masks by (seed, epoch, sample), as one process does
+ * (rp_objective_set_examples names the samples). */
 static int start_data_parallel(const train_opts *o, rp_ctx *ctx, rp_objective *obj, rp_loader_config *lc)
 {
     if (cli_ranks() == 1) return 0;
@@ -224,10 +221,9 @@ static void family_list(unsigned bits, bool in, char *buf, size_t n)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int f = 0; f < RP_FAMILY_COUNT && used < n; f++)
-        if (((bits >> f) & 1u) == in)
-            used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "," : "",
-                                     rp_corruption_family_name((rp_corruption_family)f));
+    const char *const *names = rp_corruption_family_names();
+    for (int f = 0; f < RP_CORRUPTION_FAMILIES && used < n; f++)
+        if (((bits >> f) & 1u) == in) used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "," : "", names[f]);
 }
 
 /* The recipe in the log and in the checkpoint's metadata ("recipe"): the flags that shape
@@ -238,8 +234,12 @@ static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const 
     rp_augment_op ops[RP_AUGMENT_MAX_OPS];
     int n_ops = 0;
     const char *spec = strcmp(o->augment, "none") ? o->augment : "";
-    if (rp_augment_parse(ctx, spec, o->augment_prob, ops, &n_ops) != RP_OK) return cli_fail("train", ctx);
-    unsigned fam = rp_augment_families(ops, n_ops) | rp_objective_families(ocfg);
+    unsigned aug_fam = 0, obj_fam = 0;
+    if (rp_augment_parse(ctx, spec, o->augment_prob, ops, &n_ops) != RP_OK ||
+        rp_augment_corruption_families(ctx, ops, n_ops, &aug_fam) != RP_OK ||
+        rp_objective_corruption_families(ctx, ocfg, &obj_fam) != RP_OK)
+        return cli_fail("train", ctx);
+    unsigned fam = aug_fam | obj_fam;
     char touched[128], judged[128], expansion[256] = "";
     family_list(fam, true, touched, sizeof touched);
     family_list(fam, false, judged, sizeof judged);
@@ -545,11 +545,13 @@ static int train_main(train_opts *op, int argc, char **argv)
     if (parse_consistency(o.consistency, &ocfg.consistency) != 0) return CLI_EXIT_USAGE;
     if (ocfg.consistency > 0.0f) {
         rp_augment_op ops[RP_AUGMENT_MAX_OPS];
-        int n_ops = 0;
+        int n_ops = 0, mix = -1;
         rp_ctx *pctx = rp_ctx_create(1);
-        bool parsed = rp_augment_parse(pctx, strcmp(o.augment, "none") ? o.augment : "", o.augment_prob, ops, &n_ops) == RP_OK;
+        const char *spec = strcmp(o.augment, "none") ? o.augment : "";
+        bool parsed = rp_augment_parse(pctx, spec, o.augment_prob, ops, &n_ops) == RP_OK &&
+                      rp_augment_mixing_op(pctx, ops, n_ops, &mix) == RP_OK;
         rp_ctx_destroy(pctx);
-        if (parsed && rp_augment_mix_index(ops, n_ops) < 0) {
+        if (parsed && mix < 0) {
             fprintf(stderr, "rampart train: --consistency %s needs an augmentation that makes two views of every image "
                             "(--augment augmix or prime), not '%s'\n", o.consistency, o.augment);
             return CLI_EXIT_USAGE;

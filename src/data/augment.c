@@ -37,10 +37,10 @@ static bool is_mix(rp_augment_kind k) { return k == RP_AUG_AUGMIX || k == RP_AUG
 
 const char *rp_augment_name(rp_augment_kind k)
 {
+    if ((int)k < 0 || k >= RP_AUG_COUNT) return "unknown"; /* jitter's RP_AUG_COUNT is no op's kind */
     for (size_t i = 0; i < N_SPECS; i++)
         if (SPECS[i].kind == k) return SPECS[i].name;
-    RP_ASSERT(!"unknown augmentation kind");
-    return NULL;
+    return "unknown";
 }
 
 static bool parse_float(const char *s, size_t len, float *out)
@@ -102,6 +102,7 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
 
 rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp_augment_op *ops, int *n_ops)
 {
+    if (!ops || !n_ops) return rp_fail(ctx, RP_ERR_ARG, "rp_augment_parse: %s is NULL", !ops ? "ops" : "n_ops");
     *n_ops = 0;
     if (!(default_prob >= 0.0f && default_prob <= 1.0f))
         return rp_fail(ctx, RP_ERR_ARG, "augment: probability %g is not in [0, 1]", (double)default_prob);

@@ -42,29 +42,9 @@
 #include "core/rng.h"
 #include "core/status.h"
 
-typedef enum rp_augment_kind {
-    RP_AUG_FLIP,
-    RP_AUG_CROP,
-    RP_AUG_BRIGHTNESS,
-    RP_AUG_CONTRAST,
-    RP_AUG_SATURATION,
-    RP_AUG_GAUSSIAN,
-    RP_AUG_SHOT,
-    RP_AUG_SALTPEPPER,
-    RP_AUG_ERASE,
-    RP_AUG_RANDCONV,
-    RP_AUG_AUGMIX,
-    RP_AUG_PRIME,
-    RP_AUG_COUNT
-} rp_augment_kind;
-
-typedef struct rp_augment_op {
-    rp_augment_kind kind;
-    float strength;
-    float prob;
-} rp_augment_op;
-
-#define RP_AUGMENT_MAX_OPS 16
+/* rp_augment_kind, rp_augment_op, RP_AUGMENT_MAX_OPS, rp_augment_name and rp_augment_parse are
+ * public (rampart.h), with checked forms of rp_augment_mix_index and rp_augment_families
+ * (rp_augment_mixing_op, rp_augment_corruption_families: augment_api.c). */
 
 typedef struct rp_augment {
     rp_augment_op ops[RP_AUGMENT_MAX_OPS];
@@ -76,14 +56,6 @@ typedef struct rp_augment {
 
 #define RP_RANDCONV_MAX_K 7 /* randconv's largest kernel */
 #define RP_RANDCONV_MAX_C 3 /* and channels (more: left unchanged) */
-
-/* "flip", "crop", ... STATIC. */
-const char *rp_augment_name(rp_augment_kind k);
-
-/* Parse spec (syntax above) into ops (at most RP_AUGMENT_MAX_OPS); default_prob in [0,1].
- * An empty spec gives no ops. Errors (RP_ERR_ARG) name the offending item. Image-size
- * limits (crop smaller than the image) are checked by rp_augment_create. */
-rp_status rp_augment_parse(rp_ctx *ctx, const char *spec, float default_prob, rp_augment_op *ops, int *n_ops);
 
 /* OWNED. Parses spec and allocates the scratch image for (H, W, C). */
 rp_status rp_augment_create(rp_ctx *ctx, const char *spec, float default_prob, uint64_t seed, int H, int W, int C,

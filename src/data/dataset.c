@@ -301,6 +301,7 @@ static rp_status open_tiny_imagenet_c(rp_ctx *ctx, const char *spec, rp_dataset 
 
 rp_status rp_dataset_open(rp_ctx *ctx, const char *spec, bool train, rp_dataset **out)
 {
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "rp_dataset_open: out is NULL");
     *out = NULL;
     if (!spec) return rp_fail(ctx, RP_ERR_ARG, "no data spec given; valid forms: " SPEC_FORMS);
     rp_dataset *ds;

@@ -218,8 +218,8 @@ bool rp_image_spec(const char *spec)
 
 int rp_dataset_skipped(const rp_dataset *ds, const char **note)
 {
-    if (note) *note = ds->skip_note;
-    return ds->skipped;
+    if (note) *note = ds ? ds->skip_note : "";
+    return ds ? ds->skipped : 0;
 }
 
 /* ---- decoding in worker threads ------------------------------------------------------- */
@@ -455,6 +455,7 @@ rp_status rp_folder_open(rp_ctx *ctx, const char *spec, bool train, const rp_dat
 rp_status rp_dataset_open_ex(rp_ctx *ctx, const char *spec, bool train, const rp_data_options *opt,
                              rp_dataset **out)
 {
+    if (!out) return rp_fail(ctx, RP_ERR_ARG, "rp_dataset_open_ex: out is NULL");
     if (spec && !strncmp(spec, "folder:", 7)) return rp_folder_open(ctx, spec, train, opt, out);
     if (spec && !strncmp(spec, "tiny-imagenet:", 14)) return rp_tiny_imagenet_open(ctx, spec, train, opt, out);
     return rp_dataset_open(ctx, spec, train, out);

@@ -57,20 +57,10 @@ rp_status rp_image_fit(rp_ctx *ctx, const rp_image *src, uint8_t *dst, int H, in
 
 /* ---- image-file data sets ------------------------------------------------------------ */
 
-/* Options for opening data sets; only the image-file sets use them. */
-typedef struct rp_data_options {
-    int workers;   /* threads decoding image files (<= 0: the context's thread count) */
-    bool skip_bad; /* leave unreadable images out, counted in the set, instead of failing */
-} rp_data_options;
-
-/* rp_dataset_open with options (opt may be NULL: defaults). OWNED result. */
-rp_status rp_dataset_open_ex(rp_ctx *ctx, const char *spec, bool train, const rp_data_options *opt,
-                             rp_dataset **out);
+/* rp_data_options (how image-file sets are read), rp_dataset_open_ex and rp_dataset_skipped
+ * are public: rampart.h. */
 /* Whether spec names an image-file set ("folder:..." or "tiny-imagenet:..."). */
 bool rp_image_spec(const char *spec);
-/* Images that skip_bad left out; *note (may be NULL) gets the first few reasons, one a
- * line (BORROWED, "" when none). */
-int rp_dataset_skipped(const rp_dataset *ds, const char **note);
 /* rp_image_load (an image file fitted to (H, W, C)) and rp_imagenet_norm are public: rampart.h. */
 
 /* ImageNet's per-channel mean and std on [0, 1] pixels: the normalisation of the RGB

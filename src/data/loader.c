@@ -147,7 +147,9 @@ static double now(void)
 
 bool rp_loader_next(rp_loader *l, rp_batch *out)
 {
+    if (!out) return false;
     memset(out, 0, sizeof *out);
+    if (!l) return false;
     pthread_mutex_lock(&l->mu);
     if (l->current >= l->cfg.first_batch) { /* hand back the previous batch */
         l->slots[l->current % l->K].state = SLOT_FREE;
@@ -233,7 +235,9 @@ void rp_loader_destroy(rp_loader *l)
 
 rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_config *cfg, rp_loader **out)
 {
-    *out = NULL;
+    if (out) *out = NULL;
+    if (!ds || !cfg || !out)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_loader_create: %s is NULL", !ds ? "the data set" : !cfg ? "cfg" : "out");
     int n = rp_dataset_size(ds);
     if (cfg->batch < 1 || cfg->workers < 0 || cfg->workers > 64 || n < 1)
         return rp_fail(ctx, RP_ERR_ARG, "loader: batch %d, workers %d (0..64) on %d samples", cfg->batch,
@@ -291,6 +295,6 @@ rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_co
     return RP_OK;
 }
 
-int rp_loader_batches(const rp_loader *l) { return l->batches; }
+int rp_loader_batches(const rp_loader *l) { return l ? l->batches : 0; }
 
 double rp_loader_wait_seconds(const rp_loader *l) { return l->waited; }

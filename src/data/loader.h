@@ -23,48 +23,9 @@
 
 #include "core/status.h"
 
-typedef struct rp_loader rp_loader;
+/* rp_loader, rp_loader_config, rp_batch and rp_loader_create/destroy/batches/next are public:
+ * rampart.h. */
 
-typedef struct rp_loader_config {
-    int batch;            /* B: images per batch (>= 1) */
-    int workers;          /* threads preparing batches (0: in rp_loader_next) */
-    int ahead;            /* batches prepared ahead, the ring (<= 0: 2 * workers, at least 2) */
-    uint64_t seed;        /* shuffle and augmentation */
-    bool shuffle;         /* epoch e's order is rp_permutation(seed, e); false: 0..n-1 */
-    int first_epoch;      /* epoch of job 0 (the CLI counts from 1) */
-    int first_batch;      /* the first batch handed out is this one of first_epoch (0..batches-1;
-                             > 0 when a run resumes mid-epoch); epochs still count from
-                             first_epoch */
-    int epochs;           /* jobs stop after this many epochs (<= 0: never) */
-    const char *augment;  /* augmentation spec (data/augment.h) or NULL / "" for none */
-    float augment_prob;   /* default probability of each op */
-    bool views;           /* also two augmented views of every image (rp_augment_views: the
-                             spec needs a mixing op, augmix or prime; RP_ERR_ARG otherwise) */
-    int part, parts;      /* data-parallel processes (parts > 1): each batch's images split into
-                             `parts` contiguous pieces, this loader loading and augmenting piece
-                             `part` only (the pieces' union is the one-process batch; a piece
-                             may be empty, B = 0); parts <= 1: whole batches */
-} rp_loader_config;
-
-typedef struct rp_batch {
-    int epoch, index;     /* which batch of which epoch */
-    int B;                /* images in it (this process's part) */
-    int B_all;            /* images in the whole batch, every part */
-    const float *x;       /* (B, H, W, C) in [0, 1], BORROWED until the next rp_loader_next */
-    const float *views;   /* (2, B, H, W, C) = [view1; view2] with cfg.views, else NULL; BORROWED */
-    const int32_t *y;     /* (B) labels */
-    const int *idx;       /* (B) sample indices */
-} rp_batch;
-
-/* OWNED. ds is BORROWED and must outlive the loader. Threads start here. */
-rp_status rp_loader_create(rp_ctx *ctx, const rp_dataset *ds, const rp_loader_config *cfg, rp_loader **out);
-/* Stops and joins the workers. */
-void rp_loader_destroy(rp_loader *l);
-/* Batches in one epoch: ceil(n / B). */
-int rp_loader_batches(const rp_loader *l);
-/* Hands back the previous batch and returns the next one, waiting for it when the
- * workers are behind. Returns false (out->B = 0) after the last epoch. */
-bool rp_loader_next(rp_loader *l, rp_batch *out);
 /* Seconds rp_loader_next spent waiting for workers since creation (a loader that keeps
  * ahead of the step waits ~0). */
 double rp_loader_wait_seconds(const rp_loader *l);

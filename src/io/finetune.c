@@ -54,6 +54,7 @@ static rp_status load_with_new_head(rp_ctx *ctx, rp_model *m, const char *path, 
 
 rp_status rp_model_init_from(rp_ctx *ctx, rp_model *m, const char *path, rp_init_report *rep)
 {
+    if (!m || !path) return rp_fail(ctx, RP_ERR_ARG, "rp_model_init_from: %s is NULL", !m ? "the model" : "path");
     rp_init_report r = {0};
     for (int i = 0; i < m->g.n_params; i++)
         if (is_head(m, i)) {

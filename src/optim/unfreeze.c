@@ -43,7 +43,7 @@ int rp_model_groups(const rp_model *m, char (*names)[RP_GROUP_NAME], int max)
 size_t rp_model_num_unfrozen(const rp_model *m)
 {
     size_t n = 0;
-    for (int i = 0; i < m->g.n_params; i++)
+    for (int i = 0; m && i < m->g.n_params; i++)
         if (m->g.params[i].trainable && !m->g.params[i].frozen) n += m->g.params[i].numel;
     return n;
 }
@@ -74,7 +74,11 @@ static void set_group(rp_unfreeze *u, int g, bool frozen)
 
 rp_status rp_unfreeze_create(rp_ctx *ctx, rp_model *m, const rp_unfreeze_config *cfg, rp_unfreeze **out)
 {
-    *out = NULL;
+    if (out) *out = NULL;
+    if (!m || !cfg || !out)
+        return rp_fail(ctx, RP_ERR_ARG, "rp_unfreeze_create: %s is NULL", !m ? "the model" : !cfg ? "cfg" : "out");
+    if (cfg->n_at < 0 || (cfg->n_at > 0 && !cfg->at))
+        return rp_fail(ctx, RP_ERR_ARG, "unfreeze schedule: %d epochs at %s", cfg->n_at, cfg->at ? "a list" : "NULL");
     for (int i = 0; i < cfg->n_at; i++)
         if (cfg->at[i] < 1 || (i > 0 && cfg->at[i] <= cfg->at[i - 1]))
             return rp_fail(ctx, RP_ERR_ARG, "unfreeze schedule: epochs must be positive and increasing (entry %d is %d)",
@@ -124,7 +128,7 @@ static const char *unfreeze_next(rp_unfreeze *u)
 
 const char *rp_unfreeze_epoch_start(rp_unfreeze *u, int epoch)
 {
-    for (int i = 0; i < u->n_at; i++)
+    for (int i = 0; u && i < u->n_at; i++)
         if (u->at[i] == epoch) return unfreeze_next(u);
     return NULL;
 }
@@ -132,7 +136,7 @@ const char *rp_unfreeze_epoch_start(rp_unfreeze *u, int epoch)
 const char *rp_unfreeze_epoch_end(rp_unfreeze *u, double loss, char *why, size_t why_size)
 {
     if (why && why_size) why[0] = '\0';
-    if (u->patience <= 0) return NULL;
+    if (!u || u->patience <= 0) return NULL;
     if (!u->have_best || loss < u->best * (1.0 - (double)u->threshold)) {
         u->best = loss;
         u->have_best = true;
@@ -146,9 +150,12 @@ const char *rp_unfreeze_epoch_end(rp_unfreeze *u, double loss, char *why, size_t
     return unfreeze_next(u);
 }
 
-int rp_unfreeze_frozen(const rp_unfreeze *u) { return u->n_frozen; }
-int rp_unfreeze_groups(const rp_unfreeze *u) { return u->n_groups; }
-const char *rp_unfreeze_group(const rp_unfreeze *u, int i) { return i >= 0 && i < u->n_groups ? u->groups[i] : NULL; }
+int rp_unfreeze_frozen(const rp_unfreeze *u) { return u ? u->n_frozen : 0; }
+int rp_unfreeze_groups(const rp_unfreeze *u) { return u ? u->n_groups : 0; }
+const char *rp_unfreeze_group(const rp_unfreeze *u, int i)
+{
+    return u && i >= 0 && i < u->n_groups ? u->groups[i] : NULL;
+}
 
 rp_unfreeze_state rp_unfreeze_get_state(const rp_unfreeze *u)
 {

@@ -20,33 +20,9 @@
 /* The groups of m's trainable parameters, in order, into names[0..max); returns how many
  * there are (which may exceed max). */
 int rp_model_groups(const rp_model *m, char (*names)[RP_GROUP_NAME], int max);
-/* Trainable scalars that are not frozen. */
-size_t rp_model_num_unfrozen(const rp_model *m);
 
-typedef struct rp_unfreeze_config {
-    int patience;    /* > 0: unfreeze the next group after this many epochs without improvement */
-    float threshold; /* an epoch improves when loss < best * (1 - threshold) */
-    const int *at;   /* strictly increasing epochs at whose start the next group is unfrozen */
-    int n_at;
-} rp_unfreeze_config;
-
-typedef struct rp_unfreeze rp_unfreeze;
-
-/* OWNED. Freezes every group but the head. Fails when the model has fewer than two
- * groups or the schedule is not strictly increasing and positive. */
-rp_status rp_unfreeze_create(rp_ctx *ctx, rp_model *m, const rp_unfreeze_config *cfg, rp_unfreeze **out);
-void rp_unfreeze_destroy(rp_unfreeze *u);
-/* Call at the start of each epoch (numbered from 1): the fixed schedule. Returns the group
- * it unfroze (BORROWED) or NULL. */
-const char *rp_unfreeze_epoch_start(rp_unfreeze *u, int epoch);
-/* Call after each epoch with its mean training loss: the plateau rule. Returns the group
- * it unfroze (BORROWED) or NULL. *why (may be NULL) gets a short reason for the log. */
-const char *rp_unfreeze_epoch_end(rp_unfreeze *u, double loss, char *why, size_t why_size);
-/* Groups still frozen, and all groups. */
-int rp_unfreeze_frozen(const rp_unfreeze *u);
-int rp_unfreeze_groups(const rp_unfreeze *u);
-/* BORROWED name of group i. */
-const char *rp_unfreeze_group(const rp_unfreeze *u, int i);
+/* rp_model_num_unfrozen, rp_unfreeze (opaque), rp_unfreeze_config and rp_unfreeze_create/
+ * destroy/epoch_start/epoch_end/frozen/groups/group are public: rampart.h. */
 
 /* The schedule's position, for exact resume (io/trainstate.h): groups still frozen and the
  * plateau rule's bookkeeping. */

@@ -402,6 +402,7 @@ static void consistency_step(rp_objective *o, const float *x, const float *views
 
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d)
 {
+    if (!o) return rp_fail(NULL, RP_ERR_ARG, "rp_objective_set_dist: the objective is NULL");
     o->dist = d && rp_dist_size(d) > 1 ? d : NULL;
     RP_TRY(rp_graph_set_dist(&o->m->g, o->dist)); /* batch norms' statistics: the job's */
     if (!o->dist || o->gbuf) return RP_OK;
@@ -511,6 +512,7 @@ static void copy_weights(const rp_graph *g, float *buf, bool to_buf)
 
 rp_status rp_objective_set_sam(rp_objective *o, float rho)
 {
+    if (!o) return rp_fail(NULL, RP_ERR_ARG, "rp_objective_set_sam: the objective is NULL");
     if (!(rho >= 0.0f && isfinite(rho)))
         return rp_fail(o->ctx, RP_ERR_ARG, "sam: radius %g must be finite and >= 0", (double)rho);
     o->sam_rho = rho;

@@ -50,30 +50,10 @@ void rp_obj_project(float *v, const float *x, size_t X, rp_norm norm, float eps,
                     float *scratch);
 
 /* The corruption families (bits 1u << rp_corruption_family, data/corrupt.h) an objective's
- * training touches: the adversarial ones perturb every pixel by a small bounded amount, as the
- * noise family does (fixed before any measurement; erm touches none). */
+ * training touches; rp_objective_corruption_families (rampart.h) is the checked form. */
 unsigned rp_objective_families(const rp_objective_config *c);
 
-/* Data-parallel training over the job's processes (d BORROWED, NULL: none). Each process
- * steps on its piece of the global batch (the loader's part; a piece may be empty, B = 0);
- * after the backward passes, every gradient is weighted by B / (the global batch) and summed
- * over the processes in rank order, and the step statistics are the global batch's, so the
- * update is the one-process step's up to float rounding and identical on every process.
- * Batch norms use the whole job's batch statistics (rp_graph_set_dist; a process with an
- * empty piece still runs the training passes with B = 0 for their collectives). Dropout and
- * stochastic depth need nothing more: their masks are keyed by example (every step names its
- * examples to the graph, rp_graph_set_examples), so a piece's rows get the masks one process
- * gives them -- when the examples are named by their place in the data set
- * (rp_objective_set_examples). */
-rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
-
-/* Sharpness-aware minimisation (Foret et al. 2021) around any objective: each step computes
- * the objective's gradient g at w, moves to w + rho g / ||g||_2 (the trainable, unfrozen
- * weights; the job's gradient, so every process moves alike), takes the gradient there on the
- * same examples with the same random draws, and updates w with it; the step's statistics are
- * those at w, and batch norms' running statistics move once. Twice the passes of the
- * objective. rho = 0: off (the default). It perturbs weights, not images: it touches no
- * corruption family. */
-rp_status rp_objective_set_sam(rp_objective *o, float rho);
+/* rp_objective_set_dist (data-parallel steps) and rp_objective_set_sam (sharpness-aware
+ * minimisation) are public: rampart.h. */
 
 #endif
