@@ -1174,6 +1174,54 @@ int rp_text_height(int scale);
  * path; RP_ERR_IO naming the file. */
 rp_status rp_figure_write_png(rp_figure *f, const char *path);
 
+/* ---- reports ----------------------------------------------------------------------
+ * One self-contained HTML page (docs/report.md) from the JSON lines the command's train, eval,
+ * attack and explain write (docs/json.md): models compared by condition with intervals and
+ * paired tests, plots as inline SVG, pictures as data: URIs, no scripts and nothing fetched.
+ * What `rampart report` and `rampart eval --report` write. The functions keep nothing between
+ * calls: any thread, one context per thread. A problem with the input is a status (RP_ERR_FORMAT
+ * for a bad line, naming "FILE:LINE: what"; RP_ERR_IO naming the file or folder;
+ * RP_ERR_UNSUPPORTED past the page's limits of 16 models and 512 conditions) with the message in
+ * ctx, never an abort; the page file is then not touched. */
+typedef struct rp_report_options {
+    bool skip_bad;  /* leave out bad lines and eval rows of another test set than the first eval
+                       row's (each passed to `skipped` and listed on the page) instead of failing */
+    int bootstrap;  /* bootstrap resamples for intervals of means over conditions (>= 2) */
+    uint64_t seed;  /* the bootstrap's seed */
+    const char *const *explain_dirs; /* BORROWED, optional: folders written by the command's
+                                        explain or attack whose PNG panels are embedded (up to
+                                        12 a folder, 1.3 MB in all) */
+    int n_explain_dirs;
+    /* optional: called on the calling thread with each problem skip_bad leaves out ("FILE:LINE:
+       what", BORROWED for the call), in the order met */
+    void (*skipped)(void *arg, const char *problem);
+    void *skipped_arg;
+} rp_report_options;
+/* No skipping, 1000 resamples, seed 0, no folders, no callback. */
+rp_report_options rp_report_defaults(void);
+/* What a written page holds (for the caller's message). */
+typedef struct rp_report_summary {
+    size_t bytes;       /* the page's size */
+    int n_models, n_conditions, n_training_runs, n_skipped;
+} rp_report_summary;
+/* Read the JSON-lines files inputs[0..n_inputs) (paths, in order) and write the page to
+ * out_html through OUT_HTML.tmp and a rename, so a failure leaves no half page and an earlier
+ * file at out_html stays as it was. opts may be NULL (rp_report_defaults); summary may be NULL.
+ * RP_ERR_ARG for a NULL ctx, inputs, input or out_html, n_inputs < 1, bootstrap < 2 or a NULL
+ * explain_dirs with n_explain_dirs > 0; RP_ERR_IO for a file that cannot be opened, a missing
+ * folder or a page that cannot be written; RP_ERR_FORMAT for a bad line (unless skip_bad) and
+ * for inputs with no eval or train rows. */
+rp_status rp_report_write(rp_ctx *ctx, const char *const *inputs, int n_inputs, const rp_report_options *opts,
+                          const char *out_html, rp_report_summary *summary);
+/* The same from rows already in memory: rows[0..len) (JSON lines; NUL bytes end a line's JSON),
+ * named `name` in messages. The page goes to out_html (as rp_report_write) when it is not NULL
+ * and to *html (OWNED, NUL-terminated, release with free(); *html_len its length without the
+ * NUL) when html is not NULL; at least one of them. Errors as rp_report_write's, and RP_ERR_ARG
+ * for a NULL name, NULL rows with len > 0, neither out_html nor html, or html without html_len. */
+rp_status rp_report_write_rows(rp_ctx *ctx, const char *name, const char *rows, size_t len,
+                               const rp_report_options *opts, const char *out_html, char **html, size_t *html_len,
+                               rp_report_summary *summary);
+
 #ifdef __cplusplus
 }
 #endif

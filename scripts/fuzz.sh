@@ -52,7 +52,7 @@ done
 # Line coverage: the replay executables built with gcc --coverage, counters reset per harness.
 declare -A files=([idx]="src/data/idx.c" [cifar]="src/data/cifar.c" [npy]="src/data/npy.c"
   [image]="src/data/image.c" [safetensors]="src/io/safetensors.c src/io/checkpoint.c"
-  [trainstate]="src/io/trainstate.c src/io/safetensors.c" [report]="tools/report_read.c tools/report_model.c")
+  [trainstate]="src/io/trainstate.c src/io/safetensors.c" [report]="src/report/report_read.c src/report/report_model.c")
 cov="$build-cov"
 CC=gcc cmake -S . -B "$cov" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=--coverage -DCMAKE_EXE_LINKER_FLAGS=--coverage \
     > /dev/null || exit 2
@@ -67,7 +67,7 @@ for n in "${names[@]}"; do
   OMP_NUM_THREADS=1 "$cov/tests/fuzz/fuzz_${n}_replay" "$out/corpus/$n" "tests/fuzz/corpus/$n" > /dev/null 2>&1
   line=""
   for f in ${files[$n]}; do
-    gcno=$(find "$cov" -path "*${f}.gcno" | head -1) # the library's object, or the harness's own (tools/)
+    gcno=$(find "$cov" -path "*${f}.gcno" | head -1) # the library's object
     pct=$(cd "$(dirname "$gcno")" && gcov -n "$(basename "$gcno" .gcno).o" 2>/dev/null | grep -A1 "File '.*$f'" |
           grep -o 'Lines executed:[0-9.]*% of [0-9]*' | head -1 | sed 's/Lines executed://')
     line="$line $f ${pct:-?};"

@@ -1,4 +1,4 @@
-/* The report's statistics (tools/report_stats.h) against values computed independently by
+/* The report's statistics (src/report/report_stats.h) against values computed independently by
  * tests/make_report_stats_reference.py with SciPy (Wilson by inverting the score test
  * numerically; McNemar from scipy.stats.binom and chi2), plus hand-checked cases and
  * properties of the seeded bootstrap; the report's HTML escaping and buffer. */
@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "report_buf.h"
-#include "report_stats.h"
+#include "report/report_buf.h"
+#include "report/report_stats.h"
 
 typedef struct wilson_case {
     long k, n;
@@ -56,7 +56,7 @@ static void test_wilson_matches_scipy(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof WILSON / sizeof WILSON[0]; i++) {
         double lo, hi;
-        rpt_wilson(WILSON[i].k, WILSON[i].n, RPT_Z95, &lo, &hi);
+        rp_rpt_wilson(WILSON[i].k, WILSON[i].n, RPT_Z95, &lo, &hi);
         assert_true(fabs(lo - WILSON[i].lo) < 1e-12);
         assert_true(fabs(hi - WILSON[i].hi) < 1e-12);
     }
@@ -67,11 +67,11 @@ static void test_wilson_closed_forms(void **state)
 {
     (void)state;
     double lo, hi, z2 = RPT_Z95 * RPT_Z95;
-    rpt_wilson(0, 40, RPT_Z95, &lo, &hi);
+    rp_rpt_wilson(0, 40, RPT_Z95, &lo, &hi);
     assert_true(lo == 0.0 && fabs(hi - z2 / (40 + z2)) < 1e-15);
-    rpt_wilson(250, 500, RPT_Z95, &lo, &hi);
+    rp_rpt_wilson(250, 500, RPT_Z95, &lo, &hi);
     assert_true(fabs(lo + hi - 1.0) < 1e-15 && lo > 0.45 && hi < 0.55);
-    rpt_wilson(0, 0, RPT_Z95, &lo, &hi);
+    rp_rpt_wilson(0, 0, RPT_Z95, &lo, &hi);
     assert_true(lo == 0.0 && hi == 1.0);
 }
 
@@ -80,7 +80,7 @@ static void test_mcnemar_matches_scipy(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof MCNEMAR / sizeof MCNEMAR[0]; i++) {
         const mcnemar_case *t = &MCNEMAR[i];
-        rpt_mcnemar_result r = rpt_mcnemar(t->b, t->c);
+        rp_rpt_mcnemar_result r = rp_rpt_mcnemar(t->b, t->c);
         assert_true(fabs(r.p_exact - t->p_exact) < 1e-12 * fmax(1.0, t->p_exact) + 1e-15);
         assert_true(fabs(r.chi2 - t->chi2) < 1e-12);
         assert_true(fabs(r.p_chi2 - t->p_chi2) < 1e-12);
@@ -91,12 +91,12 @@ static void test_mcnemar_matches_scipy(void **state)
 static void test_binom_half_cdf(void **state)
 {
     (void)state;
-    assert_true(fabs(rpt_binom_half_cdf(0, 10) - 1.0 / 1024) < 1e-15);
-    assert_true(fabs(rpt_binom_half_cdf(2, 4) - 11.0 / 16) < 1e-15);
-    assert_true(rpt_binom_half_cdf(-1, 4) == 0.0 && rpt_binom_half_cdf(4, 4) == 1.0);
-    double p = rpt_binom_half_cdf(4000, 10000); /* about 1e-91: far out, but not 0 or NaN */
+    assert_true(fabs(rp_rpt_binom_half_cdf(0, 10) - 1.0 / 1024) < 1e-15);
+    assert_true(fabs(rp_rpt_binom_half_cdf(2, 4) - 11.0 / 16) < 1e-15);
+    assert_true(rp_rpt_binom_half_cdf(-1, 4) == 0.0 && rp_rpt_binom_half_cdf(4, 4) == 1.0);
+    double p = rp_rpt_binom_half_cdf(4000, 10000); /* about 1e-91: far out, but not 0 or NaN */
     assert_true(p > 0.0 && p < 1e-80 && isfinite(p));
-    assert_true(fabs(rpt_binom_half_cdf(4999, 9999) - 0.5) < 1e-9); /* odd n: symmetric (lgamma's rounding) */
+    assert_true(fabs(rp_rpt_binom_half_cdf(4999, 9999) - 0.5) < 1e-9); /* odd n: symmetric (lgamma's rounding) */
 }
 
 static void test_quantile_numpy(void **state)
@@ -104,11 +104,11 @@ static void test_quantile_numpy(void **state)
     (void)state;
     const double x[] = {1, 2, 3, 4, 10};
     /* numpy.quantile([1,2,3,4,10], [0, .1, .5, .9, 1]) = 1, 1.4, 3, 7.6, 10 */
-    assert_true(fabs(rpt_quantile_sorted(x, 5, 0.0) - 1.0) < 1e-12);
-    assert_true(fabs(rpt_quantile_sorted(x, 5, 0.1) - 1.4) < 1e-12);
-    assert_true(fabs(rpt_quantile_sorted(x, 5, 0.5) - 3.0) < 1e-12);
-    assert_true(fabs(rpt_quantile_sorted(x, 5, 0.9) - 7.6) < 1e-12);
-    assert_true(fabs(rpt_quantile_sorted(x, 5, 1.0) - 10.0) < 1e-12);
+    assert_true(fabs(rp_rpt_quantile_sorted(x, 5, 0.0) - 1.0) < 1e-12);
+    assert_true(fabs(rp_rpt_quantile_sorted(x, 5, 0.1) - 1.4) < 1e-12);
+    assert_true(fabs(rp_rpt_quantile_sorted(x, 5, 0.5) - 3.0) < 1e-12);
+    assert_true(fabs(rp_rpt_quantile_sorted(x, 5, 0.9) - 7.6) < 1e-12);
+    assert_true(fabs(rp_rpt_quantile_sorted(x, 5, 1.0) - 10.0) < 1e-12);
 }
 
 /* The bootstrap of a 0/1 mean: same seed, same interval; a constant gives a point; the
@@ -119,33 +119,33 @@ static void test_bootstrap(void **state)
     enum { N = 400 };
     double v[N], lo, hi, lo2, hi2;
     for (int i = 0; i < N; i++) v[i] = (i * 7919 % N) < N / 2 ? 1.0 : 0.0; /* exactly half ones */
-    assert_int_equal(rpt_bootstrap_mean(v, N, 2000, 0.05, 42, &lo, &hi), 0);
-    assert_int_equal(rpt_bootstrap_mean(v, N, 2000, 0.05, 42, &lo2, &hi2), 0);
+    assert_int_equal(rp_rpt_bootstrap_mean(v, N, 2000, 0.05, 42, &lo, &hi), 0);
+    assert_int_equal(rp_rpt_bootstrap_mean(v, N, 2000, 0.05, 42, &lo2, &hi2), 0);
     assert_true(lo == lo2 && hi == hi2);
     assert_true(fabs(lo - (0.5 - RPT_Z95 * 0.025)) < 0.006 && fabs(hi - (0.5 + RPT_Z95 * 0.025)) < 0.006);
     assert_true(lo < 0.5 && hi > 0.5);
     double w[N]; /* the seed matters (on values whose means do not fall on a grid) */
     for (int i = 0; i < N; i++) w[i] = sin(i * 0.37) + 0.001 * i;
-    rpt_bootstrap_mean(w, N, 500, 0.05, 42, &lo, &hi);
-    rpt_bootstrap_mean(w, N, 500, 0.05, 43, &lo2, &hi2);
+    rp_rpt_bootstrap_mean(w, N, 500, 0.05, 42, &lo, &hi);
+    rp_rpt_bootstrap_mean(w, N, 500, 0.05, 43, &lo2, &hi2);
     assert_true(lo2 != lo && hi2 != hi);
     for (int i = 0; i < N; i++) v[i] = 0.75;
-    assert_int_equal(rpt_bootstrap_mean(v, N, 100, 0.05, 1, &lo, &hi), 0);
+    assert_int_equal(rp_rpt_bootstrap_mean(v, N, 100, 0.05, 1, &lo, &hi), 0);
     assert_true(lo == 0.75 && hi == 0.75);
-    assert_int_equal(rpt_bootstrap_mean(v, 0, 100, 0.05, 1, &lo, &hi), -1);
+    assert_int_equal(rp_rpt_bootstrap_mean(v, 0, 100, 0.05, 1, &lo, &hi), -1);
 }
 
 static void test_buf_escape(void **state)
 {
     (void)state;
-    rpt_buf b = {0};
-    rpt_buf_escape(&b, "<script>alert(\"x\" & 'y')</script>");
+    rp_rpt_buf b = {0};
+    rp_rpt_buf_escape(&b, "<script>alert(\"x\" & 'y')</script>");
     assert_string_equal(b.s, "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;");
-    rpt_buf_free(&b);
-    for (int i = 0; i < 2000; i++) rpt_buf_printf(&b, "%04d,", i); /* grows past the first block */
+    rp_rpt_buf_free(&b);
+    for (int i = 0; i < 2000; i++) rp_rpt_buf_printf(&b, "%04d,", i); /* grows past the first block */
     assert_int_equal(b.len, 2000 * 5);
     assert_true(!strncmp(b.s + 5 * 1999, "1999,", 5) && !b.failed);
-    rpt_buf_free(&b);
+    rp_rpt_buf_free(&b);
 }
 
 int main(void)

@@ -1,6 +1,7 @@
 /* SHA-256 against FIPS 180-4's examples and Python's hashlib (values below computed with
  * hashlib.sha256 independently of this code); base64 against RFC 4648's test vectors and
- * round trips of every length 0..64. */
+ * round trips of every length 0..64, and the report's copy in the library (src/report/base64.c)
+ * against the command's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "base64.h"
+#include "report/base64.h"
 #include "sha256.h"
 
 static void hex_of(const void *data, size_t n, char out[65])
@@ -91,6 +93,30 @@ static void test_base64_round_trip_and_errors(void **state)
     assert_null(cli_base64_decode("Zg===", &m));
 }
 
+/* The library's copy (the report's) encodes and decodes as the command's does. */
+static void test_base64_library_copy(void **state)
+{
+    (void)state;
+    unsigned char buf[64];
+    for (int i = 0; i < 64; i++) buf[i] = (unsigned char)(i * 53 + 7);
+    for (size_t n = 0; n <= 64; n++) {
+        char *a = cli_base64_encode(buf, n), *b = rp_base64_encode(buf, n);
+        assert_string_equal(a, b);
+        size_t ma = 0, mb = 0;
+        unsigned char *da = cli_base64_decode(a, &ma), *db = rp_base64_decode(a, &mb);
+        assert_int_equal(ma, mb);
+        if (n) assert_memory_equal(da, db, n);
+        free(a), free(b), free(da), free(db);
+    }
+    const char *bad[] = {"Zm9v!", "Z", "Zg===", "Zg"};
+    for (int i = 0; i < 4; i++) {
+        size_t ma = 0, mb = 0;
+        unsigned char *da = cli_base64_decode(bad[i], &ma), *db = rp_base64_decode(bad[i], &mb);
+        assert_true((da == NULL) == (db == NULL));
+        free(da), free(db);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +124,7 @@ int main(void)
         cmocka_unit_test(test_sha256_pieces),
         cmocka_unit_test(test_base64_rfc4648),
         cmocka_unit_test(test_base64_round_trip_and_errors),
+        cmocka_unit_test(test_base64_library_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,10 +8,10 @@
 
 #include "cli.h"
 #include "cli_dist.h"
+#include "cmd_report.h"
 #include "eval_corruptions.h"
 #include "jsonl.h"
 #include "rampart.h"
-#include "report.h"
 
 typedef struct eval_opts {
     cli_list models, attacks, eps, noises, severities;

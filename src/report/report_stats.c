@@ -6,7 +6,7 @@
 
 #include "rampart.h"
 
-void rpt_wilson(long k, long n, double z, double *lo, double *hi)
+void rp_rpt_wilson(long k, long n, double z, double *lo, double *hi)
 {
     if (n <= 0) {
         *lo = 0.0, *hi = 1.0;
@@ -19,7 +19,7 @@ void rpt_wilson(long k, long n, double z, double *lo, double *hi)
     *hi = fmin(1.0, centre + half);
 }
 
-double rpt_binom_half_cdf(long k, long n)
+double rp_rpt_binom_half_cdf(long k, long n)
 {
     if (k < 0) return 0.0;
     if (k >= n) return 1.0;
@@ -35,12 +35,12 @@ double rpt_binom_half_cdf(long k, long n)
     return fmin(1.0, exp(lmax) * sum);
 }
 
-rpt_mcnemar_result rpt_mcnemar(long b, long c)
+rp_rpt_mcnemar_result rp_rpt_mcnemar(long b, long c)
 {
-    rpt_mcnemar_result r = {.b = b, .c = c, .p_exact = 1.0, .chi2 = 0.0, .p_chi2 = 1.0};
+    rp_rpt_mcnemar_result r = {.b = b, .c = c, .p_exact = 1.0, .chi2 = 0.0, .p_chi2 = 1.0};
     long n = b + c;
     if (n == 0) return r;
-    r.p_exact = fmin(1.0, 2.0 * rpt_binom_half_cdf(b < c ? b : c, n));
+    r.p_exact = fmin(1.0, 2.0 * rp_rpt_binom_half_cdf(b < c ? b : c, n));
     double d = fabs((double)(b - c)) - 1.0;
     r.chi2 = d > 0 ? d * d / (double)n : 0.0;
     r.p_chi2 = erfc(sqrt(r.chi2 / 2.0)); /* chi-square survival with 1 df */
@@ -53,7 +53,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double rpt_quantile_sorted(const double *x, int n, double q)
+double rp_rpt_quantile_sorted(const double *x, int n, double q)
 {
     double pos = q * (n - 1);
     int i = (int)floor(pos);
@@ -61,7 +61,7 @@ double rpt_quantile_sorted(const double *x, int n, double q)
     return x[i] + (pos - i) * (x[i + 1] - x[i]);
 }
 
-int rpt_bootstrap_mean(const double *v, int n, int B, double alpha, uint64_t seed, double *lo, double *hi)
+int rp_rpt_bootstrap_mean(const double *v, int n, int B, double alpha, uint64_t seed, double *lo, double *hi)
 {
     if (n < 1 || B < 2) return -1;
     double *means = malloc((size_t)B * sizeof *means);
@@ -75,8 +75,8 @@ int rpt_bootstrap_mean(const double *v, int n, int B, double alpha, uint64_t see
     }
     if (rc == 0) {
         qsort(means, (size_t)B, sizeof *means, cmp_double);
-        *lo = rpt_quantile_sorted(means, B, alpha / 2);
-        *hi = rpt_quantile_sorted(means, B, 1 - alpha / 2);
+        *lo = rp_rpt_quantile_sorted(means, B, alpha / 2);
+        *hi = rp_rpt_quantile_sorted(means, B, 1 - alpha / 2);
     }
     free(means), free(idx);
     return rc;

@@ -1,28 +1,24 @@
-/* rampart report: reading and checking the JSON lines (see report.h, docs/json.md). */
+/* The report: reading and checking the JSON lines (see report.h, docs/json.md). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
-#include "jsonl.h"
 #include "report.h"
 
-int rpt_problem(rpt_data *d, bool skip_bad, const char *fmt, ...)
+rp_status rp_rpt_problem(rp_rpt_data *d, bool skip_bad, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (!skip_bad) {
-        fprintf(stderr, "rampart report: %s\n", msg);
-        return -1;
-    }
-    fprintf(stderr, "rampart report: skipped: %s\n", msg);
+    if (!skip_bad) return rp_fail(d->ctx, RP_ERR_FORMAT, "%s", msg);
+    if (d->on_skipped) d->on_skipped(d->on_skipped_arg, msg);
     char **s = realloc(d->skipped, (size_t)(d->n_skipped + 1) * sizeof *s);
     if (s) d->skipped = s, s[d->n_skipped] = strdup(msg), d->n_skipped += s[d->n_skipped] != NULL;
-    return 0;
+    return RP_OK;
 }
 
 /* The fields each kind must have: name and type ('s' string, 'n' number, 'N' number or null, 'c' a
@@ -84,7 +80,7 @@ static const char *bad_bitmap(const cJSON *j)
     if (!b) return NULL;
     if (!cJSON_IsString(b)) return "correct_b64 is not a string";
     size_t len = 0;
-    unsigned char *bits = cli_base64_decode(b->valuestring, &len);
+    unsigned char *bits = rp_base64_decode(b->valuestring, &len);
     long n = (long)cJSON_GetObjectItemCaseSensitive(j, "n")->valuedouble, k = 0;
     const char *why = !bits                      ? "correct_b64 is not base64"
                       : len != (size_t)(n + 7) / 8 ? "correct_b64 does not hold n bits"
@@ -97,47 +93,48 @@ static const char *bad_bitmap(const cJSON *j)
     return why;
 }
 
-/* One line: 0 (kept or skipped) or -1 (fatal, printed). */
-static int take_line(rpt_data *d, const char *name, int line, const char *text, bool skip_bad)
+/* One line: RP_OK (kept or skipped) or the status of a fatal problem (its message in d->ctx). */
+static rp_status take_line(rp_rpt_data *d, const char *name, int line, const char *text, bool skip_bad)
 {
     cJSON *j = cJSON_ParseWithOpts(text, NULL, true);
     const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "rampart_schema") : NULL;
     const cJSON *kind = j ? cJSON_GetObjectItemCaseSensitive(j, "kind") : NULL;
     char buf[64];
     const char *miss = NULL, *bits = NULL;
-    int rc = 0;
-    if (!cJSON_IsObject(j)) rc = rpt_problem(d, skip_bad, "%s:%d: not a JSON object (a truncated line?)", name, line);
-    else if (!v) rc = rpt_problem(d, skip_bad, "%s:%d: not a rampart JSON line (no rampart_schema field)", name, line);
-    else if (!cJSON_IsNumber(v) || v->valuedouble != RP_JSON_SCHEMA)
-        rc = rpt_problem(d, skip_bad, "%s:%d: rampart_schema %s is not one this rampart reads (it reads %d)", name, line,
+    rp_status rc = RP_OK;
+    if (!cJSON_IsObject(j)) rc = rp_rpt_problem(d, skip_bad, "%s:%d: not a JSON object (a truncated line?)", name, line);
+    else if (!v) rc = rp_rpt_problem(d, skip_bad, "%s:%d: not a rampart JSON line (no rampart_schema field)", name, line);
+    else if (!cJSON_IsNumber(v) || v->valuedouble != RP_RPT_JSON_SCHEMA)
+        rc = rp_rpt_problem(d, skip_bad, "%s:%d: rampart_schema %s is not one this rampart reads (it reads %d)", name, line,
                          cJSON_IsNumber(v) ? (snprintf(buf, sizeof buf, "%g", v->valuedouble), buf) : "(not a number)",
-                         RP_JSON_SCHEMA);
+                         RP_RPT_JSON_SCHEMA);
     else if (!cJSON_IsString(kind) || !known_kind(kind->valuestring))
-        rc = rpt_problem(d, skip_bad, "%s:%d: unknown kind of row", name, line);
+        rc = rp_rpt_problem(d, skip_bad, "%s:%d: unknown kind of row", name, line);
     else if ((miss = missing_field(j, kind->valuestring, buf, sizeof buf)))
-        rc = rpt_problem(d, skip_bad, "%s:%d: %s row without a valid '%s' field", name, line, kind->valuestring, miss);
+        rc = rp_rpt_problem(d, skip_bad, "%s:%d: %s row without a valid '%s' field", name, line, kind->valuestring, miss);
     else if (!strcmp(kind->valuestring, "eval") && (bits = bad_bitmap(j)))
-        rc = rpt_problem(d, skip_bad, "%s:%d: %s", name, line, bits);
+        rc = rp_rpt_problem(d, skip_bad, "%s:%d: %s", name, line, bits);
     else {
         if (d->n_rows == d->cap) {
             int cap = d->cap ? 2 * d->cap : 256;
-            rpt_row *r = realloc(d->rows, (size_t)cap * sizeof *r);
-            if (!r) return cJSON_Delete(j), rpt_problem(d, false, "out of memory");
+            rp_rpt_row *r = realloc(d->rows, (size_t)cap * sizeof *r);
+            if (!r) return cJSON_Delete(j), rp_fail(d->ctx, RP_ERR_NOMEM, "out of memory");
             d->rows = r, d->cap = cap;
         }
-        d->rows[d->n_rows++] = (rpt_row){.j = j, .kind = kind->valuestring, .file = strdup(name), .line = line};
-        return 0;
+        d->rows[d->n_rows++] = (rp_rpt_row){.j = j, .kind = kind->valuestring, .file = strdup(name), .line = line};
+        return RP_OK;
     }
     cJSON_Delete(j);
     return rc;
 }
 
-int rpt_read(rpt_data *d, const char *name, FILE *f, bool skip_bad)
+rp_status rp_rpt_read(rp_rpt_data *d, const char *name, FILE *f, bool skip_bad)
 {
     char *text = NULL;
     size_t cap = 0;
     ssize_t len;
-    int line = 0, nonblank = 0, rc = 0;
+    int line = 0, nonblank = 0;
+    rp_status rc = RP_OK;
     while (rc == 0 && (len = getline(&text, &cap, f)) >= 0) {
         line++;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = '\0';
@@ -146,28 +143,28 @@ int rpt_read(rpt_data *d, const char *name, FILE *f, bool skip_bad)
         rc = take_line(d, name, line, text, skip_bad);
     }
     free(text);
-    if (rc == 0 && nonblank == 0) rc = rpt_problem(d, skip_bad, "%s: empty: no JSON lines", name);
+    if (rc == 0 && nonblank == 0) rc = rp_rpt_problem(d, skip_bad, "%s: empty: no JSON lines", name);
     return rc;
 }
 
-int rpt_check_test_set(rpt_data *d, bool skip_bad)
+rp_status rp_rpt_check_test_set(rp_rpt_data *d, bool skip_bad)
 {
     const cJSON *first = NULL;
     const char *first_file = NULL;
     int w = 0, first_line = 0;
     for (int i = 0; i < d->n_rows; i++) {
-        rpt_row *r = &d->rows[i];
+        rp_rpt_row *r = &d->rows[i];
         bool keep = true;
         if (!strcmp(r->kind, "eval")) {
             if (!first) first = r->j, first_file = r->file, first_line = r->line;
-            else if (strcmp(rpt_str(r->j, "test_sha256", ""), rpt_str(first, "test_sha256", ""))) {
-                if (rpt_problem(d, skip_bad,
+            else if (strcmp(rp_rpt_str(r->j, "test_sha256", ""), rp_rpt_str(first, "test_sha256", ""))) {
+                rp_status rc = rp_rpt_problem(d, skip_bad,
                                 "%s:%d: a row of another test set (%s, %g images, test_sha256 %.12s...) than %s:%d's "
                                 "(%s, %g images, %.12s...): one report compares models on one test set",
-                                r->file, r->line, rpt_str(r->j, "data", "?"), rpt_num(r->j, "test_n"),
-                                rpt_str(r->j, "test_sha256", ""), first_file, first_line, rpt_str(first, "data", "?"),
-                                rpt_num(first, "test_n"), rpt_str(first, "test_sha256", "")) != 0)
-                    return -1;
+                                r->file, r->line, rp_rpt_str(r->j, "data", "?"), rp_rpt_num(r->j, "test_n"),
+                                rp_rpt_str(r->j, "test_sha256", ""), first_file, first_line, rp_rpt_str(first, "data", "?"),
+                                rp_rpt_num(first, "test_n"), rp_rpt_str(first, "test_sha256", ""));
+                if (rc != RP_OK) return rc;
                 keep = false;
             }
         }
@@ -175,13 +172,13 @@ int rpt_check_test_set(rpt_data *d, bool skip_bad)
         else cJSON_Delete(r->j), free(r->file);
     }
     d->n_rows = w;
-    return 0;
+    return RP_OK;
 }
 
-void rpt_free(rpt_data *d)
+void rp_rpt_free(rp_rpt_data *d)
 {
     for (int i = 0; i < d->n_rows; i++) cJSON_Delete(d->rows[i].j), free(d->rows[i].file);
     for (int i = 0; i < d->n_skipped; i++) free(d->skipped[i]);
     free(d->rows), free(d->skipped), free(d->conds);
-    *d = (rpt_data){0};
+    *d = (rp_rpt_data){0};
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool reserve(rpt_buf *b, size_t more)
+static bool reserve(rp_rpt_buf *b, size_t more)
 {
     if (b->failed) return false;
     if (b->len + more + 1 <= b->cap) return true;
@@ -21,13 +21,13 @@ static bool reserve(rpt_buf *b, size_t more)
     return true;
 }
 
-void rpt_buf_free(rpt_buf *b)
+void rp_rpt_buf_free(rp_rpt_buf *b)
 {
     free(b->s);
-    *b = (rpt_buf){0};
+    *b = (rp_rpt_buf){0};
 }
 
-void rpt_buf_putn(rpt_buf *b, const char *s, size_t n)
+void rp_rpt_buf_putn(rp_rpt_buf *b, const char *s, size_t n)
 {
     if (!reserve(b, n)) return;
     memcpy(b->s + b->len, s, n);
@@ -35,9 +35,9 @@ void rpt_buf_putn(rpt_buf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-void rpt_buf_put(rpt_buf *b, const char *s) { rpt_buf_putn(b, s, strlen(s)); }
+void rp_rpt_buf_put(rp_rpt_buf *b, const char *s) { rp_rpt_buf_putn(b, s, strlen(s)); }
 
-void rpt_buf_printf(rpt_buf *b, const char *fmt, ...)
+void rp_rpt_buf_printf(rp_rpt_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,16 +50,16 @@ void rpt_buf_printf(rpt_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void rpt_buf_escape(rpt_buf *b, const char *s)
+void rp_rpt_buf_escape(rp_rpt_buf *b, const char *s)
 {
     for (const char *p = s; p && *p; p++) {
         switch (*p) {
-        case '&': rpt_buf_put(b, "&amp;"); break;
-        case '<': rpt_buf_put(b, "&lt;"); break;
-        case '>': rpt_buf_put(b, "&gt;"); break;
-        case '"': rpt_buf_put(b, "&quot;"); break;
-        case '\'': rpt_buf_put(b, "&#39;"); break;
-        default: rpt_buf_putn(b, p, 1);
+        case '&': rp_rpt_buf_put(b, "&amp;"); break;
+        case '<': rp_rpt_buf_put(b, "&lt;"); break;
+        case '>': rp_rpt_buf_put(b, "&gt;"); break;
+        case '"': rp_rpt_buf_put(b, "&quot;"); break;
+        case '\'': rp_rpt_buf_put(b, "&#39;"); break;
+        default: rp_rpt_buf_putn(b, p, 1);
         }
     }
 }
