@@ -1221,6 +1221,14 @@ rp_status rp_report_write(rp_ctx *ctx, const char *const *inputs, int n_inputs, 
 rp_status rp_report_write_rows(rp_ctx *ctx, const char *name, const char *rows, size_t len,
                                const rp_report_options *opts, const char *out_html, char **html, size_t *html_len,
                                rp_report_summary *summary);
+/* Base64 (RFC 4648, standard alphabet, padded): the encoding of the per-image correctness
+ * bitmaps in the JSON lines the report reads (docs/json.md), for a program that writes such rows
+ * itself. rp_base64_encode: data[0..n) as a NUL-terminated string, OWNED (release with free());
+ * NULL when out of memory or for NULL data with n > 0. rp_base64_decode: s (padded or not, no
+ * whitespace) into an OWNED buffer (free()) of *n bytes; NULL for a NULL s or n, a string that
+ * is not base64, or no memory. Both thread-safe. */
+char *rp_base64_encode(const unsigned char *data, size_t n);
+unsigned char *rp_base64_decode(const char *s, size_t *n);
 
 #ifdef __cplusplus
 }

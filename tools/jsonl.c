@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base64.h"
+#include "rampart.h"
 #include "sha256.h"
 
 void jsonl_run_init(jsonl_run *r, const char *command, int argc, char **argv)
@@ -179,7 +179,7 @@ void jsonl_add_bitmap(cJSON *j, const char *key, const unsigned char *ok, int n)
     if (bits) {
         for (int i = 0; i < n; i++)
             if (ok[i]) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
-        b64 = cli_base64_encode(bits, bytes);
+        b64 = rp_base64_encode(bits, bytes);
     }
     if (b64) cJSON_AddStringToObject(j, key, b64);
     else cJSON_AddNullToObject(j, key);

@@ -1,5 +1,5 @@
-/* Base64, RFC 4648 section 4 (see base64.h). */
-#include "base64.h"
+/* Base64, RFC 4648 section 4 (rampart.h: rp_base64_encode, rp_base64_decode). */
+#include "rampart.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@ static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 char *rp_base64_encode(const unsigned char *data, size_t n)
 {
+    if (!data && n > 0) return NULL;
     char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
     if (!out) return NULL;
     for (size_t i = 0; i < n; i += 3) {
@@ -31,6 +32,7 @@ static int value_of(char c)
 
 unsigned char *rp_base64_decode(const char *s, size_t *n)
 {
+    if (!s || !n) return NULL;
     size_t len = strlen(s);
     for (int pad = 0; pad < 2 && len > 0 && s[len - 1] == '='; pad++) len--;
     if (len % 4 == 1) return NULL;

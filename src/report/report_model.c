@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
 #include "report.h"
 
 double rp_rpt_num(const cJSON *j, const char *key)

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base64.h"
 #include "report.h"
 #include "report_stats.h"
 #include "report_svg.h"

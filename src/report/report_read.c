@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
 #include "report.h"
 
 rp_status rp_rpt_problem(rp_rpt_data *d, bool skip_bad, const char *fmt, ...)
