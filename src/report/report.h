@@ -114,6 +114,9 @@ double *rp_rpt_per_image_mean(const rp_rpt_data *d, int m, rp_rpt_cond_kind kind
 double rp_rpt_mce(const rp_rpt_data *d, int m, int ref);
 /* Sorted distinct eps of the worst-case rows of norm (max 32); returns how many. */
 int rp_rpt_worst_eps(const rp_rpt_data *d, const char *norm, double *eps);
+/* Insert x into the ascending set eps[0..n) (at most 32 values) unless it is there or the set is
+ * full; returns the new count. */
+int rp_rpt_eps_insert(double *eps, int n, double x);
 /* The condition of the worst case at (norm, eps), or -1. */
 int rp_rpt_worst_cond(const rp_rpt_data *d, const char *norm, double eps);
 

@@ -260,14 +260,20 @@ int rp_rpt_worst_eps(const rp_rpt_data *d, const char *norm, double *eps)
     int n = 0;
     for (int c = 0; c < d->n_conds; c++) {
         const rp_rpt_cond *cd = &d->conds[c];
-        if (cd->kind != RPT_ATTACK || !cd->worst || strcmp(cd->norm, norm) || n == 32) continue;
-        int k = 0;
-        while (k < n && eps[k] < cd->x) k++;
-        if (k < n && eps[k] == cd->x) continue;
-        memmove(eps + k + 1, eps + k, (size_t)(n - k) * sizeof *eps);
-        eps[k] = cd->x, n++;
+        if (cd->kind == RPT_ATTACK && cd->worst && !strcmp(cd->norm, norm)) n = rp_rpt_eps_insert(eps, n, cd->x);
     }
     return n;
+}
+
+int rp_rpt_eps_insert(double *eps, int n, double x)
+{
+    if (n == 32) return n;
+    int k = 0;
+    while (k < n && eps[k] < x) k++;
+    if (k < n && eps[k] == x) return n;
+    memmove(eps + k + 1, eps + k, (size_t)(n - k) * sizeof *eps);
+    eps[k] = x;
+    return n + 1;
 }
 
 int rp_rpt_worst_cond(const rp_rpt_data *d, const char *norm, double eps)

@@ -68,12 +68,7 @@ static int attack_eps(const rp_rpt_data *d, const char *norm, double *eps)
     int n = 0;
     for (int c = 0; c < d->n_conds; c++) {
         const rp_rpt_cond *cd = &d->conds[c];
-        if (cd->kind != RPT_ATTACK || strcmp(cd->norm, norm) || isinf(cd->x) || n == 32) continue;
-        int k = 0;
-        while (k < n && eps[k] < cd->x) k++;
-        if (k < n && eps[k] == cd->x) continue;
-        memmove(eps + k + 1, eps + k, (size_t)(n - k) * sizeof *eps);
-        eps[k] = cd->x, n++;
+        if (cd->kind == RPT_ATTACK && !strcmp(cd->norm, norm) && !isinf(cd->x)) n = rp_rpt_eps_insert(eps, n, cd->x);
     }
     return n;
 }
