@@ -37,7 +37,8 @@ static bool is_mix(rp_augment_kind k) { return k == RP_AUG_AUGMIX || k == RP_AUG
 
 const char *rp_augment_name(rp_augment_kind k)
 {
-    if ((int)k < 0 || k >= RP_AUG_COUNT) return "unknown"; /* jitter's RP_AUG_COUNT is no op's kind */
+    /* out of range, including RP_AUG_COUNT, which marks jitter's entry in SPECS (it expands into three ops) */
+    if ((int)k < 0 || k >= RP_AUG_COUNT) return "unknown";
     for (size_t i = 0; i < N_SPECS; i++)
         if (SPECS[i].kind == k) return SPECS[i].name;
     return "unknown";
