@@ -124,7 +124,8 @@ void rp_dataset_norm(const rp_dataset *ds, float *mean, float *std);
  * applied in the order given to every image, each op independently with probability PROB
  * (default: the caller's default probability): flip, crop:PAD, brightness:S, contrast:S,
  * saturation:S, jitter:S (brightness, contrast and saturation), gaussian:SIGMA, shot:C,
- * saltpepper:AMOUNT (alias impulse), erase:AREA, randconv:K, augmix[:SEVERITY], prime
+ * saltpepper:AMOUNT (alias impulse), erase:AREA, randconv:K, elastic[:SEVERITY], augmix[:SEVERITY],
+ * prime
  * (src/data/augment.h gives each op's formula and default strength). The mixing ops (augmix,
  * prime) fire with probability 1 unless @PROB says otherwise; a spec holds at most one. Every
  * image is augmented from its own stream keyed by (seed, epoch, sample), so what it becomes
@@ -144,6 +145,7 @@ typedef enum rp_augment_kind {
     RP_AUG_RANDCONV,
     RP_AUG_AUGMIX,
     RP_AUG_PRIME,
+    RP_AUG_ELASTIC, /* after the mixing ops: the kinds keep their values */
     RP_AUG_COUNT
 } rp_augment_kind;
 
@@ -173,7 +175,8 @@ rp_status rp_augment_mixing_op(rp_ctx *ctx, const rp_augment_op *ops, int n_ops,
  * rp_corruption_family_names(): a model trained with them is evidence only about the others.
  * Fixed in code, before any measurement: flip, crop geometric; brightness weather; contrast,
  * saturation digital; gaussian, shot, saltpepper noise; erase occlusion; randconv blur and
- * digital; augmix and prime their operations' families. RP_ERR_ARG as rp_augment_mixing_op. */
+ * digital; elastic digital and geometric; augmix and prime their operations' families.
+ * RP_ERR_ARG as rp_augment_mixing_op. */
 rp_status rp_augment_corruption_families(rp_ctx *ctx, const rp_augment_op *ops, int n_ops, unsigned *families);
 
 /* The batch loader: worker threads gather samples of a data set, convert them to floats in

@@ -369,13 +369,60 @@ static void test_randconv(void **state)
     rp_augment_destroy(a);
 }
 
+/* elastic:S@1 is the elastic_transform corruption at a severity uniform over 1..S with a
+ * seed from the op's stream: each result equals one of rp_corrupt_image's S candidates for
+ * the same draws, every severity 1..S comes up (about 1/S of 600 draws), none above S; the
+ * strength is a whole severity 1..5; its families are digital and geometric. */
+static void test_elastic(void **state)
+{
+    (void)state;
+    enum { H = 28, W = 28, C = 1, S = 3, N = 600 };
+    float x0[H * W], x[H * W], cand[H * W];
+    tu_fill_uniform(x0, H * W, 0.0f, 1.0f, 8);
+    rp_augment *a = make("elastic:3@1", 0.5f, 5, H, W, C);
+    float *scratch = malloc(rp_corrupt_scratch_floats(RP_CORR_ELASTIC, H, W, C) * sizeof(float));
+    rp_rng mirror;
+    rp_rng_seed(&mirror, 5, RP_STREAM_AUGMENT);
+    int count[S + 1] = {0};
+    for (int t = 0; t < N; t++) {
+        memcpy(x, x0, sizeof x);
+        rp_augment_apply(a, x, 1);
+        (void)rp_rng_uniform(&mirror); /* the op's probability draw */
+        int sev = 1 + (int)rp_rng_below(&mirror, S);
+        uint64_t hi = rp_rng_u32(&mirror);
+        uint64_t seed = hi << 32 | rp_rng_u32(&mirror);
+        memcpy(cand, x0, sizeof cand);
+        rp_corrupt_image(RP_CORR_ELASTIC, sev, cand, H, W, C, seed, 0, scratch);
+        assert_memory_equal(x, cand, sizeof x);
+        assert_memory_not_equal(x, x0, sizeof x);
+        count[sev]++;
+    }
+    for (int s = 1; s <= S; s++) assert_true(fabs(count[s] / (double)N - 1.0 / S) < 0.06);
+    free(scratch);
+    rp_augment_destroy(a);
+
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_augment_op ops[RP_AUGMENT_MAX_OPS];
+    int n;
+    assert_int_equal(rp_augment_parse(ctx, "elastic", 0.5f, ops, &n), RP_OK);
+    assert_true(ops[0].kind == RP_AUG_ELASTIC && ops[0].strength == 3.0f && ops[0].prob == 0.5f);
+    assert_string_equal(rp_augment_name(RP_AUG_ELASTIC), "elastic");
+    assert_int_equal(rp_augment_families(ops, n), 1u << RP_FAMILY_DIGITAL | 1u << RP_FAMILY_GEOMETRIC);
+    const char *bad[] = {"elastic:0", "elastic:6", "elastic:2.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(rp_augment_parse(ctx, bad[i], 0.5f, ops, &n), RP_ERR_ARG);
+        assert_non_null(strstr(rp_ctx_error(ctx), "elastic"));
+    }
+    rp_ctx_destroy(ctx);
+}
+
 /* Same seed, same images in the same order: identical batches; another seed differs. */
 static void test_deterministic(void **state)
 {
     (void)state;
     const int B = 8, H = 8, W = 8, C = 3;
     size_t n = (size_t)B * H * W * C;
-    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05,erase,randconv";
+    const char *spec = "flip,crop:2,jitter:0.4,gaussian:0.1,shot:60,saltpepper:0.05,erase,randconv,elastic";
     float *x0 = malloc(n * sizeof *x0), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
           *c = malloc(n * sizeof *c);
     tu_fill_uniform(x0, n, 0, 1, 10);
@@ -445,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_probability), cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_mixing_ops),  cmocka_unit_test(test_erase),
         cmocka_unit_test(test_randconv_filter), cmocka_unit_test(test_randconv),
+        cmocka_unit_test(test_elastic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

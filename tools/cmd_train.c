@@ -498,7 +498,8 @@ static int train_main(train_opts *op, int argc, char **argv)
          "only)"},
         {"--augment", CLI_STRING, &o.augment, "none", "augmentations NAME[:STRENGTH][@PROB],...: flip, crop:PAD, "
          "brightness:S, contrast:S, saturation:S, jitter:S, gaussian:SIGMA, shot:C, saltpepper:AMOUNT, erase:AREA, "
-         "randconv:K, augmix[:SEVERITY], prime (e.g. flip,crop:4,gaussian:0.1@0.3; see src/data/augment.h)"},
+         "randconv:K, elastic[:SEVERITY], augmix[:SEVERITY], prime (e.g. flip,crop:4,gaussian:0.1@0.3; see "
+         "src/data/augment.h)"},
         {"--augment-prob", CLI_FLOAT, &o.augment_prob, "0.5", "probability of each augmentation without @PROB "
          "(augmix and prime: 1)"},
         {"--consistency", CLI_STRING, &o.consistency, "none", "jsd[:LAMBDA]: AugMix's Jensen-Shannon consistency "

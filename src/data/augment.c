@@ -28,6 +28,7 @@ static const struct {
     {"jitter", RP_AUG_COUNT, 0.2f, 0.0f, 1.0f}, /* expands to brightness, contrast, saturation */
     {"erase", RP_AUG_ERASE, 0.4f, 0.02f, 1.0f},
     {"randconv", RP_AUG_RANDCONV, 7.0f, 1.0f, (float)RP_RANDCONV_MAX_K},
+    {"elastic", RP_AUG_ELASTIC, 3.0f, 1.0f, 5.0f},
     {"augmix", RP_AUG_AUGMIX, 3.0f, 1.0f, 10.0f},
     {"prime", RP_AUG_PRIME, 0.0f, 0.0f, 0.0f},
 };
@@ -71,7 +72,7 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
         if (strlen(SPECS[i].name) == name_len && !strncmp(s, SPECS[i].name, name_len)) spec = (int)i;
     if (spec < 0)
         return rp_fail(ctx, RP_ERR_ARG, "augment: unknown augmentation '%.*s' (one of flip, crop, brightness, "
-                       "contrast, saturation, jitter, gaussian, shot, saltpepper, erase, randconv, augmix, prime)", (int)len, s);
+                       "contrast, saturation, jitter, gaussian, shot, saltpepper, erase, randconv, elastic, augmix, prime)", (int)len, s);
     float strength = SPECS[spec].deflt, prob = is_mix(SPECS[spec].kind) ? 1.0f : default_prob;
     if (colon) {
         size_t slen = at ? (size_t)(at - colon - 1) : len - name_len - 1;
@@ -82,6 +83,9 @@ static rp_status parse_item(rp_ctx *ctx, const char *s, size_t len, float defaul
                            SPECS[spec].name, (double)SPECS[spec].lo, (double)SPECS[spec].hi);
         if (SPECS[spec].kind == RP_AUG_CROP && strength != floorf(strength))
             return rp_fail(ctx, RP_ERR_ARG, "augment: crop padding must be a whole number of pixels in '%.*s'",
+                           (int)len, s);
+        if (SPECS[spec].kind == RP_AUG_ELASTIC && strength != floorf(strength))
+            return rp_fail(ctx, RP_ERR_ARG, "augment: elastic's severity must be a whole number (1..5) in '%.*s'",
                            (int)len, s);
         if (SPECS[spec].kind == RP_AUG_RANDCONV && (strength != floorf(strength) || fmodf(strength, 2.0f) != 1.0f))
             return rp_fail(ctx, RP_ERR_ARG, "augment: randconv's largest kernel must be odd (1, 3, 5 or 7) in '%.*s'",
@@ -280,9 +284,10 @@ size_t rp_augment_scratch_floats(const rp_augment_op *ops, int n_ops, int H, int
 {
     size_t X = (size_t)H * W * C, mix = 0;
     for (int k = 0; k < n_ops; k++) {
-        size_t m = ops[k].kind == RP_AUG_AUGMIX ? rp_augmix_scratch_floats(H, W, C)
-                   : ops[k].kind == RP_AUG_PRIME ? rp_prime_scratch_floats(H, W, C)
-                                                 : 0;
+        size_t m = ops[k].kind == RP_AUG_AUGMIX    ? rp_augmix_scratch_floats(H, W, C)
+                   : ops[k].kind == RP_AUG_PRIME   ? rp_prime_scratch_floats(H, W, C)
+                   : ops[k].kind == RP_AUG_ELASTIC ? rp_corrupt_scratch_floats(RP_CORR_ELASTIC, H, W, C)
+                                                   : 0;
         if (m > mix) mix = m;
     }
     return X + mix; /* one image (crop, a mixing op's output), then the mixing op's own */
@@ -331,6 +336,13 @@ void rp_augment_image(const rp_augment_op *ops, int n_ops, float *img, int H, in
         case RP_AUG_SALTPEPPER: rp_noise_apply(RP_NOISE_IMPULSE, op->strength, img, 1, H, W, C, rng); break;
         case RP_AUG_ERASE: erase(img, H, W, C, op->strength, rng); break;
         case RP_AUG_RANDCONV: randconv(img, H, W, C, (int)op->strength, rng, scratch); break;
+        case RP_AUG_ELASTIC: { /* the elastic_transform corruption at a severity from 1..strength */
+            int severity = 1 + (int)rp_rng_below(rng, (uint32_t)op->strength);
+            uint64_t hi = rp_rng_u32(rng); /* two statements: the order of the draws is fixed */
+            uint64_t seed = hi << 32 | rp_rng_u32(rng);
+            rp_corrupt_image(RP_CORR_ELASTIC, severity, img, H, W, C, seed, 0, scratch);
+            break;
+        }
         case RP_AUG_AUGMIX:
         case RP_AUG_PRIME: apply_mix(op, img, H, W, C, rng, scratch); break;
         default: RP_ASSERT(!"unknown augmentation kind");
@@ -373,6 +385,7 @@ unsigned rp_augment_families(const rp_augment_op *ops, int n_ops)
         case RP_AUG_SALTPEPPER: f |= 1u << RP_FAMILY_NOISE; break;
         case RP_AUG_ERASE: f |= 1u << RP_FAMILY_OCCLUSION; break;
         case RP_AUG_RANDCONV: f |= 1u << RP_FAMILY_BLUR | 1u << RP_FAMILY_DIGITAL; break;
+        case RP_AUG_ELASTIC: f |= 1u << RP_FAMILY_DIGITAL | 1u << RP_FAMILY_GEOMETRIC; break; /* moves pixels */
         case RP_AUG_AUGMIX: {
             rp_augmix_config cfg;
             rp_augmix_config_default(&cfg);

@@ -22,6 +22,10 @@
  *                         k uniform over the odd sizes 1..K, weights N(0, 1/(k^2 C)), applied to
  *                         the image less its channel means (which are added back), clipped, and
  *                         blended with the image by alpha ~ U[0, 1); K = 1, 3, 5 or 7 (7)
+ *   elastic:S             the elastic_transform corruption (data/corrupt.h) of the image's size
+ *                         table at a severity uniform over 1..S, its field from this stream:
+ *                         a small affine map and a smooth random displacement (Simard et al.
+ *                         2003's augmentation for handwriting); S = 1..5 (3)
  *   augmix:S              AugMix (Hendrycks et al. 2020, data/augmix.h): three chains of 1-3
  *                         operations mixed by Dirichlet weights, blended with the image by
  *                         Beta(1, 1); S = operation severity 1..10 (3)
