@@ -649,6 +649,13 @@ int rp_dist_size(const rp_dist *d);
  * in rank order: ((buf_0 + buf_1) + buf_2) + ... Scratch grows to n values and is kept. */
 rp_status rp_dist_sum_f32(rp_dist *d, float *buf, size_t n);
 rp_status rp_dist_sum_f64(rp_dist *d, double *buf, size_t n);
+/* Data-parallel training sums each step's gradients in buckets while the backward pass still
+ * runs (rp_objective_set_dist): on by default; off when the environment has
+ * RAMPART_DIST_OVERLAP=0 at rp_dist_create, or after rp_dist_set_overlap(d, false). Either
+ * way the sums, and so the training, are the same bits; every rank must choose the same.
+ * rp_dist_overlap is false for NULL and for a job of one process. */
+void rp_dist_set_overlap(rp_dist *d, bool on);
+bool rp_dist_overlap(const rp_dist *d);
 /* Every rank's buf <- root's (bytes the same on every rank). RP_ERR_ARG for a root outside
  * the job. */
 rp_status rp_dist_bcast(rp_dist *d, void *buf, size_t bytes, int root);
@@ -668,12 +675,13 @@ rp_status rp_dist_check_same(rp_dist *d, uint64_t v, const char *what);
 void rp_dist_abort(rp_dist *d, int code);
 /* Data-parallel training over the job's processes (d BORROWED; NULL or a job of one process:
  * none). Each process steps on its piece of the global batch (the loader's part; a piece may
- * be empty, B = 0); after the backward passes every gradient is weighted by B / (the global
- * batch) and summed over the processes in rank order, and the step statistics are the global
- * batch's, so the update is the one-process step's up to float rounding and identical on
- * every process. Batch norms use the whole job's batch statistics. Dropout and stochastic
- * depth masks are keyed by example, so name each step's examples by their place in the data
- * set (rp_objective_set_examples). RP_ERR_ARG for a NULL o (no context to name it). */
+ * be empty, B = 0); every gradient is weighted by B / (the global batch) and summed over the
+ * processes in rank order -- in buckets while the step's last parameter-gradient backward still
+ * runs, or after the passes with overlap off (rp_dist_set_overlap: the same bits) -- and the
+ * step statistics are the global batch's, so the update is the one-process step's up to float
+ * rounding and identical on every process. Batch norms use the whole job's batch statistics.
+ * Dropout and stochastic depth masks are keyed by example, so name each step's examples by
+ * their place in the data set (rp_objective_set_examples). RP_ERR_ARG for a NULL o (no context to name it). */
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d);
 
 /* ---- corruptions ------------------------------------------------------------------

@@ -120,6 +120,33 @@ void mtu_objective(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg, int
     assert_int_equal(rp_optim_create(ctx, m, &oc, opt), RP_OK);
 }
 
+/* ---- a test program's MPI job ------------------------------------------------------------- */
+
+int mtu_job_setup(void **state)
+{
+    static mtu_job j;
+    j.ctx = rp_ctx_create(1);
+    if (!j.ctx || rp_dist_create(j.ctx, &j.d) != RP_OK) return -1;
+    j.R = rp_dist_rank(j.d), j.N = rp_dist_size(j.d);
+    *state = &j;
+    return 0;
+}
+
+int mtu_job_teardown(void **state)
+{
+    mtu_job *j = *state;
+    rp_dist_destroy(j->d);
+    rp_ctx_destroy(j->ctx);
+    return 0;
+}
+
+void mtu_piece(const mtu_job *j, int BG, bool empty, int *lo, int *hi)
+{
+    int P = empty && j->N > 1 ? j->N - 1 : j->N;
+    *lo = j->R < P ? BG * j->R / P : BG;
+    *hi = j->R < P ? BG * (j->R + 1) / P : BG;
+}
+
 /* ---- structure ---------------------------------------------------------------------------- */
 
 const rp_param *mtu_param(const rp_model *m, const char *name)

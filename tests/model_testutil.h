@@ -46,6 +46,21 @@ void mtu_masked_batch_free(mtu_masked_batch *b);
 void mtu_objective(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg, int BG, float lr, rp_objective **o,
                    rp_optim **opt);
 
+/* ---- a test program's MPI job ------------------------------------------------------------- */
+
+/* A context and a process handle for the whole program (MPI starts and ends once): cmocka's
+ * group setup and teardown make it, *state points at it. */
+typedef struct mtu_job {
+    rp_ctx *ctx;
+    rp_dist *d;
+    int R, N; /* rank and size */
+} mtu_job;
+int mtu_job_setup(void **state);
+int mtu_job_teardown(void **state);
+/* This rank's piece [lo, hi) of a global batch of BG: contiguous, as the loader's; empty: the
+ * last rank's is empty (with more than one rank). */
+void mtu_piece(const mtu_job *j, int BG, bool empty, int *lo, int *hi);
+
 /* ---- structure ---------------------------------------------------------------------------- */
 
 /* BORROWED: m's tensor (parameter or buffer) name; fails the test if there is none. */

@@ -24,12 +24,6 @@
 #include "dist/dist.h"
 #include "model_testutil.h"
 
-typedef struct job {
-    rp_ctx *ctx;
-    rp_dist *d;
-    int R, N;
-} job;
-
 /* ---- a model without batch norm: exact up to the order of the sums ------------------------- */
 
 enum { SB = 12, SH = 8, SW = 8, SC = 2, SK = 5 };
@@ -69,14 +63,6 @@ static void train(rp_ctx *ctx, rp_model *m, const rp_objective_config *cfg, rp_d
     free(v);
     rp_optim_destroy(opt);
     rp_objective_destroy(o);
-}
-
-/* This process's piece of BG examples: every process one, or (empty) all but the last. */
-static void piece(const job *j, int BG, bool empty, int *lo, int *hi)
-{
-    int P = empty && j->N > 1 ? j->N - 1 : j->N;
-    *lo = j->R < P ? BG * j->R / P : BG;
-    *hi = j->R < P ? BG * (j->R + 1) / P : BG;
 }
 
 /* What is compared of tensor i of m: its gradient (trainable, unless weights) or its value
@@ -119,7 +105,7 @@ static double worst(const rp_model *a, const rp_model *b, bool weights)
 
 static void test_small_model_exact(void **state)
 {
-    const job *j = *state;
+    const mtu_job *j = *state;
     mtu_masked_batch b;
     mtu_masked_batch_init(&b, SB, (size_t)SH * SW * SC, SK);
     const char *names[] = {"erm", "advreg", "trades", "consistency"};
@@ -134,7 +120,7 @@ static void test_small_model_exact(void **state)
             float lr = weights ? 0.2f : 0.0f;
             rp_model *whole = small_model(j->ctx), *part = small_model(j->ctx), *other = small_model(j->ctx);
             int lo, hi;
-            piece(j, SB, empty, &lo, &hi);
+            mtu_piece(j, SB, empty, &lo, &hi);
             train(j->ctx, whole, &b.cfg[q], NULL, b.x, v, b.y, b.idx, 0, 0, SB, SB, steps, lr);
             train(j->ctx, part, &b.cfg[q], j->d, b.x, v, b.y, b.idx, 0, lo, hi, SB, steps, lr);
             train(j->ctx, other, &b.cfg[q], j->d, b.x, v, b.y, b.idx, 1000, lo, hi, SB, steps, lr); /* other masks */
@@ -170,7 +156,7 @@ static rp_model *big_model(rp_ctx *ctx, bool efficientnet)
 
 static void test_backbones_over_processes(void **state)
 {
-    const job *j = *state;
+    const mtu_job *j = *state;
     size_t X = (size_t)H * W * C;
     float *x = malloc(BG * X * sizeof *x);
     int32_t y[BG];
@@ -186,7 +172,7 @@ static void test_backbones_over_processes(void **state)
             rp_model *whole = big_model(j->ctx, e), *plain = big_model(j->ctx, e), *part = big_model(j->ctx, e);
             plain->g.options = RP_OPT_NO_FUSION; /* the same function, other roundings */
             int lo, hi;
-            piece(j, BG, false, &lo, &hi);
+            mtu_piece(j, BG, false, &lo, &hi);
             train(j->ctx, whole, cfgs[q], NULL, x, NULL, y, idx, 0, 0, BG, BG, 1, 0.0f);
             train(j->ctx, plain, cfgs[q], NULL, x, NULL, y, idx, 0, 0, BG, BG, 1, 0.0f);
             train(j->ctx, part, cfgs[q], j->d, x, NULL, y, idx, 0, lo, hi, BG, 1, 0.0f);
@@ -203,29 +189,11 @@ static void test_backbones_over_processes(void **state)
     free(x);
 }
 
-static int setup(void **state)
-{
-    static job j;
-    j.ctx = rp_ctx_create(1);
-    if (rp_dist_create(j.ctx, &j.d) != RP_OK) return -1;
-    j.R = rp_dist_rank(j.d), j.N = rp_dist_size(j.d);
-    *state = &j;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    job *j = *state;
-    rp_dist_destroy(j->d);
-    rp_ctx_destroy(j->ctx);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_model_exact),
         cmocka_unit_test(test_backbones_over_processes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, mtu_job_setup, mtu_job_teardown);
 }

@@ -643,6 +643,7 @@ static void backward_pass(rp_graph *g, const float *dout, float *dx, bool param_
         rp_bop ops[3];
         int m = rp_step_bwd_ops(g, &plan->steps[k], plain, ops);
         for (int j = 0; j < m; j++) run_bop(g, &ops[j], &p, dx);
+        if (param_grads && g->grad_ready) g->grad_ready(g->grad_ready_arg, g->nodes[plan->steps[k].node].first_param);
     }
     if (dx && g->input_last_reader < 0)
         memset(dx, 0, (size_t)B * rp_shape_numel(g->input_shape) * sizeof(float));
@@ -656,6 +657,12 @@ void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_gra
 void rp_graph_backward_guided(rp_graph *g, const float *dout, float *dx)
 {
     backward_pass(g, dout, dx, false, true);
+}
+
+void rp_graph_set_grad_ready(rp_graph *g, void (*fn)(void *arg, int first), void *arg)
+{
+    g->grad_ready = fn;
+    g->grad_ready_arg = fn ? arg : NULL;
 }
 
 void rp_graph_zero_grad(rp_graph *g)

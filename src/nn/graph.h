@@ -226,6 +226,8 @@ typedef struct rp_graph {
     float **step_mem;      /* per node: its fused steps' memory (rp_plan_node_mem_floats), or NULL */
     double *bn_sums;       /* a batch norm's statistics, formed by the conv before it */
     rp_bn_sync bn_sync;    /* dist set: batch norms' statistics over the job (rp_graph_set_dist) */
+    void (*grad_ready)(void *arg, int first_param); /* rp_graph_set_grad_ready, or NULL */
+    void *grad_ready_arg;
     bool bn_adapting;      /* rp_graph_bn_adapt: training passes leave dropout and stochastic depth off */
     unsigned options_own;  /* options before rp_graph_set_dist added its own */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
@@ -280,6 +282,14 @@ void rp_graph_backward(rp_graph *g, const float *dout, float *dx, bool param_gra
  * convention: 0 < x < 6). Other layers are unchanged. Used by src/explain/guided.c. */
 void rp_graph_backward_guided(rp_graph *g, const float *dout, float *dx);
 void rp_graph_zero_grad(rp_graph *g);
+/* While set (fn NULL: unset), a backward with parameter gradients calls fn(arg, first) after
+ * each plan step's backward: the parameters from index `first` on have their gradients from
+ * this pass complete (the steps run from the last node down, and every parameter belongs to
+ * one node: a node's are registered after the earlier nodes'). first only decreases during a
+ * pass; a pass with no rows (B = 0) calls nothing. Data-parallel training starts summing the
+ * final ones over the processes meanwhile (robust/grad_sync.c). fn runs on the calling
+ * thread, outside OpenMP regions. */
+void rp_graph_set_grad_ready(rp_graph *g, void (*fn)(void *arg, int first), void *arg);
 
 /* Random masks ------------------------------------------------------------------- */
 /* Names the examples of the next training passes (until the next call): row r of a pass is

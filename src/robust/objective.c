@@ -183,6 +183,7 @@ void rp_objective_destroy(rp_objective *o)
     free(o->xcat);
     free(o->dir);
     free(o->rngs);
+    rp_obj_sync_free(o);
     free(o->gbuf);
     free(o->sam_w);
     free(o->sam_buffers);
@@ -245,6 +246,22 @@ static void step_all(rp_objective *o, const float *x, int B, float step)
     }
 }
 
+/* A consistency pass follows the objective's own (its gradients add to theirs). */
+static bool consistency_follows(const rp_objective *o)
+{
+    return o->cfg.consistency > 0.0f && o->cfg.kind != RP_OBJ_ERM;
+}
+
+/* Backward of dlogits adding parameter gradients (and dx with RP_GRAD_INPUT); last: no later
+ * pass of the step adds to them, so a data-parallel step sums them over the processes while
+ * this backward still runs (grad_sync.c). */
+static void param_backward(rp_objective *o, float *dx, int flags, bool last)
+{
+    rp_obj_sync_arm(o, last);
+    rp_model_backward(o->m, o->dlogits, dx, flags);
+    rp_obj_sync_arm(o, false);
+}
+
 /* dx = d CE(x_adv) / d x_adv in eval mode (the inner maximisation's gradient). */
 static void eval_grad_ce(rp_objective *o, const int32_t *y, int B)
 {
@@ -260,7 +277,7 @@ static float train_adv(rp_objective *o, const int32_t *y, int B, float weight, i
     int K = o->m->cfg.num_classes;
     const float *z = rp_model_forward(o->m, o->x_adv, B, true);
     float l = rp_softmax_xent(z, y, B, K, o->cfg.label_smoothing, o->dlogits, weight, correct);
-    rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
+    param_backward(o, NULL, RP_GRAD_PARAMS, !consistency_follows(o)); /* the objective's last pass */
     return l;
 }
 
@@ -279,7 +296,7 @@ static void erm_step(rp_objective *o, const float *x, const int32_t *y, int B, r
     const float *logits = rp_model_forward(o->m, x, B, true);
     st->clean_loss = rp_softmax_xent(logits, y, B, K, o->cfg.label_smoothing, o->dlogits, 1.0f, &st->correct);
     st->loss = st->clean_loss;
-    rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
+    param_backward(o, NULL, RP_GRAD_PARAMS, true);
 }
 
 /* NSL: the clean pass keeps its parameter gradients and gives g = d CE(x) / dx (of the batch
@@ -293,7 +310,7 @@ static void advreg_step(rp_objective *o, const float *x, const int32_t *y, int B
     size_t X = numel(o);
     const float *z = rp_model_forward(o->m, x, B, true);
     st->clean_loss = rp_softmax_xent(z, y, B, K, c->label_smoothing, o->dlogits, 1.0f, &st->correct);
-    rp_model_backward(o->m, o->dlogits, o->dx, RP_GRAD_PARAMS | RP_GRAD_INPUT);
+    param_backward(o, o->dx, RP_GRAD_PARAMS | RP_GRAD_INPUT, !(c->multiplier > 0.0f) && !consistency_follows(o));
     if (c->random_init) random_init(o, x, B);
     else memcpy(o->x_adv, x, (size_t)B * X * sizeof(float));
     for (int it = 0; it < c->steps; it++) {
@@ -316,7 +333,8 @@ static void fgsm_step(rp_objective *o, const float *x, const int32_t *y, int B, 
     const float *z = rp_model_forward(o->m, x, B, true);
     float w = c->alpha > 0.0f ? c->alpha : 1.0f; /* alpha = 0: the input gradient alone */
     st->clean_loss = rp_softmax_xent(z, y, B, K, c->label_smoothing, o->dlogits, w, &st->correct);
-    rp_model_backward(o->m, o->dlogits, o->dx, (c->alpha > 0.0f ? RP_GRAD_PARAMS : 0) | RP_GRAD_INPUT);
+    param_backward(o, o->dx, (c->alpha > 0.0f ? RP_GRAD_PARAMS : 0) | RP_GRAD_INPUT,
+                   !(c->alpha < 1.0f) && !consistency_follows(o));
     memcpy(o->x_adv, x, (size_t)B * numel(o) * sizeof(float));
     step_all(o, x, B, c->eps);
     st->loss = c->alpha * st->clean_loss;
@@ -377,7 +395,7 @@ static void trades_step(rp_objective *o, const float *x, const int32_t *y, int B
     for (int i = 0; i < B; i++) hits += rp_atk_argmax(z + BK + (size_t)i * K, K) == y[i];
     st->adv_correct = hits;
     st->loss = st->clean_loss + c->beta * st->adv_loss;
-    rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
+    param_backward(o, NULL, RP_GRAD_PARAMS, !consistency_follows(o));
 }
 
 /* AugMix's consistency: one training-mode pass of [x; view1; view2] adding
@@ -397,7 +415,7 @@ static void consistency_step(rp_objective *o, const float *x, const float *views
     }
     st->consistency_loss = rp_jsd_logits(z, 3, B, K, o->dlogits, o->cfg.consistency);
     st->loss += o->cfg.consistency * st->consistency_loss;
-    rp_model_backward(o->m, o->dlogits, NULL, RP_GRAD_PARAMS);
+    param_backward(o, NULL, RP_GRAD_PARAMS, true); /* always the step's last pass */
 }
 
 rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d)
@@ -405,43 +423,13 @@ rp_status rp_objective_set_dist(rp_objective *o, rp_dist *d)
     if (!o) return rp_fail(NULL, RP_ERR_ARG, "rp_objective_set_dist: the objective is NULL");
     o->dist = d && rp_dist_size(d) > 1 ? d : NULL;
     RP_TRY(rp_graph_set_dist(&o->m->g, o->dist)); /* batch norms' statistics: the job's */
-    if (!o->dist || o->gbuf) return RP_OK;
-    size_t n = rp_model_num_params(o->m);
-    o->gbuf = malloc((n ? n : 1) * sizeof *o->gbuf);
-    return o->gbuf ? RP_OK : rp_fail(o->ctx, RP_ERR_NOMEM, "objective: out of memory for %zu gradients", n);
-}
-
-/* The global batch's gradients and statistics from every process's piece (see
- * rp_objective_set_dist): one small sum for the batch sizes and statistics, one for the
- * gradients. */
-static rp_status reduce_step(rp_objective *o, int B, rp_step_stats *st)
-{
-    double v[7] = {B, (double)st->loss * B, (double)st->clean_loss * B, st->correct, (double)st->adv_loss * B,
-                   st->adv_correct, (double)st->consistency_loss * B};
-    RP_TRY(rp_dist_sum_f64(o->dist, v, 7));
-    double Bg = v[0];
-    if (!(Bg > 0)) return rp_fail(o->ctx, RP_ERR_ARG, "objective: an empty global batch");
-    *st = (rp_step_stats){.loss = (float)(v[1] / Bg), .clean_loss = (float)(v[2] / Bg), .correct = (int)v[3],
-                          .adv_loss = (float)(v[4] / Bg), .adv_correct = (int)v[5],
-                          .consistency_loss = (float)(v[6] / Bg)};
-    float w = (float)(B / Bg);
-    const rp_graph *g = &o->m->g;
-    size_t at = 0;
-    for (int i = 0; i < g->n_params; i++) {
-        const rp_param *p = &g->params[i];
-        if (!p->trainable) continue;
-        for (size_t k = 0; k < p->numel; k++) o->gbuf[at + k] = p->grad[k] * w;
-        at += p->numel;
+    if (!o->dist) return RP_OK;
+    if (!o->gbuf) {
+        size_t n = rp_model_num_params(o->m);
+        o->gbuf = malloc((n ? n : 1) * sizeof *o->gbuf);
+        if (!o->gbuf) return rp_fail(o->ctx, RP_ERR_NOMEM, "objective: out of memory for %zu gradients", n);
     }
-    RP_TRY(rp_dist_sum_f32(o->dist, o->gbuf, at));
-    at = 0;
-    for (int i = 0; i < g->n_params; i++) {
-        const rp_param *p = &g->params[i];
-        if (!p->trainable) continue;
-        memcpy(p->grad, o->gbuf + at, p->numel * sizeof *p->grad);
-        at += p->numel;
-    }
-    return RP_OK;
+    return rp_obj_sync_init(o); /* the gradient sum's buckets (grad_sync.c) */
 }
 
 void rp_objective_set_examples(rp_objective *o, int epoch, const int *idx)
@@ -471,6 +459,7 @@ static rp_status objective_grads(rp_objective *o, const float *x, const float *v
     rp_graph_set_examples(&o->m->g, rp_rng_key(o->cfg.seed, RP_STREAM_DROPOUT, idx ? (uint64_t)key_epoch : 0), idx,
                           base, B);
     rp_model_zero_grad(o->m);
+    if (o->dist) RP_TRY(rp_obj_sync_begin(o, B));
     /* an empty piece (B = 0) gives zero gradients; with batch norms over the job the passes still
      * run, with no rows, for their collectives (rp_graph_set_dist) */
     bool synced = o->m->g.bn_sync.dist != NULL;
@@ -488,7 +477,7 @@ static rp_status objective_grads(rp_objective *o, const float *x, const float *v
         if (consistency) consistency_step(o, x, views, y, B, false, &st);
     }
     if (synced) RP_TRY(rp_graph_sync_status(&o->m->g));
-    if (o->dist) RP_TRY(reduce_step(o, B, &st));
+    if (o->dist) RP_TRY(rp_obj_sync_reduce(o, B, &st));
     if (!isfinite(st.loss))
         return rp_fail(o->ctx, RP_ERR_NUMERIC, "training loss is %g; %s", (double)st.loss,
                        rp_model_check_finite(o->ctx, o->m) == RP_OK ? "parameters are finite (lower the learning rate?)"
