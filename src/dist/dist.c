@@ -126,6 +126,9 @@ void rp_dist_abort(rp_dist *d, int code)
     exit(code);
 }
 
+/* Chunk k of n values: [n k / N, n (k + 1) / N). */
+static size_t chunk_start(size_t n, int k, int N) { return n / (size_t)N * (size_t)k + n % (size_t)N * (size_t)k / (size_t)N; }
+
 #ifdef RP_HAVE_MPI
 static rp_status grow_scratch(rp_dist *d, size_t bytes)
 {
@@ -136,9 +139,6 @@ static rp_status grow_scratch(rp_dist *d, size_t bytes)
     d->scratch_bytes = bytes;
     return RP_OK;
 }
-
-/* Chunk k of n values: [n k / N, n (k + 1) / N). */
-static size_t chunk_start(size_t n, int k, int N) { return n / (size_t)N * (size_t)k + n % (size_t)N * (size_t)k / (size_t)N; }
 
 /* acc <- parts[0] + parts[1] + ... + parts[N - 1], in that order: the N ranks' m values. */
 static void add_in_rank_order(void *acc, const void *parts, size_t m, size_t elem, int N,
