@@ -1,7 +1,8 @@
 #include "io/png.h"
 
+#include "io/atomic_file.h"
+
 #include <ctype.h>
-#include <errno.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,27 +12,21 @@ rp_status rp_png_write(rp_ctx *ctx, const char *path, const uint8_t *pix, int H,
 {
     if (H < 1 || W < 1 || (C != 1 && C != 3))
         return rp_fail(ctx, RP_ERR_ARG, "%s: cannot write a %dx%dx%d image as PNG", path, H, W, C);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return rp_fail(ctx, RP_ERR_ARG, "%s: path too long", path);
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     img.width = (png_uint_32)W;
     img.height = (png_uint_32)H;
     img.format = C == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&img, tmp, 0, pix, (png_int_32)((size_t)W * C), NULL)) {
+    rp_atomic_file af;
+    RP_TRY(rp_atomic_open(ctx, &af, path));
+    if (!png_image_write_to_stdio(&img, af.fp, 0, pix, (png_int_32)((size_t)W * C), NULL)) {
+        rp_atomic_abort(&af);
         rp_status s = rp_fail(ctx, RP_ERR_IO, "%s: cannot write PNG: %s", path, img.message);
         png_image_free(&img);
-        remove(tmp);
         return s;
     }
-    if (rename(tmp, path) != 0) {
-        rp_status s = rp_fail(ctx, RP_ERR_IO, "%s: cannot rename from %s: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        return s;
-    }
-    return RP_OK;
+    return rp_atomic_commit(ctx, &af, true);
 }
 
 rp_status rp_png_read_rgb(rp_ctx *ctx, const char *path, uint8_t **pix, int *H, int *W)

@@ -8,8 +8,8 @@
 
 #include "core/status.h"
 
-/* Write an 8-bit image pix (H, W, C), C = 1 (gray) or 3 (RGB), to path: written to
- * PATH.tmp and renamed, so an existing file is never half-written. */
+/* Write an 8-bit image pix (H, W, C), C = 1 (gray) or 3 (RGB), to path atomically
+ * (io/atomic_file.h), so an existing file is never half-written. */
 rp_status rp_png_write(rp_ctx *ctx, const char *path, const uint8_t *pix, int H, int W, int C);
 
 /* Read a PNG as 8-bit RGB (for tests): OWNED *pix (H, W, 3), free() it. */

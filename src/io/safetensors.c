@@ -1,18 +1,18 @@
 /* safetensors reader and writer. The reader loads the whole file and checks every
  * promise the format makes before handing out a single tensor; the writer never
- * leaves a half-written file behind (temp file, fsync, rename, fsync directory). */
+ * leaves a half-written file behind (io/atomic_file.h: temp file, fsync, rename, fsync folder). */
 #include "io/safetensors.h"
+
+#include "io/atomic_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 struct rp_st_file {
     char *path;
@@ -480,21 +480,6 @@ static bool write_tensor(FILE *fp, const rp_st_entry *e)
     return true;
 }
 
-/* fsync the directory holding path so the rename itself is durable. */
-static void sync_dir(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = '\0';
-    else if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0) return;
-    (void)fsync(fd); /* some file systems refuse directory fsync; the data is already safe */
-    close(fd);
-}
-
 rp_status rp_st_write(rp_ctx *ctx, const char *path, const rp_st_entry *tensors, int n,
                       const char *const *meta_keys, const char *const *meta_values, int n_meta)
 {
@@ -502,48 +487,21 @@ rp_status rp_st_write(rp_ctx *ctx, const char *path, const rp_st_entry *tensors,
     for (int i = 0; i < n_meta; i++)
         if (!meta_keys[i] || !meta_values[i])
             return rp_fail(ctx, RP_ERR_ARG, "%s: metadata entry %d is NULL", path, i);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return rp_fail(ctx, RP_ERR_IO, "%s: is a directory", path);
     size_t hlen = 0;
     char *header = build_header(tensors, n, meta_keys, meta_values, n_meta, &hlen);
     if (!header) return rp_fail(ctx, RP_ERR_NOMEM, "%s: out of memory building the header", path);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) {
+    rp_atomic_file af;
+    rp_status s = rp_atomic_open(ctx, &af, path);
+    if (s != RP_OK) {
         free(header);
-        return rp_fail(ctx, RP_ERR_NOMEM, "%s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        rp_status s = rp_fail(ctx, RP_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-        free(header);
-        free(tmp);
         return s;
     }
     unsigned char len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
-    bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
-    for (int i = 0; ok && i < n; i++) ok = write_tensor(fp, &tensors[i]);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int err = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
+    bool ok = fwrite(len8, 1, 8, af.fp) == 8 && fwrite(header, 1, hlen, af.fp) == hlen;
+    for (int i = 0; ok && i < n; i++) ok = write_tensor(af.fp, &tensors[i]);
+    s = rp_atomic_commit(ctx, &af, ok);
     free(header);
-    rp_status s = RP_OK;
-    if (!ok) {
-        s = rp_fail(ctx, RP_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(err));
-    } else if (rename(tmp, path) != 0) {
-        s = rp_fail(ctx, RP_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    } else {
-        sync_dir(path);
-    }
-    if (s != RP_OK) remove(tmp);
-    free(tmp);
     return s;
 }
 

@@ -1,11 +1,12 @@
 /* The report's public entry (rp_report_write, rp_report_write_rows; rampart.h): the arguments,
- * the rows read, the page built (report_html.c) and written to its file through FILE.tmp and a
- * rename, so a failure leaves no half page and an earlier page as it was. */
+ * the rows read, the page built (report_html.c) and written to its file atomically
+ * (io/atomic_file.h), so a failure leaves no half page and an earlier page as it was. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/atomic_file.h"
 #include "report.h"
 
 rp_report_options rp_report_defaults(void)
@@ -28,24 +29,12 @@ static void start(rp_rpt_data *d, rp_ctx *ctx, const rp_report_options *o)
     *d = (rp_rpt_data){.ctx = ctx, .on_skipped = o->skipped, .on_skipped_arg = o->skipped_arg};
 }
 
-/* Write b to path through path.tmp and a rename. */
+/* Write b to path atomically (io/atomic_file.h). */
 static rp_status write_page(rp_ctx *ctx, const char *path, const rp_rpt_buf *b)
 {
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp) return rp_fail(ctx, RP_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(b->s, 1, b->len, f) == b->len;
-    if (f && fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) ok = false;
-    rp_status s = RP_OK;
-    if (!ok) {
-        s = rp_fail(ctx, RP_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return s;
+    rp_atomic_file af;
+    RP_TRY(rp_atomic_open(ctx, &af, path));
+    return rp_atomic_commit(ctx, &af, fwrite(b->s, 1, b->len, af.fp) == b->len);
 }
 
 /* The page from d (rows read) into out_html and/or *html. */
