@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rampart train --recipe and --consistency: the recipe's expansion is printed and stored in the
 # checkpoint's metadata with the corruption families its training touches; an explicit flag
-# overrides the recipe (--recipe generalize --consistency none is --augment augmix:3 alone);
+# overrides the recipe (--recipe generalize --consistency none is --augment augmix:3 with the
+# recipe's optimiser; --lr 0.05 replaces its learning rate);
 # the same seed gives the same weights with AugMix views in 0 and 2 loader workers; --sam is
 # recorded and changes the weights; bad values and --consistency without a mixing augmentation
 # fail with one line.
@@ -22,14 +23,18 @@ f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.rea
 print(h["__metadata__"].get("recipe",""))' "$1"
 }
 train gen.safetensors --recipe generalize
-grep -q "^recipe generalize = --augment augmix:3 --consistency jsd:12" "$tmp/gen.safetensors.log" || fail "expansion not printed"
+grep -q "^recipe generalize = --augment augmix:3 --consistency jsd:12 --lr 0.1 --nesterov --weight-decay 5e-4$" \
+    "$tmp/gen.safetensors.log" || fail "expansion not printed"
 grep -q "training touches corruption families: digital,geometric; unseen: noise,blur,weather,occlusion" \
     "$tmp/gen.safetensors.log" || { fail "families not printed"; cat "$tmp/gen.safetensors.log"; }
 m=$(meta "$tmp/gen.safetensors")
 echo "$m" | grep -q '"recipe":"generalize"' || fail "metadata lacks the recipe: $m"
 echo "$m" | grep -q '"consistency":"jsd:12"' || fail "metadata lacks the consistency: $m"
 echo "$m" | grep -q '"unseen":"noise,blur,weather,occlusion"' || fail "metadata lacks the unseen families: $m"
-train explicit.safetensors --augment augmix:3 --consistency jsd:12 --workers 0
+echo "$m" | grep -q '"optimizer":"sgd","lr":0.1,"momentum":0.9,"nesterov":true,"weight_decay":0.0005' ||
+    fail "metadata lacks the optimiser: $m"
+opt=(--lr 0.1 --nesterov --weight-decay 5e-4)
+train explicit.safetensors --augment augmix:3 --consistency jsd:12 "${opt[@]}" --workers 0
 cmp -s "$tmp/gen.safetensors" "$tmp/explicit.safetensors" && fail "metadata should name the recipe"
 python3 - "$tmp/gen.safetensors" "$tmp/explicit.safetensors" <<'PY' || fail "recipe and its explicit flags (0 workers) trained different weights"
 import json, struct, sys
@@ -41,7 +46,7 @@ sys.exit(0 if a == b and da == db else 1)
 PY
 train over.safetensors --recipe generalize --consistency none
 meta "$tmp/over.safetensors" | grep -q '"consistency":"none"' || fail "an explicit --consistency did not override the recipe"
-train plain.safetensors --augment augmix:3
+train plain.safetensors --augment augmix:3 "${opt[@]}"
 same_weights() { # two checkpoints' tensor bytes (the header and its metadata aside) are equal
   python3 - "$1" "$2" <<'PY'
 import struct, sys
@@ -50,7 +55,10 @@ def data(p):
 sys.exit(0 if data(sys.argv[1]) == data(sys.argv[2]) else 1)
 PY
 }
-same_weights "$tmp/over.safetensors" "$tmp/plain.safetensors" || fail "--recipe generalize --consistency none differs from --augment augmix:3"
+same_weights "$tmp/over.safetensors" "$tmp/plain.safetensors" ||
+    fail "--recipe generalize --consistency none differs from --augment augmix:3 and the recipe's optimiser"
+train lr.safetensors --recipe generalize --lr 0.05 --workers 0
+meta "$tmp/lr.safetensors" | grep -q '"lr":0.05,' || fail "an explicit --lr did not override the recipe's"
 bad() { # expected message, flags...
   local want=$1; shift
   "$bin" train --limit 64 --epochs 1 --out "$tmp/bad.safetensors" "$@" >/dev/null 2>"$tmp/err"

@@ -226,9 +226,18 @@ static void family_list(unsigned bits, bool in, char *buf, size_t n)
         if (((bits >> f) & 1u) == in) used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "," : "", names[f]);
 }
 
+/* A float flag as the decimal the user most likely typed (0.1, not 0.100000001). */
+static double as_typed(float v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)v);
+    return strtod(b, NULL);
+}
+
 /* The recipe in the log and in the checkpoint's metadata ("recipe"): the flags that shape
- * robustness, and the corruption families its training touches (the rest are what it may be
- * judged on: bench/corruptions_fmnist). */
+ * robustness (augmentation, objective, consistency, SAM, the optimiser), and the corruption
+ * families its training touches (the rest are what it may be judged on:
+ * bench/corruptions_fmnist). */
 static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const rp_objective_config *ocfg)
 {
     rp_augment_op ops[RP_AUGMENT_MAX_OPS];
@@ -256,6 +265,11 @@ static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const 
     cJSON_AddNumberToObject(j, "augment_prob", o->augment_prob);
     cJSON_AddStringToObject(j, "consistency", o->consistency);
     cJSON_AddNumberToObject(j, "sam", o->sam);
+    cJSON_AddStringToObject(j, "optimizer", o->optimizer);
+    cJSON_AddNumberToObject(j, "lr", as_typed(o->lr));
+    cJSON_AddNumberToObject(j, "momentum", as_typed(o->momentum));
+    cJSON_AddBoolToObject(j, "nesterov", o->nesterov);
+    cJSON_AddNumberToObject(j, "weight_decay", as_typed(o->weight_decay));
     cJSON_AddStringToObject(j, "touches", touched);
     cJSON_AddStringToObject(j, "unseen", judged);
     char *str = cJSON_PrintUnformatted(j);
@@ -507,7 +521,7 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--sam", CLI_FLOAT, &o.sam, "0", "sharpness-aware minimisation (Foret et al.) around the objective: the "
          "radius RHO of the weight perturbation (0: off; paper 0.05); twice the passes"},
         {"--recipe", CLI_STRING, &o.recipe_name, "none", "a named set of flags, given before yours (yours win): "
-         "generalize (AugMix + JSD, the best measured on unseen corruptions)"},
+         "generalize (AugMix + JSD with the AugMix paper's optimiser, the best measured on unseen corruptions)"},
         {"--workers", CLI_INT, &o.workers, "2", "threads decoding image files and preparing batches ahead (0: none)"},
         {"--skip-bad", CLI_BOOL, &o.skip_bad, "false", "leave unreadable image files out (counted) instead of failing"},
         {"--init", CLI_STRING, &o.init, NULL, "fine-tune from these weights (.safetensors: a rampart checkpoint or a "

@@ -14,7 +14,7 @@ typedef struct recipe {
 /* NULL when unknown (the caller lists recipe_names). */
 const recipe *recipe_find(const char *name);
 void recipe_list(FILE *f);
-/* "--augment augmix:3 --consistency jsd:12" into buf. */
+/* The recipe's flags as one line ("--augment augmix:3 --consistency jsd:12 ...") into buf. */
 void recipe_expansion(const recipe *r, char *buf, size_t n);
 
 /* argv with the recipe named by a --recipe flag (if any) spliced in before the user's flags;
