@@ -14,6 +14,13 @@
 
 static void in_tmp(char *buf, size_t size, const char *name) { snprintf(buf, size, "%s/%s", tu_tmpdir(), name); }
 
+/* path = the test folder's NAME, tmp = its PATH.tmp */
+static void paths(const char *name, char (*path)[512], char (*tmp)[600])
+{
+    in_tmp(*path, sizeof *path, name);
+    snprintf(*tmp, sizeof *tmp, "%s.tmp", *path);
+}
+
 /* The whole content of path (NUL-terminated; *n its length), or NULL if it cannot be read. */
 static char *slurp(const char *path, size_t *n)
 {
@@ -41,8 +48,7 @@ static void test_commit_and_failures(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     char path[512], tmp[600];
-    in_tmp(path, sizeof path, "atomic.txt");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    paths("atomic.txt", &path, &tmp);
     write_text(ctx, path, "first", RP_OK);
     size_t n = 0;
     char *got = slurp(path, &n);
@@ -107,8 +113,7 @@ static void test_png_keeps_old_picture(void **state)
     (void)state;
     rp_ctx *ctx = rp_ctx_create(1);
     char path[512], tmp[600];
-    in_tmp(path, sizeof path, "atomic.png");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    paths("atomic.png", &path, &tmp);
     uint8_t a[6] = {0, 50, 100, 150, 200, 250}, b[6] = {1, 2, 3, 4, 5, 6};
     assert_int_equal(rp_png_write(ctx, path, a, 2, 3, 1), RP_OK);
     assert_false(exists(tmp));
