@@ -1103,6 +1103,12 @@ typedef struct rp_tensor_entry {
 rp_status rp_tensors_write(rp_ctx *ctx, const char *path, const rp_tensor_entry *tensors, int n,
                            const char *const *meta_keys, const char *const *meta_values, int n_meta);
 
+/* Write len bytes of data to path as rampart writes every file that must survive a crash:
+ * PATH.tmp, fsync, rename over path, fsync of its folder; on failure path is as it was and no
+ * PATH.tmp is left. RP_ERR_ARG for a NULL path or NULL data with len > 0; RP_ERR_IO naming the
+ * file (path a folder, a folder missing, a write failing). */
+rp_status rp_file_write_atomic(rp_ctx *ctx, const char *path, const void *data, size_t len);
+
 /* ---- images -------------------------------------------------------------------------- */
 
 /* Read an image file (JPEG or PNG) into x (H,W,C) as floats in [0, 1], fitted as the image-file

@@ -1,7 +1,9 @@
 /* The shared atomic writer (io/atomic_file.h): a committed file has exactly the bytes written
  * and no PATH.tmp beside it; a failed write, a failed open, an abort and a folder in the way
  * each leave the earlier file as it was, no PATH.tmp, and (but for abort) an error naming
- * PATH. The PNG writer goes through it: a PATH.tmp it cannot create keeps the old picture. */
+ * PATH. The PNG writer goes through it: a PATH.tmp it cannot create keeps the old picture. The
+ * public rp_file_write_atomic writes exactly the bytes given, an empty file for none, and
+ * refuses NULL arguments. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "io/atomic_file.h"
 #include "io/png.h"
+#include "rampart.h"
 #include "testutil.h"
 
 static void in_tmp(char *buf, size_t size, const char *name) { snprintf(buf, size, "%s/%s", tu_tmpdir(), name); }
@@ -132,11 +135,37 @@ static void test_png_keeps_old_picture(void **state)
     rp_ctx_destroy(ctx);
 }
 
+static void test_public_entry(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    char path[512], tmp[600];
+    paths("public.bin", &path, &tmp);
+    const char bytes[5] = {'a', '\0', 'b', '\n', 'c'};
+    assert_int_equal(rp_file_write_atomic(ctx, path, bytes, sizeof bytes), RP_OK);
+    size_t n = 0;
+    char *got = slurp(path, &n);
+    assert_int_equal(n, sizeof bytes);
+    assert_memory_equal(got, bytes, sizeof bytes);
+    free(got);
+    assert_false(exists(tmp));
+    assert_int_equal(rp_file_write_atomic(ctx, path, NULL, 0), RP_OK);
+    got = slurp(path, &n);
+    assert_int_equal(n, 0);
+    free(got);
+    tu_expect_status(rp_file_write_atomic(ctx, NULL, bytes, 1), RP_ERR_ARG, ctx, "path is NULL");
+    tu_expect_status(rp_file_write_atomic(ctx, path, NULL, 1), RP_ERR_ARG, ctx, "data is NULL");
+    tu_expect_status(rp_file_write_atomic(ctx, tu_tmpdir(), bytes, 1), RP_ERR_IO, ctx, "is a directory");
+    remove(path);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_and_failures),
         cmocka_unit_test(test_png_keeps_old_picture),
+        cmocka_unit_test(test_public_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

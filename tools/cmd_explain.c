@@ -289,11 +289,12 @@ static cJSON *image_json(const inputs *in, int i, const float *z, const int32_t 
 static rp_status write_json(rp_ctx *ctx, const char *path, cJSON *root)
 {
     char *text = cJSON_Print(root);
-    FILE *f = text ? fopen(path, "w") : NULL;
-    bool ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = false;
+    if (!text) return rp_fail(ctx, RP_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* cJSON_Print's terminator becomes the file's last newline */
+    rp_status s = rp_file_write_atomic(ctx, path, text, n + 1);
     free(text);
-    return ok ? RP_OK : rp_fail(ctx, RP_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return s;
 }
 
 static rp_status write_tensors(rp_ctx *ctx, const explain_opts *o, tensors *ts, const rp_explainer *ex, cJSON *root)

@@ -1,6 +1,8 @@
 /* Atomic file writes (io/atomic_file.h): temp file, fsync, rename, fsync of the folder. */
 #include "io/atomic_file.h"
 
+#include "rampart.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -73,4 +75,13 @@ rp_status rp_atomic_commit(rp_ctx *ctx, rp_atomic_file *af, bool written)
     }
     rp_atomic_abort(af); /* removes PATH.tmp after a failure; frees and clears either way */
     return s;
+}
+
+rp_status rp_file_write_atomic(rp_ctx *ctx, const char *path, const void *data, size_t len)
+{
+    if (!path) return rp_fail(ctx, RP_ERR_ARG, "rp_file_write_atomic: path is NULL");
+    if (!data && len > 0) return rp_fail(ctx, RP_ERR_ARG, "%s: data is NULL", path);
+    rp_atomic_file af;
+    RP_TRY(rp_atomic_open(ctx, &af, path));
+    return rp_atomic_commit(ctx, &af, len == 0 || fwrite(data, 1, len, af.fp) == len);
 }
