@@ -389,6 +389,13 @@ typedef struct rp_optim_config {
     int step_size;      /* RP_SCHED_STEP: multiply by gamma every step_size steps */
     float gamma;
     long total_steps;   /* RP_SCHED_COSINE: steps to anneal over */
+    /* Weight averaging: 0 (off), or in (0, 1): after every step the optimizer keeps an
+     * exponential moving average of every tensor of the model (buffers included),
+     * a = ema_decay * a + (1 - ema_decay) * w, the first step's values copied: PyTorch's
+     * AveragedModel(model, avg_fn = that EMA, use_buffers = True); integer buffers
+     * (num_batches_tracked) are copied, not averaged. Its horizon is about 1 / (1 - ema_decay)
+     * steps. rp_optim_swap_average puts the average in the model. */
+    float ema_decay;
 } rp_optim_config;
 
 /* PyTorch's defaults for kind: AdamW lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay
@@ -402,6 +409,11 @@ void rp_optim_step(rp_optim *o);
 float rp_optim_lr(const rp_optim *o);
 /* Steps taken so far (the schedule's position); 0 for NULL. */
 int64_t rp_optim_steps(const rp_optim *o);
+/* Exchange the model's values with their averages (cfg.ema_decay > 0), every tensor: call it
+ * to evaluate or save the averaged model, and again before the next step (the optimizer
+ * updates the model's own weights). Before the first step the averages are the weights the
+ * optimizer was created with. RP_ERR_ARG when the optimizer keeps no average. */
+rp_status rp_optim_swap_average(rp_optim *o);
 
 /* Freeze or unfreeze the parameters whose names start with prefix ("" = all).
  * Frozen parameters get no gradient and no update. Returns how many tensors matched. */

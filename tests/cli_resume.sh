@@ -34,6 +34,9 @@ check_resume() { # name, save-every, kill step, flags...
 }
 check_resume erm 5 17                                       # state at step 15, killed at 17
 check_resume pgd 4 18 --objective pgd --eps 0.1 --steps 2 --augment flip,gaussian:0.1
+check_resume ema 5 17 --ema 0.9                             # the weight average goes on where it stopped
+# the checkpoint is the average, not the last weights (the same run without --ema differs)
+cmp -s "$tmp/erm-full.safetensors" "$tmp/ema-full.safetensors" && fail "ema: the checkpoint is the plain run's"
 
 # killed between the checkpoint and the state: an older state beside a newer checkpoint
 RAMPART_FAULT_KILL_AFTER_STEP=13 train old.safetensors       # state: end of epoch 1
@@ -61,5 +64,11 @@ expect_error other.safetensors "objective: the state was saved with 'pgd" --resu
 cp "$tmp/erm.safetensors.state" "$tmp/batch.safetensors.state"
 expect_error batch.safetensors "batch: the state was saved with '50', this run has '25'" --resume --batch 25
 expect_error neg.safetensors "--save-every" --save-every -1
+expect_error ema1.safetensors "--ema in \[0, 1)" --ema 1
+expect_error emanan.safetensors "bad value 'nan' for --ema" --ema nan
+cp "$tmp/erm.safetensors.state" "$tmp/noema.safetensors.state"
+expect_error noema.safetensors "ema: the state was saved with '(none)', this run has '0.5'" --resume --ema 0.5
+cp "$tmp/ema.safetensors.state" "$tmp/wasema.safetensors.state"
+expect_error wasema.safetensors "ema: the state was saved with '0.899999976', this run has none" --resume
 [ "$fails" = 0 ] && echo "cli_resume: all checks passed"
 exit $((fails > 0))

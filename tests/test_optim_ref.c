@@ -4,7 +4,10 @@
  * (momentum buffer / exp_avg / exp_avg_sq, per-parameter step counts).
  * Tolerances: lr rtol 1e-6 (PyTorch's recursive schedulers vs our closed forms);
  * parameters and state rtol 1e-5, atol 1e-7 (float rounding order; values are O(1),
- * atol covers elements that pass near 0). Frozen steps must leave b bit-identical. */
+ * atol covers elements that pass near 0). Frozen steps must leave b bit-identical.
+ * Weight averaging (the _ema cases): after every step the averages of w, b and the buffer rm
+ * (set to the reference's value before each step) against AveragedModel's, same tolerances,
+ * read through rp_optim_swap_average, which must give the weights back unchanged. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,7 @@ static rp_optim_config config_of(const rp_st_file *f)
     c.step_size = meta_i(f, "step_size", "0");
     c.gamma = meta_f(f, "gamma", "0.1");
     c.total_steps = meta_i(f, "total_steps", "0");
+    c.ema_decay = meta_f(f, "ema_decay", "0");
     return c;
 }
 
@@ -88,6 +92,15 @@ static void run_case(const char *name)
     float *gw = read(ctx, f, "grad.w", (size_t)T * NW), *gb = read(ctx, f, "grad.b", (size_t)T * NB);
     float *frozen = read(ctx, f, "frozen", (size_t)T * 2), *lr = read(ctx, f, "lr", (size_t)T);
     float *tw = read(ctx, f, "traj.w", (size_t)T * NW), *tb = read(ctx, f, "traj.b", (size_t)T * NB);
+    const bool ema = cfg.ema_decay > 0.0f;
+    float *bufs = NULL, *avg[3] = {NULL, NULL, NULL};
+    if (ema) {
+        bufs = read(ctx, f, "buf.rm", (size_t)T * NRM);
+        for (int i = W; i <= RM; i++) {
+            snprintf(what, sizeof what, "avg.%s", m->g.params[i].name);
+            avg[i] = read(ctx, f, what, (size_t)T * m->g.params[i].numel);
+        }
+    }
 
     rp_optim *o = NULL;
     if (rp_optim_create(ctx, m, &cfg, &o) != RP_OK) fail_msg("%s: %s", name, rp_ctx_error(ctx));
@@ -102,14 +115,30 @@ static void run_case(const char *name)
             fail_msg("%s: lr at step %d is %.9g, PyTorch %.9g", name, t, (double)got_lr, (double)lr[t]);
         float keep_b[NB];
         memcpy(keep_b, b->data, sizeof keep_b);
+        if (ema) memcpy(rm->data, bufs + (size_t)t * NRM, NRM * sizeof(float));
         rp_optim_step(o);
         if (b->frozen) assert_memory_equal(b->data, keep_b, sizeof keep_b);
         snprintf(what, sizeof what, "%s: w after step %d", name, t);
         tu_assert_close(what, w->data, tw + (size_t)t * NW, NW, RTOL, ATOL);
         snprintf(what, sizeof what, "%s: b after step %d", name, t);
         tu_assert_close(what, b->data, tb + (size_t)t * NB, NB, RTOL, ATOL);
+        if (!ema) continue;
+        float keep_w[NW], keep_rm[NRM];
+        memcpy(keep_w, w->data, sizeof keep_w);
+        memcpy(keep_b, b->data, sizeof keep_b);
+        memcpy(keep_rm, rm->data, sizeof keep_rm);
+        assert_int_equal(rp_optim_swap_average(o), RP_OK);
+        for (int i = W; i <= RM; i++) {
+            size_t n = m->g.params[i].numel;
+            snprintf(what, sizeof what, "%s: average of %s after step %d", name, m->g.params[i].name, t);
+            tu_assert_close(what, m->g.params[i].data, avg[i] + (size_t)t * n, n, RTOL, ATOL);
+        }
+        assert_int_equal(rp_optim_swap_average(o), RP_OK);
+        assert_memory_equal(w->data, keep_w, sizeof keep_w);
+        assert_memory_equal(b->data, keep_b, sizeof keep_b);
+        assert_memory_equal(rm->data, keep_rm, sizeof keep_rm);
     }
-    assert_memory_equal(rm->data, rm0, sizeof rm0);
+    if (!ema) assert_memory_equal(rm->data, rm0, sizeof rm0);
 
     /* Final state, under PyTorch's state keys. */
     for (int s = 0; s < rp_optim_num_slots(o); s++) {
@@ -131,7 +160,8 @@ static void run_case(const char *name)
     }
     assert_int_equal(rp_optim_steps(o), T);
 
-    free(gw), free(gb), free(frozen), free(lr), free(tw), free(tb);
+    free(gw), free(gb), free(frozen), free(lr), free(tw), free(tb), free(bufs);
+    for (int i = W; i <= RM; i++) free(avg[i]);
     rp_optim_destroy(o);
     fx_model_free(m);
     rp_st_close(f);
@@ -168,6 +198,50 @@ static void test_adamw_warmup_cosine(void **state)
     run_case("adamw_warmup_cosine");
 }
 
+static void test_sgd_nesterov_ema(void **state)
+{
+    (void)state;
+    run_case("sgd_nesterov_ema");
+}
+
+static void test_adamw_ema(void **state)
+{
+    (void)state;
+    run_case("adamw_ema");
+}
+
+/* Without weight averaging there is nothing to swap in: an error, the weights untouched. */
+static void test_no_average(void **state)
+{
+    (void)state;
+    rp_ctx *ctx = rp_ctx_create(1);
+    rp_model *m = fx_model(ctx, TENSORS, 3);
+    m->g.params[W].data[0] = 4.0f;
+    rp_optim_config cfg = rp_optim_defaults(RP_SGD);
+    rp_optim *o = NULL;
+    assert_int_equal(rp_optim_create(ctx, m, &cfg, &o), RP_OK);
+    assert_int_equal(rp_optim_swap_average(o), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "no weight average"));
+    assert_null(rp_optim_average(o, W));
+    assert_true(m->g.params[W].data[0] == 4.0f);
+    rp_optim_destroy(o);
+    cfg.ema_decay = 1.0f; /* the average would never move */
+    assert_int_equal(rp_optim_create(ctx, m, &cfg, &o), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "weight-averaging decay 1 outside [0, 1)"));
+    cfg.ema_decay = -0.5f;
+    assert_int_equal(rp_optim_create(ctx, m, &cfg, &o), RP_ERR_ARG);
+    /* before the first step the average is the weights at creation */
+    cfg.ema_decay = 0.5f;
+    assert_int_equal(rp_optim_create(ctx, m, &cfg, &o), RP_OK);
+    m->g.params[W].data[0] = 7.0f;
+    assert_int_equal(rp_optim_swap_average(o), RP_OK);
+    assert_true(m->g.params[W].data[0] == 4.0f);
+    assert_true(rp_optim_average(o, W)[0] == 7.0f);
+    rp_optim_destroy(o);
+    fx_model_free(m);
+    rp_ctx_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +250,9 @@ int main(void)
         cmocka_unit_test(test_sgd_plain),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_adamw_warmup_cosine),
+        cmocka_unit_test(test_sgd_nesterov_ema),
+        cmocka_unit_test(test_adamw_ema),
+        cmocka_unit_test(test_no_average),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * parts continues bit for bit like the run that never stopped — MobileNetV2 (batch-norm
  * running statistics, dropout masks keyed by the objective's seed, epoch and sample -- the run
  * resumed into is built with another seed) with AdamW and the fast objective (random starts
- * keyed by epoch and sample, so nothing of the objective is carried), and an MLP under an unfreeze schedule with SGD momentum; every refusal
+ * keyed by epoch and sample, so nothing of the objective is carried) with a weight average, and an MLP under an
+ * unfreeze schedule with SGD momentum; every refusal
  * (other flags, another model, a truncated or foreign file) names the file and leaves the
  * parts untouched. */
 #include <stdio.h>
@@ -45,7 +46,7 @@ typedef struct run {
     rp_unfreeze *unfreeze;
 } run;
 
-static run new_run(const char *arch, rp_optim_kind kind, uint64_t seed, bool unfreeze)
+static run new_run(const char *arch, rp_optim_kind kind, uint64_t seed, bool unfreeze, float ema)
 {
     run r = {0};
     rp_model_config mc = {.arch = arch, .num_classes = 10, .H = 28, .W = 28, .C = 1, .max_batch = B, .seed = seed,
@@ -53,7 +54,7 @@ static run new_run(const char *arch, rp_optim_kind kind, uint64_t seed, bool unf
     assert_int_equal(rp_model_create(S.ctx, &mc, &r.m), RP_OK);
     rp_optim_config oc = rp_optim_defaults(kind);
     if (kind == RP_SGD) oc.momentum = 0.9f, oc.lr = 0.05f;
-    oc.schedule = RP_SCHED_COSINE, oc.total_steps = 20;
+    oc.schedule = RP_SCHED_COSINE, oc.total_steps = 20, oc.ema_decay = ema;
     assert_int_equal(rp_optim_create(S.ctx, r.m, &oc, &r.opt), RP_OK);
     rp_objective_config c = rp_objective_defaults();
     c.kind = RP_OBJ_FAST, c.eps = 0.1f, c.norm = RP_NORM_LINF, c.random_init = true, c.seed = 1; /* the run's */
@@ -104,11 +105,11 @@ static const char *state_path(char *buf, const char *name)
 
 static const char FLAGS[] = "{\"arch\":\"x\",\"batch\":\"16\",\"seed\":\"1\"}";
 
-static void resume_matches(const char *arch, rp_optim_kind kind, bool unfreeze)
+static void resume_matches(const char *arch, rp_optim_kind kind, bool unfreeze, float ema)
 {
     char path[512];
     state_path(path, "resume.state");
-    run a = new_run(arch, kind, 5, unfreeze), b = new_run(arch, kind, 6, unfreeze);
+    run a = new_run(arch, kind, 5, unfreeze, ema), b = new_run(arch, kind, 6, unfreeze, ema);
     steps(&a, 0, 3);
     if (unfreeze) { /* a plateau position to carry: a best loss, then a bad epoch that unfreezes */
         assert_null(rp_unfreeze_epoch_end(a.unfreeze, 1.0, NULL, 0));
@@ -142,19 +143,24 @@ static void resume_matches(const char *arch, rp_optim_kind kind, bool unfreeze)
     steps(&a, 3, 3); /* both runs go on: the same moments, counters, streams and weights */
     steps(&b, 3, 3);
     assert_same_weights(a.m, b.m, "three steps after resuming");
+    if (ema > 0.0f) { /* and the same averages */
+        assert_int_equal(rp_optim_swap_average(a.opt), RP_OK);
+        assert_int_equal(rp_optim_swap_average(b.opt), RP_OK);
+        assert_same_weights(a.m, b.m, "the averages three steps after resuming");
+    }
     free_run(&a), free_run(&b);
 }
 
 static void test_resume_mobilenet_adamw_fast(void **state)
 {
     (void)state;
-    resume_matches("mobilenet_v2", RP_ADAMW, false);
+    resume_matches("mobilenet_v2", RP_ADAMW, false, 0.9f);
 }
 
 static void test_resume_mlp_sgd_unfreeze(void **state)
 {
     (void)state;
-    resume_matches("mlp", RP_SGD, true);
+    resume_matches("mlp", RP_SGD, true, 0.0f);
 }
 
 /* Load must fail with `want` in the message and leave b's weights as they were. */
@@ -180,18 +186,25 @@ static void test_refusals(void **state)
     (void)state;
     char path[512], bad[512], ckpt[512];
     state_path(path, "refuse.state");
-    run a = new_run("mlp", RP_SGD, 5, false);
+    run a = new_run("mlp", RP_SGD, 5, false, 0.0f);
     steps(&a, 0, 2);
     rp_train_position pos = {.epoch = 1, .batch = 2};
     rp_train_parts pa = parts(&a);
     assert_int_equal(rp_trainstate_save(S.ctx, path, &pa, &pos, FLAGS, NULL, NULL), RP_OK);
-    run b = new_run("mlp", RP_SGD, 6, false);
+    run b = new_run("mlp", RP_SGD, 6, false, 0.0f);
     refused(path, &b, "{\"arch\":\"x\",\"batch\":\"32\",\"seed\":\"1\"}", "batch: the state was saved with '16', this run has '32'");
     refused(path, &b, "{\"arch\":\"x\",\"batch\":\"16\"}", "seed: the state was saved with '1', this run has none");
-    run c = new_run("smallcnn", RP_SGD, 6, false); /* another model */
+    run c = new_run("smallcnn", RP_SGD, 6, false, 0.0f); /* another model */
     refused(path, &c, FLAGS, "no tensor 'model/");
-    run d = new_run("mlp", RP_ADAMW, 6, false); /* another optimizer */
+    run d = new_run("mlp", RP_ADAMW, 6, false, 0.0f); /* another optimizer */
     refused(path, &d, FLAGS, "no tensor 'optim/exp_avg/");
+    run e = new_run("mlp", RP_SGD, 6, false, 0.5f); /* a weight average the state lacks */
+    refused(path, &e, FLAGS, "no tensor 'optim/average/");
+    char with_avg[512];
+    state_path(with_avg, "average.state");
+    rp_train_parts pe = parts(&e);
+    assert_int_equal(rp_trainstate_save(S.ctx, with_avg, &pe, &pos, FLAGS, NULL, NULL), RP_OK);
+    refused(with_avg, &b, FLAGS, "it was saved with a weight average, this optimizer keeps none");
     /* a truncated copy */
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -204,7 +217,7 @@ static void test_refusals(void **state)
     assert_int_equal(rp_model_save(S.ctx, a.m, state_path(ckpt, "weights.safetensors"), NULL), RP_OK);
     refused(ckpt, &b, FLAGS, "not a rampart training state");
     refused(state_path(bad, "missing.state"), &b, FLAGS, "missing.state");
-    free_run(&a), free_run(&b), free_run(&c), free_run(&d);
+    free_run(&a), free_run(&b), free_run(&c), free_run(&d), free_run(&e);
 }
 
 int main(void)

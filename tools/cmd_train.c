@@ -16,6 +16,7 @@ typedef struct train_opts {
     int epochs, batch, threads, limit, test_limit, warmup, step_size;
     float lr, momentum, weight_decay, gamma, label_smoothing;
     float sam;       /* --sam: SAM's radius (0: off) */
+    float ema;       /* --ema: the weight average's decay (0: off) */
     bool nesterov, json;
     int seed;
     const char *augment; float augment_prob; /* --augment ("none": no augmentation) */
@@ -270,6 +271,7 @@ static int set_recipe_meta(const train_opts *o, rp_ctx *ctx, rp_model *m, const 
     cJSON_AddNumberToObject(j, "momentum", as_typed(o->momentum));
     cJSON_AddBoolToObject(j, "nesterov", o->nesterov);
     cJSON_AddNumberToObject(j, "weight_decay", as_typed(o->weight_decay));
+    cJSON_AddNumberToObject(j, "ema", as_typed(o->ema));
     cJSON_AddStringToObject(j, "touches", touched);
     cJSON_AddStringToObject(j, "unseen", judged);
     char *str = cJSON_PrintUnformatted(j);
@@ -372,13 +374,16 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
             rc = e;
             goto done;
         }
-        if (rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
+        /* the epoch's test, checkpoint and robust watch see the weight average (--ema) */
+        if ((o->ema > 0.0f && rp_optim_swap_average(opt) != RP_OK) ||
+            rp_evaluate(ctx, m, test, o->test_limit, 256, &test_acc, &test_loss) != RP_OK ||
             (cli_main_rank() && rp_model_save(ctx, m, o->out, names[0] ? names : NULL) != RP_OK)) {
             rc = cli_fail("train", ctx);
             goto done;
         }
-        if ((e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json ? &o->run : NULL, o->out,
-                                    log_of(o))) != 0) {
+        e = train_robust_epoch(&o->robust, ctx, m, epoch, o->json ? &o->run : NULL, o->out, log_of(o));
+        if (o->ema > 0.0f && rp_optim_swap_average(opt) != RP_OK) e = cli_fail("train", ctx);
+        if (e != 0) {
             rc = e;
             goto done;
         }
@@ -444,6 +449,7 @@ static cJSON *fingerprint(const train_opts *o, const rp_objective_config *oc, co
     train_resume_flag(f, "augment", "%s prob %.9g", o->augment, (double)o->augment_prob);
     train_resume_flag(f, "consistency", "%.9g", (double)oc->consistency);
     if (o->sam > 0.0f) train_resume_flag(f, "sam", "%.9g", (double)o->sam); /* older states have none */
+    if (pc->ema_decay > 0.0f) train_resume_flag(f, "ema", "%.9g", (double)pc->ema_decay); /* likewise */
     train_resume_flag(f, "init", "%s", o->init ? o->init : "none");
     char at[256] = "";
     for (int i = 0, used = 0; i < o->unfreeze_at.n && used < (int)sizeof at; i++)
@@ -499,6 +505,8 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--warmup", CLI_INT, &o.warmup, "0", "linear warm-up steps"},
         {"--step-size", CLI_INT, &o.step_size, "5", "step schedule: epochs between decays"},
         {"--gamma", CLI_FLOAT, &o.gamma, "0.1", "step schedule: decay factor"},
+        {"--ema", CLI_FLOAT, &o.ema, "0", "weight averaging: keep an exponential moving average of the weights with "
+         "this decay per step (e.g. 0.999; 0: off); every epoch's test and the checkpoint use the average"},
         {"--label-smoothing", CLI_FLOAT, &o.label_smoothing, "0", "cross-entropy label smoothing"},
         {"--limit", CLI_INT, &o.limit, "0", "use only the first N training images (0: all)"},
         {"--test-limit", CLI_INT, &o.test_limit, "0", "evaluate on the first N test images (0: all)"},
@@ -538,9 +546,9 @@ static int train_main(train_opts *op, int argc, char **argv)
     if (p) return p > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (o.epochs < 1 || o.batch < 1 || o.threads < 1 || o.limit < 0 || o.test_limit < 0 || !(o.lr > 0) ||
         o.workers < 0 || o.workers > 64 || o.num_classes < 0 || !(o.width > 0) || o.save_every < 0 ||
-        !(o.sam >= 0 && isfinite(o.sam))) {
+        !(o.sam >= 0 && isfinite(o.sam)) || !(o.ema >= 0 && o.ema < 1)) {
         fprintf(stderr, "rampart train: --epochs, --batch, --threads and --lr must be positive, limits, --sam and "
-                        "--save-every >= 0, --workers in 0..64, --num-classes >= 0, --width > 0\n");
+                        "--save-every >= 0, --workers in 0..64, --num-classes >= 0, --width > 0, --ema in [0, 1)\n");
         return CLI_EXIT_USAGE;
     }
     static const char *const OPTS[] = {"sgd", "adamw"}, *const SCHEDS[] = {"constant", "step", "cosine"},
@@ -551,7 +559,8 @@ static int train_main(train_opts *op, int argc, char **argv)
     rp_optim_config optc = {.kind = ok == 0 ? RP_SGD : RP_ADAMW, .lr = o.lr, .momentum = o.momentum,
                             .nesterov = o.nesterov, .weight_decay = o.weight_decay, .beta1 = 0.9f,
                             .beta2 = 0.999f, .eps = 1e-8f, .schedule = (rp_schedule)sk,
-                            .warmup_steps = o.warmup, .step_size = o.step_size, .gamma = o.gamma};
+                            .warmup_steps = o.warmup, .step_size = o.step_size, .gamma = o.gamma,
+                            .ema_decay = o.ema};
     rp_objective_config ocfg = rp_objective_defaults();
     ocfg.kind = (rp_objective_kind)objk;
     ocfg.label_smoothing = o.label_smoothing;

@@ -11,10 +11,22 @@
 
 #define NAME_MAX_LEN 128
 
-static void tensor_name(char *buf, const char *prefix, const char *slot, const char *param)
+/* The state's tensors of model tensor i, k = -1 .. state_kinds(p) - 1: the value (model/<param>),
+ * each optimizer moment (optim/<slot>/<param>), the weight average (optim/average/<param>).
+ * Writes the name to buf and returns the memory, or NULL where tensor i has none (a buffer's
+ * moments). */
+static bool has_average(const rp_optim *o) { return rp_optim_get_config(o)->ema_decay > 0.0f; }
+
+static int state_kinds(const rp_train_parts *p) { return rp_optim_num_slots(p->opt) + has_average(p->opt); }
+
+static float *state_tensor(const rp_train_parts *p, int k, int i, char *buf)
 {
-    if (slot) snprintf(buf, NAME_MAX_LEN, "%s/%s/%s", prefix, slot, param);
-    else snprintf(buf, NAME_MAX_LEN, "%s/%s", prefix, param);
+    const rp_param *q = &p->m->g.params[i];
+    int S = rp_optim_num_slots(p->opt);
+    float *data = k < 0 ? q->data : k < S ? rp_optim_slot(p->opt, k, i) : rp_optim_average(p->opt, i);
+    if (k < 0) snprintf(buf, NAME_MAX_LEN, "model/%s", q->name);
+    else snprintf(buf, NAME_MAX_LEN, "optim/%s/%s", k < S ? rp_optim_slot_name(p->opt, k) : "average", q->name);
+    return data;
 }
 
 /* ---- saving ------------------------------------------------------------------------- */
@@ -33,6 +45,7 @@ static char *meta_json(const rp_train_parts *p, const rp_train_position *pos)
     cJSON *jo = cJSON_AddObjectToObject(root, "optim");
     cJSON_AddNumberToObject(jo, "steps", (double)rp_optim_steps(p->opt));
     cJSON_AddNumberToObject(jo, "slots", rp_optim_num_slots(p->opt));
+    cJSON_AddBoolToObject(jo, "average", has_average(p->opt));
     cJSON *ps = cJSON_AddArrayToObject(jo, "param_steps");
     for (int i = 0; i < p->m->g.n_params; i++)
         cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)rp_optim_param_steps(p->opt, i)));
@@ -62,21 +75,18 @@ rp_status rp_trainstate_save(rp_ctx *ctx, const char *path, const rp_train_parts
 {
     RP_TRY(check_args(ctx, "rp_trainstate_save", path, p, pos));
     const rp_graph *g = &p->m->g;
-    int S = rp_optim_num_slots(p->opt), cap = g->n_params * (1 + S);
+    int S = state_kinds(p), cap = g->n_params * (1 + S);
     rp_st_entry *e = calloc((size_t)cap, sizeof *e);
     char(*names)[NAME_MAX_LEN] = calloc((size_t)cap, sizeof *names);
     char *meta = meta_json(p, pos);
     rp_status s = e && names && meta ? RP_OK : rp_fail(ctx, RP_ERR_NOMEM, "%s: out of memory", path);
     int n = 0;
     for (int i = 0; s == RP_OK && i < g->n_params; i++) {
-        const rp_param *q = &g->params[i];
-        for (int slot = -1; slot < S; slot++) {
-            const float *data = slot < 0 ? q->data : rp_optim_slot(p->opt, slot, i);
+        for (int k = -1; k < S; k++) {
+            const float *data = state_tensor(p, k, i, names[n]);
             if (!data) continue; /* buffers have no moments */
-            tensor_name(names[n], slot < 0 ? "model" : "optim", slot < 0 ? NULL : rp_optim_slot_name(p->opt, slot),
-                        q->name);
-            e[n] = (rp_st_entry){.name = names[n], .dtype = RP_ST_F32, .ndim = 1, .shape = {(int64_t)q->numel},
-                                 .data = data};
+            e[n] = (rp_st_entry){.name = names[n], .dtype = RP_ST_F32, .ndim = 1,
+                                 .shape = {(int64_t)g->params[i].numel}, .data = data};
             n++;
         }
     }
@@ -157,7 +167,8 @@ static bool parse_position(const cJSON *jp, rp_train_position *pos)
 }
 
 /* The "state" metadata; a description of the first problem in msg. */
-static bool parse_state(const char *json, int n_params, int n_slots, parsed_state *ps, char *msg, size_t size)
+static bool parse_state(const char *json, int n_params, int n_slots, bool average, parsed_state *ps, char *msg,
+                        size_t size)
 {
     cJSON *root = cJSON_Parse(json);
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(root, "optim");
@@ -168,6 +179,12 @@ static bool parse_state(const char *json, int n_params, int n_slots, parsed_stat
               get_int(jo, "steps", 0, INT64_MAX / 2, &ps->steps) && get_int(jo, "slots", 0, 2, &slots);
     /* an "rng" record (the dropout stream, before masks were keyed by example) is ignored */
     if (!ok) snprintf(msg, size, "its position or optimizer record is missing or malformed");
+    const cJSON *ja = cJSON_GetObjectItemCaseSensitive(jo, "average");
+    if (ok && cJSON_IsTrue(ja) != average) { /* absent in states written before weight averaging: false */
+        snprintf(msg, size, "it was saved %s a weight average, this optimizer keeps %s", cJSON_IsTrue(ja) ? "with" : "without",
+                 average ? "one" : "none");
+        ok = false;
+    }
     if (ok && slots != n_slots) {
         snprintf(msg, size, "it holds %d optimizer moment(s) per parameter, this optimizer keeps %d", (int)slots,
                  n_slots);
@@ -203,12 +220,10 @@ static rp_status check_tensors(rp_ctx *ctx, const rp_st_file *f, const rp_train_
 {
     const rp_graph *g = &p->m->g;
     char name[NAME_MAX_LEN];
-    int S = rp_optim_num_slots(p->opt);
+    int S = state_kinds(p);
     for (int i = 0; i < g->n_params; i++)
-        for (int slot = -1; slot < S; slot++) {
-            if (slot >= 0 && !rp_optim_slot(p->opt, slot, i)) continue;
-            tensor_name(name, slot < 0 ? "model" : "optim", slot < 0 ? NULL : rp_optim_slot_name(p->opt, slot),
-                        g->params[i].name);
+        for (int k = -1; k < S; k++) {
+            if (!state_tensor(p, k, i, name)) continue;
             const rp_st_tensor *t = rp_st_find(f, name);
             if (!t)
                 return rp_fail(ctx, RP_ERR_FORMAT, "%s: no tensor '%s': the state is not of this model and optimizer",
@@ -224,14 +239,12 @@ static rp_status read_tensors(rp_ctx *ctx, const rp_st_file *f, const rp_train_p
 {
     const rp_graph *g = &p->m->g;
     char name[NAME_MAX_LEN];
-    int S = rp_optim_num_slots(p->opt);
+    int S = state_kinds(p);
     rp_status s = RP_OK;
     for (int i = 0; s == RP_OK && i < g->n_params; i++)
-        for (int slot = -1; s == RP_OK && slot < S; slot++) {
-            float *dst = slot < 0 ? g->params[i].data : rp_optim_slot(p->opt, slot, i);
+        for (int k = -1; s == RP_OK && k < S; k++) {
+            float *dst = state_tensor(p, k, i, name);
             if (!dst) continue;
-            tensor_name(name, slot < 0 ? "model" : "optim", slot < 0 ? NULL : rp_optim_slot_name(p->opt, slot),
-                        g->params[i].name);
             s = rp_st_read_f32(ctx, f, name, dst, g->params[i].numel);
         }
     return s;
@@ -254,7 +267,7 @@ static rp_status check_meta(rp_ctx *ctx, const rp_st_file *f, const rp_train_par
     if (differ) return rp_fail(ctx, RP_ERR_ARG, "%s: cannot resume: %s", path, msg);
     rp_status s = check_tensors(ctx, f, p);
     if (s != RP_OK) return s;
-    if (!parse_state(state, p->m->g.n_params, rp_optim_num_slots(p->opt), ps, msg, sizeof msg))
+    if (!parse_state(state, p->m->g.n_params, rp_optim_num_slots(p->opt), has_average(p->opt), ps, msg, sizeof msg))
         return rp_fail(ctx, RP_ERR_FORMAT, "%s: %s", path, msg);
     for (int i = 0; i < p->m->g.n_params; i++)
         if (!p->m->g.params[i].trainable && ps->param_steps[i])

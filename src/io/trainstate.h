@@ -4,6 +4,7 @@
  * The file is a safetensors file (io/safetensors.h):
  *   model/<param>             every parameter and buffer in the model's own layout
  *   optim/<slot>/<param>      the optimizer's moments (optim/optim.h), trainable tensors only
+ *   optim/average/<param>     the weight average (optimizer's ema_decay > 0), every tensor
  *   metadata: format, position (epoch, batch, the epoch's running sums), optimizer step
  *   counters, the unfreezer's position, the caller's flags (compared on load), the caller's
  *   own bookkeeping (opaque JSON), and the SHA-256 of the weights file written at the same time.

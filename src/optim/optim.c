@@ -19,6 +19,7 @@ struct rp_optim {
     size_t numel;     /* trainable scalars */
     rp_arena arena;   /* slot tables, step counters, moments */
     float **slot[2];  /* slot[s][i]: (params[i].numel) moments of parameter i, NULL for buffers */
+    float **average;  /* average[i]: (params[i].numel) the moving average of tensor i (cfg.ema_decay > 0), or NULL */
     int64_t *param_steps; /* (n_params) updates each parameter received */
     int64_t steps;        /* steps taken: the schedule's position */
 };
@@ -87,6 +88,9 @@ rp_status rp_optim_check_config(rp_ctx *ctx, const rp_optim_config *c)
     }
     if (c->warmup_steps < 0)
         return rp_fail(ctx, RP_ERR_ARG, "optimizer: warmup_steps %d < 0", c->warmup_steps);
+    if (!in_unit(c->ema_decay))
+        return rp_fail(ctx, RP_ERR_ARG, "optimizer: weight-averaging decay %g outside [0, 1) (0: off)",
+                       (double)c->ema_decay);
     switch (c->schedule) {
     case RP_SCHED_CONSTANT: break;
     case RP_SCHED_STEP:
@@ -120,6 +124,13 @@ static void carve_state(rp_optim *o, rp_arena *a)
             if (a->base) o->slot[s][i] = v;
         }
     }
+    if (o->cfg.ema_decay > 0.0f) {
+        o->average = rp_arena_bytes(a, (size_t)o->n_params * sizeof(float *));
+        for (int i = 0; i < o->n_params; i++) {
+            float *v = rp_arena_floats(a, g->params[i].numel);
+            if (a->base) o->average[i] = v;
+        }
+    }
 }
 
 rp_status rp_optim_create(rp_ctx *ctx, rp_model *m, const rp_optim_config *cfg, rp_optim **out)
@@ -146,6 +157,8 @@ rp_status rp_optim_create(rp_ctx *ctx, rp_model *m, const rp_optim_config *cfg, 
         return rp_fail(ctx, RP_ERR_NOMEM, "optimizer: cannot allocate %zu MiB of state", measure.used >> 20);
     }
     carve_state(o, &o->arena); /* zero-filled: moments 0, step counts 0 */
+    for (int i = 0; o->average && i < o->n_params; i++)
+        memcpy(o->average[i], m->g.params[i].data, m->g.params[i].numel * sizeof(float));
     *out = o;
     return RP_OK;
 }
@@ -203,6 +216,18 @@ static void adamw_update(float *p, const float *grad, float *m1, float *m2, size
 
 static bool updates(const rp_param *p) { return p->trainable && !p->frozen; }
 
+/* The moving average after a step: a = d a + (1 - d) w, each product rounded to float as
+ * PyTorch's tensor-times-scalar is; the first step (and any integer buffer) copies w. */
+static void average_update(float *a, const float *w, size_t n, float d, bool copy)
+{
+    const float c = (float)(1.0 - (double)d);
+#pragma omp for schedule(static) nowait
+    for (size_t k = 0; k < n; k++) {
+        float keep = d * a[k], add = c * w[k];
+        a[k] = copy ? w[k] : keep + add;
+    }
+}
+
 void rp_optim_step(rp_optim *o)
 {
     rp_graph *g = &o->m->g;
@@ -222,6 +247,13 @@ void rp_optim_step(rp_optim *o)
         else
             adamw_update(p->data, p->grad, o->slot[0][i], o->slot[1][i], p->numel, lr, wd, c->beta1,
                          c->beta2, c->eps, o->param_steps[i] + 1);
+    }
+    if (o->average) {
+#pragma omp parallel if (o->numel >= PARALLEL_MIN_NUMEL)
+        for (int i = 0; i < o->n_params; i++) {
+            const rp_param *p = &g->params[i];
+            average_update(o->average[i], p->data, p->numel, c->ema_decay, o->steps == 0 || p->is_int64);
+        }
     }
     for (int i = 0; i < o->n_params; i++)
         if (updates(&g->params[i])) o->param_steps[i]++;
@@ -246,6 +278,29 @@ float *rp_optim_slot(rp_optim *o, int slot, int i)
 }
 
 int64_t rp_optim_steps(const rp_optim *o) { return o ? o->steps : 0; }
+
+rp_status rp_optim_swap_average(rp_optim *o)
+{
+    RP_ASSERT(o);
+    if (!o->average)
+        return rp_fail(o->ctx, RP_ERR_ARG, "optimizer: no weight average to swap in (created with ema_decay 0)");
+    const rp_graph *g = &o->m->g;
+    for (int i = 0; i < o->n_params; i++) {
+        float *w = g->params[i].data, *a = o->average[i];
+        for (size_t k = 0; k < g->params[i].numel; k++) {
+            float t = w[k];
+            w[k] = a[k];
+            a[k] = t;
+        }
+    }
+    return RP_OK;
+}
+
+float *rp_optim_average(rp_optim *o, int i)
+{
+    RP_ASSERT(i >= 0 && i < o->n_params);
+    return o->average ? o->average[i] : NULL;
+}
 
 int64_t rp_optim_param_steps(const rp_optim *o, int i)
 {

@@ -49,6 +49,9 @@ const char *rp_optim_slot_name(const rp_optim *o, int slot);
 /* BORROWED: slot `slot` of parameter i (params[i].numel floats), NULL for buffers
  * (non-trainable tensors have no optimizer state). Writable, for restoring. */
 float *rp_optim_slot(rp_optim *o, int slot, int i);
+/* BORROWED: the moving average of tensor i (params[i].numel floats, every tensor, buffers
+ * included), or NULL when the optimizer keeps none (cfg.ema_decay 0). Writable, for restoring. */
+float *rp_optim_average(rp_optim *o, int i);
 /* rp_optim_steps (steps taken, the schedule's position) is public: rampart.h. */
 /* Updates parameter i has received (PyTorch's state['step']; for SGD, 0 means the
  * momentum buffer is not yet initialised). Always 0 for buffers. */

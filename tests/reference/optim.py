@@ -11,6 +11,11 @@ Per case, optim_<case>.safetensors holds
   state.<key>.<p>       PyTorch's final per-parameter state (momentum_buffer; exp_avg,
                         exp_avg_sq)
   param_steps           (2,) AdamW's final state['step'] of w and b
+and, for the cases with weight averaging (ema_decay), torch.optim.swa_utils.AveragedModel
+(avg_fn the EMA, use_buffers=True) over a module holding w, b and a buffer "rm" that is set
+to a new value before every step (as a batch norm's forward sets its running statistics):
+  buf.rm                (STEPS, 3) the buffer's value at each step
+  avg.<p>               (STEPS, *shape) the average after each step, for w, b and rm
 and the configuration in its metadata, in rampart's field names. Hyperparameters are
 float32-rounded before PyTorch sees them, so that both sides use the same numbers.
 """
@@ -35,6 +40,11 @@ CASES = {
     # b frozen at steps 1 and 2: its own step count (bias correction) lags behind
     "adamw": dict(kind="adamw", lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
                   frozen_b=(1, 2)),
+    # weight averaging over SGD with b frozen for two steps, and over AdamW
+    "sgd_nesterov_ema": dict(kind="sgd", lr=0.1, momentum=0.9, nesterov=1, weight_decay=5e-4,
+                             frozen_b=(2, 3), ema_decay=0.9),
+    "adamw_ema": dict(kind="adamw", lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
+                      ema_decay=0.5),
     "adamw_warmup_cosine": dict(kind="adamw", lr=2e-2, beta1=0.8, beta2=0.99, eps=1e-6,
                                 weight_decay=0.05, warmup_steps=2, schedule="cosine",
                                 total_steps=5),
@@ -85,15 +95,31 @@ def run_case(name, cfg, gen, outdir):
     sched = make_scheduler(cfg, opt)
     traj = {p: torch.empty((STEPS,) + SHAPES[p]) for p in NAMES}
     lrs = torch.empty(STEPS, dtype=torch.float64)
+    decay = f32(cfg.get("ema_decay", 0.0))
+    if decay:
+        module = torch.nn.Module()
+        for p in NAMES:
+            module.register_parameter(p, params[p])
+        module.register_buffer("rm", torch.tensor([1.5, -2.5, 3.5]))
+        bufs = torch.randn(STEPS, 3, generator=gen)
+        averaged = torch.optim.swa_utils.AveragedModel(
+            module, avg_fn=lambda a, w, n: decay * a + (1.0 - decay) * w, use_buffers=True)
+        avg = {p: torch.empty((STEPS,) + SHAPES.get(p, (3,))) for p in NAMES + ("rm",)}
     for t in range(STEPS):
         for k, p in enumerate(NAMES):
             params[p].grad = None if frozen[t, k] else grads[p][t].clone()
         lrs[t] = opt.param_groups[0]["lr"]
+        if decay:
+            module.rm.copy_(bufs[t])
         opt.step()
         if sched is not None:
             sched.step()
         for p in NAMES:
             traj[p][t] = params[p].detach()
+        if decay:
+            averaged.update_parameters(module)
+            for p in NAMES + ("rm",):
+                avg[p][t] = getattr(averaged.module, p).detach()
     out = {f"init.{p}": init[p] for p in NAMES}
     out.update({f"grad.{p}": grads[p] for p in NAMES})
     out["frozen"] = frozen
@@ -104,6 +130,9 @@ def run_case(name, cfg, gen, outdir):
             if key == "step" or val is None:  # SGD without momentum keeps None
                 continue
             out[f"state.{key}.{p}"] = val
+    if decay:
+        out["buf.rm"] = bufs
+        out.update({f"avg.{p}": avg[p] for p in avg})
     if cfg["kind"] == "adamw":
         out["param_steps"] = torch.tensor([int(opt.state[params[p]]["step"]) for p in NAMES],
                                           dtype=torch.int64)
