@@ -115,16 +115,20 @@ print(f"worst {worst[k]:.2g} ({k}), classifier {c:.2g}")
 sys.exit(0 if worst[k] <= 1e-3 and c <= 1e-4 else 1)
 PY
 }
-for spec in "mobilenet_v2 --width 0.25" "efficientnet_b0"; do
-  m=${spec%% *}
-  do=(train --model $spec --epochs 1 --limit 60 --batch 60 --test-limit 10 --seed 3)
+i=0
+# the last with a weight average, which after one step is that step's weights (checked below)
+for spec in "mobilenet_v2 --width 0.25" "efficientnet_b0" "mobilenet_v2 --width 0.25 --ema 0.5"; do
+  m=${spec%% *}$((i++))
+  do=(train --epochs 1 --limit 60 --batch 60 --test-limit 10 --seed 3 --model $spec)
   "$bin" "${do[@]}" --threads 2 --out "$tmp/$m.1.safetensors" > /dev/null 2>&1 || fail "$m, one process"
   mpi 3 "$bin" "${do[@]}" --threads 1 --out "$tmp/$m.3.safetensors" > "$tmp/$m.log" 2>&1 ||
       fail "$m, 3 processes: $(tail -3 "$tmp/$m.log")"
   grep -q "data-parallel: 3 processes" "$tmp/$m.log" || fail "$m: data-parallel not announced"
   r=$(cmp_weights "$tmp/$m.1.safetensors" "$tmp/$m.3.safetensors") || fail "$m: 3 processes vs one: $r"
-  echo "$m, one step, 3 processes vs one: $r"
+  echo "$m ($spec), 3 processes vs one: $r"
 done
+r=$(cmp_weights "$tmp/mobilenet_v20.3.safetensors" "$tmp/mobilenet_v22.3.safetensors")
+[[ $r == "worst 0 "* ]] || fail "--ema under 3 processes: the average after one step is not that step's weights: $r"
 
 # rank 1 killed mid-run: the job stops (no hang), rampart says why on the rank that survives
 timeout 120 mpirun --oversubscribe --bind-to none -np 1 "$bin" train --epochs 2 --limit 600 --batch 50 \
