@@ -336,57 +336,60 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
  * dependent adds bounds a pixel alone); each pixel's operations and order are unchanged. */
 #define direct_fwd_row_BODY                                                                 \
     const int K = s->K, C = s->C, OC = s->OC, S = s->stride;                                \
-    rp_v16 bv = {0};                                                                        \
-    if (b) bv = RP_LD16(b + o0);                                                            \
+    rp_vec bv[RP_NV];                                                                       \
+    RP_VLOOP(v) bv[v] = b ? RP_LDV(b + o0 + v * RP_VL) : (rp_vec){0};   \
     for (int ow = 0; ow < s->OW;) {                                                         \
         int iw0 = ow * S - s->pad;                                                          \
         if (ow + 4 <= s->OW && iw0 >= 0 && iw0 + 3 * S + K <= s->W) {                       \
-            rp_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                  \
+            rp_vec a0[RP_NV], a1[RP_NV], a2[RP_NV], a3[RP_NV];                              \
+            RP_VLOOP(v) a0[v] = a1[v] = a2[v] = a3[v] = (rp_vec){0};    \
             for (int kh = 0; kh < K; kh++) {                                                \
                 int ih = oh * S - s->pad + kh;                                              \
                 if (ih < 0 || ih >= s->H) continue;                                         \
                 const float *xp = xb + ((size_t)ih * s->W + iw0) * C;                       \
                 const float *wr = wt + (size_t)kh * K * C * OC + o0;                        \
                 for (int j = 0; j < K * C; j++) {                                           \
-                    rp_v16 w = RP_LD16(wr + (size_t)j * OC);                                \
-                    a0 += xp[j] * w;                                                        \
-                    a1 += xp[j + S * C] * w;                                                \
-                    a2 += xp[j + 2 * S * C] * w;                                            \
-                    a3 += xp[j + 3 * S * C] * w;                                            \
+                    float x0 = xp[j], x1 = xp[j + S * C], x2 = xp[j + 2 * S * C], x3 = xp[j + 3 * S * C]; \
+                    RP_VLOOP(v) {                                       \
+                        rp_vec w = RP_LDV(wr + (size_t)j * OC + v * RP_VL);                 \
+                        a0[v] += x0 * w;                                                    \
+                        a1[v] += x1 * w;                                                    \
+                        a2[v] += x2 * w;                                                    \
+                        a3[v] += x3 * w;                                                    \
+                    }                                                                       \
                 }                                                                           \
             }                                                                               \
             float *yr = y + (size_t)ow * OC + o0;                                           \
-            if (b) {                                                                        \
-                RP_ST16(yr, bv + a0);                                                       \
-                RP_ST16(yr + OC, bv + a1);                                                  \
-                RP_ST16(yr + 2 * OC, bv + a2);                                              \
-                RP_ST16(yr + 3 * OC, bv + a3);                                              \
-            } else {                                                                        \
-                RP_ST16(yr, a0);                                                            \
-                RP_ST16(yr + OC, a1);                                                       \
-                RP_ST16(yr + 2 * OC, a2);                                                   \
-                RP_ST16(yr + 3 * OC, a3);                                                   \
+            RP_VLOOP(v) {                                               \
+                float *yv = yr + v * RP_VL;                                                 \
+                if (b) {                                                                    \
+                    RP_STV(yv, bv[v] + a0[v]);                                              \
+                    RP_STV(yv + OC, bv[v] + a1[v]);                                         \
+                    RP_STV(yv + 2 * OC, bv[v] + a2[v]);                                     \
+                    RP_STV(yv + 3 * OC, bv[v] + a3[v]);                                     \
+                } else {                                                                    \
+                    RP_STV(yv, a0[v]);                                                      \
+                    RP_STV(yv + OC, a1[v]);                                                 \
+                    RP_STV(yv + 2 * OC, a2[v]);                                             \
+                    RP_STV(yv + 3 * OC, a3[v]);                                             \
+                }                                                                           \
             }                                                                               \
             ow += 4;                                                                        \
             continue;                                                                       \
         }                                                                                   \
         int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + K > s->W ? s->W - iw0 : K;                \
-        float acc[DBLK];                                                                    \
-        _Pragma("omp simd") for (int o = 0; o < DBLK; o++) acc[o] = 0.0f;                   \
+        rp_vec acc[RP_NV];                                                                  \
+        RP_VLOOP(v) acc[v] = (rp_vec){0};                               \
         for (int kh = 0; kh < K; kh++) {                                                    \
             int ih = oh * S - s->pad + kh;                                                  \
             if (ih < 0 || ih >= s->H) continue;                                             \
             const float *xp = xb + ((size_t)ih * s->W + iw0 + kw0) * C;                     \
             const float *wr = wt + (size_t)(kh * K + kw0) * C * OC + o0;                    \
-            for (int j = 0; j < (kw1 - kw0) * C; j++) {                                     \
-                float xv = xp[j];                                                           \
-                _Pragma("omp simd") for (int o = 0; o < DBLK; o++)                          \
-                    acc[o] += xv * wr[(size_t)j * OC + o];                                  \
-            }                                                                               \
+            for (int j = 0; j < (kw1 - kw0) * C; j++)                                       \
+                RP_VLOOP(v) acc[v] += xp[j] * RP_LDV(wr + (size_t)j * OC + v * RP_VL); \
         }                                                                                   \
         float *yr = y + (size_t)ow * OC + o0;                                               \
-        if (b) { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = b[o0 + o] + acc[o]; } \
-        else { _Pragma("omp simd") for (int o = 0; o < DBLK; o++) yr[o] = acc[o]; }         \
+        RP_VLOOP(v) RP_STV(yr + v * RP_VL, b ? bv[v] + acc[v] : acc[v]); \
         ow++;                                                                               \
     }
 RP_SIMD_VARIANTS(direct_fwd_row, (float *y, const float *xb, const float *wt, const float *b,

@@ -31,10 +31,31 @@ typedef float rp_v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define RP_LD16(p) (*(const rp_v16u *)(const void *)(p))
 #define RP_ST16(p, v) (*(rp_v16u *)(void *)(p) = (v))
 
-#define RP_SIMD_VARIANTS(name, params)                                    \
-    RP_TARGET_AVX512 static void name##_avx512 params { name##_BODY }     \
-    RP_TARGET_AVX2 static void name##_avx2 params { name##_BODY }         \
-    static void name##_portable params { name##_BODY }
+
+/* One register's worth of floats, per variant. rp_v16 is one zmm on AVX-512, but GCC keeps a
+ * 64-byte vector of an AVX2 or SSE2 function in memory (it has no register for it), so a
+ * kernel whose accumulators are rp_v16 values spills every operation there. A body that needs
+ * its values in registers on every variant uses instead, inside the body: rp_vec (16 floats on
+ * AVX-512, 8 on AVX2, 4 on the portable build), RP_VL its lanes, RP_NV = 16 / RP_VL vectors per
+ * 16 floats, and RP_LDV/RP_STV (any float address). Lanes do the same IEEE operations whatever
+ * their grouping, so results stay bit-identical across variants. */
+typedef float rp_v8 __attribute__((vector_size(32)));
+typedef float rp_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float rp_v4 __attribute__((vector_size(16)));
+typedef float rp_v4u __attribute__((vector_size(16), aligned(4), may_alias));
+#define RP_LDV(p) ((rp_vec)(*(const rp_vecu *)(const void *)(p)))
+#define RP_STV(p, v) (*(rp_vecu *)(void *)(p) = (v))
+/* for (v = 0; v < RP_NV; v++), unrolled, so that arrays of RP_NV vectors live in registers */
+#define RP_VLOOP(v) _Pragma("GCC unroll 16") for (int v = 0; v < RP_NV; v++)
+#define RP_VEC_SCOPE(V, VU, L)                                                              \
+    typedef V rp_vec;                                                                       \
+    typedef VU rp_vecu;                                                                     \
+    enum { RP_VL = L, RP_NV = 16 / L };                                                     \
+    (void)sizeof(rp_vec), (void)sizeof(rp_vecu);
+#define RP_SIMD_VARIANTS(name, params)                                                      \
+    RP_TARGET_AVX512 static void name##_avx512 params { RP_VEC_SCOPE(rp_v16, rp_v16u, 16) name##_BODY } \
+    RP_TARGET_AVX2 static void name##_avx2 params { RP_VEC_SCOPE(rp_v8, rp_v8u, 8) name##_BODY }        \
+    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, 4) name##_BODY }
 
 #define RP_SIMD_CALL(level, name, args)                                    \
     do {                                                                   \
