@@ -71,9 +71,9 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
     for (int kh = 0; kh < 3; kh++) {                                                        \
         if (!rv[kh]) continue;                                                              \
         const float *q = r[kh] + (p);                                                       \
-        acc += RP_LD16(q) * wv[kh * 3];                                                     \
-        acc += RP_LD16(q + C) * wv[kh * 3 + 1];                                             \
-        acc += RP_LD16(q + 2 * C) * wv[kh * 3 + 2];                                         \
+        acc += RP_LDV(q) * wv[kh * 3];                                                     \
+        acc += RP_LDV(q + C) * wv[kh * 3 + 1];                                             \
+        acc += RP_LDV(q + 2 * C) * wv[kh * 3 + 2];                                         \
     }
 /* Four pixels d floats apart, each tap's weight loaded once. */
 #define DW3_TAPS4(a0, a1, a2, a3, p, d)                                                     \
@@ -81,11 +81,11 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
         if (!rv[kh]) continue;                                                              \
         const float *q = r[kh] + (p);                                                       \
         for (int kw = 0; kw < 3; kw++, q += C) {                                            \
-            rp_v16 wk = wv[kh * 3 + kw];                                                    \
-            a0 += RP_LD16(q) * wk;                                                          \
-            a1 += RP_LD16(q + (d)) * wk;                                                    \
-            a2 += RP_LD16(q + 2 * (d)) * wk;                                                \
-            a3 += RP_LD16(q + 3 * (d)) * wk;                                                \
+            rp_vec wk = wv[kh * 3 + kw];                                                    \
+            a0 += RP_LDV(q) * wk;                                                          \
+            a1 += RP_LDV(q + (d)) * wk;                                                    \
+            a2 += RP_LDV(q + 2 * (d)) * wk;                                                \
+            a3 += RP_LDV(q + 3 * (d)) * wk;                                                \
         }                                                                                   \
     }
 /* The three input rows r[kh] of output row oh (rv[kh]: inside the image). */
@@ -100,25 +100,25 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
     }
 #define dw3_fwd_row_BODY                                                                    \
     DW3_FWD_ROWS                                                                            \
-    for (int c0 = 0; c0 < C; c0 += CB) {                                                    \
-        rp_v16 wv[9], bv = {0};                                                             \
-        for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
-        if (b) bv = RP_LD16(b + c0);                                                        \
+    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                    \
+        rp_vec wv[9], bv = {0};                                                             \
+        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);               \
+        if (b) bv = RP_LDV(b + c0);                                                        \
         for (int ow = 0; ow < s->OW;) {                                                     \
             int iw0 = ow * S - s->pad;                                                      \
             if (iw0 >= 0 && ow + 4 <= s->OW && iw0 + 3 * S + 2 < s->W) {                    \
-                rp_v16 a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                  \
+                rp_vec a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                  \
                 size_t p = (size_t)iw0 * C + c0, d = (size_t)S * C;                         \
                 DW3_TAPS4(a0, a1, a2, a3, p, d)                                            \
                 float *yr = y + (size_t)ow * C + c0;                                        \
-                RP_ST16(yr, a0);                                                            \
-                RP_ST16(yr + C, a1);                                                        \
-                RP_ST16(yr + 2 * C, a2);                                                    \
-                RP_ST16(yr + 3 * C, a3);                                                    \
+                RP_STV(yr, a0);                                                            \
+                RP_STV(yr + C, a1);                                                        \
+                RP_STV(yr + 2 * C, a2);                                                    \
+                RP_STV(yr + 3 * C, a3);                                                    \
                 ow += 4;                                                                    \
                 continue;                                                                   \
             }                                                                               \
-            rp_v16 acc = bv;                                                                \
+            rp_vec acc = bv;                                                                \
             if (iw0 >= 0 && iw0 + 2 < s->W) {                                               \
                 DW3_TAPS(acc, (size_t)iw0 * C + c0)                                         \
             } else {                                                                        \
@@ -126,10 +126,10 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                     for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
                         int iw = iw0 + kw;                                                  \
                         if (iw >= 0 && iw < s->W)                                           \
-                            acc += RP_LD16(r[kh] + (size_t)iw * C + c0) * wv[kh * 3 + kw];  \
+                            acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * wv[kh * 3 + kw];  \
                     }                                                                       \
             }                                                                               \
-            RP_ST16(y + (size_t)ow * C + c0, acc);                                          \
+            RP_STV(y + (size_t)ow * C + c0, acc);                                          \
             ow++;                                                                           \
         }                                                                                   \
     }
@@ -148,19 +148,19 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
         int iw0 = ow * S - s->pad;                                                          \
         bool inside = iw0 >= 0 && iw0 + 2 < s->W;                                           \
         float *yp = y + (size_t)ow * C;                                                     \
-        for (int c0 = 0; c0 < C; c0 += CB) {                                                \
-            rp_v16 acc = {0};                                                               \
-            if (b) acc = RP_LD16(b + c0);                                                   \
+        for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                \
+            rp_vec acc = {0};                                                               \
+            if (b) acc = RP_LDV(b + c0);                                                   \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 const float *wr = wt + (size_t)kh * 3 * C + c0;                             \
                 for (int kw = 0; kw < 3; kw++) {                                            \
                     int iw = iw0 + kw;                                                      \
                     if (inside || (iw >= 0 && iw < s->W))                                   \
-                        acc += RP_LD16(r[kh] + (size_t)iw * C + c0) * RP_LD16(wr + (size_t)kw * C); \
+                        acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * RP_LDV(wr + (size_t)kw * C); \
                 }                                                                           \
             }                                                                               \
-            RP_ST16(yp + c0, acc);                                                          \
+            RP_STV(yp + c0, acc);                                                          \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, const float *restrict wt,
@@ -186,12 +186,12 @@ RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, c
             }                                                                               \
         }                                                                                   \
         if (C % CB == 0) {                                                                  \
-            for (int c0 = 0; c0 < C; c0 += CB) {                                            \
-                rp_v16 a = {0};                                                             \
-                if (acc) a = RP_LD16(d + c0);                                               \
+            for (int c0 = 0; c0 < C; c0 += RP_VL) {                                            \
+                rp_vec a = {0};                                                             \
+                if (acc) a = RP_LDV(d + c0);                                               \
                 for (int j = 0; j < nt; j++)                                                \
-                    a += RP_LD16(dyb + go[j] + c0) * RP_LD16(wt + (size_t)tap[j] * C + c0); \
-                RP_ST16(d + c0, a);                                                         \
+                    a += RP_LDV(dyb + go[j] + c0) * RP_LDV(wt + (size_t)tap[j] * C + c0); \
+                RP_STV(d + c0, a);                                                         \
             }                                                                               \
             continue;                                                                       \
         }                                                                                   \
@@ -211,36 +211,36 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 #define DW3_DX_PIXEL(WV)                                                                    \
     {                                                                                       \
         float *d = dxr + (size_t)iw * C + c0;                                               \
-        rp_v16 a = {0};                                                                     \
-        if (acc) a = RP_LD16(d);                                                            \
+        rp_vec a = {0};                                                                     \
+        if (acc) a = RP_LDV(d);                                                            \
         int tw0 = iw + P; /* kw = 0 */                                                      \
         if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                        \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 const float *p = r[kh] + (size_t)tw0 * C + c0;                              \
-                a += RP_LD16(p) * WV(kh * 3);                                               \
-                a += RP_LD16(p - C) * WV(kh * 3 + 1);                                       \
-                a += RP_LD16(p - 2 * C) * WV(kh * 3 + 2);                                   \
+                a += RP_LDV(p) * WV(kh * 3);                                               \
+                a += RP_LDV(p - C) * WV(kh * 3 + 1);                                       \
+                a += RP_LDV(p - 2 * C) * WV(kh * 3 + 2);                                   \
             }                                                                               \
         } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {                   \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 if (iw % 2 == 0) { /* kw = 1: tw = iw */                                    \
-                    a += RP_LD16(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);       \
+                    a += RP_LDV(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);       \
                     continue;                                                               \
                 } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                            \
-                a += RP_LD16(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);         \
-                a += RP_LD16(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);     \
+                a += RP_LDV(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);         \
+                a += RP_LDV(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);     \
             }                                                                               \
         } else {                                                                            \
             for (int kh = 0; kh < 3; kh++)                                                  \
                 for (int kw = 0; kw < 3 && rv[kh]; kw++) {                                  \
                     int tw = tw0 - kw;                                                      \
                     if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                           \
-                        a += RP_LD16(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);  \
+                        a += RP_LDV(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);  \
                 }                                                                           \
         }                                                                                   \
-        RP_ST16(d, a);                                                                      \
+        RP_STV(d, a);                                                                      \
     }
 #define DW3_DX_ROWS                                                                         \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
@@ -252,12 +252,12 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
         r[kh] = dyb + (size_t)(rv[kh] ? th / S : 0) * s->OW * C;                            \
     }
 #define DW3_WV_REG(t) wv[t]
-#define DW3_WV_MEM(t) RP_LD16(wt + (size_t)(t) * C + c0)
+#define DW3_WV_MEM(t) RP_LDV(wt + (size_t)(t) * C + c0)
 #define dw3_dx_row_BODY                                                                     \
     DW3_DX_ROWS                                                                             \
-    for (int c0 = 0; c0 < C; c0 += CB) {                                                    \
-        rp_v16 wv[9];                                                                       \
-        for (int t = 0; t < 9; t++) wv[t] = RP_LD16(wt + (size_t)t * C + c0);               \
+    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                    \
+        rp_vec wv[9];                                                                       \
+        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);               \
         for (int iw = 0; iw < s->W; iw++) DW3_DX_PIXEL(DW3_WV_REG)                          \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
@@ -268,7 +268,7 @@ RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, co
 #define dw3_dx_row_pm_BODY                                                                  \
     DW3_DX_ROWS                                                                             \
     for (int iw = 0; iw < s->W; iw++)                                                       \
-        for (int c0 = 0; c0 < C; c0 += CB) DW3_DX_PIXEL(DW3_WV_MEM)
+        for (int c0 = 0; c0 < C; c0 += RP_VL) DW3_DX_PIXEL(DW3_WV_MEM)
 RP_SIMD_VARIANTS(dw3_dx_row_pm, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                                  const conv2d_shape *s, int ih, bool acc))
 
@@ -305,40 +305,41 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
  * 9 tap sums come into vector registers, take the row's pixels (interior ones without
  * tests), and go back to acc (the rows of x it reads stay in cache across the blocks).
  * Every (tap, channel) still sums the pixels in order: the same bits. */
-/* Up to three channel blocks at a time (DW3_GROUP): tap t of block b sums into the named vector
+/* Up to three channel blocks at a time (DW3_GROUP, on AVX-512; one block of a register's width
+ * on AVX2 and SSE2, whose 16 registers hold 9 sums): tap t of block b sums into the named vector
  * a<t>_<b> (named, not an array: GCC keeps an array of vectors on the stack, a load and a store
  * around every add); 27 sums stay in registers while a row's pixels pass, and each pass over a
  * row reads 48 contiguous channels of every pixel, not 16 of C (a stride the hardware
  * prefetchers follow poorly when the row comes from memory). NB is a literal (1, 2 or 3). */
 #define DW3_GROUP 3
 #define DW3_DW_DECL(b)                                                                      \
-    rp_v16 a0_##b = zero_, a1_##b = zero_, a2_##b = zero_, a3_##b = zero_, a4_##b = zero_;      \
-    rp_v16 a5_##b = zero_, a6_##b = zero_, a7_##b = zero_, a8_##b = zero_;                      \
+    rp_vec a0_##b = zero_, a1_##b = zero_, a2_##b = zero_, a3_##b = zero_, a4_##b = zero_;      \
+    rp_vec a5_##b = zero_, a6_##b = zero_, a7_##b = zero_, a8_##b = zero_;                      \
     if (NB > b) {                                                                           \
-        a0_##b = RP_LD16(ac + 0 * (size_t)ld + 16 * b);                                     \
-        a1_##b = RP_LD16(ac + 1 * (size_t)ld + 16 * b);                                     \
-        a2_##b = RP_LD16(ac + 2 * (size_t)ld + 16 * b);                                     \
-        a3_##b = RP_LD16(ac + 3 * (size_t)ld + 16 * b);                                     \
-        a4_##b = RP_LD16(ac + 4 * (size_t)ld + 16 * b);                                     \
-        a5_##b = RP_LD16(ac + 5 * (size_t)ld + 16 * b);                                     \
-        a6_##b = RP_LD16(ac + 6 * (size_t)ld + 16 * b);                                     \
-        a7_##b = RP_LD16(ac + 7 * (size_t)ld + 16 * b);                                     \
-        a8_##b = RP_LD16(ac + 8 * (size_t)ld + 16 * b);                                     \
+        a0_##b = RP_LDV(ac + 0 * (size_t)ld + RP_VL * b);                                     \
+        a1_##b = RP_LDV(ac + 1 * (size_t)ld + RP_VL * b);                                     \
+        a2_##b = RP_LDV(ac + 2 * (size_t)ld + RP_VL * b);                                     \
+        a3_##b = RP_LDV(ac + 3 * (size_t)ld + RP_VL * b);                                     \
+        a4_##b = RP_LDV(ac + 4 * (size_t)ld + RP_VL * b);                                     \
+        a5_##b = RP_LDV(ac + 5 * (size_t)ld + RP_VL * b);                                     \
+        a6_##b = RP_LDV(ac + 6 * (size_t)ld + RP_VL * b);                                     \
+        a7_##b = RP_LDV(ac + 7 * (size_t)ld + RP_VL * b);                                     \
+        a8_##b = RP_LDV(ac + 8 * (size_t)ld + RP_VL * b);                                     \
     }
 #define DW3_DW_STORE(b)                                                                     \
-    if (NB > b) RP_ST16(ac + 0 * (size_t)ld + 16 * b, a0_##b);                              \
-    if (NB > b) RP_ST16(ac + 1 * (size_t)ld + 16 * b, a1_##b);                              \
-    if (NB > b) RP_ST16(ac + 2 * (size_t)ld + 16 * b, a2_##b);                              \
-    if (NB > b) RP_ST16(ac + 3 * (size_t)ld + 16 * b, a3_##b);                              \
-    if (NB > b) RP_ST16(ac + 4 * (size_t)ld + 16 * b, a4_##b);                              \
-    if (NB > b) RP_ST16(ac + 5 * (size_t)ld + 16 * b, a5_##b);                              \
-    if (NB > b) RP_ST16(ac + 6 * (size_t)ld + 16 * b, a6_##b);                              \
-    if (NB > b) RP_ST16(ac + 7 * (size_t)ld + 16 * b, a7_##b);                              \
-    if (NB > b) RP_ST16(ac + 8 * (size_t)ld + 16 * b, a8_##b);
+    if (NB > b) RP_STV(ac + 0 * (size_t)ld + RP_VL * b, a0_##b);                              \
+    if (NB > b) RP_STV(ac + 1 * (size_t)ld + RP_VL * b, a1_##b);                              \
+    if (NB > b) RP_STV(ac + 2 * (size_t)ld + RP_VL * b, a2_##b);                              \
+    if (NB > b) RP_STV(ac + 3 * (size_t)ld + RP_VL * b, a3_##b);                              \
+    if (NB > b) RP_STV(ac + 4 * (size_t)ld + RP_VL * b, a4_##b);                              \
+    if (NB > b) RP_STV(ac + 5 * (size_t)ld + RP_VL * b, a5_##b);                              \
+    if (NB > b) RP_STV(ac + 6 * (size_t)ld + RP_VL * b, a6_##b);                              \
+    if (NB > b) RP_STV(ac + 7 * (size_t)ld + RP_VL * b, a7_##b);                              \
+    if (NB > b) RP_STV(ac + 8 * (size_t)ld + RP_VL * b, a8_##b);
 #define DW3_DW_UPD(t, p)                                                                    \
-    a##t##_0 += g0 * RP_LD16(p);                                                            \
-    if (NB > 1) a##t##_1 += g1 * RP_LD16((p) + 16);                                         \
-    if (NB > 2) a##t##_2 += g2 * RP_LD16((p) + 32);
+    a##t##_0 += g0 * RP_LDV(p);                                                            \
+    if (NB > 1) a##t##_1 += g1 * RP_LDV((p) + RP_VL);                                         \
+    if (NB > 2) a##t##_2 += g2 * RP_LDV((p) + 2 * RP_VL);
 #define DW3_DW_TAP(t, kh, kw)                                                               \
     {                                                                                       \
         int ih = ih0 + (kh), iw = iw0 + (kw);                                               \
@@ -351,13 +352,13 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
     {                                                                                       \
         const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                            \
         float *ac = acc + (c0 - cb0);                                                       \
-        const rp_v16 zero_ = {0};                                                           \
+        const rp_vec zero_ = {0};                                                           \
         DW3_DW_DECL(0) DW3_DW_DECL(1) DW3_DW_DECL(2)                                        \
         for (int ow = 0; ow < s->OW; ow++) {                                                \
             const float *gp = dy + ((size_t)r * s->OW + ow) * C + c0;                       \
-            rp_v16 g0 = RP_LD16(gp), g1 = g0, g2 = g0;                                      \
-            if (NB > 1) g1 = RP_LD16(gp + 16);                                              \
-            if (NB > 2) g2 = RP_LD16(gp + 32);                                              \
+            rp_vec g0 = RP_LDV(gp), g1 = g0, g2 = g0;                                      \
+            if (NB > 1) g1 = RP_LDV(gp + RP_VL);                                              \
+            if (NB > 2) g2 = RP_LDV(gp + 2 * RP_VL);                                              \
             int iw0 = ow * S - P;                                                           \
             if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                    \
                 const float *q = xb + ((size_t)ih0 * s->W + iw0) * C;                       \
@@ -375,12 +376,13 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
     }
 #define dw3_dw_range_BODY                                                                   \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
+    enum { DWG = RP_VL == 16 ? DW3_GROUP : 1 }; /* 27 sums fit AVX-512's 32 registers */   \
     for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
     for (int r = 0; r < s->B * s->OH; r++) {                                                \
         int bi = r / s->OH, oh = r % s->OH, ih0 = oh * S - P;                               \
         bool rows_in = ih0 >= 0 && ih0 + 2 < s->H;                                          \
-        for (int c0 = cb0; c0 < cb1; c0 += DW3_GROUP * CB) {                                \
-            int nb = (cb1 - c0) / CB < DW3_GROUP ? (cb1 - c0) / CB : DW3_GROUP;             \
+        for (int c0 = cb0; c0 < cb1; c0 += DWG * RP_VL) {                                \
+            int nb = (cb1 - c0) / RP_VL < DWG ? (cb1 - c0) / RP_VL : DWG;             \
             if (nb == 3) {                                                                  \
                 enum { NB = 3 };                                                            \
                 DW3_DW_GROUP_PASS(NB)                                                       \
