@@ -18,9 +18,11 @@ void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, act_kind a
 
 /* For SIMD bodies: the 16 lanes of channels [c0, c0 + 16) of a row's bits br (c0 % 16 == 0)
  * as all-ones / zero lanes, to AND with a gradient's bits. */
-typedef int32_t rp_v16i __attribute__((vector_size(64)));
-#define RP_LANE_BITS ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
+#define RP_LANE_BITS RP_LANE_BITS16
 #define RP_MASK16(br, c0) ((RP_LANE_BITS & ((br)[(c0) / 8] | (br)[(c0) / 8 + 1] << 8)) != 0)
+/* The same in a variant's native vectors (simd.h): lanes [c, c + RP_VL) (c % RP_VL == 0). */
+#define RP_MASKV(br, c)                                                                     \
+    ((rp_lane_bits & (RP_VL == 16 ? (br)[(c) / 8] | (br)[(c) / 8 + 1] << 8 : (br)[(c) / 8] >> ((c) % 8))) != 0)
 /* One channel's bit. */
 #define RP_MASK_BIT(br, c) (((br)[(c) / 8] >> ((c) % 8)) & 1)
 

@@ -79,9 +79,9 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
         const uint8_t *br = bits + n * RB;                                              \
         for (int c0 = 0; c0 < C; c0 += 256) {                                           \
             int cn = C - c0 < 256 ? C - c0 : 256, c = 0;                                \
-            for (; c + 16 <= cn; c += 16) {                                             \
-                rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c0 + c) & RP_MASK16(br, c0 + c)); \
-                RP_ST16(buf + c, 0.0f + gm);                                            \
+            for (; c + RP_VL <= cn; c += RP_VL) {                                             \
+                rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c0 + c) & RP_MASKV(br, c0 + c)); \
+                RP_STV(buf + c, 0.0f + gm);                                            \
             }                                                                           \
             for (; c < cn; c++) buf[c] = 0.0f + (RP_MASK_BIT(br, c0 + c) ? gr[c0 + c] : 0.0f); \
             ADD_BUF_SUMS                                                                \
@@ -345,13 +345,13 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
         const uint8_t *br = bits + n * RB;                                              \
         float *dxr = dx + n * C;                                                        \
         int c = 0;                                                                      \
-        for (; c + 16 <= C; c += 16) {                                                  \
-            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c) & RP_MASK16(br, c));          \
-            rp_v16 d = RP_LD16(k1 + c) * (0.0f + gm) + RP_LD16(k0 + c) +                \
-                       RP_LD16(k2 + c) * (RP_LD16(xr + c) - RP_LD16(mean + c));          \
-            rp_v16 o = 0.0f + d;                                                        \
-            if (acc) o = RP_LD16(dxr + c) + d;                                          \
-            RP_ST16(dxr + c, o);                                                        \
+        for (; c + RP_VL <= C; c += RP_VL) {                                                  \
+            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));          \
+            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + RP_LDV(k0 + c) +                \
+                       RP_LDV(k2 + c) * (RP_LDV(xr + c) - RP_LDV(mean + c));          \
+            rp_vec o = 0.0f + d;                                                        \
+            if (acc) o = RP_LDV(dxr + c) + d;                                          \
+            RP_STV(dxr + c, o);                                                        \
         }                                                                               \
         for (; c < C; c++) {                                                            \
             float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \
@@ -404,10 +404,10 @@ void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C
         const uint8_t *br = bits + r * RB;                                              \
         float *tr = dx + r * C;                                                         \
         int c = 0;                                                                      \
-        for (; c + 16 <= C; c += 16) {                                                  \
-            rp_v16 gm = (rp_v16)((rp_v16i)RP_LD16(gr + c) & RP_MASK16(br, c));          \
-            rp_v16 d = RP_LD16(k1 + c) * (0.0f + gm) + 0.0f;                            \
-            RP_ST16(tr + c, 0.0f + d);                                                  \
+        for (; c + RP_VL <= C; c += RP_VL) {                                                  \
+            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));          \
+            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + 0.0f;                            \
+            RP_STV(tr + c, 0.0f + d);                                                  \
         }                                                                               \
         for (; c < C; c++) {                                                            \
             float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \

@@ -13,6 +13,8 @@
 #ifndef RP_KERNELS_SIMD_H
 #define RP_KERNELS_SIMD_H
 
+#include <stdint.h>
+
 #include "kernels/cpu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,15 +49,27 @@ typedef float rp_v4u __attribute__((vector_size(16), aligned(4), may_alias));
 #define RP_STV(p, v) (*(rp_vecu *)(void *)(p) = (v))
 /* for (v = 0; v < RP_NV; v++), unrolled, so that arrays of RP_NV vectors live in registers */
 #define RP_VLOOP(v) _Pragma("GCC unroll 16") for (int v = 0; v < RP_NV; v++)
-#define RP_VEC_SCOPE(V, VU, L)                                                              \
+/* rp_veci: the int32 lanes of an rp_vec (compare results, bit masks); rp_lane_bits: lane i
+ * holds 1 << i. */
+typedef int32_t rp_v16i __attribute__((vector_size(64)));
+typedef int32_t rp_v8i __attribute__((vector_size(32)));
+typedef int32_t rp_v4i __attribute__((vector_size(16)));
+#define RP_LANE_BITS16 ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
+#define RP_LANE_BITS8 ((rp_v8i){1, 2, 4, 8, 16, 32, 64, 128})
+#define RP_LANE_BITS4 ((rp_v4i){1, 2, 4, 8})
+#define RP_VEC_SCOPE(V, VU, VI, L, BITS)                                                    \
     typedef V rp_vec;                                                                       \
     typedef VU rp_vecu;                                                                     \
+    typedef VI rp_veci;                                                                     \
     enum { RP_VL = L, RP_NV = 16 / L };                                                     \
-    (void)sizeof(rp_vec), (void)sizeof(rp_vecu);
+    const rp_veci rp_lane_bits = BITS;                                                      \
+    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)rp_lane_bits;
 #define RP_SIMD_VARIANTS(name, params)                                                      \
-    RP_TARGET_AVX512 static void name##_avx512 params { RP_VEC_SCOPE(rp_v16, rp_v16u, 16) name##_BODY } \
-    RP_TARGET_AVX2 static void name##_avx2 params { RP_VEC_SCOPE(rp_v8, rp_v8u, 8) name##_BODY }        \
-    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, 4) name##_BODY }
+    RP_TARGET_AVX512 static void name##_avx512 params                                       \
+    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16) name##_BODY }             \
+    RP_TARGET_AVX2 static void name##_avx2 params                                           \
+    { RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8) name##_BODY }                   \
+    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4) name##_BODY }
 
 #define RP_SIMD_CALL(level, name, args)                                    \
     do {                                                                   \
