@@ -6,6 +6,15 @@
  * one. */
 #define PASSES(v, act) ((act) == ACT_RELU6 ? (v) > 0.0f && (v) < 6.0f : (v) > 0.0f)
 
+/* Channels [c0, C) of a row one by one: what the vector loops leave. */
+static inline void pack_tail(uint8_t *br, const float *yr, int c0, int C, act_kind act)
+{
+    for (int c = c0; c < C; c++) {
+        if (c % 8 == 0) br[c / 8] = 0;
+        if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));
+    }
+}
+
 #define pack_masks_BODY                                                                     \
     const size_t RB = ((size_t)C + 7) / 8;                                                  \
     for (size_t r = 0; r < rows; r++) {                                                     \
@@ -21,10 +30,7 @@
             br[c0 / 8] = (uint8_t)w;                                                        \
             br[c0 / 8 + 1] = (uint8_t)(w >> 8);                                             \
         }                                                                                   \
-        for (int c = c0; c < C; c++) {                                                      \
-            if (c % 8 == 0) br[c / 8] = 0;                                                  \
-            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));                  \
-        }                                                                                   \
+        pack_tail(br, yr, c0, C, act);                                                      \
     }
 static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y, size_t rows, int C, act_kind act)
 {
@@ -51,10 +57,7 @@ RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const flo
             br[c0 / 8] = (uint8_t)m;
             br[c0 / 8 + 1] = (uint8_t)(m >> 8);
         }
-        for (int c = c0; c < C; c++) {
-            if (c % 8 == 0) br[c / 8] = 0;
-            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));
-        }
+        pack_tail(br, yr, c0, C, act);
     }
 }
 /* AVX2: a compare and movemask give 8 lane bits, one byte of the mask (the portable body's
@@ -75,10 +78,7 @@ RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *
             if (act == ACT_RELU6) m = _mm256_and_ps(m, _mm256_cmp_ps(v, six, _CMP_LT_OQ));
             br[c0 / 8] = (uint8_t)_mm256_movemask_ps(m);
         }
-        for (int c = c0; c < C; c++) {
-            if (c % 8 == 0) br[c / 8] = 0;
-            if (PASSES(yr[c], act)) br[c / 8] |= (uint8_t)(1u << (c % 8));
-        }
+        pack_tail(br, yr, c0, C, act);
     }
 }
 #else

@@ -33,7 +33,6 @@ typedef float rp_v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define RP_LD16(p) (*(const rp_v16u *)(const void *)(p))
 #define RP_ST16(p, v) (*(rp_v16u *)(void *)(p) = (v))
 
-
 /* One register's worth of floats, per variant. rp_v16 is one zmm on AVX-512, but GCC keeps a
  * 64-byte vector of an AVX2 or SSE2 function in memory (it has no register for it), so a
  * kernel whose accumulators are rp_v16 values spills every operation there. A body that needs
