@@ -2,11 +2,10 @@
 #include "kernels/actmask.h"
 #include "kernels/activation.h"
 
-/* Sixteen channels at a time from lane bits; channels past the last multiple of 16 one by
- * one. */
 #define PASSES(v, act) ((act) == ACT_RELU6 ? (v) > 0.0f && (v) < 6.0f : (v) > 0.0f)
 
-/* Channels [c0, C) of a row one by one: what the vector loops leave. */
+/* Channels [c0, C) of a row one by one: what the vector loops leave, and the whole row on a
+ * CPU without AVX2. */
 static inline void pack_tail(uint8_t *br, const float *yr, int c0, int C, act_kind act)
 {
     for (int c = c0; c < C; c++) {
@@ -15,32 +14,14 @@ static inline void pack_tail(uint8_t *br, const float *yr, int c0, int C, act_ki
     }
 }
 
-#define pack_masks_BODY                                                                     \
-    const size_t RB = ((size_t)C + 7) / 8;                                                  \
-    for (size_t r = 0; r < rows; r++) {                                                     \
-        const float *yr = y + r * C;                                                        \
-        uint8_t *br = bits + r * RB;                                                        \
-        int c0 = 0;                                                                         \
-        for (; c0 + 16 <= C; c0 += 16) {                                                    \
-            rp_v16 v = RP_LD16(yr + c0);                                                    \
-            rp_v16i m = act == ACT_RELU6 ? (v > 0.0f) & (v < 6.0f) : (v > 0.0f);            \
-            m &= RP_LANE_BITS;                                                              \
-            int w = 0;                                                                      \
-            for (int i = 0; i < 16; i++) w |= m[i];                                         \
-            br[c0 / 8] = (uint8_t)w;                                                        \
-            br[c0 / 8 + 1] = (uint8_t)(w >> 8);                                             \
-        }                                                                                   \
-        pack_tail(br, yr, c0, C, act);                                                      \
-    }
 static void pack_masks_portable(uint8_t *restrict bits, const float *restrict y, size_t rows, int C, act_kind act)
 {
-    pack_masks_BODY
+    for (size_t r = 0; r < rows; r++) pack_tail(bits + r * act_mask_row_bytes(C), y + r * C, 0, C, act);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-/* AVX-512 compares give the 16 lane bits directly (the portable body's lane sums cost about
- * a tenth of an evaluation forward of MobileNetV2); ordered compares: NaN passes neither. */
+/* AVX-512 compares give the 16 lane bits directly; ordered compares: NaN passes neither. */
 RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
                                                act_kind act)
 {
@@ -60,9 +41,9 @@ RP_TARGET_AVX512 static void pack_masks_avx512(uint8_t *restrict bits, const flo
         pack_tail(br, yr, c0, C, act);
     }
 }
-/* AVX2: a compare and movemask give 8 lane bits, one byte of the mask (the portable body's
- * lane sums, on 16-float vectors that GCC keeps in memory without AVX-512, cost a fifth of a
- * MobileNetV2 training step on an AVX2-only CPU). Ordered compares, as above. */
+/* AVX2: a compare and movemask give 8 lane bits, one byte of the mask (lane sums over a
+ * 16-float vector, which GCC keeps in memory without AVX-512, cost a fifth of a MobileNetV2
+ * training step on an AVX2-only CPU). Ordered compares, as above. */
 RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
                                            act_kind act)
 {
@@ -82,12 +63,8 @@ RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *
     }
 }
 #else
-RP_TARGET_AVX2 static void pack_masks_avx2(uint8_t *restrict bits, const float *restrict y, size_t rows, int C,
-                                           act_kind act)
-{
-    pack_masks_BODY
-}
-#define pack_masks_avx512 pack_masks_avx2
+#define pack_masks_avx512 pack_masks_portable
+#define pack_masks_avx2 pack_masks_portable
 #endif
 
 

@@ -16,11 +16,8 @@ static inline size_t act_mask_row_bytes(int C) { return ((size_t)C + 7) / 8; }
 /* bits (rows x act_mask_row_bytes(C)) from y (rows, C); act: ACT_RELU or ACT_RELU6. */
 void act_mask_pack(uint8_t *bits, const float *y, size_t rows, int C, act_kind act);
 
-/* For SIMD bodies: the 16 lanes of channels [c0, c0 + 16) of a row's bits br (c0 % 16 == 0)
- * as all-ones / zero lanes, to AND with a gradient's bits. */
-#define RP_LANE_BITS RP_LANE_BITS16
-#define RP_MASK16(br, c0) ((RP_LANE_BITS & ((br)[(c0) / 8] | (br)[(c0) / 8 + 1] << 8)) != 0)
-/* The same in a variant's native vectors (simd.h): lanes [c, c + RP_VL) (c % RP_VL == 0). */
+/* For SIMD bodies (simd.h): the lanes of channels [c, c + RP_VL) of a row's bits br
+ * (c % RP_VL == 0) as all-ones / zero rp_veci lanes, to AND with a gradient's bits. */
 #define RP_MASKV(br, c)                                                                     \
     ((rp_lane_bits & (RP_VL == 16 ? (br)[(c) / 8] | (br)[(c) / 8 + 1] << 8 : (br)[(c) / 8] >> ((c) % 8))) != 0)
 /* One channel's bit. */

@@ -58,7 +58,7 @@ RP_SIMD_VARIANTS(chunk_sums, (double *restrict q1, double *restrict q2, const fl
         const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
         for (int c0 = 0; c0 < C; c0 += 256) {                                           \
             int cn = C - c0 < 256 ? C - c0 : 256;                                       \
-            if (act == ACT_RELU6) {                                                  \
+            if (act == ACT_RELU6) {                                                     \
                 MASKED_ROW(MASK_RELU6)                                                  \
             } else {                                                                    \
                 MASKED_ROW(MASK_RELU)                                                   \
@@ -79,9 +79,9 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
         const uint8_t *br = bits + n * RB;                                              \
         for (int c0 = 0; c0 < C; c0 += 256) {                                           \
             int cn = C - c0 < 256 ? C - c0 : 256, c = 0;                                \
-            for (; c + RP_VL <= cn; c += RP_VL) {                                             \
+            for (; c + RP_VL <= cn; c += RP_VL) {                                       \
                 rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c0 + c) & RP_MASKV(br, c0 + c)); \
-                RP_STV(buf + c, 0.0f + gm);                                            \
+                RP_STV(buf + c, 0.0f + gm);                                             \
             }                                                                           \
             for (; c < cn; c++) buf[c] = 0.0f + (RP_MASK_BIT(br, c0 + c) ? gr[c0 + c] : 0.0f); \
             ADD_BUF_SUMS                                                                \
@@ -130,13 +130,13 @@ static size_t block_rows(int C) { return C >= 16384 ? 1 : (size_t)16384 / (size_
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *xr = x + n * C;                                                    \
         float *yr = y + n * C;                                                          \
-        if (act == ACT_RELU6) {                                                      \
+        if (act == ACT_RELU6) {                                                         \
             _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
                 float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
                 v = v > 0.0f ? v : 0.0f;                                                \
                 yr[c] = v < 6.0f ? v : 6.0f;                                            \
             }                                                                           \
-        } else if (act == ACT_RELU) {                                                \
+        } else if (act == ACT_RELU) {                                                   \
             _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
                 float v = (xr[c] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];         \
                 yr[c] = v > 0.0f ? v : 0.0f;                                            \
@@ -322,9 +322,9 @@ RP_SIMD_VARIANTS(bn_dx_rows, (float *restrict dx, const float *restrict dy, cons
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *gr = g + n * C, *vr = v + n * C, *xr = x + n * C;                  \
         float *dxr = dx + n * C;                                                        \
-        if (act == ACT_RELU6 && acc) {                                               \
+        if (act == ACT_RELU6 && acc) {                                                  \
             DX_ACT_ROW(MASK_RELU6, 1)                                                   \
-        } else if (act == ACT_RELU6) {                                               \
+        } else if (act == ACT_RELU6) {                                                  \
             DX_ACT_ROW(MASK_RELU6, 0)                                                   \
         } else if (acc) {                                                               \
             DX_ACT_ROW(MASK_RELU, 1)                                                    \
@@ -345,13 +345,13 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
         const uint8_t *br = bits + n * RB;                                              \
         float *dxr = dx + n * C;                                                        \
         int c = 0;                                                                      \
-        for (; c + RP_VL <= C; c += RP_VL) {                                                  \
-            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));          \
-            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + RP_LDV(k0 + c) +                \
-                       RP_LDV(k2 + c) * (RP_LDV(xr + c) - RP_LDV(mean + c));          \
+        for (; c + RP_VL <= C; c += RP_VL) {                                            \
+            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));            \
+            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + RP_LDV(k0 + c) +                  \
+                       RP_LDV(k2 + c) * (RP_LDV(xr + c) - RP_LDV(mean + c));            \
             rp_vec o = 0.0f + d;                                                        \
-            if (acc) o = RP_LDV(dxr + c) + d;                                          \
-            RP_STV(dxr + c, o);                                                        \
+            if (acc) o = RP_LDV(dxr + c) + d;                                           \
+            RP_STV(dxr + c, o);                                                         \
         }                                                                               \
         for (; c < C; c++) {                                                            \
             float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \
@@ -377,10 +377,10 @@ RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, 
     for (size_t n = n0; n < n1; n++) {                                                  \
         const float *gr = g + n * C, *vr = v ? v + n * C : NULL;                        \
         float *dxr = dx + n * C;                                                        \
-        if (act == ACT_RELU6) {                                                      \
+        if (act == ACT_RELU6) {                                                         \
             if (acc) DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 1)                        \
             else DX_EVAL_ROW((0.0f + MASK_RELU6(gv, vv)), 0)                            \
-        } else if (act == ACT_RELU) {                                                \
+        } else if (act == ACT_RELU) {                                                   \
             if (acc) DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 1)                         \
             else DX_EVAL_ROW((0.0f + MASK_RELU(gv, vv)), 0)                             \
         } else {                                                                        \
@@ -404,10 +404,10 @@ void batchnorm_eval_k1(float *k1, const float *gamma, const float *invstd, int C
         const uint8_t *br = bits + r * RB;                                              \
         float *tr = dx + r * C;                                                         \
         int c = 0;                                                                      \
-        for (; c + RP_VL <= C; c += RP_VL) {                                                  \
-            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));          \
-            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + 0.0f;                            \
-            RP_STV(tr + c, 0.0f + d);                                                  \
+        for (; c + RP_VL <= C; c += RP_VL) {                                            \
+            rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));            \
+            rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + 0.0f;                             \
+            RP_STV(tr + c, 0.0f + d);                                                   \
         }                                                                               \
         for (; c < C; c++) {                                                            \
             float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \

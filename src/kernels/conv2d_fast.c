@@ -337,12 +337,12 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
 #define direct_fwd_row_BODY                                                                 \
     const int K = s->K, C = s->C, OC = s->OC, S = s->stride;                                \
     rp_vec bv[RP_NV];                                                                       \
-    RP_VLOOP(v) bv[v] = b ? RP_LDV(b + o0 + v * RP_VL) : (rp_vec){0};   \
+    RP_VLOOP(v) bv[v] = b ? RP_LDV(b + o0 + v * RP_VL) : (rp_vec){0};                       \
     for (int ow = 0; ow < s->OW;) {                                                         \
         int iw0 = ow * S - s->pad;                                                          \
         if (ow + 4 <= s->OW && iw0 >= 0 && iw0 + 3 * S + K <= s->W) {                       \
             rp_vec a0[RP_NV], a1[RP_NV], a2[RP_NV], a3[RP_NV];                              \
-            RP_VLOOP(v) a0[v] = a1[v] = a2[v] = a3[v] = (rp_vec){0};    \
+            RP_VLOOP(v) a0[v] = a1[v] = a2[v] = a3[v] = (rp_vec){0};                        \
             for (int kh = 0; kh < K; kh++) {                                                \
                 int ih = oh * S - s->pad + kh;                                              \
                 if (ih < 0 || ih >= s->H) continue;                                         \
@@ -350,7 +350,7 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
                 const float *wr = wt + (size_t)kh * K * C * OC + o0;                        \
                 for (int j = 0; j < K * C; j++) {                                           \
                     float x0 = xp[j], x1 = xp[j + S * C], x2 = xp[j + 2 * S * C], x3 = xp[j + 3 * S * C]; \
-                    RP_VLOOP(v) {                                       \
+                    RP_VLOOP(v) {                                                           \
                         rp_vec w = RP_LDV(wr + (size_t)j * OC + v * RP_VL);                 \
                         a0[v] += x0 * w;                                                    \
                         a1[v] += x1 * w;                                                    \
@@ -360,7 +360,7 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
                 }                                                                           \
             }                                                                               \
             float *yr = y + (size_t)ow * OC + o0;                                           \
-            RP_VLOOP(v) {                                               \
+            RP_VLOOP(v) {                                                                   \
                 float *yv = yr + v * RP_VL;                                                 \
                 if (b) {                                                                    \
                     RP_STV(yv, bv[v] + a0[v]);                                              \
@@ -379,17 +379,17 @@ size_t conv2d_direct_scratch_floats(const conv2d_shape *s)
         }                                                                                   \
         int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + K > s->W ? s->W - iw0 : K;                \
         rp_vec acc[RP_NV];                                                                  \
-        RP_VLOOP(v) acc[v] = (rp_vec){0};                               \
+        RP_VLOOP(v) acc[v] = (rp_vec){0};                                                   \
         for (int kh = 0; kh < K; kh++) {                                                    \
             int ih = oh * S - s->pad + kh;                                                  \
             if (ih < 0 || ih >= s->H) continue;                                             \
             const float *xp = xb + ((size_t)ih * s->W + iw0 + kw0) * C;                     \
             const float *wr = wt + (size_t)(kh * K + kw0) * C * OC + o0;                    \
             for (int j = 0; j < (kw1 - kw0) * C; j++)                                       \
-                RP_VLOOP(v) acc[v] += xp[j] * RP_LDV(wr + (size_t)j * OC + v * RP_VL); \
+                RP_VLOOP(v) acc[v] += xp[j] * RP_LDV(wr + (size_t)j * OC + v * RP_VL);      \
         }                                                                                   \
         float *yr = y + (size_t)ow * OC + o0;                                               \
-        RP_VLOOP(v) RP_STV(yr + v * RP_VL, b ? bv[v] + acc[v] : acc[v]); \
+        RP_VLOOP(v) RP_STV(yr + v * RP_VL, b ? bv[v] + acc[v] : acc[v]);                    \
         ow++;                                                                               \
     }
 RP_SIMD_VARIANTS(direct_fwd_row, (float *y, const float *xb, const float *wt, const float *b,

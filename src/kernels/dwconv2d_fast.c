@@ -71,9 +71,9 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
     for (int kh = 0; kh < 3; kh++) {                                                        \
         if (!rv[kh]) continue;                                                              \
         const float *q = r[kh] + (p);                                                       \
-        acc += RP_LDV(q) * wv[kh * 3];                                                     \
-        acc += RP_LDV(q + C) * wv[kh * 3 + 1];                                             \
-        acc += RP_LDV(q + 2 * C) * wv[kh * 3 + 2];                                         \
+        acc += RP_LDV(q) * wv[kh * 3];                                                      \
+        acc += RP_LDV(q + C) * wv[kh * 3 + 1];                                              \
+        acc += RP_LDV(q + 2 * C) * wv[kh * 3 + 2];                                          \
     }
 /* Four pixels d floats apart, each tap's weight loaded once. */
 #define DW3_TAPS4(a0, a1, a2, a3, p, d)                                                     \
@@ -82,10 +82,10 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
         const float *q = r[kh] + (p);                                                       \
         for (int kw = 0; kw < 3; kw++, q += C) {                                            \
             rp_vec wk = wv[kh * 3 + kw];                                                    \
-            a0 += RP_LDV(q) * wk;                                                          \
-            a1 += RP_LDV(q + (d)) * wk;                                                    \
-            a2 += RP_LDV(q + 2 * (d)) * wk;                                                \
-            a3 += RP_LDV(q + 3 * (d)) * wk;                                                \
+            a0 += RP_LDV(q) * wk;                                                           \
+            a1 += RP_LDV(q + (d)) * wk;                                                     \
+            a2 += RP_LDV(q + 2 * (d)) * wk;                                                 \
+            a3 += RP_LDV(q + 3 * (d)) * wk;                                                 \
         }                                                                                   \
     }
 /* The three input rows r[kh] of output row oh (rv[kh]: inside the image). */
@@ -100,21 +100,21 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
     }
 #define dw3_fwd_row_BODY                                                                    \
     DW3_FWD_ROWS                                                                            \
-    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                    \
+    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                 \
         rp_vec wv[9], bv = {0};                                                             \
-        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);               \
-        if (b) bv = RP_LDV(b + c0);                                                        \
+        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);                \
+        if (b) bv = RP_LDV(b + c0);                                                         \
         for (int ow = 0; ow < s->OW;) {                                                     \
             int iw0 = ow * S - s->pad;                                                      \
             if (iw0 >= 0 && ow + 4 <= s->OW && iw0 + 3 * S + 2 < s->W) {                    \
                 rp_vec a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                  \
                 size_t p = (size_t)iw0 * C + c0, d = (size_t)S * C;                         \
-                DW3_TAPS4(a0, a1, a2, a3, p, d)                                            \
+                DW3_TAPS4(a0, a1, a2, a3, p, d)                                             \
                 float *yr = y + (size_t)ow * C + c0;                                        \
-                RP_STV(yr, a0);                                                            \
-                RP_STV(yr + C, a1);                                                        \
-                RP_STV(yr + 2 * C, a2);                                                    \
-                RP_STV(yr + 3 * C, a3);                                                    \
+                RP_STV(yr, a0);                                                             \
+                RP_STV(yr + C, a1);                                                         \
+                RP_STV(yr + 2 * C, a2);                                                     \
+                RP_STV(yr + 3 * C, a3);                                                     \
                 ow += 4;                                                                    \
                 continue;                                                                   \
             }                                                                               \
@@ -126,10 +126,10 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                     for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
                         int iw = iw0 + kw;                                                  \
                         if (iw >= 0 && iw < s->W)                                           \
-                            acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * wv[kh * 3 + kw];  \
+                            acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * wv[kh * 3 + kw];   \
                     }                                                                       \
             }                                                                               \
-            RP_STV(y + (size_t)ow * C + c0, acc);                                          \
+            RP_STV(y + (size_t)ow * C + c0, acc);                                           \
             ow++;                                                                           \
         }                                                                                   \
     }
@@ -148,9 +148,9 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
         int iw0 = ow * S - s->pad;                                                          \
         bool inside = iw0 >= 0 && iw0 + 2 < s->W;                                           \
         float *yp = y + (size_t)ow * C;                                                     \
-        for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                \
+        for (int c0 = 0; c0 < C; c0 += RP_VL) {                                             \
             rp_vec acc = {0};                                                               \
-            if (b) acc = RP_LDV(b + c0);                                                   \
+            if (b) acc = RP_LDV(b + c0);                                                    \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 const float *wr = wt + (size_t)kh * 3 * C + c0;                             \
@@ -160,7 +160,7 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
                         acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * RP_LDV(wr + (size_t)kw * C); \
                 }                                                                           \
             }                                                                               \
-            RP_STV(yp + c0, acc);                                                          \
+            RP_STV(yp + c0, acc);                                                           \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, const float *restrict wt,
@@ -186,12 +186,12 @@ RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, c
             }                                                                               \
         }                                                                                   \
         if (C % CB == 0) {                                                                  \
-            for (int c0 = 0; c0 < C; c0 += RP_VL) {                                            \
+            for (int c0 = 0; c0 < C; c0 += RP_VL) {                                         \
                 rp_vec a = {0};                                                             \
-                if (acc) a = RP_LDV(d + c0);                                               \
+                if (acc) a = RP_LDV(d + c0);                                                \
                 for (int j = 0; j < nt; j++)                                                \
-                    a += RP_LDV(dyb + go[j] + c0) * RP_LDV(wt + (size_t)tap[j] * C + c0); \
-                RP_STV(d + c0, a);                                                         \
+                    a += RP_LDV(dyb + go[j] + c0) * RP_LDV(wt + (size_t)tap[j] * C + c0);   \
+                RP_STV(d + c0, a);                                                          \
             }                                                                               \
             continue;                                                                       \
         }                                                                                   \
@@ -212,35 +212,35 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
     {                                                                                       \
         float *d = dxr + (size_t)iw * C + c0;                                               \
         rp_vec a = {0};                                                                     \
-        if (acc) a = RP_LDV(d);                                                            \
+        if (acc) a = RP_LDV(d);                                                             \
         int tw0 = iw + P; /* kw = 0 */                                                      \
         if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                        \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 const float *p = r[kh] + (size_t)tw0 * C + c0;                              \
-                a += RP_LDV(p) * WV(kh * 3);                                               \
-                a += RP_LDV(p - C) * WV(kh * 3 + 1);                                       \
-                a += RP_LDV(p - 2 * C) * WV(kh * 3 + 2);                                   \
+                a += RP_LDV(p) * WV(kh * 3);                                                \
+                a += RP_LDV(p - C) * WV(kh * 3 + 1);                                        \
+                a += RP_LDV(p - 2 * C) * WV(kh * 3 + 2);                                    \
             }                                                                               \
         } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {                   \
             for (int kh = 0; kh < 3; kh++) {                                                \
                 if (!rv[kh]) continue;                                                      \
                 if (iw % 2 == 0) { /* kw = 1: tw = iw */                                    \
-                    a += RP_LDV(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);       \
+                    a += RP_LDV(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);        \
                     continue;                                                               \
                 } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                            \
-                a += RP_LDV(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);         \
-                a += RP_LDV(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);     \
+                a += RP_LDV(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);          \
+                a += RP_LDV(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);      \
             }                                                                               \
         } else {                                                                            \
             for (int kh = 0; kh < 3; kh++)                                                  \
                 for (int kw = 0; kw < 3 && rv[kh]; kw++) {                                  \
                     int tw = tw0 - kw;                                                      \
                     if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                           \
-                        a += RP_LDV(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);  \
+                        a += RP_LDV(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);   \
                 }                                                                           \
         }                                                                                   \
-        RP_STV(d, a);                                                                      \
+        RP_STV(d, a);                                                                       \
     }
 #define DW3_DX_ROWS                                                                         \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
@@ -255,9 +255,9 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 #define DW3_WV_MEM(t) RP_LDV(wt + (size_t)(t) * C + c0)
 #define dw3_dx_row_BODY                                                                     \
     DW3_DX_ROWS                                                                             \
-    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                    \
+    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                 \
         rp_vec wv[9];                                                                       \
-        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);               \
+        for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);                \
         for (int iw = 0; iw < s->W; iw++) DW3_DX_PIXEL(DW3_WV_REG)                          \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
@@ -313,32 +313,32 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
  * prefetchers follow poorly when the row comes from memory). NB is a literal (1, 2 or 3). */
 #define DW3_GROUP 3
 #define DW3_DW_DECL(b)                                                                      \
-    rp_vec a0_##b = zero_, a1_##b = zero_, a2_##b = zero_, a3_##b = zero_, a4_##b = zero_;      \
-    rp_vec a5_##b = zero_, a6_##b = zero_, a7_##b = zero_, a8_##b = zero_;                      \
+    rp_vec a0_##b = zero_, a1_##b = zero_, a2_##b = zero_, a3_##b = zero_, a4_##b = zero_;  \
+    rp_vec a5_##b = zero_, a6_##b = zero_, a7_##b = zero_, a8_##b = zero_;                  \
     if (NB > b) {                                                                           \
-        a0_##b = RP_LDV(ac + 0 * (size_t)ld + RP_VL * b);                                     \
-        a1_##b = RP_LDV(ac + 1 * (size_t)ld + RP_VL * b);                                     \
-        a2_##b = RP_LDV(ac + 2 * (size_t)ld + RP_VL * b);                                     \
-        a3_##b = RP_LDV(ac + 3 * (size_t)ld + RP_VL * b);                                     \
-        a4_##b = RP_LDV(ac + 4 * (size_t)ld + RP_VL * b);                                     \
-        a5_##b = RP_LDV(ac + 5 * (size_t)ld + RP_VL * b);                                     \
-        a6_##b = RP_LDV(ac + 6 * (size_t)ld + RP_VL * b);                                     \
-        a7_##b = RP_LDV(ac + 7 * (size_t)ld + RP_VL * b);                                     \
-        a8_##b = RP_LDV(ac + 8 * (size_t)ld + RP_VL * b);                                     \
+        a0_##b = RP_LDV(ac + 0 * (size_t)ld + RP_VL * b);                                   \
+        a1_##b = RP_LDV(ac + 1 * (size_t)ld + RP_VL * b);                                   \
+        a2_##b = RP_LDV(ac + 2 * (size_t)ld + RP_VL * b);                                   \
+        a3_##b = RP_LDV(ac + 3 * (size_t)ld + RP_VL * b);                                   \
+        a4_##b = RP_LDV(ac + 4 * (size_t)ld + RP_VL * b);                                   \
+        a5_##b = RP_LDV(ac + 5 * (size_t)ld + RP_VL * b);                                   \
+        a6_##b = RP_LDV(ac + 6 * (size_t)ld + RP_VL * b);                                   \
+        a7_##b = RP_LDV(ac + 7 * (size_t)ld + RP_VL * b);                                   \
+        a8_##b = RP_LDV(ac + 8 * (size_t)ld + RP_VL * b);                                   \
     }
 #define DW3_DW_STORE(b)                                                                     \
-    if (NB > b) RP_STV(ac + 0 * (size_t)ld + RP_VL * b, a0_##b);                              \
-    if (NB > b) RP_STV(ac + 1 * (size_t)ld + RP_VL * b, a1_##b);                              \
-    if (NB > b) RP_STV(ac + 2 * (size_t)ld + RP_VL * b, a2_##b);                              \
-    if (NB > b) RP_STV(ac + 3 * (size_t)ld + RP_VL * b, a3_##b);                              \
-    if (NB > b) RP_STV(ac + 4 * (size_t)ld + RP_VL * b, a4_##b);                              \
-    if (NB > b) RP_STV(ac + 5 * (size_t)ld + RP_VL * b, a5_##b);                              \
-    if (NB > b) RP_STV(ac + 6 * (size_t)ld + RP_VL * b, a6_##b);                              \
-    if (NB > b) RP_STV(ac + 7 * (size_t)ld + RP_VL * b, a7_##b);                              \
+    if (NB > b) RP_STV(ac + 0 * (size_t)ld + RP_VL * b, a0_##b);                            \
+    if (NB > b) RP_STV(ac + 1 * (size_t)ld + RP_VL * b, a1_##b);                            \
+    if (NB > b) RP_STV(ac + 2 * (size_t)ld + RP_VL * b, a2_##b);                            \
+    if (NB > b) RP_STV(ac + 3 * (size_t)ld + RP_VL * b, a3_##b);                            \
+    if (NB > b) RP_STV(ac + 4 * (size_t)ld + RP_VL * b, a4_##b);                            \
+    if (NB > b) RP_STV(ac + 5 * (size_t)ld + RP_VL * b, a5_##b);                            \
+    if (NB > b) RP_STV(ac + 6 * (size_t)ld + RP_VL * b, a6_##b);                            \
+    if (NB > b) RP_STV(ac + 7 * (size_t)ld + RP_VL * b, a7_##b);                            \
     if (NB > b) RP_STV(ac + 8 * (size_t)ld + RP_VL * b, a8_##b);
 #define DW3_DW_UPD(t, p)                                                                    \
-    a##t##_0 += g0 * RP_LDV(p);                                                            \
-    if (NB > 1) a##t##_1 += g1 * RP_LDV((p) + RP_VL);                                         \
+    a##t##_0 += g0 * RP_LDV(p);                                                             \
+    if (NB > 1) a##t##_1 += g1 * RP_LDV((p) + RP_VL);                                       \
     if (NB > 2) a##t##_2 += g2 * RP_LDV((p) + 2 * RP_VL);
 #define DW3_DW_TAP(t, kh, kw)                                                               \
     {                                                                                       \
@@ -356,9 +356,9 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
         DW3_DW_DECL(0) DW3_DW_DECL(1) DW3_DW_DECL(2)                                        \
         for (int ow = 0; ow < s->OW; ow++) {                                                \
             const float *gp = dy + ((size_t)r * s->OW + ow) * C + c0;                       \
-            rp_vec g0 = RP_LDV(gp), g1 = g0, g2 = g0;                                      \
-            if (NB > 1) g1 = RP_LDV(gp + RP_VL);                                              \
-            if (NB > 2) g2 = RP_LDV(gp + 2 * RP_VL);                                              \
+            rp_vec g0 = RP_LDV(gp), g1 = g0, g2 = g0;                                       \
+            if (NB > 1) g1 = RP_LDV(gp + RP_VL);                                            \
+            if (NB > 2) g2 = RP_LDV(gp + 2 * RP_VL);                                        \
             int iw0 = ow * S - P;                                                           \
             if (rows_in && iw0 >= 0 && iw0 + 2 < s->W) {                                    \
                 const float *q = xb + ((size_t)ih0 * s->W + iw0) * C;                       \
@@ -376,13 +376,13 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
     }
 #define dw3_dw_range_BODY                                                                   \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
-    enum { DWG = RP_VL == 16 ? DW3_GROUP : 1 }; /* 27 sums fit AVX-512's 32 registers */   \
+    enum { DWG = RP_VL == 16 ? DW3_GROUP : 1 }; /* 27 sums fit AVX-512's 32 registers */    \
     for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
     for (int r = 0; r < s->B * s->OH; r++) {                                                \
         int bi = r / s->OH, oh = r % s->OH, ih0 = oh * S - P;                               \
         bool rows_in = ih0 >= 0 && ih0 + 2 < s->H;                                          \
-        for (int c0 = cb0; c0 < cb1; c0 += DWG * RP_VL) {                                \
-            int nb = (cb1 - c0) / RP_VL < DWG ? (cb1 - c0) / RP_VL : DWG;             \
+        for (int c0 = cb0; c0 < cb1; c0 += DWG * RP_VL) {                                   \
+            int nb = (cb1 - c0) / RP_VL < DWG ? (cb1 - c0) / RP_VL : DWG;                   \
             if (nb == 3) {                                                                  \
                 enum { NB = 3 };                                                            \
                 DW3_DW_GROUP_PASS(NB)                                                       \

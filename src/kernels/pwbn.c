@@ -125,9 +125,9 @@ void pwbn_stats(double *mean, double *var, const double *m, const float *w, cons
         if (bits) {                                                                         \
             const uint8_t *br = bits + n * RB;                                              \
             int c = 0;                                                                      \
-            for (; c + RP_VL <= OC; c += RP_VL) {                                                 \
-                rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));          \
-                RP_STV(gr + c, 0.0f + gm);                                                 \
+            for (; c + RP_VL <= OC; c += RP_VL) {                                           \
+                rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));            \
+                RP_STV(gr + c, 0.0f + gm);                                                  \
             }                                                                               \
             for (; c < OC; c++) gr[c] = 0.0f + (RP_MASK_BIT(br, c) ? gr[c] : 0.0f);         \
         }                                                                                   \

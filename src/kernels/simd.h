@@ -3,7 +3,8 @@
  * RP_SIMD_VARIANTS(name, params) defines three copies of the static function `name##_body`'s
  * body (expanded from the macro `name##_BODY`): name##_avx512, name##_avx2 and
  * name##_portable, each compiled for its instruction set by a target attribute; the loops
- * inside vectorise through `#pragma omp simd`. RP_SIMD_CALL(name, args) calls the variant
+ * inside vectorise through `#pragma omp simd` or work on rp_vec (below), a register of the
+ * variant. RP_SIMD_CALL(name, args) calls the variant
  * for rp_simd_level(). The build itself stays plain x86-64 (-O2, no -ffast-math, no FMA
  * contraction under -std=c11), so every variant does the same float operations in the same
  * order: results are bit-identical across variants.
@@ -25,18 +26,14 @@
 #define RP_TARGET_AVX2
 #endif
 
-/* 16 floats as one value (GCC vector extension): one zmm on AVX-512, two ymm on AVX2, four
- * xmm on the portable build; + and * are the IEEE operations of each lane, so results do not
- * depend on the variant. Loads and stores of any float address (aligned(4), may_alias). */
+/* 16 floats as one value (GCC vector extension): one zmm on AVX-512; unaligned loads and
+ * stores through rp_v16u (aligned(4), may_alias). */
 typedef float rp_v16 __attribute__((vector_size(64)));
 typedef float rp_v16u __attribute__((vector_size(64), aligned(4), may_alias));
-#define RP_LD16(p) (*(const rp_v16u *)(const void *)(p))
-#define RP_ST16(p, v) (*(rp_v16u *)(void *)(p) = (v))
 
-/* One register's worth of floats, per variant. rp_v16 is one zmm on AVX-512, but GCC keeps a
- * 64-byte vector of an AVX2 or SSE2 function in memory (it has no register for it), so a
- * kernel whose accumulators are rp_v16 values spills every operation there. A body that needs
- * its values in registers on every variant uses instead, inside the body: rp_vec (16 floats on
+/* One register's worth of floats, per variant. GCC keeps a 64-byte vector of an AVX2 or SSE2
+ * function in memory (it has no register for it), so a body written on rp_v16 would spill
+ * every operation there. Bodies use instead: rp_vec (16 floats on
  * AVX-512, 8 on AVX2, 4 on the portable build), RP_VL its lanes, RP_NV = 16 / RP_VL vectors per
  * 16 floats, and RP_LDV/RP_STV (any float address). Lanes do the same IEEE operations whatever
  * their grouping, so results stay bit-identical across variants. */
@@ -65,18 +62,18 @@ typedef int32_t rp_v4i __attribute__((vector_size(16)));
     (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)rp_lane_bits;
 #define RP_SIMD_VARIANTS(name, params)                                                      \
     RP_TARGET_AVX512 static void name##_avx512 params                                       \
-    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16) name##_BODY }             \
+    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16) name##_BODY }              \
     RP_TARGET_AVX2 static void name##_avx2 params                                           \
     { RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8) name##_BODY }                   \
     static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4) name##_BODY }
 
-#define RP_SIMD_CALL(level, name, args)                                    \
-    do {                                                                   \
-        switch (level) {                                                   \
-        case RP_SIMD_AVX512: name##_avx512 args; break;                    \
-        case RP_SIMD_AVX2: name##_avx2 args; break;                        \
-        default: name##_portable args; break;                              \
-        }                                                                  \
+#define RP_SIMD_CALL(level, name, args)                                                     \
+    do {                                                                                    \
+        switch (level) {                                                                    \
+        case RP_SIMD_AVX512: name##_avx512 args; break;                                     \
+        case RP_SIMD_AVX2: name##_avx2 args; break;                                         \
+        default: name##_portable args; break;                                               \
+        }                                                                                   \
     } while (0)
 
 #endif

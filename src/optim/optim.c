@@ -217,15 +217,12 @@ static void adamw_update(float *p, const float *grad, float *m1, float *m2, size
 static bool updates(const rp_param *p) { return p->trainable && !p->frozen; }
 
 /* The moving average after a step: a = d a + (1 - d) w, each product rounded to float as
- * PyTorch's tensor-times-scalar is; the first step (and any integer buffer) copies w. */
-static void average_update(float *a, const float *w, size_t n, float d, bool copy)
+ * PyTorch's tensor-times-scalar is (no contraction under -std=c11). */
+static void average_update(float *a, const float *w, size_t n, float d)
 {
     const float c = (float)(1.0 - (double)d);
 #pragma omp for schedule(static) nowait
-    for (size_t k = 0; k < n; k++) {
-        float keep = d * a[k], add = c * w[k];
-        a[k] = copy ? w[k] : keep + add;
-    }
+    for (size_t k = 0; k < n; k++) a[k] = d * a[k] + c * w[k];
 }
 
 void rp_optim_step(rp_optim *o)
@@ -248,12 +245,15 @@ void rp_optim_step(rp_optim *o)
             adamw_update(p->data, p->grad, o->slot[0][i], o->slot[1][i], p->numel, lr, wd, c->beta1,
                          c->beta2, c->eps, o->param_steps[i] + 1);
     }
-    if (o->average) {
+    if (o->average) { /* the first step, and integer buffers always, copy the weights */
 #pragma omp parallel if (o->numel >= PARALLEL_MIN_NUMEL)
         for (int i = 0; i < o->n_params; i++) {
             const rp_param *p = &g->params[i];
-            average_update(o->average[i], p->data, p->numel, c->ema_decay, o->steps == 0 || p->is_int64);
+            if (o->steps > 0 && !p->is_int64) average_update(o->average[i], p->data, p->numel, c->ema_decay);
         }
+        for (int i = 0; i < o->n_params; i++)
+            if (o->steps == 0 || g->params[i].is_int64)
+                memcpy(o->average[i], g->params[i].data, g->params[i].numel * sizeof(float));
     }
     for (int i = 0; i < o->n_params; i++)
         if (updates(&g->params[i])) o->param_steps[i]++;
