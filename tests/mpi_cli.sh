@@ -6,8 +6,8 @@
 # 1e-5: tests/test_dist_train.c), and two 2-process runs identical to the byte; PGD training
 # with augmentation killed mid-epoch on both ranks and resumed with 2 processes ends
 # byte-identical to its uninterrupted run, and resumed with 1 process within 2 points of it; batch
-# norm over the processes (resnet18: 2 processes vs one within a point, two 2-process runs
-# byte-identical); dropout and stochastic depth (masks keyed by example): mobilenet_v2 and
+# norm over the processes (resnet18: one step, 2 processes vs one, every tensor and running
+# statistic within rounding; two 2-process runs byte-identical); dropout and stochastic depth (masks keyed by example): mobilenet_v2 and
 # efficientnet_b0, one step under 3 processes against one, the same weights within the batch-norm
 # rounding (the classifier after the dropout within 1e-4); a rank killed mid-run stops the job
 # (no hang) with rampart's message.
@@ -76,25 +76,16 @@ cmp -s "$tmp/full.safetensors" "$tmp/r.safetensors" || fail "resumed with 2 proc
 /usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.02)' \
     "$(acc "$tmp/full.log")" "$(acc "$tmp/s.log")" || fail "resumed with 1 process: test accuracy $(acc "$tmp/s.log") vs $(acc "$tmp/full.log")"
 
-# batch norm over the processes: resnet18 (batch norms, no dropout), 1000 images, 2 processes
-# (1 thread each) vs one (2 threads): test accuracy within a point, two 2-process runs identical
-bn=(train --model resnet18 --epochs 1 --limit 1000 --batch 50 --test-limit 1000)
-"$bin" "${bn[@]}" --threads 2 --out "$tmp/bn1.safetensors" > "$tmp/bn1.log" 2>&1 || fail "resnet18, one process"
-mpi 2 "$bin" "${bn[@]}" --threads 1 --out "$tmp/bn2.safetensors" > "$tmp/bn2.log" 2>&1 ||
-    fail "resnet18, 2 processes: $(tail -3 "$tmp/bn2.log")"
-mpi 2 "$bin" "${bn[@]}" --threads 1 --out "$tmp/bn3.safetensors" > /dev/null 2>&1 || fail "resnet18, 2 processes again"
-cmp -s "$tmp/bn2.safetensors" "$tmp/bn3.safetensors" || fail "resnet18: two 2-process runs differ"
-/usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 0.01)' \
-    "$(acc "$tmp/bn1.log")" "$(acc "$tmp/bn2.log")" ||
-    fail "resnet18 test accuracy: one process $(acc "$tmp/bn1.log"), 2: $(acc "$tmp/bn2.log")"
-
-# dropout and stochastic depth: every example's masks keyed by (seed, epoch, sample), so one step
-# of a global batch of 60 (20 per process) under 3 processes gives one process's weights: per
-# tensor within 1e-3 of its largest value (or of 1e-3 of the largest of its kind: batch-norm
-# rounding, as tests/test_dist_bn.c), the classifier after the dropout within 1e-4 (masks
-# drawn per process would move it by ~1e-2). Longer runs are not compared: rounding differences
-# grow within a few steps on these early, large updates, between 2 and 3 processes as much.
-cmp_weights() { /usr/bin/python3 - "$1" "$2" <<'PY'
+# cmp_weights A B [CLASSIFIER]: the weights after one step of a data-parallel run and of one
+# process agree to rounding: every tensor within 5e-3 of its largest value (or of 1e-3 of the
+# largest of its kind: batch-norm rounding, as tests/test_dist_bn.c), the classifier (prefix,
+# default "classifier") within 1e-4. Rounding alone is that large on batch-norm biases, whose
+# gradients are sums with much cancellation: one process with the other GEMM family
+# (RAMPART_SIMD=avx2 on an AVX-512 CPU) moves MobileNetV2's by up to 8e-4 of their size, 3
+# processes by 1.8e-3 (AMD Zen 4); a real difference (batch statistics or dropout masks per
+# process) moves them by percents. Longer runs are not compared: rounding differences grow
+# within a few steps on these early, large updates, between 2 and 3 processes as much.
+cmp_weights() { /usr/bin/python3 - "$@" <<'PY'
 import array, json, struct, sys
 def load(p):
     b = open(p, 'rb').read()
@@ -110,11 +101,29 @@ for k in a:
     d = max(abs(x - y) for x, y in zip(a[k], b[k]))
     worst[k] = d / max(max(map(abs, a[k])), 1e-3 * G[kind(k)])
 k = max(worst, key=worst.get)
-c = max(v for k2, v in worst.items() if k2.startswith('classifier'))
+c = max(v for k2, v in worst.items() if k2.startswith(sys.argv[3] if len(sys.argv) > 3 else 'classifier'))
 print(f"worst {worst[k]:.2g} ({k}), classifier {c:.2g}")
-sys.exit(0 if worst[k] <= 1e-3 and c <= 1e-4 else 1)
+sys.exit(0 if worst[k] <= 5e-3 and c <= 1e-4 else 1)
 PY
 }
+# batch norm over the processes: resnet18 (batch norms, no dropout), one step of a global batch
+# of 60, 2 processes (1 thread each) vs one (2 threads): every tensor, running statistics
+# included, as cmp_weights allows (batch statistics per process would move the running means
+# and variances by a tenth of the batch's sampling noise, far beyond it); two 2-process runs
+# identical. (Test accuracy after a longer run is no measure: on this small a run it moves by
+# ten points when only the GEMMs' rounding changes.)
+bn=(train --model resnet18 --epochs 1 --limit 60 --batch 60 --test-limit 10 --seed 3)
+"$bin" "${bn[@]}" --threads 2 --out "$tmp/bn1.safetensors" > "$tmp/bn1.log" 2>&1 || fail "resnet18, one process"
+mpi 2 "$bin" "${bn[@]}" --threads 1 --out "$tmp/bn2.safetensors" > "$tmp/bn2.log" 2>&1 ||
+    fail "resnet18, 2 processes: $(tail -3 "$tmp/bn2.log")"
+mpi 2 "$bin" "${bn[@]}" --threads 1 --out "$tmp/bn3.safetensors" > /dev/null 2>&1 || fail "resnet18, 2 processes again"
+cmp -s "$tmp/bn2.safetensors" "$tmp/bn3.safetensors" || fail "resnet18: two 2-process runs differ"
+r=$(cmp_weights "$tmp/bn1.safetensors" "$tmp/bn2.safetensors" fc) || fail "resnet18: 2 processes vs one: $r"
+echo "resnet18, 2 processes vs one: $r"
+
+# dropout and stochastic depth: every example's masks keyed by (seed, epoch, sample), so one step
+# of a global batch of 60 (20 per process) under 3 processes gives one process's weights; the
+# classifier after the dropout within 1e-4 (masks drawn per process would move it by ~1e-2)
 i=0
 # the last with a weight average, which after one step is that step's weights (checked below)
 for spec in "mobilenet_v2 --width 0.25" "efficientnet_b0" "mobilenet_v2 --width 0.25 --ema 0.5"; do

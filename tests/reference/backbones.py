@@ -9,10 +9,11 @@ Why: SiLU (EfficientNet) is smooth, ReLU and max-pool are not. float32 and float
 window within ~1e-6 of each other, may fall on different sides in the two: one such unit moves
 the input gradient by ~1/sqrt(units) (torchvision's own float32 run of these models with
 BatchNorm biases around 0 is 5e-3 to 5e-2 away from float64 in the input gradient). With
-positive biases few units are clipped and, of six random inputs, the one whose smallest ReLU
-input |x| (kink_margin) and smallest gap between a max-pool window's two largest entries
-(pool_margin; ties at 0 do not matter: the ReLU before gives no gradient there) is widest is
-used; both margins are in the metadata and the C test asserts them.
+positive biases few units are clipped and, of up to 24 random inputs (the first whose margins
+are twice what the C test needs), the one whose smallest ReLU input |x| (kink_margin) and
+smallest gap between a max-pool window's two largest entries (pool_margin; ties at 0 do not
+matter: the ReLU before gives no gradient there) are widest against those needs is used; both
+margins are in the metadata and the C test asserts them.
 
 Small inputs (64 px, 2 images) keep the C test quick on two cores and under ASan; at 64 px
 the last stage is 2x2, so a training-mode batch norm there normalises over 8 values.
@@ -106,12 +107,18 @@ def _one(arch, seed, outdir):
     m = getattr(torchvision.models, arch)(num_classes=10)
     _randomize(m, H, W)
     _st.save(dict(m.state_dict()), outdir / f"{arch}_weights.safetensors")
-    best = None
-    for _ in range(6):  # the input whose activations stay farthest from the kinks and ties
+    # the input whose activations stay farthest from the kinks and ties, each margin measured
+    # against what the C test needs (1e-5 and 1e-6); drawn until both are twice that, at most 24
+    # times: the margins depend on the machine's float32 rounding of the calibration, so a fixed
+    # number of draws passes on one CPU and not on another
+    best, score = None, -1.0
+    for _ in range(24):
         x = torch.rand(B, 3, H, W)
         kink, pool = _margins(m, x)
-        if best is None or min(kink, pool) > min(best[1], best[2]):
-            best = (x, kink, pool)
+        if min(kink / 1e-5, pool / 1e-6) > score:
+            best, score = (x, kink, pool), min(kink / 1e-5, pool / 1e-6)
+        if score >= 2.0:
+            break
     x, kink, pool = best
     t = passes(m, x, torch.randn(B, 10), GRAD_KEYS[arch])
     _st.save(t, outdir / f"{arch}.safetensors", {"B": B, "H": H, "W": W, "kink_margin": kink, "pool_margin": pool})
