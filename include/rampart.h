@@ -74,6 +74,11 @@ const char *rp_blas_info(void);
 /* STATIC: the SIMD level rampart's own kernels use on this CPU, chosen at run time from its
  * features ("portable", "avx2", "avx512"; capped by $RAMPART_SIMD). */
 const char *rp_simd_info(void);
+/* STATIC: the convolution kernels that level selects, in words: the GEMM rampart's own
+ * convolutions use (its gemm_direct at AVX-512, else OpenBLAS) and how 3x3 stride-1
+ * convolutions with at least 16 channels in and out run (Winograd F(2x2, 3x3) with gemm_direct,
+ * else im2col + GEMM). A pure function of the CPU's features and $RAMPART_SIMD. */
+const char *rp_kernel_info(void);
 /* The FP32 multiply-add rate this machine sustains at that level on `threads` OpenMP threads,
  * measured (about 0.3 s): the roofline `rampart bench --profile` compares a step with. */
 double rp_fma_peak(int threads);

@@ -269,7 +269,7 @@ typedef struct conv_case {
 } conv_case;
 
 /* The path each case must take through conv2d_forward/backward. */
-enum { PATH_SLOTS, PATH_DIRECT };
+enum { PATH_SLOTS, PATH_DIRECT, PATH_WINOGRAD };
 
 typedef struct conv_run {
     float *y, *dx, *dw, *db;
@@ -301,7 +301,8 @@ static void check_conv(const conv_case *c, int path)
     conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad,
                                        c->groups);
     if (path == PATH_DIRECT) assert_true(conv2d_uses_direct(&s));
-    else assert_true(conv2d_uses_slots(&s) && !conv2d_uses_direct(&s));
+    else if (path == PATH_WINOGRAD) assert_true(conv2d_uses_winograd(&s) == gemm_direct_applies());
+    else assert_true(conv2d_uses_slots(&s) && !conv2d_uses_direct(&s) && !conv2d_uses_winograd(&s));
     size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
     size_t nw = (size_t)s.OC * s.K * s.K * (s.C / s.groups);
     size_t ns = conv2d_scratch_floats(&s), ng = conv2d_gemm_scratch_floats(&s);
@@ -363,19 +364,37 @@ static void test_conv_slots(void **state)
     (void)state;
     const conv_case cases[] = {
         /* B  H  W  C  OC K  s  p  g  bias */
-        {5, 14, 14, 32, 64, 3, 1, 1, 1, true}, /* smallcnn conv2 */
         {3, 7, 6, 3, 5, 3, 2, 1, 1, false},    /* stride 2, odd sizes */
         {4, 6, 7, 4, 6, 3, 1, 0, 2, true},     /* groups 2 */
         {2, 8, 6, 6, 4, 5, 2, 2, 2, true},     /* K 5, groups 2, stride 2 */
         {3, 5, 6, 4, 3, 1, 2, 0, 1, false},    /* 1x1 stride 2 */
         {19, 5, 5, 8, 8, 3, 1, 1, 1, true},    /* more samples than slots */
-        {2, 9, 8, 40, 48, 3, 1, 1, 1, true},   /* kkc 360: the edge columns */
+        {2, 9, 8, 12, 48, 3, 1, 1, 1, true},   /* kkc 108: the edge columns */
+        {2, 7, 9, 40, 48, 3, 2, 1, 1, true},   /* kkc 360, stride 2 */
         {4, 8, 8, 16, 96, 1, 1, 0, 1, false},  /* pointwise: the input is the matrix */
         {3, 6, 5, 24, 20, 1, 1, 0, 1, true},   /* pointwise with bias */
         {3, 5, 4, 4, 6, 1, 1, 0, 2, true},     /* pointwise, groups 2 */
         {18, 4, 4, 32, 16, 1, 1, 0, 1, false}, /* pointwise, more samples than slots */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_SLOTS);
+}
+
+/* Winograd F(2x2, 3x3) at the AVX-512 level (the slots path below it), against the reference
+ * to rounding: the transforms add and subtract before the products. */
+static void test_conv_winograd(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        /* B  H  W  C  OC K  s  p  g  bias */
+        {5, 14, 14, 32, 64, 3, 1, 1, 1, true},  /* smallcnn conv2 */
+        {2, 9, 8, 40, 48, 3, 1, 1, 1, true},    /* odd rows of tiles; channels not a multiple of 16 */
+        {3, 7, 7, 16, 17, 3, 1, 0, 1, false},   /* pad 0, odd output; a scalar output channel */
+        {2, 5, 6, 17, 16, 3, 1, 2, 1, true},    /* pad 2 (the input gradient's pad 0) */
+        {19, 6, 5, 16, 16, 3, 1, 1, 1, false},  /* more samples than slots */
+        {2, 12, 12, 64, 64, 3, 1, 1, 1, false}, /* resnet's first stage, small */
+        {1, 3, 3, 24, 32, 3, 1, 1, 1, true},    /* one tile row of two, the second half outside */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_WINOGRAD);
 }
 
 static void test_conv_direct(void **state)
@@ -515,6 +534,7 @@ static void test_write_mode_kernels(void **state)
 /* One case per convolution path. */
 static const conv_case PATH_CASES[] = {
     {3, 9, 8, 12, 20, 3, 1, 1, 1, true},    /* slots, im2col */
+    {3, 9, 7, 16, 20, 3, 1, 1, 1, true},    /* Winograd (AVX-512), else slots */
     {3, 6, 5, 24, 20, 1, 1, 0, 1, false},   /* slots, pointwise */
     {3, 9, 9, 3, 32, 3, 2, 1, 1, true},     /* direct */
     {3, 8, 8, 32, 32, 3, 1, 1, 32, false},  /* depthwise fast */
@@ -522,7 +542,7 @@ static const conv_case PATH_CASES[] = {
     {2, 4, 4, 64, 2100, 1, 1, 0, 1, false}, /* 134K weights: the reference path */
 };
 
-/* conv2d_backward's write mode (acc = false) on every path: slots (im2col, pointwise), direct,
+/* conv2d_backward's write mode (acc = false) on every path: slots (im2col, pointwise), Winograd, direct,
  * depthwise fast and reference (multiplier 2), the general reference (big weights). */
 static void test_write_mode_conv(void **state)
 {
@@ -723,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_maxpool_bitwise),
         cmocka_unit_test(test_batchnorm_bitwise),
         cmocka_unit_test(test_conv_slots),
+        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise_bitwise),
         cmocka_unit_test(test_write_mode_kernels),

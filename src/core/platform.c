@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "kernels/cpu.h"
+#include "kernels/gemm_direct.h"
 #include "rampart.h"
 
 /* OpenBLAS runs on one thread: the kernels split their GEMMs over the OpenMP threads
@@ -16,6 +17,12 @@ void rp_set_threads(int threads)
 }
 
 const char *rp_simd_info(void) { return rp_simd_name(rp_simd_level()); }
+
+const char *rp_kernel_info(void)
+{
+    return gemm_direct_applies() ? "gemm_direct; conv 3x3 stride 1: Winograd F(2x2,3x3)"
+                                 : "OpenBLAS sgemm; conv 3x3 stride 1: im2col + sgemm";
+}
 
 double rp_fma_peak(int threads) { return rp_fma_peak_gflops(threads); }
 

@@ -49,6 +49,7 @@ size_t conv2d_scratch_floats(const conv2d_shape *s)
 {
     if (conv2d_uses_depthwise(s)) return dwconv2d_scratch_floats(s);
     if (conv2d_uses_direct(s)) return conv2d_direct_scratch_floats(s);
+    if (conv2d_uses_winograd(s)) return conv2d_winograd_scratch_floats(s);
     if (conv2d_uses_slots(s)) return conv2d_slots_scratch_floats(s);
     return conv2d_gemm_scratch_floats(s);
 }
@@ -61,7 +62,7 @@ void conv2d_epilogue(float *y, size_t rows, int OC, const conv_bn *bn, act_kind 
 
 bool conv2d_forms_sums(const conv2d_shape *s)
 {
-    return dwconv2d_fast_applies(s) || conv2d_uses_direct(s) || conv2d_uses_slots(s);
+    return dwconv2d_fast_applies(s) || conv2d_uses_direct(s) || conv2d_uses_winograd(s) || conv2d_uses_slots(s);
 }
 
 /* The reference paths' epilogue, in a pass of its own over blocks of rows: bn and act, then the
@@ -93,6 +94,8 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b, co
         dwconv2d_fast_forward(y, x, w, b, s, scratch, e);
     else if (conv2d_uses_direct(s))
         conv2d_direct_forward(y, x, w, b, s, scratch, e);
+    else if (conv2d_uses_winograd(s))
+        conv2d_winograd_forward(y, x, w, b, s, scratch, e);
     else if (conv2d_uses_slots(s))
         conv2d_slots_forward(y, x, w, b, s, scratch, e);
     else {
@@ -133,6 +136,8 @@ void conv2d_backward(float *dx, float *dw, float *db, const float *dy, const flo
         dwconv2d_fast_backward(dx, dw, db, dy, x, w, s, scratch, acc);
     else if (conv2d_uses_direct(s))
         conv2d_direct_backward(dx, dw, db, dy, x, w, s, scratch, acc);
+    else if (conv2d_uses_winograd(s))
+        conv2d_winograd_backward(dx, dw, db, dy, x, w, s, scratch, acc);
     else if (conv2d_uses_slots(s))
         conv2d_slots_backward(dx, dw, db, dy, x, w, s, scratch, acc);
     else {

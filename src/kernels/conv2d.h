@@ -22,6 +22,10 @@
  *    nor a zeroed output, else cblas_sgemm;
  *    weight gradients are summed per slot and then over slots in order. For small weights;
  *    big layers keep the reference path (GEMMs split by rp_sgemm);
+ *  - Winograd F(2x2, 3x3) (conv2d_winograd.c): 3x3 stride-1 one-group convs with 16+ channels
+ *    in and out and slots-sized weights, at the AVX-512 level: 16 products per 2x2 tile
+ *    through gemm_direct instead of 36 multiply-adds per (c, o) pair, slot by slot like the
+ *    slots path; equal to the others to rounding;
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
  *    im2col, vectorised over output channels;
  *  - depthwise with multiplier 1, K <= 7 (dwconv2d_fast.c): the reference's operations in its
@@ -141,6 +145,18 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                           float *scratch, const conv_epilogue *e);
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
+/* Winograd F(2x2, 3x3) (conv2d_winograd.c): 3x3, stride 1, pad <= 2, one group, at least 16
+ * channels in and out, weights small enough for the slots path, at the AVX-512 level. */
+bool conv2d_uses_winograd(const conv2d_shape *s);
+size_t conv2d_winograd_scratch_floats(const conv2d_shape *s);
+void conv2d_winograd_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                             float *scratch, const conv_epilogue *e);
+void conv2d_winograd_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                              const float *w, const conv2d_shape *s, float *scratch, bool acc);
+/* The slots' and Winograd's pieces: e's epilogue on the output rows of samples [bs, bs + nb)
+ * of y; db += column sums of dy (rows, OC) in a fixed order (double sums). */
+void conv2d_block_epilogue(float *y, const conv2d_shape *s, int bs, int nb, const conv_epilogue *e);
+void conv2d_bias_grad_fast(float *db, const float *dy, size_t rows, int OC);
 bool conv2d_uses_direct(const conv2d_shape *s);
 size_t conv2d_direct_scratch_floats(const conv2d_shape *s);
 void conv2d_direct_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,

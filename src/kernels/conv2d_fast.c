@@ -30,7 +30,7 @@ RP_SIMD_VARIANTS(bias_part, (double *restrict part, const float *restrict dy, si
 
 /* db (OC) += column sums of dy (rows, OC): as conv2d_bias_grad (double sums) but over 16
  * fixed row chunks x 64-channel blocks in parallel, chunks then combined in order. */
-static void bias_grad_fast(float *db, const float *dy, size_t rows, int OC)
+void conv2d_bias_grad_fast(float *db, const float *dy, size_t rows, int OC)
 {
     int nblk = (OC + BG_BLK - 1) / BG_BLK, K = rows < BG_CHUNKS ? (int)rows : BG_CHUNKS;
     if (OC > 4 * BG_BLK || K < 2) { /* wide layers: the channel blocks alone keep threads busy */
@@ -163,10 +163,6 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
 {
     const conv_epilogue none = {.act = ACT_NONE};
     if (!e) e = &none;
-    const conv_bn *bn = e->bn;
-    const act_kind act = e->act;
-    uint8_t *bits = e->bits;
-    double *sums = e->sums;
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
     /* gemm_direct reads the weights as (kkc, OCg) per group: laid out once, where the
@@ -202,14 +198,20 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                                 1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
                                 yc + (size_t)g * OCg, s->OC);
             }
-            conv2d_epilogue(yc, (size_t)nb * ohow, s->OC, bn, act);
-            if (bits)
-                act_mask_pack(bits + (size_t)bs * ohow * act_mask_row_bytes(s->OC), yc, (size_t)nb * ohow, s->OC, act);
-            for (int i = 0; sums && i < nb; i++)
-                batchnorm_sample_sums(sums + (size_t)(bs + i) * 2 * s->OC, yc + (size_t)i * ohow * s->OC, ohow, s->OC);
+            conv2d_block_epilogue(y, s, bs, nb, e);
         }
     }
     rp_blas_single_end(blas);
+}
+
+void conv2d_block_epilogue(float *y, const conv2d_shape *s, int bs, int nb, const conv_epilogue *e)
+{
+    const size_t ohow = (size_t)s->OH * s->OW, rows = (size_t)nb * ohow;
+    float *yc = y + (size_t)bs * ohow * s->OC;
+    conv2d_epilogue(yc, rows, s->OC, e->bn, e->act);
+    if (e->bits) act_mask_pack(e->bits + (size_t)bs * ohow * act_mask_row_bytes(s->OC), yc, rows, s->OC, e->act);
+    for (int i = 0; e->sums && i < nb; i++)
+        batchnorm_sample_sums(e->sums + (size_t)(bs + i) * 2 * s->OC, yc + (size_t)i * ohow * s->OC, ohow, s->OC);
 }
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
@@ -284,7 +286,7 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
                            const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     const size_t nw = (size_t)s->OC * s->K * s->K * (s->C / s->groups);
-    if (db) bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (db) conv2d_bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
     if (dw && gemm_direct_applies() && conv2d_is_pointwise(s) && s->groups == 1) {
         pointwise_dw_direct(dw, dy, x, s);
         dw = NULL;
@@ -498,7 +500,7 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
                             const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
     RP_ASSERT(conv2d_uses_direct(s));
-    if (db) bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
+    if (db) conv2d_bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
     if (dx) conv2d_slots_backward(dx, NULL, NULL, dy, x, w, s, scratch, acc);
     if (!dw) return;
     const int taps = s->K * s->K * s->C, OC = s->OC;
