@@ -133,6 +133,47 @@ static void test_maxpool_bitwise(void **state)
     rp_simd_force(RP_SIMD_AVX512);
 }
 
+/* Max-pool backward, alone and through a ReLU / ReLU6: the one-pass path for windows that tile
+ * the input against the zero-and-scatter reference, bit for bit, written and accumulated, with
+ * rows and columns no window covers (odd sizes), ties, NaN and -inf in x. */
+static void test_maxpool_backward_bitwise(void **state)
+{
+    (void)state;
+    const int cfg[][5] = {/* B, H, W, C, K (= stride, pad 0) */
+                          {3, 28, 28, 32, 2}, {2, 7, 9, 5, 2}, {2, 9, 8, 17, 3}, {1, 5, 7, 40, 2}};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int *c = cfg[k];
+        pool2d_shape s = pool2d_shape_make(c[0], c[1], c[2], c[3], c[4], c[4], 0);
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.C;
+        float *x = floats(nx), *y = floats(ny), *dy = floats(ny), *want = floats(nx), *got = floats(nx);
+        int32_t *a = malloc(ny * sizeof *a);
+        tu_fill_uniform(x, nx, -3.0f, 9.0f, 70 + k); /* pool outputs below 0, in (0, 6) and above 6 */
+        for (size_t i = 0; i < nx; i++) x[i] = roundf(x[i] * 2.0f) / 2.0f; /* ties */
+        for (size_t i = 3; i < nx; i += 29) x[i] = NAN;
+        for (size_t i = 5; i < nx; i += 31) x[i] = -INFINITY;
+        tu_fill_uniform(dy, ny, -1.0f, 1.0f, 80 + k);
+        maxpool2d_forward_ref(y, a, x, &s);
+        for (int act = 0; act <= ACT_RELU6; act++)
+            for (int acc = 0; acc <= 1; acc++)
+                for (int l = 0; l < N_LEVELS; l++)
+                    for (int t = 1; t <= 2; t++) {
+                        if (use_level(LEVELS[l]) != LEVELS[l]) continue;
+                        omp_set_num_threads(t);
+                        tu_fill_uniform(want, nx, -1.0f, 1.0f, 90 + k);
+                        memcpy(got, want, nx * sizeof *got);
+                        if (!acc)
+                            for (size_t i = 0; i < nx; i++) got[i] = NAN; /* every element written */
+                        maxpool2d_backward_act_ref(want, dy, a, y, &s, acc, (act_kind)act);
+                        maxpool2d_backward_act(got, dy, a, y, &s, acc, (act_kind)act);
+                        if (memcmp(got, want, nx * sizeof *got))
+                            fail_msg("maxpool backward case %zu act %d acc %d level %s threads %d differs from the "
+                                     "reference", k, act, acc, rp_simd_name(rp_simd_level()), t);
+                    }
+        free(x); free(y); free(dy); free(want); free(got); free(a);
+    }
+    rp_simd_force(RP_SIMD_AVX512);
+}
+
 /* Batch norm: train and eval forward (outputs, saved statistics, running statistics) and
  * backward (dx, dgamma, dbeta), bit for bit. */
 static void check_batchnorm(size_t N, int C, size_t P, uint64_t seed)
@@ -741,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_relu_bitwise),
         cmocka_unit_test(test_relu6_bitwise),
         cmocka_unit_test(test_maxpool_bitwise),
+        cmocka_unit_test(test_maxpool_backward_bitwise),
         cmocka_unit_test(test_batchnorm_bitwise),
         cmocka_unit_test(test_conv_slots),
         cmocka_unit_test(test_conv_winograd),

@@ -319,26 +319,29 @@ void conv2d_winograd_forward(float *y, const float *x, const float *w, const flo
     run_pass(y, x, U, b, &p, scratch, zeros, s->slots, per_slot, false, s, e);
 }
 
-/* dw += G^T P G per (o, c), P the 16 sums over slots (in order) of the slots' partials. */
-static void weight_grad_finish(float *dw, const float *parts, const conv2d_shape *s)
+/* dw += G^T P G per (o, c), P (16, C, OC) the sum over slots (in order) of the slots' partials,
+ * formed in slot 0's partial: first the sums, contiguous, then the transforms, reading P along o. */
+static void weight_grad_finish(float *dw, float *parts, const conv2d_shape *s)
 {
     const int C = s->C, OC = s->OC;
     const size_t per_k = (size_t)C * OC, nw = 16 * per_k;
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++) {
-            float P[16], t[3][4];
-            for (int k = 0; k < 16; k++) {
-                size_t at = k * per_k + (size_t)c * OC + o;
-                float sum = parts[at];
-                for (int sl = 1; sl < s->slots; sl++) sum += parts[(size_t)sl * nw + at];
-                P[k] = sum;
-            }
+    for (size_t j = 0; j < nw; j++) {
+        float sum = parts[j];
+        for (int sl = 1; sl < s->slots; sl++) sum += parts[(size_t)sl * nw + j];
+        parts[j] = sum;
+    }
+    const float *P = parts;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < OC; o++) {
+            float t[3][4];
+            const float *p = P + (size_t)c * OC + o;
             for (int j = 0; j < 4; j++) { /* G^T P: rows */
-                float p1 = P[4 + j], p2 = P[8 + j];
-                t[0][j] = P[j] + 0.5f * (p1 + p2);
+                float p1 = p[(4 + j) * per_k], p2 = p[(8 + j) * per_k];
+                t[0][j] = p[j * per_k] + 0.5f * (p1 + p2);
                 t[1][j] = 0.5f * (p1 - p2);
-                t[2][j] = 0.5f * (p1 + p2) + P[12 + j];
+                t[2][j] = 0.5f * (p1 + p2) + p[(12 + j) * per_k];
             }
             for (int i = 0; i < 3; i++) { /* (G^T P) G: columns */
                 float *d = dw + (((size_t)o * 3 + i) * 3) * C + c;

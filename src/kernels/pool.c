@@ -105,7 +105,7 @@ void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, co
     maxpool2d_backward_act(dx, dy, argmax, NULL, s, acc, 0);
 }
 
-void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, const float *y,
+void maxpool2d_backward_act_ref(float *dx, const float *dy, const int32_t *argmax, const float *y,
                             const pool2d_shape *s, bool acc, act_kind act)
 {
     const size_t in_n = (size_t)s->H * s->W * s->C, out_n = (size_t)s->OH * s->OW * s->C;
@@ -125,6 +125,58 @@ void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, c
             bool pass = act == 1 ? v > 0.0f : v > 0.0f && v < 6.0f;
             dxb[a[i]] += pass ? g[i] : 0.0f;
         }
+    }
+}
+
+/* Windows that tile the input (K == stride, pad 0): each input pixel lies in one window at
+ * most, so dx is written pixel by pixel in one pass instead of zeroed and scattered into:
+ * the reference's sum (0 or dx, + g or + 0 under the activation's mask) where the window's
+ * argmax is, 0 or dx elsewhere. One output row (b, oh): the K input rows it covers, and the
+ * rows below the last window when it is the last. */
+#define maxpool_bwd_tiled_row_BODY                                                          \
+    const int C = s->C, K = s->K, OW = s->OW, W = s->W;                                     \
+    const int32_t keep = acc ? -1 : 0;                                                      \
+    int last = oh == s->OH - 1 ? s->H : (oh + 1) * K;                                       \
+    for (int ih = oh * K; ih < last; ih++) {                                                \
+        float *dr = dxb + (size_t)ih * W * C;                                               \
+        int covered = ih < (oh + 1) * K ? OW * K : 0; /* columns inside a window */         \
+        for (int iw = 0; iw < covered; iw++) {                                              \
+            int ow = iw / K;                                                                \
+            const float *g = dyr + (size_t)ow * C, *yv = yr + (size_t)ow * C;               \
+            const int32_t *a = ar + (size_t)ow * C;                                         \
+            int32_t base = (int32_t)(((size_t)ih * W + iw) * C);                            \
+            float *d = dr + (size_t)iw * C;                                                 \
+            _Pragma("omp simd") for (int c = 0; c < C; c++) {                               \
+                /* no branches, and dx or +0 as dx's bits and a mask: GCC vectorises this */ \
+                float v = yv[c], gc = g[c];                                                 \
+                union { float f; int32_t i; } from = {.f = d[c]};                           \
+                from.i &= keep;                                                             \
+                int pass = (act == 0) | ((v > 0.0f) & ((act == 1) | (v < 6.0f)));          \
+                float add = pass ? gc : 0.0f;                                               \
+                d[c] = a[c] == base + c ? from.f + add : from.f;                            \
+            }                                                                               \
+        }                                                                                   \
+        if (!acc) memset(dr + (size_t)covered * C, 0, (size_t)(W - covered) * C * sizeof *dr); \
+    }
+RP_SIMD_VARIANTS(maxpool_bwd_tiled_row, (float *dxb, const float *restrict dyr, const int32_t *restrict ar,
+                                         const float *restrict yr, const pool2d_shape *s, int oh, bool acc, int act))
+
+void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, const float *y,
+                            const pool2d_shape *s, bool acc, act_kind act)
+{
+    if (s->K != s->stride || s->pad != 0) {
+        maxpool2d_backward_act_ref(dx, dy, argmax, y, s, acc, act);
+        return;
+    }
+    const size_t in_n = (size_t)s->H * s->W * s->C, row = (size_t)s->OW * s->C;
+    const float *ys = act ? y : dy; /* read only under an activation */
+    rp_simd simd = rp_simd_level();
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->B * s->OH; r++) {
+        int b = r / s->OH, oh = r % s->OH;
+        RP_SIMD_CALL(simd, maxpool_bwd_tiled_row, (dx + (size_t)b * in_n, dy + (size_t)r * row,
+                                                   argmax + (size_t)r * row, ys + (size_t)r * row, s, oh, acc,
+                                                   (int)act));
     }
 }
 

@@ -39,6 +39,11 @@ void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, co
  * written (acc = false). */
 void maxpool2d_backward_act(float *dx, const float *dy, const int32_t *argmax, const float *y,
                             const pool2d_shape *s, bool acc, act_kind act);
+/* Its reference: zero (unless acc) and scatter g by argmax, sample by sample. The fast path,
+ * for windows that tile the input (K == stride, pad 0), writes every pixel of dx in one pass
+ * instead, bit-identical to it; other windows take the reference. */
+void maxpool2d_backward_act_ref(float *dx, const float *dy, const int32_t *argmax, const float *y,
+                                const pool2d_shape *s, bool acc, act_kind act);
 
 void avgpool2d_forward(float *y, const float *x, const pool2d_shape *s);
 void avgpool2d_backward(float *dx, const float *dy, const pool2d_shape *s);
