@@ -355,6 +355,9 @@ static void check_conv(const conv_case *c, int path)
     tu_fill_uniform(dy, ny, -1, 1, 53);
     const float *bias = c->bias ? b : NULL;
     float terms = (float)s.B * s.OH * s.OW, tol_sum = 1e-5f * (terms > 100.0f ? terms / 100.0f : 1.0f);
+    /* y and dx: sums of K*K*C (K*K*OC) products, rounding growing with their count (1e-5 up to
+     * smallcnn's conv2, 288) */
+    float kkc = (float)(s.K * s.K * (s.C > s.OC ? s.C : s.OC) / s.groups), tol = 1e-5f * (kkc > 288.0f ? kkc / 288.0f : 1.0f);
     /* first[f]: the first run with GEMM kernel family f (0: OpenBLAS, 1: gemm_direct, at the
      * AVX-512 level): runs of one family agree bit for bit, across families to rounding */
     conv_run ref, first[2], r;
@@ -375,8 +378,8 @@ static void check_conv(const conv_case *c, int path)
             conv2d_forward(o->y, x, w, bias, &s, scratch, NULL);
             seed_grads(o, nx, nw, s.OC);
             conv2d_backward(o->dx, o->dw, o->db, dy, x, w, &s, scratch, true);
-            tu_assert_close("conv y vs reference", o->y, ref.y, ny, 1e-5f, 1e-5f);
-            tu_assert_close("conv dx vs reference", o->dx, ref.dx, nx, 1e-5f, 1e-5f);
+            tu_assert_close("conv y vs reference", o->y, ref.y, ny, 1e-5f, tol);
+            tu_assert_close("conv dx vs reference", o->dx, ref.dx, nx, 1e-5f, tol);
             tu_assert_close("conv dw vs reference", o->dw, ref.dw, nw, tol_sum, tol_sum);
             tu_assert_close("conv db vs reference", o->db, ref.db, (size_t)s.OC, tol_sum, tol_sum);
             if (o != &r) {
@@ -420,8 +423,9 @@ static void test_conv_slots(void **state)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_SLOTS);
 }
 
-/* Winograd F(2x2, 3x3) at the AVX-512 level (the slots path below it), against the reference
- * to rounding: the transforms add and subtract before the products. */
+/* Winograd F(2x2, 3x3) at the AVX-512 level (below it the slots path, or the reference for
+ * large weights), against the reference to rounding: the transforms add and subtract before the
+ * products. Slot mode and batch mode (one chunk and two). */
 static void test_conv_winograd(void **state)
 {
     (void)state;
@@ -434,8 +438,19 @@ static void test_conv_winograd(void **state)
         {19, 6, 5, 16, 16, 3, 1, 1, 1, false},  /* more samples than slots */
         {2, 12, 12, 64, 64, 3, 1, 1, 1, false}, /* resnet's first stage, small */
         {1, 3, 3, 24, 32, 3, 1, 1, 1, true},    /* one tile row of two, the second half outside */
+        /* weights beyond the slots path: the batch in chunks, products shared among threads */
+        {2, 7, 5, 128, 120, 3, 1, 0, 1, true},  /* one chunk, odd sizes, pad 0 */
+        {9, 16, 16, 128, 128, 3, 1, 1, 1, false}, /* two chunks (8 samples, then 1) */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_WINOGRAD);
+    /* not taken: fewer than 4 tiles per sample, 15 channels, stride 2, groups */
+    const conv_case not_taken[] = {{2, 2, 2, 64, 64, 3, 1, 1, 1, true},  {2, 8, 8, 15, 32, 3, 1, 1, 1, true},
+                                   {2, 8, 8, 32, 32, 3, 2, 1, 1, true},  {2, 8, 8, 32, 32, 3, 1, 1, 2, true}};
+    for (size_t k = 0; k < sizeof not_taken / sizeof not_taken[0]; k++) {
+        const conv_case *c = &not_taken[k];
+        conv2d_shape s = conv2d_shape_make(c->B, c->H, c->W, c->C, c->OC, c->K, c->stride, c->pad, c->groups);
+        assert_false(conv2d_uses_winograd(&s));
+    }
 }
 
 static void test_conv_direct(void **state)

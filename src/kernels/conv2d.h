@@ -23,9 +23,10 @@
  *    weight gradients are summed per slot and then over slots in order. For small weights;
  *    big layers keep the reference path (GEMMs split by rp_sgemm);
  *  - Winograd F(2x2, 3x3) (conv2d_winograd.c): 3x3 stride-1 one-group convs with 16+ channels
- *    in and out and slots-sized weights, at the AVX-512 level: 16 products per 2x2 tile
- *    through gemm_direct instead of 36 multiply-adds per (c, o) pair, slot by slot like the
- *    slots path; equal to the others to rounding;
+ *    in and out, at the AVX-512 level: 16 products per 2x2 tile through gemm_direct instead of
+ *    36 multiply-adds per (c, o) pair; slot by slot like the slots path for slots-sized weights,
+ *    else the batch in chunks with the 16 products shared among threads; equal to the others to
+ *    rounding;
  *  - direct: groups == 1, not pointwise and K*K*C <= 32 (first layers on images): no
  *    im2col, vectorised over output channels;
  *  - depthwise with multiplier 1, K <= 7 (dwconv2d_fast.c): the reference's operations in its
@@ -146,7 +147,7 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
 void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const conv2d_shape *s, float *scratch, bool acc);
 /* Winograd F(2x2, 3x3) (conv2d_winograd.c): 3x3, stride 1, pad <= 2, one group, at least 16
- * channels in and out, weights small enough for the slots path, at the AVX-512 level. */
+ * channels in and out, at most 2^20 (c, o) pairs, at the AVX-512 level. */
 bool conv2d_uses_winograd(const conv2d_shape *s);
 size_t conv2d_winograd_scratch_floats(const conv2d_shape *s);
 void conv2d_winograd_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,

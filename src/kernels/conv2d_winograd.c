@@ -32,6 +32,10 @@
  * and products (16 x tiles x (C + OC) floats) stay in the core's L2 for channel counts up to
  * a few hundred. */
 #define WINO_TILES 96
+/* Batch mode: floats of one chunk's transforms (8 MiB: 120 tiles at 512 + 512 channels) */
+#define WINO_CHUNK_FLOATS ((size_t)1 << 21)
+/* At most this many (c, o) pairs: the transformed weights are 16 floats per pair */
+#define WINO_MAX_PAIRS ((size_t)1 << 20)
 
 /* One convolution as the tiles see it: input (B, H, W, C), output (B, OH, OW, OC) with
  * OH = H + 2 pad - 2; TH x TW tiles per sample, nb samples per block. */
@@ -58,11 +62,22 @@ static wino_pass input_grad_pass(const conv2d_shape *s)
     return pass_make(s->B, s->OH, s->OW, s->OC, s->C, 2 - s->pad);
 }
 
+/* At least 4 tiles per sample (outputs of 3 x 3 and up): below that the weights' transforms,
+ * 16 C OC floats each way per pass, cost more than the products save (ResNet-18's last stage at
+ * 64 px, 2 x 2 outputs: 17 ms against im2col's 11). */
 bool conv2d_uses_winograd(const conv2d_shape *s)
 {
     return s->K == 3 && s->stride == 1 && s->groups == 1 && s->pad <= 2 && s->C >= 16 && s->OC >= 16 &&
-           conv2d_uses_slots(s) && gemm_direct_applies();
+           (size_t)s->C * s->OC <= WINO_MAX_PAIRS && (s->OH + 1) / 2 * ((s->OW + 1) / 2) >= 4 &&
+           gemm_direct_applies();
 }
+
+/* Slot mode (weights small enough for the slots path): fixed blocks of samples in parallel, the
+ * weight gradient summed per slot and then over slots. Batch mode (larger weights, where per-slot
+ * partials of 16 C OC floats would cost more than they save): the batch in chunks of samples, each
+ * chunk's tiles transformed in parallel and its 16 products shared among the threads, one product
+ * per position, so the weight gradient needs no partials. */
+static bool slot_mode(const conv2d_shape *s) { return conv2d_uses_slots(s); }
 
 /* Tiles a block may hold, in either pass. */
 static size_t tile_cap(const conv2d_shape *s)
@@ -74,15 +89,52 @@ static size_t tile_cap(const conv2d_shape *s)
     return cap;
 }
 
-/* Scratch: per slot a block's transformed input and products (16 x cap x (C + OC)); the
- * transformed weights (16 C OC); per slot the weight gradient's partial sums (16 C OC); a row
- * of zeros (max(C, OC)) read for the patches' pixels outside the image. */
+/* Batch mode: samples per chunk, so that a chunk's transforms (16 x tiles x (C + OC)) stay within
+ * WINO_CHUNK_FLOATS; a function of the shape alone (the weight gradient's sum order). */
+static int chunk_samples(const conv2d_shape *s)
+{
+    wino_pass f = forward_pass(s), g = input_grad_pass(s);
+    size_t ts = (size_t)f.TH * f.TW > (size_t)g.TH * g.TW ? (size_t)f.TH * f.TW : (size_t)g.TH * g.TW;
+    size_t n = WINO_CHUNK_FLOATS / (16 * ts * (size_t)(s->C + s->OC));
+    return n < 1 ? 1 : n > (size_t)s->B ? s->B : (int)n;
+}
+
+/* Scratch. Slot mode: per slot a block's transforms and products (16 x cap x (C + OC)); the
+ * transformed weights (16 C OC); per slot the weight gradient's partial sums (16 C OC). Batch
+ * mode: a chunk's transforms and products; the transformed weights or the weight gradient's sums
+ * (16 C OC). Both: a row of zeros (max(C, OC)) read for the patches' pixels outside the image. */
 static size_t slot_floats(const conv2d_shape *s) { return 16 * tile_cap(s) * (size_t)(s->C + s->OC); }
 static size_t wsize(const conv2d_shape *s) { return 16 * (size_t)s->C * s->OC; }
+static size_t work_floats(const conv2d_shape *s)
+{
+    if (slot_mode(s)) return (size_t)s->slots * slot_floats(s);
+    wino_pass f = forward_pass(s), g = input_grad_pass(s);
+    size_t ts = (size_t)f.TH * f.TW > (size_t)g.TH * g.TW ? (size_t)f.TH * f.TW : (size_t)g.TH * g.TW;
+    return 16 * (size_t)chunk_samples(s) * ts * (size_t)(s->C + s->OC);
+}
 
 size_t conv2d_winograd_scratch_floats(const conv2d_shape *s)
 {
-    return (size_t)s->slots * (slot_floats(s) + wsize(s)) + wsize(s) + (size_t)(s->C > s->OC ? s->C : s->OC);
+    size_t weights = slot_mode(s) ? (size_t)(s->slots + 1) * wsize(s) : wsize(s);
+    return work_floats(s) + weights + 9 * (size_t)s->C * s->OC + (size_t)(s->C > s->OC ? s->C : s->OC);
+}
+
+/* The scratch's parts: work (the blocks' or chunk's transforms), U (the transformed weights),
+ * parts (the weight gradient's sums: after U in slot mode, U itself in batch mode, used once U is
+ * done with), X (9 C OC: the weights or their gradient as (tap, C, OC)), zeros. */
+typedef struct wino_scratch {
+    float *work, *U, *parts, *X, *zeros;
+} wino_scratch;
+
+static wino_scratch carve(float *scratch, const conv2d_shape *s)
+{
+    wino_scratch w = {.work = scratch};
+    w.U = scratch + work_floats(s);
+    w.parts = slot_mode(s) ? w.U + wsize(s) : w.U;
+    w.X = w.U + (slot_mode(s) ? (size_t)(s->slots + 1) * wsize(s) : wsize(s));
+    w.zeros = w.X + 9 * (size_t)s->C * s->OC;
+    memset(w.zeros, 0, (size_t)(s->C > s->OC ? s->C : s->OC) * sizeof *w.zeros);
+    return w;
 }
 
 /* Transforms ------------------------------------------------------------------------------- */
@@ -203,36 +255,45 @@ RP_SIMD_VARIANTS(wino_out, (float *ob, const float *restrict m, size_t ldm, cons
 RP_SIMD_VARIANTS(wino_dy, (float *restrict d, size_t ldd, const float *gb, const float *zeros, int OH, int OW,
                            int OC, int h0, int w0))
 
-/* U (16, C, OC): U[k][c][o] = (G g G^T)_k of g = w[o][.][.][c] (OHWI), flipped (g[2-kh][2-kw])
- * when flip; with flip the roles of C and OC are swapped (U[k][o][c], the input gradient's
- * weights). */
-static void weights_transform(float *U, const float *w, int OC, int C, bool flip)
+/* One row of U's planes: d[k * pk + q] = (G g G^T)_k for q < cols, g's tap t (kh * 3 + kw)
+ * read at src[off[t] + q]. The same operations as (G g) G^T written out, vectorised over q. */
+#define wino_wt_row_BODY                                                                    \
+    _Pragma("omp simd") for (int q = 0; q < cols; q++) {                                    \
+        const float *g = src + q;                                                           \
+        float g00 = g[off[0]], g01 = g[off[1]], g02 = g[off[2]];                            \
+        float g10 = g[off[3]], g11 = g[off[4]], g12 = g[off[5]];                            \
+        float g20 = g[off[6]], g21 = g[off[7]], g22 = g[off[8]];                            \
+        float t10 = 0.5f * (g00 + g10 + g20), t11 = 0.5f * (g01 + g11 + g21);               \
+        float t12 = 0.5f * (g02 + g12 + g22), t20 = 0.5f * (g00 - g10 + g20);               \
+        float t21 = 0.5f * (g01 - g11 + g21), t22 = 0.5f * (g02 - g12 + g22);               \
+        WINO_WT_COLS(0, g00, g01, g02)                                                      \
+        WINO_WT_COLS(1, t10, t11, t12)                                                      \
+        WINO_WT_COLS(2, t20, t21, t22)                                                      \
+        WINO_WT_COLS(3, g20, g21, g22)                                                      \
+    }
+#define WINO_WT_COLS(i, a, b, c)                                                            \
+    d[(4 * (i) + 0) * pk + q] = (a);                                                        \
+    d[(4 * (i) + 1) * pk + q] = 0.5f * ((a) + (b) + (c));                                   \
+    d[(4 * (i) + 2) * pk + q] = 0.5f * ((a) - (b) + (c));                                   \
+    d[(4 * (i) + 3) * pk + q] = (c);
+RP_SIMD_VARIANTS(wino_wt_row, (float *restrict d, size_t pk, const float *restrict src, const size_t *off, int cols))
+
+/* U (16, C, OC): U[k][c][o] = (G g G^T)_k of g = w[o][.][.][c] (OHWI), read through X = w as
+ * (tap, C, OC); flipped (g[2-kh][2-kw]) with C and OC swapped when flip (U[k][o][c], the input
+ * gradient's weights), read from w itself. Rows of U in parallel, vectorised along them. */
+static void weights_transform(float *U, float *X, const float *w, int OC, int C, bool flip)
 {
     const int rows = flip ? OC : C, cols = flip ? C : OC;
     const size_t per_k = (size_t)rows * cols;
+    size_t off[9];
+    for (int t = 0; t < 9; t++) off[t] = flip ? (size_t)(8 - t) * C : (size_t)t * C * OC;
+    if (!flip) gemm_direct_transpose(X, w, OC, 9 * C); /* (OC, 9 C) -> (9 C, OC) */
+    const rp_simd simd = rp_simd_level();
 #pragma omp parallel for schedule(static) if (per_k > 4096)
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++) {
-            float g[3][3], t[4][3];
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) {
-                    int h = flip ? 2 - kh : kh, v = flip ? 2 - kw : kw;
-                    g[kh][kw] = w[(((size_t)o * 3 + h) * 3 + v) * C + c];
-                }
-            for (int j = 0; j < 3; j++) { /* G g: rows */
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
-            }
-            size_t at = flip ? (size_t)o * C + c : (size_t)c * OC + o;
-            for (int i = 0; i < 4; i++) { /* (G g) G^T: columns */
-                U[(4 * i + 0) * per_k + at] = t[i][0];
-                U[(4 * i + 1) * per_k + at] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                U[(4 * i + 2) * per_k + at] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                U[(4 * i + 3) * per_k + at] = t[i][2];
-            }
-        }
+    for (int r = 0; r < rows; r++) {
+        const float *src = flip ? w + (size_t)r * 9 * C : X + (size_t)r * OC;
+        RP_SIMD_CALL(simd, wino_wt_row, (U + (size_t)r * cols, per_k, src, off, cols));
+    }
 }
 
 /* Products --------------------------------------------------------------------------------- */
@@ -257,51 +318,84 @@ static void slot_range(int B, int slots, int sl, int *b0, int *b1)
     *b1 = (int)((long)B * (sl + 1) / slots);
 }
 
-/* Transformed patches of samples [bs, bs + nb) of in (the pass's input) into V (16, T, C). */
-static void transform_inputs(float *V, const float *in, const wino_pass *p, int bs, int nb, const float *zeros,
-                             rp_simd simd)
+/* The tiles of sample b of the pass's input into V (16, T, C) from tile t0 on. */
+static void transform_sample(float *V, size_t T, size_t t0, const float *in, const wino_pass *p, int b,
+                             const float *zeros, rp_simd simd)
 {
-    const size_t T = (size_t)nb * p->TH * p->TW, xn = (size_t)p->H * p->W * p->C;
-    for (int i = 0; i < nb; i++)
-        for (int th = 0; th < p->TH; th++)
-            for (int tw = 0; tw < p->TW; tw++) {
-                size_t t = ((size_t)i * p->TH + th) * p->TW + tw;
-                RP_SIMD_CALL(simd, wino_in, (V + t * p->C, T * p->C, in + (size_t)(bs + i) * xn, zeros, p->H,
-                                             p->W, p->C, 2 * th - p->pad, 2 * tw - p->pad));
-            }
+    const float *xb = in + (size_t)b * p->H * p->W * p->C;
+    for (int th = 0; th < p->TH; th++)
+        for (int tw = 0; tw < p->TW; tw++)
+            RP_SIMD_CALL(simd, wino_in, (V + (t0 + (size_t)th * p->TW + tw) * p->C, T * p->C, xb, zeros, p->H, p->W,
+                                         p->C, 2 * th - p->pad, 2 * tw - p->pad));
 }
 
-/* out = conv(in) (+ b) through U, or out += conv(in) when acc; each block of samples then gets
- * the conv's epilogue e (forward only; s is the conv's shape for it). */
-static void run_pass(float *out, const float *in, const float *U, const float *b, const wino_pass *p,
-                     float *scratch, const float *zeros, int slots, size_t per_slot, bool acc,
-                     const conv2d_shape *s, const conv_epilogue *e)
+/* Sample b's outputs from M (16, T, OC), its tiles from t0 on (+ b, or added when acc). */
+static void output_sample(float *out, const float *M, size_t T, size_t t0, const float *bias, const wino_pass *p,
+                          int b, bool acc, rp_simd simd)
+{
+    float *ob = out + (size_t)b * p->OH * p->OW * p->OC;
+    for (int th = 0; th < p->TH; th++)
+        for (int tw = 0; tw < p->TW; tw++)
+            RP_SIMD_CALL(simd, wino_out, (ob, M + (t0 + (size_t)th * p->TW + tw) * p->OC, T * p->OC, bias, p->OH,
+                                          p->OW, p->OC, 2 * th, 2 * tw, acc));
+}
+
+/* The tiles of dy's sample b into D (16, T, OC) from tile t0 on (the forward's tiling p). */
+static void transform_dy_sample(float *D, size_t T, size_t t0, const float *dy, const wino_pass *p, int b,
+                                const float *zeros, rp_simd simd)
+{
+    const float *gb = dy + (size_t)b * p->OH * p->OW * p->OC;
+    for (int th = 0; th < p->TH; th++)
+        for (int tw = 0; tw < p->TW; tw++)
+            RP_SIMD_CALL(simd, wino_dy, (D + (t0 + (size_t)th * p->TW + tw) * p->OC, T * p->OC, gb, zeros, p->OH,
+                                         p->OW, p->OC, 2 * th, 2 * tw));
+}
+
+/* out = conv(in) (+ bias) through U, or out += conv(in) when acc; then the conv's epilogue e
+ * (forward only; s is the conv's shape for it). */
+static void run_pass(float *out, const float *in, const float *U, const float *bias, const wino_pass *p,
+                     const conv2d_shape *s, float *work, const float *zeros, bool acc, const conv_epilogue *e)
 {
     const bool direct = gemm_direct_applies();
     const rp_simd simd = rp_simd_level();
-    const size_t on = (size_t)p->OH * p->OW * p->OC;
+    const size_t ts = (size_t)p->TH * p->TW;
     int blas = rp_blas_single_begin();
+    if (slot_mode(s)) {
+        const size_t per_slot = slot_floats(s);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int sl = 0; sl < slots; sl++) {
-        float *V = scratch + (size_t)sl * per_slot;
-        int b0, b1;
-        slot_range(p->B, slots, sl, &b0, &b1);
-        for (int bs = b0; bs < b1; bs += p->nb) {
-            int nb = b1 - bs < p->nb ? b1 - bs : p->nb;
-            size_t T = (size_t)nb * p->TH * p->TW;
-            float *M = V + 16 * T * p->C;
-            transform_inputs(V, in, p, bs, nb, zeros, simd);
+        for (int sl = 0; sl < s->slots; sl++) {
+            float *V = work + (size_t)sl * per_slot;
+            int b0, b1;
+            slot_range(p->B, s->slots, sl, &b0, &b1);
+            for (int bs = b0; bs < b1; bs += p->nb) {
+                int nb = b1 - bs < p->nb ? b1 - bs : p->nb;
+                size_t T = (size_t)nb * ts;
+                float *M = V + 16 * T * p->C;
+                for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, bs + i, zeros, simd);
+                for (int k = 0; k < 16; k++)
+                    product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC,
+                               M + k * T * p->OC, direct);
+                for (int i = 0; i < nb; i++) output_sample(out, M, T, i * ts, bias, p, bs + i, acc, simd);
+                if (e) conv2d_block_epilogue(out, s, bs, nb, e);
+            }
+        }
+    } else {
+        const int chunk = chunk_samples(s);
+        for (int c0 = 0; c0 < p->B; c0 += chunk) {
+            int nb = p->B - c0 < chunk ? p->B - c0 : chunk;
+            size_t T = (size_t)nb * ts;
+            float *V = work, *M = V + 16 * T * p->C;
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, c0 + i, zeros, simd);
+#pragma omp parallel for schedule(dynamic, 1)
             for (int k = 0; k < 16; k++)
-                product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC,
-                           M + k * T * p->OC, direct);
-            for (int i = 0; i < nb; i++)
-                for (int th = 0; th < p->TH; th++)
-                    for (int tw = 0; tw < p->TW; tw++) {
-                        size_t t = ((size_t)i * p->TH + th) * p->TW + tw;
-                        RP_SIMD_CALL(simd, wino_out, (out + (size_t)(bs + i) * on, M + t * p->OC, T * p->OC, b,
-                                                      p->OH, p->OW, p->OC, 2 * th, 2 * tw, acc));
-                    }
-            if (e) conv2d_block_epilogue(out, s, bs, nb, e);
+                product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC, M + k * T * p->OC,
+                           direct);
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < nb; i++) {
+                output_sample(out, M, T, i * ts, bias, p, c0 + i, acc, simd);
+                if (e) conv2d_block_epilogue(out, s, c0 + i, 1, e);
+            }
         }
     }
     rp_blas_single_end(blas);
@@ -311,77 +405,103 @@ void conv2d_winograd_forward(float *y, const float *x, const float *w, const flo
                              float *scratch, const conv_epilogue *e)
 {
     RP_ASSERT(conv2d_uses_winograd(s));
-    const size_t per_slot = slot_floats(s);
-    float *U = scratch + (size_t)s->slots * per_slot, *zeros = U + (size_t)(s->slots + 1) * wsize(s);
-    memset(zeros, 0, (size_t)(s->C > s->OC ? s->C : s->OC) * sizeof *zeros);
-    weights_transform(U, w, s->OC, s->C, false);
+    wino_scratch k = carve(scratch, s);
+    weights_transform(k.U, k.X, w, s->OC, s->C, false);
     wino_pass p = forward_pass(s);
-    run_pass(y, x, U, b, &p, scratch, zeros, s->slots, per_slot, false, s, e);
+    run_pass(y, x, k.U, b, &p, s, k.work, k.zeros, false, e);
 }
 
-/* dw += G^T P G per (o, c), P (16, C, OC) the sum over slots (in order) of the slots' partials,
- * formed in slot 0's partial: first the sums, contiguous, then the transforms, reading P along o. */
-static void weight_grad_finish(float *dw, float *parts, const conv2d_shape *s)
+/* One row c of the weight gradient: x[t * ld + o] = (G^T P G)_t for o < OC, P's position k
+ * read at p[k * pk + o]. Vectorised over o. */
+#define wino_dw_row_BODY                                                                    \
+    _Pragma("omp simd") for (int o = 0; o < OC; o++) {                                      \
+        const float *q = p + o;                                                             \
+        float r[3][4];                                                                      \
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { /* G^T P: rows */             \
+            float p1 = q[(4 + j) * pk], p2 = q[(8 + j) * pk];                               \
+            r[0][j] = q[j * pk] + 0.5f * (p1 + p2);                                         \
+            r[1][j] = 0.5f * (p1 - p2);                                                     \
+            r[2][j] = 0.5f * (p1 + p2) + q[(12 + j) * pk];                                  \
+        }                                                                                   \
+        _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++) { /* (G^T P) G: columns */      \
+            float q1 = r[i][1], q2 = r[i][2];                                               \
+            x[(3 * i + 0) * ld + o] = r[i][0] + 0.5f * (q1 + q2);                           \
+            x[(3 * i + 1) * ld + o] = 0.5f * (q1 - q2);                                     \
+            x[(3 * i + 2) * ld + o] = 0.5f * (q1 + q2) + r[i][3];                           \
+        }                                                                                   \
+    }
+RP_SIMD_VARIANTS(wino_dw_row, (float *restrict x, size_t ld, const float *restrict p, size_t pk, int OC))
+
+/* dw += G^T P G per (o, c), P (16, C, OC) the sum of n partials in order (n = 1: P itself),
+ * formed in the first; the result as X (tap, C, OC), then added into dw (OC, tap, C) in blocks. */
+static void weight_grad_finish(float *dw, float *parts, float *X, int n, const conv2d_shape *s)
 {
     const int C = s->C, OC = s->OC;
     const size_t per_k = (size_t)C * OC, nw = 16 * per_k;
 #pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < nw; j++) {
+    for (size_t j = 0; j < (n > 1 ? nw : 0); j++) {
         float sum = parts[j];
-        for (int sl = 1; sl < s->slots; sl++) sum += parts[(size_t)sl * nw + j];
+        for (int sl = 1; sl < n; sl++) sum += parts[(size_t)sl * nw + j];
         parts[j] = sum;
     }
-    const float *P = parts;
+    const rp_simd simd = rp_simd_level();
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
-        for (int o = 0; o < OC; o++) {
-            float t[3][4];
-            const float *p = P + (size_t)c * OC + o;
-            for (int j = 0; j < 4; j++) { /* G^T P: rows */
-                float p1 = p[(4 + j) * per_k], p2 = p[(8 + j) * per_k];
-                t[0][j] = p[j * per_k] + 0.5f * (p1 + p2);
-                t[1][j] = 0.5f * (p1 - p2);
-                t[2][j] = 0.5f * (p1 + p2) + p[(12 + j) * per_k];
-            }
-            for (int i = 0; i < 3; i++) { /* (G^T P) G: columns */
-                float *d = dw + (((size_t)o * 3 + i) * 3) * C + c;
-                float q1 = t[i][1], q2 = t[i][2];
-                d[0] += t[i][0] + 0.5f * (q1 + q2);
-                d[(size_t)C] += 0.5f * (q1 - q2);
-                d[2 * (size_t)C] += 0.5f * (q1 + q2) + t[i][3];
-            }
-        }
+        RP_SIMD_CALL(simd, wino_dw_row, (X + (size_t)c * OC, per_k, parts + (size_t)c * OC, per_k, OC));
+    const int T = 9 * C; /* dw (OC, T) += X^T, X (T, OC), in 32 x 32 blocks */
+#pragma omp parallel for schedule(static)
+    for (int o0 = 0; o0 < OC; o0 += 32)
+        for (int t0 = 0; t0 < T; t0 += 32)
+            for (int o = o0; o < o0 + 32 && o < OC; o++)
+                for (int t = t0; t < t0 + 32 && t < T; t++) dw[(size_t)o * T + t] += X[(size_t)t * OC + o];
 }
 
-/* Each slot's partial P (16, C, OC) = sum over its samples' tiles of V^T DY, written. */
-static void weight_grad_parts(float *parts, const float *dy, const float *x, const conv2d_shape *s,
-                              float *scratch, const float *zeros, size_t per_slot)
+/* The weight gradient's sums: in slot mode each slot's partial P (16, C, OC) over its samples'
+ * tiles, written into parts (slot by slot); in batch mode P itself, chunk after chunk, each
+ * position's product on one thread. */
+static void weight_grad_sums(float *parts, const float *dy, const float *x, const conv2d_shape *s, float *work,
+                             const float *zeros)
 {
     const bool direct = gemm_direct_applies();
     const rp_simd simd = rp_simd_level();
     const wino_pass p = forward_pass(s);
-    const size_t on = (size_t)s->OH * s->OW * s->OC;
+    const size_t ts = (size_t)p.TH * p.TW;
     int blas = rp_blas_single_begin();
+    if (slot_mode(s)) {
+        const size_t per_slot = slot_floats(s);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int sl = 0; sl < s->slots; sl++) {
-        float *V = scratch + (size_t)sl * per_slot, *part = parts + (size_t)sl * wsize(s);
-        int b0, b1;
-        slot_range(s->B, s->slots, sl, &b0, &b1);
-        for (int bs = b0; bs < b1; bs += p.nb) {
-            int nb = b1 - bs < p.nb ? b1 - bs : p.nb;
-            size_t T = (size_t)nb * p.TH * p.TW;
-            float *D = V + 16 * T * s->C;
-            transform_inputs(V, x, &p, bs, nb, zeros, simd);
-            for (int i = 0; i < nb; i++)
-                for (int th = 0; th < p.TH; th++)
-                    for (int tw = 0; tw < p.TW; tw++) {
-                        size_t t = ((size_t)i * p.TH + th) * p.TW + tw;
-                        RP_SIMD_CALL(simd, wino_dy, (D + t * s->OC, T * s->OC, dy + (size_t)(bs + i) * on, zeros,
-                                                     s->OH, s->OW, s->OC, 2 * th, 2 * tw));
-                    }
+        for (int sl = 0; sl < s->slots; sl++) {
+            float *V = work + (size_t)sl * per_slot, *part = parts + (size_t)sl * wsize(s);
+            int b0, b1;
+            slot_range(s->B, s->slots, sl, &b0, &b1);
+            for (int bs = b0; bs < b1; bs += p.nb) {
+                int nb = b1 - bs < p.nb ? b1 - bs : p.nb;
+                size_t T = (size_t)nb * ts;
+                float *D = V + 16 * T * s->C;
+                for (int i = 0; i < nb; i++) {
+                    transform_sample(V, T, i * ts, x, &p, bs + i, zeros, simd);
+                    transform_dy_sample(D, T, i * ts, dy, &p, bs + i, zeros, simd);
+                }
+                for (int k = 0; k < 16; k++)
+                    product_tn(s->C, s->OC, (int)T, V + k * T * s->C, D + k * T * s->OC,
+                               part + (size_t)k * s->C * s->OC, bs != b0, direct);
+            }
+        }
+    } else {
+        const int chunk = chunk_samples(s);
+        for (int c0 = 0; c0 < s->B; c0 += chunk) {
+            int nb = s->B - c0 < chunk ? s->B - c0 : chunk;
+            size_t T = (size_t)nb * ts;
+            float *V = work, *D = V + 16 * T * s->C;
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < nb; i++) {
+                transform_sample(V, T, i * ts, x, &p, c0 + i, zeros, simd);
+                transform_dy_sample(D, T, i * ts, dy, &p, c0 + i, zeros, simd);
+            }
+#pragma omp parallel for schedule(dynamic, 1)
             for (int k = 0; k < 16; k++)
-                product_tn(s->C, s->OC, (int)T, V + k * T * s->C, D + k * T * s->OC, part + (size_t)k * s->C * s->OC,
-                           bs != b0, direct);
+                product_tn(s->C, s->OC, (int)T, V + k * T * s->C, D + k * T * s->OC, parts + (size_t)k * s->C * s->OC,
+                           c0 > 0, direct);
         }
     }
     rp_blas_single_end(blas);
@@ -392,17 +512,14 @@ void conv2d_winograd_backward(float *dx, float *dw, float *db, const float *dy, 
 {
     RP_ASSERT(conv2d_uses_winograd(s));
     if (db) conv2d_bias_grad_fast(db, dy, (size_t)s->B * s->OH * s->OW, s->OC);
-    const size_t per_slot = slot_floats(s);
-    float *U = scratch + (size_t)s->slots * per_slot, *parts = U + wsize(s);
-    float *zeros = U + (size_t)(s->slots + 1) * wsize(s);
-    memset(zeros, 0, (size_t)(s->C > s->OC ? s->C : s->OC) * sizeof *zeros);
+    wino_scratch k = carve(scratch, s);
     if (dx) {
-        weights_transform(U, w, s->OC, s->C, true);
+        weights_transform(k.U, k.X, w, s->OC, s->C, true);
         wino_pass p = input_grad_pass(s);
-        run_pass(dx, dy, U, NULL, &p, scratch, zeros, s->slots, per_slot, acc, s, NULL);
+        run_pass(dx, dy, k.U, NULL, &p, s, k.work, k.zeros, acc, NULL);
     }
     if (dw) {
-        weight_grad_parts(parts, dy, x, s, scratch, zeros, per_slot);
-        weight_grad_finish(dw, parts, s);
+        weight_grad_sums(k.parts, dy, x, s, k.work, k.zeros);
+        weight_grad_finish(dw, k.parts, k.X, slot_mode(s) ? s->slots : 1, s);
     }
 }
