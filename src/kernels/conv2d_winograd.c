@@ -139,6 +139,18 @@ static wino_scratch carve(float *scratch, const conv2d_shape *s)
 
 /* Transforms ------------------------------------------------------------------------------- */
 
+/* A transform XFORM(type, load, store) over channels i_ < n: registers of the variant, then the
+ * remaining channels one float at a time (the same operations); element k read from p[k] and
+ * written to out[k * ld]. */
+#define WINO_LANES(n, XFORM)                                                                \
+    int i_ = 0;                                                                             \
+    for (; i_ + RP_VL <= (n); i_ += RP_VL) XFORM(rp_vec, WL_LDV, WL_STV)                    \
+    for (; i_ < (n); i_++) XFORM(float, WL_LDS, WL_STS)
+#define WL_LDV(k) RP_LDV(p[k] + i_)
+#define WL_STV(k, val) RP_STV(out + (size_t)(k) * ld + i_, val)
+#define WL_LDS(k) p[k][i_]
+#define WL_STS(k, val) (out[(size_t)(k) * ld + i_] = (val))
+
 /* B^T d B of one 4x4 patch, element k = 4 i + j read by LD(k) and written by ST(k, value). */
 #define WINO_IN_XFORM(T, LD, ST)                                                            \
     {                                                                                       \
@@ -161,7 +173,7 @@ static wino_scratch carve(float *scratch, const conv2d_shape *s)
         }                                                                                   \
     }
 
-/* v[k * ldv + c], k = 0..15 = B^T d B of the patch of xb (H, W, C) whose corner is (h0, w0). */
+/* out[k * ld + c], k = 0..15 = B^T d B of the patch of xb (H, W, C) whose corner is (h0, w0). */
 #define wino_in_BODY                                                                        \
     const float *p[16];                                                                     \
     for (int i = 0; i < 4; i++)                                                             \
@@ -169,14 +181,8 @@ static wino_scratch carve(float *scratch, const conv2d_shape *s)
             int h = h0 + i, w = w0 + j;                                                     \
             p[4 * i + j] = h >= 0 && h < H && w >= 0 && w < W ? xb + ((size_t)h * W + w) * C : zeros; \
         }                                                                                   \
-    int c = 0;                                                                              \
-    for (; c + RP_VL <= C; c += RP_VL) WINO_IN_XFORM(rp_vec, WIN_LDV, WIN_STV)              \
-    for (; c < C; c++) WINO_IN_XFORM(float, WIN_LDS, WIN_STS)
-#define WIN_LDV(k) RP_LDV(p[k] + c)
-#define WIN_STV(k, val) RP_STV(v + (size_t)(k) * ldv + c, val)
-#define WIN_LDS(k) p[k][c]
-#define WIN_STS(k, val) (v[(size_t)(k) * ldv + c] = (val))
-RP_SIMD_VARIANTS(wino_in, (float *restrict v, size_t ldv, const float *xb, const float *zeros, int H, int W,
+    WINO_LANES(C, WINO_IN_XFORM)
+RP_SIMD_VARIANTS(wino_in, (float *restrict out, size_t ld, const float *xb, const float *zeros, int H, int W,
                            int C, int h0, int w0))
 
 /* A^T m A of one tile: m[k * ldm + o], k = 0..15; the 2x2 result plus bias (or 0) goes to the
@@ -223,7 +229,7 @@ RP_SIMD_VARIANTS(wino_out, (float *ob, const float *restrict m, size_t ldm, cons
                             int OC, int h0, int w0, bool acc))
 
 /* A dy A^T of one tile of dy (the 2x2 outputs from (h0, w0), zero where they do not exist):
- * d[k * ldd + o], k = 0..15. A's rows: (1, 0), (1, 1), (1, -1), (0, -1). */
+ * out[k * ld + o], k = 0..15. A's rows: (1, 0), (1, 1), (1, -1), (0, -1). */
 #define WINO_DY_XFORM(T, LD, ST)                                                            \
     {                                                                                       \
         T e00 = LD(0), e01 = LD(1), e10 = LD(2), e11 = LD(3), r[4][2];                      \
@@ -245,14 +251,8 @@ RP_SIMD_VARIANTS(wino_out, (float *ob, const float *restrict m, size_t ldm, cons
     for (int i = 0; i < 2; i++)                                                             \
         for (int j = 0; j < 2; j++)                                                         \
             p[2 * i + j] = h0 + i < OH && w0 + j < OW ? gb + ((size_t)(h0 + i) * OW + w0 + j) * OC : zeros; \
-    int o = 0;                                                                              \
-    for (; o + RP_VL <= OC; o += RP_VL) WINO_DY_XFORM(rp_vec, WDY_LDV, WDY_STV)              \
-    for (; o < OC; o++) WINO_DY_XFORM(float, WDY_LDS, WDY_STS)
-#define WDY_LDV(k) RP_LDV(p[k] + o)
-#define WDY_STV(k, val) RP_STV(d + (size_t)(k) * ldd + o, val)
-#define WDY_LDS(k) p[k][o]
-#define WDY_STS(k, val) (d[(size_t)(k) * ldd + o] = (val))
-RP_SIMD_VARIANTS(wino_dy, (float *restrict d, size_t ldd, const float *gb, const float *zeros, int OH, int OW,
+    WINO_LANES(OC, WINO_DY_XFORM)
+RP_SIMD_VARIANTS(wino_dy, (float *restrict out, size_t ld, const float *gb, const float *zeros, int OH, int OW,
                            int OC, int h0, int w0))
 
 /* One row of U's planes: d[k * pk + q] = (G g G^T)_k for q < cols, g's tap t (kh * 3 + kw)
