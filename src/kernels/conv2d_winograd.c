@@ -14,16 +14,17 @@
  * channels transposed, padding 2 - pad, which gives back an H x W output. The weight gradient
  * is the transpose of the forward identity (differentiate y = A^T[(G g G^T) ⊙ (B^T d B)]A
  * in g): dg = G^T [ sum over tiles of (A dy A^T) ⊙ (B^T d B) ] G, the sum over tiles being
- * 16 products P_ξ (C, OC) = V_ξ^T (C, tiles) x DY_ξ (tiles, OC), per slot and then over
- * slots in order (so the result does not depend on the thread count).
+ * 16 products P_ξ (C, OC) = V_ξ^T (C, tiles) x DY_ξ (tiles, OC), summed in an order fixed by
+ * the shape (slot mode: per slot, then over slots; batch mode: chunk after chunk), so the result
+ * does not depend on the thread count.
  *
  * The transforms add and subtract before the products, so results equal the direct sums to
  * float rounding of the terms' magnitudes, not bit for bit (tests/test_kernels_fast.c bounds
- * the difference). Products through gemm_direct at the AVX-512 level, cblas_sgemm below. */
+ * the difference). The products are gemm_direct's, so this runs at the AVX-512 level only; the
+ * other levels take the slots or reference paths. */
 #include <string.h>
 
 #include "core/status.h"
-#include "kernels/blas.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm_direct.h"
 #include "kernels/simd.h"
@@ -32,7 +33,7 @@
  * and products (16 x tiles x (C + OC) floats) stay in the core's L2 for channel counts up to
  * a few hundred. */
 #define WINO_TILES 96
-/* Batch mode: floats of one chunk's transforms (8 MiB: 120 tiles at 512 + 512 channels) */
+/* Batch mode: floats of one chunk's transforms (8 MiB: 128 tiles at 512 + 512 channels) */
 #define WINO_CHUNK_FLOATS ((size_t)1 << 21)
 /* At most this many (c, o) pairs: the transformed weights are 16 floats per pair */
 #define WINO_MAX_PAIRS ((size_t)1 << 20)
@@ -102,7 +103,8 @@ static int chunk_samples(const conv2d_shape *s)
 /* Scratch. Slot mode: per slot a block's transforms and products (16 x cap x (C + OC)); the
  * transformed weights (16 C OC); per slot the weight gradient's partial sums (16 C OC). Batch
  * mode: a chunk's transforms and products; the transformed weights or the weight gradient's sums
- * (16 C OC). Both: a row of zeros (max(C, OC)) read for the patches' pixels outside the image. */
+ * (16 C OC). Both: the weights or their gradient as (tap, C, OC) (9 C OC); a row of zeros
+ * (max(C, OC)) read for the patches' pixels outside the image. */
 static size_t slot_floats(const conv2d_shape *s) { return 16 * tile_cap(s) * (size_t)(s->C + s->OC); }
 static size_t wsize(const conv2d_shape *s) { return 16 * (size_t)s->C * s->OC; }
 static size_t work_floats(const conv2d_shape *s)
@@ -299,17 +301,15 @@ static void weights_transform(float *U, float *X, const float *w, int OC, int C,
 /* Products --------------------------------------------------------------------------------- */
 
 /* C (M, N) = A (M, K) B (K, N), all dense. */
-static void product_nn(int M, int N, int K, const float *A, const float *B, float *C, bool direct)
+static void product_nn(int M, int N, int K, const float *A, const float *B, float *C)
 {
-    if (direct) gemm_direct_nn(M, N, K, A, (size_t)K, B, (size_t)N, C, (size_t)N, false);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    gemm_direct_nn(M, N, K, A, (size_t)K, B, (size_t)N, C, (size_t)N, false);
 }
 
 /* C (M, N) (+)= A^T B, A stored (K, M), B (K, N). */
-static void product_tn(int M, int N, int K, const float *A, const float *B, float *C, bool acc, bool direct)
+static void product_tn(int M, int N, int K, const float *A, const float *B, float *C, bool acc)
 {
-    if (direct) gemm_direct_tn(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc);
-    else cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, M, B, N, acc ? 1.0f : 0.0f, C, N);
+    gemm_direct_tn(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc);
 }
 
 static void slot_range(int B, int slots, int sl, int *b0, int *b1)
@@ -356,10 +356,8 @@ static void transform_dy_sample(float *D, size_t T, size_t t0, const float *dy, 
 static void run_pass(float *out, const float *in, const float *U, const float *bias, const wino_pass *p,
                      const conv2d_shape *s, float *work, const float *zeros, bool acc, const conv_epilogue *e)
 {
-    const bool direct = gemm_direct_applies();
     const rp_simd simd = rp_simd_level();
     const size_t ts = (size_t)p->TH * p->TW;
-    int blas = rp_blas_single_begin();
     if (slot_mode(s)) {
         const size_t per_slot = slot_floats(s);
 #pragma omp parallel for schedule(dynamic, 1)
@@ -374,7 +372,7 @@ static void run_pass(float *out, const float *in, const float *U, const float *b
                 for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, bs + i, zeros, simd);
                 for (int k = 0; k < 16; k++)
                     product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC,
-                               M + k * T * p->OC, direct);
+                               M + k * T * p->OC);
                 for (int i = 0; i < nb; i++) output_sample(out, M, T, i * ts, bias, p, bs + i, acc, simd);
                 if (e) conv2d_block_epilogue(out, s, bs, nb, e);
             }
@@ -389,8 +387,7 @@ static void run_pass(float *out, const float *in, const float *U, const float *b
             for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, c0 + i, zeros, simd);
 #pragma omp parallel for schedule(dynamic, 1)
             for (int k = 0; k < 16; k++)
-                product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC, M + k * T * p->OC,
-                           direct);
+                product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC, M + k * T * p->OC);
 #pragma omp parallel for schedule(static)
             for (int i = 0; i < nb; i++) {
                 output_sample(out, M, T, i * ts, bias, p, c0 + i, acc, simd);
@@ -398,7 +395,6 @@ static void run_pass(float *out, const float *in, const float *U, const float *b
             }
         }
     }
-    rp_blas_single_end(blas);
 }
 
 void conv2d_winograd_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
@@ -462,11 +458,9 @@ static void weight_grad_finish(float *dw, float *parts, float *X, int n, const c
 static void weight_grad_sums(float *parts, const float *dy, const float *x, const conv2d_shape *s, float *work,
                              const float *zeros)
 {
-    const bool direct = gemm_direct_applies();
     const rp_simd simd = rp_simd_level();
     const wino_pass p = forward_pass(s);
     const size_t ts = (size_t)p.TH * p.TW;
-    int blas = rp_blas_single_begin();
     if (slot_mode(s)) {
         const size_t per_slot = slot_floats(s);
 #pragma omp parallel for schedule(dynamic, 1)
@@ -484,7 +478,7 @@ static void weight_grad_sums(float *parts, const float *dy, const float *x, cons
                 }
                 for (int k = 0; k < 16; k++)
                     product_tn(s->C, s->OC, (int)T, V + k * T * s->C, D + k * T * s->OC,
-                               part + (size_t)k * s->C * s->OC, bs != b0, direct);
+                               part + (size_t)k * s->C * s->OC, bs != b0);
             }
         }
     } else {
@@ -501,10 +495,9 @@ static void weight_grad_sums(float *parts, const float *dy, const float *x, cons
 #pragma omp parallel for schedule(dynamic, 1)
             for (int k = 0; k < 16; k++)
                 product_tn(s->C, s->OC, (int)T, V + k * T * s->C, D + k * T * s->OC, parts + (size_t)k * s->C * s->OC,
-                           c0 > 0, direct);
+                           c0 > 0);
         }
     }
-    rp_blas_single_end(blas);
 }
 
 void conv2d_winograd_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
