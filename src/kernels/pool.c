@@ -106,7 +106,7 @@ void maxpool2d_backward_ex(float *dx, const float *dy, const int32_t *argmax, co
 }
 
 void maxpool2d_backward_act_ref(float *dx, const float *dy, const int32_t *argmax, const float *y,
-                            const pool2d_shape *s, bool acc, act_kind act)
+                                const pool2d_shape *s, bool acc, act_kind act)
 {
     const size_t in_n = (size_t)s->H * s->W * s->C, out_n = (size_t)s->OH * s->OW * s->C;
 #pragma omp parallel for schedule(static)
