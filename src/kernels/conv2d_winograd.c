@@ -80,23 +80,26 @@ bool conv2d_uses_winograd(const conv2d_shape *s)
  * per position, so the weight gradient needs no partials. */
 static bool slot_mode(const conv2d_shape *s) { return conv2d_uses_slots(s); }
 
-/* Tiles a block may hold, in either pass. */
-static size_t tile_cap(const conv2d_shape *s)
+/* Tiles per sample, the larger of the two passes' (the input gradient's output is H x W). */
+static size_t sample_tiles(const conv2d_shape *s)
 {
     wino_pass f = forward_pass(s), g = input_grad_pass(s);
-    size_t cap = WINO_TILES, tf = (size_t)f.TH * f.TW, tg = (size_t)g.TH * g.TW;
-    if (tf > cap) cap = tf;
-    if (tg > cap) cap = tg;
-    return cap;
+    size_t tf = (size_t)f.TH * f.TW, tg = (size_t)g.TH * g.TW;
+    return tf > tg ? tf : tg;
+}
+
+/* Tiles a slot-mode block may hold, in either pass. */
+static size_t tile_cap(const conv2d_shape *s)
+{
+    size_t ts = sample_tiles(s);
+    return ts > WINO_TILES ? ts : WINO_TILES;
 }
 
 /* Batch mode: samples per chunk, so that a chunk's transforms (16 x tiles x (C + OC)) stay within
  * WINO_CHUNK_FLOATS; a function of the shape alone (the weight gradient's sum order). */
 static int chunk_samples(const conv2d_shape *s)
 {
-    wino_pass f = forward_pass(s), g = input_grad_pass(s);
-    size_t ts = (size_t)f.TH * f.TW > (size_t)g.TH * g.TW ? (size_t)f.TH * f.TW : (size_t)g.TH * g.TW;
-    size_t n = WINO_CHUNK_FLOATS / (16 * ts * (size_t)(s->C + s->OC));
+    size_t n = WINO_CHUNK_FLOATS / (16 * sample_tiles(s) * (size_t)(s->C + s->OC));
     return n < 1 ? 1 : n > (size_t)s->B ? s->B : (int)n;
 }
 
@@ -110,15 +113,15 @@ static size_t wsize(const conv2d_shape *s) { return 16 * (size_t)s->C * s->OC; }
 static size_t work_floats(const conv2d_shape *s)
 {
     if (slot_mode(s)) return (size_t)s->slots * slot_floats(s);
-    wino_pass f = forward_pass(s), g = input_grad_pass(s);
-    size_t ts = (size_t)f.TH * f.TW > (size_t)g.TH * g.TW ? (size_t)f.TH * f.TW : (size_t)g.TH * g.TW;
-    return 16 * (size_t)chunk_samples(s) * ts * (size_t)(s->C + s->OC);
+    return 16 * (size_t)chunk_samples(s) * sample_tiles(s) * (size_t)(s->C + s->OC);
 }
+/* U, and in slot mode the slots' partials after it */
+static size_t weight_floats(const conv2d_shape *s) { return (slot_mode(s) ? (size_t)s->slots + 1 : 1) * wsize(s); }
+static size_t zeros_floats(const conv2d_shape *s) { return (size_t)(s->C > s->OC ? s->C : s->OC); }
 
 size_t conv2d_winograd_scratch_floats(const conv2d_shape *s)
 {
-    size_t weights = slot_mode(s) ? (size_t)(s->slots + 1) * wsize(s) : wsize(s);
-    return work_floats(s) + weights + 9 * (size_t)s->C * s->OC + (size_t)(s->C > s->OC ? s->C : s->OC);
+    return work_floats(s) + weight_floats(s) + 9 * (size_t)s->C * s->OC + zeros_floats(s);
 }
 
 /* The scratch's parts: work (the blocks' or chunk's transforms), U (the transformed weights),
@@ -133,9 +136,9 @@ static wino_scratch carve(float *scratch, const conv2d_shape *s)
     wino_scratch w = {.work = scratch};
     w.U = scratch + work_floats(s);
     w.parts = slot_mode(s) ? w.U + wsize(s) : w.U;
-    w.X = w.U + (slot_mode(s) ? (size_t)(s->slots + 1) * wsize(s) : wsize(s));
+    w.X = w.U + weight_floats(s);
     w.zeros = w.X + 9 * (size_t)s->C * s->OC;
-    memset(w.zeros, 0, (size_t)(s->C > s->OC ? s->C : s->OC) * sizeof *w.zeros);
+    memset(w.zeros, 0, zeros_floats(s) * sizeof *w.zeros);
     return w;
 }
 
@@ -220,12 +223,12 @@ RP_SIMD_VARIANTS(wino_in, (float *restrict out, size_t ld, const float *xb, cons
 #define WOUT_PUTV(i, j, val)                                                                \
     do {                                                                                    \
         float *d_ = q[2 * (i) + (j)];                                                       \
-        if (d_) RP_STV(d_ + o, (acc ? RP_LDV(d_ + o) : (rp_vec){0}) + (val));                       \
+        if (d_) RP_STV(d_ + o, (acc ? RP_LDV(d_ + o) : (rp_vec){0}) + (val));              \
     } while (0)
 #define WOUT_PUTS(i, j, val)                                                                \
     do {                                                                                    \
         float *d_ = q[2 * (i) + (j)];                                                       \
-        if (d_) d_[o] = (acc ? d_[o] : 0.0f) + (val);                                        \
+        if (d_) d_[o] = (acc ? d_[o] : 0.0f) + (val);                                       \
     } while (0)
 RP_SIMD_VARIANTS(wino_out, (float *ob, const float *restrict m, size_t ldm, const float *b, int OH, int OW,
                             int OC, int h0, int w0, bool acc))
