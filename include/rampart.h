@@ -79,6 +79,21 @@ const char *rp_simd_info(void);
  * convolutions with at least 16 channels in and out run (Winograd F(2x2, 3x3) with gemm_direct,
  * else im2col + GEMM). A pure function of the CPU's features and $RAMPART_SIMD. */
 const char *rp_kernel_info(void);
+/* The precision of the convolutions' matrix products, process-wide like rp_set_threads (set it
+ * before work starts, not while another thread runs a model). RP_PRECISION_FP32 (the default):
+ * FP32 operands. RP_PRECISION_BF16: the products that make outputs and input gradients
+ * (forward, attacks' and backward's dx) round their operands to BF16 and sum in FP32 (AVX512_BF16,
+ * twice the FP32 multiply-add rate); weight gradients, weights, optimiser state, batch norms,
+ * depthwise convs and everything else stay FP32, as PyTorch's
+ * torch.set_float32_matmul_precision("medium") does for matrix products. Results stay
+ * deterministic and independent of the thread count, but not equal to FP32's. RP_ERR_ARG where
+ * this CPU (or $RAMPART_SIMD) lacks AVX-512 with BF16, changing nothing. */
+typedef enum rp_precision { RP_PRECISION_FP32 = 0, RP_PRECISION_BF16 = 1 } rp_precision;
+rp_status rp_set_precision(rp_ctx *ctx, rp_precision precision);
+rp_precision rp_get_precision(void);
+bool rp_precision_supported(rp_precision precision);
+/* STATIC: "fp32" or "bf16"; NULL for a value outside the enum. */
+const char *rp_precision_name(rp_precision precision);
 /* The FP32 multiply-add rate this machine sustains at that level on `threads` OpenMP threads,
  * measured (about 0.3 s): the roofline `rampart bench --profile` compares a step with. */
 double rp_fma_peak(int threads);

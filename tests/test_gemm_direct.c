@@ -7,11 +7,17 @@
  *  - against double-precision sums (the model itself is checked, not only copied);
  *  - columns outside N and rows outside M are never written;
  *  - splitting M or N into separate calls gives the same bits (what makes the conv paths
- *    independent of the thread count). */
+ *    independent of the thread count);
+ *  - the BF16 products (gemm_direct_set_bf16), where the CPU has AVX512_BF16 (else reported
+ *    as skipped): against double sums of the operands rounded to BF16 (nearest even), within
+ *    FP32 summation error, and measurably apart from the FP32 product (the rounding happened);
+ *    split calls give the same bits; NaN and infinities pass through; switching it on fails
+ *    where the SIMD level lacks it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu.h"
 #include "kernels/gemm_direct.h"
 #include "testutil.h"
 
@@ -129,6 +135,99 @@ static void test_gemm_direct(void **state)
     }
 }
 
+/* x rounded to BF16, nearest even (finite x), as a float. */
+static float bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Row counts across the 24/12/4/1 tiles and the row blocks (K 1100: blocks of 48 rows),
+ * column tails, odd K (a zero-padded last pair). */
+static const gd_case BF_CASES[] = {
+    {1, 1, 1},     {5, 3, 7},      {13, 17, 33},  {48, 24, 144}, {100, 96, 24}, {130, 40, 1100},
+    {61, 20, 2},   {97, 33, 320},  {29, 160, 96}, {200, 16, 960},
+};
+
+static void test_gemm_direct_bf16(void **state)
+{
+    (void)state;
+    if (!gemm_direct_bf16_supported()) skip(); /* no AVX512_BF16 here: reported as not run */
+    for (size_t t = 0; t < sizeof BF_CASES / sizeof BF_CASES[0]; t++) {
+        gd_data d;
+        make(&d, &BF_CASES[t], 700 + 10 * t);
+        size_t nc = (size_t)d.M * d.ldc;
+        float *f32 = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+        float *split = malloc(nc * sizeof(float));
+        for (int acc = 0; acc < 2; acc++) {
+            memcpy(f32, d.C0, nc * sizeof(float));
+            run(f32, &d, false, acc, 0, d.M, 0, d.N);
+            assert_true(gemm_direct_set_bf16(true) && gemm_direct_bf16());
+            memcpy(got, d.C0, nc * sizeof(float));
+            run(got, &d, false, acc, 0, d.M, 0, d.N);
+            int mh = d.M / 2 + (d.M > 13 ? 5 : 0), nh = d.N > 17 ? 17 : d.N / 2;
+            memcpy(split, d.C0, nc * sizeof(float));
+            run(split, &d, false, acc, 0, mh, 0, nh);
+            run(split, &d, false, acc, 0, mh, nh, d.N);
+            run(split, &d, false, acc, mh, d.M, 0, d.N);
+            assert_true(gemm_direct_set_bf16(false) && !gemm_direct_bf16());
+            if (memcmp(split, got, nc * sizeof(float)))
+                fail_msg("bf16 case %zu acc %d: split calls give other bits", t, acc);
+            double apart = 0.0;
+            for (int i = 0; i < d.M; i++)
+                for (int j = 0; j < d.N + 7; j++) {
+                    size_t o = (size_t)i * d.ldc + j;
+                    if (j >= d.N) { /* padding: untouched */
+                        if (j < (int)d.ldc && memcmp(&got[o], &d.C0[o], sizeof(float)))
+                            fail_msg("bf16 case %zu: padding column %d of row %d written", t, j, i);
+                        continue;
+                    }
+                    double r = acc ? d.C0[o] : 0.0, mag = fabs(r);
+                    for (int k = 0; k < d.K; k++) {
+                        double p = (double)bf16_round(a_at(&d, false, i, k)) * bf16_round(d.B[(size_t)k * d.ldb + j]);
+                        r += p, mag += fabs(p);
+                    }
+                    double err = fabs(r - got[o]);
+                    if (err > (d.K / 2 + 3) * 6e-8 * mag + 1e-30)
+                        fail_msg("bf16 case %zu acc %d: element (%d, %d) is %.9g, the rounded operands' sum %.9g", t,
+                                 acc, i, j, got[o], r);
+                    if (mag > 0) apart = fmax(apart, fabs(got[o] - f32[o]) / mag);
+                }
+            /* BF16 keeps 8 bits of mantissa: the rounding moves some element by far more than
+             * FP32 summation could (2^-9 relative per operand) */
+            if (d.K >= 7 && !(apart > 1e-4)) fail_msg("bf16 case %zu: within %g of the FP32 product: not rounded", t, apart);
+        }
+        free(f32), free(got), free(split);
+        release(&d);
+    }
+    /* NaN and infinity in A reach their rows of C */
+    enum { M = 50, N = 20, K = 9 };
+    float A[M * K], B[K * N], C[M * N];
+    tu_fill_uniform(A, M * K, -1.0f, 1.0f, 5);
+    tu_fill_uniform(B, K * N, -1.0f, 1.0f, 6);
+    A[3 * K + 4] = NAN, A[7 * K + 8] = INFINITY;
+    assert_true(gemm_direct_set_bf16(true));
+    gemm_direct_nn(M, N, K, A, K, B, N, C, N, false);
+    assert_true(gemm_direct_set_bf16(false));
+    for (int j = 0; j < N; j++) {
+        assert_true(isnan(C[3 * N + j]));
+        assert_true(isinf(C[7 * N + j]) || isnan(C[7 * N + j]));
+        assert_true(isfinite(C[2 * N + j]));
+    }
+    /* below AVX-512 it cannot be switched on, and a forced lower level turns it off */
+    assert_true(gemm_direct_set_bf16(true));
+    rp_simd_force(RP_SIMD_AVX2);
+    assert_false(gemm_direct_bf16());
+    assert_false(gemm_direct_set_bf16(true));
+    rp_simd_force(RP_SIMD_AVX512);
+    assert_true(gemm_direct_bf16()); /* still set: the level is back */
+    assert_true(gemm_direct_set_bf16(false));
+}
+
 /* Sizes below a tile, across tile edges, and large enough for the threads. */
 static void test_transpose(void **state)
 {
@@ -149,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_direct),
+        cmocka_unit_test(test_gemm_direct_bf16),
         cmocka_unit_test(test_transpose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

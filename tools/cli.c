@@ -138,6 +138,25 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
     return 0;
 }
 
+int cli_set_precision(const char *cmd, const char *value)
+{
+    rp_precision p;
+    if (!strcmp(value, "fp32")) {
+        p = RP_PRECISION_FP32;
+    } else if (!strcmp(value, "bf16")) {
+        p = RP_PRECISION_BF16;
+    } else {
+        fprintf(stderr, "rampart %s: --precision '%s': one of fp32, bf16\n", cmd, value);
+        return CLI_EXIT_USAGE;
+    }
+    rp_ctx *ctx = rp_ctx_create(1);
+    if (!ctx) return CLI_EXIT_FAIL;
+    int rc = rp_set_precision(ctx, p) == RP_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    if (rc) fprintf(stderr, "rampart %s: --%s\n", cmd, rp_ctx_error(ctx));
+    rp_ctx_destroy(ctx);
+    return rc;
+}
+
 int cli_fail(const char *cmd, rp_ctx *ctx)
 {
     fprintf(stderr, "rampart %s: %s\n", cmd, rp_ctx_error(ctx));

@@ -32,6 +32,15 @@ int cli_parse(const char *cmd, const char *summary, cli_flag *flags, int n_flags
 /* Exit codes. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
+/* --precision VALUE (fp32, bf16): the matrix products' precision, process-wide
+ * (rp_set_precision). CLI_EXIT_OK, CLI_EXIT_USAGE for an unknown value, CLI_EXIT_FAIL where the
+ * CPU cannot, each error on one line. */
+#define CLI_PRECISION_FLAG(dest)                                                                 \
+    {"--precision", CLI_STRING, dest, "fp32",                                                    \
+     "matrix products of the convolutions: fp32, or bf16 (BF16 operands, FP32 sums; AVX512_BF16 " \
+     "CPUs; weight gradients and everything else stay FP32)"}
+int cli_set_precision(const char *cmd, const char *value);
+
 /* Print "rampart CMD: message" from the context and return CLI_EXIT_FAIL. */
 int cli_fail(const char *cmd, rp_ctx *ctx);
 

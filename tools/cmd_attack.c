@@ -12,7 +12,7 @@
 #include "jsonl.h"
 
 typedef struct attack_opts {
-    const char *model, *data, *attack, *eps, *norm, *out;
+    const char *model, *data, *attack, *eps, *norm, *out, *precision;
     int limit, steps, restarts, queries, seed, threads;
     bool json;
     jsonl_run run;
@@ -329,6 +329,7 @@ int cmd_attack(int argc, char **argv)
         {"--limit", CLI_INT, &ao.limit, "16", "attack the first N test images"},
         {"--seed", CLI_INT, &ao.seed, "0", "attack seed"},
         {"--threads", CLI_INT, &ao.threads, "2", "CPU threads"},
+        CLI_PRECISION_FLAG(&ao.precision),
         {"--out", CLI_STRING, &ao.out, NULL, "output directory (created if missing)"},
         {"--json", CLI_BOOL, &ao.json, "false", "a run line and one summary row (kind attack, docs/json.md) on stdout"},
     };
@@ -370,6 +371,11 @@ int cmd_attack(int argc, char **argv)
         cfg.steps = ao.steps;
     if (kind == RP_ATTACK_SQUARE) cfg.steps = ao.queries;
     if (kind == RP_ATTACK_WORST) cfg.square_queries = ao.queries;
+    int prc = cli_set_precision("attack", ao.precision);
+    if (prc) {
+        rp_ctx_destroy(ctx);
+        return prc;
+    }
     rp_set_threads(ao.threads);
     jsonl_run_init(&ao.run, "attack", argc, argv);
     int rc = run(&ao, ctx, &cfg);

@@ -17,7 +17,7 @@
 #include "cli.h"
 
 typedef struct bench_opts {
-    const char *model, *mode;
+    const char *model, *mode, *precision;
     int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
     float eps, width;
     bool json, profile, chains, train_fold;
@@ -292,6 +292,7 @@ static void bench_report(const bench *b, const bench_result *res)
         cJSON_AddStringToObject(j, "simd", simd);
         cJSON_AddStringToObject(j, "blas", rp_blas_info());
         cJSON_AddStringToObject(j, "kernels", rp_kernel_info());
+        cJSON_AddStringToObject(j, "precision", rp_precision_name(rp_get_precision()));
         cJSON_AddStringToObject(j, "omp_wait_policy", wait ? wait : "unset");
         if (o->profile) json_profile(b, res, j);
         char *s = cJSON_PrintUnformatted(j);
@@ -302,8 +303,8 @@ static void bench_report(const bench *b, const bench_result *res)
     }
     printf("rampart bench: %s %s, batch %d, input %dx%dx%d, %d classes, %d threads\n", o->model, o->mode,
            o->batch, o->input_size, o->input_size, o->channels, o->num_classes, o->threads);
-    printf("cpu: %s; simd %s; kernels %s; blas %s; OMP_WAIT_POLICY %s\n", cpu, simd, rp_kernel_info(), rp_blas_info(),
-           wait ? wait : "unset");
+    printf("cpu: %s; simd %s; kernels %s; precision %s; blas %s; OMP_WAIT_POLICY %s\n", cpu, simd, rp_kernel_info(),
+           rp_precision_name(rp_get_precision()), rp_blas_info(), wait ? wait : "unset");
     printf("images/s: median %.1f (min %.1f, max %.1f) over %d repetitions of %d steps; peak RSS %.0f MB\n",
            res->median, res->min, res->max, res->repeat, res->steps, rss_mb);
     if (o->profile) print_profile(b, res);
@@ -320,6 +321,7 @@ int cmd_bench(int argc, char **argv)
         {"--channels", CLI_INT, &o.channels, "3", "input channels"},
         {"--batch", CLI_INT, &o.batch, "64", "batch size"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        CLI_PRECISION_FLAG(&o.precision),
         {"--mode", CLI_STRING, &o.mode, "train", "workload: train, advreg, pgd, eval"},
         {"--repeat", CLI_INT, &o.repeat, "5", "timed repetitions (the median is reported)"},
         {"--warmup", CLI_INT, &o.warmup, "1", "untimed repetitions first"},
@@ -346,6 +348,7 @@ int cmd_bench(int argc, char **argv)
                         "1..4 channels, at least 2 classes)\n");
         return CLI_EXIT_USAGE;
     }
+    if ((rc = cli_set_precision("bench", o.precision))) return rc;
     rp_set_threads(o.threads);
     bench b = {.o = &o, .ctx = rp_ctx_create(o.threads)};
     if (!b.ctx) return CLI_EXIT_FAIL;

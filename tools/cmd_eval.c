@@ -15,7 +15,7 @@
 
 typedef struct eval_opts {
     cli_list models, attacks, eps, noises, severities;
-    const char *data, *norm, *source, *corruptions, *reference;
+    const char *data, *norm, *source, *corruptions, *reference, *precision;
     cli_arch arch; /* bare state_dicts */
     int limit, batch, threads, steps, restarts, queries, seed;
     bool json, adapt_bn;
@@ -431,6 +431,7 @@ int cmd_eval(int argc, char **argv)
         {"--batch", CLI_INT, &o.batch, "256", "batch size"},
         {"--seed", CLI_INT, &o.seed, "0", "seed for attacks, noise and corruptions"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        CLI_PRECISION_FLAG(&o.precision),
         {"--adapt-bn", CLI_BOOL, &o.adapt_bn, "false", "test-time batch-norm adaptation: every batch of the clean, "
          "noise and corruption rows normalised with its own statistics (models with batch norm; no attacks)"},
         {"--report", CLI_STRING, &o.report, NULL, "also write this self-contained HTML report of the rows (as "
@@ -467,6 +468,8 @@ int cmd_eval(int argc, char **argv)
         static rp_eval_condition probe[MAX_CONDS];
         if (build_conditions(&o, 28, 28, probe) < 0) return CLI_EXIT_USAGE;
     }
+    int prc = cli_set_precision("eval", o.precision);
+    if (prc) return prc;
     jsonl_run_init(&o.run, "eval", argc, argv);
     if (o.report) {
         o.run.copy = tmpfile();

@@ -9,7 +9,7 @@
 #include "cli.h"
 
 typedef struct predict_opts {
-    const char *model;
+    const char *model, *precision;
     cli_arch arch; /* a bare state_dict */
     int top, batch, threads, input_size;
     bool json;
@@ -117,6 +117,7 @@ int cmd_predict(int argc, char **argv)
         {"--top", CLI_INT, &o.top, "5", "classes to show per image (1..64)"},
         {"--batch", CLI_INT, &o.batch, "32", "images per forward pass"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        CLI_PRECISION_FLAG(&o.precision),
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per image on stdout"},
     };
     const int n_flags = (int)(sizeof flags / sizeof flags[0]);
@@ -149,6 +150,10 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "rampart predict: --num-classes, --width and --input-size describe a bare state_dict: give "
                         "--arch too\n");
         rc = CLI_EXIT_USAGE;
+    }
+    if (rc < 0) {
+        int prc = cli_set_precision("predict", o.precision);
+        if (prc) rc = prc;
     }
     if (rc < 0) {
         rp_set_threads(o.threads);

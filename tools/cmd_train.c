@@ -12,7 +12,7 @@
 #include "train_robust.h"
 
 typedef struct train_opts {
-    const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective;
+    const char *data, *test_data, *model, *out, *optimizer, *schedule, *objective, *precision;
     int epochs, batch, threads, limit, test_limit, warmup, step_size;
     float lr, momentum, weight_decay, gamma, label_smoothing;
     float sam;       /* --sam: SAM's radius (0: off) */
@@ -338,6 +338,10 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         goto done;
     }
     if (set_recipe_meta(o, ctx, m, ocfg) != 0) goto done;
+    if (strcmp(o->precision, "fp32") && rp_model_set_meta(ctx, m, "precision", o->precision) != RP_OK) {
+        rc = cli_fail("train", ctx);
+        goto done;
+    }
     if (o->summary) cli_print_summary(log, m);
     if ((rc = start_finetune(o, ctx, m, &unfreeze)) != 0) goto done;
     rp_train_parts parts = {m, opt, unfreeze};
@@ -356,8 +360,8 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         goto done;
     }
     if (cli_main_rank())
-        fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads\n",
-            o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads);
+        fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads, %s products\n",
+            o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads, o->precision);
     double t_all = cli_now();
     for (int epoch = pos.epoch; epoch <= o->epochs; epoch++) {
         if (pos.batch == 0) { /* a fresh epoch (a resumed one has had its start) */
@@ -451,6 +455,7 @@ static cJSON *fingerprint(const train_opts *o, const rp_objective_config *oc, co
     if (o->sam > 0.0f) train_resume_flag(f, "sam", "%.9g", (double)o->sam); /* older states have none */
     if (pc->ema_decay > 0.0f) train_resume_flag(f, "ema", "%.9g", (double)pc->ema_decay); /* likewise */
     train_resume_flag(f, "init", "%s", o->init ? o->init : "none");
+    if (strcmp(o->precision, "fp32")) train_resume_flag(f, "precision", "%s", o->precision); /* older: fp32 */
     char at[256] = "";
     for (int i = 0, used = 0; i < o->unfreeze_at.n && used < (int)sizeof at; i++)
         used += snprintf(at + used, sizeof at - (size_t)used, "%s%s", i ? "," : "", o->unfreeze_at.items[i]);
@@ -512,6 +517,7 @@ static int train_main(train_opts *op, int argc, char **argv)
         {"--test-limit", CLI_INT, &o.test_limit, "0", "evaluate on the first N test images (0: all)"},
         {"--seed", CLI_INT, &o.seed, "1", "seed for initialisation, shuffling and attacks"},
         {"--threads", CLI_INT, &o.threads, "2", "CPU threads"},
+        CLI_PRECISION_FLAG(&o.precision),
         {"--out", CLI_STRING, &o.out, "model.safetensors", "checkpoint path (written atomically after every epoch)"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object per epoch on stdout"},
         {"--resume", CLI_BOOL, &o.resume, "false", "go on from the training state OUT.state (written beside the "
@@ -582,6 +588,8 @@ static int train_main(train_opts *op, int argc, char **argv)
         }
     }
 
+    int prc = cli_set_precision("train", o.precision);
+    if (prc) return prc;
     if (train_resume_init(&o.res, o.out, o.save_every, fingerprint(&o, &ocfg, &optc)) != 0) {
         train_resume_free(&o.res);
         return CLI_EXIT_FAIL;

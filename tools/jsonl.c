@@ -72,6 +72,7 @@ void jsonl_emit_run(const jsonl_run *r, int threads, int seed)
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "simd", rp_simd_info());
     cJSON_AddStringToObject(j, "kernels", rp_kernel_info());
+    cJSON_AddStringToObject(j, "precision", rp_precision_name(rp_get_precision()));
     cJSON_AddNumberToObject(j, "threads", threads);
     cJSON_AddNumberToObject(j, "seed", seed);
     cJSON_AddStringToObject(j, "started", r->started);

@@ -43,8 +43,9 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("rampart %s\nblas: %s\nsimd: %s\nkernels: %s\nmpi: %s\n", rp_version(), rp_blas_info(), rp_simd_info(),
-               rp_kernel_info(), rp_dist_built_with_mpi() ? "yes" : "no");
+        printf("rampart %s\nblas: %s\nsimd: %s\nkernels: %s\nprecision: fp32%s\nmpi: %s\n", rp_version(), rp_blas_info(),
+               rp_simd_info(), rp_kernel_info(), rp_precision_supported(RP_PRECISION_BF16) ? ", bf16" : "",
+               rp_dist_built_with_mpi() ? "yes" : "no");
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)

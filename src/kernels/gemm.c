@@ -3,7 +3,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdlib.h>
+
 #include "kernels/blas.h"
+#include "kernels/gemm_direct.h"
 
 /* Pieces of at least MIN_PIECE and at most MAX_PIECE rows (or columns), at most MAX_PIECES
  * of them unless MAX_PIECE forces more: large M stays cache-sized per call. */
@@ -20,9 +23,43 @@ static int piece_size(int n, size_t shared)
     return p;
 }
 
+/* With BF16 products on (gemm_direct_set_bf16), a product that makes outputs or input gradients
+ * (op(A) = A, alpha 1, beta 0 or 1: every forward and dx product of the convolutions and linear
+ * layers that come here) takes gemm_direct's BF16 kernel: B's pairs packed once, shared by the
+ * threads in blocks of 32 columns, then pieces of A's rows. Weight gradients (op(A) = A^T) stay
+ * FP32. A piece without memory for its pairs runs in FP32. false: not taken. */
+static bool sgemm_bf16(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float beta, float *C, int ldc)
+{
+    uint32_t *Bp = malloc(gemm_direct_bf16_b_words(N, K) * sizeof *Bp);
+    if (!Bp) return false;
+    const int K2 = (K + 1) / 2, nb = (N + 31) / 32;
+    const bool trans = tb == CblasTrans;
+#pragma omp parallel for schedule(static) if (nb > 1 && (size_t)N * K > 65536)
+    for (int jb = 0; jb < nb; jb++) {
+        int j0 = jb * 32, n = N - j0 < 32 ? N - j0 : 32;
+        gemm_direct_bf16_pack_b(Bp + (size_t)jb * K2 * 32, trans ? B + (size_t)j0 * ldb : B + j0, (size_t)ldb, trans,
+                                n, K);
+    }
+    int piece = piece_size(M, 0), pieces = (M + piece - 1) / piece;
+#pragma omp parallel for schedule(dynamic, 1) if (pieces > 1)
+    for (int i = 0; i < pieces; i++) {
+        int o = i * piece, len = M - o < piece ? M - o : piece;
+        if (!gemm_direct_bf16_nn_packed(len, N, K, A + (size_t)o * lda, (size_t)lda, Bp, C + (size_t)o * ldc,
+                                        (size_t)ldc, beta != 0.0f))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, len, N, K, 1.0f, A + (size_t)o * lda, lda, B, ldb, beta,
+                        C + (size_t)o * ldc, ldc);
+    }
+    free(Bp);
+    return true;
+}
+
 void rp_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
+    if (gemm_direct_bf16() && ta == CblasNoTrans && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && M > 0 &&
+        N > 0 && K > 0 && sgemm_bf16(tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
     int blas = rp_blas_single_begin();
     bool rows = M >= N;
     int n = rows ? M : N, piece = piece_size(n, (size_t)(rows ? N : M) * K);

@@ -1,6 +1,8 @@
 /* Matrix products without packing (see gemm_direct.h): AVX-512 register tiles. */
 #include "kernels/gemm_direct.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -15,6 +17,28 @@
 #endif
 
 bool gemm_direct_applies(void) { return GD_X86 && rp_simd_level() == RP_SIMD_AVX512; }
+
+/* 0: FP32 operands; 1: nn products round their operands to BF16 (gemm_direct_set_bf16). */
+static int bf16_mode;
+
+bool gemm_direct_bf16_supported(void)
+{
+#if GD_X86
+    __builtin_cpu_init();
+    return gemm_direct_applies() && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+bool gemm_direct_set_bf16(bool on)
+{
+    if (on && !gemm_direct_bf16_supported()) return false;
+    bf16_mode = on;
+    return true;
+}
+
+bool gemm_direct_bf16(void) { return bf16_mode && gemm_direct_applies(); }
 
 /* In 32 x 32 tiles (a tile's lines stay in L1 on both sides), tiles shared among the threads
  * when there are many: a forward of MobileNetV2 lays out 2.2 M weight floats this way. */
@@ -121,10 +145,176 @@ RP_TARGET_AVX512 static void tn_cols(int M, int K, const float *A, size_t lda, c
     GD_COLS(1, 1)
 }
 
+
+/* BF16 operands, FP32 sums (gemm_direct_set_bf16). VDPBF16PS multiplies pairs of BF16 values
+ * and adds both products to an FP32 lane: twice the multiply-adds of an FP32 FMA per
+ * instruction. A's rows and B's columns are rounded (to nearest even) into pairs along k, in
+ * buffers of this call: B (K, N) whole, per block of 32 columns as (K/2, 32) pairs; A by blocks
+ * of rows as (rows, K/2) pairs, each block converted once and read by every column block.
+ * Odd K pads the last pair with zeros. Each element of C is s = 0, then s = dpbf16(s, pair kp)
+ * for kp in order, C = s or C + s: the order depends on the shapes alone. */
+#define GD_BF_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+#define GD_BF_INLINE static inline __attribute__((always_inline)) GD_BF_TARGET
+#define GD_BF_ROW(i, g, j)                                                                 \
+    if (R > i) {                                                                           \
+        __m512bh av = (__m512bh)_mm512_set1_epi32((int)p##g[(j) * lda]);                   \
+        c##i##a = _mm512_dpbf16_ps(c##i##a, av, b0);                                       \
+        if (NV == 2) c##i##b = _mm512_dpbf16_ps(c##i##b, av, b1);                          \
+    }
+#define GD_BF_PTR(g) const uint32_t *p##g = R > 3 * (g) ? a + (size_t)3 * (g) * lda : a;
+
+/* R rows x NV vectors of C; a: the rows' pairs (stride lda pairs), b: the column block's
+ * pairs (32 per kp). */
+GD_BF_INLINE void tile_bf16(const int R, const int NV, int K2, const uint32_t *a, size_t lda, const uint32_t *b,
+                            float *c, size_t ldc, __mmask16 m, bool acc)
+{
+    const __m512 z = _mm512_setzero_ps();
+    GD_ROWS_0_11(GD_D) GD_ROWS_12_23(GD_D)
+    GD_BF_PTR(0) GD_BF_PTR(1) GD_BF_PTR(2) GD_BF_PTR(3) GD_BF_PTR(4) GD_BF_PTR(5) GD_BF_PTR(6) GD_BF_PTR(7)
+    for (int kp = 0; kp < K2; kp++, b += 32) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
+        __m512bh b1 = (__m512bh)(NV == 2 ? _mm512_loadu_si512(b + 16) : _mm512_setzero_si512());
+        GD_ROWS_0_11(GD_BF_ROW) GD_ROWS_12_23(GD_BF_ROW)
+        p0++, p1++, p2++, p3++, p4++, p5++, p6++, p7++;
+    }
+    GD_ROWS_0_11(GD_ST) GD_ROWS_12_23(GD_ST)
+}
+
+/* 16 floats from p (the first n of them; zeros past n) and the 16 after them -> 32 BF16 in order. */
+GD_BF_INLINE __m512i bf16_32(const float *p, int n)
+{
+    __m512 lo = _mm512_maskz_loadu_ps(tail_mask(n > 0 ? n : 0), p);
+    __m512 hi = _mm512_maskz_loadu_ps(tail_mask(n > 16 ? n - 16 : 0), p + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* Rows [0, M) of A (M, K) -> Ap (M, K2) pairs. */
+GD_BF_TARGET static void pack_a_bf16(uint32_t *Ap, int K2, const float *A, size_t lda, int M, int K)
+{
+    for (int i = 0; i < M; i++) {
+        const float *r = A + (size_t)i * lda;
+        uint16_t *o = (uint16_t *)(void *)(Ap + (size_t)i * K2);
+        for (int k = 0; k < 2 * K2; k += 32) {
+            int n = 2 * K2 - k < 32 ? 2 * K2 - k : 32; /* halves to write (even) */
+            __m512i v = bf16_32(r + k, K - k < n ? K - k : n);
+            _mm512_mask_storeu_epi16(o + k, n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1), v);
+        }
+    }
+}
+
+/* B (K, N) -> Bp: column block jb's pairs at Bp + jb K2 32, (B(2kp, j), B(2kp+1, j)) per lane j;
+ * zeros past N and K. B(k, j) = B[k ldb + j], or B[j ldb + k] when trans (weights (N, K) read
+ * as their transpose, one column at a time). */
+GD_BF_TARGET static void pack_b_bf16(uint32_t *Bp, int K2, const float *B, size_t ldb, bool trans, int N, int K)
+{
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                           22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    if (trans) { /* column j of the block is row j of B: its k pairs are adjacent floats */
+        for (int j0 = 0; j0 < N; j0 += 32)
+            for (int jj = 0; jj < 32; jj++) {
+                uint32_t *o = Bp + (size_t)(j0 / 32) * K2 * 32 + jj;
+                if (j0 + jj >= N) {
+                    for (int kp = 0; kp < K2; kp++) o[(size_t)kp * 32] = 0;
+                    continue;
+                }
+                const float *r = B + (size_t)(j0 + jj) * ldb;
+                for (int k = 0; k < 2 * K2; k += 32) {
+                    uint32_t w[16];
+                    _mm512_storeu_si512(w, bf16_32(r + k, K - k < 32 ? K - k : 32));
+                    for (int q = 0; q < 16 && k / 2 + q < K2; q++) o[(size_t)(k / 2 + q) * 32] = w[q];
+                }
+            }
+        return;
+    }
+    for (int j0 = 0; j0 < N; j0 += 32)
+        for (int kp = 0; kp < K2; kp++) {
+            uint32_t *o = Bp + ((size_t)(j0 / 32) * K2 + kp) * 32;
+            bool two = 2 * kp + 1 < K;
+            const float *r0 = B + (size_t)(2 * kp) * ldb + j0, *r1 = two ? r0 + ldb : r0;
+            for (int h = 0; h < 32; h += 16) {
+                int n = N - j0 - h;
+                __mmask16 m = tail_mask(n > 0 ? n : 0);
+                __m512 lo = _mm512_maskz_loadu_ps(m, r0 + h);
+                __m512 hi = two ? _mm512_maskz_loadu_ps(m, r1 + h) : _mm512_setzero_ps();
+                __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* lo's 16, then hi's 16 */
+                _mm512_storeu_si512(o + h, _mm512_permutexvar_epi16(inter, v));
+            }
+        }
+}
+
+#define GD_BF_TILES(R, NV)                                                                 \
+    for (; i + (R) <= mb; i += (R))                                                        \
+        tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)(i0 + i) * ldc + j0, ldc, m, acc);
+
+GD_BF_TARGET static void nn_bf16(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                 size_t ldc, bool acc, uint32_t *Ap, int MB)
+{
+    const int K2 = (K + 1) / 2;
+    for (int i0 = 0; i0 < M; i0 += MB) {
+        int mb = M - i0 < MB ? M - i0 : MB;
+        pack_a_bf16(Ap, K2, A + (size_t)i0 * lda, lda, mb, K);
+        for (int j0 = 0; j0 < N; j0 += 32) {
+            const uint32_t *bp = Bp + (size_t)(j0 / 32) * K2 * 32;
+            int nn = N - j0 < 32 ? N - j0 : 32, i = 0;
+            if (nn > 16) {
+                __mmask16 m = tail_mask(nn - 16);
+                GD_BF_TILES(12, 2) GD_BF_TILES(4, 2) GD_BF_TILES(1, 2)
+            } else {
+                __mmask16 m = tail_mask(nn);
+                GD_BF_TILES(24, 1) GD_BF_TILES(4, 1) GD_BF_TILES(1, 1)
+            }
+        }
+    }
+}
+
+size_t gemm_direct_bf16_b_words(int N, int K) { return (size_t)(N + 31) / 32 * 32 * (size_t)((K + 1) / 2); }
+
+void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K)
+{
+    RP_ASSERT(gemm_direct_bf16_supported() && N >= 0 && K >= 0);
+    pack_b_bf16(Bp, (K + 1) / 2, B, ldb, trans, N, K);
+}
+
+/* A's pairs in blocks of rows that stay in L2 (128 KB), from malloc: glibc serves a thread's
+ * repeated blocks of one size from its arena. */
+bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                size_t ldc, bool acc)
+{
+    RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K > 0);
+    if (M == 0 || N == 0) return true;
+    const size_t K2 = (size_t)(K + 1) / 2;
+    int MB = (int)(((size_t)1 << 15) / K2) / 24 * 24;
+    if (MB < 24) MB = 24;
+    if (MB > M) MB = M;
+    uint32_t *Ap = malloc((size_t)MB * K2 * sizeof *Ap);
+    if (!Ap) return false;
+    nn_bf16(M, N, K, A, lda, Bp, C, ldc, acc, Ap, MB);
+    free(Ap);
+    return true;
+}
+
+/* The BF16 product when it is on; false: take the FP32 one. B is packed on every call (callers
+ * whose B serves many calls pack it once: rp_sgemm). Without memory for the buffers the
+ * product runs in FP32, exact where BF16 would round, rather than stopping a run. */
+static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                        size_t ldc, bool acc)
+{
+    /* every nn product, however few its rows: a caller's split of M among threads must not
+     * change which rows round their operands */
+    if (!gemm_direct_bf16() || M == 0 || N == 0 || K == 0) return false;
+    uint32_t *Bp = malloc(gemm_direct_bf16_b_words(N, K) * sizeof *Bp);
+    if (!Bp) return false;
+    pack_b_bf16(Bp, (K + 1) / 2, B, ldb, false, N, K);
+    bool done = gemm_direct_bf16_nn_packed(M, N, K, A, lda, Bp, C, ldc, acc);
+    free(Bp);
+    return done;
+}
+
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc)
 {
     RP_ASSERT(gemm_direct_applies() && M >= 0 && N >= 0 && K >= 0);
+    if (try_nn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
     /* rows in blocks whose A (MB x K) stays in L2 while every column block reads it */
     int MB = (int)(((size_t)1 << 16) / (K > 0 ? (size_t)K : 1)) / 24 * 24;
     if (MB < 24) MB = 24;
@@ -151,6 +341,22 @@ void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float
 }
 
 #else /* not x86-64 GCC: gemm_direct_applies() is false and callers take cblas_sgemm */
+
+size_t gemm_direct_bf16_b_words(int N, int K) { return (size_t)(N + 31) / 32 * 32 * (size_t)((K + 1) / 2); }
+
+void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K)
+{
+    (void)Bp, (void)B, (void)ldb, (void)trans, (void)N, (void)K;
+    RP_ASSERT(!"gemm_direct_bf16_pack_b without AVX512_BF16");
+}
+
+bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                size_t ldc, bool acc)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)C, (void)ldc, (void)acc;
+    RP_ASSERT(!"gemm_direct_bf16_nn_packed without AVX512_BF16");
+    return false;
+}
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc)

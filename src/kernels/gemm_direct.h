@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GEMM_DIRECT_KB 512 /* tn: steps of k per block */
 
@@ -34,6 +35,25 @@ void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float
                     size_t ldc, bool acc);
 void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc);
+
+/* BF16 operands (process-wide, off by default; rp_set_precision): gemm_direct_nn rounds A and B
+ * to BF16 (nearest even) and sums their products in FP32 with VDPBF16PS, twice the FP32 rate, on
+ * CPUs with AVX512_BF16, for products of 48 or more rows (fewer keep FP32). Every element of C
+ * is then the FP32 sum, pair of k by pair in order, of the rounded operands' products: still a
+ * function of the shapes alone. gemm_direct_tn (the weight gradients) stays FP32.
+ * gemm_direct_set_bf16(true) returns false, changing nothing, where the CPU or the forced SIMD
+ * level lacks it. */
+bool gemm_direct_bf16_supported(void);
+bool gemm_direct_set_bf16(bool on);
+bool gemm_direct_bf16(void); /* whether nn products take BF16 now */
+/* The BF16 product in two parts, for a B that serves many calls (rp_sgemm's pieces): B's pairs
+ * (gemm_direct_bf16_b_words of them; B (K, N), or its transpose stored (N, K) when trans),
+ * then C (M, N) = [C +] A B from them. The same bits as gemm_direct_nn with BF16 on.
+ * gemm_direct_bf16_nn_packed returns false, C untouched, without memory for A's pairs. */
+size_t gemm_direct_bf16_b_words(int N, int K);
+void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K);
+bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                size_t ldc, bool acc);
 
 /* Bt (K, N) = B^T for B (N, K): weights (OC, K) laid out as the nn product's B. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K);
