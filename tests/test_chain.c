@@ -150,7 +150,7 @@ static void reference_backward(float *dx, const float *dy, float **outs, const c
     free(t), free(g), free(work);
 }
 
-static void check_chain(const chain_case *cc)
+static void check_chain(const chain_case *cc, bool levels)
 {
     chain_data d;
     make_chain(cc, &d, 700);
@@ -192,7 +192,7 @@ static void check_chain(const chain_case *cc)
      * the same bits (masks included); the other kernels: the same results to rounding */
     rp_simd top = rp_simd_level();
     bool direct = gemm_direct_applies();
-    for (int l = RP_SIMD_PORTABLE; l <= (int)top; l++) {
+    for (int l = levels ? RP_SIMD_PORTABLE : (int)top; l <= (int)top; l++) {
         rp_simd_force((rp_simd)l);
         memset(m2, 0x5A, nm);
         chain_forward(y2, x, &d.c, B, scratch, 2, m2);
@@ -222,7 +222,18 @@ static void check_chain(const chain_case *cc)
 static void test_chain_kernel(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) check_chain(&CASES[i]);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) check_chain(&CASES[i], true);
+}
+
+/* The same with BF16 products (where the CPU has them; else reported as skipped): the chains'
+ * own weight pairs against the units' kernels (the slots path's pairs), which round the same
+ * operands: as close as in FP32. Only at the top level: below it nothing takes BF16. */
+static void test_chain_kernel_bf16(void **state)
+{
+    (void)state;
+    if (!gemm_direct_set_bf16(true)) skip();
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) check_chain(&CASES[i], false);
+    assert_true(gemm_direct_set_bf16(false));
 }
 
 /* Tiles: one sample for MobileNetV2's widest early block at 64x64 (its intermediates fill a
@@ -357,6 +368,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_kernel),
+        cmocka_unit_test(test_chain_kernel_bf16),
         cmocka_unit_test(test_chain_tiles),
         cmocka_unit_test(test_chain_models),
     };

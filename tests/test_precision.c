@@ -7,7 +7,8 @@
  *    and smallcnn (Winograd and im2col convs, linear layers) evaluated in BF16 are as close to
  *    FP32 as rounding the input to BF16's precision brings them, within a factor of 3 (and not
  *    equal: the products did round), with the same predictions
- *    on inputs that FP32 separates clearly; the results do not depend on the thread count; one
+ *    on inputs that FP32 separates clearly; the results do not depend on the thread count or on
+ *    whether evaluation runs chains or layer by layer (the same bits); one
  *    training step has FP32's loss and (smallcnn) moves every weight as FP32's step does, to
  *    within 10% of the step. */
 #include <math.h>
@@ -62,6 +63,36 @@ static float *logits(rp_ctx *ctx, rp_model *m, const float *x, int K, rp_precisi
     return out;
 }
 
+/* The input gradient (OWNED) of sum_b logit[b][b % K] in evaluation mode, as an attack takes it,
+ * at precision p, with or without chains. */
+static float *input_grad(rp_ctx *ctx, rp_model *m, const float *x, int K, size_t X, rp_precision p, bool chains)
+{
+    set_precision(ctx, p);
+    assert_int_equal(rp_model_set_plan_options(ctx, m, chains ? 0u : RP_PLAN_NO_CHAIN), RP_OK);
+    float *dl = calloc((size_t)B * K, sizeof *dl), *dx = malloc(B * X * sizeof *dx);
+    for (int b = 0; b < B; b++) dl[(size_t)b * K + b % K] = 1.0f;
+    assert_non_null(rp_model_forward(m, x, B, false));
+    rp_model_backward(m, dl, dx, RP_GRAD_INPUT);
+    assert_int_equal(rp_model_set_plan_options(ctx, m, 0), RP_OK);
+    set_precision(ctx, RP_PRECISION_FP32);
+    free(dl);
+    return dx;
+}
+
+static double max_abs(const float *a, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
 static void check_eval(rp_ctx *ctx, const rp_model_config *c)
 {
     rp_model *m = mtu_create(ctx, c);
@@ -79,6 +110,12 @@ static void check_eval(rp_ctx *ctx, const rp_model_config *c)
     float *f32 = logits(ctx, m, x, K, RP_PRECISION_FP32, 2), *b16 = logits(ctx, m, x, K, RP_PRECISION_BF16, 2);
     float *b16_1 = logits(ctx, m, x, K, RP_PRECISION_BF16, 1);
     if (memcmp(b16, b16_1, (size_t)B * K * sizeof *b16)) fail_msg("%s: BF16 logits differ with 1 and 2 threads", c->arch);
+    /* layer by layer (the slots path and rp_sgemm, weights packed per layer) as in chains (per
+     * chain): the same products, the same bits */
+    assert_int_equal(rp_model_set_plan_options(ctx, m, RP_PLAN_NO_CHAIN), RP_OK);
+    float *plain = logits(ctx, m, x, K, RP_PRECISION_BF16, 2);
+    assert_int_equal(rp_model_set_plan_options(ctx, m, 0), RP_OK);
+    if (memcmp(b16, plain, (size_t)B * K * sizeof *b16)) fail_msg("%s: BF16 logits differ without chains", c->arch);
     /* the yardstick: FP32's logits when every input is scaled by 1 +- 2^-9 (signs at random),
      * the relative rounding error of BF16 (measured: BF16's error is 0.8x that on
      * MobileNetV2, whose batch norms amplify, and 1.5x on smallcnn) */
@@ -93,6 +130,24 @@ static void check_eval(rp_ctx *ctx, const rp_model_config *c)
         fail_msg("%s: BF16 logits off by %g; rounding the input alone moves them %g (largest logit %g)", c->arch,
                  diff, yard, scale);
     if (!(diff > 1e-5 * scale)) fail_msg("%s: BF16 logits within %g of FP32's: no product rounded", c->arch, diff);
+    /* the input gradient (the backward's dx products), through chains (their own packing) and
+     * layer by layer, likewise (in FP32 the two differ by 0.2% of the largest element on
+     * MobileNetV2, so no bits are compared). A loose check: an untrained deep network's input
+     * gradient is nearly as sensitive as its training step (the yardstick is 35% of the largest
+     * element on smallcnn, 80% on MobileNetV2); test_chain.c holds the chains' BF16 input
+     * gradients to 1e-5 of the units' own, and test_gemm_direct.c the products to FP32 sums. */
+    float *g32 = input_grad(ctx, m, x, K, X, RP_PRECISION_FP32, true);
+    float *g16 = input_grad(ctx, m, x, K, X, RP_PRECISION_BF16, true);
+    float *g16p = input_grad(ctx, m, x, K, X, RP_PRECISION_BF16, false);
+    float *gp = input_grad(ctx, m, xp, K, X, RP_PRECISION_FP32, true);
+    double gy = max_diff(gp, g32, B * X), gmax = max_abs(g32, B * X);
+    for (int k = 0; k < 2; k++) {
+        double gd = max_diff(k ? g16p : g16, g32, B * X);
+        if (!(gd <= 3.0 * gy && gd > 1e-5 * gmax))
+            fail_msg("%s: BF16 input gradient (%s) off by %g; rounding the input alone moves it %g (largest %g)",
+                     c->arch, k ? "layer by layer" : "chains", gd, gy, gmax);
+    }
+    free(g32), free(g16), free(g16p), free(gp);
     for (int b = 0; b < B; b++) { /* same prediction where FP32's top two are apart */
         const float *l32 = f32 + (size_t)b * K, *l16 = b16 + (size_t)b * K;
         int t32 = 0, t16 = 0;
@@ -104,7 +159,7 @@ static void check_eval(rp_ctx *ctx, const rp_model_config *c)
             fail_msg("%s: example %d predicted %d in BF16, %d in FP32 (margin %g)", c->arch, b, t16, t32,
                      l32[t32] - second);
     }
-    free(f32), free(b16), free(b16_1), free(pert), free(x), free(xp);
+    free(f32), free(b16), free(b16_1), free(plain), free(pert), free(x), free(xp);
     rp_model_destroy(m);
 }
 

@@ -32,12 +32,20 @@ bool chain_unit_applies(const conv2d_shape *s)
 }
 
 /* Weights reordered once per call for the row kernels: depthwise (K*K, C), direct (taps, OC),
- * pointwise (C, OC) for gemm_direct_nn's forward. */
+ * pointwise (C, OC) for gemm_direct_nn's forward, or with BF16 products their pairs for the
+ * forward or the input gradient (gemm_direct_bf16_pack_b; room for either at any precision,
+ * which may change between passes). */
 static size_t wt_floats(const chain_unit *u)
 {
-    size_t kk = (size_t)u->s.K * u->s.K;
+    size_t kk = (size_t)u->s.K * u->s.K, n = kk * u->s.C * u->s.OC;
     int kind = kind_of(u);
-    return kind == UNIT_DEPTHWISE ? kk * u->s.C : kk * u->s.C * u->s.OC;
+    if (kind == UNIT_DEPTHWISE) return kk * u->s.C;
+    if (kind == UNIT_POINTWISE) {
+        size_t f = gemm_direct_bf16_b_words(u->s.OC, u->s.C), b = gemm_direct_bf16_b_words(u->s.C, u->s.OC);
+        n = n > f ? n : f;
+        n = n > b ? n : b;
+    }
+    return n;
 }
 
 /* Column floats of one sample for a direct unit's input gradient (conv2d_dx_sample). */
@@ -122,9 +130,11 @@ size_t chain_scratch_floats(const conv_chain *c, int B, int threads)
 }
 
 /* Pointers into the shared part: wt[k] (depthwise and direct units; pointwise units in a
- * forward with gemm_direct) and k1[k]. */
+ * forward with gemm_direct), bp[k] (pointwise units with BF16 products: B's pairs for the pass;
+ * else NULL) and k1[k]. */
 typedef struct chain_shared {
     const float *wt[CHAIN_MAX];
+    const uint32_t *bp[CHAIN_MAX];
     const float *k1[CHAIN_MAX];
     bool direct; /* pointwise units through gemm_direct, else cblas_sgemm */
 } chain_shared;
@@ -132,12 +142,22 @@ typedef struct chain_shared {
 static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
 {
     chain_shared sh = {.direct = gemm_direct_applies()};
+    const bool bf16 = sh.direct && gemm_direct_bf16();
     float *p = scratch;
     for (int k = 0; k < c->n; k++) {
         const chain_unit *u = &c->u[k];
-        if (kind_of(u) == UNIT_DEPTHWISE) dwconv2d_fast_weights(p, u->w, &u->s);
-        else if (kind_of(u) == UNIT_DIRECT) conv2d_direct_weights(p, u->w, &u->s);
-        else if (sh.direct && !k1) gemm_direct_transpose(p, u->w, u->s.OC, u->s.C);
+        const int C = u->s.C, OC = u->s.OC;
+        if (kind_of(u) == UNIT_DEPTHWISE) {
+            dwconv2d_fast_weights(p, u->w, &u->s);
+        } else if (kind_of(u) == UNIT_DIRECT) {
+            conv2d_direct_weights(p, u->w, &u->s);
+        } else if (bf16) { /* forward: B (C, OC) = w^T; input gradient: B (OC, C) = w */
+            uint32_t *bp = (uint32_t *)(void *)p;
+            gemm_direct_bf16_pack_b_threads(bp, u->w, (size_t)C, !k1, k1 ? C : OC, k1 ? OC : C);
+            sh.bp[k] = bp;
+        } else if (sh.direct && !k1) {
+            gemm_direct_transpose(p, u->w, OC, C);
+        }
         sh.wt[k] = p;
         p += align16(wt_floats(u));
         if (k1) batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC);
@@ -148,7 +168,8 @@ static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
 }
 
 /* Unit k on nb samples: out = act(bn(conv(in))). */
-static void unit_forward(float *out, const float *in, const chain_unit *u, const float *wt, bool direct, int nb)
+static void unit_forward(float *out, const float *in, const chain_unit *u, const float *wt, const uint32_t *bp,
+                         bool direct, int nb)
 {
     conv2d_shape s = u->s;
     s.B = nb;
@@ -165,7 +186,9 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
         for (size_t r = 0; r < rows; r++) memcpy(out + r * s.OC, u->b, (size_t)s.OC * sizeof *out);
     else if (!direct)
         memset(out, 0, rows * s.OC * sizeof *out);
-    if (direct)
+    if (bp)
+        gemm_direct_bf16_nn_packed((int)rows, s.OC, s.C, in, (size_t)s.C, bp, out, (size_t)s.OC, u->b != NULL);
+    else if (direct)
         gemm_direct_nn((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, s.OC, s.C, 1.0f, in, s.C, u->w, s.C, 1.0f,
@@ -195,13 +218,13 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
     for (int k = 0; k < c->n - 1; k++) {
         const chain_unit *u = &c->u[k];
         float *out = bf->g[k % 2];
-        unit_forward(out, in, u, sh->wt[k], sh->direct, nb);
+        unit_forward(out, in, u, sh->wt[k], sh->bp[k], sh->direct, nb);
         if (masks)
             act_mask_pack(mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW, u->s.OC, u->act);
         in = out;
     }
     int last = c->n - 1;
-    unit_forward(y, in, &c->u[last], sh->wt[last], sh->direct, nb);
+    unit_forward(y, in, &c->u[last], sh->wt[last], sh->bp[last], sh->direct, nb);
     if (c->residual) {
         size_t n = (size_t)nb * out_floats(&c->u[last]);
         for (size_t i = 0; i < n; i++) y[i] = y[i] + x[i]; /* the add node's a + b */
@@ -244,6 +267,7 @@ void chain_forward(float *y, const float *x, const conv_chain *c, int B, float *
  * batch norm's evaluation backward (masked by the activation's bits, unless it has none) into
  * t, then the conv's input gradient. */
 static void unit_backward(float *dxk, const float *g, const chain_unit *u, const uint8_t *bits, const float *wt,
+                          const uint32_t *bp,
                           const float *k1, float *t, float *cols, bool direct, int nb, bool acc)
 {
     conv2d_shape s = u->s;
@@ -260,7 +284,9 @@ static void unit_backward(float *dxk, const float *g, const chain_unit *u, const
             conv2d_dx_sample(dxk + i * in_floats(u), t + i * out_floats(u), u->w, &s, cols, acc);
         return;
     }
-    if (direct)
+    if (bp)
+        gemm_direct_bf16_nn_packed((int)rows, s.C, s.OC, t, (size_t)s.OC, bp, dxk, (size_t)s.C, acc);
+    else if (direct)
         gemm_direct_nn((int)rows, s.C, s.OC, t, (size_t)s.OC, u->w, (size_t)s.C, dxk, (size_t)s.C, acc);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, s.C, s.OC, 1.0f, t, s.OC, u->w, s.C,
@@ -274,7 +300,8 @@ static void tile_backward(float *dx, const float *dy, const conv_chain *c, const
     for (int k = c->n - 1; k >= 0; k--) {
         float *out = k == 0 ? dx : bf->g[1];
         const uint8_t *bits = k < c->n - 1 ? mask_at(c, (uint8_t *)masks, B, k, b0) : NULL;
-        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->k1[k], bf->g[0], bf->cols, sh->direct, nb, k == 0 && acc);
+        unit_backward(out, g, &c->u[k], bits, sh->wt[k], sh->bp[k], sh->k1[k], bf->g[0], bf->cols, sh->direct, nb,
+                      k == 0 && acc);
         g = out;
     }
     if (c->residual) {

@@ -89,10 +89,32 @@ static const float *slot_matrix(float *cols, const float *x, const conv2d_shape 
     return cols;
 }
 
+/* Words of the weights' BF16 pairs (one group): for the forward (kkc, OC) or the input
+ * gradient (OC, kkc), room for either at any precision (it may change between passes). */
+static size_t bf16_b_words(const conv2d_shape *s)
+{
+    if (s->groups != 1) return 0;
+    int kkc = s->K * s->K * s->C;
+    size_t f = gemm_direct_bf16_b_words(s->OC, kkc), b = gemm_direct_bf16_b_words(kkc, s->OC);
+    return f > b ? f : b;
+}
+
+/* BF16 pairs of the weights, packed by the threads into the scratch's last bf16_b_words(s)
+ * when gemm_direct runs with BF16 products on a one-group conv (forward: B = w^T; input gradient:
+ * B = w); else NULL. */
+static const uint32_t *bf16_b(const conv2d_shape *s, const float *w, float *scratch, bool forward)
+{
+    if (s->groups != 1 || !gemm_direct_applies() || !gemm_direct_bf16()) return NULL;
+    int kkc = s->K * s->K * s->C;
+    uint32_t *bp = (uint32_t *)(void *)(scratch + conv2d_slots_scratch_floats(s) - bf16_b_words(s));
+    gemm_direct_bf16_pack_b_threads(bp, w, (size_t)kkc, forward, forward ? s->OC : kkc, forward ? kkc : s->OC);
+    return bp;
+}
+
 size_t conv2d_slots_scratch_floats(const conv2d_shape *s)
 {
     size_t kkc = (size_t)s->K * s->K * (s->C / s->groups);
-    return (size_t)s->slots * (slot_cols(s) + (size_t)s->OC * kkc);
+    return (size_t)s->slots * (slot_cols(s) + (size_t)s->OC * kkc) + bf16_b_words(s);
 }
 
 /* cols (OH*OW, K*K*ICg) of sample xb (H, W, C), group g: row (oh, ow), column (kh, kw, ic),
@@ -169,7 +191,8 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
      * backward keeps its weight-gradient partials */
     const bool direct = gemm_direct_applies();
     float *wt = scratch + (size_t)s->slots * slot_cols(s);
-    for (int g = 0; direct && g < s->groups; g++)
+    const uint32_t *bp = bf16_b(s, w, scratch, true);
+    for (int g = 0; direct && !bp && g < s->groups; g++)
         gemm_direct_transpose(wt + (size_t)g * OCg * kkc, w + (size_t)g * OCg * kkc, OCg, (int)kkc);
     int blas = rp_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1)
@@ -190,7 +213,10 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
             for (int g = 0; g < s->groups; g++) {
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 /* yc[:, g*OCg:] (rows, OCg) += m (rows, kkc) x w_g^T (kkc, OCg) */
-                if (direct)
+                if (bp)
+                    gemm_direct_bf16_nn_packed((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, bp, yc, (size_t)s->OC,
+                                               b != NULL);
+                else if (direct)
                     gemm_direct_nn((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, wt + (size_t)g * OCg * kkc,
                                    (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL);
                 else
@@ -216,7 +242,7 @@ void conv2d_block_epilogue(float *y, const conv2d_shape *s, int bs, int nb, cons
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */
 static void slot_backward(float *dx, float *part, const float *dy, const float *x, const float *w,
-                          const conv2d_shape *s, float *cols, int sl, rp_simd simd, bool acc)
+                          const uint32_t *bp, const conv2d_shape *s, float *cols, int sl, rp_simd simd, bool acc)
 {
     const int ICg = s->C / s->groups, OCg = s->OC / s->groups;
     const size_t ohow = (size_t)s->OH * s->OW, kkc = (size_t)s->K * s->K * ICg;
@@ -243,13 +269,17 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
                                 s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
             }
             float *dxg = dx ? dx + (size_t)bs * xn + (size_t)g * ICg : NULL;
-            if (dx && pointwise && direct) /* dx_g (rows, ICg) (+)= dy_g (rows, OCg) x w_g (OCg, ICg) */
+            if (dx && pointwise && bp)
+                gemm_direct_bf16_nn_packed(rows, ICg, OCg, dyg, (size_t)s->OC, bp, dxg, (size_t)s->C, acc);
+            else if (dx && pointwise && direct) /* dx_g (rows, ICg) (+)= dy_g (rows, OCg) x w_g (OCg, ICg) */
                 gemm_direct_nn(rows, ICg, OCg, dyg, (size_t)s->OC, wg, (size_t)ICg, dxg, (size_t)s->C, acc);
             else if (dx && pointwise)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg, s->OC,
                             wg, ICg, 1.0f, dxg, s->C);
             else if (dx) { /* dcols (rows, kkc) = dy_g (rows, OCg) x w_g (OCg, kkc); dx += col2im */
-                if (direct)
+                if (bp)
+                    gemm_direct_bf16_nn_packed(rows, (int)kkc, OCg, dyg, (size_t)s->OC, bp, cols, kkc, false);
+                else if (direct)
                     gemm_direct_nn(rows, (int)kkc, OCg, dyg, (size_t)s->OC, wg, kkc, cols, kkc, false);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
@@ -293,11 +323,12 @@ void conv2d_slots_backward(float *dx, float *dw, float *db, const float *dy, con
     }
     if (!dx && !dw) return;
     float *parts = scratch + (size_t)s->slots * slot_cols(s);
+    const uint32_t *bp = dx ? bf16_b(s, w, scratch, false) : NULL;
     rp_simd simd = rp_simd_level();
     int blas = rp_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++)
-        slot_backward(dx, dw ? parts + (size_t)sl * nw : NULL, dy, x, w, s,
+        slot_backward(dx, dw ? parts + (size_t)sl * nw : NULL, dy, x, w, bp, s,
                       scratch + (size_t)sl * slot_cols(s), sl, simd, acc);
     rp_blas_single_end(blas);
     if (!dw) return;
@@ -460,8 +491,11 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
     RP_ASSERT(s->groups == 1 && !conv2d_is_pointwise(s));
     const int kkc = s->K * s->K * s->C, rows = s->OH * s->OW;
     if (!acc) memset(dxb, 0, (size_t)s->H * s->W * s->C * sizeof *dxb);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, kkc, s->OC, 1.0f, dyb, s->OC, w, kkc, 0.0f, cols,
-                kkc);
+    if (gemm_direct_bf16()) /* the products the slots path's input gradient makes (BF16 pairs) */
+        gemm_direct_nn(rows, kkc, s->OC, dyb, (size_t)s->OC, w, (size_t)kkc, cols, (size_t)kkc, false);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, kkc, s->OC, 1.0f, dyb, s->OC, w, kkc, 0.0f,
+                    cols, kkc);
     RP_SIMD_CALL(rp_simd_level(), scatter_cols, (dxb, cols, s));
 }
 

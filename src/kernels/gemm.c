@@ -27,28 +27,19 @@ static int piece_size(int n, size_t shared)
  * (op(A) = A, alpha 1, beta 0 or 1: every forward and dx product of the convolutions and linear
  * layers that come here) takes gemm_direct's BF16 kernel: B's pairs packed once, shared by the
  * threads in blocks of 32 columns, then pieces of A's rows. Weight gradients (op(A) = A^T) stay
- * FP32. A piece without memory for its pairs runs in FP32. false: not taken. */
+ * FP32. false (not taken: FP32) without memory for B's pairs. */
 static bool sgemm_bf16(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        float beta, float *C, int ldc)
 {
     uint32_t *Bp = malloc(gemm_direct_bf16_b_words(N, K) * sizeof *Bp);
     if (!Bp) return false;
-    const int K2 = (K + 1) / 2, nb = (N + 31) / 32;
-    const bool trans = tb == CblasTrans;
-#pragma omp parallel for schedule(static) if (nb > 1 && (size_t)N * K > 65536)
-    for (int jb = 0; jb < nb; jb++) {
-        int j0 = jb * 32, n = N - j0 < 32 ? N - j0 : 32;
-        gemm_direct_bf16_pack_b(Bp + (size_t)jb * K2 * 32, trans ? B + (size_t)j0 * ldb : B + j0, (size_t)ldb, trans,
-                                n, K);
-    }
+    gemm_direct_bf16_pack_b_threads(Bp, B, (size_t)ldb, tb == CblasTrans, N, K);
     int piece = piece_size(M, 0), pieces = (M + piece - 1) / piece;
 #pragma omp parallel for schedule(dynamic, 1) if (pieces > 1)
     for (int i = 0; i < pieces; i++) {
         int o = i * piece, len = M - o < piece ? M - o : piece;
-        if (!gemm_direct_bf16_nn_packed(len, N, K, A + (size_t)o * lda, (size_t)lda, Bp, C + (size_t)o * ldc,
-                                        (size_t)ldc, beta != 0.0f))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, len, N, K, 1.0f, A + (size_t)o * lda, lda, B, ldb, beta,
-                        C + (size_t)o * ldc, ldc);
+        gemm_direct_bf16_nn_packed(len, N, K, A + (size_t)o * lda, (size_t)lda, Bp, C + (size_t)o * ldc, (size_t)ldc,
+                                   beta != 0.0f);
     }
     free(Bp);
     return true;

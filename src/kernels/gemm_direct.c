@@ -275,27 +275,44 @@ void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool tran
     pack_b_bf16(Bp, (K + 1) / 2, B, ldb, trans, N, K);
 }
 
-/* A's pairs in blocks of rows that stay in L2 (128 KB), from malloc: glibc serves a thread's
- * repeated blocks of one size from its arena. */
-bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K)
+{
+    RP_ASSERT(gemm_direct_bf16_supported() && N >= 0 && K >= 0);
+    const int K2 = (K + 1) / 2, nb = (N + 31) / 32;
+#pragma omp parallel for schedule(static) if (nb > 1 && (size_t)N * K > 65536)
+    for (int jb = 0; jb < nb; jb++) {
+        int j0 = jb * 32;
+        pack_b_bf16(Bp + (size_t)jb * K2 * 32, K2, trans ? B + (size_t)j0 * ldb : B + j0, ldb, trans,
+                    N - j0 < 32 ? N - j0 : 32, K);
+    }
+}
+
+/* A's pairs in blocks of rows on the stack (48 KB: 24 rows up to K = 1024, 12 up to 2048, which
+ * every conv here fits; wider K in blocks of 12 rows from malloc). */
+enum { GD_BF_STACK_WORDS = 12288 };
+
+void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc)
 {
     RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K > 0);
-    if (M == 0 || N == 0) return true;
+    if (M == 0 || N == 0) return;
     const size_t K2 = (size_t)(K + 1) / 2;
-    int MB = (int)(((size_t)1 << 15) / K2) / 24 * 24;
-    if (MB < 24) MB = 24;
+    uint32_t stack[GD_BF_STACK_WORDS], *Ap = stack;
+    int MB = (int)(GD_BF_STACK_WORDS / K2);
+    MB = MB >= 24 ? MB / 24 * 24 : MB / 12 * 12; /* whole tiles */
+    if (MB < 12) {
+        MB = 12;
+        Ap = malloc((size_t)MB * K2 * sizeof *Ap);
+        RP_ASSERT(Ap); /* K > 2048 only: no conv or linear layer of the model zoo */
+    }
     if (MB > M) MB = M;
-    uint32_t *Ap = malloc((size_t)MB * K2 * sizeof *Ap);
-    if (!Ap) return false;
     nn_bf16(M, N, K, A, lda, Bp, C, ldc, acc, Ap, MB);
-    free(Ap);
-    return true;
+    if (Ap != stack) free(Ap);
 }
 
 /* The BF16 product when it is on; false: take the FP32 one. B is packed on every call (callers
- * whose B serves many calls pack it once: rp_sgemm). Without memory for the buffers the
- * product runs in FP32, exact where BF16 would round, rather than stopping a run. */
+ * whose B serves many calls pack it once: rp_sgemm, chains, the slots path). Without memory for
+ * B's pairs the product runs in FP32, exact where BF16 would round, rather than stopping a run. */
 static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                         size_t ldc, bool acc)
 {
@@ -305,9 +322,9 @@ static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const f
     uint32_t *Bp = malloc(gemm_direct_bf16_b_words(N, K) * sizeof *Bp);
     if (!Bp) return false;
     pack_b_bf16(Bp, (K + 1) / 2, B, ldb, false, N, K);
-    bool done = gemm_direct_bf16_nn_packed(M, N, K, A, lda, Bp, C, ldc, acc);
+    gemm_direct_bf16_nn_packed(M, N, K, A, lda, Bp, C, ldc, acc);
     free(Bp);
-    return done;
+    return true;
 }
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
@@ -350,12 +367,16 @@ void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool tran
     RP_ASSERT(!"gemm_direct_bf16_pack_b without AVX512_BF16");
 }
 
-bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K)
+{
+    gemm_direct_bf16_pack_b(Bp, B, ldb, trans, N, K);
+}
+
+void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc)
 {
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)C, (void)ldc, (void)acc;
     RP_ASSERT(!"gemm_direct_bf16_nn_packed without AVX512_BF16");
-    return false;
 }
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,

@@ -46,13 +46,15 @@ void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float
 bool gemm_direct_bf16_supported(void);
 bool gemm_direct_set_bf16(bool on);
 bool gemm_direct_bf16(void); /* whether nn products take BF16 now */
-/* The BF16 product in two parts, for a B that serves many calls (rp_sgemm's pieces): B's pairs
- * (gemm_direct_bf16_b_words of them; B (K, N), or its transpose stored (N, K) when trans),
- * then C (M, N) = [C +] A B from them. The same bits as gemm_direct_nn with BF16 on.
- * gemm_direct_bf16_nn_packed returns false, C untouched, without memory for A's pairs. */
+/* The BF16 product in two parts, for a B that serves many calls (rp_sgemm's pieces, a chain's
+ * or the slots path's blocks of samples): B's pairs (gemm_direct_bf16_b_words of them; B (K, N),
+ * or its transpose stored (N, K) when trans: weights (OC, C) as the forward's B), packed by one
+ * thread or (_threads, outside parallel regions) shared by the OpenMP threads; then C (M, N) =
+ * [C +] A B from them. The same bits as gemm_direct_nn with BF16 on. */
 size_t gemm_direct_bf16_b_words(int N, int K);
 void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K);
-bool gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K);
+void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc);
 
 /* Bt (K, N) = B^T for B (N, K): weights (OC, K) laid out as the nn product's B. */
