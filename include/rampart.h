@@ -79,15 +79,16 @@ const char *rp_simd_info(void);
  * convolutions with at least 16 channels in and out run (Winograd F(2x2, 3x3) with gemm_direct,
  * else im2col + GEMM). A pure function of the CPU's features and $RAMPART_SIMD. */
 const char *rp_kernel_info(void);
-/* The precision of the convolutions' matrix products, process-wide like rp_set_threads (set it
- * before work starts, not while another thread runs a model). RP_PRECISION_FP32 (the default):
- * FP32 operands. RP_PRECISION_BF16: the products that make outputs and input gradients
- * (forward, attacks' and backward's dx) round their operands to BF16 and sum in FP32 (AVX512_BF16,
- * twice the FP32 multiply-add rate); weight gradients, weights, optimiser state, batch norms,
- * depthwise convs and everything else stay FP32, as PyTorch's
- * torch.set_float32_matmul_precision("medium") does for matrix products. Results stay
- * deterministic and independent of the thread count, but not equal to FP32's. RP_ERR_ARG where
- * this CPU (or $RAMPART_SIMD) lacks AVX-512 with BF16, changing nothing. */
+/* The precision of the convolutions' and linear layers' matrix products, process-wide like
+ * rp_set_threads (set it before work starts, not while another thread runs a model).
+ * RP_PRECISION_FP32 (the default): FP32 operands. RP_PRECISION_BF16: their products — outputs,
+ * input gradients (attacks' too) and weight gradients — round both operands to BF16 and sum in
+ * FP32 (AVX512_BF16, twice the FP32 multiply-add rate), as PyTorch's
+ * torch.set_float32_matmul_precision("medium") does for matrix products; the moments behind the
+ * training fold's batch-norm statistics, weights, optimiser state, batch norms, depthwise convs
+ * and every element-wise pass stay FP32. Results stay deterministic and independent of the
+ * thread count, but not equal to FP32's. RP_ERR_ARG where this CPU (or $RAMPART_SIMD) lacks
+ * AVX-512 with BF16, changing nothing. */
 typedef enum rp_precision { RP_PRECISION_FP32 = 0, RP_PRECISION_BF16 = 1 } rp_precision;
 rp_status rp_set_precision(rp_ctx *ctx, rp_precision precision);
 rp_precision rp_get_precision(void);

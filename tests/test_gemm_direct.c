@@ -12,7 +12,8 @@
  *    as skipped): against double sums of the operands rounded to BF16 (nearest even), within
  *    FP32 summation error, and measurably apart from the FP32 product (the rounding happened);
  *    split calls give the same bits; NaN and infinities pass through; switching it on fails
- *    where the SIMD level lacks it. */
+ *    where the SIMD level lacks it; the weight gradients' A^T B form (gemm_direct_bf16_tn)
+ *    likewise, over several blocks of k. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,50 @@ static void test_gemm_direct_bf16(void **state)
             /* BF16 keeps 8 bits of mantissa: the rounding moves some element by far more than
              * FP32 summation could (2^-9 relative per operand) */
             if (d.K >= 7 && !(apart > 1e-4)) fail_msg("bf16 case %zu: within %g of the FP32 product: not rounded", t, apart);
+        }
+        free(f32), free(got), free(split);
+        release(&d);
+    }
+    /* the weight gradients' form, A^T B in blocks of GEMM_DIRECT_KB (K 1100: three blocks, the
+     * last odd): within FP32 summation error of the rounded operands' sums, apart from FP32's,
+     * the same bits for split calls */
+    static const gd_case TN[] = {{16, 96, 1100}, {96, 16, 777}, {50, 33, 64}, {130, 40, 3}, {7, 300, 1}};
+    for (size_t t = 0; t < sizeof TN / sizeof TN[0]; t++) {
+        gd_data d;
+        make(&d, &TN[t], 600 + 10 * t);
+        size_t nc = (size_t)d.M * d.ldc;
+        float *f32 = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float)), *split = malloc(nc * sizeof(float));
+        for (int acc = 0; acc < 2; acc++) {
+            memcpy(f32, d.C0, nc * sizeof(float));
+            run(f32, &d, true, acc, 0, d.M, 0, d.N);
+            memcpy(got, d.C0, nc * sizeof(float));
+            assert_true(gemm_direct_bf16_tn(d.M, d.N, d.K, d.At, d.lda_tn, d.B, d.ldb, got, d.ldc, acc));
+            memcpy(split, d.C0, nc * sizeof(float));
+            int mh = d.M / 2, nh = d.N / 2;
+            assert_true(gemm_direct_bf16_tn(mh, nh, d.K, d.At, d.lda_tn, d.B, d.ldb, split, d.ldc, acc));
+            assert_true(gemm_direct_bf16_tn(mh, d.N - nh, d.K, d.At, d.lda_tn, d.B + nh, d.ldb, split + nh, d.ldc, acc));
+            assert_true(gemm_direct_bf16_tn(d.M - mh, d.N, d.K, d.At + mh, d.lda_tn, d.B, d.ldb,
+                                            split + (size_t)mh * d.ldc, d.ldc, acc));
+            if (memcmp(split, got, nc * sizeof(float))) fail_msg("bf16 tn case %zu acc %d: split calls give other bits", t, acc);
+            double apart = 0.0;
+            for (int i = 0; i < d.M; i++)
+                for (int j = 0; j < (int)d.ldc; j++) {
+                    size_t o = (size_t)i * d.ldc + j;
+                    if (j >= d.N) {
+                        if (memcmp(&got[o], &d.C0[o], sizeof(float))) fail_msg("bf16 tn case %zu: padding written", t);
+                        continue;
+                    }
+                    double r = acc ? d.C0[o] : 0.0, mag = fabs(r);
+                    for (int k = 0; k < d.K; k++) {
+                        double p = (double)bf16_round(a_at(&d, true, i, k)) * bf16_round(d.B[(size_t)k * d.ldb + j]);
+                        r += p, mag += fabs(p);
+                    }
+                    if (fabs(r - got[o]) > (GEMM_DIRECT_KB / 2 + d.K / GEMM_DIRECT_KB + 3) * 6e-8 * mag + 1e-30)
+                        fail_msg("bf16 tn case %zu acc %d: element (%d, %d) is %.9g, the rounded operands' sum %.9g", t,
+                                 acc, i, j, got[o], r);
+                    if (mag > 0) apart = fmax(apart, fabs(got[o] - f32[o]) / mag);
+                }
+            if (d.K >= 7 && !(apart > 1e-4)) fail_msg("bf16 tn case %zu: within %g of the FP32 product", t, apart);
         }
         free(f32), free(got), free(split);
         release(&d);

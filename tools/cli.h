@@ -37,8 +37,8 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
  * CPU cannot, each error on one line. */
 #define CLI_PRECISION_FLAG(dest)                                                                 \
     {"--precision", CLI_STRING, dest, "fp32",                                                    \
-     "matrix products of the convolutions: fp32, or bf16 (BF16 operands, FP32 sums; AVX512_BF16 " \
-     "CPUs; weight gradients and everything else stay FP32)"}
+     "matrix products of the convolutions and linear layers: fp32, or bf16 (BF16 operands, FP32 " \
+     "sums, on AVX512_BF16 CPUs; weights, batch norms, depthwise convs and the rest stay FP32)"}
 int cli_set_precision(const char *cmd, const char *value);
 
 /* Print "rampart CMD: message" from the context and return CLI_EXIT_FAIL. */

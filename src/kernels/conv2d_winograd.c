@@ -312,7 +312,7 @@ static void product_nn(int M, int N, int K, const float *A, const float *B, floa
 /* C (M, N) (+)= A^T B, A stored (K, M), B (K, N). */
 static void product_tn(int M, int N, int K, const float *A, const float *B, float *C, bool acc)
 {
-    gemm_direct_tn(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc);
+    gemm_direct_tn_weights(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc);
 }
 
 static void slot_range(int B, int slots, int sl, int *b0, int *b1)

@@ -26,8 +26,8 @@ static int piece_size(int n, size_t shared)
 /* With BF16 products on (gemm_direct_set_bf16), a product that makes outputs or input gradients
  * (op(A) = A, alpha 1, beta 0 or 1: every forward and dx product of the convolutions and linear
  * layers that come here) takes gemm_direct's BF16 kernel: B's pairs packed once, shared by the
- * threads in blocks of 32 columns, then pieces of A's rows. Weight gradients (op(A) = A^T) stay
- * FP32. false (not taken: FP32) without memory for B's pairs. */
+ * threads in blocks of 32 columns, then pieces of A's rows (weight gradients: sgemm_bf16_tn
+ * below). false (not taken: FP32) without memory for B's pairs. */
 static bool sgemm_bf16(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        float beta, float *C, int ldc)
 {
@@ -45,9 +45,33 @@ static bool sgemm_bf16(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, 
     return true;
 }
 
+/* The weight gradients' products (op(A) = A^T, op(B) = B, alpha 1, beta 0 or 1) with BF16 on:
+ * gemm_direct_bf16_tn per piece (each packs its own blocks of pairs); a piece without memory
+ * for them runs in FP32. */
+static void sgemm_bf16_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                          float *C, int ldc)
+{
+    bool rows = M >= N;
+    int n = rows ? M : N, piece = piece_size(n, (size_t)(rows ? N : M) * K), pieces = (n + piece - 1) / piece;
+#pragma omp parallel for schedule(dynamic, 1) if (pieces > 1)
+    for (int i = 0; i < pieces; i++) {
+        int o = i * piece, len = n - o < piece ? n - o : piece;
+        const float *a = rows ? A + o : A, *b = rows ? B : B + o;
+        float *c = rows ? C + (size_t)o * ldc : C + o;
+        int m = rows ? len : M, nn = rows ? N : len;
+        if (!gemm_direct_bf16_tn(m, nn, K, a, (size_t)lda, b, (size_t)ldb, c, (size_t)ldc, beta != 0.0f))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nn, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
 void rp_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
+    if (gemm_direct_bf16() && ta == CblasTrans && tb == CblasNoTrans && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) &&
+        M > 0 && N > 0 && K > 0) {
+        sgemm_bf16_tn(M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (gemm_direct_bf16() && ta == CblasNoTrans && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && M > 0 &&
         N > 0 && K > 0 && sgemm_bf16(tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
         return;

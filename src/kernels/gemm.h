@@ -5,8 +5,9 @@
  * the OpenMP threads. The pieces depend on the shape alone and every element of C comes
  * from one call over the whole K, so results do not depend on the thread count. Call it
  * outside OpenMP parallel regions (inside one, call cblas_sgemm directly: OpenBLAS is held
- * at one thread, see blas.h). With BF16 products on (gemm_direct.h), op(A) = A products with
- * alpha 1 and beta 0 or 1 round their operands to BF16 and run gemm_direct's BF16 kernel. */
+ * at one thread, see blas.h). With BF16 products on (gemm_direct.h), products with alpha 1,
+ * beta 0 or 1 and op(A) = A (outputs, input gradients) or op(A) = A^T, op(B) = B (weight
+ * gradients) round their operands to BF16 and run gemm_direct's BF16 kernels. */
 #ifndef RP_KERNELS_GEMM_H
 #define RP_KERNELS_GEMM_H
 

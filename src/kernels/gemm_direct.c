@@ -148,11 +148,13 @@ RP_TARGET_AVX512 static void tn_cols(int M, int K, const float *A, size_t lda, c
 
 /* BF16 operands, FP32 sums (gemm_direct_set_bf16). VDPBF16PS multiplies pairs of BF16 values
  * and adds both products to an FP32 lane: twice the multiply-adds of an FP32 FMA per
- * instruction. A's rows and B's columns are rounded (to nearest even) into pairs along k, in
- * buffers of this call: B (K, N) whole, per block of 32 columns as (K/2, 32) pairs; A by blocks
- * of rows as (rows, K/2) pairs, each block converted once and read by every column block.
- * Odd K pads the last pair with zeros. Each element of C is s = 0, then s = dpbf16(s, pair kp)
- * for kp in order, C = s or C + s: the order depends on the shapes alone. */
+ * instruction. A's rows and B's columns are rounded (to nearest even) into pairs along k: B
+ * (K, N) per block of 32 columns as (K/2, 32) pairs, by the caller once per pass or by the call;
+ * A by blocks of rows as (rows, K/2) pairs on the stack, each block converted once and read by
+ * every column block. Odd K pads the last pair with zeros. Each element of C is s = 0, then
+ * s = dpbf16(s, pair kp) for kp in order, C = s or C + s: the order depends on the shapes alone.
+ * The tn form (weight gradients) does the same per block of GEMM_DIRECT_KB steps of k, as
+ * gemm_direct_tn, with A^T's pairs gathered from two rows of A at a time. */
 #define GD_BF_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
 #define GD_BF_INLINE static inline __attribute__((always_inline)) GD_BF_TARGET
 #define GD_BF_ROW(i, g, j)                                                                 \
@@ -178,6 +180,14 @@ GD_BF_INLINE void tile_bf16(const int R, const int NV, int K2, const uint32_t *a
         p0++, p1++, p2++, p3++, p4++, p5++, p6++, p7++;
     }
     GD_ROWS_0_11(GD_ST) GD_ROWS_12_23(GD_ST)
+}
+
+/* Lane j of the result: (lo[j], hi[j]) rounded to BF16, as one pair. */
+GD_BF_INLINE __m512i bf16_pairs(__m512 lo, __m512 hi)
+{
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                           22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)); /* lo's 16, hi's 16: paired */
 }
 
 /* 16 floats from p (the first n of them; zeros past n) and the 16 after them -> 32 BF16 in order. */
@@ -207,8 +217,6 @@ GD_BF_TARGET static void pack_a_bf16(uint32_t *Ap, int K2, const float *A, size_
  * as their transpose, one column at a time). */
 GD_BF_TARGET static void pack_b_bf16(uint32_t *Bp, int K2, const float *B, size_t ldb, bool trans, int N, int K)
 {
-    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                           22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     if (trans) { /* column j of the block is row j of B: its k pairs are adjacent floats */
         for (int j0 = 0; j0 < N; j0 += 32)
             for (int jj = 0; jj < 32; jj++) {
@@ -236,15 +244,33 @@ GD_BF_TARGET static void pack_b_bf16(uint32_t *Bp, int K2, const float *B, size_
                 __mmask16 m = tail_mask(n > 0 ? n : 0);
                 __m512 lo = _mm512_maskz_loadu_ps(m, r0 + h);
                 __m512 hi = two ? _mm512_maskz_loadu_ps(m, r1 + h) : _mm512_setzero_ps();
-                __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); /* lo's 16, then hi's 16 */
-                _mm512_storeu_si512(o + h, _mm512_permutexvar_epi16(inter, v));
+                _mm512_storeu_si512(o + h, bf16_pairs(lo, hi));
             }
         }
 }
 
+#define pack_b_bf16_all(Bp, K2, B, ldb, N, K) pack_b_bf16(Bp, K2, B, ldb, false, N, K)
+
 #define GD_BF_TILES(R, NV)                                                                 \
     for (; i + (R) <= mb; i += (R))                                                        \
-        tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)(i0 + i) * ldc + j0, ldc, m, acc);
+        tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)i * ldc + j0, ldc, m, acc);
+
+/* C (mb, N) (+)= the rows' pairs Ap (mb, K2) x B's pairs Bp, every column block. */
+GD_BF_TARGET static void tiles_bf16(int mb, int N, int K2, const uint32_t *Ap, const uint32_t *Bp, float *C,
+                                    size_t ldc, bool acc)
+{
+    for (int j0 = 0; j0 < N; j0 += 32) {
+        const uint32_t *bp = Bp + (size_t)(j0 / 32) * K2 * 32;
+        int nn = N - j0 < 32 ? N - j0 : 32, i = 0;
+        if (nn > 16) {
+            __mmask16 m = tail_mask(nn - 16);
+            GD_BF_TILES(12, 2) GD_BF_TILES(4, 2) GD_BF_TILES(1, 2)
+        } else {
+            __mmask16 m = tail_mask(nn);
+            GD_BF_TILES(24, 1) GD_BF_TILES(4, 1) GD_BF_TILES(1, 1)
+        }
+    }
+}
 
 GD_BF_TARGET static void nn_bf16(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                  size_t ldc, bool acc, uint32_t *Ap, int MB)
@@ -253,16 +279,38 @@ GD_BF_TARGET static void nn_bf16(int M, int N, int K, const float *A, size_t lda
     for (int i0 = 0; i0 < M; i0 += MB) {
         int mb = M - i0 < MB ? M - i0 : MB;
         pack_a_bf16(Ap, K2, A + (size_t)i0 * lda, lda, mb, K);
-        for (int j0 = 0; j0 < N; j0 += 32) {
-            const uint32_t *bp = Bp + (size_t)(j0 / 32) * K2 * 32;
-            int nn = N - j0 < 32 ? N - j0 : 32, i = 0;
-            if (nn > 16) {
-                __mmask16 m = tail_mask(nn - 16);
-                GD_BF_TILES(12, 2) GD_BF_TILES(4, 2) GD_BF_TILES(1, 2)
-            } else {
-                __mmask16 m = tail_mask(nn);
-                GD_BF_TILES(24, 1) GD_BF_TILES(4, 1) GD_BF_TILES(1, 1)
-            }
+        tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc);
+    }
+}
+
+/* Columns [0, M) of A^T for A stored (K, M) -> Ap (M, K2) pairs (A(2kp, i), A(2kp+1, i)):
+ * two rows of A at a time, 16 columns interleaved per vector, scattered to the rows of Ap. */
+GD_BF_TARGET static void pack_at_bf16(uint32_t *Ap, int K2, const float *A, size_t lda, int M, int K)
+{
+    for (int kp = 0; kp < K2; kp++) {
+        bool two = 2 * kp + 1 < K;
+        const float *r0 = A + (size_t)(2 * kp) * lda, *r1 = two ? r0 + lda : r0;
+        for (int i = 0; i < M; i += 16) {
+            __mmask16 m = tail_mask(M - i);
+            __m512 lo = _mm512_maskz_loadu_ps(m, r0 + i);
+            __m512 hi = two ? _mm512_maskz_loadu_ps(m, r1 + i) : _mm512_setzero_ps();
+            uint32_t w[16];
+            _mm512_storeu_si512(w, bf16_pairs(lo, hi));
+            for (int l = 0; l < 16 && i + l < M; l++) Ap[(size_t)(i + l) * K2 + kp] = w[l];
+        }
+    }
+}
+
+GD_BF_TARGET static void tn_bf16(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
+                                 float *C, size_t ldc, bool acc, uint32_t *Bp, uint32_t *Ap, int MB)
+{
+    for (int k0 = 0; k0 < K; k0 += GEMM_DIRECT_KB) {
+        const int kb = K - k0 < GEMM_DIRECT_KB ? K - k0 : GEMM_DIRECT_KB, K2 = (kb + 1) / 2;
+        pack_b_bf16_all(Bp, K2, B + (size_t)k0 * ldb, ldb, N, kb);
+        for (int i0 = 0; i0 < M; i0 += MB) {
+            int mb = M - i0 < MB ? M - i0 : MB;
+            pack_at_bf16(Ap, K2, A + (size_t)k0 * lda + i0, lda, mb, kb);
+            tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc || k0 > 0);
         }
     }
 }
@@ -327,6 +375,33 @@ static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const f
     return true;
 }
 
+bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                         size_t ldc, bool acc)
+{
+    RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K >= 0);
+    if (M == 0 || N == 0) return true;
+    if (K == 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
+        return true;
+    }
+    const int K2 = GEMM_DIRECT_KB / 2;
+    int MB = GD_BF_STACK_WORDS / K2 / 24 * 24;
+    if (MB > M) MB = M;
+    uint32_t Ap[GD_BF_STACK_WORDS], *Bp = malloc(gemm_direct_bf16_b_words(N, GEMM_DIRECT_KB) * sizeof *Bp);
+    if (!Bp) return false;
+    tn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc, Bp, Ap, MB);
+    free(Bp);
+    return true;
+}
+
+void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                            size_t ldc, bool acc)
+{
+    if (gemm_direct_bf16() && gemm_direct_bf16_tn(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
+    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc)
 {
@@ -377,6 +452,40 @@ void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda,
 {
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)C, (void)ldc, (void)acc;
     RP_ASSERT(!"gemm_direct_bf16_nn_packed without AVX512_BF16");
+}
+
+bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                         size_t ldc, bool acc)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc;
+    RP_ASSERT(!"gemm_direct_bf16_tn without AVX512_BF16");
+    return false;
+}
+
+void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                            size_t ldc, bool acc)
+{
+    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                         size_t ldc, bool acc)
+{
+    RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K >= 0);
+    if (M == 0 || N == 0) return true;
+    if (K == 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
+        return true;
+    }
+    const int K2 = GEMM_DIRECT_KB / 2;
+    int MB = GD_BF_STACK_WORDS / K2 / 24 * 24;
+    if (MB > M) MB = M;
+    uint32_t Ap[GD_BF_STACK_WORDS], *Bp = malloc(gemm_direct_bf16_b_words(N, GEMM_DIRECT_KB) * sizeof *Bp);
+    if (!Bp) return false;
+    tn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc, Bp, Ap, MB);
+    free(Bp);
+    return true;
 }
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,

@@ -40,7 +40,8 @@ void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float
  * to BF16 (nearest even) and sums their products in FP32 with VDPBF16PS, twice the FP32 rate, on
  * CPUs with AVX512_BF16, for products of 48 or more rows (fewer keep FP32). Every element of C
  * is then the FP32 sum, pair of k by pair in order, of the rounded operands' products: still a
- * function of the shapes alone. gemm_direct_tn (the weight gradients) stays FP32.
+ * function of the shapes alone. gemm_direct_tn stays FP32 (gemm_direct_bf16_tn below is its
+ * BF16 form, taken by the weight gradients' callers).
  * gemm_direct_set_bf16(true) returns false, changing nothing, where the CPU or the forced SIMD
  * level lacks it. */
 bool gemm_direct_bf16_supported(void);
@@ -56,6 +57,17 @@ void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool tran
 void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K);
 void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc);
+/* gemm_direct_tn's product with BF16 operands, for the weight gradients when BF16 products are
+ * on (callers ask for it: the covariances of the training fold's statistics stay FP32): A^T's
+ * and B's pairs along k, in gemm_direct_tn's blocks of GEMM_DIRECT_KB steps, each block's FP32
+ * sum added to C. The order depends on the shapes alone. false, C untouched, without memory for
+ * a block of B's pairs. */
+bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                         size_t ldc, bool acc);
+/* A weight gradient's product: gemm_direct_bf16_tn when BF16 products are on (FP32 without
+ * memory for it), else gemm_direct_tn. */
+void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                            size_t ldc, bool acc);
 
 /* Bt (K, N) = B^T for B (N, K): weights (OC, K) laid out as the nn product's B. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K);
