@@ -468,26 +468,6 @@ void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, con
     gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
-bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                         size_t ldc, bool acc)
-{
-    RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K >= 0);
-    if (M == 0 || N == 0) return true;
-    if (K == 0) {
-        if (!acc)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
-        return true;
-    }
-    const int K2 = GEMM_DIRECT_KB / 2;
-    int MB = GD_BF_STACK_WORDS / K2 / 24 * 24;
-    if (MB > M) MB = M;
-    uint32_t Ap[GD_BF_STACK_WORDS], *Bp = malloc(gemm_direct_bf16_b_words(N, GEMM_DIRECT_KB) * sizeof *Bp);
-    if (!Bp) return false;
-    tn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc, Bp, Ap, MB);
-    free(Bp);
-    return true;
-}
-
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc)
 {
