@@ -360,8 +360,9 @@ static int train(const train_opts *o, rp_ctx *ctx, rp_dataset *train, rp_dataset
         goto done;
     }
     if (cli_main_rank())
-        fprintf(stderr, "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads, %s products\n",
-            o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads, o->precision);
+        fprintf(stderr,
+                "rampart train: %s on %d images %dx%dx%d, %d classes, %zu parameters, %s, %d threads, %s products\n",
+                o->model, n, H, W, C, K, rp_model_num_params(m), o->objective, o->threads, o->precision);
     double t_all = cli_now();
     for (int epoch = pos.epoch; epoch <= o->epochs; epoch++) {
         if (pos.batch == 0) { /* a fresh epoch (a resumed one has had its start) */

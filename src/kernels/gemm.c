@@ -2,7 +2,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
 #include <stdlib.h>
 
 #include "kernels/blas.h"
