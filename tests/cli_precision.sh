@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # --precision through the CLI: an unknown value or a CPU without AVX512_BF16 (here forced by
 # RAMPART_SIMD=avx2) is one clear line and a non-zero exit in every command that has the flag;
-# where the CPU has it (else reported as not run), a BF16 training run reaches FP32's accuracy
-# within a point on a small set, names its precision in the log, the JSON run line and the
+# where the CPU has it (else reported as not run), a BF16 training run learns as the FP32 one
+# does (within 3 points on a small set), names its precision in the log, the JSON run line and the
 # checkpoint's metadata, is deterministic, and its checkpoint evaluates in either precision.
 set -uo pipefail
 bin=${RAMPART_BIN:?}
@@ -57,7 +57,9 @@ echo "accuracy: fp32-trained $a32 (bf16 eval $a32e), bf16-trained $a16 (bf16 eva
 /usr/bin/python3 -c "
 import sys; a32, a16, a16e, a32e = map(float, sys.argv[1:])
 assert a32 > 0.75, 'fp32 model did not learn'
-assert abs(a16 - a32) <= 0.01, f'bf16 training {a16} vs fp32 {a32}'
+# 2 epochs on 6,000 images: seeds 5-8 in FP32 gave 77.0-81.0%, so rounding may move a run
+# as far; measured here at seed 5: FP32 78.7, BF16 79.25
+assert a16 > 0.75 and abs(a16 - a32) <= 0.03, f'bf16 training {a16} vs fp32 {a32}'
 assert abs(a16e - a16) <= 0.005 and abs(a32e - a32) <= 0.005, 'bf16 evaluation moved accuracy'
 " "$a32" "$a16" "$a16e" "$a32e" || fail "BF16 accuracy"
 echo "$fails failed"
