@@ -119,16 +119,26 @@ static size_t work_floats(const conv2d_shape *s)
 static size_t weight_floats(const conv2d_shape *s) { return (slot_mode(s) ? (size_t)s->slots + 1 : 1) * wsize(s); }
 static size_t zeros_floats(const conv2d_shape *s) { return (size_t)(s->C > s->OC ? s->C : s->OC); }
 
+/* U's 16 matrices as BF16 pairs (gemm_direct_bf16_pack_b), for either pass's orientation: room
+ * for them at any precision (it may change between passes). */
+static size_t bf16_u_words(const conv2d_shape *s)
+{
+    size_t f = gemm_direct_bf16_b_words(s->OC, s->C), b = gemm_direct_bf16_b_words(s->C, s->OC);
+    return 16 * (f > b ? f : b);
+}
+
 size_t conv2d_winograd_scratch_floats(const conv2d_shape *s)
 {
-    return work_floats(s) + weight_floats(s) + 9 * (size_t)s->C * s->OC + zeros_floats(s);
+    return work_floats(s) + weight_floats(s) + 9 * (size_t)s->C * s->OC + zeros_floats(s) + bf16_u_words(s);
 }
 
 /* The scratch's parts: work (the blocks' or chunk's transforms), U (the transformed weights),
  * parts (the weight gradient's sums: after U in slot mode, U itself in batch mode, used once U is
- * done with), X (9 C OC: the weights or their gradient as (tap, C, OC)), zeros. */
+ * done with), X (9 C OC: the weights or their gradient as (tap, C, OC)), zeros, bp (U's BF16
+ * pairs when BF16 products are on). */
 typedef struct wino_scratch {
     float *work, *U, *parts, *X, *zeros;
+    uint32_t *bp;
 } wino_scratch;
 
 static wino_scratch carve(float *scratch, const conv2d_shape *s)
@@ -139,6 +149,7 @@ static wino_scratch carve(float *scratch, const conv2d_shape *s)
     w.X = w.U + weight_floats(s);
     w.zeros = w.X + 9 * (size_t)s->C * s->OC;
     memset(w.zeros, 0, zeros_floats(s) * sizeof *w.zeros);
+    w.bp = (uint32_t *)(void *)(w.zeros + zeros_floats(s));
     return w;
 }
 
@@ -303,10 +314,34 @@ static void weights_transform(float *U, float *X, const float *w, int OC, int C,
 
 /* Products --------------------------------------------------------------------------------- */
 
-/* C (M, N) = A (M, K) B (K, N), all dense. */
-static void product_nn(int M, int N, int K, const float *A, const float *B, float *C)
+/* The 16 products' weights for a pass (p->C in, p->OC out): U (16, C, OC) as it is, or with BF16
+ * products on its pairs, packed here once (into bp) for every block's products to read. */
+typedef struct wino_u {
+    const float *U;
+    const uint32_t *bp; /* NULL: FP32 */
+    size_t words;       /* one matrix's pairs */
+} wino_u;
+
+static wino_u prepare_u(const float *U, uint32_t *bp, const wino_pass *p)
 {
-    gemm_direct_nn(M, N, K, A, (size_t)K, B, (size_t)N, C, (size_t)N, false);
+    wino_u u = {.U = U};
+    if (!gemm_direct_bf16()) return u;
+    u.words = gemm_direct_bf16_b_words(p->OC, p->C);
+    for (int k = 0; k < 16; k++)
+        gemm_direct_bf16_pack_b_threads(bp + k * u.words, U + (size_t)k * p->C * p->OC, (size_t)p->OC, false, p->OC,
+                                        p->C);
+    u.bp = bp;
+    return u;
+}
+
+/* M (T, OC) = V (T, C) U_k (C, OC), position k's product. */
+static void product_nn(int T, const wino_pass *p, const float *V, const wino_u *u, int k, float *M)
+{
+    if (u->bp)
+        gemm_direct_bf16_nn_packed(T, p->OC, p->C, V, (size_t)p->C, u->bp + k * u->words, M, (size_t)p->OC, false);
+    else
+        gemm_direct_nn(T, p->OC, p->C, V, (size_t)p->C, u->U + (size_t)k * p->C * p->OC, (size_t)p->OC, M,
+                       (size_t)p->OC, false);
 }
 
 /* C (M, N) (+)= A^T B, A stored (K, M), B (K, N). */
@@ -356,7 +391,7 @@ static void transform_dy_sample(float *D, size_t T, size_t t0, const float *dy, 
 
 /* out = conv(in) (+ bias) through U, or out += conv(in) when acc; then the conv's epilogue e
  * (forward only; s is the conv's shape for it). */
-static void run_pass(float *out, const float *in, const float *U, const float *bias, const wino_pass *p,
+static void run_pass(float *out, const float *in, const wino_u *u, const float *bias, const wino_pass *p,
                      const conv2d_shape *s, float *work, const float *zeros, bool acc, const conv_epilogue *e)
 {
     const rp_simd simd = rp_simd_level();
@@ -373,9 +408,7 @@ static void run_pass(float *out, const float *in, const float *U, const float *b
                 size_t T = (size_t)nb * ts;
                 float *M = V + 16 * T * p->C;
                 for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, bs + i, zeros, simd);
-                for (int k = 0; k < 16; k++)
-                    product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC,
-                               M + k * T * p->OC);
+                for (int k = 0; k < 16; k++) product_nn((int)T, p, V + k * T * p->C, u, k, M + k * T * p->OC);
                 for (int i = 0; i < nb; i++) output_sample(out, M, T, i * ts, bias, p, bs + i, acc, simd);
                 if (e) conv2d_block_epilogue(out, s, bs, nb, e);
             }
@@ -389,8 +422,7 @@ static void run_pass(float *out, const float *in, const float *U, const float *b
 #pragma omp parallel for schedule(static)
             for (int i = 0; i < nb; i++) transform_sample(V, T, i * ts, in, p, c0 + i, zeros, simd);
 #pragma omp parallel for schedule(dynamic, 1)
-            for (int k = 0; k < 16; k++)
-                product_nn((int)T, p->OC, p->C, V + k * T * p->C, U + (size_t)k * p->C * p->OC, M + k * T * p->OC);
+            for (int k = 0; k < 16; k++) product_nn((int)T, p, V + k * T * p->C, u, k, M + k * T * p->OC);
 #pragma omp parallel for schedule(static)
             for (int i = 0; i < nb; i++) {
                 output_sample(out, M, T, i * ts, bias, p, c0 + i, acc, simd);
@@ -407,7 +439,8 @@ void conv2d_winograd_forward(float *y, const float *x, const float *w, const flo
     wino_scratch k = carve(scratch, s);
     weights_transform(k.U, k.X, w, s->OC, s->C, false);
     wino_pass p = forward_pass(s);
-    run_pass(y, x, k.U, b, &p, s, k.work, k.zeros, false, e);
+    wino_u u = prepare_u(k.U, k.bp, &p);
+    run_pass(y, x, &u, b, &p, s, k.work, k.zeros, false, e);
 }
 
 /* One row c of the weight gradient: x[t * ld + o] = (G^T P G)_t for o < OC, P's position k
@@ -512,7 +545,8 @@ void conv2d_winograd_backward(float *dx, float *dw, float *db, const float *dy, 
     if (dx) {
         weights_transform(k.U, k.X, w, s->OC, s->C, true);
         wino_pass p = input_grad_pass(s);
-        run_pass(dx, dy, k.U, NULL, &p, s, k.work, k.zeros, acc, NULL);
+        wino_u u = prepare_u(k.U, k.bp, &p);
+        run_pass(dx, dy, &u, NULL, &p, s, k.work, k.zeros, acc, NULL);
     }
     if (dw) {
         weight_grad_sums(k.parts, dy, x, s, k.work, k.zeros);
