@@ -40,7 +40,14 @@ size_t pwbn_work_doubles(size_t N, int C, int OC)
     return moments > backward ? moments : backward;
 }
 
-size_t pwbn_scratch_floats(int C, int OC) { return (size_t)2 * OC * C + (size_t)C * C + (size_t)C; }
+/* P, W1k, M, u, then W1k's and M's BF16 pairs (room for them at any precision: it may change
+ * between passes). */
+static size_t bf16_words(int C, int OC) { return gemm_direct_bf16_b_words(C, OC) + gemm_direct_bf16_b_words(C, C); }
+
+size_t pwbn_scratch_floats(int C, int OC)
+{
+    return (size_t)2 * OC * C + (size_t)C * C + (size_t)C + bf16_words(C, OC);
+}
 
 size_t pwbn_moment_floats(size_t N, int C) { return N * C + (size_t)moment_chunks(N) * C * C; }
 
@@ -156,12 +163,18 @@ static void product_gtx(float *P, const float *g, const float *x, size_t N, int 
 
 enum { DX_ROWS = 256 }; /* rows per block of the input gradient (fixed: the results ignore threads) */
 
-/* dx (+)= g W1k + x M + u, blocks of rows in parallel. */
+/* dx (+)= g W1k + x M + u, blocks of rows in parallel; with BF16 products W1k's and M's pairs
+ * are packed into bp once, for every block. */
 static void input_grad(float *dx, bool acc, const float *g, const float *x, const float *W1k, const float *M,
-                       const float *u, size_t N, int C, int OC)
+                       const float *u, size_t N, int C, int OC, uint32_t *bp)
 {
     const long blocks = (long)((N + DX_ROWS - 1) / DX_ROWS);
-    const bool direct = gemm_direct_applies();
+    const bool direct = gemm_direct_applies(), bf16 = direct && gemm_direct_bf16();
+    uint32_t *bw = bp, *bm = bp + gemm_direct_bf16_b_words(C, OC);
+    if (bf16) {
+        gemm_direct_bf16_pack_b_threads(bw, W1k, (size_t)C, false, C, OC);
+        gemm_direct_bf16_pack_b_threads(bm, M, (size_t)C, false, C, C);
+    }
     int blas = rp_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 4)
     for (long i = 0; i < blocks; i++) {
@@ -170,7 +183,10 @@ static void input_grad(float *dx, bool acc, const float *g, const float *x, cons
         float *d = dx + r0 * C;
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < C; c++) d[(size_t)r * C + c] = acc ? d[(size_t)r * C + c] + u[c] : u[c];
-        if (direct) {
+        if (bf16) {
+            gemm_direct_bf16_nn_packed(rows, C, OC, g + r0 * OC, (size_t)OC, bw, d, (size_t)C, true);
+            gemm_direct_bf16_nn_packed(rows, C, C, x + r0 * C, (size_t)C, bm, d, (size_t)C, true);
+        } else if (direct) {
             gemm_direct_nn(rows, C, OC, g + r0 * OC, (size_t)OC, W1k, (size_t)C, d, (size_t)C, true);
             gemm_direct_nn(rows, C, C, x + r0 * C, (size_t)C, M, (size_t)C, d, (size_t)C, true);
         } else {
@@ -245,5 +261,5 @@ void pwbn_backward(const pwbn_grads *d, float *g, const uint8_t *bits, const flo
         u[i] = (float)t;
     }
     for (size_t e = 0; e < (size_t)OC * C; e++) W1k[e] = (float)(k1[e / C] * w[e]);
-    input_grad(d->dx, d->acc_dx, g, x, W1k, M, u, N, C, OC);
+    input_grad(d->dx, d->acc_dx, g, x, W1k, M, u, N, C, OC, (uint32_t *)(void *)(u + C));
 }
