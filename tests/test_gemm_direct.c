@@ -148,10 +148,11 @@ static float bf16_round(float x)
 }
 
 /* Row counts across the 24/12/4/1 tiles and the row blocks (K 1100: blocks of 48 rows),
- * column tails, odd K (a zero-padded last pair). */
+ * column tails, odd K (a zero-padded last pair), K past the stack's blocks (2501: A's pairs
+ * from malloc). */
 static const gd_case BF_CASES[] = {
     {1, 1, 1},     {5, 3, 7},      {13, 17, 33},  {48, 24, 144}, {100, 96, 24}, {130, 40, 1100},
-    {61, 20, 2},   {97, 33, 320},  {29, 160, 96}, {200, 16, 960},
+    {61, 20, 2},   {97, 33, 320},  {29, 160, 96}, {200, 16, 960}, {30, 20, 2501},
 };
 
 static void test_gemm_direct_bf16(void **state)

@@ -359,8 +359,9 @@ void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda,
 }
 
 /* The BF16 product when it is on; false: take the FP32 one. B is packed on every call (callers
- * whose B serves many calls pack it once: rp_sgemm, chains, the slots path). Without memory for
- * B's pairs the product runs in FP32, exact where BF16 would round, rather than stopping a run. */
+ * whose B serves many calls pack it once: rp_sgemm, chains, the slots path, Winograd, the
+ * training fold). Without memory for B's pairs the product runs in FP32, exact where BF16 would
+ * round, rather than stopping a run. */
 static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                         size_t ldc, bool acc)
 {
