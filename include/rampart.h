@@ -334,6 +334,7 @@ rp_status rp_model_layer(rp_ctx *ctx, const rp_model *m, int i, rp_layer_info *o
 #define RP_PLAN_NO_FUSION 1u     /* every layer its own step */
 #define RP_PLAN_NO_CHAIN 2u      /* evaluation without chains of convs run as one kernel */
 #define RP_PLAN_NO_TRAIN_FOLD 4u /* training without the conv + batch-norm fold */
+#define RP_PLAN_NO_DW_BN 8u      /* training without the depthwise conv + batch-norm backward */
 rp_status rp_model_set_plan_options(rp_ctx *ctx, rp_model *m, unsigned options);
 unsigned rp_model_plan_options(const rp_model *m);
 

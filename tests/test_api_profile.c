@@ -29,8 +29,8 @@ static void test_plan_options(void **state)
     rp_ctx *ctx = rp_ctx_create(2);
     rp_model *m = make(ctx, "resnet18");
     assert_int_equal(rp_model_plan_options(m), 0u);
-    assert_int_equal(rp_model_set_plan_options(ctx, m, 8u), RP_ERR_ARG);
-    assert_non_null(strstr(rp_ctx_error(ctx), "unknown bits 0x8"));
+    assert_int_equal(rp_model_set_plan_options(ctx, m, 16u), RP_ERR_ARG);
+    assert_non_null(strstr(rp_ctx_error(ctx), "unknown bits 0x10"));
     assert_int_equal(rp_model_set_plan_options(ctx, NULL, 0u), RP_ERR_ARG);
     assert_non_null(strstr(rp_ctx_error(ctx), "no model"));
     assert_int_equal(rp_model_plan_options(m), 0u); /* a refused call changes nothing */
@@ -38,7 +38,7 @@ static void test_plan_options(void **state)
     float x[B * H * H * 3], ref[B * K];
     tu_fill_uniform(x, sizeof x / sizeof x[0], 0.0f, 1.0f, 4);
     static const unsigned OPTS[] = {0u, RP_PLAN_NO_FUSION, RP_PLAN_NO_CHAIN, RP_PLAN_NO_TRAIN_FOLD,
-                                    RP_PLAN_NO_CHAIN | RP_PLAN_NO_TRAIN_FOLD};
+                                    RP_PLAN_NO_DW_BN, RP_PLAN_NO_CHAIN | RP_PLAN_NO_TRAIN_FOLD | RP_PLAN_NO_DW_BN};
     for (int train = 0; train < 2; train++)
         for (size_t o = 0; o < sizeof OPTS / sizeof OPTS[0]; o++) {
             assert_int_equal(rp_model_set_plan_options(ctx, m, OPTS[o]), RP_OK);

@@ -483,6 +483,9 @@ static void test_depthwise_bitwise(void **state)
         {2, 5, 21, 32, 32, 3, 1, 1, 32, true},  /* rows of several 4-pixel groups and a remainder */
         {2, 6, 23, 16, 16, 3, 2, 1, 16, false}, /* the same at stride 2 */
         {2, 7, 9, 80, 80, 3, 1, 1, 80, true},   /* 5 blocks: weight-gradient groups of 3 and 2; pixel-major rows */
+        {19, 6, 5, 32, 32, 3, 1, 1, 32, false}, /* 16 chunks of samples, of 1 and 2 */
+        {35, 5, 6, 20, 20, 5, 2, 2, 20, true},  /* chunks of 2 and 3, a channel tail */
+        {1, 8, 8, 48, 48, 3, 1, 1, 48, false},  /* one chunk: threads split the channels */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const conv_case *c = &cases[k];
@@ -504,7 +507,7 @@ static void test_depthwise_bitwise(void **state)
         seed_grads(&ref, nx, nw, s.OC);
         dwconv2d_backward(ref.dx, ref.dw, ref.db, dy, x, w, &s, scratch);
         for (int l = 0; l < N_LEVELS; l++)
-            for (int t = 1; t <= 2; t++) {
+            for (int t = 1; t <= 3; t++) {
                 if (use_level(LEVELS[l]) != LEVELS[l]) continue;
                 omp_set_num_threads(t);
                 conv2d_forward(r.y, x, w, bias, &s, scratch, NULL);
@@ -519,6 +522,80 @@ static void test_depthwise_bitwise(void **state)
         conv_run_free(&ref); conv_run_free(&r);
         free(x); free(w); free(b); free(dy); free(scratch);
     }
+}
+
+/* The depthwise conv's backward that forms the batch norm's input gradient a tile at a time
+ * (dwconv2d_fast_backward_bn) against that gradient written by batchnorm_backward_dx and then
+ * dwconv2d_fast_backward: the same input and weight gradients, bit for bit, written and added,
+ * on 1-3 threads (chunks of 1-3 samples; fewer chunks than threads), at every SIMD level; and
+ * the shapes it takes. */
+static void test_depthwise_bn_bitwise(void **state)
+{
+    (void)state;
+    /* B, H (= W), C, stride */
+    static const int cases[][4] = {{5, 32, 16, 1}, {19, 32, 32, 1}, {3, 32, 64, 2}, {2, 16, 96, 1}, {35, 16, 64, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int B = cases[k][0], H = cases[k][1], C = cases[k][2];
+        conv2d_shape s = conv2d_shape_make(B, H, H, C, C, 3, cases[k][3], 1, C);
+        assert_true(dwconv2d_fast_bn_applies(&s));
+        size_t nx = (size_t)B * H * H * C, N = (size_t)B * s.OH * s.OW, ny = N * C, nw = (size_t)9 * C;
+        size_t nbits = N * act_mask_row_bytes(C);
+        float *x = floats(nx), *w = floats(nw), *y = floats(ny), *g = floats(ny), *gbn = floats(ny);
+        float *mean = floats((size_t)C), *invstd = floats((size_t)C), *gamma = floats((size_t)C);
+        float *dx[2] = {floats(nx), floats(nx)}, *dw[2] = {floats(nw), floats(nw)}, *dx0 = floats(nx);
+        uint8_t *bits = malloc(nbits);
+        double *work = malloc(batchnorm_work_doubles(C, (size_t)B) * sizeof *work);
+        float *scratch = floats(dwconv2d_fast_bn_scratch_floats(&s, 3) + dwconv2d_scratch_floats(&s));
+        tu_fill_uniform(x, nx, -1, 1, 300 + k);
+        tu_fill_uniform(w, nw, -1, 1, 301 + k);
+        tu_fill_uniform(y, ny, -2, 2, 302 + k);
+        tu_fill_uniform(g, ny, -1, 1, 303 + k);
+        tu_fill_uniform(mean, (size_t)C, -0.5f, 0.5f, 304 + k);
+        tu_fill_uniform(invstd, (size_t)C, 0.5f, 2, 305 + k);
+        tu_fill_uniform(gamma, (size_t)C, -2, 2, 306 + k);
+        tu_fill_uniform(dx0, nx, -1, 1, 307 + k);
+        for (size_t i = 0; i < nbits; i++) bits[i] = (uint8_t)(i * 2654435761u >> 13);
+        for (int l = 0; l < N_LEVELS; l++)
+            for (int t = 1; t <= 3; t++) {
+                if (use_level(LEVELS[l]) != LEVELS[l]) continue;
+                omp_set_num_threads(t);
+                batchnorm_grad_sums(work, g, NULL, bits, ACT_RELU6, y, mean, N, C);
+                const float *kc = batchnorm_dx_coeffs(work, invstd, gamma, C, 1, (double)N);
+                batchnorm_backward_dx(gbn, g, NULL, bits, ACT_RELU6, y, mean, invstd, gamma, N, C, 1, true, (double)N,
+                                      work, false);
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int r = 0; r < 2; r++) {
+                        if (acc) memcpy(dx[r], dx0, nx * sizeof(float));
+                        else for (size_t i = 0; i < nx; i++) dx[r][i] = NAN; /* written, never read */
+                        memcpy(dw[r], w, nw * sizeof(float));             /* added to */
+                    }
+                    dwconv2d_fast_backward(dx[0], dw[0], NULL, gbn, x, w, &s, scratch, acc);
+                    dw_bn_grad m = {.g = g, .y = y, .mean = mean, .k = kc, .bits = bits};
+                    dwconv2d_fast_backward_bn(dx[1], dw[1], &m, x, w, &s, scratch, t, acc);
+                    if (memcmp(dx[0], dx[1], nx * sizeof(float)) || memcmp(dw[0], dw[1], nw * sizeof(float)))
+                        fail_msg("depthwise + batch norm case %zu level %s threads %d acc %d: differs from the "
+                                 "layer by layer backward", k, rp_simd_name(rp_simd_level()), t, acc);
+                    /* either gradient alone */
+                    memcpy(dw[1], w, nw * sizeof(float));
+                    dwconv2d_fast_backward_bn(NULL, dw[1], &m, x, w, &s, scratch, t, acc);
+                    assert_memory_equal(dw[0], dw[1], nw * sizeof(float));
+                    if (acc) memcpy(dx[1], dx0, nx * sizeof(float));
+                    dwconv2d_fast_backward_bn(dx[1], NULL, &m, x, w, &s, scratch, t, acc);
+                    assert_memory_equal(dx[0], dx[1], nx * sizeof(float));
+                }
+            }
+        rp_simd_force(RP_SIMD_AVX512);
+        free(x); free(w); free(y); free(g); free(gbn); free(mean); free(invstd); free(gamma);
+        free(dx[0]); free(dx[1]); free(dw[0]); free(dw[1]); free(dx0); free(bits); free(work); free(scratch);
+    }
+    omp_set_num_threads(2);
+    /* where it applies: 3x3, whole 16-channel blocks, a sample's tile from 16K to 128K floats */
+    conv2d_shape small = conv2d_shape_make(64, 8, 8, 192, 192, 3, 1, 1, 192);
+    conv2d_shape tail = conv2d_shape_make(64, 32, 32, 24, 24, 3, 1, 1, 24);
+    conv2d_shape large = conv2d_shape_make(64, 56, 56, 96, 96, 3, 1, 1, 96);
+    conv2d_shape k5 = conv2d_shape_make(64, 32, 32, 32, 32, 5, 1, 2, 32);
+    assert_false(dwconv2d_fast_bn_applies(&small) || dwconv2d_fast_bn_applies(&tail) ||
+                 dwconv2d_fast_bn_applies(&large) || dwconv2d_fast_bn_applies(&k5));
 }
 
 /* Write mode (acc = false) ------------------------------------------------------------------ */
@@ -727,7 +804,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     float *x = floats(X), *dl = floats(3 * (size_t)K), *dx[2], *gr[2], *z[2];
     tu_fill_uniform(x, X, 0, 1, 95);
     tu_fill_uniform(dl, 3 * (size_t)K, -1, 1, 96);
-    int fused = 0, fused_bwd = 0, sums = 0;
+    int fused = 0, fused_bwd = 0, sums = 0, dw_bn = 0;
     for (int mode = 0; mode < 2; mode++) {
         g->options = shortcuts | (mode == 0 ? RP_OPT_ZERO_DX | RP_OPT_NO_FUSION : 0u);
         rp_graph_set_examples(g, 0, NULL, 0, 3); /* the same dropout masks in both passes */
@@ -752,12 +829,17 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
         if (mode == 1) {
             fused_bwd = rp_plan_count_act_bwd(g, plan); /* the BN did its ReLU6's backward */
             sums = rp_plan_count(plan, RP_STEP_CONV_BN_SUMS); /* the conv before formed the BN's sums */
+            dw_bn = rp_plan_count(plan, RP_STEP_DW_BN_TRAIN); /* ... and did its backward (depthwise) */
+            sums += dw_bn;
         }
     }
     if (!strcmp(arch, "mobilenet_v2")) assert_true(fused > 30 && fused_bwd > 30); /* every BN before a ReLU6 */
     /* mobilenet_v2: every BN but those after the large (whole-batch GEMM) convs; resnet18: the small convs' */
     int want = !train ? 0 : !strcmp(arch, "mobilenet_v2") ? 40 : !strcmp(arch, "resnet18") ? 5 : 0;
     if (sums < want) fail_msg("%s: only %d batch norms took their sums from the conv before", arch, sums);
+    /* mobilenet_v2: the 3 large depthwise convs did their batch norm's backward, its input
+     * gradient formed a tile at a time (never written), with the same bits as the plain run */
+    assert_int_equal(dw_bn, train && !strcmp(arch, "mobilenet_v2") ? 3 : 0);
     assert_true(g->n_dy_slots <= 6); /* gradient buffers shared (mnv2: 154 nodes), results still equal */
     for (size_t j = 0; j < X; j++) assert_false(isnan(dx[1][j]));
     for (size_t j = 0; j < np; j++) assert_false(isnan(gr[1][j]));
@@ -788,7 +870,7 @@ static void test_graph_write_mode(void **state)
     (void)state;
     for (int train = 0; train < 2; train++) {
         check_graph_write("smallcnn", 12, 1, 10, train);
-        check_graph_write("mobilenet_v2", 32, 3, 7, train);
+        check_graph_write("mobilenet_v2", 64, 3, 7, train); /* 64: its depthwise + batch-norm backward steps */
         check_graph_write("resnet18", 32, 3, 7, train);
     }
 }
@@ -805,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise_bitwise),
+        cmocka_unit_test(test_depthwise_bn_bitwise),
         cmocka_unit_test(test_write_mode_kernels),
         cmocka_unit_test(test_write_mode_conv),
         cmocka_unit_test(test_conv_act_epilogue),

@@ -20,7 +20,7 @@ typedef struct bench_opts {
     const char *model, *mode, *precision;
     int num_classes, input_size, channels, batch, threads, repeat, warmup, steps, seed;
     float eps, width;
-    bool json, profile, chains, train_fold;
+    bool json, profile, chains, train_fold, dw_bn;
 } bench_opts;
 
 typedef struct bench {
@@ -334,6 +334,9 @@ int cmd_bench(int argc, char **argv)
         {"--train-fold", CLI_BOOL, &o.train_fold, "true",
          "training: expand convs do the batch norm after them (statistics from their input's moments); "
          "--train-fold=false: layer by layer"},
+        {"--dw-bn", CLI_BOOL, &o.dw_bn, "true",
+         "training: depthwise convs do the backward of the batch norm after them, its input gradient a tile at a "
+         "time; --dw-bn=false: layer by layer"},
         {"--json", CLI_BOOL, &o.json, "false", "one JSON object on stdout"},
     };
     int rc = cli_parse("bench", "Images per second of one workload on random data, median over repetitions.",
@@ -354,7 +357,8 @@ int cmd_bench(int argc, char **argv)
     if (!b.ctx) return CLI_EXIT_FAIL;
     rc = setup(&b);
     if (!rc && rp_model_set_plan_options(b.ctx, b.m, (o.chains ? 0u : RP_PLAN_NO_CHAIN) |
-                                                         (o.train_fold ? 0u : RP_PLAN_NO_TRAIN_FOLD)) != RP_OK)
+                                                         (o.train_fold ? 0u : RP_PLAN_NO_TRAIN_FOLD) |
+                                                         (o.dw_bn ? 0u : RP_PLAN_NO_DW_BN)) != RP_OK)
         rc = cli_fail("bench", b.ctx);
     double secs = 0.0;
     int steps = o.steps;

@@ -104,6 +104,18 @@ void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const
                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int train, bool param_rows, double n_div, double *work, bool acc);
 
+/* The map from the sums in work's first 2C doubles to the input gradient, as batchnorm_backward_dx
+ * forms it: k0[c], k1[c], k2[c] (3C floats in work from its 4C-th double on; the pointer to
+ * k0 returned), dx = k1 * (masked) dy + k0 + k2 * (x - mean).
+ * batchnorm_dx_bits_tile: that map applied in write mode to rows x C of a training batch norm's
+ * gradient with its activation's mask bits, channels [c0, c1) alone (multiples of 16, or 0 and
+ * C), on the calling thread: batchnorm_backward_dx's elements bit for bit (a consumer that
+ * forms the gradient a tile at a time: dwconv2d_fast_backward_bn). k: k0, k1, k2 in a row. */
+const float *batchnorm_dx_coeffs(double *work, const float *invstd, const float *gamma, int C, int train,
+                                 double n_div);
+void batchnorm_dx_bits_tile(float *dx, const float *g, const uint8_t *bits, const float *x, const float *mean,
+                            const float *k, size_t rows, int C, int c0, int c1);
+
 /* Evaluation-mode pieces for a producer that does the batch norm after it (conv2d_forward, conv_epilogue.bn):
  * the per-channel mean/invstd batchnorm_forward_eval writes, and its rows applied in place
  * on the calling thread (bit-identical to batchnorm_forward_eval_ex's y). In evaluation mode

@@ -344,8 +344,8 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
         const float *gr = g + n * C, *xr = x + n * C;                                   \
         const uint8_t *br = bits + n * RB;                                              \
         float *dxr = dx + n * C;                                                        \
-        int c = 0;                                                                      \
-        for (; c + RP_VL <= C; c += RP_VL) {                                            \
+        int c = cs;                                                                     \
+        for (; c + RP_VL <= ce; c += RP_VL) {                                           \
             rp_vec gm = (rp_vec)((rp_veci)RP_LDV(gr + c) & RP_MASKV(br, c));            \
             rp_vec d = RP_LDV(k1 + c) * (0.0f + gm) + RP_LDV(k0 + c) +                  \
                        RP_LDV(k2 + c) * (RP_LDV(xr + c) - RP_LDV(mean + c));            \
@@ -353,7 +353,7 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
             if (acc) o = RP_LDV(dxr + c) + d;                                           \
             RP_STV(dxr + c, o);                                                         \
         }                                                                               \
-        for (; c < C; c++) {                                                            \
+        for (; c < ce; c++) {                                                           \
             float gm = RP_MASK_BIT(br, c) ? gr[c] : 0.0f;                               \
             float d = k1[c] * (0.0f + gm) + k0[c] + k2[c] * (xr[c] - mean[c]);          \
             dxr[c] = acc ? dxr[c] + d : 0.0f + d;                                       \
@@ -361,7 +361,7 @@ RP_SIMD_VARIANTS(bn_dx_act_rows, (float *restrict dx, const float *restrict g, c
     }
 RP_SIMD_VARIANTS(bn_dx_bits_rows, (float *restrict dx, const float *restrict g, const uint8_t *restrict bits,
                                    const float *restrict x, const float *mean, const float *k0, const float *k1,
-                                   const float *k2, size_t n0, size_t n1, int C, bool acc))
+                                   const float *k2, size_t n0, size_t n1, int C, int cs, int ce, bool acc))
 
 /* Evaluation mode without parameter gradients: dx = k1 * dy (dy masked when act), which is
  * what the rows above give (k0 = k2 = 0) for finite x, without reading x: a conv that did
@@ -457,11 +457,8 @@ void batchnorm_grad_sums(double *work, const float *dy, const float *act_y, cons
     channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act, bits);
 }
 
-/* dx from the sums in work (batchnorm_grad_sums, or a whole job's): k0 = -a sdy / n_div,
- * k2 = -a invstd^2 sdyx / n_div in training. */
-void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
-                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
-                           int C, int train, bool param_rows, double n_div, double *work, bool acc)
+const float *batchnorm_dx_coeffs(double *work, const float *invstd, const float *gamma, int C, int train,
+                                 double n_div)
 {
     const double *sdy = work, *sdyx = work + C;
     float *k0 = (float *)(work + 4 * (size_t)C), *k1 = k0 + C, *k2 = k1 + C;
@@ -471,6 +468,23 @@ void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const
         k0[c] = train ? (float)(-a * sdy[c] / n_div) : 0.0f;
         k2[c] = train ? (float)(-a * invstd[c] * invstd[c] * sdyx[c] / n_div) : 0.0f;
     }
+    return k0;
+}
+
+void batchnorm_dx_bits_tile(float *dx, const float *g, const uint8_t *bits, const float *x, const float *mean,
+                            const float *k, size_t rows, int C, int c0, int c1)
+{
+    RP_SIMD_CALL(rp_simd_level(), bn_dx_bits_rows, (dx, g, bits, x, mean, k, k + C, k + 2 * (size_t)C, 0, rows, C,
+                                                    c0, c1, false));
+}
+
+/* dx from the sums in work (batchnorm_grad_sums, or a whole job's): k0 = -a sdy / n_div,
+ * k2 = -a invstd^2 sdyx / n_div in training. */
+void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const uint8_t *bits, act_kind act,
+                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int train, bool param_rows, double n_div, double *work, bool acc)
+{
+    const float *k0 = batchnorm_dx_coeffs(work, invstd, gamma, C, train, n_div), *k1 = k0 + C, *k2 = k1 + C;
     rp_simd simd = rp_simd_level();
     size_t R = block_rows(C);
     long nblk = (long)((N + R - 1) / R);
@@ -480,7 +494,7 @@ void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const
         if (!train && !param_rows)
             RP_SIMD_CALL(simd, bn_dx_eval_rows, (dx, dy, act_y, act, k1, n0, n1, C, acc));
         else if (act && bits)
-            RP_SIMD_CALL(simd, bn_dx_bits_rows, (dx, dy, bits, x, mean, k0, k1, k2, n0, n1, C, acc));
+            RP_SIMD_CALL(simd, bn_dx_bits_rows, (dx, dy, bits, x, mean, k0, k1, k2, n0, n1, C, 0, C, acc));
         else if (act)
             RP_SIMD_CALL(simd, bn_dx_act_rows, (dx, dy, act_y, act, x, mean, k0, k1, k2, n0, n1, C, acc));
         else

@@ -324,9 +324,10 @@ void conv2d_gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
 
 size_t dwconv2d_scratch_floats(const conv2d_shape *s)
 {
-    /* transposed weights, then dw taps (the fast kernel pads each thread's channel range to 16
-     * floats and aligns it to 64 bytes) */
-    return 2 * (size_t)s->K * s->K * s->OC + 16 * (size_t)s->K * s->K + 16;
+    /* transposed weights, then dw taps and a chunk's sums per tap (the fast kernel: every chunk's
+     * taps, from a 64-byte boundary) */
+    size_t KK = (size_t)s->K * s->K, OC = ((size_t)s->OC + 15) & ~(size_t)15;
+    return KK * s->OC + (size_t)(1 + dw_chunks(s->B)) * KK * OC + 16;
 }
 
 /* wt (K*K, OC) from w (OC, K*K): the inner loops then read weights contiguously. */
@@ -404,33 +405,45 @@ static void dwconv2d_backward_input(float *dx, const float *dy, const float *wt,
     }
 }
 
-/* dwt (K*K, OC) = per-tap sums over (b, oh, ow) in order; threads own whole taps. */
-static void dwconv2d_backward_weight(float *dwt, const float *dy, const float *x,
+/* acc (OC) += tap (kh, kw)'s dy * x over output rows [r0, r1) (rows (b, oh)), pixels in order. */
+static void dw_tap_rows(float *acc, const float *dy, const float *x, const conv2d_shape *s, int kh, int kw, int r0,
+                        int r1)
+{
+    const int C = s->C, OC = s->OC, M = OC / C;
+    for (int r = r0; r < r1; r++) {
+        int bi = r / s->OH, oh = r % s->OH;
+        int ih = oh * s->stride - s->pad + kh;
+        if (ih < 0 || ih >= s->H) continue;
+        for (int ow = 0; ow < s->OW; ow++) {
+            int iw = ow * s->stride - s->pad + kw;
+            if (iw < 0 || iw >= s->W) continue;
+            const float *xr = x + (((size_t)bi * s->H + ih) * s->W + iw) * C;
+            const float *g = dy + ((size_t)r * s->OW + ow) * OC;
+            if (M == 1) {
+#pragma omp simd
+                for (int c = 0; c < C; c++) acc[c] += g[c] * xr[c];
+            } else {
+                for (int c = 0; c < C; c++)
+                    for (int m = 0; m < M; m++) acc[c * M + m] += g[c * M + m] * xr[c];
+            }
+        }
+    }
+}
+
+/* dwt (K*K, OC) = per-tap sums in the chunked order of conv2d.h; threads own whole taps, each
+ * tap a chunk's sums in part (K*K, OC). */
+static void dwconv2d_backward_weight(float *dwt, float *part, const float *dy, const float *x,
                                      const conv2d_shape *s)
 {
-    const int K = s->K, C = s->C, OC = s->OC, M = OC / C;
+    const int K = s->K, OC = s->OC, chunks = dw_chunks(s->B);
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < K * K; t++) {
-        int kh = t / K, kw = t % K;
-        float *acc = dwt + (size_t)t * OC;
-        for (int oc = 0; oc < OC; oc++) acc[oc] = 0.0f;
-        for (int r = 0; r < s->B * s->OH; r++) {
-            int bi = r / s->OH, oh = r % s->OH;
-            int ih = oh * s->stride - s->pad + kh;
-            if (ih < 0 || ih >= s->H) continue;
-            for (int ow = 0; ow < s->OW; ow++) {
-                int iw = ow * s->stride - s->pad + kw;
-                if (iw < 0 || iw >= s->W) continue;
-                const float *xr = x + (((size_t)bi * s->H + ih) * s->W + iw) * C;
-                const float *g = dy + ((size_t)r * s->OW + ow) * OC;
-                if (M == 1) {
-#pragma omp simd
-                    for (int c = 0; c < C; c++) acc[c] += g[c] * xr[c];
-                } else {
-                    for (int c = 0; c < C; c++)
-                        for (int m = 0; m < M; m++) acc[c * M + m] += g[c * M + m] * xr[c];
-                }
-            }
+        float *tot = dwt + (size_t)t * OC, *acc = part + (size_t)t * OC;
+        for (int oc = 0; oc < OC; oc++) tot[oc] = 0.0f;
+        for (int k = 0; k < chunks; k++) {
+            for (int oc = 0; oc < OC; oc++) acc[oc] = 0.0f;
+            dw_tap_rows(acc, dy, x, s, t / K, t % K, s->B * k / chunks * s->OH, s->B * (k + 1) / chunks * s->OH);
+            for (int oc = 0; oc < OC; oc++) tot[oc] += acc[oc];
         }
     }
 }
@@ -447,7 +460,7 @@ void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const f
     }
     if (dw) {
         float *dwt = scratch + (size_t)KK * OC;
-        dwconv2d_backward_weight(dwt, dy, x, s);
+        dwconv2d_backward_weight(dwt, dwt + (size_t)KK * OC, dy, x, s);
         for (int oc = 0; oc < OC; oc++)
             for (int t = 0; t < KK; t++) dw[(size_t)oc * KK + t] += dwt[(size_t)t * OC + oc];
     }

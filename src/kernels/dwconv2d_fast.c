@@ -10,6 +10,8 @@
 
 #include "core/status.h"
 #include "kernels/activation.h"
+#include "kernels/actmask.h"
+#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/simd.h"
 
@@ -203,8 +205,8 @@ RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, c
 RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                              const conv2d_shape *s, int ih, bool acc))
 
-/* The same for K = 3 and C % CB == 0: per channel block the 9 weight vectors stay in
- * registers, no tap lists; interior pixels of a stride-1 conv skip the tests. Same taps in the
+/* The same for K = 3 and C % CB == 0, channel blocks [cb0, cb1): per channel block the 9
+ * weight vectors stay in registers, no tap lists; interior pixels of a stride-1 conv skip the tests. Same taps in the
  * same (kh, kw) order, so the same bits. */
 /* One input pixel's 16 channels from c0: d (+)= dy * w over its taps in (kh, kw) order; WV(t):
  * tap t's weight vector. */
@@ -255,36 +257,38 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 #define DW3_WV_MEM(t) RP_LDV(wt + (size_t)(t) * C + c0)
 #define dw3_dx_row_BODY                                                                     \
     DW3_DX_ROWS                                                                             \
-    for (int c0 = 0; c0 < C; c0 += RP_VL) {                                                 \
+    for (int c0 = cb0; c0 < cb1; c0 += RP_VL) {                                             \
         rp_vec wv[9];                                                                       \
         for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);                \
         for (int iw = 0; iw < s->W; iw++) DW3_DX_PIXEL(DW3_WV_REG)                          \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
-                              const conv2d_shape *s, int ih, bool acc))
+                              const conv2d_shape *s, int ih, bool acc, int cb0, int cb1))
 
 /* The same pixel by pixel, the weights from L1 (as dw3_fwd_row_pm): for wide layers whose
  * gradient comes from memory. Same operations, same order. */
 #define dw3_dx_row_pm_BODY                                                                  \
     DW3_DX_ROWS                                                                             \
     for (int iw = 0; iw < s->W; iw++)                                                       \
-        for (int c0 = 0; c0 < C; c0 += RP_VL) DW3_DX_PIXEL(DW3_WV_MEM)
+        for (int c0 = cb0; c0 < cb1; c0 += RP_VL) DW3_DX_PIXEL(DW3_WV_MEM)
 RP_SIMD_VARIANTS(dw3_dx_row_pm, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
-                                 const conv2d_shape *s, int ih, bool acc))
+                                 const conv2d_shape *s, int ih, bool acc, int cb0, int cb1))
 
-/* acc (K*K, ld), channels [c0, c1) of dw's taps: for each output pixel (b, oh, ow) in order,
+/* acc (K*K, ld), channels [c0, c1) of dw's taps over output rows [r0, r1) (dy: row r0's
+ * gradient): for each output pixel (b, oh, ow) in order,
  * each tap adds dy * x over the channel range into acc's rows (which stay in L1). Reading
  * every pixel's channel range contiguously is far kinder to memory than 16-channel blocks
  * strided by C (2-5x on MobileNetV2's layers); every (tap, channel) sums the pixels in order,
  * as the reference does. acc is zeroed first; each thread has its own (no shared lines). */
 #define dw_dw_range_BODY                                                                    \
     const int K = s->K, C = s->C, cn = c1 - c0;                                             \
-    for (int i = 0; i < K * K * ld; i++) acc[i] = 0.0f;                                     \
-    for (int r = 0; r < s->B * s->OH; r++) {                                                \
+    for (int t = 0; t < K * K; t++)                                                         \
+        for (int c = 0; c < cn; c++) acc[(size_t)t * ld + c] = 0.0f;                        \
+    for (int r = r0; r < r1; r++) {                                                         \
         int bi = r / s->OH, oh = r % s->OH;                                                 \
         const float *xb = x + (size_t)bi * s->H * s->W * C + c0;                            \
         for (int ow = 0; ow < s->OW; ow++) {                                                \
-            const float *g = dy + ((size_t)r * s->OW + ow) * C + c0;                        \
+            const float *g = dy + ((size_t)(r - r0) * s->OW + ow) * C + c0;                 \
             for (int kh = 0; kh < K; kh++) {                                                \
                 int ih = oh * s->stride - s->pad + kh;                                      \
                 if (ih < 0 || ih >= s->H) continue;                                         \
@@ -299,9 +303,11 @@ RP_SIMD_VARIANTS(dw3_dx_row_pm, (float *restrict dxr, const float *restrict dyb,
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
-                                const conv2d_shape *s, int c0, int c1))
+                                const conv2d_shape *s, int c0, int c1, int r0, int r1))
 
-/* The same for K = 3 and a channel range of whole blocks: for each output row, each block's
+/* The same for K = 3 and a channel range of whole blocks [cb0, cb1), over output rows [r0, r1)
+ * (dy: row r0's gradient; zero: acc zeroed first, else the sums go on, so consecutive row
+ * ranges give one call's bits): for each output row, each block's
  * 9 tap sums come into vector registers, take the row's pixels (interior ones without
  * tests), and go back to acc (the rows of x it reads stay in cache across the blocks).
  * Every (tap, channel) still sums the pixels in order: the same bits. */
@@ -355,7 +361,7 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
         const rp_vec zero_ = {0};                                                           \
         DW3_DW_DECL(0) DW3_DW_DECL(1) DW3_DW_DECL(2)                                        \
         for (int ow = 0; ow < s->OW; ow++) {                                                \
-            const float *gp = dy + ((size_t)r * s->OW + ow) * C + c0;                       \
+            const float *gp = dy + ((size_t)(r - r0) * s->OW + ow) * C + c0;                \
             rp_vec g0 = RP_LDV(gp), g1 = g0, g2 = g0;                                       \
             if (NB > 1) g1 = RP_LDV(gp + RP_VL);                                            \
             if (NB > 2) g2 = RP_LDV(gp + 2 * RP_VL);                                        \
@@ -377,8 +383,9 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
 #define dw3_dw_range_BODY                                                                   \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
     enum { DWG = RP_VL == 16 ? DW3_GROUP : 1 }; /* 27 sums fit AVX-512's 32 registers */    \
-    for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
-    for (int r = 0; r < s->B * s->OH; r++) {                                                \
+    if (zero)                                                                               \
+        for (int t = 0; t < 9; t++) memset(acc + (size_t)t * ld, 0, (size_t)(cb1 - cb0) * sizeof *acc); \
+    for (int r = r0; r < r1; r++) {                                                         \
         int bi = r / s->OH, oh = r % s->OH, ih0 = oh * S - P;                               \
         bool rows_in = ih0 >= 0 && ih0 + 2 < s->H;                                          \
         for (int c0 = cb0; c0 < cb1; c0 += DWG * RP_VL) {                                   \
@@ -396,7 +403,7 @@ RP_SIMD_VARIANTS(dw_dw_range, (float *restrict acc, int ld, const float *restric
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_dw_range, (float *restrict acc, int ld, const float *restrict dy, const float *restrict x,
-                                const conv2d_shape *s, int cb0, int cb1))
+                                const conv2d_shape *s, int cb0, int cb1, int r0, int r1, bool zero))
 
 void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s)
 {
@@ -455,8 +462,8 @@ static void dx_rows(float *dx, const float *dy, const float *wt, const conv2d_sh
         int bi = r / s->H, ih = r % s->H;
         float *dxr = dx + (size_t)r * s->W * s->C;
         const float *dyb = dy + (size_t)bi * s->OH * s->OW * s->C;
-        if (kernel == ROW_PM) RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, dyb, wt, s, ih, acc));
-        else if (kernel == ROW_REG) RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc));
+        if (kernel == ROW_PM) RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, dyb, wt, s, ih, acc, 0, s->C));
+        else if (kernel == ROW_REG) RP_SIMD_CALL(simd, dw3_dx_row, (dxr, dyb, wt, s, ih, acc, 0, s->C));
         else RP_SIMD_CALL(simd, dw_dx_row, (dxr, dyb, wt, s, ih, acc));
     }
 }
@@ -475,6 +482,29 @@ void dwconv2d_fast_forward(float *y, const float *x, const float *w, const float
     conv2d_rows_forward(rows_from_memory, y, x, scratch, b, s, e);
 }
 
+/* The weight gradient's chunk sums (conv2d.h: dw_chunks): chunk k's tap t, channel c at
+ * [(k * K*K + t) * ld + c], ld = C rounded up to 16, from the first 64-byte boundary after the
+ * transposed weights in scratch. */
+static int chunk_ld(const conv2d_shape *s) { return (s->C + 15) & ~15; }
+static float *chunk_sums_base(float *scratch, const conv2d_shape *s)
+{
+    float *base = scratch + (size_t)s->K * s->K * s->C;
+    return base + (16 - ((uintptr_t)base / sizeof *base) % 16) % 16;
+}
+
+/* dw (C, K*K) += the chunks' sums added in chunk order from 0 (as the reference). */
+static void add_chunk_sums(float *dw, const float *part, const conv2d_shape *s)
+{
+    const int KK = s->K * s->K, C = s->C, ld = chunk_ld(s), chunks = dw_chunks(s->B);
+#pragma omp parallel for schedule(static) if ((size_t)C * KK * chunks > 65536)
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < KK; t++) {
+            float tot = 0.0f;
+            for (int k = 0; k < chunks; k++) tot += part[((size_t)k * KK + t) * ld + c];
+            dw[(size_t)c * KK + t] += tot;
+        }
+}
+
 void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
@@ -488,25 +518,69 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
         for (int r = 0; r < s->B * s->H; r++) dx_rows(dx, dy, scratch, s, r, r + 1, acc, true);
     }
     if (!dw) return;
-    /* channel ranges (multiples of CB) shared among the threads, each summed into its own
-     * 64-byte-aligned block of scratch after the transposed weights */
-    float *base = scratch + (size_t)KK * C;
-    base += (16 - ((uintptr_t)base / sizeof *base) % 16) % 16;
-    int parts = omp_get_max_threads(), blocks = (C + CB - 1) / CB;
+    float *part = chunk_sums_base(scratch, s);
+    const int chunks = dw_chunks(s->B), blocks = (C + CB - 1) / CB, threads = omp_get_max_threads();
+    int parts = chunks >= threads ? 1 : (threads + chunks - 1) / chunks; /* channel ranges per chunk */
     if (parts > blocks) parts = blocks;
+    const bool reg = row_kernel(s, false) == ROW_REG;
+    const int ld = chunk_ld(s);
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < parts; i++) {
-        int b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts;
-        int c0 = b0 * CB, c1 = b1 * CB < C ? b1 * CB : C;
-        if (row_kernel(s, false) == ROW_REG)
-            RP_SIMD_CALL(simd, dw3_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
-        else
-            RP_SIMD_CALL(simd, dw_dw_range, (base + (size_t)KK * c0, (b1 - b0) * CB, dy, x, s, c0, c1));
+    for (int task = 0; task < chunks * parts; task++) {
+        int k = task / parts, j = task % parts, r0 = s->B * k / chunks * s->OH, r1 = s->B * (k + 1) / chunks * s->OH;
+        int c0 = blocks * j / parts * CB, c1 = blocks * (j + 1) / parts * CB < C ? blocks * (j + 1) / parts * CB : C;
+        float *sums = part + (size_t)k * KK * ld + c0;
+        const float *g = dy + (size_t)r0 * s->OW * C;
+        if (reg) RP_SIMD_CALL(simd, dw3_dw_range, (sums, ld, g, x, s, c0, c1, r0, r1, true));
+        else RP_SIMD_CALL(simd, dw_dw_range, (sums, ld, g, x, s, c0, c1, r0, r1));
     }
-    for (int i = 0; i < parts; i++) {
-        int b0 = blocks * i / parts, b1 = blocks * (i + 1) / parts, ld = (b1 - b0) * CB;
-        const float *sums = base + (size_t)KK * b0 * CB;
-        for (int c = b0 * CB; c < b1 * CB && c < C; c++)
-            for (int t = 0; t < KK; t++) dw[(size_t)c * KK + t] += sums[(size_t)t * ld + (c - b0 * CB)];
+    add_chunk_sums(dw, part, s);
+}
+
+/* The batch norm (and its ReLU/ReLU6) after the conv, done with the conv's backward ---------- */
+
+bool dwconv2d_fast_bn_applies(const conv2d_shape *s)
+{
+    size_t tile = (size_t)s->OH * s->OW * s->C;
+    return dwconv2d_fast_applies(s) && s->K == 3 && s->C % CB == 0 && tile >= DW_BN_TILE_MIN && tile <= DW_BN_TILE_MAX;
+}
+
+/* Threads that take the chunks of samples, each with its own sample tile. */
+static int bn_team(const conv2d_shape *s, int threads) { return threads < dw_chunks(s->B) ? threads : dw_chunks(s->B); }
+
+size_t dwconv2d_fast_bn_scratch_floats(const conv2d_shape *s, int threads)
+{
+    size_t KK = (size_t)s->K * s->K, tile = (size_t)s->OH * s->OW * s->C;
+    return KK * s->C + 16 + (size_t)dw_chunks(s->B) * KK * chunk_ld(s) + (size_t)bn_team(s, threads) * tile;
+}
+
+void dwconv2d_fast_backward_bn(float *dx, float *dw, const dw_bn_grad *g, const float *x, const float *w,
+                               const conv2d_shape *s, float *scratch, int threads, bool acc)
+{
+    RP_ASSERT(dwconv2d_fast_bn_applies(s) && (dx || dw));
+    const int KK = 9, C = s->C, ld = chunk_ld(s), chunks = dw_chunks(s->B);
+    const size_t P = (size_t)s->OH * s->OW, RB = act_mask_row_bytes(C);
+    const bool pm = row_kernel(s, true) == ROW_PM;
+    rp_simd simd = rp_simd_level();
+    dwconv2d_fast_weights(scratch, w, s);
+    float *part = chunk_sums_base(scratch, s), *tiles = part + (size_t)chunks * KK * ld;
+#pragma omp parallel num_threads(bn_team(s, threads))
+    {
+        float *tile = tiles + (size_t)omp_get_thread_num() * P * C;
+#pragma omp for schedule(static)
+        for (int k = 0; k < chunks; k++)
+            for (int b = s->B * k / chunks; b < s->B * (k + 1) / chunks; b++) {
+                size_t at = (size_t)b * P * C;
+                batchnorm_dx_bits_tile(tile, g->g + at, g->bits + (size_t)b * P * RB, g->y + at, g->mean, g->k, P, C,
+                                       0, C);
+                for (int ih = 0; dx && ih < s->H; ih++) { /* dx's rows go to memory: wide ones pixel by pixel */
+                    float *dxr = dx + ((size_t)b * s->H + ih) * s->W * C;
+                    if (pm) RP_SIMD_CALL(simd, dw3_dx_row_pm, (dxr, tile, scratch, s, ih, acc, 0, C));
+                    else RP_SIMD_CALL(simd, dw3_dx_row, (dxr, tile, scratch, s, ih, acc, 0, C));
+                }
+                if (dw)
+                    RP_SIMD_CALL(simd, dw3_dw_range, (part + (size_t)k * KK * ld, ld, tile, x, s, 0, C, b * s->OH,
+                                                      (b + 1) * s->OH, b == s->B * k / chunks));
+            }
     }
+    if (dw) add_chunk_sums(dw, part, s);
 }

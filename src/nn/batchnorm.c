@@ -97,8 +97,10 @@ static void forward_train_dist(rp_node *n, const rp_pass *p, float *y, act_kind 
                             act ? bits : NULL);
 }
 
-static void backward_train_dist(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
-                                const uint8_t *bits, float *dw, float *db)
+/* The gradient's sums over the job's rows into work's first 2C doubles when an input gradient
+ * follows (want_dx; this process's parameter gradients from its own sums); false when none does. */
+static bool grad_sums_dist(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
+                           const uint8_t *bits, float *dw, float *db, bool want_dx)
 {
     const bn_state *s = n->state;
     int C = n->out_shape.C;
@@ -116,8 +118,19 @@ static void backward_train_dist(rp_node *n, const rp_pass *p, const float *dy, a
     double share = s->rows_all > 0.0 ? (double)N / s->rows_all : 0.0;
     for (int c = 0; c < 2 * C; c++) job[c] = work[c] * share;
     if (q->status == RP_OK) sync_fail(q, rp_dist_sum_f64(q->dist, job, 2 * (size_t)C));
-    if (!n->dx[0] || N == 0) return;
+    if (!want_dx || N == 0) return false;
     if (q->status == RP_OK) memcpy(work, job, 2 * (size_t)C * sizeof *work);
+    return true;
+}
+
+static void backward_train_dist(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
+                                const uint8_t *bits, float *dw, float *db)
+{
+    int C = n->out_shape.C;
+    double *work = (double *)n->scratch;
+    const float *mean = n->saved, *invstd = n->saved + C;
+    size_t N = rows(n, p->B);
+    if (!grad_sums_dist(n, p, dy, act, act_y, bits, dw, db, n->dx[0] != NULL)) return;
     batchnorm_backward_dx(n->dx[0], dy, act_y, act ? bits : NULL, act, n->x[0], mean, invstd, n->param[BN_WEIGHT].data,
                           N, C, true, dw || db, (double)N, work, !n->dx_write[0]);
 }
@@ -168,6 +181,32 @@ void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind 
     batchnorm_backward_act(n->dx[0], dw, db, dy, act_y, act ? bits : NULL, act, n->x[0], n->saved, n->saved + C,
                            w->data, rows(n, p->B), C, p->train, (double *)n->scratch, !n->dx_write[0]);
 }
+
+void rp_bn_backward_map(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const uint8_t *bits,
+                        dw_bn_grad *g)
+{
+    int C = n->out_shape.C;
+    rp_param *w = &n->param[BN_WEIGHT], *b = &n->param[BN_BIAS];
+    float *dw = p->param_grads && !w->frozen ? w->grad : NULL;
+    float *db = p->param_grads && !b->frozen ? b->grad : NULL;
+    double *work = (double *)n->scratch;
+    const float *invstd = n->saved + C;
+    RP_ASSERT(p->train && act != ACT_NONE && bits);
+    size_t N = rows(n, p->B);
+    if (p->sync) {
+        grad_sums_dist(n, p, dy, act, NULL, bits, dw, db, true);
+    } else {
+        batchnorm_grad_sums(work, dy, NULL, bits, act, n->x[0], n->saved, N, C);
+        for (int c = 0; c < C; c++) {
+            if (db) db[c] += (float)work[c];
+            if (dw) dw[c] += (float)(work[C + c] * invstd[c]);
+        }
+    }
+    *g = (dw_bn_grad){.g = dy, .y = n->x[0], .mean = n->saved, .bits = bits,
+                      .k = batchnorm_dx_coeffs(work, invstd, w->data, C, true, (double)N)};
+}
+
+size_t rp_bn_scratch_floats(const rp_node *n, int B) { return bn_scratch(n, B); }
 
 static void bn_bwd(rp_node *n, const rp_pass *p) { rp_bn_backward_act(n, p, n->dy, ACT_NONE, NULL, NULL); }
 

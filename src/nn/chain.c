@@ -119,7 +119,7 @@ size_t rp_chains_scratch(const rp_graph *g, int B)
     size_t most = 0;
     for (int i = 0; i < g->n_chains; i++) {
         conv_chain k = shapes(g, &g->chains[i], B);
-        size_t s = chain_scratch_floats(&k, B, g->chain_threads);
+        size_t s = chain_scratch_floats(&k, B, g->scratch_threads);
         if (s > most) most = s;
     }
     return most;
@@ -141,7 +141,7 @@ bool rp_chain_usable(const rp_graph *g, const rp_chain *c)
 static int threads_now(const rp_graph *g)
 {
     int t = omp_get_max_threads();
-    return t < g->chain_threads ? t : g->chain_threads;
+    return t < g->scratch_threads ? t : g->scratch_threads;
 }
 
 static const float *input_of(const rp_graph *g, const rp_chain *c)

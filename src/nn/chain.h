@@ -15,7 +15,7 @@ rp_status rp_chains_plan(rp_graph *g);
 void rp_chains_free(rp_graph *g);
 /* The chain whose first node is node, or -1. */
 int rp_chain_starting_at(const rp_graph *g, int node);
-/* Scratch floats the chains need at batch B on g->chain_threads threads. */
+/* Scratch floats the chains need at batch B on g->scratch_threads threads. */
 size_t rp_chains_scratch(const rp_graph *g, int B);
 /* Bytes of chain c's masks at batch B (rp_chain.masks). */
 size_t rp_chain_mask_bytes(const rp_graph *g, const rp_chain *c, int B);

@@ -103,6 +103,27 @@ void rp_conv2d_bn_train_backward(rp_node *n, const rp_pass *p, const rp_fold_gra
                   rows_of(n, p->B), n->in_shape[0].C, st->OC, n->scratch, pwbn_work(n, p->B));
 }
 
+bool rp_conv2d_dw_bn_applies(const rp_node *n)
+{
+    const conv_state *st = n->state;
+    conv2d_shape s = shape_of(n, 1);
+    return !st->bias && dwconv2d_fast_bn_applies(&s);
+}
+
+size_t rp_conv2d_dw_bn_scratch_floats(const rp_node *n, int B, int threads)
+{
+    conv2d_shape s = shape_of(n, B);
+    return dwconv2d_fast_bn_scratch_floats(&s, threads);
+}
+
+void rp_conv2d_dw_bn_backward(rp_node *n, const rp_pass *p, const dw_bn_grad *g, float *scratch, int threads)
+{
+    float *dw = grad_if_wanted(&n->param[0], p);
+    if (!n->dx[0] && !dw) return;
+    conv2d_shape s = shape_of(n, p->B);
+    dwconv2d_fast_backward_bn(n->dx[0], dw, g, n->x[0], n->param[0].data, &s, scratch, threads, !n->dx_write[0]);
+}
+
 static void conv_bwd(rp_node *n, const rp_pass *p)
 {
     const conv_state *st = n->state;

@@ -45,6 +45,15 @@ void rp_conv2d_bn_train_stats(rp_node *n, int B, float *mem, double *mean, doubl
  * parameter gradients; f the batch norm's. */
 void rp_conv2d_bn_train_backward(rp_node *n, const rp_pass *p, const rp_fold_grads *f, const float *mem);
 
+/* The depthwise conv's backward that does the training batch norm's after it, with its
+ * ReLU/ReLU6 (kernels/conv2d.h, dwconv2d_fast_backward_bn): whether it applies (a 3x3 depthwise
+ * conv without bias, whole channel blocks, a sample's output small enough to stay in cache), its
+ * scratch at batch B on `threads` threads, and the backward: n->dx[0] (n->dx_write[0]) and, with
+ * p->param_grads, the conv's weight gradient, from g (rp_bn_backward_map), scratch its own. */
+bool rp_conv2d_dw_bn_applies(const rp_node *n);
+size_t rp_conv2d_dw_bn_scratch_floats(const rp_node *n, int B, int threads);
+void rp_conv2d_dw_bn_backward(rp_node *n, const rp_pass *p, const dw_bn_grad *g, float *scratch, int threads);
+
 /* Max-pool (nn/pool.c) ---------------------------------------------------------------- */
 /* The backward of the ReLU/ReLU6 act before the pool too: dx[0] is that activation's input's
  * gradient, the mask from the pool's output (a max-pool of ReLU outputs). */
@@ -60,6 +69,15 @@ void rp_bn_forward_act(rp_node *n, const rp_pass *p, float *y, act_kind act, con
  * the mask from bits (training) or from act's output act_y. */
 void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const float *act_y,
                         const uint8_t *bits);
+/* The training backward of the batch norm and the ReLU/ReLU6 act after it (dy: act's output
+ * gradient, bits: the forward's mask) up to its input gradient, which a consumer forms (the
+ * depthwise conv before it): the gradient's sums (every process's under a dist), the batch
+ * norm's parameter gradients, and g's map (g->k in the node's scratch: batchnorm_dx_coeffs).
+ * The same bits as rp_bn_backward_act's. */
+void rp_bn_backward_map(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const uint8_t *bits,
+                        dw_bn_grad *g);
+/* Floats of its backward's scratch at batch B (the map lives there). */
+size_t rp_bn_scratch_floats(const rp_node *n, int B);
 /* Floats of an activation mask of its output at batch B. */
 size_t rp_bn_mask_floats(const rp_node *n, int B);
 /* The training fold: the batch statistics (mean, biased variance over N rows) from the conv;

@@ -284,7 +284,7 @@ rp_status rp_graph_finalize(rp_graph *g, int max_batch, uint64_t seed)
     g->masks = (rp_row_keys){.seed = seed, .n = -1};
     find_last_readers(g);
     RP_TRY(rp_chains_plan(g));
-    g->chain_threads = omp_get_max_threads();
+    g->scratch_threads = omp_get_max_threads();
     RP_TRY(rp_plans_init(g));
     RP_TRY(rp_plan_assign_slots(g));
     g->finalized = true;
@@ -352,6 +352,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
         rp_conv2d_forward_to(n, p, y, &(conv_epilogue){.bn = &f, .act = act});
         break;
     case RP_STEP_CONV_BN_SUMS: /* the statistics pass through g->bn_sums */
+    case RP_STEP_DW_BN_TRAIN:
         rp_conv2d_forward_to(n, p, n->y, &(conv_epilogue){.sums = g->bn_sums});
         profile_fwd(g, n, t0, s->node, s->node, p->B);
         t0 = g->profile ? now_ms() : 0.0;
@@ -388,7 +389,7 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
 static rp_node *step_bn(rp_graph *g, const rp_step *s)
 {
     RP_ASSERT(s->kind != RP_STEP_CONV_BN_TRAIN && s->kind != RP_STEP_CHAIN); /* off under a dist */
-    if (s->kind == RP_STEP_CONV_BN_SUMS) return &g->nodes[s->bn];
+    if (s->kind == RP_STEP_CONV_BN_SUMS || s->kind == RP_STEP_DW_BN_TRAIN) return &g->nodes[s->bn];
     rp_node *n = &g->nodes[s->node];
     return n->ops->kind == RP_LAYER_BATCHNORM2D ? n : NULL;
 }
@@ -574,6 +575,20 @@ static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
         if (!n->bwd_run) return;
         break;
     }
+    case RP_BOP_DW_BN: { /* the batch norm's sums and parameter gradients, then the conv's backward forms
+                          * its input gradient a tile at a time (nn/fused.h) */
+        rp_node *bn = &g->nodes[o->bn];
+        if (!bn->bwd_run) return;
+        RP_ASSERT(p->train);
+        dw_bn_grad m;
+        rp_bn_backward_map(bn, p, g->nodes[o->grad].dy, act_of(g, o->act), mask_of(g, o->bn), &m);
+        if (!n->bwd_run) return;
+        bind_inputs(g, n);
+        bind_dx(g, n, o->node, 0, dx, B);
+        size_t work = (rp_bn_scratch_floats(bn, B) + 15) & ~(size_t)15;
+        rp_conv2d_dw_bn_backward(n, p, &m, n->scratch + work, g->scratch_threads);
+        break;
+    }
     case RP_BOP_CHAIN: { /* the chain's input gradient, written (its only readers are inside) */
         rp_chain *ch = &g->chains[o->chain];
         if (!g->nodes[ch->last].bwd_run) return;
@@ -602,7 +617,7 @@ static void idle_backward(rp_graph *g, bool param_grads, bool input_grad, bool g
         rp_bop ops[3];
         int m = rp_step_bwd_ops(g, &plan->steps[k], plain, ops);
         for (int j = 0; j < m; j++) {
-            rp_node *n = &g->nodes[ops[j].node];
+            rp_node *n = &g->nodes[ops[j].kind == RP_BOP_DW_BN ? ops[j].bn : ops[j].node];
             RP_ASSERT(ops[j].kind != RP_BOP_CONV_BN && ops[j].kind != RP_BOP_CHAIN);
             if (n->bwd_run && n->ops->kind == RP_LAYER_BATCHNORM2D) {
                 for (int i = 0; i < n->n_in; i++) n->dx[i] = NULL;

@@ -232,7 +232,7 @@ typedef struct rp_graph {
     unsigned options_own;  /* options before rp_graph_set_dist added its own */
     rp_chain *chains;      /* planned at finalize (nn/chain.c) */
     int n_chains;
-    int chain_threads;     /* the scratch holds this many threads' chain buffers */
+    int scratch_threads;   /* the scratch holds this many threads' buffers (chains, RP_STEP_DW_BN_TRAIN) */
 } rp_graph;
 
 /* Node i's output may share memory in an inference forward: neither the logits nor kept. */

@@ -64,6 +64,8 @@ static rp_step step_at(rp_graph *g, const rp_plan *p, int i)
     s.bn = s.last = bn;
     s.act = act_after(g, bn);
     if (s.act >= 0) s.last = s.act;
+    if (s.kind == RP_STEP_CONV_BN_SUMS && s.act >= 0 && !(p->options & RP_OPT_NO_DW_BN) && rp_conv2d_dw_bn_applies(n))
+        s.kind = RP_STEP_DW_BN_TRAIN;
     return s;
 }
 
@@ -85,6 +87,7 @@ void rp_plan_build(rp_graph *g, rp_plan *p, rp_plan_kind kind, int B)
             continue;
         s->act_bwd = false;
         t->act_in = s->act;
+        if (s->kind == RP_STEP_DW_BN_TRAIN) s->kind = RP_STEP_CONV_BN_SUMS; /* the pool does the mask */
     }
     p->built = true;
 }
@@ -110,7 +113,9 @@ int rp_plan_count_act_bwd(const rp_graph *g, const rp_plan *p)
     for (int k = 0; k < p->n_steps; k++) {
         rp_bop ops[3];
         int m = rp_step_bwd_ops(g, &p->steps[k], false, ops);
-        for (int j = 0; j < m; j++) n += ops[j].kind == RP_BOP_BN_ACT || (ops[j].kind == RP_BOP_CONV_BN && ops[j].act >= 0);
+        for (int j = 0; j < m; j++)
+            n += ops[j].kind == RP_BOP_BN_ACT || ops[j].kind == RP_BOP_DW_BN ||
+                 (ops[j].kind == RP_BOP_CONV_BN && ops[j].act >= 0);
     }
     return n;
 }
@@ -125,7 +130,7 @@ int rp_plan_count_pool_act(const rp_plan *p)
 const char *rp_step_kind_name(rp_step_kind kind)
 {
     static const char *names[RP_STEP_KINDS] = {"layer", "layer+act", "conv+bn eval", "conv+bn sums",
-                                               "conv+bn train", "chain"};
+                                               "conv+bn train", "chain", "dw+bn train"};
     return kind < RP_STEP_KINDS ? names[kind] : "?";
 }
 
@@ -150,6 +155,14 @@ int rp_step_bwd_ops(const rp_graph *g, const rp_step *s, bool plain, rp_bop *ops
             ops[m++] = bop(RP_BOP_NODE, s->node);
         }
         break;
+    case RP_STEP_DW_BN_TRAIN:
+        if (bn_act) {
+            ops[m] = bop(RP_BOP_DW_BN, s->node);
+            ops[m].bn = s->bn, ops[m].act = s->act, ops[m++].grad = s->act;
+            break;
+        }
+        /* plain: as RP_STEP_CONV_BN_SUMS */
+        /* fall through */
     case RP_STEP_LAYER_ACT:
     case RP_STEP_CONV_BN_EVAL:
     case RP_STEP_CONV_BN_SUMS: {
@@ -205,6 +218,7 @@ static void bop_lives(const rp_graph *g, const rp_bop *o, int *lo, int *hi)
         break;
     case RP_BOP_BN_ACT:
     case RP_BOP_CONV_BN:
+    case RP_BOP_DW_BN:
         touch(lo, hi, o->grad, o->node, false);
         touch(lo, hi, n->in[0], o->node, true);
         break;
@@ -290,7 +304,8 @@ void rp_step_fwd_io(const rp_graph *g, const rp_step *s, rp_step_io *io)
 {
     io->n_reads = io->n_writes = 0;
     io->writes[io->n_writes++] = s->last;
-    if (s->kind == RP_STEP_CONV_BN_SUMS) io->writes[io->n_writes++] = s->node; /* the batch norm's input */
+    if (s->kind == RP_STEP_CONV_BN_SUMS || s->kind == RP_STEP_DW_BN_TRAIN)
+        io->writes[io->n_writes++] = s->node; /* the batch norm's input */
     /* a step's nodes are consecutive, so what it reads from outside lies before s->node (a
      * chain's nodes read only each other and the chain's input) */
     for (int j = s->node; j <= s->last; j++)
@@ -375,7 +390,13 @@ static void step_mem(const rp_graph *g, const rp_step *s, int B, rp_plan_mem *m)
         if ((f = rp_conv2d_bn_train_mem_floats(&g->nodes[s->node])) > m->node[s->node]) m->node[s->node] = f;
         if ((f = rp_conv2d_bn_train_scratch_floats(&g->nodes[s->node], B)) > m->scratch) m->scratch = f;
     }
-    size_t d = s->kind == RP_STEP_CONV_BN_SUMS    ? (size_t)2 * B * g->nodes[s->bn].out_shape.C
+    if (s->kind == RP_STEP_DW_BN_TRAIN) { /* the batch norm's work (its map), then the conv's */
+        f = ((rp_bn_scratch_floats(&g->nodes[s->bn], B) + 15) & ~(size_t)15) +
+            rp_conv2d_dw_bn_scratch_floats(&g->nodes[s->node], B, g->scratch_threads);
+        if (f > m->scratch) m->scratch = f;
+    }
+    bool sums = s->kind == RP_STEP_CONV_BN_SUMS || s->kind == RP_STEP_DW_BN_TRAIN;
+    size_t d = sums                               ? (size_t)2 * B * g->nodes[s->bn].out_shape.C
                : s->kind == RP_STEP_CONV_BN_TRAIN ? (size_t)2 * g->nodes[s->bn].out_shape.C
                                                   : 0;
     if (d > m->sums) m->sums = d;

@@ -33,6 +33,9 @@ typedef enum rp_step_kind {
                             * (kernels/pwbn.h): statistics from its input's moments, its output
                             * never formed; one backward for both */
     RP_STEP_CHAIN,         /* evaluation: a chain (rp_chain) run as one kernel, a tile at a time */
+    RP_STEP_DW_BN_TRAIN,   /* training: RP_STEP_CONV_BN_SUMS for a depthwise conv and a batch norm with a
+                            * ReLU/ReLU6, whose backward is one operation: the conv's, forming the batch
+                            * norm's input gradient a tile at a time (never written; nn/fused.h) */
     RP_STEP_KINDS
 } rp_step_kind;
 
@@ -65,6 +68,7 @@ enum {
     RP_OPT_NO_TRAIN_FOLD = 1u << 2,   /* training without RP_STEP_CONV_BN_TRAIN (--train-fold=false) */
     RP_OPT_TRAIN_FOLD_ALWAYS = 1u << 3, /* ... with it wherever it applies, whether it pays or not */
     RP_OPT_ZERO_DX = 1u << 4,         /* backward zeroes every gradient buffer and adds (no writes) */
+    RP_OPT_NO_DW_BN = 1u << 5,        /* training without RP_STEP_DW_BN_TRAIN (--dw-bn=false) */
 };
 
 typedef struct rp_plan {
@@ -85,6 +89,8 @@ typedef enum rp_bop_kind {
     RP_BOP_CONV_BN,  /* conv node and its batch norm (bn) folded in training: reads grad's gradient
                       * (masked with act's bits when act >= 0) */
     RP_BOP_CHAIN,    /* chain: reads its last node's gradient, writes its input's */
+    RP_BOP_DW_BN,    /* depthwise conv node, its batch norm (bn) and that one's ReLU/ReLU6 (act) in
+                      * training: reads act's gradient, writes the conv input's */
 } rp_bop_kind;
 
 typedef struct rp_bop {
@@ -102,8 +108,8 @@ void rp_plan_build(struct rp_graph *g, rp_plan *p, rp_plan_kind kind, int B);
 const rp_plan *rp_graph_plan(struct rp_graph *g, rp_plan_kind kind, int B);
 /* Steps of plan p of the given kind. */
 int rp_plan_count(const rp_plan *p, rp_step_kind kind);
-/* Steps of p whose backward has a batch norm apply its ReLU/ReLU6's mask (RP_BOP_BN_ACT or a
- * masked RP_BOP_CONV_BN), and max-pools that do the ReLU's backward before them. */
+/* Steps of p whose backward has a batch norm apply its ReLU/ReLU6's mask (RP_BOP_BN_ACT,
+ * RP_BOP_DW_BN or a masked RP_BOP_CONV_BN), and max-pools that do the ReLU's backward before them. */
 int rp_plan_count_act_bwd(const struct rp_graph *g, const rp_plan *p);
 int rp_plan_count_pool_act(const rp_plan *p);
 const char *rp_step_kind_name(rp_step_kind kind);
@@ -114,7 +120,8 @@ int rp_step_bwd_ops(const struct rp_graph *g, const rp_step *s, bool plain, rp_b
 
 /* What step s's forward reads and writes: the outputs of the nodes outside the step that its
  * nodes read (the graph input left out), and the outputs it writes (its last node's; the conv's
- * too in RP_STEP_CONV_BN_SUMS). The inference forward's output lifetimes are derived from it. */
+ * too in RP_STEP_CONV_BN_SUMS and RP_STEP_DW_BN_TRAIN). The inference forward's output lifetimes
+ * are derived from it. */
 #define RP_STEP_MAX_READS 4
 typedef struct rp_step_io {
     int reads[RP_STEP_MAX_READS], n_reads;

@@ -8,17 +8,19 @@
 #include "nn/model.h"
 #include "nn/plan.h"
 
-#define PUBLIC_PLAN_OPTIONS (RP_PLAN_NO_FUSION | RP_PLAN_NO_CHAIN | RP_PLAN_NO_TRAIN_FOLD)
+#define PUBLIC_PLAN_OPTIONS (RP_PLAN_NO_FUSION | RP_PLAN_NO_CHAIN | RP_PLAN_NO_TRAIN_FOLD | RP_PLAN_NO_DW_BN)
+#define INTERNAL_PLAN_OPTIONS (RP_OPT_NO_FUSION | RP_OPT_NO_CHAIN | RP_OPT_NO_TRAIN_FOLD | RP_OPT_NO_DW_BN)
 
 rp_status rp_model_set_plan_options(rp_ctx *ctx, rp_model *m, unsigned options)
 {
     if (!m) return rp_fail(ctx, RP_ERR_ARG, "plan options: no model");
     if (options & ~(unsigned)PUBLIC_PLAN_OPTIONS)
         return rp_fail(ctx, RP_ERR_ARG, "plan options: unknown bits 0x%x (RP_PLAN_NO_FUSION, RP_PLAN_NO_CHAIN, "
-                       "RP_PLAN_NO_TRAIN_FOLD)", options & ~(unsigned)PUBLIC_PLAN_OPTIONS);
+                       "RP_PLAN_NO_TRAIN_FOLD, RP_PLAN_NO_DW_BN)", options & ~(unsigned)PUBLIC_PLAN_OPTIONS);
     unsigned o = (options & RP_PLAN_NO_FUSION ? RP_OPT_NO_FUSION : 0u) | (options & RP_PLAN_NO_CHAIN ? RP_OPT_NO_CHAIN : 0u) |
-                 (options & RP_PLAN_NO_TRAIN_FOLD ? RP_OPT_NO_TRAIN_FOLD : 0u);
-    m->g.options = (m->g.options & ~(unsigned)(RP_OPT_NO_FUSION | RP_OPT_NO_CHAIN | RP_OPT_NO_TRAIN_FOLD)) | o;
+                 (options & RP_PLAN_NO_TRAIN_FOLD ? RP_OPT_NO_TRAIN_FOLD : 0u) |
+                 (options & RP_PLAN_NO_DW_BN ? RP_OPT_NO_DW_BN : 0u);
+    m->g.options = (m->g.options & ~(unsigned)INTERNAL_PLAN_OPTIONS) | o;
     return RP_OK;
 }
 
@@ -26,7 +28,7 @@ unsigned rp_model_plan_options(const rp_model *m)
 {
     unsigned o = m->g.options;
     return (o & RP_OPT_NO_FUSION ? RP_PLAN_NO_FUSION : 0u) | (o & RP_OPT_NO_CHAIN ? RP_PLAN_NO_CHAIN : 0u) |
-           (o & RP_OPT_NO_TRAIN_FOLD ? RP_PLAN_NO_TRAIN_FOLD : 0u);
+           (o & RP_OPT_NO_TRAIN_FOLD ? RP_PLAN_NO_TRAIN_FOLD : 0u) | (o & RP_OPT_NO_DW_BN ? RP_PLAN_NO_DW_BN : 0u);
 }
 
 int rp_model_num_layers(const rp_model *m) { return m->g.n_nodes; }
