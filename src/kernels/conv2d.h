@@ -202,12 +202,9 @@ void dwconv2d_fast_weights(float *wt, const float *w, const conv2d_shape *s);
  * (dx, acc: add) and its chunk's weight-gradient sums (dw, added at the end; NULL: skipped) from
  * it while it is in cache. Every element gets dwconv2d_fast_backward's operations in its order
  * from the gradient batchnorm_backward_dx writes: the same bits, on any number of threads.
- * Applies to 3x3 depthwise convs of whole channel blocks whose sample tile (OH x OW x C) stays
- * in L2 beside the rows it reads (at most DW_BN_TILE_MAX floats) and whose tensors are large
- * enough to come from memory (at least DW_BN_TILE_MIN: below, the layer by layer passes run
- * from cache and the per-sample loop is slower, measured on Zen 4: 4x4x576 0.87 vs 0.69 ms);
- * no bias. scratch: dwconv2d_fast_bn_scratch_floats(s, threads). */
-#define DW_BN_TILE_MIN ((size_t)1 << 14)
+ * Runs on 3x3 depthwise convs of whole channel blocks; applies (the plan takes it) where a
+ * sample's tile (OH x OW x C) stays in L2 beside the rows it reads: at most DW_BN_TILE_MAX
+ * floats. No bias. scratch: dwconv2d_fast_bn_scratch_floats(s, threads). */
 #define DW_BN_TILE_MAX ((size_t)1 << 17)
 typedef struct dw_bn_grad {
     const float *g, *y, *mean, *k;

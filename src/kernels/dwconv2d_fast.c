@@ -538,10 +538,12 @@ void dwconv2d_fast_backward(float *dx, float *dw, float *db, const float *dy, co
 
 /* The batch norm (and its ReLU/ReLU6) after the conv, done with the conv's backward ---------- */
 
+/* What the kernel can do (the tile sizes are where it pays: dwconv2d_fast_bn_applies). */
+static bool bn_capable(const conv2d_shape *s) { return dwconv2d_fast_applies(s) && s->K == 3 && s->C % CB == 0; }
+
 bool dwconv2d_fast_bn_applies(const conv2d_shape *s)
 {
-    size_t tile = (size_t)s->OH * s->OW * s->C;
-    return dwconv2d_fast_applies(s) && s->K == 3 && s->C % CB == 0 && tile >= DW_BN_TILE_MIN && tile <= DW_BN_TILE_MAX;
+    return bn_capable(s) && (size_t)s->OH * s->OW * s->C <= DW_BN_TILE_MAX;
 }
 
 /* Threads that take the chunks of samples, each with its own sample tile. */
@@ -556,7 +558,7 @@ size_t dwconv2d_fast_bn_scratch_floats(const conv2d_shape *s, int threads)
 void dwconv2d_fast_backward_bn(float *dx, float *dw, const dw_bn_grad *g, const float *x, const float *w,
                                const conv2d_shape *s, float *scratch, int threads, bool acc)
 {
-    RP_ASSERT(dwconv2d_fast_bn_applies(s) && (dx || dw));
+    RP_ASSERT(bn_capable(s) && (dx || dw));
     const int KK = 9, C = s->C, ld = chunk_ld(s), chunks = dw_chunks(s->B);
     const size_t P = (size_t)s->OH * s->OW, RB = act_mask_row_bytes(C);
     const bool pm = row_kernel(s, true) == ROW_PM;
