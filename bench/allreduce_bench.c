@@ -6,23 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_timing.h"
 #include "dist/dist.h"
 #include "rampart.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -41,14 +28,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < max_n; i++) buf[i] = 1.0f;
     for (size_t n = 1; n <= max_n; n *= 4) {
         for (int r = -2; r < reps; r++) { /* two warm-up calls */
-            double t0 = now();
+            double t0 = bench_now();
             if (rp_dist_sum_f32(d, buf, n) != RP_OK) {
                 fprintf(stderr, "allreduce_bench: %s\n", rp_ctx_error(ctx));
                 rp_dist_abort(d, 1);
             }
-            if (r >= 0) t[r] = now() - t0;
+            if (r >= 0) t[r] = bench_now() - t0;
         }
-        qsort(t, (size_t)reps, sizeof *t, cmp);
+        qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
         double med = t[reps / 2], bytes = (double)n * sizeof(float);
         if (rp_dist_rank(d) == 0)
             printf("{\"ranks\":%d,\"bytes\":%.0f,\"median_s\":%.9f,\"bus_gb_per_s\":%.4f}\n", N, bytes, med,

@@ -9,24 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_timing.h"
 #include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *filled(size_t n, unsigned seed)
 {
@@ -62,17 +49,17 @@ int main(int argc, char **argv)
         const float *k = batchnorm_dx_coeffs(work, invstd, gamma, C, 1, (double)N);
         dw_bn_grad m = {.g = g, .y = y, .mean = mean, .k = k, .bits = bits};
         for (int r = -2; r < R; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             dwconv2d_fast_backward_bn(dx, dw, &m, x, w, &s, scratch, threads, false);
-            double t1 = now();
+            double t1 = bench_now();
             batchnorm_backward_dx(gbn, g, NULL, bits, ACT_RELU6, y, mean, invstd, gamma, N, C, 1, true, (double)N,
                                   work, false);
             dwconv2d_fast_backward(dx, dw, NULL, gbn, x, w, &s, scratch, false);
-            double t2 = now();
+            double t2 = bench_now();
             if (r >= 0) tf[r] = t1 - t0, tu[r] = t2 - t1;
         }
-        qsort(tf, (size_t)R, sizeof *tf, cmp);
-        qsort(tu, (size_t)R, sizeof *tu, cmp);
+        qsort(tf, (size_t)R, sizeof *tf, bench_cmp_double);
+        qsort(tu, (size_t)R, sizeof *tu, bench_cmp_double);
         char name[32];
         snprintf(name, sizeof name, "%dx%dx%d/%d", H, H, C, layers[l][2]);
         printf("%-16s %8.3f %10.3f %9.2fx %8s\n", name, 1e3 * tf[R / 2], 1e3 * tu[R / 2], tu[R / 2] / tf[R / 2],

@@ -6,18 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_timing.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double batching(rp_ctx *ctx, const rp_dataset *ds, int workers, int batch, const char *aug, int epochs,
                        double *waited)
@@ -30,13 +23,13 @@ static double batching(rp_ctx *ctx, const rp_dataset *ds, int workers, int batch
         exit(1);
     }
     rp_batch b;
-    double t0 = now(), sum = 0;
+    double t0 = bench_now(), sum = 0;
     long images = 0;
     while (rp_loader_next(l, &b)) {
         sum += b.x[0]; /* touch the batch */
         images += b.B;
     }
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     *waited = rp_loader_wait_seconds(l);
     rp_loader_destroy(l);
     return sum >= 0 ? (double)images / secs : 0;
@@ -55,12 +48,12 @@ int main(int argc, char **argv)
     snprintf(spec, sizeof spec, "tiny-imagenet:%s", argv[1]);
     rp_data_options o = {.workers = workers > 0 ? workers : 1};
     rp_dataset *ds = NULL;
-    double t0 = now();
+    double t0 = bench_now();
     if (rp_dataset_open_ex(ctx, spec, true, &o, &ds) != RP_OK) {
         fprintf(stderr, "loader_bench: %s\n", rp_ctx_error(ctx));
         return 1;
     }
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     printf("{\"stage\":\"decode\",\"workers\":%d,\"images\":%d,\"size\":\"%dx%dx%d\",\"seconds\":%.3f,"
            "\"images_per_s\":%.0f}\n",
            o.workers, ds->N, ds->H, ds->W, ds->C, secs, ds->N / secs);
