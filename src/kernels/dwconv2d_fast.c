@@ -255,12 +255,46 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
     }
 #define DW3_WV_REG(t) wv[t]
 #define DW3_WV_MEM(t) RP_LDV(wt + (size_t)(t) * C + c0)
+/* Four input pixels iw..iw+3 of a stride-1 conv whose taps all lie inside the gradient's row
+ * (DW3_DX_QUAD_FITS): each pixel's sum in the single pixel's order, the four interleaved (four
+ * independent chains in flight: one pixel's chain of nine dependent adds leaves the adder idle,
+ * as in the forward's DW3_TAPS4). */
+#define DW3_DX_QUAD_FITS (S == 1 && iw + P - 2 >= 0 && iw + 3 + P < s->OW)
+#define DW3_DX_QUAD(WV)                                                                     \
+    {                                                                                       \
+        float *d = dxr + (size_t)iw * C + c0;                                               \
+        rp_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                      \
+        if (acc) a0 = RP_LDV(d), a1 = RP_LDV(d + C), a2 = RP_LDV(d + 2 * C), a3 = RP_LDV(d + 3 * C); \
+        for (int kh = 0; kh < 3; kh++) {                                                    \
+            if (!rv[kh]) continue;                                                          \
+            const float *p = r[kh] + (size_t)(iw + P) * C + c0;                             \
+            for (int kw = 0; kw < 3; kw++, p -= C) {                                        \
+                rp_vec wk = WV(kh * 3 + kw);                                                \
+                a0 += RP_LDV(p) * wk;                                                       \
+                a1 += RP_LDV(p + C) * wk;                                                   \
+                a2 += RP_LDV(p + 2 * C) * wk;                                               \
+                a3 += RP_LDV(p + 3 * C) * wk;                                               \
+            }                                                                               \
+        }                                                                                   \
+        RP_STV(d, a0);                                                                      \
+        RP_STV(d + C, a1);                                                                  \
+        RP_STV(d + 2 * C, a2);                                                              \
+        RP_STV(d + 3 * C, a3);                                                              \
+    }
 #define dw3_dx_row_BODY                                                                     \
     DW3_DX_ROWS                                                                             \
     for (int c0 = cb0; c0 < cb1; c0 += RP_VL) {                                             \
         rp_vec wv[9];                                                                       \
         for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);                \
-        for (int iw = 0; iw < s->W; iw++) DW3_DX_PIXEL(DW3_WV_REG)                          \
+        for (int iw = 0; iw < s->W;) {                                                      \
+            if (iw + 4 <= s->W && DW3_DX_QUAD_FITS) {                                       \
+                DW3_DX_QUAD(DW3_WV_REG)                                                     \
+                iw += 4;                                                                    \
+                continue;                                                                   \
+            }                                                                               \
+            DW3_DX_PIXEL(DW3_WV_REG)                                                        \
+            iw++;                                                                           \
+        }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                               const conv2d_shape *s, int ih, bool acc, int cb0, int cb1))
