@@ -111,6 +111,9 @@ void batchnorm_backward_dx(float *dx, const float *dy, const float *act_y, const
  * gradient with its activation's mask bits, channels [c0, c1) alone (multiples of 16, or 0 and
  * C), on the calling thread: batchnorm_backward_dx's elements bit for bit (a consumer that
  * forms the gradient a tile at a time: dwconv2d_fast_backward_bn). k: k0, k1, k2 in a row. */
+/* dbeta[c] += sdy[c], dgamma[c] += sdyx[c] * invstd[c] from the sums in work's first 2C doubles
+ * (either NULL: skipped). */
+void batchnorm_param_grads(float *dgamma, float *dbeta, const double *work, const float *invstd, int C);
 const float *batchnorm_dx_coeffs(double *work, const float *invstd, const float *gamma, int C, int train,
                                  double n_div);
 void batchnorm_dx_bits_tile(float *dx, const float *g, const uint8_t *bits, const float *x, const float *mean,

@@ -457,6 +457,14 @@ void batchnorm_grad_sums(double *work, const float *dy, const float *act_y, cons
     channel_sums(sdy, sdyx, dy, zero, x, m, N, C, part, act_y, act, bits);
 }
 
+void batchnorm_param_grads(float *dgamma, float *dbeta, const double *work, const float *invstd, int C)
+{
+    for (int c = 0; c < C; c++) {
+        if (dbeta) dbeta[c] += (float)work[c];
+        if (dgamma) dgamma[c] += (float)(work[C + c] * invstd[c]);
+    }
+}
+
 const float *batchnorm_dx_coeffs(double *work, const float *invstd, const float *gamma, int C, int train,
                                  double n_div)
 {
@@ -507,13 +515,9 @@ void batchnorm_backward_act(float *dx, float *dgamma, float *dbeta, const float 
                             const uint8_t *bits, act_kind act, const float *x, const float *mean, const float *invstd,
                             const float *gamma, size_t N, int C, int train, double *work, bool acc)
 {
-    const double *sdy = work, *sdyx = work + C;
     if (dgamma || dbeta || (dx && train)) {
         batchnorm_grad_sums(work, dy, act_y, bits, act, x, mean, N, C);
-        for (int c = 0; c < C; c++) {
-            if (dbeta) dbeta[c] += (float)sdy[c];
-            if (dgamma) dgamma[c] += (float)(sdyx[c] * invstd[c]);
-        }
+        batchnorm_param_grads(dgamma, dbeta, work, invstd, C);
     }
     if (!dx) return;
     batchnorm_backward_dx(dx, dy, act_y, bits, act, x, mean, invstd, gamma, N, C, train, dgamma || dbeta,

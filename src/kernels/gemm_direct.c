@@ -249,8 +249,6 @@ GD_BF_TARGET static void pack_b_bf16(uint32_t *Bp, int K2, const float *B, size_
         }
 }
 
-#define pack_b_bf16_all(Bp, K2, B, ldb, N, K) pack_b_bf16(Bp, K2, B, ldb, false, N, K)
-
 #define GD_BF_TILES(R, NV)                                                                 \
     for (; i + (R) <= mb; i += (R))                                                        \
         tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)i * ldc + j0, ldc, m, acc);
@@ -306,7 +304,7 @@ GD_BF_TARGET static void tn_bf16(int M, int N, int K, const float *A, size_t lda
 {
     for (int k0 = 0; k0 < K; k0 += GEMM_DIRECT_KB) {
         const int kb = K - k0 < GEMM_DIRECT_KB ? K - k0 : GEMM_DIRECT_KB, K2 = (kb + 1) / 2;
-        pack_b_bf16_all(Bp, K2, B + (size_t)k0 * ldb, ldb, N, kb);
+        pack_b_bf16(Bp, K2, B + (size_t)k0 * ldb, ldb, false, N, kb);
         for (int i0 = 0; i0 < M; i0 += MB) {
             int mb = M - i0 < MB ? M - i0 : MB;
             pack_at_bf16(Ap, K2, A + (size_t)k0 * lda + i0, lda, mb, kb);

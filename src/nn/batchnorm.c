@@ -105,15 +105,14 @@ static bool grad_sums_dist(rp_node *n, const rp_pass *p, const float *dy, act_ki
     const bn_state *s = n->state;
     int C = n->out_shape.C;
     rp_bn_sync *q = p->sync;
-    double *work = (double *)n->scratch, *sdy = work, *sdyx = work + C, *job = q->buf;
+    double *work = (double *)n->scratch, *job = q->buf;
     const float *mean = n->saved, *invstd = n->saved + C;
     size_t N = rows(n, p->B);
-    if (N > 0) batchnorm_grad_sums(work, dy, act_y, act ? bits : NULL, act, n->x[0], mean, N, C);
-    else
+    if (N > 0) {
+        batchnorm_grad_sums(work, dy, act_y, act ? bits : NULL, act, n->x[0], mean, N, C);
+        batchnorm_param_grads(dw, db, work, invstd, C);
+    } else {
         for (int c = 0; c < 2 * C; c++) work[c] = 0.0;
-    for (int c = 0; c < C && N > 0; c++) {
-        if (db) db[c] += (float)sdy[c];
-        if (dw) dw[c] += (float)(sdyx[c] * invstd[c]);
     }
     double share = s->rows_all > 0.0 ? (double)N / s->rows_all : 0.0;
     for (int c = 0; c < 2 * C; c++) job[c] = work[c] * share;
@@ -197,16 +196,13 @@ void rp_bn_backward_map(rp_node *n, const rp_pass *p, const float *dy, act_kind 
         grad_sums_dist(n, p, dy, act, NULL, bits, dw, db, true);
     } else {
         batchnorm_grad_sums(work, dy, NULL, bits, act, n->x[0], n->saved, N, C);
-        for (int c = 0; c < C; c++) {
-            if (db) db[c] += (float)work[c];
-            if (dw) dw[c] += (float)(work[C + c] * invstd[c]);
-        }
+        batchnorm_param_grads(dw, db, work, invstd, C);
     }
     *g = (dw_bn_grad){.g = dy, .y = n->x[0], .mean = n->saved, .bits = bits,
                       .k = batchnorm_dx_coeffs(work, invstd, w->data, C, true, (double)N)};
 }
 
-size_t rp_bn_scratch_floats(const rp_node *n, int B) { return bn_scratch(n, B); }
+size_t rp_bn_map_floats(const rp_node *n, int B) { return (bn_scratch(n, B) + 15) & ~(size_t)15; }
 
 static void bn_bwd(rp_node *n, const rp_pass *p) { rp_bn_backward_act(n, p, n->dy, ACT_NONE, NULL, NULL); }
 

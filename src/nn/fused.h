@@ -76,8 +76,9 @@ void rp_bn_backward_act(rp_node *n, const rp_pass *p, const float *dy, act_kind 
  * The same bits as rp_bn_backward_act's. */
 void rp_bn_backward_map(rp_node *n, const rp_pass *p, const float *dy, act_kind act, const uint8_t *bits,
                         dw_bn_grad *g);
-/* Floats of its backward's scratch at batch B (the map lives there). */
-size_t rp_bn_scratch_floats(const rp_node *n, int B);
+/* Floats of its backward's scratch at batch B, where the map lives, rounded up to 64 bytes: the
+ * consumer's own scratch starts after them. */
+size_t rp_bn_map_floats(const rp_node *n, int B);
 /* Floats of an activation mask of its output at batch B. */
 size_t rp_bn_mask_floats(const rp_node *n, int B);
 /* The training fold: the batch statistics (mean, biased variance over N rows) from the conv;

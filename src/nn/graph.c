@@ -585,8 +585,7 @@ static void run_bop(rp_graph *g, const rp_bop *o, const rp_pass *p, float *dx)
         if (!n->bwd_run) return;
         bind_inputs(g, n);
         bind_dx(g, n, o->node, 0, dx, B);
-        size_t work = (rp_bn_scratch_floats(bn, B) + 15) & ~(size_t)15;
-        rp_conv2d_dw_bn_backward(n, p, &m, n->scratch + work, g->scratch_threads);
+        rp_conv2d_dw_bn_backward(n, p, &m, n->scratch + rp_bn_map_floats(bn, B), g->scratch_threads);
         break;
     }
     case RP_BOP_CHAIN: { /* the chain's input gradient, written (its only readers are inside) */

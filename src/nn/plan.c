@@ -391,7 +391,7 @@ static void step_mem(const rp_graph *g, const rp_step *s, int B, rp_plan_mem *m)
         if ((f = rp_conv2d_bn_train_scratch_floats(&g->nodes[s->node], B)) > m->scratch) m->scratch = f;
     }
     if (s->kind == RP_STEP_DW_BN_TRAIN) { /* the batch norm's work (its map), then the conv's */
-        f = ((rp_bn_scratch_floats(&g->nodes[s->bn], B) + 15) & ~(size_t)15) +
+        f = rp_bn_map_floats(&g->nodes[s->bn], B) +
             rp_conv2d_dw_bn_scratch_floats(&g->nodes[s->node], B, g->scratch_threads);
         if (f > m->scratch) m->scratch = f;
     }
