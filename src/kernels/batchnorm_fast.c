@@ -188,16 +188,42 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                                eps, momentum, work, ACT_NONE, NULL, NULL);
 }
 
-/* q1 += u, q2 += u*u over rows [0, P), u = x - x[row 0] in double. */
-#define sample_sums_BODY                                                                \
-    for (int c = 0; c < C; c++) q1[c] = q2[c] = 0.0;                                    \
-    for (size_t n = 0; n < P; n++) {                                                    \
-        const float *xr = x + n * C;                                                    \
-        _Pragma("omp simd") for (int c = 0; c < C; c++) {                               \
-            double u = (double)xr[c] - (double)x[c];                                    \
-            q1[c] += u;                                                                 \
-            q2[c] += u * u;                                                             \
+/* q1 += u, q2 += u*u over rows [0, P), u = x - x[row 0] in double. Blocks of NB double vectors
+ * (4, then 2, then 1: 2 RP_VL channels and down) keep their sums in registers over all the rows
+ * (the sums in memory, loaded and stored at every row, ran 1.4-2.2x slower); each channel still
+ * sums the rows in order. */
+#define SS_BLOCKS(NB)                                                                   \
+    for (; c0 + (NB) * RP_DL <= C; c0 += (NB) * RP_DL) {                                \
+        rp_dvec s_[NB], a_[NB], b_[NB];                                                 \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NB); v++) {                        \
+            s_[v] = RP_LDD(x + c0 + v * RP_DL);                                         \
+            a_[v] = b_[v] = (rp_dvec){0};                                               \
         }                                                                               \
+        for (size_t n = 0; n < P; n++) {                                                \
+            const float *xr = x + n * C + c0;                                           \
+            _Pragma("GCC unroll 4") for (int v = 0; v < (NB); v++) {                    \
+                rp_dvec u = RP_LDD(xr + v * RP_DL) - s_[v];                             \
+                a_[v] += u;                                                             \
+                b_[v] += u * u;                                                         \
+            }                                                                           \
+        }                                                                               \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NB); v++)                          \
+            for (int l = 0; l < RP_DL; l++) {                                           \
+                q1[c0 + v * RP_DL + l] = a_[v][l];                                      \
+                q2[c0 + v * RP_DL + l] = b_[v][l];                                      \
+            }                                                                           \
+    }
+#define sample_sums_BODY                                                                \
+    int c0 = 0;                                                                         \
+    SS_BLOCKS(4) SS_BLOCKS(2) SS_BLOCKS(1)                                              \
+    for (int c = c0; c < C; c++) {                                                      \
+        double a = 0.0, b = 0.0;                                                        \
+        for (size_t n = 0; n < P; n++) {                                                \
+            double u = (double)x[n * C + c] - (double)x[c];                             \
+            a += u;                                                                     \
+            b += u * u;                                                                 \
+        }                                                                               \
+        q1[c] = a, q2[c] = b;                                                           \
     }
 RP_SIMD_VARIANTS(sample_sums, (double *restrict q1, double *restrict q2, const float *restrict x, size_t P, int C))
 

@@ -47,25 +47,34 @@ typedef float rp_v4u __attribute__((vector_size(16), aligned(4), may_alias));
 #define RP_VLOOP(v) _Pragma("GCC unroll 16") for (int v = 0; v < RP_NV; v++)
 /* rp_veci: the int32 lanes of an rp_vec (compare results, bit masks); rp_lane_bits: lane i
  * holds 1 << i. */
+/* rp_dvec: the doubles of one register (8 on AVX-512, 4 on AVX2, 2 portable); rp_hvecu: the
+ * unaligned half-register of floats that converts to one (RP_LDD: load and widen, exact). */
+typedef double rp_d8 __attribute__((vector_size(64)));
+typedef double rp_d4 __attribute__((vector_size(32)));
+typedef double rp_d2 __attribute__((vector_size(16)));
+typedef float rp_v2u __attribute__((vector_size(8), aligned(4), may_alias));
+#define RP_LDD(p) __builtin_convertvector(*(const rp_hvecu *)(const void *)(p), rp_dvec)
 typedef int32_t rp_v16i __attribute__((vector_size(64)));
 typedef int32_t rp_v8i __attribute__((vector_size(32)));
 typedef int32_t rp_v4i __attribute__((vector_size(16)));
 #define RP_LANE_BITS16 ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
 #define RP_LANE_BITS8 ((rp_v8i){1, 2, 4, 8, 16, 32, 64, 128})
 #define RP_LANE_BITS4 ((rp_v4i){1, 2, 4, 8})
-#define RP_VEC_SCOPE(V, VU, VI, L, BITS)                                                    \
+#define RP_VEC_SCOPE(V, VU, VI, L, BITS, D, HU)                                             \
     typedef V rp_vec;                                                                       \
     typedef VU rp_vecu;                                                                     \
     typedef VI rp_veci;                                                                     \
-    enum { RP_VL = L, RP_NV = 16 / L };                                                     \
+    typedef D rp_dvec;                                                                      \
+    typedef HU rp_hvecu;                                                                    \
+    enum { RP_VL = L, RP_NV = 16 / L, RP_DL = L / 2 };                                      \
     const rp_veci rp_lane_bits = BITS;                                                      \
-    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)rp_lane_bits;
+    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)sizeof(rp_dvec), (void)sizeof(rp_hvecu), (void)rp_lane_bits;
 #define RP_SIMD_VARIANTS(name, params)                                                      \
     RP_TARGET_AVX512 static void name##_avx512 params                                       \
-    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16) name##_BODY }              \
+    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16, rp_d8, rp_v8u) name##_BODY }              \
     RP_TARGET_AVX2 static void name##_avx2 params                                           \
-    { RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8) name##_BODY }                   \
-    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4) name##_BODY }
+    { RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8, rp_d4, rp_v4u) name##_BODY }                   \
+    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4, rp_d2, rp_v2u) name##_BODY }
 
 #define RP_SIMD_CALL(level, name, args)                                                     \
     do {                                                                                    \
