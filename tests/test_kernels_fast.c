@@ -300,6 +300,7 @@ static void test_batchnorm_bitwise(void **state)
     check_batchnorm(3 * 5 * 5, 24, 5 * 5, 67);     /* the sums' register blocks of 2 and 1 vectors */
     check_batchnorm_act(3 * 7 * 9, 17, 65);
     check_batchnorm_act(2 * 32 * 32, 96, 66);
+    check_batchnorm_act(3 * 5 * 5, 27, 68); /* the masked sums' whole, half-vector and single-channel blocks */
     check_batchnorm_act(4 * 2 * 2, 1280, 67); /* more channels than the 256-channel buffer */
 }
 
