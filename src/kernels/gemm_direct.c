@@ -96,10 +96,18 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
 #define GD_D(i, g, j) GD_DECL(i)
 #define GD_PTR(g) const float *p##g = !TN && R > 3 * (g) ? a + (size_t)3 * (g) * lda : a;
 
+/* Software prefetch (a hint: the arithmetic is untouched). A's rows come from memory when A is
+ * an activation or its gradient (MB of them), and neither form reads it in a pattern the
+ * hardware prefetchers follow: TN steps through A by lda per k, reading R floats of each row
+ * (2.1x slower than in cache on 16 -> 96 pointwise weight gradients); NN reads R rows at once,
+ * each one float per k (1.5x). TN fetches row k + GD_PF's R floats; NN fetches the next tile's
+ * rows (next, or NULL when this tile is the last), two lines per step of k. */
+enum { GD_PF = 16 };
 GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc)
+                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, const float *next)
 {
     const __m512 z = _mm512_setzero_ps();
+    int pr = 0, pc = 0; /* NN: the next tile's row and column to fetch */
     GD_ROWS_0_11(GD_D) GD_ROWS_12_23(GD_D)
     GD_PTR(0) GD_PTR(1) GD_PTR(2) GD_PTR(3) GD_PTR(4) GD_PTR(5) GD_PTR(6) GD_PTR(7)
     for (int k = 0; k < K; k++) {
@@ -108,9 +116,17 @@ GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float 
         GD_ROWS_0_11(GD_ROW) GD_ROWS_12_23(GD_ROW)
         b += ldb;
         if (TN) {
+            if (k + GD_PF < K) {
+                _mm_prefetch((const char *)(p0 + GD_PF * lda), _MM_HINT_T0);
+                _mm_prefetch((const char *)(p0 + GD_PF * lda + R - 1), _MM_HINT_T0);
+            }
             p0 += lda;
         } else {
             p0++, p1++, p2++, p3++, p4++, p5++, p6++, p7++;
+            for (int t = 0; next && t < 2 && pr < R; t++) {
+                _mm_prefetch((const char *)(next + (size_t)pr * lda + pc), _MM_HINT_T0);
+                if ((pc += 16) >= K) pc = 0, pr++;
+            }
         }
     }
     GD_ROWS_0_11(GD_ST) GD_ROWS_12_23(GD_ST)
@@ -122,7 +138,8 @@ static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmas
  * rows, then 4, then 1. Row block i's A starts at A + i lda (nn) or A + i (tn). */
 #define GD_TILES(R, NV, TN, STEP)                                                          \
     for (; i + (R) <= M; i += (R))                                                         \
-        tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc);
+        tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc,  \
+             !(TN) && i + 2 * (R) <= M ? A + (size_t)(i + (R)) * (STEP) : NULL);
 #define GD_COLS(TN, STEP)                                                                  \
     int i = 0;                                                                             \
     if (nn > 16) {                                                                         \
