@@ -76,15 +76,14 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
  * memory, loaded and stored at every row, ran 1.3-2x slower). Each channel still adds its rows
  * in order: the same bits. */
 #define CSB_ROWS 32
-#define CSB_LDQ(p) (__extension__({ rp_dvec v_; memcpy(&v_, (p), sizeof v_); v_; }))
 #define CSB_BLOCKS(NV)                                                                  \
     for (; c0 + (NV) * RP_VL <= C; c0 += (NV) * RP_VL) {                                \
         rp_dvec a_[2 * (NV)], b_[2 * (NV)], m_[2 * (NV)];                               \
         float mb_[(NV) * RP_VL];                                                        \
         _Pragma("GCC unroll 4") for (int v = 0; v < 2 * (NV); v++) {                    \
-            a_[v] = CSB_LDQ(q1 + c0 + v * RP_DL);                                       \
-            b_[v] = CSB_LDQ(q2 + c0 + v * RP_DL);                                       \
-            m_[v] = CSB_LDQ(m + c0 + v * RP_DL);                                        \
+            a_[v] = RP_LDQ(q1 + c0 + v * RP_DL);                                       \
+            b_[v] = RP_LDQ(q2 + c0 + v * RP_DL);                                       \
+            m_[v] = RP_LDQ(m + c0 + v * RP_DL);                                        \
         }                                                                               \
         for (size_t n = r0; n < r1; n++) {                                              \
             const float *gr = g + n * C + c0, *xr = x + n * C + c0;                     \
@@ -100,14 +99,14 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 4") for (int v = 0; v < 2 * (NV); v++) {                    \
-            memcpy(q1 + c0 + v * RP_DL, &a_[v], sizeof a_[v]);                          \
-            memcpy(q2 + c0 + v * RP_DL, &b_[v], sizeof b_[v]);                          \
+            RP_STQ(q1 + c0 + v * RP_DL, a_[v]);                                         \
+            RP_STQ(q2 + c0 + v * RP_DL, b_[v]);                                         \
         }                                                                               \
     }
 /* Half a vector of channels (one double vector), its mask bit by bit. */
 #define CSB_HALF                                                                        \
     if (c0 + RP_DL <= C) {                                                              \
-        rp_dvec a_ = CSB_LDQ(q1 + c0), b_ = CSB_LDQ(q2 + c0), m_ = CSB_LDQ(m + c0);     \
+        rp_dvec a_ = RP_LDQ(q1 + c0), b_ = RP_LDQ(q2 + c0), m_ = RP_LDQ(m + c0);     \
         float mb_[RP_DL];                                                               \
         for (size_t n = r0; n < r1; n++) {                                              \
             const float *gr = g + n * C + c0;                                           \
@@ -117,8 +116,8 @@ RP_SIMD_VARIANTS(chunk_sums_act, (double *restrict q1, double *restrict q2, cons
             a_ += u;                                                                    \
             b_ += u * (RP_LDD(x + n * C + c0) - m_);                                    \
         }                                                                               \
-        memcpy(q1 + c0, &a_, sizeof a_);                                                \
-        memcpy(q2 + c0, &b_, sizeof b_);                                                \
+        RP_STQ(q1 + c0, a_);                                                            \
+        RP_STQ(q2 + c0, b_);                                                            \
         c0 += RP_DL;                                                                    \
     }
 #define chunk_sums_bits_BODY                                                            \

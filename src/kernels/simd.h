@@ -53,28 +53,46 @@ typedef double rp_d8 __attribute__((vector_size(64)));
 typedef double rp_d4 __attribute__((vector_size(32)));
 typedef double rp_d2 __attribute__((vector_size(16)));
 typedef float rp_v2u __attribute__((vector_size(8), aligned(4), may_alias));
+typedef double rp_d8u __attribute__((vector_size(64), aligned(8), may_alias));
+typedef double rp_d4u __attribute__((vector_size(32), aligned(8), may_alias));
+typedef double rp_d2u __attribute__((vector_size(16), aligned(8), may_alias));
 #define RP_LDD(p) __builtin_convertvector(*(const rp_hvecu *)(const void *)(p), rp_dvec)
+/* An rp_dvec from and to doubles at any (8-byte aligned) address. */
+#define RP_LDQ(p) ((rp_dvec)(*(const rp_dvecu *)(const void *)(p)))
+#define RP_STQ(p, v) (*(rp_dvecu *)(void *)(p) = (v))
 typedef int32_t rp_v16i __attribute__((vector_size(64)));
 typedef int32_t rp_v8i __attribute__((vector_size(32)));
 typedef int32_t rp_v4i __attribute__((vector_size(16)));
 #define RP_LANE_BITS16 ((rp_v16i){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768})
 #define RP_LANE_BITS8 ((rp_v8i){1, 2, 4, 8, 16, 32, 64, 128})
 #define RP_LANE_BITS4 ((rp_v4i){1, 2, 4, 8})
-#define RP_VEC_SCOPE(V, VU, VI, L, BITS, D, HU)                                             \
+#define RP_VEC_SCOPE(V, VU, VI, L, BITS, D, DU, HU)                                         \
     typedef V rp_vec;                                                                       \
     typedef VU rp_vecu;                                                                     \
     typedef VI rp_veci;                                                                     \
     typedef D rp_dvec;                                                                      \
+    typedef DU rp_dvecu;                                                                    \
     typedef HU rp_hvecu;                                                                    \
     enum { RP_VL = L, RP_NV = 16 / L, RP_DL = L / 2 };                                      \
     const rp_veci rp_lane_bits = BITS;                                                      \
-    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)sizeof(rp_dvec), (void)sizeof(rp_hvecu), (void)rp_lane_bits;
+    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)sizeof(rp_dvec), (void)sizeof(rp_dvecu);                   \
+    (void)sizeof(rp_hvecu), (void)rp_lane_bits;
 #define RP_SIMD_VARIANTS(name, params)                                                      \
     RP_TARGET_AVX512 static void name##_avx512 params                                       \
-    { RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16, rp_d8, rp_v8u) name##_BODY }              \
+    {                                                                                       \
+        RP_VEC_SCOPE(rp_v16, rp_v16u, rp_v16i, 16, RP_LANE_BITS16, rp_d8, rp_d8u, rp_v8u)   \
+        name##_BODY                                                                         \
+    }                                                                                       \
     RP_TARGET_AVX2 static void name##_avx2 params                                           \
-    { RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8, rp_d4, rp_v4u) name##_BODY }                   \
-    static void name##_portable params { RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4, rp_d2, rp_v2u) name##_BODY }
+    {                                                                                       \
+        RP_VEC_SCOPE(rp_v8, rp_v8u, rp_v8i, 8, RP_LANE_BITS8, rp_d4, rp_d4u, rp_v4u)        \
+        name##_BODY                                                                         \
+    }                                                                                       \
+    static void name##_portable params                                                      \
+    {                                                                                       \
+        RP_VEC_SCOPE(rp_v4, rp_v4u, rp_v4i, 4, RP_LANE_BITS4, rp_d2, rp_d2u, rp_v2u)        \
+        name##_BODY                                                                         \
+    }
 
 #define RP_SIMD_CALL(level, name, args)                                                     \
     do {                                                                                    \
