@@ -294,12 +294,71 @@ static void test_fold_buffers(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* The first pass of the backward, bit for bit: the gradient masked in place by the bits
+ * (0 + (mask ? g : 0)) and the beta gradient equal to the masked gradient's column sums in double
+ * over fixed chunks of rows (BN_CHUNKS, rows in order, chunks added in order), at every SIMD level
+ * and thread count, on column counts that take every block kind of the sums' kernel (two and one
+ * vectors, single columns) and chunks of more than one group of rows. */
+static void test_pwbn_masked_sums_bits(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{300, 3, 7}, {2000, 4, 24}, {2000, 4, 40}, {777, 5, 56}, {96, 3, 100}};
+    static const rp_simd levels[] = {RP_SIMD_PORTABLE, RP_SIMD_AVX2, RP_SIMD_AVX512};
+    const int threads = omp_get_max_threads();
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const size_t N = (size_t)shapes[k][0];
+        const int C = shapes[k][1], OC = shapes[k][2], K = N < BN_CHUNKS ? (int)N : BN_CHUNKS;
+        const size_t RB = act_mask_row_bytes(OC), ng = N * (size_t)OC;
+        float *x = floats(N * C), *w = floats((size_t)OC * C), *g0 = floats(ng), *g = floats(ng), *want_g = floats(ng);
+        float *gamma = floats((size_t)OC), *invstd = floats((size_t)OC), *dbeta = floats((size_t)OC);
+        float *want_db = floats((size_t)OC), *scratch = floats(pwbn_scratch_floats(C, OC) + pwbn_moment_floats(N, C));
+        uint8_t *bits = malloc(N * RB);
+        double *m = malloc(pwbn_moment_doubles(C) * sizeof *m), *work = malloc(pwbn_work_doubles(N, C, OC) * sizeof *work);
+        assert_non_null(bits), assert_non_null(m), assert_non_null(work);
+        tu_fill_uniform(x, N * C, -1, 1, 300 + k);
+        tu_fill_uniform(w, (size_t)OC * C, -1, 1, 301 + k);
+        tu_fill_uniform(g0, ng, -1, 1, 302 + k);
+        tu_fill_uniform(gamma, (size_t)OC, 0.5f, 1.5f, 303 + k);
+        tu_fill_uniform(invstd, (size_t)OC, 0.5f, 1.5f, 304 + k);
+        for (size_t i = 0; i < N * RB; i++) bits[i] = (uint8_t)(i * 37 + k * 11 + (i >> 3));
+        for (size_t n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++)
+                want_g[n * OC + o] = 0.0f + (RP_MASK_BIT(bits + n * RB, o) ? g0[n * OC + o] : 0.0f);
+        for (int o = 0; o < OC; o++) {
+            double s1 = 0.0;
+            for (int c = 0; c < K; c++) {
+                double part = 0.0;
+                for (size_t n = N * c / K; n < N * (c + 1) / K; n++) part += (double)want_g[n * OC + o];
+                s1 += part;
+            }
+            want_db[o] = 0.0f + (float)s1;
+        }
+        pwbn_moments(m, x, N, C, work, scratch);
+        for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++)
+            for (int t = 1; t <= 3; t++) {
+                if (rp_simd_force(levels[l]) != levels[l]) continue;
+                omp_set_num_threads(t);
+                memcpy(g, g0, ng * sizeof *g);
+                memset(dbeta, 0, (size_t)OC * sizeof *dbeta);
+                pwbn_backward(&(pwbn_grads){.dbeta = dbeta}, g, bits, x, w, gamma, invstd, m, N, C, OC, scratch, work);
+                if (memcmp(g, want_g, ng * sizeof *g) || memcmp(dbeta, want_db, (size_t)OC * sizeof *dbeta))
+                    fail_msg("N=%zu OC=%d level %s threads %d: masked gradient or its sums differ", N, OC,
+                             rp_simd_name(levels[l]), t);
+            }
+        rp_simd_force(RP_SIMD_AVX512);
+        omp_set_num_threads(threads);
+        free(x), free(w), free(g0), free(g), free(want_g), free(gamma), free(invstd), free(dbeta), free(want_db);
+        free(scratch), free(bits), free(m), free(work);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pwbn),
         cmocka_unit_test(test_pwbn_bf16),
         cmocka_unit_test(test_pwbn_worth),
+        cmocka_unit_test(test_pwbn_masked_sums_bits),
         cmocka_unit_test(test_fold_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
