@@ -313,7 +313,8 @@ static void test_pwbn_masked_sums_bits(void **state)
         float *gamma = floats((size_t)OC), *invstd = floats((size_t)OC), *dbeta = floats((size_t)OC);
         float *want_db = floats((size_t)OC), *scratch = floats(pwbn_scratch_floats(C, OC) + pwbn_moment_floats(N, C));
         uint8_t *bits = malloc(N * RB);
-        double *m = malloc(pwbn_moment_doubles(C) * sizeof *m), *work = malloc(pwbn_work_doubles(N, C, OC) * sizeof *work);
+        double *m = malloc(pwbn_moment_doubles(C) * sizeof *m);
+        double *work = malloc(pwbn_work_doubles(N, C, OC) * sizeof *work);
         assert_non_null(bits), assert_non_null(m), assert_non_null(work);
         tu_fill_uniform(x, N * C, -1, 1, 300 + k);
         tu_fill_uniform(w, (size_t)OC * C, -1, 1, 301 + k);

@@ -142,9 +142,10 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
  * in passes strided by the channel count that the hardware prefetchers follow poorly (one
  * thread on MobileNetV2's 6x-wide layers ran 2-3x slower than from cache). Spread over an output
  * row's pixels, the forward fetches the input rows the next output row adds (oh S - pad + 3 and,
- * at stride 2, the one after), channels [pc0, pc1) of S pixels per output pixel: 1.1-1.4x on
- * the 32x32x96 stride-2 and 16x16x144 layers. (The weight gradient's row passes, fetched the
- * same way, ran slower: not there.) */
+ * at stride 2, the one after), channels [pc0, pc1) of S pixels per output pixel: one thread
+ * 1.1-1.35x on the 32x32x96 stride-2 and 16x16x144 layers; two threads share the memory's
+ * bandwidth and gain nothing measurable. (The weight gradient's row passes, fetched the same
+ * way, ran slower: not there.) */
 #define DW3_PF_ROWS(xs, oh)                                                                 \
     const float *pf_[2] = {NULL, NULL};                                                     \
     int npf_ = 0;                                                                           \

@@ -45,8 +45,6 @@ typedef float rp_v4u __attribute__((vector_size(16), aligned(4), may_alias));
 #define RP_STV(p, v) (*(rp_vecu *)(void *)(p) = (v))
 /* for (v = 0; v < RP_NV; v++), unrolled, so that arrays of RP_NV vectors live in registers */
 #define RP_VLOOP(v) _Pragma("GCC unroll 16") for (int v = 0; v < RP_NV; v++)
-/* rp_veci: the int32 lanes of an rp_vec (compare results, bit masks); rp_lane_bits: lane i
- * holds 1 << i. */
 /* rp_dvec: the doubles of one register (8 on AVX-512, 4 on AVX2, 2 portable); rp_hvecu: the
  * unaligned half-register of floats that converts to one (RP_LDD: load and widen, exact). */
 typedef double rp_d8 __attribute__((vector_size(64)));
@@ -60,6 +58,8 @@ typedef double rp_d2u __attribute__((vector_size(16), aligned(8), may_alias));
 /* An rp_dvec from and to doubles at any (8-byte aligned) address. */
 #define RP_LDQ(p) ((rp_dvec)(*(const rp_dvecu *)(const void *)(p)))
 #define RP_STQ(p, v) (*(rp_dvecu *)(void *)(p) = (v))
+/* rp_veci: the int32 lanes of an rp_vec (compare results, bit masks); rp_lane_bits: lane i
+ * holds 1 << i. */
 typedef int32_t rp_v16i __attribute__((vector_size(64)));
 typedef int32_t rp_v8i __attribute__((vector_size(32)));
 typedef int32_t rp_v4i __attribute__((vector_size(16)));
@@ -75,7 +75,7 @@ typedef int32_t rp_v4i __attribute__((vector_size(16)));
     typedef HU rp_hvecu;                                                                    \
     enum { RP_VL = L, RP_NV = 16 / L, RP_DL = L / 2 };                                      \
     const rp_veci rp_lane_bits = BITS;                                                      \
-    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)sizeof(rp_dvec), (void)sizeof(rp_dvecu);                   \
+    (void)sizeof(rp_vec), (void)sizeof(rp_vecu), (void)sizeof(rp_dvec), (void)sizeof(rp_dvecu);  \
     (void)sizeof(rp_hvecu), (void)rp_lane_bits;
 #define RP_SIMD_VARIANTS(name, params)                                                      \
     RP_TARGET_AVX512 static void name##_avx512 params                                       \
