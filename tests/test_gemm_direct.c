@@ -81,14 +81,16 @@ static void model(float *C, const gd_data *d, bool tn, bool acc)
         }
 }
 
-static void run(float *C, const gd_data *d, bool tn, bool acc, int m0, int m1, int n0, int n1)
+/* stream (software prefetch of A) is a hint: the whole products run with it as acc, the split
+ * ones without it as acc, and all must give the same bits. */
+static void run(float *C, const gd_data *d, bool tn, bool acc, int m0, int m1, int n0, int n1, bool stream)
 {
     if (tn)
         gemm_direct_tn(m1 - m0, n1 - n0, d->K, d->At + m0, d->lda_tn, d->B + n0, d->ldb,
-                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc);
+                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc, stream);
     else
         gemm_direct_nn(m1 - m0, n1 - n0, d->K, d->A + (size_t)m0 * d->lda_nn, d->lda_nn, d->B + n0, d->ldb,
-                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc);
+                       C + (size_t)m0 * d->ldc + n0, d->ldc, acc, stream);
 }
 
 static void test_gemm_direct(void **state)
@@ -106,7 +108,7 @@ static void test_gemm_direct(void **state)
                 memcpy(want, d.C0, nc * sizeof(float));
                 model(want, &d, tn, acc);
                 memcpy(got, d.C0, nc * sizeof(float));
-                run(got, &d, tn, acc, 0, d.M, 0, d.N);
+                run(got, &d, tn, acc, 0, d.M, 0, d.N, acc);
                 if (memcmp(got, want, nc * sizeof(float)))
                     fail_msg("case %zu (M %d N %d K %d) %s acc %d: not the documented sums (or padding written)", t,
                              d.M, d.N, d.K, tn ? "tn" : "nn", acc);
@@ -125,9 +127,9 @@ static void test_gemm_direct(void **state)
                 /* rows and columns in separate calls: the same bits */
                 int mh = d.M / 2 + (d.M > 13 ? 5 : 0), nh = d.N > 17 ? 17 : d.N / 2;
                 memcpy(split, d.C0, nc * sizeof(float));
-                run(split, &d, tn, acc, 0, mh, 0, nh);
-                run(split, &d, tn, acc, 0, mh, nh, d.N);
-                run(split, &d, tn, acc, mh, d.M, 0, d.N);
+                run(split, &d, tn, acc, 0, mh, 0, nh, !acc);
+                run(split, &d, tn, acc, 0, mh, nh, d.N, !acc);
+                run(split, &d, tn, acc, mh, d.M, 0, d.N, !acc);
                 if (memcmp(split, got, nc * sizeof(float)))
                     fail_msg("case %zu %s acc %d: split calls give other bits", t, tn ? "tn" : "nn", acc);
             }
@@ -167,15 +169,15 @@ static void test_gemm_direct_bf16(void **state)
         float *split = malloc(nc * sizeof(float));
         for (int acc = 0; acc < 2; acc++) {
             memcpy(f32, d.C0, nc * sizeof(float));
-            run(f32, &d, false, acc, 0, d.M, 0, d.N);
+            run(f32, &d, false, acc, 0, d.M, 0, d.N, true);
             assert_true(gemm_direct_set_bf16(true) && gemm_direct_bf16());
             memcpy(got, d.C0, nc * sizeof(float));
-            run(got, &d, false, acc, 0, d.M, 0, d.N);
+            run(got, &d, false, acc, 0, d.M, 0, d.N, true);
             int mh = d.M / 2 + (d.M > 13 ? 5 : 0), nh = d.N > 17 ? 17 : d.N / 2;
             memcpy(split, d.C0, nc * sizeof(float));
-            run(split, &d, false, acc, 0, mh, 0, nh);
-            run(split, &d, false, acc, 0, mh, nh, d.N);
-            run(split, &d, false, acc, mh, d.M, 0, d.N);
+            run(split, &d, false, acc, 0, mh, 0, nh, true);
+            run(split, &d, false, acc, 0, mh, nh, d.N, true);
+            run(split, &d, false, acc, mh, d.M, 0, d.N, true);
             assert_true(gemm_direct_set_bf16(false) && !gemm_direct_bf16());
             if (memcmp(split, got, nc * sizeof(float)))
                 fail_msg("bf16 case %zu acc %d: split calls give other bits", t, acc);
@@ -217,7 +219,7 @@ static void test_gemm_direct_bf16(void **state)
         float *f32 = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float)), *split = malloc(nc * sizeof(float));
         for (int acc = 0; acc < 2; acc++) {
             memcpy(f32, d.C0, nc * sizeof(float));
-            run(f32, &d, true, acc, 0, d.M, 0, d.N);
+            run(f32, &d, true, acc, 0, d.M, 0, d.N, true);
             memcpy(got, d.C0, nc * sizeof(float));
             assert_true(gemm_direct_bf16_tn(d.M, d.N, d.K, d.At, d.lda_tn, d.B, d.ldb, got, d.ldc, acc));
             memcpy(split, d.C0, nc * sizeof(float));
@@ -257,7 +259,7 @@ static void test_gemm_direct_bf16(void **state)
     tu_fill_uniform(B, K * N, -1.0f, 1.0f, 6);
     A[3 * K + 4] = NAN, A[7 * K + 8] = INFINITY;
     assert_true(gemm_direct_set_bf16(true));
-    gemm_direct_nn(M, N, K, A, K, B, N, C, N, false);
+    gemm_direct_nn(M, N, K, A, K, B, N, C, N, false, false);
     assert_true(gemm_direct_set_bf16(false));
     for (int j = 0; j < N; j++) {
         assert_true(isnan(C[3 * N + j]));

@@ -189,7 +189,8 @@ static void unit_forward(float *out, const float *in, const chain_unit *u, const
     if (bp)
         gemm_direct_bf16_nn_packed((int)rows, s.OC, s.C, in, (size_t)s.C, bp, out, (size_t)s.OC, u->b != NULL);
     else if (direct)
-        gemm_direct_nn((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL);
+        gemm_direct_nn((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL,
+                       false);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, s.OC, s.C, 1.0f, in, s.C, u->w, s.C, 1.0f,
                     out, s.OC);
@@ -287,7 +288,7 @@ static void unit_backward(float *dxk, const float *g, const chain_unit *u, const
     if (bp)
         gemm_direct_bf16_nn_packed((int)rows, s.C, s.OC, t, (size_t)s.OC, bp, dxk, (size_t)s.C, acc);
     else if (direct)
-        gemm_direct_nn((int)rows, s.C, s.OC, t, (size_t)s.OC, u->w, (size_t)s.C, dxk, (size_t)s.C, acc);
+        gemm_direct_nn((int)rows, s.C, s.OC, t, (size_t)s.OC, u->w, (size_t)s.C, dxk, (size_t)s.C, acc, false);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, s.C, s.OC, 1.0f, t, s.OC, u->w, s.C,
                     acc ? 1.0f : 0.0f, dxk, s.C);

@@ -218,7 +218,8 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                                                b != NULL);
                 else if (direct)
                     gemm_direct_nn((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, wt + (size_t)g * OCg * kkc,
-                                   (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL);
+                                   (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL,
+                                   conv2d_is_pointwise(s)); /* A: x itself from memory, or cols in cache */
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
                                 1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
@@ -263,7 +264,7 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 if (direct)
                     gemm_direct_tn_weights(OCg, (int)kkc, rows, dyg, (size_t)s->OC, m, (size_t)ld,
-                                           part + (size_t)g * OCg * kkc, kkc, bs != b0);
+                                           part + (size_t)g * OCg * kkc, kkc, bs != b0, true);
                 else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
                                 s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
@@ -272,7 +273,7 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
             if (dx && pointwise && bp)
                 gemm_direct_bf16_nn_packed(rows, ICg, OCg, dyg, (size_t)s->OC, bp, dxg, (size_t)s->C, acc);
             else if (dx && pointwise && direct) /* dx_g (rows, ICg) (+)= dy_g (rows, OCg) x w_g (OCg, ICg) */
-                gemm_direct_nn(rows, ICg, OCg, dyg, (size_t)s->OC, wg, (size_t)ICg, dxg, (size_t)s->C, acc);
+                gemm_direct_nn(rows, ICg, OCg, dyg, (size_t)s->OC, wg, (size_t)ICg, dxg, (size_t)s->C, acc, true);
             else if (dx && pointwise)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, ICg, OCg, 1.0f, dyg, s->OC,
                             wg, ICg, 1.0f, dxg, s->C);
@@ -280,7 +281,7 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
                 if (bp)
                     gemm_direct_bf16_nn_packed(rows, (int)kkc, OCg, dyg, (size_t)s->OC, bp, cols, kkc, false);
                 else if (direct)
-                    gemm_direct_nn(rows, (int)kkc, OCg, dyg, (size_t)s->OC, wg, kkc, cols, kkc, false);
+                    gemm_direct_nn(rows, (int)kkc, OCg, dyg, (size_t)s->OC, wg, kkc, cols, kkc, false, true);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kkc, OCg, 1.0f,
                                 dyg, s->OC, wg, (int)kkc, 0.0f, cols, (int)kkc);
@@ -307,9 +308,9 @@ static void pointwise_dw_direct(float *dw, const float *dy, const float *x, cons
         int o = p * piece, len = n - o < piece ? n - o : piece;
         if (OC >= C) /* rows o.. of dw: columns o.. of dy */
             gemm_direct_tn_weights(len, C, rows, dy + o, (size_t)OC, x, (size_t)C, dw + (size_t)o * C, (size_t)C,
-                                   true);
+                                   true, true);
         else /* columns o.. of dw: columns o.. of x */
-            gemm_direct_tn_weights(OC, len, rows, dy, (size_t)OC, x + o, (size_t)C, dw + o, (size_t)C, true);
+            gemm_direct_tn_weights(OC, len, rows, dy, (size_t)OC, x + o, (size_t)C, dw + o, (size_t)C, true, true);
     }
 }
 
@@ -493,7 +494,7 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
     const int kkc = s->K * s->K * s->C, rows = s->OH * s->OW;
     if (!acc) memset(dxb, 0, (size_t)s->H * s->W * s->C * sizeof *dxb);
     if (gemm_direct_bf16()) /* the products the slots path's input gradient makes (BF16 pairs) */
-        gemm_direct_nn(rows, kkc, s->OC, dyb, (size_t)s->OC, w, (size_t)kkc, cols, (size_t)kkc, false);
+        gemm_direct_nn(rows, kkc, s->OC, dyb, (size_t)s->OC, w, (size_t)kkc, cols, (size_t)kkc, false, true);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, kkc, s->OC, 1.0f, dyb, s->OC, w, kkc, 0.0f,
                     cols, kkc);

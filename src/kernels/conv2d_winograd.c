@@ -341,13 +341,13 @@ static void product_nn(int T, const wino_pass *p, const float *V, const wino_u *
         gemm_direct_bf16_nn_packed(T, p->OC, p->C, V, (size_t)p->C, u->bp + k * u->words, M, (size_t)p->OC, false);
     else
         gemm_direct_nn(T, p->OC, p->C, V, (size_t)p->C, u->U + (size_t)k * p->C * p->OC, (size_t)p->OC, M,
-                       (size_t)p->OC, false);
+                       (size_t)p->OC, false, false);
 }
 
 /* C (M, N) (+)= A^T B, A stored (K, M), B (K, N). */
 static void product_tn(int M, int N, int K, const float *A, const float *B, float *C, bool acc)
 {
-    gemm_direct_tn_weights(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc);
+    gemm_direct_tn_weights(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc, false);
 }
 
 static void slot_range(int B, int slots, int sl, int *b0, int *b1)

@@ -96,15 +96,17 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
 #define GD_D(i, g, j) GD_DECL(i)
 #define GD_PTR(g) const float *p##g = !TN && R > 3 * (g) ? a + (size_t)3 * (g) * lda : a;
 
-/* Software prefetch (a hint: the arithmetic is untouched). A's rows come from memory when A is
- * an activation or its gradient (MB of them), and neither form reads it in a pattern the
- * hardware prefetchers follow: TN steps through A by lda per k, reading R floats of each row
- * (2.1x slower than in cache on 16 -> 96 pointwise weight gradients); NN reads R rows at once,
- * each one float per k (1.5x). TN fetches row k + GD_PF's R floats; NN fetches the next tile's
- * rows (next, or NULL when this tile is the last), two lines per step of k. */
+/* Software prefetch when the caller says A streams from memory (pf: an activation or its
+ * gradient, MB of them, read once; a hint, the arithmetic is untouched). Neither form reads such
+ * an A in a pattern the hardware prefetchers follow: TN steps through A by lda per k, reading R
+ * floats of each row (2.1x slower than in cache on 16 -> 96 pointwise weight gradients); NN
+ * reads R rows at once, each one float per k (1.5x). TN fetches row k + GD_PF's R floats; NN
+ * fetches the next tile's rows (next, or NULL when this tile is the last or !pf), two lines per
+ * step of k. Where A is in cache (Winograd's transforms, a chain's tiles, im2col columns) the
+ * fetches only cost: 3-5% on smallcnn's Winograd conv, so those callers pass false. */
 enum { GD_PF = 16 };
 GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, const float *next)
+                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, bool pf, const float *next)
 {
     const __m512 z = _mm512_setzero_ps();
     int pr = 0, pc = 0; /* NN: the next tile's row and column to fetch */
@@ -116,7 +118,7 @@ GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float 
         GD_ROWS_0_11(GD_ROW) GD_ROWS_12_23(GD_ROW)
         b += ldb;
         if (TN) {
-            if (k + GD_PF < K) {
+            if (pf && k + GD_PF < K) {
                 _mm_prefetch((const char *)(p0 + GD_PF * lda), _MM_HINT_T0);
                 _mm_prefetch((const char *)(p0 + GD_PF * lda + R - 1), _MM_HINT_T0);
             }
@@ -138,9 +140,10 @@ static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmas
  * rows, then 4, then 1. Row block i's A starts at A + i lda (nn) or A + i (tn). */
 #define GD_TILES(R, NV, TN, STEP)                                                          \
     for (; i + (R) <= M; i += (R))                                                         \
-        tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc,  \
-             !(TN) && i + 2 * (R) <= M ? A + (size_t)(i + (R)) * (STEP) : NULL);
-#define GD_COLS(TN, STEP)                                                                  \
+        tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc, pf, \
+             pf && !(TN) && i + 2 * (R) <= M ? A + (size_t)(i + (R)) * (STEP) : NULL);
+#define GD_COLS(TN, STEP, PF)                                                              \
+    const bool pf = PF;                                                                    \
     int i = 0;                                                                             \
     if (nn > 16) {                                                                         \
         __mmask16 m = tail_mask(nn - 16);                                                  \
@@ -150,17 +153,18 @@ static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmas
         GD_TILES(24, 1, TN, STEP) GD_TILES(4, 1, TN, STEP) GD_TILES(1, 1, TN, STEP)        \
     }
 
-RP_TARGET_AVX512 static void nn_cols(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                                     size_t ldc, int nn, bool acc)
-{
-    GD_COLS(0, lda)
-}
-
-RP_TARGET_AVX512 static void tn_cols(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                                     size_t ldc, int nn, bool acc)
-{
-    GD_COLS(1, 1)
-}
+/* With and without the prefetches (PF a constant in each: the plain forms carry no trace of them,
+ * whose per-step test alone cost 2-4% on smallcnn's Winograd conv). */
+#define GD_COLS_FN(name, TN, STEP, PF)                                                     \
+    RP_TARGET_AVX512 static void name(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, \
+                                      float *C, size_t ldc, int nn, bool acc)                \
+    {                                                                                      \
+        GD_COLS(TN, STEP, PF)                                                              \
+    }
+GD_COLS_FN(nn_cols, 0, lda, false)
+GD_COLS_FN(nn_cols_pf, 0, lda, true)
+GD_COLS_FN(tn_cols, 1, 1, false)
+GD_COLS_FN(tn_cols_pf, 1, 1, true)
 
 
 /* BF16 operands, FP32 sums (gemm_direct_set_bf16). VDPBF16PS multiplies pairs of BF16 values
@@ -412,39 +416,45 @@ bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const 
 }
 
 void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                            size_t ldc, bool acc)
+                            size_t ldc, bool acc, bool stream)
 {
     if (gemm_direct_bf16() && gemm_direct_bf16_tn(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
-    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc, stream);
 }
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc)
+                    size_t ldc, bool acc, bool stream)
 {
     RP_ASSERT(gemm_direct_applies() && M >= 0 && N >= 0 && K >= 0);
     if (try_nn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
+    /* short rows (a 16- or 24-channel input) make one sequential stream the hardware follows:
+     * fetching them too cost 7-17% on MobileNetV2's early expand convs */
+    const bool pf = stream && K >= 64;
     /* rows in blocks whose A (MB x K) stays in L2 while every column block reads it */
     int MB = (int)(((size_t)1 << 16) / (K > 0 ? (size_t)K : 1)) / 24 * 24;
     if (MB < 24) MB = 24;
     for (int i0 = 0; i0 < M; i0 += MB) {
         int mb = M - i0 < MB ? M - i0 : MB;
         for (int j0 = 0; j0 < N; j0 += 32)
-            nn_cols(mb, K, A + (size_t)i0 * lda, lda, B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc,
-                    N - j0 < 32 ? N - j0 : 32, acc);
+            (pf ? nn_cols_pf : nn_cols)(mb, K, A + (size_t)i0 * lda, lda, B + j0, ldb, C + (size_t)i0 * ldc + j0,
+                                            ldc, N - j0 < 32 ? N - j0 : 32, acc);
     }
 }
 
 void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc)
+                    size_t ldc, bool acc, bool stream)
 {
     RP_ASSERT(gemm_direct_applies() && M >= 0 && N >= 0 && K >= 0);
     if (K == 0 && !acc)
         for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
+    /* whole rows of A (M close to lda) are one sequential stream the hardware follows: fetching
+     * them too cost 15-25% on smallcnn's first conv's weight gradient (32 of 32 columns) */
+    const bool pf = stream && lda >= (size_t)M + 16;
     for (int k0 = 0; k0 < K; k0 += GEMM_DIRECT_KB) {
         int kb = K - k0 < GEMM_DIRECT_KB ? K - k0 : GEMM_DIRECT_KB;
         for (int j0 = 0; j0 < N; j0 += 32)
-            tn_cols(M, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb + j0, ldb, C + j0, ldc,
-                    N - j0 < 32 ? N - j0 : 32, acc || k0 > 0);
+            (pf ? tn_cols_pf : tn_cols)(M, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb + j0, ldb, C + j0,
+                                        ldc, N - j0 < 32 ? N - j0 : 32, acc || k0 > 0);
     }
 }
 
@@ -479,22 +489,22 @@ bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const 
 }
 
 void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                            size_t ldc, bool acc)
+                            size_t ldc, bool acc, bool stream)
 {
-    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc, stream);
 }
 
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc)
+                    size_t ldc, bool acc, bool stream)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc;
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc, (void)stream;
     RP_ASSERT(!"gemm_direct_nn without AVX-512");
 }
 
 void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc)
+                    size_t ldc, bool acc, bool stream)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc;
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc, (void)stream;
     RP_ASSERT(!"gemm_direct_tn without AVX-512");
 }
 

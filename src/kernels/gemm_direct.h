@@ -31,10 +31,13 @@
 /* Whether the kernels run here (the CPU and the forced SIMD level have AVX-512). */
 bool gemm_direct_applies(void);
 
+/* stream: A comes from memory (an activation or its gradient, read once), so the kernel
+ * prefetches it in software; false where A is in cache (transforms, tiles, im2col columns),
+ * where the fetches would only cost. A hint: the results are the same either way. */
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc);
+                    size_t ldc, bool acc, bool stream);
 void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                    size_t ldc, bool acc);
+                    size_t ldc, bool acc, bool stream);
 
 /* BF16 operands (process-wide, off by default; rp_set_precision): gemm_direct_nn rounds A and B
  * to BF16 (nearest even) and sums their products in FP32 with VDPBF16PS, twice the FP32 rate, on
@@ -65,9 +68,9 @@ void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda,
 bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                          size_t ldc, bool acc);
 /* A weight gradient's product: gemm_direct_bf16_tn when BF16 products are on (FP32 without
- * memory for it), else gemm_direct_tn. */
+ * memory for it), else gemm_direct_tn (stream as there). */
 void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                            size_t ldc, bool acc);
+                            size_t ldc, bool acc, bool stream);
 
 /* Bt (K, N) = B^T for B (N, K): weights (OC, K) laid out as the nn product's B. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K);

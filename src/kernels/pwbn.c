@@ -83,7 +83,7 @@ void pwbn_moments(double *m, const float *x, size_t N, int C, double *work, floa
         RP_SIMD_CALL(simd, shift_rows, (u, work + (size_t)k * C, x, s, n0, n1, C));
         float *gk = gram + (size_t)k * C * C, *uk = u + n0 * C;
         if (direct) /* gk = uk^T uk */
-            gemm_direct_tn(C, C, (int)(n1 - n0), uk, (size_t)C, uk, (size_t)C, gk, (size_t)C, false);
+            gemm_direct_tn(C, C, (int)(n1 - n0), uk, (size_t)C, uk, (size_t)C, gk, (size_t)C, false, false);
         else
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, C, (int)(n1 - n0), 1.0f, uk, C, uk, C, 0.0f, gk, C);
     }
@@ -157,7 +157,7 @@ static void product_gtx(float *P, const float *g, const float *x, size_t N, int 
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < pieces; p++) {
         int o = p * piece, len = OC - o < piece ? OC - o : piece;
-        gemm_direct_tn(len, C, (int)N, g + o, (size_t)OC, x, (size_t)C, P + (size_t)o * C, (size_t)C, false);
+        gemm_direct_tn(len, C, (int)N, g + o, (size_t)OC, x, (size_t)C, P + (size_t)o * C, (size_t)C, false, true);
     }
 }
 
@@ -187,8 +187,8 @@ static void input_grad(float *dx, bool acc, const float *g, const float *x, cons
             gemm_direct_bf16_nn_packed(rows, C, OC, g + r0 * OC, (size_t)OC, bw, d, (size_t)C, true);
             gemm_direct_bf16_nn_packed(rows, C, C, x + r0 * C, (size_t)C, bm, d, (size_t)C, true);
         } else if (direct) {
-            gemm_direct_nn(rows, C, OC, g + r0 * OC, (size_t)OC, W1k, (size_t)C, d, (size_t)C, true);
-            gemm_direct_nn(rows, C, C, x + r0 * C, (size_t)C, M, (size_t)C, d, (size_t)C, true);
+            gemm_direct_nn(rows, C, OC, g + r0 * OC, (size_t)OC, W1k, (size_t)C, d, (size_t)C, true, true);
+            gemm_direct_nn(rows, C, C, x + r0 * C, (size_t)C, M, (size_t)C, d, (size_t)C, true, true);
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, OC, 1.0f, g + r0 * OC, OC, W1k, C, 1.0f,
                         d, C);
