@@ -103,7 +103,8 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
  * reads R rows at once, each one float per k (1.5x). TN fetches row k + GD_PF's R floats; NN
  * fetches the next tile's rows (next, or NULL when this tile is the last or !pf), two lines per
  * step of k. Where A is in cache (Winograd's transforms, a chain's tiles, im2col columns) the
- * fetches only cost: 3-5% on smallcnn's Winograd conv, so those callers pass false. */
+ * fetches only cost (a few percent on smallcnn's Winograd conv in profile pairs), so those
+ * callers pass false. */
 enum { GD_PF = 16 };
 GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float *a, size_t lda, const float *b,
                     size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, bool pf, const float *next)
@@ -153,8 +154,8 @@ static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmas
         GD_TILES(24, 1, TN, STEP) GD_TILES(4, 1, TN, STEP) GD_TILES(1, 1, TN, STEP)        \
     }
 
-/* With and without the prefetches (PF a constant in each: the plain forms carry no trace of them,
- * whose per-step test alone cost 2-4% on smallcnn's Winograd conv). */
+/* With and without the prefetches (PF a constant in each: the plain forms are the kernels they
+ * were before, without even the per-step test). */
 #define GD_COLS_FN(name, TN, STEP, PF)                                                     \
     RP_TARGET_AVX512 static void name(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, \
                                       float *C, size_t ldc, int nn, bool acc)                \
