@@ -54,7 +54,21 @@ typedef float rp_v2u __attribute__((vector_size(8), aligned(4), may_alias));
 typedef double rp_d8u __attribute__((vector_size(64), aligned(8), may_alias));
 typedef double rp_d4u __attribute__((vector_size(32), aligned(8), may_alias));
 typedef double rp_d2u __attribute__((vector_size(16), aligned(8), may_alias));
+/* GCC 12 widens a half register of floats with __builtin_convertvector in two quarter
+ * conversions, an extract and an insert (four instructions for AVX-512's one vcvtps2pd from
+ * memory), which made the batch norm's double sums convert-bound; the x86 variants use the
+ * instruction itself. The same exact conversion either way. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+RP_TARGET_AVX512 static inline rp_d8 rp_ldd8(const float *p) { return (rp_d8)_mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+RP_TARGET_AVX2 static inline rp_d4 rp_ldd4(const float *p) { return (rp_d4)_mm256_cvtps_pd(_mm_loadu_ps(p)); }
+#endif
+static inline rp_d2 rp_ldd2(const float *p) { return __builtin_convertvector(*(const rp_v2u *)(const void *)p, rp_d2); }
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RP_LDD(p) _Generic((rp_dvec){0}, rp_d8: rp_ldd8, rp_d4: rp_ldd4, default: rp_ldd2)((const float *)(p))
+#else
 #define RP_LDD(p) __builtin_convertvector(*(const rp_hvecu *)(const void *)(p), rp_dvec)
+#endif
 /* An rp_dvec from and to doubles at any (8-byte aligned) address. */
 #define RP_LDQ(p) ((rp_dvec)(*(const rp_dvecu *)(const void *)(p)))
 #define RP_STQ(p, v) (*(rp_dvecu *)(void *)(p) = (v))
