@@ -257,11 +257,10 @@ void batchnorm_forward_train(float *y, float *mean, float *invstd, float *runnin
                 b_[v] += u * u;                                                         \
             }                                                                           \
         }                                                                               \
-        _Pragma("GCC unroll 4") for (int v = 0; v < (NB); v++)                          \
-            for (int l = 0; l < RP_DL; l++) {                                           \
-                q1[c0 + v * RP_DL + l] = a_[v][l];                                      \
-                q2[c0 + v * RP_DL + l] = b_[v][l];                                      \
-            }                                                                           \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NB); v++) {                        \
+            RP_STQ(q1 + c0 + v * RP_DL, a_[v]); /* (lane by lane, GCC went through the stack) */ \
+            RP_STQ(q2 + c0 + v * RP_DL, b_[v]);                                         \
+        }                                                                               \
     }
 #define sample_sums_BODY                                                                \
     int c0 = 0;                                                                         \
