@@ -107,7 +107,7 @@ static void test_maxpool_bitwise(void **state)
     (void)state;
     const int cfg[][7] = {/* B, H, W, C, K, stride, pad */
                           {3, 28, 28, 32, 2, 2, 0}, {2, 7, 9, 5, 3, 2, 1}, {2, 8, 8, 17, 3, 1, 1},
-                          {1, 5, 6, 3, 2, 1, 0}, {2, 9, 7, 40, 3, 3, 1}};
+                          {1, 5, 6, 3, 2, 1, 0}, {2, 9, 7, 40, 3, 3, 1}, {2, 9, 7, 21, 2, 2, 0}};
     for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
         const int *c = cfg[k];
         pool2d_shape s = pool2d_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);

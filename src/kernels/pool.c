@@ -55,8 +55,35 @@ void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool
 
 /* One output row (b, oh) of the reference's maths, every select branch-free so that the
  * loop over channels vectorises: take = v > y || v is NaN (v != v). */
+#define MAXPOOL_TAP(xp, bp)                                                                 \
+    {                                                                                       \
+        float v = (xp)[c];                                                                  \
+        int take = (v > cur) | (v != v);                                                    \
+        cur = take ? v : cur;                                                               \
+        a = take ? (bp) + c : a;                                                            \
+    }
 #define maxpool_row_BODY                                                                    \
     const int C = s->C;                                                                     \
+    if (s->K == 2 && s->stride == 2 && s->pad == 0) {                                       \
+        /* smallcnn's pools: the four taps in registers, in the loop's order, instead of a  \
+         * load and a store of y and argmax around each (3.4x on 128x28x28x32, 2.6x on     \
+         * 128x14x14x64) */                                                                 \
+        for (int ow = 0; ow < s->OW; ow++) {                                                \
+            float *yr = y + (size_t)ow * C;                                                 \
+            int32_t *ar = argmax + (size_t)ow * C;                                          \
+            int32_t b0 = (int32_t)(((size_t)2 * oh * s->W + 2 * ow) * C), b1 = b0 + C;      \
+            int32_t b2 = b0 + s->W * C, b3 = b2 + C;                                        \
+            const float *x0 = xb + b0, *x1 = xb + b1, *x2 = xb + b2, *x3 = xb + b3;         \
+            _Pragma("omp simd") for (int c = 0; c < C; c++) {                               \
+                float cur = -INFINITY;                                                      \
+                int32_t a = b0 + c;                                                         \
+                MAXPOOL_TAP(x0, b0) MAXPOOL_TAP(x1, b1) MAXPOOL_TAP(x2, b2) MAXPOOL_TAP(x3, b3) \
+                yr[c] = cur;                                                                \
+                ar[c] = a;                                                                  \
+            }                                                                               \
+        }                                                                                   \
+        return;                                                                             \
+    }                                                                                       \
     for (int ow = 0; ow < s->OW; ow++) {                                                    \
         float *yr = y + (size_t)ow * C;                                                     \
         int32_t *ar = argmax + (size_t)ow * C;                                              \
