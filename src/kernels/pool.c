@@ -162,7 +162,6 @@ void maxpool2d_backward_act_ref(float *dx, const float *dy, const int32_t *argma
  * rows below the last window when it is the last. */
 #define maxpool_bwd_tiled_row_BODY                                                          \
     const int C = s->C, K = s->K, OW = s->OW, W = s->W;                                     \
-    const int32_t keep = acc ? -1 : 0;                                                      \
     int last = oh == s->OH - 1 ? s->H : (oh + 1) * K;                                       \
     for (int ih = oh * K; ih < last; ih++) {                                                \
         float *dr = dxb + (size_t)ih * W * C;                                               \
@@ -173,14 +172,21 @@ void maxpool2d_backward_act_ref(float *dx, const float *dy, const int32_t *argma
             const int32_t *a = ar + (size_t)ow * C;                                         \
             int32_t base = (int32_t)(((size_t)ih * W + iw) * C);                            \
             float *d = dr + (size_t)iw * C;                                                 \
-            _Pragma("omp simd") for (int c = 0; c < C; c++) {                               \
-                /* no branches, and dx or +0 as dx's bits and a mask: GCC vectorises this */ \
-                float v = yv[c], gc = g[c];                                                 \
-                union { float f; int32_t i; } from = {.f = d[c]};                           \
-                from.i &= keep;                                                             \
+            if (acc) {                                                                      \
+                _Pragma("omp simd") for (int c = 0; c < C; c++) {                           \
+                    /* no branches: GCC vectorises this */                                  \
+                    float v = yv[c], from = d[c];                                           \
+                    int pass = (act == 0) | ((v > 0.0f) & ((act == 1) | (v < 6.0f)));      \
+                    float add = pass ? g[c] : 0.0f;                                         \
+                    d[c] = a[c] == base + c ? from + add : from;                            \
+                }                                                                           \
+                continue;                                                                   \
+            }                                                                               \
+            _Pragma("omp simd") for (int c = 0; c < C; c++) { /* written: dx is not read */ \
+                float v = yv[c];                                                            \
                 int pass = (act == 0) | ((v > 0.0f) & ((act == 1) | (v < 6.0f)));          \
-                float add = pass ? gc : 0.0f;                                               \
-                d[c] = a[c] == base + c ? from.f + add : from.f;                            \
+                float add = pass ? g[c] : 0.0f;                                             \
+                d[c] = a[c] == base + c ? 0.0f + add : 0.0f;                                \
             }                                                                               \
         }                                                                                   \
         if (!acc) memset(dr + (size_t)covered * C, 0, (size_t)(W - covered) * C * sizeof *dr); \
