@@ -807,7 +807,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     float *x = floats(X), *dl = floats(3 * (size_t)K), *dx[2], *gr[2], *z[2];
     tu_fill_uniform(x, X, 0, 1, 95);
     tu_fill_uniform(dl, 3 * (size_t)K, -1, 1, 96);
-    int fused = 0, fused_bwd = 0, sums = 0, dw_bn = 0;
+    int fused = 0, fused_bwd = 0, sums = 0, dw_bn = 0, pooled = 0;
     for (int mode = 0; mode < 2; mode++) {
         g->options = shortcuts | (mode == 0 ? RP_OPT_ZERO_DX | RP_OPT_NO_FUSION : 0u);
         rp_graph_set_examples(g, 0, NULL, 0, 3); /* the same dropout masks in both passes */
@@ -834,6 +834,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
             sums = rp_plan_count(plan, RP_STEP_CONV_BN_SUMS); /* the conv before formed the BN's sums */
             dw_bn = rp_plan_count(plan, RP_STEP_DW_BN_TRAIN); /* ... and did its backward (depthwise) */
             sums += dw_bn;
+            pooled = rp_plan_count_conv_pool(plan); /* a conv did the max-pool after its ReLU */
         }
     }
     if (!strcmp(arch, "mobilenet_v2")) assert_true(fused > 30 && fused_bwd > 30); /* every BN before a ReLU6 */
@@ -843,6 +844,7 @@ static void check_graph_write(const char *arch, int H, int C, int K, bool train)
     /* mobilenet_v2: the 17 depthwise convs did their batch norm's backward, its input gradient
      * formed a tile at a time (never written), with the same bits as the plain run */
     assert_int_equal(dw_bn, train && !strcmp(arch, "mobilenet_v2") ? 17 : 0);
+    assert_int_equal(pooled, !strcmp(arch, "smallcnn") ? 2 : 0); /* both of smallcnn's, in both modes */
     assert_true(g->n_dy_slots <= 6); /* gradient buffers shared (mnv2: 154 nodes), results still equal */
     for (size_t j = 0; j < X; j++) assert_false(isnan(dx[1][j]));
     for (size_t j = 0; j < np; j++) assert_false(isnan(gr[1][j]));
@@ -873,6 +875,7 @@ static void test_graph_write_mode(void **state)
     (void)state;
     for (int train = 0; train < 2; train++) {
         check_graph_write("smallcnn", 12, 1, 10, train);
+        check_graph_write("smallcnn", 13, 3, 10, train); /* odd sizes: rows and columns no pool window covers */
         check_graph_write("mobilenet_v2", 32, 3, 7, train);
         check_graph_write("resnet18", 32, 3, 7, train);
     }

@@ -24,6 +24,7 @@ typedef struct expect {
     int acts;                 /* steps whose forward does a ReLU/ReLU6 after their layer */
     int act_bwd;              /* ... whose backward has a batch norm apply that activation's mask */
     int pool_act;             /* max-pools doing the backward of the ReLU before them */
+    int conv_pool;            /* ... whose forward the conv before that ReLU does (in its step) */
 } expect;
 
 static void check(rp_graph *g, rp_plan_kind kind, int B, const char *what, expect e)
@@ -35,10 +36,12 @@ static void check(rp_graph *g, rp_plan_kind kind, int B, const char *what, expec
         if (rp_plan_count(p, (rp_step_kind)s) != e.steps[s])
             fail_msg("%s: %d steps %s, expected %d", what, rp_plan_count(p, (rp_step_kind)s),
                      rp_step_kind_name((rp_step_kind)s), e.steps[s]);
-    if (acts != e.acts || rp_plan_count_act_bwd(g, p) != e.act_bwd || rp_plan_count_pool_act(p) != e.pool_act)
+    if (acts != e.acts || rp_plan_count_act_bwd(g, p) != e.act_bwd || rp_plan_count_pool_act(p) != e.pool_act ||
+        rp_plan_count_conv_pool(p) != e.conv_pool)
         fail_msg("%s: %d activations done by their producer (expected %d), %d masked by a batch norm's backward "
-                 "(%d), %d by a max-pool's (%d)", what, acts, e.acts, rp_plan_count_act_bwd(g, p), e.act_bwd,
-                 rp_plan_count_pool_act(p), e.pool_act);
+                 "(%d), %d by a max-pool's (%d), %d max-pools done by their conv (%d)", what, acts, e.acts,
+                 rp_plan_count_act_bwd(g, p), e.act_bwd, rp_plan_count_pool_act(p), e.pool_act,
+                 rp_plan_count_conv_pool(p), e.conv_pool);
 }
 
 /* MobileNetV2 at 64x64, batch 64 (the counts of the run loop before the plan): the 17 inverted
@@ -96,7 +99,8 @@ static void test_mobilenet_v2(void **state)
 }
 
 /* ResNet-18: every conv folds its batch norm in evaluation (and the ReLU after it, where there
- * is one: not before the residual adds); the stem's max-pool does its ReLU's backward. */
+ * is one: not before the residual adds); the stem's max-pool does its ReLU's backward (the
+ * batch norm, not the conv, does that ReLU: the pool stays a step of its own). */
 static void test_resnet18(void **state)
 {
     (void)state;
@@ -115,9 +119,15 @@ static void test_resnet18(void **state)
                              [RP_STEP_CONV_BN_SUMS] = wino ? 15 : 9},
                    .acts = 9, .act_bwd = 8, .pool_act = 1});
     rp_model_destroy(m);
+    /* smallcnn: both convs do their ReLU and the max-pool after it (one step of three nodes each),
+     * in training and in evaluation; without fusion, every node its own step */
     m = make(ctx, "smallcnn", 28, 1, 2);
-    check(&m->g, RP_PLAN_TRAIN, 64, "smallcnn train",
-          (expect){.steps = {[RP_STEP_LAYER] = 7, [RP_STEP_LAYER_ACT] = 2}, .acts = 2, .pool_act = 2});
+    for (int kind = RP_PLAN_TRAIN; kind <= RP_PLAN_EVAL; kind++)
+        check(&m->g, (rp_plan_kind)kind, 64, kind == RP_PLAN_TRAIN ? "smallcnn train" : "smallcnn eval",
+              (expect){.steps = {[RP_STEP_LAYER] = 5, [RP_STEP_LAYER_ACT] = 2}, .acts = 2, .pool_act = 2,
+                       .conv_pool = 2});
+    m->g.options = RP_OPT_NO_FUSION;
+    check(&m->g, RP_PLAN_TRAIN, 64, "smallcnn unfused", (expect){.steps = {[RP_STEP_LAYER] = 11}});
     rp_model_destroy(m);
     rp_ctx_destroy(ctx);
 }

@@ -72,6 +72,7 @@ static void epilogue_pass(float *y, const conv2d_shape *s, const conv_epilogue *
     size_t rows = (size_t)s->B * s->OH * s->OW;
     if (!e->bn && !e->bits) {
         act_inplace_parallel(y, rows * s->OC, e->act);
+        if (e->pool) maxpool2d_forward(e->pool->y, e->pool->argmax, y, &e->pool->s);
         return;
     }
     long blocks = (long)((rows + 255) / 256);
@@ -81,6 +82,7 @@ static void epilogue_pass(float *y, const conv2d_shape *s, const conv_epilogue *
         conv2d_epilogue(y + r0 * s->OC, n, s->OC, e->bn, e->act);
         if (e->bits) act_mask_pack(e->bits + r0 * act_mask_row_bytes(s->OC), y + r0 * s->OC, n, s->OC, e->act);
     }
+    if (e->pool) maxpool2d_forward(e->pool->y, e->pool->argmax, y, &e->pool->s);
 }
 
 void conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s, float *scratch,
@@ -90,6 +92,8 @@ void conv2d_forward(float *y, const float *x, const float *w, const float *b, co
     if (!e) e = &none;
     RP_ASSERT(!e->sums || (!e->bn && e->act == ACT_NONE && !e->bits && conv2d_forms_sums(s)));
     RP_ASSERT(!e->bits || e->act != ACT_NONE);
+    RP_ASSERT(!e->pool || (!e->sums && e->pool->s.B == s->B && e->pool->s.H == s->OH && e->pool->s.W == s->OW &&
+                           e->pool->s.C == s->OC));
     if (dwconv2d_fast_applies(s))
         dwconv2d_fast_forward(y, x, w, b, s, scratch, e);
     else if (conv2d_uses_direct(s))
@@ -111,6 +115,18 @@ void conv2d_rows_forward(conv2d_rows_fn rows, float *y, const float *x, const fl
     const conv_epilogue none = {.act = ACT_NONE};
     if (!e) e = &none;
     const size_t ohow = (size_t)s->OH * s->OW, row = (size_t)s->OW * s->OC;
+    if (e->pool) { /* a sample at a time: its rows, their masks, then its pool while it is in cache */
+#pragma omp parallel for schedule(static)
+        for (int bi = 0; bi < s->B; bi++) {
+            int r0 = bi * s->OH;
+            rows(y, x, wt, b, s, r0, r0 + s->OH, e->bn, e->act);
+            if (e->bits)
+                act_mask_pack(e->bits + (size_t)r0 * s->OW * act_mask_row_bytes(s->OC), y + (size_t)r0 * row,
+                              ohow, s->OC, e->act);
+            maxpool2d_forward_samples(e->pool->y, e->pool->argmax, y, &e->pool->s, bi, bi + 1);
+        }
+        return;
+    }
     if (!e->sums) {
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < s->B * s->OH; r++) {

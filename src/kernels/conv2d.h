@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 #include "kernels/activation.h"
+#include "kernels/pool.h"
 
 /* Upper bound on im2col column floats per chunk (16 MiB); a chunk is at least 1 sample. */
 #define RP_CONV_COLS_BUDGET ((size_t)1 << 22)
@@ -94,12 +95,21 @@ typedef struct conv_bn {
  *         in training (kernels/pwbn.h);
  *   sums  training: each sample's batch-norm sums of y (batchnorm_sample_sums: B x 2 OC
  *         doubles), for the batch norm after the conv (batchnorm_forward_train_ex); only where
- *         conv2d_forms_sums, and alone (no bn, act or bits). */
+ *         conv2d_forms_sums, and alone (no bn, act or bits);
+ *   pool  the max-pool after the conv (and its bn and act): each sample of y, once its rows are
+ *         done, pooled into pool->y and pool->argmax (maxpool2d_forward_samples; the same bits
+ *         as maxpool2d_forward of the whole y, which is written as well); not with sums. */
+typedef struct conv_pool {
+    pool2d_shape s;
+    float *y;
+    int32_t *argmax;
+} conv_pool;
 typedef struct conv_epilogue {
     const conv_bn *bn;
     act_kind act;
     uint8_t *bits;
     double *sums;
+    const conv_pool *pool;
 } conv_epilogue;
 
 /* y = conv(x, w) + b, then e's epilogue (e may be NULL). The one forward: it picks the path. */

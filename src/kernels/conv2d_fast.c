@@ -239,6 +239,7 @@ void conv2d_block_epilogue(float *y, const conv2d_shape *s, int bs, int nb, cons
     if (e->bits) act_mask_pack(e->bits + (size_t)bs * ohow * act_mask_row_bytes(s->OC), yc, rows, s->OC, e->act);
     for (int i = 0; e->sums && i < nb; i++)
         batchnorm_sample_sums(e->sums + (size_t)(bs + i) * 2 * s->OC, yc + (size_t)i * ohow * s->OC, ohow, s->OC);
+    if (e->pool) maxpool2d_forward_samples(e->pool->y, e->pool->argmax, y, &e->pool->s, bs, bs + nb);
 }
 
 /* One slot of the backward: its weight-gradient partial (OC, kkc) is written, not added. */

@@ -120,6 +120,16 @@ void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_s
     }
 }
 
+void maxpool2d_forward_samples(float *y, int32_t *argmax, const float *x, const pool2d_shape *s, int b0, int b1)
+{
+    rp_simd simd = rp_simd_level();
+    for (int r = b0 * s->OH; r < b1 * s->OH; r++) {
+        int b = r / s->OH, oh = r % s->OH;
+        size_t o = (size_t)r * s->OW * s->C;
+        RP_SIMD_CALL(simd, maxpool_row, (y + o, argmax + o, x + (size_t)b * s->H * s->W * s->C, s, oh));
+    }
+}
+
 /* Scatter by argmax; samples are independent, so threads split the batch. */
 void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s)
 {

@@ -28,6 +28,9 @@ pool2d_shape pool2d_shape_make(int B, int H, int W, int C, int K, int stride, in
 /* argmax (B, OH, OW, C). maxpool2d_forward is the SIMD fast path of the reference
  * maxpool2d_forward_ref (bit-identical results, argmax included). */
 void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
+/* maxpool2d_forward's samples [b0, b1) alone, on the calling thread (the same bits): for a
+ * producer that pools each sample while it is in cache (conv_epilogue.pool). */
+void maxpool2d_forward_samples(float *y, int32_t *argmax, const float *x, const pool2d_shape *s, int b0, int b1);
 void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool2d_shape *s);
 void maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const pool2d_shape *s);
 /* acc = false: WRITES dx (bit-identical to adding into a zeroed dx). */

@@ -58,6 +58,9 @@ void rp_conv2d_dw_bn_backward(rp_node *n, const rp_pass *p, const dw_bn_grad *g,
 /* The backward of the ReLU/ReLU6 act before the pool too: dx[0] is that activation's input's
  * gradient, the mask from the pool's output (a max-pool of ReLU outputs). */
 void rp_maxpool_backward_act(rp_node *n, const rp_pass *p, act_kind act);
+/* Max-pool node n as the epilogue of the conv before it (conv_epilogue.pool): its shape at batch
+ * B, its output and the argmax its backward reads. */
+void rp_maxpool_epilogue(rp_node *n, int B, conv_pool *cp);
 
 /* Batch norm (nn/batchnorm.c) --------------------------------------------------------- */
 /* Its evaluation-mode map (computing the mean/invstd its backward reads). */

@@ -343,9 +343,17 @@ static void step_forward(rp_graph *g, const rp_step *s, const rp_pass *p)
     case RP_STEP_LAYER:
         n->ops->forward(n, p);
         break;
-    case RP_STEP_LAYER_ACT: /* a conv, or a batch norm (keeping the mask bits in training) */
-        if (n->ops->kind == RP_LAYER_CONV2D) rp_conv2d_forward_to(n, p, y, &(conv_epilogue){.act = act});
-        else rp_bn_forward_act(n, p, y, act, NULL, mask_of(g, s->node));
+    case RP_STEP_LAYER_ACT: /* a conv (and the max-pool after its activation), or a batch norm (keeping the
+                             * mask bits in training) */
+        if (n->ops->kind == RP_LAYER_CONV2D && s->pool >= 0) {
+            conv_pool cp;
+            rp_maxpool_epilogue(&g->nodes[s->pool], p->B, &cp);
+            rp_conv2d_forward_to(n, p, g->nodes[s->act].y, &(conv_epilogue){.act = act, .pool = &cp});
+        } else if (n->ops->kind == RP_LAYER_CONV2D) {
+            rp_conv2d_forward_to(n, p, y, &(conv_epilogue){.act = act});
+        } else {
+            rp_bn_forward_act(n, p, y, act, NULL, mask_of(g, s->node));
+        }
         break;
     case RP_STEP_CONV_BN_EVAL:
         rp_bn_eval_map(bn, &f);

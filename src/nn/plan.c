@@ -38,7 +38,7 @@ static int bn_after(const rp_graph *g, int i)
 static rp_step step_at(rp_graph *g, const rp_plan *p, int i)
 {
     rp_step s = {.kind = RP_STEP_LAYER, .node = i, .last = i, .bn = -1, .act = -1, .act_bwd = true, .act_in = -1,
-                 .chain = -1};
+                 .pool = -1, .chain = -1};
     if (p->options & RP_OPT_NO_FUSION) return s;
     bool eval = p->kind != RP_PLAN_TRAIN, fold = p->kind == RP_PLAN_EVAL || p->kind == RP_PLAN_EVAL_UNCHAINED;
     int c = p->kind == RP_PLAN_EVAL && !(p->options & RP_OPT_NO_CHAIN) ? rp_chain_starting_at(g, i) : -1;
@@ -86,8 +86,15 @@ void rp_plan_build(rp_graph *g, rp_plan *p, rp_plan_kind kind, int B)
             !feeds_next(g, s->act) || g->nodes[s->act].keep_y || g->nodes[t->node].ops->kind != RP_LAYER_MAXPOOL2D)
             continue;
         s->act_bwd = false;
-        t->act_in = s->act;
         if (s->kind == RP_STEP_DW_BN_TRAIN) s->kind = RP_STEP_CONV_BN_SUMS; /* the pool does the mask */
+        if (s->kind == RP_STEP_LAYER_ACT && is_conv(&g->nodes[s->node])) {
+            /* the conv pools each sample while it is in cache: the pool's step joins this one */
+            s->pool = s->last = t->node;
+            memmove(t, t + 1, (size_t)(p->n_steps - k - 2) * sizeof *t);
+            p->n_steps--;
+        } else {
+            t->act_in = s->act;
+        }
     }
     p->built = true;
 }
@@ -123,7 +130,14 @@ int rp_plan_count_act_bwd(const rp_graph *g, const rp_plan *p)
 int rp_plan_count_pool_act(const rp_plan *p)
 {
     int n = 0;
-    for (int k = 0; k < p->n_steps; k++) n += p->steps[k].act_in >= 0;
+    for (int k = 0; k < p->n_steps; k++) n += p->steps[k].act_in >= 0 || p->steps[k].pool >= 0;
+    return n;
+}
+
+int rp_plan_count_conv_pool(const rp_plan *p)
+{
+    int n = 0;
+    for (int k = 0; k < p->n_steps; k++) n += p->steps[k].pool >= 0;
     return n;
 }
 
@@ -146,6 +160,12 @@ int rp_step_bwd_ops(const rp_graph *g, const rp_step *s, bool plain, rp_bop *ops
      * max-pool's after it (!act_bwd) */
     bool own_act = s->act >= 0 && (plain || (s->act_bwd && !is_bn(&g->nodes[s->act - 1])));
     bool bn_act = s->act >= 0 && !plain && s->act_bwd && is_bn(&g->nodes[s->act - 1]);
+    if (s->pool >= 0 && plain) { /* the pool first: it reads the step's last gradient */
+        ops[m++] = bop(RP_BOP_NODE, s->pool);
+    } else if (s->pool >= 0) {
+        ops[m] = bop(RP_BOP_POOL_ACT, s->pool);
+        ops[m++].act = s->act;
+    }
     switch (s->kind) {
     case RP_STEP_LAYER:
         if (s->act_in >= 0 && !plain) {
@@ -306,6 +326,7 @@ void rp_step_fwd_io(const rp_graph *g, const rp_step *s, rp_step_io *io)
     io->writes[io->n_writes++] = s->last;
     if (s->kind == RP_STEP_CONV_BN_SUMS || s->kind == RP_STEP_DW_BN_TRAIN)
         io->writes[io->n_writes++] = s->node; /* the batch norm's input */
+    if (s->pool >= 0) io->writes[io->n_writes++] = s->act; /* the pool's input */
     /* a step's nodes are consecutive, so what it reads from outside lies before s->node (a
      * chain's nodes read only each other and the chain's input) */
     for (int j = s->node; j <= s->last; j++)

@@ -46,6 +46,8 @@ typedef struct rp_step {
     int bn, act;  /* the batch norm and the ReLU/ReLU6 it does after node, or -1 */
     bool act_bwd; /* its backward does act's too (false: the max-pool after act does) */
     int act_in;   /* a max-pool: the ReLU/ReLU6 before it whose backward it does, or -1 */
+    int pool;     /* the max-pool after act that a conv's forward does a sample at a time while
+                   * the sample is in cache (then last), or -1; its backward does act's */
     int chain;    /* RP_STEP_CHAIN: the index in rp_graph.chains, else -1 */
 } rp_step;
 
@@ -109,9 +111,11 @@ const rp_plan *rp_graph_plan(struct rp_graph *g, rp_plan_kind kind, int B);
 /* Steps of plan p of the given kind. */
 int rp_plan_count(const rp_plan *p, rp_step_kind kind);
 /* Steps of p whose backward has a batch norm apply its ReLU/ReLU6's mask (RP_BOP_BN_ACT,
- * RP_BOP_DW_BN or a masked RP_BOP_CONV_BN), and max-pools that do the ReLU's backward before them. */
+ * RP_BOP_DW_BN or a masked RP_BOP_CONV_BN), max-pools that do the ReLU's backward before them,
+ * and max-pools done by the conv before them (rp_step.pool; counted in the second too). */
 int rp_plan_count_act_bwd(const struct rp_graph *g, const rp_plan *p);
 int rp_plan_count_pool_act(const rp_plan *p);
+int rp_plan_count_conv_pool(const rp_plan *p);
 const char *rp_step_kind_name(rp_step_kind kind);
 
 /* The backward of step s, in the order it runs (at most 3 operations). plain: no backward
@@ -120,7 +124,8 @@ int rp_step_bwd_ops(const struct rp_graph *g, const rp_step *s, bool plain, rp_b
 
 /* What step s's forward reads and writes: the outputs of the nodes outside the step that its
  * nodes read (the graph input left out), and the outputs it writes (its last node's; the conv's
- * too in RP_STEP_CONV_BN_SUMS and RP_STEP_DW_BN_TRAIN). The inference forward's output lifetimes
+ * too in RP_STEP_CONV_BN_SUMS and RP_STEP_DW_BN_TRAIN, the activation's before a pool the step
+ * does). The inference forward's output lifetimes
  * are derived from it. */
 #define RP_STEP_MAX_READS 4
 typedef struct rp_step_io {

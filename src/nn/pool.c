@@ -27,6 +27,11 @@ static size_t maxpool_saved(const rp_node *n, int B)
     return (size_t)B * rp_shape_numel(n->out_shape);
 }
 
+void rp_maxpool_epilogue(rp_node *n, int B, conv_pool *cp)
+{
+    *cp = (conv_pool){.s = shape_of(n, B), .y = n->y, .argmax = (int32_t *)(void *)n->saved};
+}
+
 static void maxpool_fwd(rp_node *n, const rp_pass *p)
 {
     pool2d_shape s = shape_of(n, p->B);
