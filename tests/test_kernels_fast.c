@@ -466,6 +466,7 @@ static void test_conv_direct(void **state)
         {2, 9, 7, 2, 16, 3, 1, 2, 1, true},    /* pad 2 */
         {2, 8, 9, 1, 48, 5, 2, 2, 1, true},    /* K 5 */
         {20, 6, 5, 3, 16, 3, 3, 0, 1, true},   /* stride 3, more samples than slots */
+        {2, 9, 7, 1, 48, 3, 1, 2, 1, true},    /* grayscale, pad 2: a pair of channel blocks, then one */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check_conv(&cases[k], PATH_DIRECT);
 }

@@ -533,6 +533,59 @@ void conv2d_dx_sample(float *dxb, const float *dyb, const float *w, const conv2d
 RP_SIMD_VARIANTS(direct_dw_slot, (float *part, const float *dy, const float *x, const conv2d_shape *s,
                                   int b0, int b1, int o0))
 
+/* direct_dw_slot for 3x3 kernels over 1 or 3 input channels (grayscale and RGB stems: TAPS 9
+ * or 27), the TAPS x DBLK sums in registers across the pixels (the loops over taps unroll, so
+ * every index is a constant), instead of a load and a store of each sum at every pixel; 9 taps
+ * take two blocks of output channels per pass over dy (NB). Each (tap, channel) still adds the
+ * pixels in order: the same bits. */
+#define DW3C_TAP(t, xv, NB)                                                                 \
+    RP_VLOOP(v) {                                                                           \
+        a[0][t][v] += (xv) * g0[v];                                                         \
+        if ((NB) > 1) a[(NB) - 1][t][v] += (xv) * g1[v];                                    \
+    }
+#define DW3C_PASS(TAPS, CC, NB)                                                             \
+    {                                                                                       \
+        rp_vec a[NB][TAPS][RP_NV];                                                          \
+        for (int k = 0; k < (NB); k++)                                                      \
+            _Pragma("GCC unroll 64") for (int t = 0; t < (TAPS); t++)                       \
+                RP_VLOOP(v) a[k][t][v] = (rp_vec){0};                                       \
+        for (int bi = b0; bi < b1; bi++) {                                                  \
+            const float *xb = x + (size_t)bi * s->H * s->W * (CC);                          \
+            for (int oh = 0; oh < s->OH; oh++)                                              \
+                for (int ow = 0; ow < s->OW; ow++) {                                        \
+                    const float *g = dy + (((size_t)bi * s->OH + oh) * s->OW + ow) * OC + o0; \
+                    rp_vec g0[RP_NV], g1[RP_NV];                                            \
+                    RP_VLOOP(v) g0[v] = g1[v] = RP_LDV(g + v * RP_VL);                      \
+                    if (NB > 1) RP_VLOOP(v) g1[v] = RP_LDV(g + DBLK + v * RP_VL);           \
+                    int ih0 = oh * s->stride - s->pad, iw0 = ow * s->stride - s->pad;       \
+                    if (ih0 >= 0 && ih0 + 3 <= s->H && iw0 >= 0 && iw0 + 3 <= s->W) {       \
+                        const float *xp = xb + ((size_t)ih0 * s->W + iw0) * (CC);           \
+                        _Pragma("GCC unroll 64") for (int t = 0; t < (TAPS); t++) {         \
+                            float xv = xp[(size_t)(t / (3 * (CC))) * s->W * (CC) + t % (3 * (CC))]; \
+                            DW3C_TAP(t, xv, NB)                                             \
+                        }                                                                   \
+                        continue;                                                           \
+                    }                                                                       \
+                    _Pragma("GCC unroll 64") for (int t = 0; t < (TAPS); t++) {             \
+                        int ih = ih0 + t / (3 * (CC)), iw = iw0 + (t / (CC)) % 3;           \
+                        if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;         \
+                        float xv = xb[((size_t)ih * s->W + iw) * (CC) + t % (CC)];          \
+                        DW3C_TAP(t, xv, NB)                                                 \
+                    }                                                                       \
+                }                                                                           \
+        }                                                                                   \
+        for (int k = 0; k < (NB); k++)                                                      \
+            _Pragma("GCC unroll 64") for (int t = 0; t < (TAPS); t++)                       \
+                RP_VLOOP(v) RP_STV(part + (size_t)t * OC + o0 + k * DBLK + v * RP_VL, a[k][t][v]); \
+    }
+#define direct_dw3c_slot_BODY                                                               \
+    const int OC = s->OC;                                                                   \
+    if (s->C == 1 && pair) DW3C_PASS(9, 1, 2)                                               \
+    else if (s->C == 1) DW3C_PASS(9, 1, 1)                                                  \
+    else DW3C_PASS(27, 3, 1)
+RP_SIMD_VARIANTS(direct_dw3c_slot, (float *part, const float *dy, const float *x, const conv2d_shape *s,
+                                    int b0, int b1, int o0, bool pair))
+
 void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const conv2d_shape *s, float *scratch, bool acc)
 {
@@ -543,12 +596,17 @@ void conv2d_direct_backward(float *dx, float *dw, float *db, const float *dy, co
     const int taps = s->K * s->K * s->C, OC = s->OC;
     const size_t nw = (size_t)taps * OC;
     rp_simd simd = rp_simd_level();
+    const bool regs = s->K == 3 && (s->C == 1 || s->C == 3); /* the sums fit the registers */
 #pragma omp parallel for schedule(static)
     for (int sl = 0; sl < s->slots; sl++) {
         int b0, b1;
         slot_range(s, sl, &b0, &b1);
-        for (int o0 = 0; o0 < OC; o0 += DBLK)
-            RP_SIMD_CALL(simd, direct_dw_slot, (scratch + (size_t)sl * nw, dy, x, s, b0, b1, o0));
+        for (int o0 = 0; o0 < OC;) {
+            bool pair = s->C == 1 && o0 + 2 * DBLK <= OC;
+            if (regs) RP_SIMD_CALL(simd, direct_dw3c_slot, (scratch + (size_t)sl * nw, dy, x, s, b0, b1, o0, pair));
+            else RP_SIMD_CALL(simd, direct_dw_slot, (scratch + (size_t)sl * nw, dy, x, s, b0, b1, o0));
+            o0 += regs && pair ? 2 * DBLK : DBLK;
+        }
     }
     for (int o = 0; o < OC; o++) /* slots in order: independent of the thread count */
         for (int t = 0; t < taps; t++) {
