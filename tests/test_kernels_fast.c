@@ -22,6 +22,7 @@
 #include "kernels/gemm_direct.h"
 #include "kernels/linear.h"
 #include "kernels/pool.h"
+#include "kernels/transpose.h"
 #include "nn/model.h"
 #include "testutil.h"
 
@@ -99,6 +100,41 @@ static void test_relu6_bitwise(void **state)
 {
     (void)state;
     check_activation("relu6", relu6_forward, relu6_forward_ref, relu6_backward, relu6_backward_ref);
+}
+
+/* The transpose (flatten's permutation): every mode against the element loop, bit for bit, with
+ * -0 (which the written-into-zeros mode turns to +0) and NaN, at sizes with and without edges. */
+static void test_transpose_bitwise(void **state)
+{
+    (void)state;
+    const int sizes[][2] = {{49, 64}, {64, 49}, {8, 8}, {16, 24}, {13, 17}, {7, 5}, {1, 9}, {9, 1}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int R = sizes[k][0], C = sizes[k][1];
+        size_t n = (size_t)R * C;
+        float *src = floats(n), *got = floats(n), *want = floats(n), *init = floats(n);
+        tu_fill_uniform(src, n, -2.0f, 2.0f, 60 + k);
+        tu_fill_uniform(init, n, -1.0f, 1.0f, 70 + k);
+        for (size_t i = 0; i < n; i += 7) src[i] = -0.0f;
+        for (size_t i = 3; i < n; i += 11) src[i] = NAN;
+        for (int mode = 0; mode < 3; mode++) {
+            memcpy(want, init, n * sizeof *want);
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < C; c++) {
+                    float v = src[(size_t)r * C + c], *d = &want[(size_t)c * R + r];
+                    *d = mode == TRANSPOSE_WRITE ? v : mode == TRANSPOSE_WRITE_ZERO ? 0.0f + v : *d + v;
+                }
+            for (int l = 0; l < N_LEVELS; l++) {
+                if (use_level(LEVELS[l]) != LEVELS[l]) continue;
+                memcpy(got, init, n * sizeof *got);
+                transpose_f32(got, src, R, C, (transpose_mode)mode);
+                if (memcmp(got, want, n * sizeof *got))
+                    fail_msg("transpose %dx%d mode %d level %s differs from the element loop", R, C, mode,
+                             rp_simd_name(rp_simd_level()));
+            }
+        }
+        free(src); free(got); free(want); free(init);
+    }
+    rp_simd_force(RP_SIMD_AVX512);
 }
 
 /* Max-pool: values and argmax bit for bit, with ties (a coarse grid), NaN and -inf. */
@@ -887,6 +923,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_bitwise),
         cmocka_unit_test(test_relu6_bitwise),
+        cmocka_unit_test(test_transpose_bitwise),
         cmocka_unit_test(test_maxpool_bitwise),
         cmocka_unit_test(test_maxpool_backward_bitwise),
         cmocka_unit_test(test_batchnorm_bitwise),

@@ -1,6 +1,7 @@
 /* Flatten: NHWC sample -> vector in PyTorch's NCHW flatten order (c, h, w), output
  * 1x1x(H*W*C), so that a following linear layer's weight is PyTorch's as it is.
  * Backward applies the inverse permutation. */
+#include "kernels/transpose.h"
 #include "nn/graph.h"
 
 static void flatten_fwd(rp_node *n, const rp_pass *p)
@@ -9,10 +10,7 @@ static void flatten_fwd(rp_node *n, const rp_pass *p)
     size_t HW = (size_t)s.H * s.W, D = HW * s.C;
 #pragma omp parallel for schedule(static) if ((size_t)p->B * D > 65536)
     for (int b = 0; b < p->B; b++) {
-        const float *x = n->x[0] + (size_t)b * D; /* (HW, C) */
-        float *y = n->y + (size_t)b * D;          /* (C, HW) */
-        for (size_t i = 0; i < HW; i++)
-            for (int c = 0; c < s.C; c++) y[(size_t)c * HW + i] = x[i * s.C + c];
+        transpose_f32(n->y + (size_t)b * D, n->x[0] + (size_t)b * D, (int)HW, s.C, TRANSPOSE_WRITE);
     }
 }
 
@@ -23,14 +21,9 @@ static void flatten_bwd(rp_node *n, const rp_pass *p)
     size_t HW = (size_t)s.H * s.W, D = HW * s.C;
 #pragma omp parallel for schedule(static) if ((size_t)p->B * D > 65536)
     for (int b = 0; b < p->B; b++) {
-        float *dx = n->dx[0] + (size_t)b * D;     /* (HW, C) */
-        const float *dy = n->dy + (size_t)b * D;  /* (C, HW) */
-        if (n->dx_write[0]) /* 0 + dy: the bits of adding into zeros */
-            for (size_t i = 0; i < HW; i++)
-                for (int c = 0; c < s.C; c++) dx[i * s.C + c] = 0.0f + dy[(size_t)c * HW + i];
-        else
-            for (size_t i = 0; i < HW; i++)
-                for (int c = 0; c < s.C; c++) dx[i * s.C + c] += dy[(size_t)c * HW + i];
+        /* written: 0 + dy, the bits of adding into zeros */
+        transpose_f32(n->dx[0] + (size_t)b * D, n->dy + (size_t)b * D, s.C, (int)HW,
+                      n->dx_write[0] ? TRANSPOSE_WRITE_ZERO : TRANSPOSE_ADD);
     }
 }
 
