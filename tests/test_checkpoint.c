@@ -356,9 +356,35 @@ static void test_save_refuses_nan(void **state)
     rp_ctx_destroy(ctx);
 }
 
+/* The training step's check (rp_model_check_finite, threads splitting the parameters): a NaN or
+ * infinite weight or gradient fails it, naming the first bad tensor in the model's order and the
+ * element, whichever thread saw it; a model without one passes. */
+static void test_check_finite(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 2; threads++) {
+        rp_ctx *ctx = rp_ctx_create(threads);
+        rp_model *m = make_model(ctx, "smallcnn", 8, 8, 1, 4, 1);
+        assert_int_equal(rp_model_check_finite(ctx, m), RP_OK);
+        int late = rp_graph_find_param(&m->g, "fc2.bias"), early = rp_graph_find_param(&m->g, "conv2.weight");
+        m->g.params[late].data[1] = INFINITY;
+        assert_int_equal(rp_model_check_finite(ctx, m), RP_ERR_NUMERIC);
+        assert_non_null(strstr(rp_ctx_error(ctx), "parameter fc2.bias holds inf at element 1"));
+        m->g.params[early].grad[7] = NAN;
+        assert_int_equal(rp_model_check_finite(ctx, m), RP_ERR_NUMERIC);
+        assert_non_null(strstr(rp_ctx_error(ctx), "gradient of conv2.weight holds nan at element 7"));
+        m->g.params[early].grad[7] = 0.0f;
+        m->g.params[late].data[1] = 0.0f;
+        assert_int_equal(rp_model_check_finite(ctx, m), RP_OK);
+        rp_model_destroy(m);
+        rp_ctx_destroy(ctx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_finite),
         cmocka_unit_test(test_round_trip_mlp),
         cmocka_unit_test(test_round_trip_smallcnn),
         cmocka_unit_test(test_round_trip_all_archs),

@@ -689,6 +689,7 @@ void rp_graph_set_grad_ready(rp_graph *g, void (*fn)(void *arg, int first), void
 
 void rp_graph_zero_grad(rp_graph *g)
 {
+#pragma omp parallel for schedule(dynamic) if (g->n_params > 8)
     for (int i = 0; i < g->n_params; i++)
         if (g->params[i].grad) memset(g->params[i].grad, 0, g->params[i].numel * sizeof(float));
 }
