@@ -108,26 +108,27 @@ void maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const pool
 RP_SIMD_VARIANTS(maxpool_row, (float *restrict y, int32_t *restrict argmax, const float *restrict xb,
                                const pool2d_shape *s, int oh))
 
+/* Output rows [r0, r1) of the B*OH through the SIMD variant, on the calling thread. */
+static void pool_rows(float *y, int32_t *argmax, const float *x, const pool2d_shape *s, int r0, int r1)
+{
+    rp_simd simd = rp_simd_level();
+    for (int r = r0; r < r1; r++) {
+        size_t o = (size_t)r * s->OW * s->C;
+        RP_SIMD_CALL(simd, maxpool_row,
+                     (y + o, argmax + o, x + (size_t)(r / s->OH) * s->H * s->W * s->C, s, r % s->OH));
+    }
+}
+
 /* Fast path: the reference's maths row by row through the SIMD variant (bit-identical). */
 void maxpool2d_forward(float *y, int32_t *argmax, const float *x, const pool2d_shape *s)
 {
-    rp_simd simd = rp_simd_level();
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->B * s->OH; r++) {
-        int b = r / s->OH, oh = r % s->OH;
-        size_t o = (size_t)r * s->OW * s->C;
-        RP_SIMD_CALL(simd, maxpool_row, (y + o, argmax + o, x + (size_t)b * s->H * s->W * s->C, s, oh));
-    }
+    for (int r = 0; r < s->B * s->OH; r++) pool_rows(y, argmax, x, s, r, r + 1);
 }
 
 void maxpool2d_forward_samples(float *y, int32_t *argmax, const float *x, const pool2d_shape *s, int b0, int b1)
 {
-    rp_simd simd = rp_simd_level();
-    for (int r = b0 * s->OH; r < b1 * s->OH; r++) {
-        int b = r / s->OH, oh = r % s->OH;
-        size_t o = (size_t)r * s->OW * s->C;
-        RP_SIMD_CALL(simd, maxpool_row, (y + o, argmax + o, x + (size_t)b * s->H * s->W * s->C, s, oh));
-    }
+    pool_rows(y, argmax, x, s, b0 * s->OH, b1 * s->OH);
 }
 
 /* Scatter by argmax; samples are independent, so threads split the batch. */

@@ -15,6 +15,9 @@
 #define RP_KERNELS_SIMD_H
 
 #include <stdint.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/cpu.h"
 
@@ -59,7 +62,6 @@ typedef double rp_d2u __attribute__((vector_size(16), aligned(8), may_alias));
  * memory), which made the batch norm's double sums convert-bound; the x86 variants use the
  * instruction itself. The same exact conversion either way. */
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
 RP_TARGET_AVX512 static inline rp_d8 rp_ldd8(const float *p) { return (rp_d8)_mm512_cvtps_pd(_mm256_loadu_ps(p)); }
 RP_TARGET_AVX2 static inline rp_d4 rp_ldd4(const float *p) { return (rp_d4)_mm256_cvtps_pd(_mm_loadu_ps(p)); }
 #endif
