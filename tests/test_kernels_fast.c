@@ -525,6 +525,12 @@ static void test_depthwise_bitwise(void **state)
         {19, 6, 5, 32, 32, 3, 1, 1, 32, false}, /* 16 chunks of samples, of 1 and 2 */
         {35, 5, 6, 20, 20, 5, 2, 2, 20, true},  /* chunks of 2 and 3, a channel tail */
         {1, 8, 8, 48, 48, 3, 1, 1, 48, false},  /* one chunk: threads split the channels */
+        {2, 4, 4, 96, 96, 3, 1, 1, 96, true},   /* a row narrower than a quad; 6 blocks: 4 + 2 at a time */
+        {3, 2, 3, 48, 48, 3, 1, 1, 48, false},  /* rows of 3 and 2 pixels, 3 blocks: 2 + 1 */
+        {2, 5, 5, 112, 112, 3, 2, 1, 112, true}, /* stride 2, 7 blocks: 4 + 2 + 1 */
+        {2, 7, 10, 16, 16, 3, 3, 1, 16, true},  /* stride 3 */
+        {2, 3, 6, 32, 32, 3, 2, 0, 32, false},  /* stride 2 without padding */
+        {2, 5, 6, 32, 32, 3, 1, 2, 32, true},   /* padding 2: taps two columns out */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const conv_case *c = &cases[k];

@@ -66,17 +66,9 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                               const float *b, const conv2d_shape *s, int oh))
 
 /* The same for K = 3 and C % CB == 0: per channel block the 9 weight vectors and the bias
- * stay in registers, interior pixels skip the bounds tests, four at a time (four independent
- * sums in flight: one pixel's chain of nine dependent adds leaves the adder idle). Same
+ * stay in registers, pixels go four at a time (four independent sums in flight: one pixel's
+ * chain of nine dependent adds leaves the adder idle), interior ones without bounds tests. Same
  * operations in the same order for every pixel. */
-#define DW3_TAPS(acc, p)                                                                    \
-    for (int kh = 0; kh < 3; kh++) {                                                        \
-        if (!rv[kh]) continue;                                                              \
-        const float *q = r[kh] + (p);                                                       \
-        acc += RP_LDV(q) * wv[kh * 3];                                                      \
-        acc += RP_LDV(q + C) * wv[kh * 3 + 1];                                              \
-        acc += RP_LDV(q + 2 * C) * wv[kh * 3 + 2];                                          \
-    }
 /* Four pixels d floats apart, each tap's weight loaded once. */
 #define DW3_TAPS4(a0, a1, a2, a3, p, d)                                                     \
     for (int kh = 0; kh < 3; kh++) {                                                        \
@@ -88,6 +80,23 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
             a1 += RP_LDV(q + (d)) * wk;                                                     \
             a2 += RP_LDV(q + 2 * (d)) * wk;                                                 \
             a3 += RP_LDV(q + 3 * (d)) * wk;                                                 \
+        }                                                                                   \
+    }
+/* Up to four pixels n <= 4 from ow (input column iw0 on), some of whose taps fall outside the row
+ * (a border, or a row narrower than a quad): each pixel adds the taps inside, in (kh, kw) order,
+ * as one pixel alone would; the four sums are independent, so they overlap (small layers' pixels
+ * are nearly all at a border). */
+#define DW3_TAPS_MASKED(a0, a1, a2, a3, n)                                                  \
+    for (int kh = 0; kh < 3; kh++) {                                                        \
+        if (!rv[kh]) continue;                                                              \
+        for (int kw = 0; kw < 3; kw++) {                                                    \
+            rp_vec wk = wv[kh * 3 + kw];                                                    \
+            int iw = iw0 + kw;                                                              \
+            const float *q = r[kh] + c0;                                                    \
+            if (iw >= 0 && iw < s->W) a0 += RP_LDV(q + (size_t)iw * C) * wk;                \
+            if (n > 1 && iw + S >= 0 && iw + S < s->W) a1 += RP_LDV(q + (size_t)(iw + S) * C) * wk; \
+            if (n > 2 && iw + 2 * S >= 0 && iw + 2 * S < s->W) a2 += RP_LDV(q + (size_t)(iw + 2 * S) * C) * wk; \
+            if (n > 3 && iw + 3 * S >= 0 && iw + 3 * S < s->W) a3 += RP_LDV(q + (size_t)(iw + 3 * S) * C) * wk; \
         }                                                                                   \
     }
 /* The three input rows r[kh] of output row oh (rv[kh]: inside the image). */
@@ -120,19 +129,15 @@ RP_SIMD_VARIANTS(dw_fwd_row, (float *restrict y, const float *restrict xb, const
                 ow += 4;                                                                    \
                 continue;                                                                   \
             }                                                                               \
-            rp_vec acc = bv;                                                                \
-            if (iw0 >= 0 && iw0 + 2 < s->W) {                                               \
-                DW3_TAPS(acc, (size_t)iw0 * C + c0)                                         \
-            } else {                                                                        \
-                for (int kh = 0; kh < 3; kh++)                                              \
-                    for (int kw = 0; kw < 3 && rv[kh]; kw++) {                              \
-                        int iw = iw0 + kw;                                                  \
-                        if (iw >= 0 && iw < s->W)                                           \
-                            acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * wv[kh * 3 + kw];   \
-                    }                                                                       \
-            }                                                                               \
-            RP_STV(y + (size_t)ow * C + c0, acc);                                           \
-            ow++;                                                                           \
+            int n = s->OW - ow < 4 ? s->OW - ow : 4;                                        \
+            rp_vec a0 = bv, a1 = bv, a2 = bv, a3 = bv;                                      \
+            DW3_TAPS_MASKED(a0, a1, a2, a3, n)                                              \
+            float *yr = y + (size_t)ow * C + c0;                                            \
+            RP_STV(yr, a0);                                                                 \
+            if (n > 1) RP_STV(yr + C, a1);                                                  \
+            if (n > 2) RP_STV(yr + 2 * C, a2);                                              \
+            if (n > 3) RP_STV(yr + 3 * C, a3);                                              \
+            ow += n;                                                                        \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, const float *restrict wt,
@@ -160,34 +165,70 @@ RP_SIMD_VARIANTS(dw3_fwd_row, (float *restrict y, const float *restrict xb, cons
             for (int c_ = 0; c_ < C; c_ += 16) __builtin_prefetch(pf_[j_] + (size_t)w_ * C + c_); \
     }
 
+/* One pixel's channel blocks [cb0, cb1) from a tap list: out = INIT(c0), then += src[j] * wsrc[j]
+ * for the nt taps in their (kh, kw) order, each block as the single-block kernels sum it (the same
+ * bits). Four blocks at a time: four independent sums in flight, where one block's chain of nine
+ * dependent adds leaves the adder idle (MobileNetV2's 4x4 and 2x2 layers, whose pixels are nearly
+ * all at a border, ran at a quarter of the adder's rate). */
+#define DW3_LIST_QUAD(j_, c_, a0, a1, a2, a3)                                               \
+    {                                                                                       \
+        const float *p_ = src[j_] + (c_), *q_ = wsrc[j_] + (c_);                            \
+        a0 += RP_LDV(p_) * RP_LDV(q_);                                                      \
+        a1 += RP_LDV(p_ + RP_VL) * RP_LDV(q_ + RP_VL);                                      \
+        a2 += RP_LDV(p_ + 2 * RP_VL) * RP_LDV(q_ + 2 * RP_VL);                              \
+        a3 += RP_LDV(p_ + 3 * RP_VL) * RP_LDV(q_ + 3 * RP_VL);                              \
+    }
+#define DW3_LIST_PIXEL(out, INIT, nt, cb0, cb1)                                             \
+    {                                                                                       \
+        int c0 = (cb0);                                                                     \
+        for (; c0 + 4 * RP_VL <= (cb1); c0 += 4 * RP_VL) {                                  \
+            rp_vec a0 = INIT(c0), a1 = INIT(c0 + RP_VL), a2 = INIT(c0 + 2 * RP_VL);         \
+            rp_vec a3 = INIT(c0 + 3 * RP_VL);                                               \
+            for (int j = 0; j < (nt); j++) DW3_LIST_QUAD(j, c0, a0, a1, a2, a3)             \
+            RP_STV((out) + c0, a0);                                                         \
+            RP_STV((out) + c0 + RP_VL, a1);                                                 \
+            RP_STV((out) + c0 + 2 * RP_VL, a2);                                             \
+            RP_STV((out) + c0 + 3 * RP_VL, a3);                                             \
+        }                                                                                   \
+        for (; c0 + 2 * RP_VL <= (cb1); c0 += 2 * RP_VL) {                                  \
+            rp_vec a0 = INIT(c0), a1 = INIT(c0 + RP_VL);                                    \
+            for (int j = 0; j < (nt); j++) {                                                \
+                const float *p_ = src[j] + c0, *q_ = wsrc[j] + c0;                          \
+                a0 += RP_LDV(p_) * RP_LDV(q_);                                              \
+                a1 += RP_LDV(p_ + RP_VL) * RP_LDV(q_ + RP_VL);                              \
+            }                                                                               \
+            RP_STV((out) + c0, a0);                                                         \
+            RP_STV((out) + c0 + RP_VL, a1);                                                 \
+        }                                                                                   \
+        for (; c0 < (cb1); c0 += RP_VL) {                                                   \
+            rp_vec a0 = INIT(c0);                                                           \
+            for (int j = 0; j < (nt); j++) a0 += RP_LDV(src[j] + c0) * RP_LDV(wsrc[j] + c0); \
+            RP_STV((out) + c0, a0);                                                         \
+        }                                                                                   \
+    }
+
 /* The same pixel by pixel, every channel block of a pixel before the next pixel, the weights
  * read from L1: the row's input is then read in order. For wide layers (C >= DW_PIXEL_MAJOR)
  * the channel blocks' passes over a row, each touching one line in C / 16, run far below
  * memory speed when the row is not in cache (2x on MobileNetV2's 32x32x96 and 16x16x144
  * layers); with 32 channels the weights in registers win. Same operations, same order. */
 #define DW_PIXEL_MAJOR 64
+#define DW3_FWD_INIT(c) (b ? RP_LDV(b + (c)) : zero_)
 #define dw3_fwd_row_pm_BODY                                                                 \
     DW3_FWD_ROWS                                                                            \
     DW3_PF_ROWS(xb, oh)                                                                     \
+    const rp_vec zero_ = {0};                                                               \
     for (int ow = 0; ow < s->OW; ow++) {                                                    \
         DW3_PF_PIXEL(ow)                                                                    \
-        int iw0 = ow * S - s->pad;                                                          \
-        bool inside = iw0 >= 0 && iw0 + 2 < s->W;                                           \
-        float *yp = y + (size_t)ow * C;                                                     \
-        for (int c0 = 0; c0 < C; c0 += RP_VL) {                                             \
-            rp_vec acc = {0};                                                               \
-            if (b) acc = RP_LDV(b + c0);                                                    \
-            for (int kh = 0; kh < 3; kh++) {                                                \
-                if (!rv[kh]) continue;                                                      \
-                const float *wr = wt + (size_t)kh * 3 * C + c0;                             \
-                for (int kw = 0; kw < 3; kw++) {                                            \
-                    int iw = iw0 + kw;                                                      \
-                    if (inside || (iw >= 0 && iw < s->W))                                   \
-                        acc += RP_LDV(r[kh] + (size_t)iw * C + c0) * RP_LDV(wr + (size_t)kw * C); \
+        int iw0 = ow * S - s->pad, nt = 0;                                                  \
+        const float *src[9], *wsrc[9];                                                      \
+        for (int kh = 0; kh < 3; kh++)                                                      \
+            for (int kw = 0; kw < 3 && rv[kh]; kw++)                                        \
+                if (iw0 + kw >= 0 && iw0 + kw < s->W) {                                     \
+                    src[nt] = r[kh] + (size_t)(iw0 + kw) * C;                               \
+                    wsrc[nt++] = wt + (size_t)(kh * 3 + kw) * C;                            \
                 }                                                                           \
-            }                                                                               \
-            RP_STV(yp + c0, acc);                                                           \
-        }                                                                                   \
+        DW3_LIST_PIXEL(y + (size_t)ow * C, DW3_FWD_INIT, nt, 0, C)                          \
     }
 RP_SIMD_VARIANTS(dw3_fwd_row_pm, (float *restrict y, const float *restrict xb, const float *restrict wt,
                                   const float *b, const conv2d_shape *s, int oh))
@@ -232,41 +273,38 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
 /* The same for K = 3 and C % CB == 0, channel blocks [cb0, cb1): per channel block the 9
  * weight vectors stay in registers, no tap lists; interior pixels of a stride-1 conv skip the tests. Same taps in the
  * same (kh, kw) order, so the same bits. */
-/* One input pixel's 16 channels from c0: d (+)= dy * w over its taps in (kh, kw) order; WV(t):
- * tap t's weight vector. */
-#define DW3_DX_PIXEL(WV)                                                                    \
+/* Up to four input pixels n <= 4 from iw whose taps are not all inside the gradient's row (a
+ * border, a stride-2 conv, a row narrower than a quad): each pixel adds the taps that reach it, in
+ * (kh, kw) order, as one pixel alone would (the same bits); the four sums overlap. SS: the stride,
+ * a literal where it is 1 or 2 (no division in the loop). */
+#define DW3_DX_M1(a, tw, SS)                                                                \
+    if ((tw) >= 0 && (tw) % (SS) == 0 && (tw) / (SS) < s->OW) a += RP_LDV(q + (size_t)((tw) / (SS)) * C) * wk;
+#define DW3_DX_MASKED(SS, n)                                                                \
     {                                                                                       \
         float *d = dxr + (size_t)iw * C + c0;                                               \
-        rp_vec a = {0};                                                                     \
-        if (acc) a = RP_LDV(d);                                                             \
-        int tw0 = iw + P; /* kw = 0 */                                                      \
-        if (S == 1 && tw0 - 2 >= 0 && tw0 < s->OW) {                                        \
-            for (int kh = 0; kh < 3; kh++) {                                                \
-                if (!rv[kh]) continue;                                                      \
-                const float *p = r[kh] + (size_t)tw0 * C + c0;                              \
-                a += RP_LDV(p) * WV(kh * 3);                                                \
-                a += RP_LDV(p - C) * WV(kh * 3 + 1);                                        \
-                a += RP_LDV(p - 2 * C) * WV(kh * 3 + 2);                                    \
-            }                                                                               \
-        } else if (S == 2 && P == 1 && iw >= 1 && (iw + 1) / 2 < s->OW) {                   \
-            for (int kh = 0; kh < 3; kh++) {                                                \
-                if (!rv[kh]) continue;                                                      \
-                if (iw % 2 == 0) { /* kw = 1: tw = iw */                                    \
-                    a += RP_LDV(r[kh] + (size_t)(iw / 2) * C + c0) * WV(kh * 3 + 1);        \
-                    continue;                                                               \
-                } /* kw = 0: tw = iw + 1; kw = 2: tw = iw - 1 */                            \
-                a += RP_LDV(r[kh] + (size_t)((iw + 1) / 2) * C + c0) * WV(kh * 3);          \
-                a += RP_LDV(r[kh] + (size_t)((iw - 1) / 2) * C + c0) * WV(kh * 3 + 2);      \
-            }                                                                               \
-        } else {                                                                            \
-            for (int kh = 0; kh < 3; kh++)                                                  \
-                for (int kw = 0; kw < 3 && rv[kh]; kw++) {                                  \
-                    int tw = tw0 - kw;                                                      \
-                    if (tw >= 0 && tw % S == 0 && tw / S < s->OW)                           \
-                        a += RP_LDV(r[kh] + (size_t)(tw / S) * C + c0) * WV(kh * 3 + kw);   \
-                }                                                                           \
+        rp_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                      \
+        if (acc) {                                                                          \
+            a0 = RP_LDV(d);                                                                 \
+            if (n > 1) a1 = RP_LDV(d + C);                                                  \
+            if (n > 2) a2 = RP_LDV(d + 2 * C);                                              \
+            if (n > 3) a3 = RP_LDV(d + 3 * C);                                              \
         }                                                                                   \
-        RP_STV(d, a);                                                                       \
+        for (int kh = 0; kh < 3; kh++) {                                                    \
+            if (!rv[kh]) continue;                                                          \
+            const float *q = r[kh] + c0;                                                    \
+            for (int kw = 0; kw < 3; kw++) {                                                \
+                rp_vec wk = wv[kh * 3 + kw];                                                \
+                int t0 = iw + P - kw;                                                       \
+                DW3_DX_M1(a0, t0, SS)                                                       \
+                if (n > 1) DW3_DX_M1(a1, t0 + 1, SS)                                        \
+                if (n > 2) DW3_DX_M1(a2, t0 + 2, SS)                                        \
+                if (n > 3) DW3_DX_M1(a3, t0 + 3, SS)                                        \
+            }                                                                               \
+        }                                                                                   \
+        RP_STV(d, a0);                                                                      \
+        if (n > 1) RP_STV(d + C, a1);                                                       \
+        if (n > 2) RP_STV(d + 2 * C, a2);                                                   \
+        if (n > 3) RP_STV(d + 3 * C, a3);                                                   \
     }
 #define DW3_DX_ROWS                                                                         \
     const int C = s->C, S = s->stride, P = s->pad;                                          \
@@ -277,14 +315,12 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
         rv[kh] = th >= 0 && th % S == 0 && th / S < s->OH;                                  \
         r[kh] = dyb + (size_t)(rv[kh] ? th / S : 0) * s->OW * C;                            \
     }
-#define DW3_WV_REG(t) wv[t]
-#define DW3_WV_MEM(t) RP_LDV(wt + (size_t)(t) * C + c0)
 /* Four input pixels iw..iw+3 of a stride-1 conv whose taps all lie inside the gradient's row
  * (DW3_DX_QUAD_FITS): each pixel's sum in the single pixel's order, the four interleaved (four
  * independent chains in flight: one pixel's chain of nine dependent adds leaves the adder idle,
  * as in the forward's DW3_TAPS4). */
 #define DW3_DX_QUAD_FITS (S == 1 && iw + P - 2 >= 0 && iw + 3 + P < s->OW)
-#define DW3_DX_QUAD(WV)                                                                     \
+#define DW3_DX_QUAD                                                                         \
     {                                                                                       \
         float *d = dxr + (size_t)iw * C + c0;                                               \
         rp_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                      \
@@ -293,7 +329,7 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
             if (!rv[kh]) continue;                                                          \
             const float *p = r[kh] + (size_t)(iw + P) * C + c0;                             \
             for (int kw = 0; kw < 3; kw++, p -= C) {                                        \
-                rp_vec wk = WV(kh * 3 + kw);                                                \
+                rp_vec wk = wv[kh * 3 + kw];                                                \
                 a0 += RP_LDV(p) * wk;                                                       \
                 a1 += RP_LDV(p + C) * wk;                                                   \
                 a2 += RP_LDV(p + 2 * C) * wk;                                               \
@@ -312,12 +348,15 @@ RP_SIMD_VARIANTS(dw_dx_row, (float *restrict dxr, const float *restrict dyb, con
         for (int t = 0; t < 9; t++) wv[t] = RP_LDV(wt + (size_t)t * C + c0);                \
         for (int iw = 0; iw < s->W;) {                                                      \
             if (iw + 4 <= s->W && DW3_DX_QUAD_FITS) {                                       \
-                DW3_DX_QUAD(DW3_WV_REG)                                                     \
+                DW3_DX_QUAD                                                                 \
                 iw += 4;                                                                    \
                 continue;                                                                   \
             }                                                                               \
-            DW3_DX_PIXEL(DW3_WV_REG)                                                        \
-            iw++;                                                                           \
+            int n = s->W - iw < 4 ? s->W - iw : 4;                                          \
+            if (S == 1) DW3_DX_MASKED(1, n)                                                 \
+            else if (S == 2) DW3_DX_MASKED(2, n)                                            \
+            else DW3_DX_MASKED(S, n)                                                        \
+            iw += n;                                                                        \
         }                                                                                   \
     }
 RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
@@ -325,10 +364,24 @@ RP_SIMD_VARIANTS(dw3_dx_row, (float *restrict dxr, const float *restrict dyb, co
 
 /* The same pixel by pixel, the weights from L1 (as dw3_fwd_row_pm): for wide layers whose
  * gradient comes from memory. Same operations, same order. */
+#define DW3_DX_INIT(c) (acc ? RP_LDV(d + (c)) : zero_)
 #define dw3_dx_row_pm_BODY                                                                  \
     DW3_DX_ROWS                                                                             \
-    for (int iw = 0; iw < s->W; iw++)                                                       \
-        for (int c0 = cb0; c0 < cb1; c0 += RP_VL) DW3_DX_PIXEL(DW3_WV_MEM)
+    const rp_vec zero_ = {0};                                                               \
+    for (int iw = 0; iw < s->W; iw++) {                                                     \
+        float *d = dxr + (size_t)iw * C;                                                    \
+        const float *src[9], *wsrc[9];                                                      \
+        int nt = 0;                                                                         \
+        for (int kh = 0; kh < 3; kh++)                                                      \
+            for (int kw = 0; kw < 3 && rv[kh]; kw++) {                                      \
+                int tw = iw + P - kw;                                                       \
+                if (tw >= 0 && tw % S == 0 && tw / S < s->OW) {                             \
+                    src[nt] = r[kh] + (size_t)(tw / S) * C;                                 \
+                    wsrc[nt++] = wt + (size_t)(kh * 3 + kw) * C;                            \
+                }                                                                           \
+            }                                                                               \
+        DW3_LIST_PIXEL(d, DW3_DX_INIT, nt, cb0, cb1)                                        \
+    }
 RP_SIMD_VARIANTS(dw3_dx_row_pm, (float *restrict dxr, const float *restrict dyb, const float *restrict wt,
                                  const conv2d_shape *s, int ih, bool acc, int cb0, int cb1))
 
