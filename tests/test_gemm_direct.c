@@ -13,11 +13,17 @@
  *    FP32 summation error, and measurably apart from the FP32 product (the rounding happened);
  *    split calls give the same bits; NaN and infinities pass through; switching it on fails
  *    where the SIMD level lacks it; the weight gradients' A^T B form (gemm_direct_bf16_tn)
- *    likewise, over several blocks of k. */
+ *    likewise, over several blocks of k;
+ *  - the epilogue on the tiles (gemm_direct_nn_ep, gemm_direct_bf16_nn_packed_ep): the same bits
+ *    as the product stored and then batchnorm_eval_apply / act_inplace and act_mask_pack over it,
+ *    every activation with and without the batch norm, with and without the mask, written and
+ *    accumulated, FP32 and BF16; padding of C and of the mask rows untouched. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/actmask.h"
+#include "kernels/batchnorm.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm_direct.h"
 #include "testutil.h"
@@ -276,6 +282,64 @@ static void test_gemm_direct_bf16(void **state)
     assert_true(gemm_direct_set_bf16(false));
 }
 
+/* The epilogue on the tiles against the passes it replaces, bit for bit. */
+static void test_gemm_direct_epilogue(void **state)
+{
+    (void)state;
+    if (!gemm_direct_applies()) skip();
+    const int levels = gemm_direct_bf16_supported() ? 2 : 1;
+    for (size_t t = 0; t < sizeof CASES / sizeof CASES[0]; t++) {
+        gd_data d;
+        make(&d, &CASES[t], 1700 + 10 * t);
+        const int N = d.N;
+        size_t nc = (size_t)d.M * d.ldc, ldbits = act_mask_row_bytes(N) + 3, nbits = (size_t)d.M * ldbits;
+        float *want = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+        float *mean = malloc((size_t)N * sizeof(float)), *invstd = malloc((size_t)N * sizeof(float));
+        float *gamma = malloc((size_t)N * sizeof(float)), *beta = malloc((size_t)N * sizeof(float));
+        float *k = malloc((size_t)N * sizeof(float));
+        uint8_t *bw = malloc(nbits), *bg = malloc(nbits);
+        tu_fill_uniform(mean, (size_t)N, -1.0f, 1.0f, 1800 + t);
+        tu_fill_uniform(invstd, (size_t)N, 0.5f, 2.0f, 1801 + t);
+        tu_fill_uniform(gamma, (size_t)N, -2.0f, 2.0f, 1802 + t);
+        tu_fill_uniform(beta, (size_t)N, -1.0f, 3.0f, 1803 + t);
+        for (int j = 0; j < N; j++) k[j] = invstd[j] * gamma[j];
+        uint32_t *bp = levels > 1 ? malloc(gemm_direct_bf16_b_words(N, d.K > 0 ? d.K : 1) * sizeof *bp) : NULL;
+        for (int level = 0; level < levels; level++)
+            for (int act = ACT_NONE; act <= ACT_RELU6; act++)
+                for (int mode = 0; mode < 4; mode++) { /* bit 0: batch norm; bit 1: accumulate */
+                    bool bn = mode & 1, acc = mode & 2, bits = act != ACT_NONE;
+                    if (!bn && act == ACT_NONE) continue;
+                    assert_true(gemm_direct_set_bf16(level == 1));
+                    memcpy(want, d.C0, nc * sizeof(float));
+                    memcpy(got, d.C0, nc * sizeof(float));
+                    memset(bw, 0xA5, nbits);
+                    memset(bg, 0xA5, nbits);
+                    gemm_direct_ep ep = {.mean = bn ? mean : NULL, .k = k, .beta = beta, .act = (act_kind)act,
+                                         .bits = bits ? bg : NULL, .ldbits = ldbits};
+                    if (level == 1 && d.K > 0) {
+                        gemm_direct_bf16_pack_b(bp, d.B, d.ldb, false, N, d.K);
+                        gemm_direct_bf16_nn_packed(d.M, N, d.K, d.A, d.lda_nn, bp, want, d.ldc, acc);
+                        gemm_direct_bf16_nn_packed_ep(d.M, N, d.K, d.A, d.lda_nn, bp, got, d.ldc, acc, &ep);
+                    } else {
+                        gemm_direct_nn(d.M, N, d.K, d.A, d.lda_nn, d.B, d.ldb, want, d.ldc, acc, false);
+                        gemm_direct_nn_ep(d.M, N, d.K, d.A, d.lda_nn, d.B, d.ldb, got, d.ldc, acc, true, &ep);
+                    }
+                    for (int i = 0; i < d.M; i++) {
+                        float *row = want + (size_t)i * d.ldc;
+                        if (bn) batchnorm_eval_apply(row, 1, N, mean, invstd, gamma, beta, (act_kind)act);
+                        else act_inplace(row, (size_t)N, (act_kind)act);
+                        if (bits) act_mask_pack(bw + (size_t)i * ldbits, row, 1, N, (act_kind)act);
+                    }
+                    if (memcmp(got, want, nc * sizeof(float)) || memcmp(bg, bw, nbits))
+                        fail_msg("case %zu (M %d N %d K %d) %s act %d bn %d acc %d: the epilogue on the tiles differs "
+                                 "from the passes", t, d.M, N, d.K, level ? "bf16" : "fp32", act, bn, acc);
+                }
+        assert_true(gemm_direct_set_bf16(false));
+        free(want), free(got), free(mean), free(invstd), free(gamma), free(beta), free(k), free(bw), free(bg), free(bp);
+        release(&d);
+    }
+}
+
 /* Sizes below a tile, across tile edges, and large enough for the threads. */
 static void test_transpose(void **state)
 {
@@ -297,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_direct),
         cmocka_unit_test(test_gemm_direct_bf16),
+        cmocka_unit_test(test_gemm_direct_epilogue),
         cmocka_unit_test(test_transpose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -160,41 +160,46 @@ static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
         }
         sh.wt[k] = p;
         p += align16(wt_floats(u));
-        if (k1) batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC);
+        batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC); /* the forward's epilogue too */
         sh.k1[k] = p;
         p += align16((size_t)u->s.OC);
     }
     return sh;
 }
 
-/* Unit k on nb samples: out = act(bn(conv(in))). */
+/* Unit k on nb samples: out = act(bn(conv(in))), and act's mask into bits (NULL: none). A
+ * pointwise unit through gemm_direct does both on each tile of the product while it is in
+ * registers (k1: gamma invstd, the batch norm's scale); the others in passes over out. */
 static void unit_forward(float *out, const float *in, const chain_unit *u, const float *wt, const uint32_t *bp,
-                         bool direct, int nb)
+                         const float *k1, bool direct, int nb, uint8_t *bits)
 {
     conv2d_shape s = u->s;
     s.B = nb;
-    if (kind_of(u) == UNIT_DEPTHWISE) {
-        dwconv2d_fast_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
+    size_t rows = (size_t)nb * s.OH * s.OW;
+    if (kind_of(u) != UNIT_POINTWISE) {
+        if (kind_of(u) == UNIT_DEPTHWISE) dwconv2d_fast_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
+        else conv2d_direct_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
+        if (bits) act_mask_pack(bits, out, rows, s.OC, u->act);
         return;
     }
-    if (kind_of(u) == UNIT_DIRECT) {
-        conv2d_direct_rows(out, in, wt, u->b, &s, 0, nb * s.OH, &u->bn, u->act);
-        return;
-    }
-    size_t rows = (size_t)nb * s.H * s.W;
+    const gemm_direct_ep ep = {.mean = u->bn.mean, .k = k1, .beta = u->bn.beta, .act = u->act, .bits = bits,
+                               .ldbits = act_mask_row_bytes(s.OC)};
     if (u->b) /* bias (or 0) + product, as the slots path */
         for (size_t r = 0; r < rows; r++) memcpy(out + r * s.OC, u->b, (size_t)s.OC * sizeof *out);
     else if (!direct)
         memset(out, 0, rows * s.OC * sizeof *out);
-    if (bp)
-        gemm_direct_bf16_nn_packed((int)rows, s.OC, s.C, in, (size_t)s.C, bp, out, (size_t)s.OC, u->b != NULL);
-    else if (direct)
-        gemm_direct_nn((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL,
-                       false);
-    else
+    if (bp) {
+        gemm_direct_bf16_nn_packed_ep((int)rows, s.OC, s.C, in, (size_t)s.C, bp, out, (size_t)s.OC, u->b != NULL,
+                                      &ep);
+    } else if (direct) {
+        gemm_direct_nn_ep((int)rows, s.OC, s.C, in, (size_t)s.C, wt, (size_t)s.OC, out, (size_t)s.OC, u->b != NULL,
+                          false, &ep);
+    } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, s.OC, s.C, 1.0f, in, s.C, u->w, s.C, 1.0f,
                     out, s.OC);
-    conv2d_epilogue(out, rows, s.OC, &u->bn, u->act);
+        conv2d_epilogue(out, rows, s.OC, &u->bn, u->act);
+        if (bits) act_mask_pack(bits, out, rows, s.OC, u->act);
+    }
 }
 
 /* The thread's two buffers, and columns for a direct unit's input gradient. */
@@ -219,13 +224,12 @@ static void tile_forward(float *y, const float *x, const conv_chain *c, const ch
     for (int k = 0; k < c->n - 1; k++) {
         const chain_unit *u = &c->u[k];
         float *out = bf->g[k % 2];
-        unit_forward(out, in, u, sh->wt[k], sh->bp[k], sh->direct, nb);
-        if (masks)
-            act_mask_pack(mask_at(c, masks, B, k, b0), out, (size_t)nb * u->s.OH * u->s.OW, u->s.OC, u->act);
+        unit_forward(out, in, u, sh->wt[k], sh->bp[k], sh->k1[k], sh->direct, nb,
+                     masks ? mask_at(c, masks, B, k, b0) : NULL);
         in = out;
     }
     int last = c->n - 1;
-    unit_forward(y, in, &c->u[last], sh->wt[last], sh->bp[last], sh->direct, nb);
+    unit_forward(y, in, &c->u[last], sh->wt[last], sh->bp[last], sh->k1[last], sh->direct, nb, NULL);
     if (c->residual) {
         size_t n = (size_t)nb * out_floats(&c->u[last]);
         for (size_t i = 0; i < n; i++) y[i] = y[i] + x[i]; /* the add node's a + b */

@@ -180,6 +180,7 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
 
 /* Each block's epilogue right after its GEMM: bn and act, the activation's mask (kernels/actmask.h),
  * or each sample's batchnorm_sample_sums of y. */
+#define EP_MAX_OC 4096 /* output channels whose batch norm scale the fused epilogue keeps on the stack */
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                           float *scratch, const conv_epilogue *e)
 {
@@ -194,6 +195,19 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
     const uint32_t *bp = bf16_b(s, w, scratch, true);
     for (int g = 0; direct && !bp && g < s->groups; g++)
         gemm_direct_transpose(wt + (size_t)g * OCg * kkc, w + (size_t)g * OCg * kkc, OCg, (int)kkc);
+    /* gemm_direct does the batch norm, the activation and its mask on each tile of the product
+     * while it is in registers (gemm_direct_ep), not in passes over the block; the rest of the
+     * epilogue (sums, pool) stays in conv2d_block_epilogue */
+    float k[EP_MAX_OC];
+    gemm_direct_ep ep = {.act = e->act, .ldbits = act_mask_row_bytes(s->OC)};
+    const bool fused = direct && s->groups == 1 && !e->sums && (e->bn || e->act != ACT_NONE || e->bits) &&
+                       (!e->bn || s->OC <= EP_MAX_OC);
+    if (fused && e->bn) {
+        for (int c = 0; c < s->OC; c++) k[c] = e->bn->invstd[c] * e->bn->gamma[c];
+        ep.mean = e->bn->mean, ep.k = k, ep.beta = e->bn->beta;
+    }
+    conv_epilogue rest = *e;
+    if (fused) rest.bn = NULL, rest.act = ACT_NONE, rest.bits = NULL;
     int blas = rp_blas_single_begin();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int sl = 0; sl < s->slots; sl++) {
@@ -210,22 +224,25 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
                 for (size_t r = 0; r < (size_t)nb * ohow; r++) memcpy(yc + r * s->OC, b, (size_t)s->OC * sizeof *yc);
             else if (!direct)
                 memset(yc, 0, (size_t)nb * ohow * s->OC * sizeof *yc);
+            gemm_direct_ep epb = ep;
+            if (e->bits) epb.bits = e->bits + (size_t)bs * ohow * ep.ldbits;
             for (int g = 0; g < s->groups; g++) {
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 /* yc[:, g*OCg:] (rows, OCg) += m (rows, kkc) x w_g^T (kkc, OCg) */
                 if (bp)
-                    gemm_direct_bf16_nn_packed((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, bp, yc, (size_t)s->OC,
-                                               b != NULL);
+                    gemm_direct_bf16_nn_packed_ep((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, bp, yc,
+                                                  (size_t)s->OC, b != NULL, fused ? &epb : NULL);
                 else if (direct)
-                    gemm_direct_nn((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, wt + (size_t)g * OCg * kkc,
-                                   (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL,
-                                   conv2d_is_pointwise(s)); /* A: x itself from memory, or cols in cache */
+                    gemm_direct_nn_ep((int)(nb * ohow), OCg, (int)kkc, m, (size_t)ld, wt + (size_t)g * OCg * kkc,
+                                      (size_t)OCg, yc + (size_t)g * OCg, (size_t)s->OC, b != NULL,
+                                      conv2d_is_pointwise(s), /* A: x itself from memory, or cols in cache */
+                                      fused ? &epb : NULL);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nb * ohow), OCg, (int)kkc,
                                 1.0f, m, ld, w + (size_t)g * OCg * kkc, (int)kkc, 1.0f,
                                 yc + (size_t)g * OCg, s->OC);
             }
-            conv2d_block_epilogue(y, s, bs, nb, e);
+            conv2d_block_epilogue(y, s, bs, nb, &rest);
         }
     }
     rp_blas_single_end(blas);

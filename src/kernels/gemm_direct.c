@@ -69,12 +69,14 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
         c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);                                        \
         if (NV == 2) c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);                           \
     }
+#define GD_EP_BITS(i) (ep_bits ? ep_bits + (size_t)(i) * ep->ldbits : NULL)
 #define GD_STORE(i)                                                                        \
     if (R > i) {                                                                           \
         float *cp = c + (size_t)(i) * ldc;                                                 \
         if (NV == 1) {                                                                     \
             __m512 v = c##i##a;                                                            \
             if (acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cp), v);                   \
+            if (ep) v = gd_ep_apply(v, em0, ek0, eb0, ep, m, GD_EP_BITS(i));               \
             _mm512_mask_storeu_ps(cp, m, v);                                               \
         } else {                                                                           \
             __m512 v = c##i##a, w = c##i##b;                                               \
@@ -82,8 +84,45 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
                 v = _mm512_add_ps(_mm512_loadu_ps(cp), v);                                 \
                 w = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cp + 16), w);                   \
             }                                                                              \
+            if (ep) {                                                                      \
+                uint8_t *br_ = GD_EP_BITS(i);                                              \
+                v = gd_ep_apply(v, em0, ek0, eb0, ep, (__mmask16)0xFFFF, br_);             \
+                w = gd_ep_apply(w, em1, ek1, eb1, ep, m, br_ ? br_ + 2 : NULL);            \
+            }                                                                              \
             _mm512_storeu_ps(cp, v);                                                       \
             _mm512_mask_storeu_ps(cp + 16, m, w);                                          \
+        }                                                                                  \
+    }
+/* A tile's epilogue (gemm_direct_ep): the batch norm's affine and the activation on the sums of
+ * one vector of 16 columns (m: those inside C), the mask bits of its row (br: the vector's first
+ * byte, NULL: none) from the result — conv2d_epilogue's and act_mask_pack's expressions, in their
+ * order, so the same bits as the product stored and then those passes over it. */
+GD_INLINE __m512 gd_ep_apply(__m512 v, __m512 mean, __m512 k, __m512 beta, const gemm_direct_ep *ep, __mmask16 m,
+                             uint8_t *br)
+{
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    if (ep->mean) v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(v, mean), k), beta);
+    if (ep->act != ACT_NONE) v = _mm512_max_ps(v, zero);  /* v > 0 ? v : 0 */
+    if (ep->act == ACT_RELU6) v = _mm512_min_ps(v, six); /* v < 6 ? v : 6 */
+    if (br) {
+        __mmask16 pass = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ) & m;
+        if (ep->act == ACT_RELU6) pass &= _mm512_cmp_ps_mask(v, six, _CMP_LT_OQ);
+        br[0] = (uint8_t)pass;
+        if (m >> 8) br[1] = (uint8_t)(pass >> 8);
+    }
+    return v;
+}
+/* The epilogue's per-column vectors of a tile's two column vectors, and its rows' first bits. */
+#define GD_EP_LOAD                                                                         \
+    __m512 em0 = z, ek0 = z, eb0 = z, em1 = z, ek1 = z, eb1 = z;                           \
+    uint8_t *ep_bits = ep ? ep->bits : NULL;                                               \
+    if (ep && ep->mean) {                                                                  \
+        __mmask16 m0 = NV == 1 ? m : (__mmask16)0xFFFF;                                    \
+        em0 = _mm512_maskz_loadu_ps(m0, ep->mean), ek0 = _mm512_maskz_loadu_ps(m0, ep->k); \
+        eb0 = _mm512_maskz_loadu_ps(m0, ep->beta);                                         \
+        if (NV == 2) {                                                                     \
+            em1 = _mm512_maskz_loadu_ps(m, ep->mean + 16), ek1 = _mm512_maskz_loadu_ps(m, ep->k + 16); \
+            eb1 = _mm512_maskz_loadu_ps(m, ep->beta + 16);                                 \
         }                                                                                  \
     }
 #define GD_ROWS_0_11(OP)                                                                   \
@@ -107,7 +146,8 @@ void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
  * callers pass false. */
 enum { GD_PF = 16 };
 GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, bool pf, const float *next)
+                    size_t ldb, float *c, size_t ldc, __mmask16 m, bool acc, bool pf, const float *next,
+                    const gemm_direct_ep *ep)
 {
     const __m512 z = _mm512_setzero_ps();
     int pr = 0, pc = 0; /* NN: the next tile's row and column to fetch */
@@ -132,20 +172,32 @@ GD_INLINE void tile(const int R, const int NV, const int TN, int K, const float 
             }
         }
     }
+    GD_EP_LOAD
     GD_ROWS_0_11(GD_ST) GD_ROWS_12_23(GD_ST)
 }
 
 static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* ep moved down i rows and right j columns (into t), or NULL. */
+static inline const gemm_direct_ep *gd_ep_at(const gemm_direct_ep *ep, gemm_direct_ep *t, size_t i, int j)
+{
+    if (!ep) return NULL;
+    *t = *ep;
+    if (t->mean) t->mean += j, t->k += j, t->beta += j;
+    if (t->bits) t->bits += i * t->ldbits + (size_t)j / 8;
+    return t;
+}
 
 /* Columns [0, nn) of C, nn <= 32, all M rows: tiles of 12 (two vectors) or 24 (one vector)
  * rows, then 4, then 1. Row block i's A starts at A + i lda (nn) or A + i (tn). */
 #define GD_TILES(R, NV, TN, STEP)                                                          \
     for (; i + (R) <= M; i += (R))                                                         \
         tile(R, NV, TN, K, A + (size_t)i * (STEP), lda, B, ldb, C + (size_t)i * ldc, ldc, m, acc, pf, \
-             pf && !(TN) && i + 2 * (R) <= M ? A + (size_t)(i + (R)) * (STEP) : NULL);
+             pf && !(TN) && i + 2 * (R) <= M ? A + (size_t)(i + (R)) * (STEP) : NULL, gd_ep_at(ep, &ept, i, 0));
 #define GD_COLS(TN, STEP, PF)                                                              \
     const bool pf = PF;                                                                    \
     int i = 0;                                                                             \
+    gemm_direct_ep ept;                                                                    \
     if (nn > 16) {                                                                         \
         __mmask16 m = tail_mask(nn - 16);                                                  \
         GD_TILES(12, 2, TN, STEP) GD_TILES(4, 2, TN, STEP) GD_TILES(1, 2, TN, STEP)        \
@@ -158,7 +210,7 @@ static __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmas
  * were before, without even the per-step test). */
 #define GD_COLS_FN(name, TN, STEP, PF)                                                     \
     RP_TARGET_AVX512 static void name(int M, int K, const float *A, size_t lda, const float *B, size_t ldb, \
-                                      float *C, size_t ldc, int nn, bool acc)                \
+                                      float *C, size_t ldc, int nn, bool acc, const gemm_direct_ep *ep) \
     {                                                                                      \
         GD_COLS(TN, STEP, PF)                                                              \
     }
@@ -190,7 +242,7 @@ GD_COLS_FN(tn_cols_pf, 1, 1, true)
 /* R rows x NV vectors of C; a: the rows' pairs (stride lda pairs), b: the column block's
  * pairs (32 per kp). */
 GD_BF_INLINE void tile_bf16(const int R, const int NV, int K2, const uint32_t *a, size_t lda, const uint32_t *b,
-                            float *c, size_t ldc, __mmask16 m, bool acc)
+                            float *c, size_t ldc, __mmask16 m, bool acc, const gemm_direct_ep *ep)
 {
     const __m512 z = _mm512_setzero_ps();
     GD_ROWS_0_11(GD_D) GD_ROWS_12_23(GD_D)
@@ -201,6 +253,7 @@ GD_BF_INLINE void tile_bf16(const int R, const int NV, int K2, const uint32_t *a
         GD_ROWS_0_11(GD_BF_ROW) GD_ROWS_12_23(GD_BF_ROW)
         p0++, p1++, p2++, p3++, p4++, p5++, p6++, p7++;
     }
+    GD_EP_LOAD
     GD_ROWS_0_11(GD_ST) GD_ROWS_12_23(GD_ST)
 }
 
@@ -273,12 +326,14 @@ GD_BF_TARGET static void pack_b_bf16(uint32_t *Bp, int K2, const float *B, size_
 
 #define GD_BF_TILES(R, NV)                                                                 \
     for (; i + (R) <= mb; i += (R))                                                        \
-        tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)i * ldc + j0, ldc, m, acc);
+        tile_bf16(R, NV, K2, Ap + (size_t)i * K2, (size_t)K2, bp, C + (size_t)i * ldc + j0, ldc, m, acc, \
+                  gd_ep_at(ep, &ept, i, j0));
 
 /* C (mb, N) (+)= the rows' pairs Ap (mb, K2) x B's pairs Bp, every column block. */
 GD_BF_TARGET static void tiles_bf16(int mb, int N, int K2, const uint32_t *Ap, const uint32_t *Bp, float *C,
-                                    size_t ldc, bool acc)
+                                    size_t ldc, bool acc, const gemm_direct_ep *ep)
 {
+    gemm_direct_ep ept;
     for (int j0 = 0; j0 < N; j0 += 32) {
         const uint32_t *bp = Bp + (size_t)(j0 / 32) * K2 * 32;
         int nn = N - j0 < 32 ? N - j0 : 32, i = 0;
@@ -293,13 +348,14 @@ GD_BF_TARGET static void tiles_bf16(int mb, int N, int K2, const uint32_t *Ap, c
 }
 
 GD_BF_TARGET static void nn_bf16(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
-                                 size_t ldc, bool acc, uint32_t *Ap, int MB)
+                                 size_t ldc, bool acc, uint32_t *Ap, int MB, const gemm_direct_ep *ep)
 {
     const int K2 = (K + 1) / 2;
+    gemm_direct_ep epi;
     for (int i0 = 0; i0 < M; i0 += MB) {
         int mb = M - i0 < MB ? M - i0 : MB;
         pack_a_bf16(Ap, K2, A + (size_t)i0 * lda, lda, mb, K);
-        tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc);
+        tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc, gd_ep_at(ep, &epi, (size_t)i0, 0));
     }
 }
 
@@ -330,7 +386,7 @@ GD_BF_TARGET static void tn_bf16(int M, int N, int K, const float *A, size_t lda
         for (int i0 = 0; i0 < M; i0 += MB) {
             int mb = M - i0 < MB ? M - i0 : MB;
             pack_at_bf16(Ap, K2, A + (size_t)k0 * lda + i0, lda, mb, kb);
-            tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc || k0 > 0);
+            tiles_bf16(mb, N, K2, Ap, Bp, C + (size_t)i0 * ldc, ldc, acc || k0 > 0, NULL);
         }
     }
 }
@@ -362,6 +418,12 @@ enum { GD_BF_STACK_WORDS = 12288 };
 void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc)
 {
+    gemm_direct_bf16_nn_packed_ep(M, N, K, A, lda, Bp, C, ldc, acc, NULL);
+}
+
+void gemm_direct_bf16_nn_packed_ep(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                   size_t ldc, bool acc, const gemm_direct_ep *ep)
+{
     RP_ASSERT(gemm_direct_bf16_supported() && M >= 0 && N >= 0 && K > 0);
     if (M == 0 || N == 0) return;
     const size_t K2 = (size_t)(K + 1) / 2;
@@ -374,7 +436,7 @@ void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda,
         RP_ASSERT(Ap); /* K > 2048 only: no conv or linear layer of the model zoo */
     }
     if (MB > M) MB = M;
-    nn_bf16(M, N, K, A, lda, Bp, C, ldc, acc, Ap, MB);
+    nn_bf16(M, N, K, A, lda, Bp, C, ldc, acc, Ap, MB, ep);
     if (Ap != stack) free(Ap);
 }
 
@@ -383,7 +445,7 @@ void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda,
  * training fold). Without memory for B's pairs the product runs in FP32, exact where BF16 would
  * round, rather than stopping a run. */
 static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                        size_t ldc, bool acc)
+                        size_t ldc, bool acc, const gemm_direct_ep *ep)
 {
     /* every nn product, however few its rows: a caller's split of M among threads must not
      * change which rows round their operands */
@@ -391,7 +453,7 @@ static bool try_nn_bf16(int M, int N, int K, const float *A, size_t lda, const f
     uint32_t *Bp = malloc(gemm_direct_bf16_b_words(N, K) * sizeof *Bp);
     if (!Bp) return false;
     pack_b_bf16(Bp, (K + 1) / 2, B, ldb, false, N, K);
-    gemm_direct_bf16_nn_packed(M, N, K, A, lda, Bp, C, ldc, acc);
+    gemm_direct_bf16_nn_packed_ep(M, N, K, A, lda, Bp, C, ldc, acc, ep);
     free(Bp);
     return true;
 }
@@ -426,19 +488,27 @@ void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, con
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc, bool stream)
 {
+    gemm_direct_nn_ep(M, N, K, A, lda, B, ldb, C, ldc, acc, stream, NULL);
+}
+
+void gemm_direct_nn_ep(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                       size_t ldc, bool acc, bool stream, const gemm_direct_ep *ep)
+{
     RP_ASSERT(gemm_direct_applies() && M >= 0 && N >= 0 && K >= 0);
-    if (try_nn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
+    RP_ASSERT(!ep || ep->act == ACT_NONE || ep->act == ACT_RELU || ep->act == ACT_RELU6);
+    if (try_nn_bf16(M, N, K, A, lda, B, ldb, C, ldc, acc, ep)) return;
     /* short rows (a 16- or 24-channel input) make one sequential stream the hardware follows:
      * fetching them too cost 7-17% on MobileNetV2's early expand convs */
     const bool pf = stream && K >= 64;
     /* rows in blocks whose A (MB x K) stays in L2 while every column block reads it */
     int MB = (int)(((size_t)1 << 16) / (K > 0 ? (size_t)K : 1)) / 24 * 24;
     if (MB < 24) MB = 24;
+    gemm_direct_ep e;
     for (int i0 = 0; i0 < M; i0 += MB) {
         int mb = M - i0 < MB ? M - i0 : MB;
         for (int j0 = 0; j0 < N; j0 += 32)
             (pf ? nn_cols_pf : nn_cols)(mb, K, A + (size_t)i0 * lda, lda, B + j0, ldb, C + (size_t)i0 * ldc + j0,
-                                            ldc, N - j0 < 32 ? N - j0 : 32, acc);
+                                            ldc, N - j0 < 32 ? N - j0 : 32, acc, gd_ep_at(ep, &e, (size_t)i0, j0));
     }
 }
 
@@ -455,7 +525,7 @@ void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float
         int kb = K - k0 < GEMM_DIRECT_KB ? K - k0 : GEMM_DIRECT_KB;
         for (int j0 = 0; j0 < N; j0 += 32)
             (pf ? tn_cols_pf : tn_cols)(M, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb + j0, ldb, C + j0,
-                                        ldc, N - j0 < 32 ? N - j0 : 32, acc || k0 > 0);
+                                        ldc, N - j0 < 32 ? N - j0 : 32, acc || k0 > 0, NULL);
     }
 }
 
@@ -477,7 +547,13 @@ void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, b
 void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)C, (void)ldc, (void)acc;
+    gemm_direct_bf16_nn_packed_ep(M, N, K, A, lda, Bp, C, ldc, acc, NULL);
+}
+
+void gemm_direct_bf16_nn_packed_ep(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                   size_t ldc, bool acc, const gemm_direct_ep *ep)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bp, (void)C, (void)ldc, (void)acc, (void)ep;
     RP_ASSERT(!"gemm_direct_bf16_nn_packed without AVX512_BF16");
 }
 
@@ -498,7 +574,14 @@ void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, con
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc, bool stream)
 {
+    gemm_direct_nn_ep(M, N, K, A, lda, B, ldb, C, ldc, acc, stream, NULL);
+}
+
+void gemm_direct_nn_ep(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                       size_t ldc, bool acc, bool stream, const gemm_direct_ep *ep)
+{
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc, (void)acc, (void)stream;
+    (void)ep;
     RP_ASSERT(!"gemm_direct_nn without AVX-512");
 }
 

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/activation.h"
+
 #define GEMM_DIRECT_KB 512 /* tn: steps of k per block */
 
 /* Whether the kernels run here (the CPU and the forced SIMD level have AVX-512). */
@@ -36,6 +38,20 @@ bool gemm_direct_applies(void);
  * where the fetches would only cost. A hint: the results are the same either way. */
 void gemm_direct_nn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc, bool stream);
+/* What an nn product does to each tile of C while the tile is in registers, before storing it
+ * (a conv's epilogue without a pass of its own over C): with mean, C = (C - mean) * k + beta per
+ * column (a batch norm in evaluation form, k = invstd gamma: conv2d_epilogue's expressions);
+ * then act (ACT_NONE, ACT_RELU or ACT_RELU6, as act_inplace); with bits, the activation's mask
+ * of every row (act_mask_pack's: row i at bits + i ldbits). The same bits as gemm_direct_nn
+ * followed by those passes. */
+typedef struct gemm_direct_ep {
+    const float *mean, *k, *beta; /* N each, or mean NULL: no batch norm */
+    act_kind act;
+    uint8_t *bits; /* or NULL */
+    size_t ldbits;
+} gemm_direct_ep;
+void gemm_direct_nn_ep(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                       size_t ldc, bool acc, bool stream, const gemm_direct_ep *ep);
 void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                     size_t ldc, bool acc, bool stream);
 
@@ -60,6 +76,8 @@ void gemm_direct_bf16_pack_b(uint32_t *Bp, const float *B, size_t ldb, bool tran
 void gemm_direct_bf16_pack_b_threads(uint32_t *Bp, const float *B, size_t ldb, bool trans, int N, int K);
 void gemm_direct_bf16_nn_packed(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
                                 size_t ldc, bool acc);
+void gemm_direct_bf16_nn_packed_ep(int M, int N, int K, const float *A, size_t lda, const uint32_t *Bp, float *C,
+                                   size_t ldc, bool acc, const gemm_direct_ep *ep);
 /* gemm_direct_tn's product with BF16 operands, for the weight gradients when BF16 products are
  * on (callers ask for it: the covariances of the training fold's statistics stay FP32): A^T's
  * and B's pairs along k, in gemm_direct_tn's blocks of GEMM_DIRECT_KB steps, each block's FP32
