@@ -178,9 +178,10 @@ static void slot_range(const conv2d_shape *s, int sl, int *b0, int *b1)
     *b1 = (int)((long)s->B * (sl + 1) / s->slots);
 }
 
+#define EP_MAX_OC 4096 /* output channels whose batch norm scale the fused epilogue keeps on the stack */
+
 /* Each block's epilogue right after its GEMM: bn and act, the activation's mask (kernels/actmask.h),
  * or each sample's batchnorm_sample_sums of y. */
-#define EP_MAX_OC 4096 /* output channels whose batch norm scale the fused epilogue keeps on the stack */
 void conv2d_slots_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
                           float *scratch, const conv_epilogue *e)
 {
@@ -203,7 +204,7 @@ void conv2d_slots_forward(float *y, const float *x, const float *w, const float 
     const bool fused = direct && s->groups == 1 && !e->sums && (e->bn || e->act != ACT_NONE || e->bits) &&
                        (!e->bn || s->OC <= EP_MAX_OC);
     if (fused && e->bn) {
-        for (int c = 0; c < s->OC; c++) k[c] = e->bn->invstd[c] * e->bn->gamma[c];
+        batchnorm_eval_k1(k, e->bn->gamma, e->bn->invstd, s->OC); /* = invstd * gamma, as the pass forms it */
         ep.mean = e->bn->mean, ep.k = k, ep.beta = e->bn->beta;
     }
     conv_epilogue rest = *e;
