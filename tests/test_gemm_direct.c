@@ -17,14 +17,18 @@
  *  - the epilogue on the tiles (gemm_direct_nn_ep, gemm_direct_bf16_nn_packed_ep): the same bits
  *    as the product stored and then batchnorm_eval_apply / act_inplace and act_mask_pack over it,
  *    every activation with and without the batch norm, with and without the mask, written and
- *    accumulated, FP32 and BF16; padding of C and of the mask rows untouched. */
+ *    accumulated, FP32 and BF16; padding of C and of the mask rows untouched;
+ *  - rp_sgemm's FP32 products through gemm_direct (kernels/gemm.c): A B and A^T B bit for bit
+ *    against the model, on one thread as on two; A B^T (OpenBLAS) within float error. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
 #include "kernels/cpu.h"
+#include "kernels/gemm.h"
 #include "kernels/gemm_direct.h"
 #include "testutil.h"
 
@@ -340,6 +344,76 @@ static void test_gemm_direct_epilogue(void **state)
     }
 }
 
+/* Within float error of double sums of scale op(A) op(B) (+ C0 when acc). */
+static void expect_sums(const char *what, size_t t, const float *c, const gd_data *d, bool tn, bool acc, float scale)
+{
+    for (int i = 0; i < d->M; i++)
+        for (int j = 0; j < d->N; j++) {
+            double r = acc ? d->C0[(size_t)i * d->ldc + j] : 0.0, mag = fabs(r);
+            for (int k = 0; k < d->K; k++) {
+                double p = (double)scale * a_at(d, tn, i, k) * d->B[(size_t)k * d->ldb + j];
+                r += p, mag += fabs(p);
+            }
+            if (fabs(r - c[(size_t)i * d->ldc + j]) > (d->K + 2) * 6e-8 * mag + 1e-30)
+                fail_msg("case %zu %s: element (%d, %d) %g, want %g", t, what, i, j, c[(size_t)i * d->ldc + j], r);
+        }
+}
+
+/* rp_sgemm in FP32 where gemm_direct runs (kernels/gemm.c): op(A) = A and op(A) = A^T with
+ * op(B) = B, beta 0 and 1, are gemm_direct's documented sums bit for bit (the model above: the
+ * pieces change no bit), on one thread as on two, the padding of C untouched; op(B) = B^T (the
+ * weights stored (N, K)) and alpha 2 go to OpenBLAS and stay within float error of double sums.
+ * Rows and columns split (M >= N and M < N), tails of tiles. */
+static void test_sgemm_direct(void **state)
+{
+    (void)state;
+    if (!gemm_direct_applies()) skip(); /* no AVX-512: rp_sgemm is OpenBLAS's, tested through the layers */
+    static const gd_case SG[] = {{256, 160, 96}, {64, 200, 130}, {50, 31, 7}, {7, 90, 600}, {100, 96, 24}};
+    const int keep = omp_get_max_threads();
+    for (size_t t = 0; t < sizeof SG / sizeof SG[0]; t++) {
+        gd_data d;
+        make(&d, &SG[t], 1700 + 10 * t);
+        const int M = d.M, N = d.N, K = d.K;
+        size_t nc = (size_t)M * d.ldc;
+        float *want = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+        float *one = malloc(nc * sizeof(float)), *bt = malloc((size_t)N * K * sizeof(float));
+        assert_true(want && got && one && bt);
+        for (int tn = 0; tn < 2; tn++)
+            for (int acc = 0; acc < 2; acc++) {
+                memcpy(want, d.C0, nc * sizeof(float));
+                model(want, &d, tn, acc);
+                for (int th = 0; th < 2; th++) {
+                    float *c = th ? one : got;
+                    omp_set_num_threads(th ? 1 : (keep > 1 ? keep : 2));
+                    memcpy(c, d.C0, nc * sizeof(float));
+                    if (tn)
+                        rp_sgemm(CblasTrans, CblasNoTrans, M, N, K, 1.0f, d.At, (int)d.lda_tn, d.B, (int)d.ldb,
+                                 (float)acc, c, (int)d.ldc);
+                    else
+                        rp_sgemm(CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, d.A, (int)d.lda_nn, d.B, (int)d.ldb,
+                                 (float)acc, c, (int)d.ldc);
+                }
+                omp_set_num_threads(keep);
+                if (memcmp(got, want, nc * sizeof(float)))
+                    fail_msg("case %zu (M %d N %d K %d) %s beta %d: not gemm_direct's sums (or padding written)", t, M,
+                             N, K, tn ? "tn" : "nn", acc);
+                if (memcmp(one, got, nc * sizeof(float)))
+                    fail_msg("case %zu %s beta %d: one thread gives other bits", t, tn ? "tn" : "nn", acc);
+            }
+        /* B^T and alpha 2: OpenBLAS */
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++) bt[(size_t)j * K + k] = d.B[(size_t)k * d.ldb + j];
+        memcpy(got, d.C0, nc * sizeof(float));
+        rp_sgemm(CblasNoTrans, CblasTrans, M, N, K, 1.0f, d.A, (int)d.lda_nn, bt, K, 1.0f, got, (int)d.ldc);
+        expect_sums("nt", t, got, &d, false, true, 1.0f);
+        memcpy(got, d.C0, nc * sizeof(float));
+        rp_sgemm(CblasNoTrans, CblasNoTrans, M, N, K, 2.0f, d.A, (int)d.lda_nn, d.B, (int)d.ldb, 0.0f, got, (int)d.ldc);
+        expect_sums("alpha 2", t, got, &d, false, false, 2.0f);
+        free(want), free(got), free(one), free(bt);
+        release(&d);
+    }
+}
+
 /* Sizes below a tile, across tile edges, and large enough for the threads. */
 static void test_transpose(void **state)
 {
@@ -363,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_gemm_direct_bf16),
         cmocka_unit_test(test_gemm_direct_epilogue),
         cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_sgemm_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

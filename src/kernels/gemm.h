@@ -7,7 +7,10 @@
  * outside OpenMP parallel regions (inside one, call cblas_sgemm directly: OpenBLAS is held
  * at one thread, see blas.h). With BF16 products on (gemm_direct.h), products with alpha 1,
  * beta 0 or 1 and op(A) = A (outputs, input gradients) or op(A) = A^T, op(B) = B (weight
- * gradients) round their operands to BF16 and run gemm_direct's BF16 kernels. */
+ * gradients) round their operands to BF16 and run gemm_direct's BF16 kernels; in FP32 on
+ * AVX-512 CPUs the same input- and weight-gradient products (op(B) = B, alpha 1, beta 0 or 1)
+ * run gemm_direct's FP32 kernels, one piece per thread (their sums do not depend on the pieces),
+ * and the rest OpenBLAS's. */
 #ifndef RP_KERNELS_GEMM_H
 #define RP_KERNELS_GEMM_H
 
