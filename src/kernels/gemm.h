@@ -11,7 +11,8 @@
  *  - in FP32 on AVX-512 CPUs, alpha 1, beta 0 or 1, op(B) = B (input and weight gradients):
  *    gemm_direct's FP32 kernels, one piece per thread;
  *  - the rest (the forward's op(B) = B^T in FP32, every product below AVX-512): OpenBLAS, in
- *    fixed pieces (at most 16, of 64-1024 rows or columns) each a single-threaded cblas_sgemm. */
+ *    pieces of 64-1024 rows or columns fixed by the shape (16 or fewer where that allows), each
+ *    a single-threaded cblas_sgemm. */
 #ifndef RP_KERNELS_GEMM_H
 #define RP_KERNELS_GEMM_H
 
