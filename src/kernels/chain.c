@@ -139,7 +139,7 @@ typedef struct chain_shared {
     bool direct; /* pointwise units through gemm_direct, else cblas_sgemm */
 } chain_shared;
 
-static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
+static chain_shared prepare(const conv_chain *c, float *scratch, bool backward)
 {
     chain_shared sh = {.direct = gemm_direct_applies()};
     const bool bf16 = sh.direct && gemm_direct_bf16();
@@ -153,14 +153,14 @@ static chain_shared prepare(const conv_chain *c, float *scratch, bool k1)
             conv2d_direct_weights(p, u->w, &u->s);
         } else if (bf16) { /* forward: B (C, OC) = w^T; input gradient: B (OC, C) = w */
             uint32_t *bp = (uint32_t *)(void *)p;
-            gemm_direct_bf16_pack_b_threads(bp, u->w, (size_t)C, !k1, k1 ? C : OC, k1 ? OC : C);
+            gemm_direct_bf16_pack_b_threads(bp, u->w, (size_t)C, !backward, backward ? C : OC, backward ? OC : C);
             sh.bp[k] = bp;
-        } else if (sh.direct && !k1) {
+        } else if (sh.direct && !backward) {
             gemm_direct_transpose(p, u->w, OC, C);
         }
         sh.wt[k] = p;
         p += align16(wt_floats(u));
-        batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC); /* the forward's epilogue too */
+        batchnorm_eval_k1(p, u->bn.gamma, u->bn.invstd, u->s.OC); /* both passes use it */
         sh.k1[k] = p;
         p += align16((size_t)u->s.OC);
     }
