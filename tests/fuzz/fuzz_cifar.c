@@ -1,6 +1,8 @@
 /* Fuzz the CIFAR-10 binary reader (src/data/cifar.c): the bytes as a batch file and as the
  * class-name file batches.meta.txt. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "data/cifar.h"
 #include "fuzz_util.h"
@@ -23,6 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < RP_CIFAR_CLASSES; i++) free(names[i]);
         free(names);
     }
+    char meta[1100];
+    snprintf(meta, sizeof meta, "%s/batches.meta.txt", dir);
+    remove(meta);
+    rmdir(dir);
     rp_ctx_destroy(ctx);
     return 0;
 }
