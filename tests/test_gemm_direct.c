@@ -19,7 +19,9 @@
  *    every activation with and without the batch norm, with and without the mask, written and
  *    accumulated, FP32 and BF16; padding of C and of the mask rows untouched;
  *  - rp_sgemm's FP32 products through gemm_direct (kernels/gemm.c): A B and A^T B bit for bit
- *    against the model, on one thread as on two; A B^T (OpenBLAS) within float error. */
+ *    against the model, on one thread as on two; A B^T (OpenBLAS) within float error;
+ *  - which weight gradients take BF16 operands: decided by the whole product's shape
+ *    (gemm_direct_bf16_tn_pays), through the pointwise conv's and rp_sgemm's pieces. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 
 #include "kernels/actmask.h"
 #include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_direct.h"
@@ -414,6 +417,55 @@ static void test_sgemm_direct(void **state)
     }
 }
 
+/* Which weight gradients take BF16 operands (gemm_direct_bf16_tn_pays): the whole product's
+ * shape decides, never a thread's piece of it. A pointwise conv's weight gradient
+ * (conv2d_slots_backward: pieces per thread along dw's larger side) and rp_sgemm's A^T B with
+ * BF16 on: narrow products (dw 24 x 96; 96 x 64) give the FP32 product's bits; wide ones (dw
+ * 64 x 160; 160 x 320) give other bits (their operands were rounded), the same on one thread
+ * as on two (two threads split dw's 160 columns into 80s, below the rule's 144 on their own). */
+static void test_bf16_weight_grad_route(void **state)
+{
+    (void)state;
+    if (!gemm_direct_bf16_supported()) skip(); /* no AVX512_BF16 here: reported as not run */
+    assert_true(gemm_direct_set_bf16(true));
+    assert_false(gemm_direct_bf16_tn_pays(24, 96));
+    assert_false(gemm_direct_bf16_tn_pays(384, 96));
+    assert_true(gemm_direct_bf16_tn_pays(32, 144));
+    assert_true(gemm_direct_bf16_tn_pays(64, 384));
+    const int keep = omp_get_max_threads(), two = keep > 1 ? keep : 2;
+    static const int CONVS[][3] = {{96, 24, 0}, {160, 64, 1}, {96, 64, 0}, {320, 160, 1}}; /* C, OC, BF16 */
+    for (int t = 0; t < 4; t++) {
+        const int C = CONVS[t][0], OC = CONVS[t][1], wide = CONVS[t][2];
+        const bool conv = t < 2;
+        conv2d_shape s = conv2d_shape_make(4, 8, 8, C, OC, 1, 1, 0, 1);
+        const int rows = 4 * 8 * 8, M = conv ? OC : C, N = conv ? C : OC; /* dw (OC, C); sgemm (C, OC) */
+        float *x = malloc((size_t)rows * C * sizeof *x), *dy = malloc((size_t)rows * OC * sizeof *dy);
+        float *scratch = malloc((conv2d_slots_scratch_floats(&s) + 64) * sizeof *scratch);
+        float *got[3];
+        assert_true(x && dy && scratch);
+        uint32_t r = 12345u + (uint32_t)t;
+        for (int i = 0; i < rows * C; i++) x[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (int i = 0; i < rows * OC; i++) dy[i] = (float)((r = r * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (int v = 0; v < 3; v++) { /* FP32; BF16 on two threads; BF16 on one */
+            assert_true(gemm_direct_set_bf16(v > 0));
+            omp_set_num_threads(v == 2 ? 1 : two);
+            assert_non_null(got[v] = calloc((size_t)M * N, sizeof *got[v]));
+            if (conv)
+                conv2d_slots_backward(NULL, got[v], NULL, dy, x, NULL, &s, scratch, false);
+            else /* (C, OC) = x^T dy, as a linear layer's weight gradient */
+                rp_sgemm(CblasTrans, CblasNoTrans, M, N, rows, 1.0f, x, C, dy, OC, 0.0f, got[v], N);
+        }
+        omp_set_num_threads(keep);
+        const size_t bytes = (size_t)M * N * sizeof(float);
+        if (wide && !memcmp(got[1], got[0], bytes)) fail_msg("%d x %d: FP32's bits with BF16 on", M, N);
+        if (!wide && memcmp(got[1], got[0], bytes)) fail_msg("%d x %d: BF16 operands for a narrow product", M, N);
+        if (memcmp(got[2], got[1], bytes)) fail_msg("%d x %d: one thread gives other bits", M, N);
+        for (int v = 0; v < 3; v++) free(got[v]);
+        free(x), free(dy), free(scratch);
+    }
+    assert_true(gemm_direct_set_bf16(false));
+}
+
 /* Sizes below a tile, across tile edges, and large enough for the threads. */
 static void test_transpose(void **state)
 {
@@ -438,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_gemm_direct_epilogue),
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_sgemm_direct),
+        cmocka_unit_test(test_bf16_weight_grad_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

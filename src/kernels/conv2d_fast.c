@@ -283,7 +283,8 @@ static void slot_backward(float *dx, float *part, const float *dy, const float *
                 const float *m = slot_matrix(cols, x, s, bs, nb, g, &ld);
                 if (direct)
                     gemm_direct_tn_weights(OCg, (int)kkc, rows, dyg, (size_t)s->OC, m, (size_t)ld,
-                                           part + (size_t)g * OCg * kkc, kkc, bs != b0, true);
+                                           part + (size_t)g * OCg * kkc, kkc, bs != b0, true,
+                                           gemm_direct_bf16_tn_pays(OCg, (int)kkc));
                 else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OCg, (int)kkc, rows, 1.0f, dyg,
                                 s->OC, m, ld, bs == b0 ? 0.0f : 1.0f, part + (size_t)g * OCg * kkc, (int)kkc);
@@ -322,14 +323,16 @@ static void pointwise_dw_direct(float *dw, const float *dy, const float *x, cons
     int threads = omp_get_max_threads(), piece = (n + threads - 1) / threads;
     piece = (piece + 15) / 16 * 16;
     int pieces = (n + piece - 1) / piece;
+    const bool bf16 = gemm_direct_bf16_tn_pays(OC, C); /* of the whole dw: the same for any pieces */
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < pieces; p++) {
         int o = p * piece, len = n - o < piece ? n - o : piece;
         if (OC >= C) /* rows o.. of dw: columns o.. of dy */
             gemm_direct_tn_weights(len, C, rows, dy + o, (size_t)OC, x, (size_t)C, dw + (size_t)o * C, (size_t)C,
-                                   true, true);
+                                   true, true, bf16);
         else /* columns o.. of dw: columns o.. of x */
-            gemm_direct_tn_weights(OC, len, rows, dy, (size_t)OC, x + o, (size_t)C, dw + o, (size_t)C, true, true);
+            gemm_direct_tn_weights(OC, len, rows, dy, (size_t)OC, x + o, (size_t)C, dw + o, (size_t)C, true, true,
+                                   bf16);
     }
 }
 

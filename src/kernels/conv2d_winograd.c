@@ -347,7 +347,8 @@ static void product_nn(int T, const wino_pass *p, const float *V, const wino_u *
 /* C (M, N) (+)= A^T B, A stored (K, M), B (K, N). */
 static void product_tn(int M, int N, int K, const float *A, const float *B, float *C, bool acc)
 {
-    gemm_direct_tn_weights(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc, false);
+    gemm_direct_tn_weights(M, N, K, A, (size_t)M, B, (size_t)N, C, (size_t)N, acc, false,
+                           gemm_direct_bf16_tn_pays(M, N));
 }
 
 static void slot_range(int B, int slots, int sl, int *b0, int *b1)

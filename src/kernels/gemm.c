@@ -98,7 +98,7 @@ static void sgemm_direct(CBLAS_TRANSPOSE ta, int M, int N, int K, const float *A
 void rp_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    if (gemm_direct_bf16() && ta == CblasTrans && tb == CblasNoTrans && alpha == 1.0f &&
+    if (gemm_direct_bf16_tn_pays(M, N) && ta == CblasTrans && tb == CblasNoTrans && alpha == 1.0f &&
         (beta == 0.0f || beta == 1.0f) && M > 0 && N > 0 && K > 0) {
         sgemm_bf16_tn(M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;

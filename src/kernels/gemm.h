@@ -6,8 +6,8 @@
  * not depend on the thread count. Call it outside OpenMP parallel regions (inside one, call
  * cblas_sgemm directly: OpenBLAS is held at one thread, see blas.h). Which kernel sums:
  *  - with BF16 products on (gemm_direct.h), alpha 1, beta 0 or 1: op(A) = A (outputs, input
- *    gradients) and op(A) = A^T, op(B) = B (weight gradients) round their operands to BF16 and
- *    run gemm_direct's BF16 kernels;
+ *    gradients), and op(A) = A^T, op(B) = B (weight gradients) where gemm_direct_bf16_tn_pays(M,
+ *    N), round their operands to BF16 and run gemm_direct's BF16 kernels;
  *  - in FP32 on AVX-512 CPUs, alpha 1, beta 0 or 1, op(B) = B (input and weight gradients):
  *    gemm_direct's FP32 kernels, one piece per thread;
  *  - the rest (the forward's op(B) = B^T in FP32, every product below AVX-512): OpenBLAS, in

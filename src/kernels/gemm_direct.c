@@ -40,6 +40,8 @@ bool gemm_direct_set_bf16(bool on)
 
 bool gemm_direct_bf16(void) { return bf16_mode && gemm_direct_applies(); }
 
+bool gemm_direct_bf16_tn_pays(int M, int N) { return gemm_direct_bf16() && M >= 32 && N >= 144; }
+
 /* In 32 x 32 tiles (a tile's lines stay in L1 on both sides), tiles shared among the threads
  * when there are many: a forward of MobileNetV2 lays out 2.2 M weight floats this way. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K)
@@ -479,9 +481,9 @@ bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const 
 }
 
 void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                            size_t ldc, bool acc, bool stream)
+                            size_t ldc, bool acc, bool stream, bool bf16)
 {
-    if (gemm_direct_bf16() && gemm_direct_bf16_tn(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
+    if (bf16 && gemm_direct_bf16_tn(M, N, K, A, lda, B, ldb, C, ldc, acc)) return;
     gemm_direct_tn(M, N, K, A, lda, B, ldb, C, ldc, acc, stream);
 }
 

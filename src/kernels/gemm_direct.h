@@ -85,10 +85,18 @@ void gemm_direct_bf16_nn_packed_ep(int M, int N, int K, const float *A, size_t l
  * a block of B's pairs. */
 bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                          size_t ldc, bool acc);
-/* A weight gradient's product: gemm_direct_bf16_tn when BF16 products are on (FP32 without
- * memory for it), else gemm_direct_tn (stream as there). */
+/* Whether a weight gradient's product C (M, N) = A^T B takes BF16 operands: BF16 products are
+ * on and the product is wide enough to pay for them. gemm_direct_bf16_tn converts both operands,
+ * K (M + N) values, for K M N multiply-adds; on a Zen 4 core it was slower than the FP32 product
+ * below N = 144 columns or M = 32 rows (up to 3.5x at N = 16) and 3-32% faster from there on
+ * (docs/benchmarks.md). Callers ask with the whole product's M and N, never a thread's piece of
+ * it, so which operands round depends on the shapes alone. */
+bool gemm_direct_bf16_tn_pays(int M, int N);
+/* A weight gradient's product: gemm_direct_bf16_tn when bf16 (the caller's
+ * gemm_direct_bf16_tn_pays of the whole product; FP32 without memory for it), else
+ * gemm_direct_tn (stream as there). */
 void gemm_direct_tn_weights(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                            size_t ldc, bool acc, bool stream);
+                            size_t ldc, bool acc, bool stream, bool bf16);
 
 /* Bt (K, N) = B^T for B (N, K): weights (OC, K) laid out as the nn product's B. */
 void gemm_direct_transpose(float *Bt, const float *B, int N, int K);
