@@ -88,8 +88,8 @@ bool gemm_direct_bf16_tn(int M, int N, int K, const float *A, size_t lda, const 
 /* Whether a weight gradient's product C (M, N) = A^T B takes BF16 operands: BF16 products are
  * on and the product is wide enough to pay for them. gemm_direct_bf16_tn converts both operands,
  * K (M + N) values, for K M N multiply-adds; on a Zen 4 core it was slower than the FP32 product
- * below N = 144 columns or M = 32 rows (up to 3.5x at N = 16) and 3-32% faster from there on
- * (docs/benchmarks.md). Callers ask with the whole product's M and N, never a thread's piece of
+ * below N = 144 columns or M = 32 rows (up to 3.5x at N = 16) and from there on up to 32% faster
+ * (at worst 3% slower; docs/benchmarks.md). Callers ask with the whole product's M and N, never a thread's piece of
  * it, so which operands round depends on the shapes alone. */
 bool gemm_direct_bf16_tn_pays(int M, int N);
 /* A weight gradient's product: gemm_direct_bf16_tn when bf16 (the caller's
