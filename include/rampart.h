@@ -83,7 +83,8 @@ const char *rp_kernel_info(void);
  * rp_set_threads (set it before work starts, not while another thread runs a model).
  * RP_PRECISION_FP32 (the default): FP32 operands. RP_PRECISION_BF16: their products — outputs,
  * input gradients (attacks' too) and weight gradients — round both operands to BF16 and sum in
- * FP32 (AVX512_BF16, twice the FP32 multiply-add rate), as PyTorch's
+ * FP32 (AVX512_BF16: twice the FP32 multiply-add rate on AMD Zen 4, half of it on the Intel Xeons
+ * measured; rp_bf16_peak tells), as PyTorch's
  * torch.set_float32_matmul_precision("medium") does for matrix products; the moments behind the
  * training fold's batch-norm statistics, weights, optimiser state, batch norms, depthwise convs
  * and every element-wise pass stay FP32. Results stay deterministic and independent of the
@@ -98,6 +99,10 @@ const char *rp_precision_name(rp_precision precision);
 /* The FP32 multiply-add rate this machine sustains at that level on `threads` OpenMP threads,
  * measured (about 0.3 s): the roofline `rampart bench --profile` compares a step with. */
 double rp_fma_peak(int threads);
+/* The same for BF16 dot products (AVX512_BF16's VDPBF16PS, the instruction of RP_PRECISION_BF16's
+ * products), in FP32-equivalent GFLOP/s; 0 where RP_PRECISION_BF16 is not supported. Where it is
+ * not well above rp_fma_peak, BF16 products cannot pay for rounding their operands. */
+double rp_bf16_peak(int threads);
 
 /* ---- data sets ------------------------------------------------------------------ */
 

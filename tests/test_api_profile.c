@@ -135,6 +135,11 @@ static void test_platform(void **state)
     } else {
         assert_float_equal(rp_fma_peak(1), 0.0, 0.0);
     }
+    /* the BF16 rate exists exactly where BF16 products do */
+    if (rp_precision_supported(RP_PRECISION_BF16))
+        assert_true(rp_bf16_peak(1) > 0.0 && rp_bf16_peak(2) > 0.0);
+    else
+        assert_float_equal(rp_bf16_peak(1), 0.0, 0.0);
     assert_non_null(strstr(rp_blas_info(), "core "));
 }
 

@@ -32,11 +32,14 @@ static void test_precision_api(void **state)
     if (!rp_precision_supported(RP_PRECISION_BF16)) {
         tu_expect_status(rp_set_precision(ctx, RP_PRECISION_BF16), RP_ERR_ARG, ctx, "AVX512_BF16");
         assert_int_equal(rp_get_precision(), RP_PRECISION_FP32);
-    } else { /* a forced lower level lacks it */
+    } else { /* a forced lower level lacks it, and so its rate */
         rp_simd_force(RP_SIMD_AVX2);
         tu_expect_status(rp_set_precision(ctx, RP_PRECISION_BF16), RP_ERR_ARG, ctx, "AVX512_BF16");
         assert_int_equal(rp_get_precision(), RP_PRECISION_FP32);
+        assert_float_equal(rp_bf16_peak(1), 0.0, 0.0);
+        assert_true(rp_fma_peak(1) > 0.0);
         rp_simd_force(RP_SIMD_AVX512);
+        assert_true(rp_bf16_peak(1) > 0.0);
         assert_int_equal(rp_set_precision(ctx, RP_PRECISION_BF16), RP_OK);
         assert_int_equal(rp_get_precision(), RP_PRECISION_BF16);
     }

@@ -189,7 +189,7 @@ static int run_steps(bench *b, int steps, double *seconds)
 typedef struct bench_result {
     double median, min, max;
     int steps, repeat;
-    double step_ms, step_gflop, sgemm_gflops, fma_gflops; /* from --profile */
+    double step_ms, step_gflop, sgemm_gflops, fma_gflops, bf16_gflops; /* from --profile */
 } bench_result;
 
 /* The profiled steps: every layer's (and chain's) time and FLOPs through the library's profile
@@ -214,6 +214,7 @@ static int bench_profile(bench *b, bench_result *res)
     res->step_gflop = flop * 1e-9 / res->steps;
     res->sgemm_gflops = sgemm_gflops(b->o->threads);
     res->fma_gflops = rp_fma_peak(b->o->threads);
+    res->bf16_gflops = rp_bf16_peak(b->o->threads);
     return 0;
 }
 
@@ -237,6 +238,12 @@ static void print_profile(const bench *b, const bench_result *res)
            res->sgemm_gflops, res->sgemm_gflops > 0 ? 100.0 * rate / res->sgemm_gflops : 0.0);
     printf("FMA peak (%s) on %d threads: %.1f GFLOP/s; the step reaches %.1f%% of it\n", rp_simd_info(),
            b->o->threads, res->fma_gflops, res->fma_gflops > 0 ? 100.0 * rate / res->fma_gflops : 0.0);
+    if (res->bf16_gflops > 0)
+        printf("BF16 dot-product peak (AVX512_BF16) on %d threads: %.1f GFLOP/s, %.2fx the FMA peak%s\n",
+               b->o->threads, res->bf16_gflops, res->fma_gflops > 0 ? res->bf16_gflops / res->fma_gflops : 0.0,
+               res->fma_gflops > 0 && res->bf16_gflops < 1.25 * res->fma_gflops
+                   ? " (--precision bf16 cannot pay here)"
+                   : "");
     if (strstr(rp_kernel_info(), "Winograd"))
         printf("(FLOP are a direct convolution's multiply-adds x 2; 3x3 stride-1 convs with 16+ channels run\n"
                " Winograd F(2x2,3x3), 2.25x fewer in their products: their GF/s is the direct rate they match)\n");
@@ -250,6 +257,7 @@ static void json_profile(const bench *b, const bench_result *res, cJSON *o)
     cJSON_AddNumberToObject(o, "sgemm_gflops", res->sgemm_gflops);
     cJSON_AddNumberToObject(o, "sgemm_fraction", res->step_gflop / (res->step_ms * 1e-3) / res->sgemm_gflops);
     cJSON_AddNumberToObject(o, "fma_peak_gflops", res->fma_gflops);
+    cJSON_AddNumberToObject(o, "bf16_peak_gflops", res->bf16_gflops);
     cJSON *arr = cJSON_AddArrayToObject(o, "layers"); /* chains run as one kernel included, in order */
     for (int k = 0; k < b->n_rows; k++) {
         const rp_profile_row *r = &b->rows[k];

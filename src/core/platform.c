@@ -55,6 +55,8 @@ const char *rp_precision_name(rp_precision precision)
 
 double rp_fma_peak(int threads) { return rp_fma_peak_gflops(threads); }
 
+double rp_bf16_peak(int threads) { return rp_bf16_peak_gflops(threads); }
+
 const char *rp_blas_info(void)
 {
     static char buf[256];

@@ -26,5 +26,10 @@ const char *rp_simd_name(rp_simd level);
  * about 0.1 s; best of three, in GFLOP/s (2 per FMA lane). 0 at the portable level. The
  * roofline that `rampart bench --profile` holds a step against. */
 double rp_fma_peak_gflops(int threads);
+/* The same for AVX512_BF16 dot products (VDPBF16PS: two BF16 products per FP32 lane, 4 FLOP),
+ * the rate `--precision bf16` products can reach; 0 where the CPU has no AVX512_BF16 or the level
+ * in use is below AVX-512. Twice the FMA peak on AMD Zen 4; about equal to it on CPUs that run
+ * VDPBF16PS at their FP32 FMA rate, where BF16 products cannot pay for their conversions. */
+double rp_bf16_peak_gflops(int threads);
 
 #endif

@@ -56,9 +56,10 @@ void gemm_direct_tn(int M, int N, int K, const float *A, size_t lda, const float
                     size_t ldc, bool acc, bool stream);
 
 /* BF16 operands (process-wide, off by default; rp_set_precision): gemm_direct_nn rounds A and B
- * to BF16 (nearest even) and sums their products in FP32 with VDPBF16PS, twice the FP32 rate, on
- * CPUs with AVX512_BF16, for products of 48 or more rows (fewer keep FP32). Every element of C
- * is then the FP32 sum, pair of k by pair in order, of the rounded operands' products: still a
+ * to BF16 (nearest even) and sums their products in FP32 with VDPBF16PS (twice the FP32 rate on
+ * AMD Zen 4, half of it on the Intel Xeons measured), on CPUs with AVX512_BF16, for products of
+ * 48 or more rows (fewer keep FP32). Every element of C is then the FP32 sum, pair of k by pair
+ * in order, of the rounded operands' products: still a
  * function of the shapes alone. gemm_direct_tn stays FP32 (gemm_direct_bf16_tn below is its
  * BF16 form, taken by the weight gradients' callers).
  * gemm_direct_set_bf16(true) returns false, changing nothing, where the CPU or the forced SIMD
